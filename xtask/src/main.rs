@@ -1,0 +1,97 @@
+//! `cargo xtask`: the project's chores, written in Rust so they run wherever cargo does.
+//!
+//! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`;
+//! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
+//! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
+//!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod drift;
+mod generate;
+mod spec;
+
+/// Project chores for the asana-audit-log workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate crates/asana-audit-log-api/src/generated.rs from openapi/asana-audit-log.yaml.
+    Generate {
+        /// Do not write: exit 1 with a diff when the checked-in file differs from a fresh run.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Compare our spec's operation and schemas with the same operation in an upstream spec.
+    ///
+    /// Differences declared in openapi/README.md are reported as deliberate; any other one
+    /// makes the command exit 1.
+    Drift {
+        /// The upstream spec, e.g. Asana's full asana_oas.yaml.
+        upstream: PathBuf,
+        /// Our spec (default: openapi/asana-audit-log.yaml).
+        #[arg(long)]
+        ours: Option<PathBuf>,
+        /// The file that declares deliberate differences (default: openapi/README.md).
+        #[arg(long)]
+        declared: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let root = workspace_root();
+    match cli.command {
+        Command::Generate { check } => generate::run(&root, check),
+        Command::Drift {
+            upstream,
+            ours,
+            declared,
+        } => {
+            let ours = ours.unwrap_or_else(|| root.join(spec::SPEC_PATH));
+            let declared = declared.unwrap_or_else(|| root.join("openapi/README.md"));
+            let declared_text = std::fs::read_to_string(&declared)
+                .with_context(|| format!("reading {}", declared.display()))?;
+            let report = drift::compare(
+                &spec::load_json(&upstream)?,
+                &spec::load_json(&ours)?,
+                &drift::parse_declared(&declared_text),
+            )?;
+            print!(
+                "{}",
+                report.render(&upstream.display().to_string(), &ours.display().to_string())
+            );
+            Ok(if report.undeclared_count() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
