@@ -54,7 +54,16 @@ pub fn render(spec_path: &Path) -> Result<String> {
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
         // Long enough for a slow page; the ergonomic crate sets its own timeout anyway.
-        .with_timeout(30);
+        .with_timeout(30)
+        // Events stay the exact JSON the server sent (a `RawValue`), decoded later by whoever
+        // reads them. A typed struct here would turn `null` into "absent", drop an empty
+        // `group`, round large numbers and fail a whole page on one event whose known field
+        // has an unexpected type; see `RawAuditLogEvent` in the crate's lib.rs.
+        .with_replacement(
+            "AuditLogEvent",
+            "crate::RawAuditLogEvent",
+            std::iter::empty(),
+        );
     let tokens = Generator::new(&settings)
         .generate_tokens(&spec)
         .map_err(|e| anyhow!("progenitor could not generate a client: {e}"))?;

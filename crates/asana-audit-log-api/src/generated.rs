@@ -9,37 +9,6 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
-    ///One security-relevant event of the domain: what happened (`event_type`), who did it (`actor`), to what (`resource`), from where (`context`), and event-specific `details`. Fields Asana adds later are kept.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
-    pub struct AuditLogEvent {
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub actor: ::std::option::Option<AuditLogEventActor>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub context: ::std::option::Option<AuditLogEventContext>,
-        ///When the event was recorded.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub created_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub details: ::std::option::Option<AuditLogEventDetails>,
-        ///The group the event type belongs to, for example `deletion`.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub event_category: ::std::option::Option<::std::string::String>,
-        ///What happened, for example `task_deleted`.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub event_type: ::std::option::Option<::std::string::String>,
-        ///The event's globally unique id, as a string.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub gid: ::std::option::Option<::std::string::String>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub resource: ::std::option::Option<AuditLogEventResource>,
-        #[serde(flatten)]
-        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    }
-    impl AuditLogEvent {
-        pub fn builder() -> builder::AuditLogEvent {
-            Default::default()
-        }
-    }
     ///Who caused the event; most often a user.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuditLogEventActor {
@@ -123,7 +92,7 @@ pub mod types {
     pub struct AuditLogEventPage {
         ///The events of this page, oldest first. Empty when no more events exist now.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub data: ::std::vec::Vec<AuditLogEvent>,
+        pub data: ::std::vec::Vec<crate::RawAuditLogEvent>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub next_page: ::std::option::Option<NextPage>,
     }
@@ -294,217 +263,6 @@ pub mod types {
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
-        pub struct AuditLogEvent {
-            actor: ::std::result::Result<
-                ::std::option::Option<super::AuditLogEventActor>,
-                ::std::string::String,
-            >,
-            context: ::std::result::Result<
-                ::std::option::Option<super::AuditLogEventContext>,
-                ::std::string::String,
-            >,
-            created_at: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
-            details: ::std::result::Result<
-                ::std::option::Option<super::AuditLogEventDetails>,
-                ::std::string::String,
-            >,
-            event_category: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            event_type: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            gid: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            resource: ::std::result::Result<
-                ::std::option::Option<super::AuditLogEventResource>,
-                ::std::string::String,
-            >,
-            extra: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for AuditLogEvent {
-            fn default() -> Self {
-                Self {
-                    actor: Ok(Default::default()),
-                    context: Ok(Default::default()),
-                    created_at: Ok(Default::default()),
-                    details: Ok(Default::default()),
-                    event_category: Ok(Default::default()),
-                    event_type: Ok(Default::default()),
-                    gid: Ok(Default::default()),
-                    resource: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
-                }
-            }
-        }
-        impl AuditLogEvent {
-            pub fn actor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AuditLogEventActor>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.actor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for actor: {e}")
-                    });
-                self
-            }
-            pub fn context<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AuditLogEventContext>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.context = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for context: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn details<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AuditLogEventDetails>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.details = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for details: {e}")
-                    });
-                self
-            }
-            pub fn event_category<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.event_category = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for event_category: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn event_type<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.event_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for event_type: {e}")
-                    });
-                self
-            }
-            pub fn gid<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.gid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for gid: {e}")
-                    });
-                self
-            }
-            pub fn resource<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::AuditLogEventResource>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.resource = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for resource: {e}")
-                    });
-                self
-            }
-            pub fn extra<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.extra = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for extra: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<AuditLogEvent> for super::AuditLogEvent {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: AuditLogEvent,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    actor: value.actor?,
-                    context: value.context?,
-                    created_at: value.created_at?,
-                    details: value.details?,
-                    event_category: value.event_category?,
-                    event_type: value.event_type?,
-                    gid: value.gid?,
-                    resource: value.resource?,
-                    extra: value.extra?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::AuditLogEvent> for AuditLogEvent {
-            fn from(value: super::AuditLogEvent) -> Self {
-                Self {
-                    actor: Ok(value.actor),
-                    context: Ok(value.context),
-                    created_at: Ok(value.created_at),
-                    details: Ok(value.details),
-                    event_category: Ok(value.event_category),
-                    event_type: Ok(value.event_type),
-                    gid: Ok(value.gid),
-                    resource: Ok(value.resource),
-                    extra: Ok(value.extra),
-                }
-            }
-        }
         #[derive(Clone, Debug)]
         pub struct AuditLogEventActor {
             actor_type: ::std::result::Result<
@@ -946,7 +704,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AuditLogEventPage {
             data: ::std::result::Result<
-                ::std::vec::Vec<super::AuditLogEvent>,
+                ::std::vec::Vec<crate::RawAuditLogEvent>,
                 ::std::string::String,
             >,
             next_page: ::std::result::Result<
@@ -965,7 +723,7 @@ pub mod types {
         impl AuditLogEventPage {
             pub fn data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditLogEvent>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<crate::RawAuditLogEvent>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.data = value

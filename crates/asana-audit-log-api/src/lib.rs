@@ -61,3 +61,26 @@ pub use generated::*;
 
 /// The production base URL, taken from the spec's `servers` entry.
 pub const DEFAULT_BASE_URL: &str = "https://app.asana.com/api/1.0";
+
+/// One audit log event exactly as the server sent it: the JSON object's own bytes.
+///
+/// The generated page type holds events in this form (a generation setting of
+/// `cargo xtask generate`) so that decoding a page never loses or rejects anything: fields and
+/// enum values the spec does not know, explicit `null`s, numbers beyond 64 bits and known fields
+/// with unexpected types all survive. Decode an event into a type of your choice with
+/// [`RawAuditLogEvent::decode`]; the ergonomic crate's `AuditLogEvent` is the lossless typed view.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct RawAuditLogEvent(pub Box<serde_json::value::RawValue>);
+
+impl RawAuditLogEvent {
+    /// The event's JSON text, byte for byte as received.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Decodes the event into any deserializable type, e.g. `serde_json::Value`.
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
