@@ -107,7 +107,8 @@ impl Report {
 
     /// A human-readable report, grouped per schema.
     pub fn render(&self, upstream: &str, ours: &str) -> String {
-        let mut out = format!("drift: {OPERATION_PATH} (GET)\n  upstream: {upstream}\n  ours:     {ours}\n");
+        let mut out =
+            format!("drift: {OPERATION_PATH} (GET)\n  upstream: {upstream}\n  ours:     {ours}\n");
         let mut groups: BTreeMap<&str, Vec<&Difference>> = BTreeMap::new();
         for d in &self.differences {
             groups.entry(d.group()).or_default().push(d);
@@ -179,7 +180,9 @@ pub fn compare(upstream: &Value, ours: &Value, declared: &BTreeSet<String>) -> R
         .map(|d| d.location.clone())
         .collect();
     raw.retain(|d| {
-        d.attribute == "present" || !one_sided.iter().any(|loc| is_within(&d.location, loc))
+        !one_sided.iter().any(|loc| {
+            is_within(&d.location, loc) && !(d.location == *loc && d.attribute == "present")
+        })
     });
 
     let mut seen = BTreeSet::new();
@@ -199,7 +202,7 @@ fn is_within(location: &str, ancestor: &str) -> bool {
     location == ancestor
         || location
             .strip_prefix(ancestor)
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            .is_some_and(|rest| rest.starts_with(['.', '[', ' ']))
 }
 
 /// Reduces the audit-log operation of an OpenAPI document to facts.
@@ -234,7 +237,11 @@ fn operation_facts(doc: &Value) -> Result<Facts> {
         let location = format!("parameter {name}");
         walker.fact(&location, "present", "yes");
         walker.fact(&location, "in", &place);
-        walker.fact(&location, "required", &bool_field(p, "required").to_string());
+        walker.fact(
+            &location,
+            "required",
+            &bool_field(p, "required").to_string(),
+        );
         if let Some(schema) = p.get("schema") {
             walker.schema(schema, &location, true)?;
         }
@@ -264,8 +271,10 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn fact(&mut self, location: &str, attribute: &str, value: &str) {
-        self.facts
-            .insert((location.to_string(), attribute.to_string()), value.to_string());
+        self.facts.insert(
+            (location.to_string(), attribute.to_string()),
+            value.to_string(),
+        );
     }
 
     /// Follows a local `$ref` (any number of hops).
@@ -295,7 +304,11 @@ impl<'a> Walker<'a> {
             if anonymous_root {
                 return self.schema(resolved, location, true);
             }
-            let name = reference.rsplit('/').next().unwrap_or(reference).to_string();
+            let name = reference
+                .rsplit('/')
+                .next()
+                .unwrap_or(reference)
+                .to_string();
             self.fact(location, "ref", &name);
             if self.expanded.insert(name.clone()) {
                 self.schema(resolved, &name, false)?;
@@ -308,22 +321,40 @@ impl<'a> Walker<'a> {
         if let Some(format) = str_field(schema, "format") {
             self.fact(location, "format", format);
         }
-        self.fact(location, "nullable", &bool_field(schema, "nullable").to_string());
+        self.fact(
+            location,
+            "nullable",
+            &bool_field(schema, "nullable").to_string(),
+        );
         let closed = schema.get("enum").and_then(Value::as_array);
         let open = schema.get("x-known-values").and_then(Value::as_array);
         if let Some(values) = closed.or(open) {
             let values: BTreeSet<String> = values.iter().map(scalar_text).collect();
-            self.fact(location, "enum", &values.into_iter().collect::<Vec<_>>().join(", "));
+            self.fact(
+                location,
+                "enum",
+                &values.into_iter().collect::<Vec<_>>().join(", "),
+            );
             self.fact(location, "enum-closed", &closed.is_some().to_string());
         }
-        for bound in ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern"] {
+        for bound in [
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "pattern",
+        ] {
             if let Some(v) = schema.get(bound) {
                 self.fact(location, bound, &scalar_text(v));
             }
         }
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             let names: BTreeSet<String> = required.iter().map(scalar_text).collect();
-            self.fact(location, "required", &names.into_iter().collect::<Vec<_>>().join(", "));
+            self.fact(
+                location,
+                "required",
+                &names.into_iter().collect::<Vec<_>>().join(", "),
+            );
         }
         if kind == "object" || schema.get("properties").is_some() {
             let extra = match schema.get("additionalProperties") {
@@ -399,8 +430,12 @@ mod tests {
 
     #[test]
     fn a_new_upstream_parameter_is_detected() {
-        let report = compare(&load("new-parameter.yaml"), &load("base.yaml"), &BTreeSet::new())
-            .unwrap();
+        let report = compare(
+            &load("new-parameter.yaml"),
+            &load("base.yaml"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(
             undeclared(&report),
             ["parameter sort: present => upstream has it, ours does not"]
@@ -409,8 +444,12 @@ mod tests {
 
     #[test]
     fn a_new_enum_value_is_detected_and_named() {
-        let report = compare(&load("new-enum-value.yaml"), &load("base.yaml"), &BTreeSet::new())
-            .unwrap();
+        let report = compare(
+            &load("new-enum-value.yaml"),
+            &load("base.yaml"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(
             undeclared(&report),
             ["Actor.actor_type: enum => upstream adds robot"]
@@ -419,8 +458,12 @@ mod tests {
 
     #[test]
     fn a_removed_field_is_detected() {
-        let report = compare(&load("removed-field.yaml"), &load("base.yaml"), &BTreeSet::new())
-            .unwrap();
+        let report = compare(
+            &load("removed-field.yaml"),
+            &load("base.yaml"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(
             undeclared(&report),
             ["Actor.email: present => ours has it, upstream does not"]
@@ -429,8 +472,12 @@ mod tests {
 
     #[test]
     fn a_changed_type_is_detected() {
-        let report = compare(&load("changed-type.yaml"), &load("base.yaml"), &BTreeSet::new())
-            .unwrap();
+        let report = compare(
+            &load("changed-type.yaml"),
+            &load("base.yaml"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert_eq!(
             undeclared(&report),
             ["parameter limit: type => upstream string, ours integer"]
@@ -449,8 +496,12 @@ mod tests {
         assert_eq!(report.undeclared_count(), 0, "{}", report.render("u", "o"));
         assert_eq!(report.differences.len(), 2);
 
-        let report = compare(&load("new-enum-value.yaml"), &load("ours-open.yaml"), &declared)
-            .unwrap();
+        let report = compare(
+            &load("new-enum-value.yaml"),
+            &load("ours-open.yaml"),
+            &declared,
+        )
+        .unwrap();
         assert_eq!(
             undeclared(&report),
             ["Actor.actor_type: enum => upstream adds robot"]
@@ -459,8 +510,12 @@ mod tests {
 
     #[test]
     fn inline_and_named_response_bodies_compare_equal() {
-        let report =
-            compare(&load("base.yaml"), &load("named-body.yaml"), &BTreeSet::new()).unwrap();
+        let report = compare(
+            &load("base.yaml"),
+            &load("named-body.yaml"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert!(report.differences.is_empty(), "{}", report.render("u", "o"));
     }
 
@@ -473,12 +528,19 @@ mod tests {
 
     #[test]
     fn our_spec_matches_the_vendored_upstream_extract_up_to_declared_differences() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
         let ours = crate::spec::load_json(&root.join(crate::spec::SPEC_PATH)).unwrap();
         let readme = std::fs::read_to_string(root.join("openapi/README.md")).unwrap();
         let declared = parse_declared(&readme);
         let report = compare(&load("upstream-extract.yaml"), &ours, &declared).unwrap();
-        assert_eq!(report.undeclared_count(), 0, "{}", report.render("upstream", "ours"));
+        assert_eq!(
+            report.undeclared_count(),
+            0,
+            "{}",
+            report.render("upstream", "ours")
+        );
         assert!(
             report.stale_declarations.is_empty(),
             "{}",

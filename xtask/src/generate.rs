@@ -87,7 +87,10 @@ fn short_diff(old: &str, new: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect();
     if total > MAX_DIFF_LINES {
-        out.push_str(&format!("... ({} more diff lines)\n", total - MAX_DIFF_LINES));
+        out.push_str(&format!(
+            "... ({} more diff lines)\n",
+            total - MAX_DIFF_LINES
+        ));
     }
     out
 }
@@ -97,7 +100,10 @@ mod tests {
     use super::*;
 
     fn root() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`;
 //! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
-//!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare.
+//!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
+//! - `cargo xtask test` runs every check CI runs: fmt, clippy, generate --check, the tests.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod drift;
 mod generate;
 mod spec;
+mod test;
 
 /// Project chores for the asana-audit-log workspace.
 #[derive(Parser)]
@@ -45,6 +47,9 @@ enum Command {
         #[arg(long)]
         declared: Option<PathBuf>,
     },
+    /// Run every check of the project, as CI does: cargo fmt --check, clippy with warnings as
+    /// errors, generate --check, and the whole test suite (all with --locked).
+    Test,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
     match cli.command {
         Command::Generate { check } => generate::run(&root, check),
+        Command::Test => test::run(&root),
         Command::Drift {
             upstream,
             ours,

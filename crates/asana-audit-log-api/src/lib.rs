@@ -34,7 +34,9 @@
 //!     .await?
 //!     .into_inner();
 //! for event in &page.data {
-//!     println!("{:?} {:?}", event.created_at, event.event_type);
+//!     // Each event is its exact JSON text; decode it into whatever type suits you.
+//!     let event: serde_json::Value = event.decode()?;
+//!     println!("{} {}", event["created_at"], event["event_type"]);
 //! }
 //! // `next_page` stays present after the last event: an empty `data` is the end for now.
 //! let offset = page.next_page.and_then(|next| next.0).and_then(|next| next.offset);
