@@ -1,0 +1,112 @@
+//! Checkpoint files: where an export stands, saved atomically after the output is durable.
+//!
+//! A checkpoint is JSON: the query it belongs to, the stream cursor after the last event the
+//! output durably holds, and the output's length at that moment. It is written to a temporary
+//! file beside the target, fsynced, renamed over the target, and the directory is fsynced, so a
+//! crash at any instant leaves either the old checkpoint or the new one, never a torn file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use asana_audit_log::{Cursor, Query};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+
+/// The file format's version; a different one is refused with a clear message.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a checkpoint file holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// [`FORMAT_VERSION`] when written.
+    pub version: u32,
+    /// The query of the export; a resume with other filters is refused.
+    pub query: Query,
+    /// Where the stream continues: right after the last event the output holds durably.
+    pub cursor: Cursor,
+    /// The output file's path and length when the checkpoint was taken (absent for stdout).
+    pub output: Option<OutputMark>,
+    /// Events written by all runs so far.
+    pub events_written: u64,
+    /// When the checkpoint was saved.
+    pub saved_at: DateTime<Utc>,
+}
+
+/// The output's state covered by a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputMark {
+    /// The output path as given.
+    pub path: PathBuf,
+    /// Its length in bytes: everything before this is covered by the checkpoint.
+    pub bytes: u64,
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint; `Ok(None)` when the file does not exist yet.
+    pub fn load(path: &Path) -> Result<Option<Checkpoint>, CliError> {
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CliError::input(format!(
+                    "cannot read checkpoint {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let checkpoint: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
+            CliError::input(format!(
+                "checkpoint {} is not a valid checkpoint ({e}); nothing was sent. Restore it from \
+                 a backup, or move it away to start the export from the beginning",
+                path.display()
+            ))
+        })?;
+        if checkpoint.version != FORMAT_VERSION {
+            return Err(CliError::input(format!(
+                "checkpoint {} has format version {}, this build reads version {FORMAT_VERSION}",
+                path.display(),
+                checkpoint.version
+            )));
+        }
+        Ok(Some(checkpoint))
+    }
+
+    /// Writes the checkpoint atomically (temp file, fsync, rename, fsync of the directory).
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "checkpoint path has no file name",
+            )
+        })?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&tmp)?;
+            file.write_all(&bytes)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory entry is.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use asana_audit_log::{ActorType, EventType};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    the output or the checkpoint could not be written
+  2    bad usage or input (nothing was sent)
+  3    authentication or permission refused (401, 402, 403)
+  4    API or network failure, after retries
+  130  interrupted (Ctrl-C); the output is flushed and the checkpoint saved";
+
+/// Export and follow Asana's audit log as NDJSON, without losing or repeating an event.
+///
+/// Reads GET /workspaces/{gid}/audit_log_events of an Enterprise domain with a service
+/// account's token, writes one JSON event per line exactly as Asana sent it, and can save a
+/// checkpoint so that a rerun (even after a crash) continues where the last one stopped.
+#[derive(Debug, Parser)]
+#[command(
+    name = "asana-audit",
+    version,
+    after_long_help = EXIT_CODES,
+    after_help = EXIT_CODES,
+    propagate_version = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format for diagnostics on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, display_order = 900)]
+    pub log_format: LogFormat,
+
+    /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 901)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the events of a window as NDJSON, then exit.
+    ///
+    /// Example: asana-audit export --workspace 1234 --since 24h --output events.ndjson
+    /// --checkpoint events.checkpoint
+    Export(ExportArgs),
+    /// Like export, then keep polling and appending new events until interrupted.
+    ///
+    /// Example: asana-audit follow --workspace 1234 --since 1h --output events.ndjson
+    /// --checkpoint events.checkpoint --poll-interval 30s
+    Follow(FollowArgs),
+    /// Start a local mock of the API with a realistic dataset and export from it (no token).
+    Demo(DemoArgs),
+    /// List the known event types with their categories.
+    EventTypes {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of one NDJSON record (one audit log event).
+    Schema,
+}
+
+/// The options of `export` (and of `follow`).
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// The workspace (organization) gid whose audit log to read.
+    #[arg(long, value_name = "GID")]
+    pub workspace: String,
+
+    /// Only events of the last DURATION (e.g. 90m, 24h, 7d); the window's start is computed once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "start_at")]
+    pub since: Option<Duration>,
+
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start_at: Option<DateTime<Utc>>,
+
+    /// Only events before this time (exclusive; RFC 3339 or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end_at: Option<DateTime<Utc>>,
+
+    /// Only events of this type (see `asana-audit event-types`).
+    #[arg(long, value_name = "TYPE")]
+    pub event_type: Option<String>,
+
+    /// Accept an --event-type that is not in the catalogue (Asana adds types over time).
+    #[arg(long, requires = "event_type")]
+    pub allow_unknown_event_type: bool,
+
+    /// Only events whose actor is of this type.
+    #[arg(long, value_name = "TYPE", value_parser = parse_actor_type, conflicts_with = "actor_gid")]
+    pub actor_type: Option<ActorType>,
+
+    /// Only events caused by the actor with this gid.
+    #[arg(long, value_name = "GID")]
+    pub actor_gid: Option<String>,
+
+    /// Only events whose resource has this gid.
+    #[arg(long, value_name = "GID")]
+    pub resource_gid: Option<String>,
+
+    /// Events per request, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub page_size: u32,
+
+    /// Stop after writing N events (the checkpoint then continues after the N-th).
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+
+    /// Where to write the events: a file (appended on resume) or - for standard output.
+    #[arg(long, short, value_name = "FILE|-", default_value = "-")]
+    pub output: PathBuf,
+
+    /// Replace a non-empty --output file when no checkpoint says to resume it.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Save progress here, and resume from it if it exists. With a file --output, a rerun
+    /// after any crash writes every event exactly once; with standard output, events written
+    /// after the last checkpoint may be written again.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Save the checkpoint after at most this many events (and at least every second).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+
+    /// Fetch a bounded window with K concurrent requests (needs a start; the end defaults to
+    /// now). Events are still written in order.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_concurrency)]
+    pub concurrency: usize,
+
+    /// Read the token from this file instead of ASANA_ACCESS_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// The API root (HTTPS required unless the host is loopback).
+    #[arg(long, value_name = "URL", default_value = asana_audit_log::DEFAULT_BASE_URL)]
+    pub base_url: String,
+
+    /// Progress on stderr: auto (only on a terminal), always or never.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+}
+
+/// The options of `follow`.
+#[derive(Debug, Args, Clone)]
+pub struct FollowArgs {
+    /// Everything `export` takes.
+    #[command(flatten)]
+    pub export: ExportArgs,
+
+    /// How long to wait after the newest event before asking again.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub poll_interval: Duration,
+}
+
+/// The options of `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// How many events the mock server holds.
+    #[arg(long, default_value_t = 2_000)]
+    pub events: usize,
+
+    /// The dataset's seed (the same seed gives the same events).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+
+    /// How many events to print in full before the summary.
+    #[arg(long, default_value_t = 3)]
+    pub show: usize,
+
+    /// Also write every exported event to this NDJSON file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Diagnostics format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// When to show progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// Only when stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Parses `90s`, `15m`, `24h`, `7d`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; use a number and a unit such as 90s, 15m, 24h or 7d"))?;
+    if duration.is_zero() {
+        return Err("the duration must be more than zero".to_string());
+    }
+    Ok(duration)
+}
+
+/// Parses `--concurrency`: 1 to 50 (Asana serves at most 50 concurrent reads per token).
+pub fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(k @ 1..=50) => Ok(k),
+        _ => Err(format!(
+            "{text:?}: must be between 1 and 50 (Asana serves at most 50 concurrent reads per token)"
+        )),
+    }
+}
+
+/// Parses an RFC 3339 time, or a date (midnight UTC).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(format!(
+        "{text:?} is not a time; use RFC 3339 such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01"
+    ))
+}
+
+/// Parses a known actor type (the API accepts no other as a filter).
+pub fn parse_actor_type(text: &str) -> Result<ActorType, String> {
+    ActorType::known(text).ok_or_else(|| {
+        let known: Vec<&str> = ActorType::ALL.iter().map(|t| t.as_str()).collect();
+        format!(
+            "unknown actor type {text:?}; use one of: {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// Resolves `--event-type`: a known type, or an unknown one if allowed, else an error that
+/// names the closest known types.
+pub fn resolve_event_type(text: &str, allow_unknown: bool) -> Result<EventType, String> {
+    if let Some(known) = EventType::known(text) {
+        return Ok(known);
+    }
+    if allow_unknown {
+        return Ok(text.parse().expect("event types parse infallibly"));
+    }
+    let mut scored: Vec<(f64, &str)> = EventType::ALL
+        .iter()
+        .map(|t| (strsim::jaro_winkler(text, t.as_str()), t.as_str()))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let closest: Vec<&str> = scored.iter().take(3).map(|(_, name)| *name).collect();
+    Err(format!(
+        "event type {text:?} is not in the catalogue; did you mean {}? \
+         (`asana-audit event-types` lists all; pass --allow-unknown-event-type if Asana added it)",
+        closest.join(", ")
+    ))
+}

@@ -1,0 +1,387 @@
+//! `export` and `follow`: the stream -> NDJSON -> checkpoint loop.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use asana_audit_log::{
+    Actor, AuditLogEvent, Backfill, BackfillStream, Client, Cursor, EventStream, Query,
+    SecretString,
+};
+use chrono::Utc;
+use futures::StreamExt;
+
+use crate::checkpoint::{Checkpoint, FORMAT_VERSION, OutputMark};
+use crate::cli::{ExportArgs, resolve_event_type};
+use crate::error::{CliError, Failure};
+use crate::output::Output;
+use crate::progress::Progress;
+
+/// Save a checkpoint at least this often in time while events flow (also when the stream idles
+/// with unsaved events), besides every `--checkpoint-every` events.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a run did, for the summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Events written by this run.
+    pub written: u64,
+    /// Events delivered again after a restart and dropped because the output already had them.
+    pub duplicates_dropped: u64,
+    /// Whether the run resumed from a checkpoint.
+    pub resumed: bool,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// Where events come from.
+enum Source {
+    Events(EventStream),
+    Backfill(BackfillStream),
+}
+
+impl Source {
+    fn cursor(&self) -> Cursor {
+        match self {
+            Source::Events(s) => s.cursor(),
+            Source::Backfill(s) => s.cursor(),
+        }
+    }
+
+    fn query(&self) -> &Query {
+        match self {
+            Source::Events(s) => s.query(),
+            Source::Backfill(s) => s.query(),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<AuditLogEvent, asana_audit_log::Error>> {
+        // Both streams' `next` is cancel-safe: an interrupted call loses nothing.
+        match self {
+            Source::Events(s) => s.next().await,
+            Source::Backfill(s) => s.next().await,
+        }
+    }
+}
+
+/// Reads the token: `--token-file`, else `ASANA_ACCESS_TOKEN`. Never printed.
+pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
+    let token = match token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                CliError::input(format!("cannot read --token-file {}: {e}", path.display()))
+            })?
+            .trim()
+            .to_string(),
+        None => std::env::var(asana_audit_log::TOKEN_ENV)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    if token.is_empty() {
+        return Err(CliError::input(match token_file {
+            Some(path) => format!("--token-file {} is empty", path.display()),
+            None => format!(
+                "no token: set {} to a service account's token (Enterprise domain), or pass \
+                 --token-file FILE",
+                asana_audit_log::TOKEN_ENV
+            ),
+        }));
+    }
+    Ok(SecretString::from(token))
+}
+
+/// Builds the client for `args`.
+pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError> {
+    Ok(Client::builder()
+        .token(token)
+        .base_url(&args.base_url)
+        .user_agent(concat!("asana-audit/", env!("CARGO_PKG_VERSION")))
+        .max_concurrent_requests(args.concurrency.max(1))
+        .build()?)
+}
+
+/// Validates everything that can be checked before a request: the query, the concurrency, the
+/// checkpoint (and that it belongs to this query), the output (and what a crash left in it).
+pub struct Plan {
+    query: Query,
+    checkpoint: Option<Checkpoint>,
+    output: Output,
+    dedupe: HashSet<String>,
+    truncated_bytes: u64,
+}
+
+impl Plan {
+    /// Checks the arguments and opens the output; sends nothing.
+    pub fn new(args: &ExportArgs, client: &Client, follow: bool) -> Result<Plan, CliError> {
+        if follow && args.concurrency > 1 {
+            return Err(CliError::input(
+                "--concurrency applies to export of a bounded window; follow reads one page at a time",
+            ));
+        }
+        if args.max_events == Some(0) {
+            return Err(CliError::input("--max-events must be at least 1"));
+        }
+        let mut request = client
+            .audit_log_events(&args.workspace)
+            .page_size(args.page_size);
+        if let Some(since) = args.since {
+            request = request.since(since);
+        }
+        if let Some(start) = args.start_at {
+            request = request.start_at(start);
+        }
+        if let Some(end) = args.end_at {
+            request = request.end_at(end);
+        } else if args.concurrency > 1 {
+            // A concurrent backfill needs a bounded window: fix its end now, in the query (and
+            // so in the checkpoint).
+            request = request.end_at(Utc::now());
+        }
+        if let Some(event_type) = &args.event_type {
+            request = request.event_type(
+                resolve_event_type(event_type, args.allow_unknown_event_type)
+                    .map_err(CliError::input)?,
+            );
+        }
+        if let Some(actor_type) = &args.actor_type {
+            request = request.actor(Actor::Type(actor_type.clone()));
+        }
+        if let Some(gid) = &args.actor_gid {
+            request = request.actor(Actor::Gid(gid.clone()));
+        }
+        if let Some(gid) = &args.resource_gid {
+            request = request.resource_gid(gid);
+        }
+        if args.concurrency > 1 && args.start_at.is_none() && args.since.is_none() {
+            return Err(CliError::input(
+                "--concurrency above 1 needs a bounded window: give --start-at or --since",
+            ));
+        }
+        let query = request.build()?;
+
+        let checkpoint = match &args.checkpoint {
+            Some(path) => Checkpoint::load(path)?,
+            None => None,
+        };
+        if let Some(cp) = &checkpoint {
+            check_checkpoint_matches(cp, &query, args)?;
+        }
+
+        let to_stdout = args.output.as_os_str() == "-";
+        let (output, recovered) = if to_stdout {
+            (Output::stdout(), Default::default())
+        } else {
+            let covered = checkpoint
+                .as_ref()
+                .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
+            Output::file(&args.output, covered, args.overwrite)?
+        };
+        Ok(Plan {
+            query,
+            checkpoint,
+            output,
+            dedupe: recovered.gids,
+            truncated_bytes: recovered.truncated_bytes,
+        })
+    }
+
+    /// The validated query (the checkpoint's, when resuming).
+    pub fn query(&self) -> &Query {
+        self.checkpoint.as_ref().map_or(&self.query, |cp| &cp.query)
+    }
+}
+
+fn check_checkpoint_matches(
+    cp: &Checkpoint,
+    query: &Query,
+    args: &ExportArgs,
+) -> Result<(), CliError> {
+    let path = args
+        .checkpoint
+        .as_deref()
+        .unwrap_or(Path::new("?"))
+        .display();
+    if !cp.query.same_filters(query) {
+        return Err(CliError::input(format!(
+            "checkpoint {path} belongs to another query ({}); use the same --workspace and filters, \
+             or another --checkpoint file",
+            describe(&cp.query)
+        )));
+    }
+    let explicit_window_differs = (args.start_at.is_some() && args.start_at != cp.query.start_at())
+        || (args.end_at.is_some() && args.end_at != cp.query.end_at());
+    if explicit_window_differs {
+        return Err(CliError::input(format!(
+            "checkpoint {path} belongs to the window {}; drop --start-at/--end-at to resume it, or \
+             use another --checkpoint file",
+            describe_window(&cp.query)
+        )));
+    }
+    let out_is_stdout = args.output.as_os_str() == "-";
+    match (&cp.output, out_is_stdout) {
+        (Some(mark), false) if mark.path != args.output => Err(CliError::input(format!(
+            "checkpoint {path} belongs to output {}, not {}; pass that --output to resume",
+            mark.path.display(),
+            args.output.display()
+        ))),
+        (Some(mark), true) => Err(CliError::input(format!(
+            "checkpoint {path} belongs to output {}; pass --output {} to resume",
+            mark.path.display(),
+            mark.path.display()
+        ))),
+        (None, false) => Err(CliError::input(format!(
+            "checkpoint {path} was written for standard output; resume it with --output -"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn describe(query: &Query) -> String {
+    let mut parts = vec![format!("workspace {}", query.workspace_gid())];
+    if let Some(t) = query.event_type() {
+        parts.push(format!("event type {t}"));
+    }
+    match query.actor() {
+        Some(Actor::Type(t)) => parts.push(format!("actor type {t}")),
+        Some(Actor::Gid(g)) => parts.push(format!("actor {g}")),
+        _ => {}
+    }
+    if let Some(r) = query.resource_gid() {
+        parts.push(format!("resource {r}"));
+    }
+    parts.join(", ")
+}
+
+fn describe_window(query: &Query) -> String {
+    let show = |t: Option<chrono::DateTime<Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
+    format!("[{}, {})", show(query.start_at()), show(query.end_at()))
+}
+
+/// Runs an export (`follow = None`) or a follow (`Some(poll interval)`).
+pub async fn run(
+    args: &ExportArgs,
+    client: &Client,
+    mut plan: Plan,
+    follow: Option<Duration>,
+    progress: &Progress,
+) -> Result<Summary, CliError> {
+    let started = Instant::now();
+    for warning in plan.query().warnings() {
+        tracing::warn!("{warning}");
+    }
+    if plan.truncated_bytes > 0 {
+        progress.note(&format!(
+            "cut {} bytes of a line left incomplete by an earlier run",
+            plan.truncated_bytes
+        ));
+    }
+    let resumed = plan.checkpoint.is_some();
+    let mut events_total = plan.checkpoint.as_ref().map_or(0, |cp| cp.events_written);
+    let request = match plan.checkpoint.take() {
+        Some(cp) => client.resume(cp.cursor),
+        None => client.query(plan.query.clone()),
+    };
+    let mut source = match follow {
+        Some(interval) => Source::Events(request.follow(interval)?),
+        None if args.concurrency > 1 => {
+            Source::Backfill(request.backfill(Backfill::concurrency(args.concurrency))?)
+        }
+        None => Source::Events(request.stream()?),
+    };
+    progress.start(source.query());
+
+    let mut summary = Summary {
+        resumed,
+        ..Summary::default()
+    };
+    let mut dedupe = std::mem::take(&mut plan.dedupe);
+    let mut output = plan.output;
+    let mut unsaved: u64 = 0;
+    let mut last_save = Instant::now();
+    let mut interrupt = std::pin::pin!(crate::signals::interrupted());
+
+    let outcome: Result<(), CliError> = loop {
+        let item = tokio::select! {
+            biased;
+            () = &mut interrupt => break Err(CliError {
+                failure: Failure::Interrupted,
+                message: "interrupted: output flushed and checkpoint saved".to_string(),
+            }),
+            item = source.next() => item,
+            () = tokio::time::sleep(CHECKPOINT_EVERY), if unsaved > 0 => {
+                save(args, &mut output, &source, events_total)?;
+                unsaved = 0;
+                last_save = Instant::now();
+                continue;
+            }
+        };
+        match item {
+            None => break Ok(()),
+            Some(Err(err)) => break Err(err.into()),
+            Some(Ok(event)) => {
+                progress.event(&event);
+                if !dedupe.is_empty() && dedupe.remove(event.gid()) {
+                    summary.duplicates_dropped += 1;
+                    continue;
+                }
+                output
+                    .write_line(event.json())
+                    .map_err(|e| write_error(&output, e))?;
+                summary.written += 1;
+                events_total += 1;
+                unsaved += 1;
+                if args.max_events.is_some_and(|max| summary.written >= max) {
+                    break Ok(());
+                }
+                if unsaved >= args.checkpoint_every || last_save.elapsed() >= CHECKPOINT_EVERY {
+                    save(args, &mut output, &source, events_total)?;
+                    unsaved = 0;
+                    last_save = Instant::now();
+                }
+            }
+        }
+    };
+    // Whatever ended the run, what was written is made durable and covered by a checkpoint.
+    save(args, &mut output, &source, events_total)?;
+    progress.finish();
+    summary.elapsed = started.elapsed();
+    outcome.map(|()| summary)
+}
+
+/// Makes the output durable, then saves the checkpoint that covers it.
+fn save(
+    args: &ExportArgs,
+    output: &mut Output,
+    source: &Source,
+    events_total: u64,
+) -> Result<(), CliError> {
+    let bytes = output.make_durable().map_err(|e| write_error(output, e))?;
+    let Some(path) = &args.checkpoint else {
+        return Ok(());
+    };
+    let checkpoint = Checkpoint {
+        version: FORMAT_VERSION,
+        query: source.query().clone(),
+        cursor: source.cursor(),
+        output: bytes.map(|bytes| OutputMark {
+            path: args.output.clone(),
+            bytes,
+        }),
+        events_written: events_total,
+        saved_at: Utc::now(),
+    };
+    checkpoint
+        .save(path)
+        .map_err(|e| CliError::local(format!("cannot save checkpoint {}: {e}", path.display())))
+}
+
+fn write_error(output: &Output, e: std::io::Error) -> CliError {
+    match output.path() {
+        Some(path) => CliError::local(format!("cannot write output {}: {e}", path.display())),
+        None if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CliError::local("standard output was closed")
+        }
+        None => CliError::local(format!("cannot write standard output: {e}")),
+    }
+}

@@ -1,0 +1,148 @@
+//! `asana-audit`: export and follow Asana's audit log as NDJSON with crash-safe checkpoints.
+//!
+//! See `asana-audit --help`. The library behind it is the `asana-audit-log` crate.
+
+mod checkpoint;
+mod cli;
+mod demo;
+mod error;
+mod export;
+mod output;
+mod progress;
+mod signals;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::level_filters::LevelFilter;
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("asana-audit: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("asana-audit: {}", err.message);
+            err.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Export(args) => {
+            let client = export::client(&args, export::read_token(args.token_file.as_deref())?)?;
+            let plan = export::Plan::new(&args, &client, false)?;
+            let progress = progress::Progress::new(args.progress);
+            let summary = export::run(&args, &client, plan, None, &progress).await?;
+            report(&summary);
+            Ok(())
+        }
+        Command::Follow(args) => {
+            let export = &args.export;
+            let client = export::client(export, export::read_token(export.token_file.as_deref())?)?;
+            let plan = export::Plan::new(export, &client, true)?;
+            let progress = progress::Progress::new(export.progress);
+            let summary =
+                export::run(export, &client, plan, Some(args.poll_interval), &progress).await?;
+            report(&summary);
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(&args, &mut std::io::stdout().lock()).await,
+        Command::EventTypes { json } => print(&event_types(json)),
+        Command::Schema => {
+            let schema = schemars::schema_for!(asana_audit_log::AuditLogEvent);
+            let text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+            print(&format!("{text}\n"))
+        }
+    }
+}
+
+fn report(summary: &export::Summary) {
+    tracing::info!(
+        written = summary.written,
+        duplicates_dropped = summary.duplicates_dropped,
+        resumed = summary.resumed,
+        seconds = summary.elapsed.as_secs_f64(),
+        "export finished"
+    );
+}
+
+/// The catalogue as a table or JSON.
+fn event_types(json: bool) -> String {
+    use asana_audit_log::EventType;
+    if json {
+        let rows: Vec<serde_json::Value> = EventType::ALL
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "event_type": t.as_str(),
+                    "event_category": t.category().map(|c| c.to_string()),
+                    "resource_type": t.resource_type(),
+                })
+            })
+            .collect();
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).expect("JSON serializes")
+        );
+    }
+    let mut out = format!("{:<52} {:<16} {}\n", "EVENT TYPE", "CATEGORY", "RESOURCE");
+    for t in EventType::ALL {
+        out.push_str(&format!(
+            "{:<52} {:<16} {}\n",
+            t.as_str(),
+            t.category()
+                .map_or_else(|| "-".to_string(), |c| c.to_string()),
+            t.resource_type().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        // `asana-audit event-types | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::local(format!(
+            "cannot write standard output: {e}"
+        ))),
+    }
+}
+
+fn init_tracing(format: LogFormat, verbose: u8) {
+    let level = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,576 @@
+//! [`Client`], its builder and [`EventsRequest`], the query builder that starts streams.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::backfill::{Backfill, BackfillStream};
+use crate::cursor::{Cursor, Position};
+use crate::enums::EventType;
+use crate::error::Error;
+use crate::http::{RetryPolicy, Settings, Transport};
+use crate::query::{Actor, MAX_PAGE_SIZE, Query, QueryError};
+use crate::stream::{EventStream, Mode, PageStream, Pager};
+
+/// The environment variable [`Client::from_env`] reads the token from.
+pub const TOKEN_ENV: &str = "ASANA_ACCESS_TOKEN";
+
+/// The default base URL, Asana's production API.
+pub const DEFAULT_BASE_URL: &str = asana_audit_log_api::DEFAULT_BASE_URL;
+
+/// A client for one token: cheap to clone, and all clones (and all their streams) share one
+/// request-rate limit and one concurrency cap.
+///
+/// The token is held as a [`SecretString`]: it is never part of `Debug` output, errors, cursors
+/// or logs, and it is only ever sent over HTTPS (or plain HTTP to a loopback test server).
+///
+/// ```
+/// use asana_audit_log::Client;
+///
+/// let client = Client::new("0/1234:secret")?;
+/// assert!(!format!("{client:?}").contains("secret"));
+/// # Ok::<(), asana_audit_log::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    transport: Arc<Transport>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.transport, f)
+    }
+}
+
+impl Client {
+    /// A client for Asana's production API with default settings.
+    ///
+    /// ```
+    /// let client = asana_audit_log::Client::new("0/1234:secret")?;
+    /// assert_eq!(client.base_url(), "https://app.asana.com/api/1.0");
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn new(token: impl Into<SecretString>) -> Result<Client, Error> {
+        Client::builder().token(token).build()
+    }
+
+    /// A client whose token comes from `ASANA_ACCESS_TOKEN`; [`Error::MissingToken`] if it is
+    /// unset or empty.
+    ///
+    /// ```no_run
+    /// let client = asana_audit_log::Client::from_env()?;
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Client, Error> {
+        Client::builder().token_from_env().build()
+    }
+
+    /// Starts configuring a client.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use asana_audit_log::{Client, RetryPolicy};
+    ///
+    /// let client = Client::builder()
+    ///     .token("0/1234:secret")
+    ///     .timeout(Duration::from_secs(30))
+    ///     .retry_policy(RetryPolicy::default().with_max_retries(3))
+    ///     .requests_per_minute(600)
+    ///     .max_concurrent_requests(4)
+    ///     .build()?;
+    /// assert_eq!(client.retry_policy().max_retries, 3);
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.transport.base_url()
+    }
+
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.transport.retry_policy()
+    }
+
+    /// Starts a query of a workspace's audit log (the workspace gid is the Enterprise domain's
+    /// organization gid). Nothing is sent until a stream is polled.
+    ///
+    /// ```
+    /// use asana_audit_log::{Actor, ActorType, Client, EventType};
+    ///
+    /// let client = Client::new("0/1234:secret")?;
+    /// let query = client
+    ///     .audit_log_events("1234")
+    ///     .since(std::time::Duration::from_secs(24 * 3600))
+    ///     .event_type(EventType::UserLoginFailed)
+    ///     .actor(Actor::Type(ActorType::Anonymous))
+    ///     .page_size(50)
+    ///     .build()?;
+    /// assert_eq!(query.page_size(), 50);
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn audit_log_events(&self, workspace_gid: impl Into<String>) -> EventsRequest {
+        EventsRequest {
+            client: self.clone(),
+            workspace_gid: workspace_gid.into(),
+            start: None,
+            end_at: None,
+            event_type: None,
+            actor: None,
+            resource_gid: None,
+            page_size: MAX_PAGE_SIZE,
+            resume: None,
+        }
+    }
+
+    /// A request for an already built [`Query`].
+    ///
+    /// ```
+    /// # let client = asana_audit_log::Client::new("0/1:x")?;
+    /// let query = client.audit_log_events("1234").page_size(10).build()?;
+    /// let again = client.query(query.clone()).build()?;
+    /// assert_eq!(again, query);
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn query(&self, query: Query) -> EventsRequest {
+        let mut request = self.audit_log_events(query.workspace_gid());
+        request.start = query.start_at().map(Start::At);
+        request.end_at = query.end_at();
+        request.event_type = query.event_type().cloned();
+        request.actor = query.actor().cloned();
+        request.resource_gid = query.resource_gid().map(str::to_owned);
+        request.page_size = query.page_size();
+        request
+    }
+
+    /// Continues the query of a saved [`Cursor`] right after its last event.
+    ///
+    /// ```
+    /// # let client = asana_audit_log::Client::new("0/1:x")?;
+    /// # let saved = client.audit_log_events("1234").stream()?.cursor().to_json();
+    /// let cursor = asana_audit_log::Cursor::from_json(&saved).unwrap();
+    /// let stream = client.resume(cursor).stream()?;
+    /// # drop(stream);
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn resume(&self, cursor: Cursor) -> EventsRequest {
+        self.query(cursor.query().clone()).resume(cursor)
+    }
+}
+
+/// How the start of the window was given.
+#[derive(Clone, Debug)]
+enum Start {
+    At(DateTime<Utc>),
+    Since(Duration),
+}
+
+/// Builds a [`Query`] and starts streams over it. Made by [`Client::audit_log_events`].
+///
+/// Filters combine with AND. Validation happens when a stream (or [`build`](Self::build)) is
+/// made, before any request: gids must be numeric, the page size within 1..=100, the start
+/// before the end, and an actor-type filter one of the five types the API accepts. A window
+/// reaching before 2021-10-08 or beyond the 90-day retention is sent anyway, with a
+/// [`QueryWarning`](crate::QueryWarning) logged (see [`Query::warnings`]).
+#[derive(Clone, Debug)]
+#[must_use = "an EventsRequest does nothing until a stream is started"]
+pub struct EventsRequest {
+    client: Client,
+    workspace_gid: String,
+    start: Option<Start>,
+    end_at: Option<DateTime<Utc>>,
+    event_type: Option<EventType>,
+    actor: Option<Actor>,
+    resource_gid: Option<String>,
+    page_size: u32,
+    resume: Option<Cursor>,
+}
+
+impl EventsRequest {
+    /// Only events created at or after `start_at` (replaces [`since`](Self::since)).
+    pub fn start_at(mut self, start_at: DateTime<Utc>) -> Self {
+        self.start = Some(Start::At(start_at));
+        self
+    }
+
+    /// Only events created before `end_at` (exclusive).
+    pub fn end_at(mut self, end_at: DateTime<Utc>) -> Self {
+        self.end_at = Some(end_at);
+        self
+    }
+
+    /// Only events of the last `window`, counted back from when the query is built (replaces
+    /// [`start_at`](Self::start_at)).
+    pub fn since(mut self, window: Duration) -> Self {
+        self.start = Some(Start::Since(window));
+        self
+    }
+
+    /// Only events of this type (unknown types are sent as they are).
+    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only events of this actor: a type ([`Actor::Type`]) or one gid ([`Actor::Gid`]).
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// Only events whose main resource has this gid.
+    pub fn resource_gid(mut self, resource_gid: impl Into<String>) -> Self {
+        self.resource_gid = Some(resource_gid.into());
+        self
+    }
+
+    /// Events per request, 1..=100 (default 100).
+    pub fn page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Continues right after `cursor` instead of from the start.
+    ///
+    /// The cursor must come from a query with the same workspace and filters, otherwise the
+    /// stream fails with [`Error::CursorMismatch`]. The cursor's own window and page size are
+    /// used (a relative [`since`](Self::since) moves with the clock, so the window of a
+    /// re-built query would not match the one the cursor's offset belongs to).
+    pub fn resume(mut self, cursor: Cursor) -> Self {
+        self.resume = Some(cursor);
+        self
+    }
+
+    /// Validates the query without sending anything.
+    pub fn build(&self) -> Result<Query, Error> {
+        let start_at = match &self.start {
+            None => None,
+            Some(Start::At(at)) => Some(*at),
+            Some(Start::Since(window)) => {
+                let delta = TimeDelta::from_std(*window)
+                    .map_err(|_| QueryError::SinceOutOfRange(*window))?;
+                Some(
+                    Utc::now()
+                        .checked_sub_signed(delta)
+                        .ok_or(QueryError::SinceOutOfRange(*window))?,
+                )
+            }
+        };
+        Ok(Query::new(
+            self.workspace_gid.clone(),
+            start_at,
+            self.end_at,
+            self.event_type.clone(),
+            self.actor.clone(),
+            self.resource_gid.clone(),
+            self.page_size,
+        )?)
+    }
+
+    /// The query and the starting position (from the cursor, if resuming).
+    fn start(&self) -> Result<(Query, Position, bool), Error> {
+        let query = self.build()?;
+        let (query, position, repositioned) = match &self.resume {
+            None => (query, Position::default(), false),
+            Some(cursor) => {
+                if !cursor.query().same_filters(&query) {
+                    return Err(Error::CursorMismatch(format!(
+                        "the cursor was made for {:?}, not {:?}",
+                        cursor.query(),
+                        query
+                    )));
+                }
+                (cursor.query().clone(), cursor.position().clone(), true)
+            }
+        };
+        for warning in query.warnings() {
+            tracing::warn!(workspace_gid = query.workspace_gid(), "{warning}");
+        }
+        Ok((query, position, repositioned))
+    }
+
+    fn pager(&self, mode: Mode) -> Result<Pager, Error> {
+        let (query, position, repositioned) = self.start()?;
+        Ok(Pager::new(
+            self.client.transport.clone(),
+            query,
+            position,
+            repositioned,
+            mode,
+        ))
+    }
+
+    /// Every event available now, oldest first, ending after the last one: the stream stops at
+    /// the first empty page and sends nothing after it. See [`EventStream`].
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = asana_audit_log_mock::MockServer::builder().events(250).start().await?;
+    /// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+    /// # let workspace_gid = mock.workspace_gid();
+    /// // let client = asana_audit_log::Client::from_env()?;
+    /// let mut events = client.audit_log_events(workspace_gid).stream()?;
+    /// let mut count = 0;
+    /// while let Some(event) = events.try_next().await? {
+    ///     println!("{}", event.json());
+    ///     count += 1;
+    /// }
+    /// assert_eq!(count, 250);
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(&self) -> Result<EventStream, Error> {
+        Ok(EventStream::new(self.pager(Mode::Drain)?))
+    }
+
+    /// Like [`stream`](Self::stream), but never ends: after the last event it waits
+    /// `poll_interval` and asks again from where it stopped, delivering new events in order.
+    /// Polls count against the client's request rate (a zero interval polls as fast as it
+    /// allows). With an `end_at` in the past the stream keeps polling without result: use
+    /// `stream` for bounded windows.
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = asana_audit_log_mock::MockServer::builder().events(250).start().await?;
+    /// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+    /// # let workspace_gid = mock.workspace_gid();
+    /// let mut events = client.audit_log_events(workspace_gid).follow(Duration::from_millis(10))?;
+    /// let mut seen = 0;
+    /// while let Some(event) = events.try_next().await? {
+    ///     println!("{}", event.json());
+    ///     let checkpoint = events.cursor().to_json(); // save it to resume after a restart
+    /// #   let _ = checkpoint;
+    ///     seen += 1;
+    ///     if seen == 250 {
+    ///         mock.append_generated(1); // a new event arrives while following
+    ///     }
+    ///     if seen == 251 {
+    ///         break; // a follow stream never ends by itself
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn follow(&self, poll_interval: Duration) -> Result<EventStream, Error> {
+        Ok(EventStream::new(self.pager(Mode::Follow(poll_interval))?))
+    }
+
+    /// The events of [`stream`](Self::stream) a page at a time, each with the cursor after it.
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = asana_audit_log_mock::MockServer::builder().events(250).start().await?;
+    /// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+    /// # let workspace_gid = mock.workspace_gid();
+    /// let mut pages = client.audit_log_events(workspace_gid).page_size(100).pages()?;
+    /// let mut sizes = Vec::new();
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} events, then {}", page.events.len(), page.cursor.to_json());
+    ///     sizes.push(page.events.len());
+    /// }
+    /// assert_eq!(sizes, [100, 100, 50]);
+    /// # Ok(()) }
+    /// ```
+    pub fn pages(&self) -> Result<PageStream, Error> {
+        Ok(PageStream::new(self.pager(Mode::Drain)?))
+    }
+
+    /// The events of a bounded window (`start_at`/`since` and `end_at` required), fetched by
+    /// several concurrent time slices and delivered in the same order as
+    /// [`stream`](Self::stream) would. See [`Backfill`] and [`BackfillStream`].
+    ///
+    /// ```
+    /// use futures::TryStreamExt;
+    /// use asana_audit_log::Backfill;
+    /// use chrono::{TimeDelta, Utc};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = asana_audit_log_mock::MockServer::builder().events(250).start().await?;
+    /// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+    /// # let workspace_gid = mock.workspace_gid();
+    /// let end = Utc::now() + TimeDelta::seconds(1);
+    /// let mut events = client
+    ///     .audit_log_events(workspace_gid)
+    ///     .start_at(end - TimeDelta::days(31))
+    ///     .end_at(end)
+    ///     .backfill(Backfill::concurrency(8))?;
+    /// let mut previous = None;
+    /// while let Some(event) = events.try_next().await? {
+    ///     assert!(previous <= Some(event.created_at())); // in order, as stream() would give
+    ///     previous = Some(event.created_at());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn backfill(&self, options: Backfill) -> Result<BackfillStream, Error> {
+        let (query, position, _) = self.start()?;
+        BackfillStream::new(self.client.transport.clone(), query, position, options)
+    }
+}
+
+/// Configures a [`Client`]. Made by [`Client::builder`].
+pub struct ClientBuilder {
+    token: Option<SecretString>,
+    token_from_env: bool,
+    base_url: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent: String,
+    retry: RetryPolicy,
+    requests_per_minute: Option<u32>,
+    max_concurrent_requests: usize,
+    http: Option<reqwest::ClientBuilder>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            token: None,
+            token_from_env: false,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: concat!("asana-audit-log-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
+            requests_per_minute: Some(1200),
+            max_concurrent_requests: 10,
+            http: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The access token (a service account's personal access token). Surrounding whitespace is
+    /// ignored.
+    pub fn token(mut self, token: impl Into<SecretString>) -> Self {
+        self.token = Some(token.into());
+        self.token_from_env = false;
+        self
+    }
+
+    /// Reads the token from `ASANA_ACCESS_TOKEN` when building.
+    pub fn token_from_env(mut self) -> Self {
+        self.token = None;
+        self.token_from_env = true;
+        self
+    }
+
+    /// The API base URL (default `https://app.asana.com/api/1.0`). Must be HTTPS, except for a
+    /// loopback host (127.0.0.0/8, `::1`, `localhost`), for tests and local mocks.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// The limit for one request, body included (default 60 s). A timed-out request is retried.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limit for opening a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `asana-audit-log-rs/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How transient failures are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The most requests a minute this client sends, all streams together (default 1,200,
+    /// under Asana's 1,500 per token; use 120 on a free domain's 150). Retries count.
+    pub fn requests_per_minute(mut self, per_minute: u32) -> Self {
+        self.requests_per_minute = Some(per_minute);
+        self
+    }
+
+    /// No client-side request rate limit (Asana's 429s are still honoured).
+    pub fn no_rate_limit(mut self) -> Self {
+        self.requests_per_minute = None;
+        self
+    }
+
+    /// The most requests in flight at once, all streams together: 1..=50 (default 10; Asana
+    /// serves at most 50 concurrent reads per token).
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
+    /// A `reqwest::ClientBuilder` to start from, for proxies, root certificates and the like.
+    ///
+    /// A builder rather than a built `reqwest::Client`: the generated API client sets no
+    /// per-request headers, so the token must become a default header of the `reqwest::Client`,
+    /// and only a builder can take it. Building overrides its default `Authorization` and
+    /// `User-Agent`, its timeouts and its redirect policy (redirects are never followed).
+    pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        self.http = Some(builder);
+        self
+    }
+
+    /// Builds the client; fails on a missing token or an invalid setting, and sends nothing.
+    pub fn build(self) -> Result<Client, Error> {
+        let token = match self.token {
+            Some(token) => token,
+            None if self.token_from_env => std::env::var(TOKEN_ENV)
+                .map(SecretString::from)
+                .map_err(|_| Error::MissingToken)?,
+            None => return Err(Error::MissingToken),
+        };
+        let trimmed = token.expose_secret().trim();
+        if trimmed.is_empty() {
+            return Err(Error::MissingToken);
+        }
+        let token = SecretString::from(trimmed);
+        let transport = Transport::new(Settings {
+            token,
+            base_url: self.base_url,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            user_agent: self.user_agent,
+            retry: self.retry,
+            requests_per_minute: self.requests_per_minute,
+            max_concurrent_requests: self.max_concurrent_requests,
+            http: self.http,
+        })?;
+        Ok(Client {
+            transport: Arc::new(transport),
+        })
+    }
+}

@@ -1,0 +1,349 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::event::DecodeError;
+use crate::query::QueryError;
+
+/// Everything that can go wrong, from configuration to a page that cannot be read.
+///
+/// HTTP answers keep Asana's error body ([`asana_errors`](Self::asana_errors)) and come with an
+/// actionable [`hint`](Self::hint); both are part of `Display`. Transient failures (429, 5xx,
+/// timeouts, connection resets, truncated bodies) are retried by the client before they surface
+/// (see [`RetryPolicy`](crate::RetryPolicy)); when one does surface,
+/// [`is_retryable`](Self::is_retryable) says that trying again later may work. No variant ever
+/// contains the access token.
+///
+/// ```
+/// use asana_audit_log::{Client, Error};
+///
+/// let client = Client::new("0/123:secret")?;
+/// let err = client.audit_log_events("not-a-gid").build().unwrap_err();
+/// assert!(matches!(err, Error::InvalidQuery(_)));
+/// assert!(!err.is_retryable());
+/// assert_eq!(err.status(), None);
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No token was given: `ASANA_ACCESS_TOKEN` is unset or empty, or an empty token was passed.
+    #[error(
+        "no Asana access token: set ASANA_ACCESS_TOKEN (or pass a token) to the token of a \
+         service account of an Enterprise domain"
+    )]
+    MissingToken,
+
+    /// A client setting is invalid (base URL, token characters, concurrency, ...).
+    #[error("invalid client setting `{setting}`: {reason}")]
+    InvalidConfig {
+        /// Which setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The underlying HTTP client could not be built (e.g. TLS initialisation failed).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+
+    /// The query was rejected before any request was sent.
+    #[error("invalid query: {0}")]
+    InvalidQuery(#[from] QueryError),
+
+    /// A cursor was used with a query it does not belong to.
+    #[error("the cursor does not belong to this query: {0}")]
+    CursorMismatch(String),
+
+    /// HTTP 400: a parameter or the paging offset was rejected.
+    #[error("{0}")]
+    BadRequest(ApiError),
+
+    /// HTTP 401: no valid credentials.
+    #[error("{0}")]
+    Unauthorized(ApiError),
+
+    /// HTTP 402: the domain's plan does not include the audit log.
+    #[error("{0}")]
+    PaymentRequired(ApiError),
+
+    /// HTTP 403: the credentials may not read this audit log.
+    #[error("{0}")]
+    Forbidden(ApiError),
+
+    /// HTTP 404: no such workspace for these credentials.
+    #[error("{0}")]
+    NotFound(ApiError),
+
+    /// HTTP 429, still after the retries the policy allows.
+    #[error("{0}")]
+    RateLimited(ApiError),
+
+    /// HTTP 5xx or 408, still after the retries the policy allows.
+    #[error("{0}")]
+    ServerError(ApiError),
+
+    /// Any other HTTP status, including redirects (which are never followed, so the token is
+    /// never sent to another host).
+    #[error("{0}")]
+    UnexpectedStatus(ApiError),
+
+    /// The request could not be completed (connection refused or reset, timeout, body read
+    /// failure), still after the retries the policy allows.
+    #[error("request to the Asana API failed after {attempts} attempt(s): {source}")]
+    Transport {
+        /// The last failure.
+        #[source]
+        source: reqwest::Error,
+        /// How many requests were made.
+        attempts: u32,
+    },
+
+    /// A response body could not be read as the expected JSON (truncated, or not JSON), still
+    /// after the retries the policy allows. An error status whose body is not JSON also lands
+    /// here: the generated client reports such a body without its status.
+    #[error("the Asana API sent an unreadable response after {attempts} attempt(s): {reason}")]
+    InvalidResponse {
+        /// What could not be read, with the start of the body.
+        reason: String,
+        /// How many requests were made.
+        attempts: u32,
+    },
+
+    /// An event of a page lacks a usable `gid` or `created_at`.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+
+    /// A state this crate does not expect; please report it.
+    #[error("internal error in asana-audit-log (please report it): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status of an error answer, if the error is one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.api_error().map(ApiError::status)
+    }
+
+    /// Whether trying again later may succeed: rate limits, server errors, transport failures and
+    /// unreadable responses. Such errors surface only after the client's own retries.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited(_)
+                | Self::ServerError(_)
+                | Self::Transport { .. }
+                | Self::InvalidResponse { .. }
+        )
+    }
+
+    /// The reasons Asana gave in the error body (empty for errors that are not HTTP answers).
+    pub fn asana_errors(&self) -> &[AsanaError] {
+        self.api_error().map(ApiError::errors).unwrap_or_default()
+    }
+
+    /// What to do about an HTTP error answer, in one sentence.
+    pub fn hint(&self) -> Option<&'static str> {
+        self.api_error().map(ApiError::hint)
+    }
+
+    /// The HTTP error answer, for the variants that carry one.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::BadRequest(e)
+            | Self::Unauthorized(e)
+            | Self::PaymentRequired(e)
+            | Self::Forbidden(e)
+            | Self::NotFound(e)
+            | Self::RateLimited(e)
+            | Self::ServerError(e)
+            | Self::UnexpectedStatus(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Sorts an error answer into its variant by status.
+    pub(crate) fn from_api(error: ApiError) -> Self {
+        match error.status.as_u16() {
+            400 => Self::BadRequest(error),
+            401 => Self::Unauthorized(error),
+            402 => Self::PaymentRequired(error),
+            403 => Self::Forbidden(error),
+            404 => Self::NotFound(error),
+            429 => Self::RateLimited(error),
+            408 | 500..=599 => Self::ServerError(error),
+            _ => Self::UnexpectedStatus(error),
+        }
+    }
+
+    /// How long the server asked to wait (`Retry-After`), if it did.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        self.api_error().and_then(|e| e.retry_after)
+    }
+
+    /// Records how many requests the failing call made.
+    pub(crate) fn with_attempts(mut self, count: u32) -> Self {
+        match &mut self {
+            Self::BadRequest(e)
+            | Self::Unauthorized(e)
+            | Self::PaymentRequired(e)
+            | Self::Forbidden(e)
+            | Self::NotFound(e)
+            | Self::RateLimited(e)
+            | Self::ServerError(e)
+            | Self::UnexpectedStatus(e) => e.attempts = count,
+            Self::Transport { attempts, .. } | Self::InvalidResponse { attempts, .. } => {
+                *attempts = count
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
+/// One reason Asana gave for a failed request: an entry of the error body's `errors` array.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct AsanaError {
+    /// What went wrong, when Asana says.
+    pub message: Option<String>,
+    /// Where to read about fixing it, when Asana says.
+    pub help: Option<String>,
+    /// On server errors: a phrase identifying the incident for Asana's support.
+    pub phrase: Option<String>,
+}
+
+/// An HTTP error answer of the API: its status, Asana's error body and what to do about it.
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<AsanaError>,
+    retry_after: Option<Duration>,
+    with_offset: bool,
+    attempts: u32,
+    body: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        errors: Vec<AsanaError>,
+        retry_after: Option<Duration>,
+        with_offset: bool,
+        body: Option<String>,
+    ) -> Self {
+        Self {
+            status,
+            errors,
+            retry_after,
+            with_offset,
+            attempts: 1,
+            body,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Asana's reasons, from the error body (empty if the body had none).
+    pub fn errors(&self) -> &[AsanaError] {
+        &self.errors
+    }
+
+    /// The `Retry-After` the server sent, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether the failing request carried a paging offset.
+    pub fn with_offset(&self) -> bool {
+        self.with_offset
+    }
+
+    /// How many requests were made before giving up (1 when the status is not retried).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The start of the body, when it was not Asana's error JSON.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    /// What to do about this answer, in one sentence.
+    pub fn hint(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 if self.with_offset => {
+                "the paging offset was rejected (offsets expire and belong to their query); the \
+                 stream restarted from the last event's created_at and was rejected again, so \
+                 check Asana's message"
+            }
+            400 => "Asana rejected a parameter of the query; its message says which",
+            401 => {
+                "the token is missing, invalid, expired or revoked; check ASANA_ACCESS_TOKEN \
+                 (a service account's token)"
+            }
+            402 => {
+                "the domain's plan does not include the audit log API (an Enterprise plan is \
+                 required)"
+            }
+            403 => {
+                "the token may not read this audit log: a service account of an Enterprise \
+                 domain is required"
+            }
+            404 => {
+                "no workspace with this gid is visible to the token; check the workspace gid \
+                 (the Enterprise domain's organization gid)"
+            }
+            429 => {
+                "the token's rate or concurrency limit was exceeded; lower the client's request \
+                 rate or concurrency, or share the token with fewer programs"
+            }
+            408 | 500..=599 => {
+                "Asana failed to answer (a transient server error); try again later, and give \
+                 Asana support the phrase if there is one"
+            }
+            300..=399 => {
+                "redirects are not followed so the token never leaves the configured host; \
+                 check the base URL"
+            }
+            _ => "the API answered with a status this client does not expect",
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Asana API answered HTTP {}", self.status)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        let mut first = true;
+        for error in &self.errors {
+            f.write_str(if first { ": " } else { "; " })?;
+            first = false;
+            f.write_str(
+                error
+                    .message
+                    .as_deref()
+                    .unwrap_or("(no message)")
+                    .trim_end(),
+            )?;
+            if let Some(phrase) = &error.phrase {
+                write!(f, " (phrase: {phrase})")?;
+            }
+            if let Some(help) = &error.help {
+                write!(f, " (help: {})", help.trim_end())?;
+            }
+        }
+        if first && let Some(body) = &self.body {
+            write!(f, ": {body}")?;
+        }
+        write!(f, " — hint: {}", self.hint())
+    }
+}

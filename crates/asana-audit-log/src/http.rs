@@ -1,0 +1,636 @@
+//! Everything that touches HTTP, around the generated client's one call: the `reqwest` client
+//! (auth header, user agent, timeouts, redirect policy), retries with backoff and `Retry-After`,
+//! the client-side request rate, the concurrency cap and request tracing. The stream code above
+//! asks for pages and never sees HTTP.
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use asana_audit_log_api::types::ErrorResponse;
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::error::{ApiError, AsanaError, Error};
+use crate::query::{Actor, Query};
+
+/// How transient failures are retried: HTTP 429 (after `Retry-After`), 5xx and 408, timeouts,
+/// connection failures and unreadable (e.g. truncated) bodies.
+///
+/// Waits grow exponentially from `min_delay` to `max_delay`, each stretched by a random factor
+/// in `[1, 2)` when `jitter` is on, so concurrent clients do not retry in step. A 429 with a
+/// `Retry-After` waits that long instead, at most `max_retry_after`. A retried page is requested
+/// again with the same offset, so retries never skip or repeat an event. Errors that retrying
+/// cannot fix (400, 401, 402, 403, 404, other statuses) are returned at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use asana_audit_log::RetryPolicy;
+///
+/// let mut policy = RetryPolicy::default();
+/// assert_eq!(policy.max_retries, 8);
+/// policy.max_retries = 3;
+/// let policy = policy.with_delays(Duration::from_millis(100), Duration::from_secs(5));
+/// assert_eq!(RetryPolicy::none().max_retries, 0);
+/// # let _ = policy;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 = never retry).
+    pub max_retries: u32,
+    /// The first backoff wait.
+    pub min_delay: Duration,
+    /// The longest backoff wait (before jitter).
+    pub max_delay: Duration,
+    /// The longest wait a `Retry-After` header may impose.
+    pub max_retry_after: Duration,
+    /// Whether backoff waits are randomly stretched.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 8 retries, waits from 500 ms to 30 s with jitter, `Retry-After` honoured up to 5 minutes.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 8,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry: every failure is returned at once.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The same policy with another number of retries.
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// The same policy with other backoff bounds.
+    pub fn with_delays(mut self, min_delay: Duration, max_delay: Duration) -> Self {
+        self.min_delay = min_delay;
+        self.max_delay = max_delay.max(min_delay);
+        self
+    }
+
+    /// The same policy with another cap on `Retry-After` waits.
+    pub fn with_max_retry_after(mut self, max_retry_after: Duration) -> Self {
+        self.max_retry_after = max_retry_after;
+        self
+    }
+
+    /// The same policy with jitter on or off.
+    pub fn with_jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay.max(self.min_delay))
+            .with_max_times(self.max_retries as usize);
+        if self.jitter {
+            builder.with_jitter()
+        } else {
+            builder
+        }
+    }
+}
+
+/// The client settings the HTTP layer needs (collected by `ClientBuilder`).
+pub(crate) struct Settings {
+    pub(crate) token: SecretString,
+    pub(crate) base_url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) user_agent: String,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) requests_per_minute: Option<u32>,
+    pub(crate) max_concurrent_requests: usize,
+    pub(crate) http: Option<reqwest::ClientBuilder>,
+}
+
+/// One page as the stream code sees it.
+pub(crate) struct FetchedPage {
+    /// The events' exact JSON texts.
+    pub(crate) events: Vec<Box<RawValue>>,
+    /// `next_page.offset`; `None` when `next_page` is null (the filters never matched).
+    pub(crate) next_offset: Option<String>,
+}
+
+/// The HTTP side of a [`Client`](crate::Client), shared by all its streams.
+pub(crate) struct Transport {
+    api: asana_audit_log_api::Client,
+    base_url: String,
+    user_agent: String,
+    timeout: Duration,
+    retry: RetryPolicy,
+    requests_per_minute: Option<u32>,
+    max_concurrent_requests: usize,
+    limiter: Option<leaky_bucket::RateLimiter>,
+    permits: Semaphore,
+}
+
+/// The API serves at most this many concurrent reads per token.
+pub(crate) const API_MAX_CONCURRENCY: usize = 50;
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// Checks the base URL: HTTPS, or plain HTTP to a loopback host (tests, local mocks).
+pub(crate) fn check_base_url(base_url: &str) -> Result<String, Error> {
+    let invalid = |reason: String| Error::InvalidConfig {
+        setting: "base_url",
+        reason,
+    };
+    let url =
+        Url::parse(base_url).map_err(|e| invalid(format!("{base_url:?} is not a URL: {e}")))?;
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(invalid(format!("{base_url:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "credentials in the URL are not allowed; the token is sent as a header".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!(
+            "{base_url:?} must not have a query or fragment"
+        )));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(invalid(format!(
+                "{base_url:?} is plain HTTP; the token is only sent over HTTPS (plain HTTP is \
+                 allowed for loopback hosts only)"
+            )));
+        }
+        other => return Err(invalid(format!("unsupported scheme {other:?}"))),
+    }
+    Ok(base_url.trim_end_matches('/').to_owned())
+}
+
+/// A token bucket refilling `per_minute` requests a minute, with a burst of one second's worth.
+/// `leaky-bucket` rather than `governor`: it waits on tokio's timer, so tests with a paused clock
+/// and cancellation behave like the rest of the client, and it adds no other dependency.
+fn rate_limiter(per_minute: u32) -> leaky_bucket::RateLimiter {
+    let per_minute = per_minute.max(1);
+    let (refill, interval) = if per_minute <= 60_000 {
+        (1, Duration::from_micros(60_000_000 / u64::from(per_minute)))
+    } else {
+        (
+            per_minute.div_ceil(60_000) as usize,
+            Duration::from_millis(1),
+        )
+    };
+    let burst = (per_minute as usize).div_ceil(60).max(1);
+    leaky_bucket::RateLimiter::builder()
+        .max(burst)
+        .initial(burst)
+        .refill(refill)
+        .interval(interval)
+        .build()
+}
+
+/// Reads `Retry-After` in its delay-seconds form (the form Asana uses).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The start of a body for an error message, as text, at most 200 characters.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(200).collect();
+    if text.chars().nth(200).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Asana's error body, or `None` when the bytes are not one.
+fn asana_errors(bytes: &[u8]) -> Option<Vec<AsanaError>> {
+    let body: ErrorResponse = serde_json::from_slice(bytes).ok()?;
+    Some(
+        body.errors
+            .into_iter()
+            .map(|e| AsanaError {
+                message: e.message,
+                help: e.help,
+                phrase: e.phrase,
+            })
+            .collect(),
+    )
+}
+
+impl Transport {
+    pub(crate) fn new(settings: Settings) -> Result<Self, Error> {
+        let base_url = check_base_url(&settings.base_url)?;
+        if settings.max_concurrent_requests == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "max_concurrent_requests",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if settings.max_concurrent_requests > API_MAX_CONCURRENCY {
+            return Err(Error::InvalidConfig {
+                setting: "max_concurrent_requests",
+                reason: format!(
+                    "the API serves at most {API_MAX_CONCURRENCY} concurrent reads per token, got {}",
+                    settings.max_concurrent_requests
+                ),
+            });
+        }
+        if settings.requests_per_minute == Some(0) {
+            return Err(Error::InvalidConfig {
+                setting: "requests_per_minute",
+                reason: "must be at least 1 (use no_rate_limit() to turn the limit off)".into(),
+            });
+        }
+
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", settings.token.expose_secret()))
+            .map_err(|_| Error::InvalidConfig {
+                setting: "token",
+                reason: "contains characters that cannot be sent in an HTTP header".into(),
+            })?;
+        // Keeps the value out of reqwest's and http's Debug output.
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+
+        let http = settings
+            .http
+            .unwrap_or_else(reqwest::Client::builder)
+            .default_headers(headers)
+            .user_agent(settings.user_agent.clone())
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            // Never follow a redirect: a 3xx becomes an error, so the token cannot be carried
+            // to another host (reqwest would strip it there, but not on same-host scheme or
+            // port changes, and the audit log endpoint has no reason to redirect).
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(Error::HttpClient)?;
+
+        Ok(Transport {
+            api: asana_audit_log_api::Client::new_with_client(&base_url, http),
+            base_url,
+            user_agent: settings.user_agent,
+            timeout: settings.timeout,
+            retry: settings.retry,
+            requests_per_minute: settings.requests_per_minute,
+            max_concurrent_requests: settings.max_concurrent_requests,
+            limiter: settings.requests_per_minute.map(rate_limiter),
+            permits: Semaphore::new(settings.max_concurrent_requests),
+        })
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Fetches one page of `query`, starting at `start_at` (the query's own start or a restart
+    /// point) and `offset`, retrying transient failures as the policy says.
+    pub(crate) async fn fetch_page(
+        self: &Arc<Self>,
+        query: &Query,
+        start_at: Option<DateTime<Utc>>,
+        offset: Option<&str>,
+    ) -> Result<FetchedPage, Error> {
+        let attempts = AtomicU32::new(0);
+        let policy = self.retry;
+        let result = (|| async {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            self.attempt(query, start_at, offset, attempt).await
+        })
+        .retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .when(Error::is_retryable)
+        .adjust(move |error, backoff| {
+            // `None` means the budget is spent; a Retry-After replaces the backoff wait.
+            backoff.map(|wait| {
+                error
+                    .retry_after()
+                    .map_or(wait, |after| after.min(policy.max_retry_after))
+            })
+        })
+        .notify(|error, wait| {
+            tracing::warn!(
+                workspace_gid = query.workspace_gid(),
+                wait_ms = wait.as_millis() as u64,
+                error = %error,
+                "retrying audit log request"
+            );
+        })
+        .await;
+        result.map_err(|error| error.with_attempts(attempts.load(Ordering::Relaxed)))
+    }
+
+    /// One request: wait for the rate limit and a concurrency permit, send, classify.
+    async fn attempt(
+        &self,
+        query: &Query,
+        start_at: Option<DateTime<Utc>>,
+        offset: Option<&str>,
+        attempt: u32,
+    ) -> Result<FetchedPage, Error> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire_one().await;
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("semaphore closed".into()))?;
+
+        let mut request = self
+            .api
+            .get_audit_log_events()
+            .workspace_gid(query.workspace_gid())
+            .limit(NonZeroU64::new(u64::from(query.page_size())).expect("validated 1..=100"));
+        if let Some(start_at) = start_at {
+            request = request.start_at(start_at);
+        }
+        if let Some(end_at) = query.end_at() {
+            request = request.end_at(end_at);
+        }
+        if let Some(event_type) = query.event_type() {
+            request = request.event_type(event_type.as_str());
+        }
+        match query.actor() {
+            Some(Actor::Type(kind)) => {
+                let kind = kind
+                    .to_api()
+                    .ok_or_else(|| Error::Internal("unvalidated actor type".into()))?;
+                request = request.actor_type(kind);
+            }
+            Some(Actor::Gid(gid)) => request = request.actor_gid(gid.as_str()),
+            None => {}
+        }
+        if let Some(gid) = query.resource_gid() {
+            request = request.resource_gid(gid);
+        }
+        if let Some(offset) = offset {
+            request = request.offset(offset);
+        }
+
+        let span = tracing::debug_span!(
+            "audit_log_request",
+            workspace_gid = query.workspace_gid(),
+            with_offset = offset.is_some(),
+            attempt,
+        );
+        let result = request.send().instrument(span.clone()).await;
+        let with_offset = offset.is_some();
+        let outcome = self.classify(result, with_offset).await;
+        let _entered = span.enter();
+        match &outcome {
+            Ok(page) => tracing::debug!(
+                events = page.events.len(),
+                more = page.next_offset.is_some(),
+                "page received"
+            ),
+            Err(error) => {
+                tracing::debug!(status = ?error.status(), error = %error, "request failed")
+            }
+        }
+        outcome
+    }
+
+    /// Turns the generated client's answer into a page or one of this crate's errors.
+    async fn classify(
+        &self,
+        result: Result<
+            asana_audit_log_api::ResponseValue<asana_audit_log_api::types::AuditLogEventPage>,
+            asana_audit_log_api::Error<ErrorResponse>,
+        >,
+        with_offset: bool,
+    ) -> Result<FetchedPage, Error> {
+        use asana_audit_log_api::Error as Api;
+        match result {
+            Ok(page) => {
+                let page = page.into_inner();
+                let next_offset = page
+                    .next_page
+                    .and_then(|next| next.0)
+                    .and_then(|next| next.offset);
+                Ok(FetchedPage {
+                    events: page.data.into_iter().map(|raw| raw.0).collect(),
+                    next_offset,
+                })
+            }
+            Err(Api::ErrorResponse(answer)) => {
+                let status = answer.status();
+                let after = retry_after(answer.headers());
+                let errors = answer.into_inner().errors.into_iter();
+                let errors = errors
+                    .map(|e| AsanaError {
+                        message: e.message,
+                        help: e.help,
+                        phrase: e.phrase,
+                    })
+                    .collect();
+                Err(Error::from_api(ApiError::new(
+                    status,
+                    errors,
+                    after,
+                    with_offset,
+                    None,
+                )))
+            }
+            Err(Api::UnexpectedResponse(response)) => {
+                let status = response.status();
+                let after = retry_after(response.headers());
+                let body = read_prefix(response, 64 * 1024).await;
+                let errors = asana_errors(&body);
+                let text = if errors.is_none() && !body.is_empty() {
+                    Some(snippet(&body))
+                } else {
+                    None
+                };
+                Err(Error::from_api(ApiError::new(
+                    status,
+                    errors.unwrap_or_default(),
+                    after,
+                    with_offset,
+                    text,
+                )))
+            }
+            // The generated client reads error bodies as JSON too, so an error status with a
+            // non-JSON body lands here without its status; it is retried like a truncated body.
+            Err(Api::InvalidResponsePayload(bytes, error)) => Err(Error::InvalidResponse {
+                reason: format!("{error}; the body starts with: {}", snippet(&bytes)),
+                attempts: 1,
+            }),
+            Err(Api::ResponseBodyError(source)) => Err(Error::Transport {
+                source,
+                attempts: 1,
+            }),
+            Err(Api::CommunicationError(source)) if source.is_builder() => Err(Error::Internal(
+                format!("cannot build the request: {source}"),
+            )),
+            Err(Api::CommunicationError(source)) => Err(Error::Transport {
+                source,
+                attempts: 1,
+            }),
+            Err(other) => Err(Error::Internal(format!("unexpected client error: {other}"))),
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of a body (for error messages), ignoring read failures.
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())])
+            }
+            _ => break,
+        }
+    }
+    body
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("token", &"[redacted]")
+            .field("user_agent", &self.user_agent)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            check_base_url("https://app.asana.com/api/1.0/").unwrap(),
+            "https://app.asana.com/api/1.0"
+        );
+        for ok in [
+            "http://127.0.0.1:8080/api/1.0",
+            "http://127.5.6.7/x",
+            "http://[::1]:9/",
+            "http://LOCALHOST:1",
+        ] {
+            check_base_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "http://app.asana.com/api/1.0",
+            "http://10.0.0.1/",
+            "http://localhost.example.com/",
+            "ftp://127.0.0.1/",
+            "https://user:pw@app.asana.com/",
+            "https://app.asana.com/?x=1",
+            "not a url",
+        ] {
+            assert!(
+                matches!(
+                    check_base_url(bad),
+                    Err(Error::InvalidConfig {
+                        setting: "base_url",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn backoff_schedule() {
+        let policy = RetryPolicy::default()
+            .with_jitter(false)
+            .with_max_retries(5)
+            .with_delays(Duration::from_millis(100), Duration::from_millis(500));
+        let waits: Vec<u128> = policy.backoff().build().map(|d| d.as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        assert_eq!(RetryPolicy::none().backoff().build().count(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_spreads_requests_over_the_minute() {
+        // 1,200 a minute: a burst of 20, then one every 50 ms (tokio's paused clock, no sleeping).
+        let limiter = rate_limiter(1200);
+        let start = tokio::time::Instant::now();
+        for _ in 0..20 {
+            limiter.acquire_one().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for _ in 0..1200 {
+            limiter.acquire_one().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(59) && elapsed <= Duration::from_secs(61),
+            "{elapsed:?}"
+        );
+        // Very high rates refill several tokens per millisecond.
+        let fast = rate_limiter(600_000);
+        let start = tokio::time::Instant::now();
+        for _ in 0..20_000 {
+            fast.acquire_one().await;
+        }
+        assert!(
+            start.elapsed() <= Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}
