@@ -11,14 +11,28 @@
 
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{Backfill, Client};
+use asana_audit_log::Backfill;
 use asana_audit_log_mock::{Latency, MockServer};
 use chrono::{TimeDelta, Utc};
 use futures::TryStreamExt;
 
+mod common;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_mock, client, workspace) = connect().await?;
+    // Against the real API the request rate (1,500 a minute per token) bounds both runs; the
+    // mock (a busy two days of events, 20 ms a response) allows more, so that the effect of
+    // concurrency on latency shows.
+    let mock = MockServer::builder()
+        .events(20_000)
+        .span(Duration::from_secs(2 * 24 * 60 * 60))
+        .latency(Latency::Fixed(Duration::from_millis(20)))
+        .rate_limit(Some(12_000));
+    let common::Target {
+        mock: _mock,
+        client,
+        workspace,
+    } = common::connect(mock, Some(10_000)).await?;
     let end = Utc::now();
     let start = end - TimeDelta::days(1);
     let window = || {
@@ -54,38 +68,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         backfill.cursor().to_json()
     );
     Ok(())
-}
-
-/// The real API when configured, else a mock server with a busy day of events.
-async fn connect() -> Result<(Option<MockServer>, Client, String), Box<dyn std::error::Error>> {
-    if let (Ok(_), Ok(workspace)) = (
-        std::env::var("ASANA_ACCESS_TOKEN"),
-        std::env::var("ASANA_WORKSPACE_GID"),
-    ) {
-        let mut builder = Client::builder().token_from_env();
-        if let Ok(base) = std::env::var("ASANA_BASE_URL") {
-            builder = builder.base_url(base);
-        }
-        return Ok((None, builder.build()?, workspace));
-    }
-    // Against the real API the request rate (1,500 a minute per token) bounds both runs; the
-    // mock allows more here so that the effect of concurrency on latency shows.
-    let mock = MockServer::builder()
-        .events(20_000)
-        .span(Duration::from_secs(2 * 24 * 60 * 60))
-        .latency(Latency::Fixed(Duration::from_millis(20)))
-        .rate_limit(Some(12_000))
-        .start()
-        .await?;
-    eprintln!(
-        "no ASANA_ACCESS_TOKEN/ASANA_WORKSPACE_GID: using a mock server at {}",
-        mock.base_url()
-    );
-    let client = Client::builder()
-        .token(mock.token())
-        .base_url(mock.base_url())
-        .requests_per_minute(10_000)
-        .build()?;
-    let workspace = mock.workspace_gid().to_owned();
-    Ok((Some(mock), client, workspace))
 }

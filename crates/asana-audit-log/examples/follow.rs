@@ -11,13 +11,20 @@
 
 use std::time::Duration;
 
-use asana_audit_log::{Client, Cursor};
+use asana_audit_log::Cursor;
 use asana_audit_log_mock::MockServer;
 use futures::TryStreamExt;
 
+mod common;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mock, client, workspace) = connect().await?;
+    // A mock that gains 20 events a second when no real API is configured.
+    let common::Target {
+        mock,
+        client,
+        workspace,
+    } = common::connect(MockServer::builder().events(5).live_rate(20.0), None).await?;
     let checkpoint = std::env::temp_dir().join(format!("asana-audit-follow-{workspace}.json"));
 
     // Resume from the checkpoint when there is one for this workspace; start from now otherwise.
@@ -57,33 +64,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     eprintln!("checkpoint: {}", checkpoint.display());
     Ok(())
-}
-
-/// The real API when configured, else a mock server that gains 20 events a second.
-async fn connect() -> Result<(Option<MockServer>, Client, String), Box<dyn std::error::Error>> {
-    if let (Ok(_), Ok(workspace)) = (
-        std::env::var("ASANA_ACCESS_TOKEN"),
-        std::env::var("ASANA_WORKSPACE_GID"),
-    ) {
-        let mut builder = Client::builder().token_from_env();
-        if let Ok(base) = std::env::var("ASANA_BASE_URL") {
-            builder = builder.base_url(base);
-        }
-        return Ok((None, builder.build()?, workspace));
-    }
-    let mock = MockServer::builder()
-        .events(5)
-        .live_rate(20.0)
-        .start()
-        .await?;
-    eprintln!(
-        "no ASANA_ACCESS_TOKEN/ASANA_WORKSPACE_GID: using a mock server at {}",
-        mock.base_url()
-    );
-    let client = Client::builder()
-        .token(mock.token())
-        .base_url(mock.base_url())
-        .build()?;
-    let workspace = mock.workspace_gid().to_owned();
-    Ok((Some(mock), client, workspace))
 }
