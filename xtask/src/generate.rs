@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use progenitor::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 
 use crate::spec;
 
@@ -63,7 +63,15 @@ pub fn render(spec_path: &Path) -> Result<String> {
             "AuditLogEvent",
             "crate::RawAuditLogEvent",
             std::iter::empty(),
-        );
+        )
+        // The client carries `crate::ResponseLimits` and must implement `ClientHooks` itself
+        // (in the crate's lib.rs): its `exec` caps the response body before the generated code
+        // reads it whole. `Expected` makes a missing implementation a compile error instead of
+        // a silent fallback to the default hooks.
+        .with_inner_type(
+            syn::parse_str("crate::ResponseLimits").context("the inner type is a Rust path")?,
+        )
+        .with_hooks(HooksMode::Expected);
     let tokens = Generator::new(&settings)
         .generate_tokens(&spec)
         .map_err(|e| anyhow!("progenitor could not generate a client: {e}"))?;

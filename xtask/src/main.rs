@@ -4,7 +4,12 @@
 //! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
-//! - `cargo xtask test` runs every check CI runs: fmt, clippy, generate --check, the tests.
+//! - `cargo xtask test` runs every check CI runs: MSRV vs dependencies, fmt, clippy,
+//!   generate --check, the tests;
+//! - `cargo xtask bench` measures the clients against the mock server and writes BENCHMARKS.md
+//!   (`--smoke`: a quick end-to-end run for CI that writes nothing);
+//! - `cargo xtask soak [--minutes 10]` follows a live, faulty mock server and checks memory,
+//!   descriptors and exactly-once output (see SECURITY.md for the last figures).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,8 +17,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod bench_proc;
+mod bench_profile;
+mod bench_report;
 mod drift;
 mod generate;
+mod msrv;
+mod soak;
 mod spec;
 mod test;
 
@@ -47,9 +58,16 @@ enum Command {
         #[arg(long)]
         declared: Option<PathBuf>,
     },
-    /// Run every check of the project, as CI does: cargo fmt --check, clippy with warnings as
-    /// errors, generate --check, and the whole test suite (all with --locked).
+    /// Run every check of the project, as CI does: the declared MSRV against the dependencies'
+    /// rust-version, cargo fmt --check, clippy with warnings as errors, generate --check, and
+    /// the whole test suite (all with --locked).
     Test,
+    /// Measure the clients (bytes ceiling, hand-written, generated, stream, CLI, official Python
+    /// client) against the mock server, and write the results into BENCHMARKS.md.
+    Bench(bench::BenchArgs),
+    /// Run `asana-audit follow` against a live, faulty mock server for a while, sampling its
+    /// memory and descriptors, then check every event was written exactly once (Linux only).
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +85,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Generate { check } => generate::run(&root, check),
         Command::Test => test::run(&root),
+        Command::Bench(args) => bench::run(&root, args),
+        Command::Soak(args) => soak::run(&root, args),
         Command::Drift {
             upstream,
             ours,

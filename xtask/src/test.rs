@@ -40,6 +40,18 @@ const STEPS: &[(&str, &[&str])] = &[
 pub fn run(root: &Path) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let all = Instant::now();
+    // The declared MSRV against what the locked dependencies declare (see msrv.rs).
+    let report = crate::msrv::check(root)?;
+    eprintln!(
+        "==> msrv: rust-version {} covers all {} packages that declare one (of {}); highest: {}",
+        report.declared,
+        report.with_rust_version,
+        report.packages,
+        report.highest.map_or_else(
+            || "none".to_string(),
+            |(name, version)| format!("{name} ({version})")
+        )
+    );
     for (name, args) in STEPS {
         let started = Instant::now();
         eprintln!("==> {name}: cargo {}", args.join(" "));

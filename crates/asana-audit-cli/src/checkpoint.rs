@@ -57,7 +57,15 @@ impl Checkpoint {
                 )));
             }
         };
-        let checkpoint: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
+        Checkpoint::parse(&text, path).map(Some)
+    }
+
+    /// Reads a checkpoint from the bytes of the file at `path` (named in messages only).
+    ///
+    /// Pure, so that it can be fuzzed: any bytes give a checkpoint or an input error, never a
+    /// panic. Only `load` calls it.
+    pub fn parse(text: &[u8], path: &Path) -> Result<Checkpoint, CliError> {
+        let checkpoint: Checkpoint = serde_json::from_slice(text).map_err(|e| {
             CliError::input(format!(
                 "checkpoint {} is not a valid checkpoint ({e}); nothing was sent. Restore it from \
                  a backup, or move it away to start the export from the beginning",
@@ -71,7 +79,7 @@ impl Checkpoint {
                 checkpoint.version
             )));
         }
-        Ok(Some(checkpoint))
+        Ok(checkpoint)
     }
 
     /// Writes the checkpoint atomically (temp file, fsync, rename, fsync of the directory).
@@ -108,5 +116,56 @@ impl Checkpoint {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Failure;
+
+    /// A checkpoint as the CLI writes it (a stdout export with an actor filter).
+    const SAVED: &str =
+        include_str!("../../asana-audit-log/fuzz/seeds/checkpoint/cli-c.checkpoint");
+
+    #[test]
+    fn a_saved_checkpoint_parses_and_round_trips() {
+        let checkpoint = Checkpoint::parse(SAVED.as_bytes(), Path::new("c")).unwrap();
+        assert_eq!(checkpoint.events_written, 3);
+        assert!(checkpoint.output.is_none());
+        let written = serde_json::to_vec_pretty(&checkpoint).unwrap();
+        let again = Checkpoint::parse(&written, Path::new("c")).unwrap();
+        assert_eq!(again.cursor, checkpoint.cursor);
+        assert_eq!(again.query, checkpoint.query);
+        assert_eq!(serde_json::to_vec_pretty(&again).unwrap(), written);
+    }
+
+    #[test]
+    fn anything_else_is_an_input_error_not_a_panic() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let cut = &SAVED[..SAVED.len() / 2];
+        let future = SAVED.replacen("\"version\": 1", "\"version\": 7", 1);
+        let foreign_cursor = SAVED.replacen(
+            "\"version\": 1,\n    \"query\"",
+            "\"version\": 2,\n    \"query\"",
+            1,
+        );
+        for (bytes, expected) in [
+            (&b""[..], "is not a valid checkpoint"),
+            (b"\xff\xfe", "is not a valid checkpoint"),
+            (deep.as_bytes(), "is not a valid checkpoint"),
+            (cut.as_bytes(), "is not a valid checkpoint"),
+            (b"{\"version\":1}", "is not a valid checkpoint"),
+            (future.as_bytes(), "format version 7"),
+            (
+                foreign_cursor.as_bytes(),
+                "cursor version 2 is not supported",
+            ),
+        ] {
+            let error = Checkpoint::parse(bytes, Path::new("x.ckpt")).unwrap_err();
+            assert_eq!(error.failure, Failure::Input);
+            assert!(error.message.contains(expected), "{}", error.message);
+            assert!(error.message.contains("x.ckpt"), "{}", error.message);
+        }
     }
 }

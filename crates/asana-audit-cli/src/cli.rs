@@ -139,6 +139,16 @@ pub struct ExportArgs {
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_concurrency)]
     pub concurrency: usize,
 
+    /// How many times a failed request (429, 5xx, timeout, reset, truncated body) is retried,
+    /// with exponential backoff, before the run fails with exit code 4.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_retries: u32,
+
+    /// Most requests a minute this run sends (Asana allows 1,500 per token, counted across all
+    /// its clients); 0 removes the limit, for a local mock server.
+    #[arg(long, value_name = "N", default_value_t = 1_200)]
+    pub requests_per_minute: u32,
+
     /// Read the token from this file instead of ASANA_ACCESS_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::{
     Actor, AuditLogEvent, Backfill, BackfillStream, Client, Cursor, EventStream, Query,
-    SecretString,
+    RetryPolicy, SecretString,
 };
 use chrono::Utc;
 use futures::StreamExt;
@@ -93,12 +93,17 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
 
 /// Builds the client for `args`.
 pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError> {
-    Ok(Client::builder()
+    let builder = Client::builder()
         .token(token)
         .base_url(&args.base_url)
         .user_agent(concat!("asana-audit/", env!("CARGO_PKG_VERSION")))
         .max_concurrent_requests(args.concurrency.max(1))
-        .build()?)
+        .retry_policy(RetryPolicy::default().with_max_retries(args.max_retries));
+    let builder = match args.requests_per_minute {
+        0 => builder.no_rate_limit(),
+        per_minute => builder.requests_per_minute(per_minute),
+    };
+    Ok(builder.build()?)
 }
 
 /// Validates everything that can be checked before a request: the query, the concurrency, the

@@ -171,6 +171,19 @@ fn recover_tail(file: &mut File, covered: u64) -> Result<Recovered, RecoverError
     let mut tail = Vec::with_capacity((len - covered) as usize);
     file.seek(SeekFrom::Start(covered))?;
     file.read_to_end(&mut tail)?;
+    let recovered = scan_tail(&tail);
+    if recovered.truncated_bytes > 0 {
+        file.set_len(covered + (tail.len() as u64 - recovered.truncated_bytes))?;
+        file.sync_data()?;
+    }
+    Ok(recovered)
+}
+
+/// What the bytes after the checkpointed length hold: the gids of their complete lines, and how
+/// many bytes of a torn last line (no newline) follow them.
+///
+/// Pure, so that it can be fuzzed: any bytes give an answer, never a panic.
+pub fn scan_tail(tail: &[u8]) -> Recovered {
     let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut recovered = Recovered {
         truncated_bytes: (tail.len() - complete) as u64,
@@ -190,9 +203,55 @@ fn recover_tail(file: &mut File, covered: u64) -> Result<Recovered, RecoverError
             recovered.gids.insert(gid);
         }
     }
-    if recovered.truncated_bytes > 0 {
-        file.set_len(covered + complete as u64)?;
-        file.sync_data()?;
+    recovered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_scan_reports_complete_lines_and_the_torn_rest() {
+        let tail = b"{\"gid\":\"1\",\"x\":[]}\n\nnot json\n{\"gid\":2}\n{\"gid\":\"3\"}\n{\"gid\":\"4\",\"cut";
+        let recovered = scan_tail(tail);
+        let mut gids: Vec<&str> = recovered.gids.iter().map(String::as_str).collect();
+        gids.sort();
+        assert_eq!(gids, ["1", "3"], "lines that do not parse are left alone");
+        assert_eq!(
+            recovered.truncated_bytes,
+            "{\"gid\":\"4\",\"cut".len() as u64
+        );
+        for (tail, torn) in [(&b""[..], 0), (b"\n", 0), (b"abc", 3), (b"\xff\n\xfe", 1)] {
+            let recovered = scan_tail(tail);
+            assert_eq!(recovered.truncated_bytes, torn, "{tail:?}");
+            assert!(recovered.gids.is_empty());
+        }
     }
-    Ok(recovered)
+
+    #[test]
+    fn resuming_cuts_exactly_the_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let covered = b"{\"gid\":\"1\"}\n";
+        let after = b"{\"gid\":\"2\"}\n{\"gid\":\"3\",\"tor";
+        std::fs::write(&path, [&covered[..], &after[..]].concat()).unwrap();
+        let (_output, recovered) = Output::file(&path, Some(covered.len() as u64), false).unwrap();
+        assert_eq!(
+            recovered.gids.into_iter().collect::<Vec<_>>(),
+            ["2".to_string()]
+        );
+        assert_eq!(recovered.truncated_bytes, 15);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{\"gid\":\"1\"}\n{\"gid\":\"2\"}\n"
+        );
+        // A checkpoint that covers more than the file holds is refused, and nothing is cut.
+        let error = Output::file(&path, Some(1000), false).err().unwrap();
+        assert!(
+            error
+                .message
+                .contains("holds 24 bytes but the checkpoint covers 1000")
+        );
+        assert_eq!(std::fs::read(&path).unwrap().len(), 24);
+    }
 }

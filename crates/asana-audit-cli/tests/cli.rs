@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use asana_audit_log_mock::{Latency, MockServer};
+use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 
@@ -225,6 +225,22 @@ async fn refused_tokens_exit_3_with_a_hint() {
         );
         assert!(!stderr.contains(&token), "the token leaked: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_api_exits_4_after_the_allowed_retries() {
+    let server = MockServer::builder()
+        .events(10)
+        .faults(FaultPlan::new().with_probability(Fault::InternalServerError, 1.0))
+        .start()
+        .await
+        .unwrap();
+    let out = run(export(&server, &["--max-retries", "2"])).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("500"), "{stderr}");
+    assert_eq!(server.requests().len(), 3, "one attempt and two retries");
+    assert!(out.stdout.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

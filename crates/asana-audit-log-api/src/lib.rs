@@ -12,10 +12,11 @@
 //!
 //! # Example
 //!
-//! Reading one page; the token goes into the `reqwest::Client`'s default headers.
+//! Reading one page; the token goes into the `reqwest::Client`'s default headers, and
+//! [`ResponseLimits`] caps the size of every response body (32 MiB by default).
 //!
 //! ```no_run
-//! use asana_audit_log_api::{Client, types::GetAuditLogEventsActorType};
+//! use asana_audit_log_api::{Client, ResponseLimits, types::GetAuditLogEventsActorType};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut headers = reqwest::header::HeaderMap::new();
@@ -23,7 +24,11 @@
 //! auth.set_sensitive(true);
 //! headers.insert(reqwest::header::AUTHORIZATION, auth);
 //! let http = reqwest::Client::builder().default_headers(headers).build()?;
-//! let client = Client::new_with_client("https://app.asana.com/api/1.0", http);
+//! let client = Client::new_with_client(
+//!     "https://app.asana.com/api/1.0",
+//!     http,
+//!     ResponseLimits::default(),
+//! );
 //!
 //! let page = client
 //!     .get_audit_log_events()
@@ -61,6 +66,13 @@ mod generated {
 
 pub use generated::*;
 
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use progenitor_client::{ClientHooks, OperationInfo};
+
 /// The production base URL, taken from the spec's `servers` entry.
 pub const DEFAULT_BASE_URL: &str = "https://app.asana.com/api/1.0";
 
@@ -84,5 +96,281 @@ impl RawAuditLogEvent {
     /// Decodes the event into any deserializable type, e.g. `serde_json::Value`.
     pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.0.get())
+    }
+}
+
+/// The default for [`ResponseLimits::max_body_bytes`]: 32 MiB.
+///
+/// A full page of 100 events is tens of kilobytes; the cap is there so that a broken or hostile
+/// server cannot make the client allocate without bound, not to trim real pages.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Limits the [`Client`] enforces on every response before the generated code reads it: the
+/// client's inner value (progenitor's `inner_type`), given to [`Client::new`] and
+/// [`Client::new_with_client`].
+///
+/// The generated `send()` reads a body whole (`Response::bytes`), so the cap has to sit under
+/// it: the client's `ClientHooks::exec` refuses a body whose `Content-Length` is over the cap
+/// without reading any of it, and counts the bytes of any other body as they arrive, failing
+/// the read as soon as the count passes the cap. Either way the call returns
+/// [`Error::ResponseBodyError`] whose source chain holds a [`BodyTooLarge`].
+///
+/// ```
+/// use asana_audit_log_api::{DEFAULT_MAX_BODY_BYTES, ResponseLimits};
+///
+/// assert_eq!(ResponseLimits::default().max_body_bytes, Some(DEFAULT_MAX_BODY_BYTES));
+/// let small = ResponseLimits::default().with_max_body_bytes(Some(1 << 20));
+/// assert_eq!(small.max_body_bytes, Some(1 << 20));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseLimits {
+    /// The most bytes a response body may have (after any content decoding); `None` for no
+    /// limit.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl Default for ResponseLimits {
+    /// A body cap of [`DEFAULT_MAX_BODY_BYTES`].
+    fn default() -> Self {
+        ResponseLimits {
+            max_body_bytes: Some(DEFAULT_MAX_BODY_BYTES),
+        }
+    }
+}
+
+impl ResponseLimits {
+    /// The same limits with another body cap (`None`: unlimited).
+    pub fn with_max_body_bytes(mut self, max_body_bytes: Option<u64>) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
+    }
+}
+
+/// Why reading a response body failed: it is larger than [`ResponseLimits::max_body_bytes`].
+///
+/// Found in the source chain of the `reqwest::Error` that [`Error::ResponseBodyError`] carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyTooLarge {
+    /// The cap in force.
+    pub limit: u64,
+    /// The body's `Content-Length`, when the server declared one over the cap (nothing of the
+    /// body was read then).
+    pub declared: Option<u64>,
+}
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.declared {
+            Some(length) => write!(
+                f,
+                "the response body is {length} bytes (Content-Length), over the limit of {} bytes",
+                self.limit
+            ),
+            None => write!(
+                f,
+                "the response body grew past the limit of {} bytes",
+                self.limit
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+impl ClientHooks<ResponseLimits> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client.execute(request).await?;
+        Ok(match self.inner.max_body_bytes {
+            Some(limit) => cap_body(response, limit),
+            None => response,
+        })
+    }
+}
+
+/// The same response with its body behind a [`CappedBody`]. Status, headers and extensions carry
+/// over unchanged; the URL is carried across in the extension `reqwest` reads it back from; and
+/// reqwest's timeouts still apply, since they live inside the original body.
+fn cap_body(response: reqwest::Response, limit: u64) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt as _;
+
+    let url = response.url().clone();
+    let declared = response.content_length().filter(|&length| length > limit);
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    if let Ok(carrier) = http::Response::builder().url(url).body(()) {
+        parts.extensions.extend(carrier.into_parts().0.extensions);
+    }
+    let capped = CappedBody {
+        // A body declared too large is dropped unread, which closes the connection.
+        inner: declared.is_none().then_some(body),
+        limit,
+        seen: 0,
+        declared,
+    };
+    reqwest::Response::from(http::Response::from_parts(
+        parts,
+        reqwest::Body::wrap(capped),
+    ))
+}
+
+/// A body that fails once more than `limit` bytes have come through it (or at once, when the
+/// declared length is already over).
+struct CappedBody {
+    inner: Option<reqwest::Body>,
+    limit: u64,
+    seen: u64,
+    declared: Option<u64>,
+}
+
+impl CappedBody {
+    fn too_large(&mut self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.inner = None;
+        Box::new(BodyTooLarge {
+            limit: self.limit,
+            declared: self.declared.take(),
+        })
+    }
+}
+
+impl http_body::Body for CappedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if this.declared.is_some() {
+            return Poll::Ready(Some(Err(this.too_large())));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(Pin::new(inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.seen = this.seen.saturating_add(data.len() as u64);
+                    if this.seen > this.limit {
+                        return Poll::Ready(Some(Err(this.too_large())));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(error)) => Poll::Ready(Some(Err(error.into()))),
+            None => {
+                this.inner = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.declared.is_none()
+            && self
+                .inner
+                .as_ref()
+                .is_none_or(|inner| inner.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.inner, self.declared) {
+            (Some(inner), None) => inner.size_hint(),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &'static str, content_length: Option<&str>) -> reqwest::Response {
+        let mut builder = http::Response::builder().status(200);
+        if let Some(length) = content_length {
+            builder = builder.header("content-length", length);
+        }
+        reqwest::Response::from(builder.body(body).unwrap())
+    }
+
+    fn too_large(error: &reqwest::Error) -> Option<BodyTooLarge> {
+        let mut source = std::error::Error::source(error);
+        while let Some(error) = source {
+            if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
+                return Some(*found);
+            }
+            source = error.source();
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn bodies_within_the_cap_pass_unchanged() {
+        let capped = cap_body(response("0123456789", None), 10);
+        assert_eq!(capped.status(), 200);
+        assert_eq!(capped.bytes().await.unwrap(), "0123456789");
+    }
+
+    /// A body of two frames whose length is not known up front (like a chunked one).
+    struct Chunked(Vec<&'static str>);
+
+    impl http_body::Body for Chunked {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(if self.0.is_empty() {
+                None
+            } else {
+                Some(Ok(Frame::data(Bytes::from_static(
+                    self.0.remove(0).as_bytes(),
+                ))))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_cap_fails_while_read() {
+        let chunked = reqwest::Body::wrap(Chunked(vec!["01234", "56789"]));
+        let unknown_length = reqwest::Response::from(http::Response::new(chunked));
+        assert_eq!(unknown_length.content_length(), None);
+        let error = cap_body(unknown_length, 9).bytes().await.unwrap_err();
+        assert_eq!(
+            too_large(&error),
+            Some(BodyTooLarge {
+                limit: 9,
+                declared: None
+            }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_past_the_cap_fails_before_reading() {
+        let capped = cap_body(response("0123456789", Some("10")), 4);
+        assert_eq!(capped.status(), 200, "the head is still there");
+        let error = capped.bytes().await.unwrap_err();
+        let found = too_large(&error).expect("BodyTooLarge in the chain");
+        assert_eq!(found.declared, Some(10));
+        assert!(found.to_string().contains("over the limit of 4 bytes"));
+    }
+
+    #[test]
+    fn the_url_survives() {
+        use reqwest::ResponseBuilderExt as _;
+        let url: reqwest::Url = "http://127.0.0.1:1/x?y=1".parse().unwrap();
+        let original =
+            reqwest::Response::from(http::Response::builder().url(url).body("").unwrap());
+        assert_eq!(
+            cap_body(original, 1).url().as_str(),
+            "http://127.0.0.1:1/x?y=1"
+        );
     }
 }

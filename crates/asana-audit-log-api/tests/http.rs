@@ -106,7 +106,7 @@ impl CaptureServer {
             .user_agent("asana-audit-log-api-tests")
             .build()
             .unwrap();
-        Client::new_with_client(&self.base_url, http)
+        Client::new_with_client(&self.base_url, http, Default::default())
     }
 
     fn take(&self) -> Vec<Captured> {

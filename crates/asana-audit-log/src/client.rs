@@ -433,6 +433,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     requests_per_minute: Option<u32>,
     max_concurrent_requests: usize,
+    max_response_bytes: Option<u64>,
     http: Option<reqwest::ClientBuilder>,
 }
 
@@ -448,6 +449,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             requests_per_minute: Some(1200),
             max_concurrent_requests: 10,
+            max_response_bytes: Some(asana_audit_log_api::DEFAULT_MAX_BODY_BYTES),
             http: None,
         }
     }
@@ -462,6 +464,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -533,6 +536,27 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest response body accepted, in bytes (default 32 MiB; `None`: no cap).
+    ///
+    /// A body over the cap is an error, [`Error::ResponseTooLarge`], not an allocation: a
+    /// `Content-Length` over the cap is refused before any of the body is read, and any other
+    /// body is counted as it arrives and dropped as soon as it passes the cap. The error is not
+    /// retried. A full page of 100 events is tens of kilobytes, so the default only stops
+    /// broken or hostile servers.
+    ///
+    /// ```
+    /// let client = asana_audit_log::Client::builder()
+    ///     .token("0/1234:secret")
+    ///     .max_response_bytes(Some(4 * 1024 * 1024))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), asana_audit_log::Error>(())
+    /// ```
+    pub fn max_response_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
     /// A `reqwest::ClientBuilder` to start from, for proxies, root certificates and the like.
     ///
     /// A builder rather than a built `reqwest::Client`: the generated API client sets no
@@ -567,6 +591,7 @@ impl ClientBuilder {
             retry: self.retry,
             requests_per_minute: self.requests_per_minute,
             max_concurrent_requests: self.max_concurrent_requests,
+            max_response_bytes: self.max_response_bytes,
             http: self.http,
         })?;
         Ok(Client {

@@ -1,18 +1,34 @@
-//! Removing insignificant whitespace from JSON text, so that an event is one NDJSON line.
+//! Removing insignificant whitespace from JSON text, so that an event is one NDJSON line, and
+//! measuring how deeply the text nests.
 //!
 //! Hand-written because the job is small and exact: serde_json can only compact by parsing into
 //! a `Value` and printing it again, which reorders keys (without `preserve_order`) and rounds
 //! numbers beyond 64 bits; both would break the event's byte-for-byte preservation. This scanner
 //! copies every byte except whitespace outside string literals, so the output is the same JSON
-//! text token for token.
+//! text token for token. Both functions are loops over bytes: no input, however deeply nested,
+//! can make them recurse.
 
 /// JSON's insignificant whitespace (RFC 8259, section 2).
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Whether `json` has whitespace outside its strings, i.e. whether [`compact`] would change it.
-pub(crate) fn needs_compaction(json: &str) -> bool {
+/// What one pass over a JSON text found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Whether there is whitespace outside strings, i.e. whether [`compact`] would change it.
+    pub has_whitespace: bool,
+    /// The deepest nesting of arrays and objects (a scalar is 0, `[]` and `{}` are 1).
+    pub depth: usize,
+}
+
+/// Scans `json` once: its whitespace outside strings and its nesting depth.
+///
+/// Brackets inside string literals do not count. For text that is not valid JSON the result is
+/// still well defined (unbalanced closing brackets never take the depth below zero).
+pub fn shape(json: &str) -> Shape {
+    let mut shape = Shape::default();
+    let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     for &byte in json.as_bytes() {
@@ -24,13 +40,20 @@ pub(crate) fn needs_compaction(json: &str) -> bool {
             } else if byte == b'"' {
                 in_string = false;
             }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if is_json_whitespace(byte) {
-            return true;
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                shape.depth = shape.depth.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ if is_json_whitespace(byte) => shape.has_whitespace = true,
+            _ => {}
         }
     }
-    false
+    shape
 }
 
 /// Copies `json` without the whitespace outside string literals.
@@ -39,7 +62,7 @@ pub(crate) fn needs_compaction(json: &str) -> bool {
 /// JSON whitespace bytes outside strings (inside strings those bytes cannot appear raw in valid
 /// JSON anyway, and escapes such as `\"` are followed so a quote inside a string never ends it).
 /// Multi-byte UTF-8 sequences never contain bytes below 0x80, so scanning bytes is safe.
-pub(crate) fn compact(json: &str) -> String {
+pub fn compact(json: &str) -> String {
     let mut out = Vec::with_capacity(json.len());
     let mut in_string = false;
     let mut escaped = false;
@@ -77,8 +100,8 @@ mod tests {
             out,
             "{\"a b\":[1,2],\"c\":\"x \\\" y\\\\\",\"d\":\"\\u0020 \"}"
         );
-        assert!(needs_compaction(input));
-        assert!(!needs_compaction(&out));
+        assert!(shape(input).has_whitespace);
+        assert!(!shape(&out).has_whitespace);
     }
 
     #[test]
@@ -87,6 +110,44 @@ mod tests {
         assert_eq!(
             compact(input),
             "{\"n\":123456789012345678901234567890,\"s\":\"héllo — 👋\"}"
+        );
+    }
+
+    #[test]
+    fn depth_counts_containers_outside_strings() {
+        assert_eq!(shape("1").depth, 0);
+        assert_eq!(shape("[]").depth, 1);
+        assert_eq!(shape(r#"{"a":[{"b":[]}],"c":{}}"#).depth, 4);
+        assert_eq!(shape(r#"["[[[{{{", "\"[["]"#).depth, 1);
+        // Unbalanced input never goes below zero.
+        assert_eq!(shape("]]]}[").depth, 1);
+        // Found while fuzzing (a harness assumption, not a bug): with a repeated key the text
+        // nests deeper than the `serde_json::Value` it parses to, which keeps the last value
+        // only. The depth limit is about the text every consumer has to parse, so it counts
+        // the text.
+        let repeated = r#"{"a":[[1]],"a":1}"#;
+        assert_eq!(shape(repeated).depth, 3);
+        let value: serde_json::Value = serde_json::from_str(repeated).unwrap();
+        assert_eq!(value, serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn a_million_levels_neither_recurse_nor_fail() {
+        // Scanning and compacting are loops: depth costs no stack. (The event decoder refuses
+        // such an event by its depth; this is about the scanner alone.)
+        let depth = 1_000_000;
+        let pretty = format!("{}1{}", "[ \n".repeat(depth), " ]".repeat(depth));
+        let found = shape(&pretty);
+        assert_eq!(found.depth, depth);
+        assert!(found.has_whitespace);
+        let compacted = compact(&pretty);
+        assert_eq!(compacted.len(), 2 * depth + 1);
+        assert_eq!(
+            shape(&compacted),
+            Shape {
+                has_whitespace: false,
+                depth
+            }
         );
     }
 
@@ -113,7 +174,7 @@ mod tests {
             let compacted = compact(&pretty);
             prop_assert_eq!(&compacted, &serde_json::to_string(&value).unwrap());
             prop_assert!(!compacted.contains('\n'));
-            prop_assert!(!needs_compaction(&compacted));
+            prop_assert!(!shape(&compacted).has_whitespace);
         }
     }
 }

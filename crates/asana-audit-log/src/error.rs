@@ -113,7 +113,32 @@ pub enum Error {
         attempts: u32,
     },
 
-    /// An event of a page lacks a usable `gid` or `created_at`.
+    /// A response body was larger than the client's cap
+    /// ([`ClientBuilder::max_response_bytes`](crate::ClientBuilder::max_response_bytes)); it was
+    /// dropped unread past the cap. Not retried: a server that sends one is likely to again.
+    #[error(
+        "the Asana API sent a response body over the limit of {limit} bytes{}; it was not read \
+         (raise ClientBuilder::max_response_bytes if the server is trusted)",
+        declared.map(|n| format!(" (Content-Length: {n})")).unwrap_or_default()
+    )]
+    ResponseTooLarge {
+        /// The cap in force.
+        limit: u64,
+        /// The `Content-Length` the server declared, when it was already over the cap.
+        declared: Option<u64>,
+    },
+
+    /// The server broke the paging contract in a way that would make the stream stop early or
+    /// loop forever: a page of events without `next_page`, an unusable offset, or page after
+    /// page of nothing but events already delivered. The events before it were delivered; a
+    /// stream resumed later from the last cursor continues after them.
+    #[error("the Asana API broke its paging contract: {reason}")]
+    Protocol {
+        /// What the server did.
+        reason: String,
+    },
+
+    /// An event of a page lacks a usable `gid` or `created_at`, or nests too deeply.
     #[error(transparent)]
     Decode(#[from] DecodeError),
 

@@ -22,7 +22,8 @@ use crate::enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategor
 ///
 /// **Typed views.** [`gid`](Self::gid) and [`created_at`](Self::created_at) are required:
 /// paging, cursors and de-duplication depend on them, so an event without a usable one fails to
-/// decode with a [`DecodeError`] that says which event. Everything else is lenient: a known
+/// decode with a [`DecodeError`] that says which event; so does an event nested deeper than
+/// [`MAX_EVENT_DEPTH`]. Everything else is lenient: a known
 /// field whose value has an unexpected type reads as `None` (or an empty `Unknown` for
 /// [`event_type`](Self::event_type)); the original value stays available, exactly as sent,
 /// through [`get`](Self::get), the views' `fields` and [`json`](Self::json). Fields are handed
@@ -61,6 +62,16 @@ pub struct AuditLogEvent {
     details: EventDetails,
     fields: Fields,
 }
+
+/// The deepest nesting of arrays and objects an event may have (the event object itself is
+/// level 1); a deeper event fails to decode with a [`DecodeError`].
+///
+/// Real events nest a few levels. The limit is well under the 127 levels `serde_json` parses by
+/// default, so whoever reads the NDJSON output can wrap an event in an envelope of their own and
+/// still parse it with default settings, and no decoder here or downstream is asked to recurse
+/// without bound. Checking it costs nothing extra: the same byte scan finds whitespace to
+/// compact.
+pub const MAX_EVENT_DEPTH: usize = 64;
 
 /// A JSON object's members as received: each value is its exact JSON text. Keys are sorted; a
 /// key that appears twice keeps its last value (as with `serde_json::Value`).
@@ -241,7 +252,23 @@ impl AuditLogEvent {
 
     /// Decodes one event from the generated client's raw form.
     pub(crate) fn from_raw(raw: Box<RawValue>) -> Result<Self, DecodeError> {
-        let raw = if compact::needs_compaction(raw.get()) {
+        let shape = compact::shape(raw.get());
+        if shape.depth > MAX_EVENT_DEPTH {
+            // Reading the top level is safe at any depth: nested values stay raw text.
+            let gid = serde_json::from_str::<Fields>(raw.get())
+                .ok()
+                .and_then(|fields| string(get(&fields, "gid")));
+            return Err(DecodeError::new(
+                raw.get(),
+                gid.as_deref(),
+                format!(
+                    "the event nests {} levels deep, more than the {MAX_EVENT_DEPTH} this library \
+                     accepts",
+                    shape.depth
+                ),
+            ));
+        }
+        let raw = if shape.has_whitespace {
             RawValue::from_string(compact::compact(raw.get()))
                 .expect("compacting valid JSON gives valid JSON")
         } else {

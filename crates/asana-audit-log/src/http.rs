@@ -1,5 +1,6 @@
 //! Everything that touches HTTP, around the generated client's one call: the `reqwest` client
-//! (auth header, user agent, timeouts, redirect policy), retries with backoff and `Retry-After`,
+//! (auth header, user agent, timeouts, redirect policy), the response body cap (enforced by the
+//! generated client's `exec` hook, configured here), retries with backoff and `Retry-After`,
 //! the client-side request rate, the concurrency cap and request tracing. The stream code above
 //! asks for pages and never sees HTTP.
 
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use asana_audit_log_api::types::ErrorResponse;
+use asana_audit_log_api::{BodyTooLarge, ResponseLimits};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use reqwest::Url;
@@ -127,6 +129,7 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) requests_per_minute: Option<u32>,
     pub(crate) max_concurrent_requests: usize,
+    pub(crate) max_response_bytes: Option<u64>,
     pub(crate) http: Option<reqwest::ClientBuilder>,
 }
 
@@ -134,7 +137,8 @@ pub(crate) struct Settings {
 pub(crate) struct FetchedPage {
     /// The events' exact JSON texts.
     pub(crate) events: Vec<Box<RawValue>>,
-    /// `next_page.offset`; `None` when `next_page` is null (the filters never matched).
+    /// `next_page.offset`; `None` when `next_page` is absent or null (the filters never
+    /// matched), or carries no offset (or an empty one).
     pub(crate) next_offset: Option<String>,
 }
 
@@ -147,6 +151,7 @@ pub(crate) struct Transport {
     retry: RetryPolicy,
     requests_per_minute: Option<u32>,
     max_concurrent_requests: usize,
+    max_response_bytes: Option<u64>,
     limiter: Option<leaky_bucket::RateLimiter>,
     permits: Semaphore,
 }
@@ -222,11 +227,35 @@ fn rate_limiter(per_minute: u32) -> leaky_bucket::RateLimiter {
         .build()
 }
 
-/// Reads `Retry-After` in its delay-seconds form (the form Asana uses).
+/// Reads `Retry-After` in its delay-seconds form (the form Asana uses). Any value is read (a
+/// year, `u64::MAX` seconds); [`retry_wait`] caps it. A number too large for `u64` or an
+/// HTTP-date is ignored: the backoff wait applies.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     value.parse::<u64>().ok().map(Duration::from_secs)
 }
+
+/// How long to wait before the next attempt: the server's `Retry-After`, at most
+/// `max_retry_after`, or else the backoff wait.
+fn retry_wait(retry_after: Option<Duration>, backoff: Duration, policy: &RetryPolicy) -> Duration {
+    retry_after.map_or(backoff, |after| after.min(policy.max_retry_after))
+}
+
+/// The body cap that stopped a read, if one did: reqwest keeps the hook's error as a source.
+fn body_too_large(error: &reqwest::Error) -> Option<BodyTooLarge> {
+    let mut source = std::error::Error::source(error);
+    while let Some(error) = source {
+        if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
+            return Some(*found);
+        }
+        source = error.source();
+    }
+    None
+}
+
+/// The longest `next_page.offset` accepted. Asana's offsets are a few hundred characters; a
+/// longer one would be sent back in every URL and kept in every cursor.
+pub(crate) const MAX_OFFSET_LEN: usize = 8 * 1024;
 
 /// The start of a body for an error message, as text, at most 200 characters.
 fn snippet(bytes: &[u8]) -> String {
@@ -271,6 +300,12 @@ impl Transport {
                 ),
             });
         }
+        if settings.max_response_bytes == Some(0) {
+            return Err(Error::InvalidConfig {
+                setting: "max_response_bytes",
+                reason: "must be at least 1 (use None to turn the cap off)".into(),
+            });
+        }
         if settings.requests_per_minute == Some(0) {
             return Err(Error::InvalidConfig {
                 setting: "requests_per_minute",
@@ -303,13 +338,18 @@ impl Transport {
             .map_err(Error::HttpClient)?;
 
         Ok(Transport {
-            api: asana_audit_log_api::Client::new_with_client(&base_url, http),
+            api: asana_audit_log_api::Client::new_with_client(
+                &base_url,
+                http,
+                ResponseLimits::default().with_max_body_bytes(settings.max_response_bytes),
+            ),
             base_url,
             user_agent: settings.user_agent,
             timeout: settings.timeout,
             retry: settings.retry,
             requests_per_minute: settings.requests_per_minute,
             max_concurrent_requests: settings.max_concurrent_requests,
+            max_response_bytes: settings.max_response_bytes,
             limiter: settings.requests_per_minute.map(rate_limiter),
             permits: Semaphore::new(settings.max_concurrent_requests),
         })
@@ -342,11 +382,7 @@ impl Transport {
         .when(Error::is_retryable)
         .adjust(move |error, backoff| {
             // `None` means the budget is spent; a Retry-After replaces the backoff wait.
-            backoff.map(|wait| {
-                error
-                    .retry_after()
-                    .map_or(wait, |after| after.min(policy.max_retry_after))
-            })
+            backoff.map(|wait| retry_wait(error.retry_after(), wait, &policy))
         })
         .notify(|error, wait| {
             tracing::warn!(
@@ -444,10 +480,24 @@ impl Transport {
         match result {
             Ok(page) => {
                 let page = page.into_inner();
+                // Only the offset is used: `next_page.uri` and `path` name a URL the server
+                // chose, and following it could carry the token to another host.
                 let next_offset = page
                     .next_page
                     .and_then(|next| next.0)
-                    .and_then(|next| next.offset);
+                    .and_then(|next| next.offset)
+                    .filter(|offset| !offset.is_empty());
+                if let Some(offset) = &next_offset
+                    && offset.len() > MAX_OFFSET_LEN
+                {
+                    return Err(Error::Protocol {
+                        reason: format!(
+                            "next_page.offset is {} bytes long, more than the {MAX_OFFSET_LEN} \
+                             accepted",
+                            offset.len()
+                        ),
+                    });
+                }
                 Ok(FetchedPage {
                     events: page.data.into_iter().map(|raw| raw.0).collect(),
                     next_offset,
@@ -496,10 +546,16 @@ impl Transport {
                 reason: format!("{error}; the body starts with: {}", snippet(&bytes)),
                 attempts: 1,
             }),
-            Err(Api::ResponseBodyError(source)) => Err(Error::Transport {
-                source,
-                attempts: 1,
-            }),
+            Err(Api::ResponseBodyError(source)) => match body_too_large(&source) {
+                Some(cap) => Err(Error::ResponseTooLarge {
+                    limit: cap.limit,
+                    declared: cap.declared,
+                }),
+                None => Err(Error::Transport {
+                    source,
+                    attempts: 1,
+                }),
+            },
             Err(Api::CommunicationError(source)) if source.is_builder() => Err(Error::Internal(
                 format!("cannot build the request: {source}"),
             )),
@@ -536,6 +592,7 @@ impl fmt::Debug for Transport {
             .field("retry", &self.retry)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -591,6 +648,34 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&headers), None);
+        // Absurd values are read as they are, then capped by the policy.
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("31536000"));
+        let year = retry_after(&headers).unwrap();
+        assert_eq!(year, Duration::from_secs(365 * 24 * 3600));
+        let policy = RetryPolicy::default();
+        let backoff = Duration::from_millis(500);
+        assert_eq!(
+            retry_wait(Some(year), backoff, &policy),
+            policy.max_retry_after
+        );
+        assert_eq!(
+            retry_wait(Some(Duration::from_secs(u64::MAX)), backoff, &policy),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            retry_wait(Some(Duration::from_secs(2)), backoff, &policy),
+            Duration::from_secs(2)
+        );
+        assert_eq!(retry_wait(None, backoff, &policy), backoff);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("99999999999999999999999"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            None,
+            "beyond u64: the backoff applies"
+        );
     }
 
     #[test]

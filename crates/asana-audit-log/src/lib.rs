@@ -69,9 +69,12 @@
 //! All HTTP goes through one module: the bearer token (a sensitive header), the user agent,
 //! timeouts, retries with exponential backoff and jitter, `Retry-After` on 429, a client-side
 //! request rate (default 1,200/min) and concurrency cap (default 10), and `tracing` spans per
-//! request. Redirects are never followed. Plain HTTP is refused except to loopback hosts. The
-//! response body size is not capped: the generated client reads whole bodies and offers no hook
-//! for it; the request timeout bounds how long a body may take.
+//! request. Redirects are never followed, and of `next_page` only the offset is used (never its
+//! `uri` or `path`), so the token only ever goes to the configured base URL. Plain HTTP is
+//! refused except to loopback hosts. A response body is capped (default 32 MiB,
+//! [`ClientBuilder::max_response_bytes`]) before it is read, and the request timeout bounds how
+//! long a body may take. The repository's `SECURITY.md` lists every limit and the tests that
+//! hold it.
 
 #![warn(missing_docs, missing_debug_implementations)]
 
@@ -94,6 +97,7 @@ pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, 
 pub use error::{ApiError, AsanaError, Error};
 pub use event::{
     AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource, Fields,
+    MAX_EVENT_DEPTH,
 };
 pub use http::RetryPolicy;
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
@@ -101,3 +105,11 @@ pub use stream::{EventStream, Page, PageStream, WithCursors};
 
 /// Re-exported so callers can name the token type without depending on `secrecy`.
 pub use secrecy::SecretString;
+
+/// Internals the fuzz targets in `fuzz/` exercise directly. Compiled only under `cfg(fuzzing)`
+/// (set by `cargo fuzz`): not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::compact::{Shape, compact, shape};
+}

@@ -3,7 +3,7 @@
 //! A [`Pager`] walks one query page by page. Its position (a [`Position`]) is only advanced for
 //! events the caller has received, which is what makes the cursor after every event exact.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::Stream;
 use futures::future::BoxFuture;
 
-use crate::cursor::{Cursor, Position};
+use crate::cursor::{Cursor, MAX_SEEN_GIDS, Position};
 use crate::error::Error;
 use crate::event::AuditLogEvent;
 use crate::http::Transport;
@@ -22,6 +22,43 @@ use crate::query::Query;
 /// delivered instant without delivering anything new, before the 400 is returned.
 const MAX_RESTARTS_WITHOUT_PROGRESS: u32 = 3;
 
+/// How many gids of delivered events a pager remembers (in memory only), to drop an event the
+/// server sends again however its `created_at` compares.
+const RECENT_GIDS: usize = 1000;
+
+/// How many pages in a row may hold events but nothing new (nothing at or after the last
+/// delivered instant that was not delivered already) before the stream gives up with
+/// [`Error::Protocol`]. A restart from the last instant may legitimately re-read up to
+/// [`MAX_SEEN_GIDS`] events of that instant a page at a time, so the limit depends on the page
+/// size: 12 pages of 100, 1,002 pages of 1.
+fn stale_page_limit(page_size: u32) -> u32 {
+    (MAX_SEEN_GIDS as u32).div_ceil(page_size.max(1)) + 2
+}
+
+/// The gids of the last [`RECENT_GIDS`] events handed out, oldest first.
+#[derive(Default)]
+struct RecentGids {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl RecentGids {
+    /// Records `gid`; false if it was already there.
+    fn insert(&mut self, gid: &str) -> bool {
+        if self.set.contains(gid) {
+            return false;
+        }
+        if self.order.len() == RECENT_GIDS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        self.order.push_back(gid.to_owned());
+        self.set.insert(gid.to_owned());
+        true
+    }
+}
+
 /// Whether a pager ends at the first empty page or keeps polling.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Mode {
@@ -29,21 +66,13 @@ pub(crate) enum Mode {
     Follow(Duration),
 }
 
-/// What comes after a batch.
-#[derive(Debug)]
-pub(crate) enum Next {
-    /// Continue with this offset.
-    Offset(String),
-    /// The page had events but no `next_page`: end (drain) or restart from the last event
-    /// (follow).
-    NoNextPage,
-}
-
 /// The new events of one page (already delivered ones removed).
 pub(crate) struct Batch {
     pub(crate) events: VecDeque<AuditLogEvent>,
-    pub(crate) next: Next,
-    /// A decode failure after `events`: deliver them, then this error.
+    /// The offset to continue with once `events` are delivered (`None` only with an `error`).
+    pub(crate) next: Option<String>,
+    /// A failure after `events` (an event that cannot be decoded, a broken paging contract):
+    /// deliver them, then this error.
     pub(crate) error: Option<Error>,
 }
 
@@ -56,8 +85,11 @@ pub(crate) struct Core {
     /// The next page may begin before the position (after a resume): drop what is older.
     repositioned: bool,
     restarts: u32,
-    /// Drain mode saw a page without `next_page`: no more requests.
-    finished: bool,
+    /// Pages in a row with events but nothing new (see [`stale_page_limit`]).
+    stale_pages: u32,
+    /// Gids handed out lately, to drop replays the position cannot recognise (boxed: streams
+    /// are moved around, and this is their largest part).
+    recent: Box<RecentGids>,
 }
 
 impl Core {
@@ -75,16 +107,14 @@ impl Core {
             mode,
             repositioned,
             restarts: 0,
-            finished: false,
+            stale_pages: 0,
+            recent: Box::default(),
         }
     }
 
     /// Fetches until there is a batch of new events, or the end (drain mode only).
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
         loop {
-            if self.finished {
-                return Ok(None);
-            }
             let start_at = self.position.restart_at.or(self.query.start_at());
             let page = match self
                 .transport
@@ -109,15 +139,25 @@ impl Core {
                 Err(error) => return Err(error),
             };
 
-            let page_was_empty = page.events.is_empty();
-            let mut events = VecDeque::with_capacity(page.events.len());
+            let page_len = page.events.len();
+            let mut events = VecDeque::with_capacity(page_len);
             let mut error = None;
+            let mut progressed = false;
             for raw in page.events {
                 match AuditLogEvent::from_raw(raw) {
                     Ok(event) => {
-                        if !self.position.already_delivered(&event, self.repositioned) {
-                            events.push_back(event);
+                        if self.position.already_delivered(&event, self.repositioned)
+                            || !self.recent.insert(event.gid())
+                        {
+                            continue;
                         }
+                        // An event older than the last delivered one is new (it is delivered),
+                        // but it does not move the stream forward.
+                        progressed |= self
+                            .position
+                            .last_created_at
+                            .is_none_or(|last| event.created_at() >= last);
+                        events.push_back(event);
                     }
                     Err(e) => {
                         error = Some(Error::Decode(e));
@@ -125,43 +165,54 @@ impl Core {
                     }
                 }
             }
-            if !page_was_empty {
+            if page_len > 0 {
                 self.repositioned = false;
             }
-            let next = match page.next_offset {
-                Some(offset) => Next::Offset(offset),
-                None => Next::NoNextPage,
-            };
+            if page_len == 0 || progressed {
+                self.stale_pages = 0;
+            } else {
+                self.stale_pages += 1;
+            }
+            let limit = stale_page_limit(self.query.page_size());
+            if error.is_none() && self.stale_pages > limit {
+                error = Some(Error::Protocol {
+                    reason: format!(
+                        "{} pages in a row held only events already delivered (or older than \
+                         them); the offset is not moving forward, so the stream stopped instead \
+                         of looping",
+                        self.stale_pages
+                    ),
+                });
+            }
+            if error.is_none() && page_len > 0 && page.next_offset.is_none() {
+                // The API sends `next_page` with every page once the query has matched; without
+                // it the stream cannot tell whether more events follow.
+                error = Some(Error::Protocol {
+                    reason: format!(
+                        "a page of {page_len} event(s) came without next_page.offset, which the \
+                         API always sends after events"
+                    ),
+                });
+            }
 
             if !events.is_empty() || error.is_some() {
                 return Ok(Some(Batch {
                     events,
-                    next,
+                    next: page.next_offset,
                     error,
                 }));
             }
-            // Nothing new on this page: move on without delivering anything.
-            match (page_was_empty, next, self.mode) {
-                (true, next, Mode::Drain) => {
-                    // No more events now. Keep the offset (a cursor resumes from it later).
-                    if let Next::Offset(offset) = next {
-                        self.position.offset = Some(offset);
-                    }
-                    return Ok(None);
-                }
-                (true, next, Mode::Follow(interval)) => {
-                    if let Next::Offset(offset) = next {
-                        self.position.offset = Some(offset);
-                    }
-                    tokio::time::sleep(interval).await;
-                }
-                (false, Next::Offset(offset), _) => self.position.offset = Some(offset),
-                (false, Next::NoNextPage, Mode::Drain) => return Ok(None),
-                (false, Next::NoNextPage, Mode::Follow(interval)) => {
-                    self.position.restart_from_last();
-                    self.repositioned = true;
-                    tokio::time::sleep(interval).await;
-                }
+            // Nothing new on this page: move on without delivering anything. An empty page
+            // keeps the offset when it has none (a query that never matched has none).
+            if let Some(offset) = page.next_offset {
+                self.position.offset = Some(offset);
+            }
+            match self.mode {
+                // Events but none new: fetch the next page at once.
+                _ if page_len > 0 => {}
+                // No more events now; the cursor resumes from the offset later.
+                Mode::Drain => return Ok(None),
+                Mode::Follow(interval) => tokio::time::sleep(interval).await,
             }
         }
     }
@@ -173,14 +224,9 @@ impl Core {
     }
 
     /// Moves past a fully delivered batch.
-    pub(crate) fn advance(&mut self, next: Next) {
-        match (next, self.mode) {
-            (Next::Offset(offset), _) => self.position.offset = Some(offset),
-            (Next::NoNextPage, Mode::Drain) => self.finished = true,
-            (Next::NoNextPage, Mode::Follow(_)) => {
-                self.position.restart_from_last();
-                self.repositioned = true;
-            }
+    pub(crate) fn advance(&mut self, next: Option<String>) {
+        if let Some(offset) = next {
+            self.position.offset = Some(offset);
         }
     }
 }
@@ -271,7 +317,14 @@ impl Pager {
 /// events it already delivered at that instant (by gid): the server's at-least-once answer
 /// becomes exactly-once to the caller, with no gap. The same holds across a resume from a
 /// cursor. (Caveat: more than [`MAX_SEEN_GIDS`](crate::MAX_SEEN_GIDS) events sharing one
-/// millisecond may repeat after such a restart.)
+/// millisecond may repeat after such a restart.) The gids of the last 1,000 events delivered are
+/// also kept in memory, so an event the server sends again is dropped whatever its `created_at`.
+///
+/// **No spinning.** A server that breaks the paging contract ends the stream with
+/// [`Error::Protocol`](crate::Error::Protocol) instead of making it stop early or loop: a page of
+/// events without `next_page.offset` (its events are delivered first), or page after page of
+/// nothing but events already delivered (more in a row than a restart could legitimately
+/// re-read: 12 pages at 100 events a page).
 ///
 /// The stream ends after the first error: it yields the error, then `None`.
 ///
@@ -280,7 +333,7 @@ impl Pager {
 pub struct EventStream {
     pager: Pager,
     buffer: VecDeque<AuditLogEvent>,
-    next: Option<Next>,
+    next: Option<Option<String>>,
     error: Option<Error>,
 }
 

@@ -1,0 +1,150 @@
+//! The `asana-audit` binary against servers that misbehave on purpose: the run fails with exit
+//! code 4 and a clear message, keeps what it had written (and its checkpoint), and the token
+//! shows up in none of its output, logs or files, at any log level or format.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
+const TOKEN: &str = "2/1200000000000088/1208800000000088:c0ffeec0ffeec0ffeec0ffeec0ffee88";
+const SECRET: &str = "c0ffeec0ffeec0ffeec0ffeec0ffee88";
+
+/// Serves `answers[i]` to request `i` (the last one repeats), one request per connection.
+async fn server(answers: Vec<String>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/1.0", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let i = counter.fetch_add(1, Ordering::SeqCst);
+            let answer = answers[i.min(answers.len() - 1)].clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (base, hits)
+}
+
+fn ok(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn export(base: &str, extra: &[&str]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("ASANA_ACCESS_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .args(["export", "--workspace", "1", "--base-url", base])
+        .args(extra);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_answers_fail_cleanly_without_leaking_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_without_next = r#"{"data":[{"gid":"1","created_at":"2024-01-01T00:00:00Z"}]}"#;
+    let deep = format!(
+        r#"{{"data":[{{"gid":"2","created_at":"2024-01-01T00:00:00Z","x":{}{}}}],"next_page":{{"offset":"a"}}}}"#,
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let cases = [
+        (
+            "a body over the cap",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 68719476736\r\n\r\n"
+                .to_string(),
+            "over the limit",
+        ),
+        (
+            "a redirect",
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/steal\r\nContent-Length: 0\r\n\r\n"
+                .to_string(),
+            "redirects are not followed",
+        ),
+        (
+            "events without next_page",
+            ok(page_without_next),
+            "broke its paging contract",
+        ),
+        ("an event nested 50,000 deep", ok(&deep), "levels deep"),
+    ];
+    for (name, answer, expected) in cases {
+        let (base, hits) = server(vec![answer]).await;
+        for format in ["text", "json"] {
+            let output = dir.path().join(format!("{format}.ndjson"));
+            let checkpoint = dir.path().join(format!("{format}.checkpoint"));
+            let _ = std::fs::remove_file(&output);
+            let _ = std::fs::remove_file(&checkpoint);
+            let run = export(
+                &base,
+                &[
+                    "-vvv",
+                    "--log-format",
+                    format,
+                    "--output",
+                    output.to_str().unwrap(),
+                    "--checkpoint",
+                    checkpoint.to_str().unwrap(),
+                ],
+            )
+            .await;
+            assert_eq!(run.code, Some(4), "{name} ({format}): {}", run.stderr);
+            assert!(
+                run.stderr.contains(expected),
+                "{name} ({format}): {}",
+                run.stderr
+            );
+            let written = std::fs::read_to_string(&output).unwrap_or_default();
+            let saved = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+            if name == "events without next_page" {
+                assert_eq!(written.lines().count(), 1, "its event was kept");
+                assert!(saved.contains(r#""events_written": 1"#), "{saved}");
+            }
+            for (what, text) in [
+                ("stdout", &run.stdout),
+                ("stderr", &run.stderr),
+                ("output", &written),
+                ("checkpoint", &saved),
+            ] {
+                assert!(
+                    !text.contains(SECRET),
+                    "{name} ({format}): the token leaked into {what}"
+                );
+            }
+        }
+        assert!(hits.load(Ordering::SeqCst) >= 2, "{name}: both runs asked");
+    }
+}

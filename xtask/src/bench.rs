@@ -1,0 +1,749 @@
+//! `cargo xtask bench`: the clients against the mock server, each contender in its own process.
+//!
+//! Scenarios (see `BENCHMARKS.md` for what they show):
+//!
+//! - throughput: one mock (limits off) with a seeded dataset; the contenders `bytes`,
+//!   `hand-written`, `generated`, `stream` (the `asana-audit-bench` binary), `cli`
+//!   (`asana-audit export`) and `python-asana` (the official client in a virtualenv under the
+//!   target directory) drain it in turn, interleaved over the repetitions;
+//! - latency: a mock adding 50 ms per response with its default limits, a fresh one per run;
+//!   `.stream()` against `.backfill()` at concurrency 4, 8 and 16, with the client's default
+//!   limits and with its rate limit off;
+//! - memory: the `stream` drain's peak RSS at 100,000 and 1,000,000 events;
+//! - profile: a `stream` drain of 20,000 events under `valgrind --tool=callgrind`.
+//!
+//! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
+//! latency run, and prints the report instead of writing it: a CI check that the benchmark and
+//! the clients work end to end, not a measurement.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use serde_json::Value;
+
+use crate::bench_proc::{Mock, MockSettings, run_measured};
+use crate::bench_report::{
+    self, DEFAULT_LIMITS, Latency, Memory, Meta, NO_RATE_LIMIT, Report, Sample, Throughput,
+    thousands,
+};
+
+/// The options of `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Events in the throughput dataset [default: 200000; 2000 with --smoke].
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// Repetitions of every measurement [default: 5; 1 with --smoke].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    reps: Option<u64>,
+    /// Leave out the official Python client (no virtualenv, nothing from PyPI).
+    #[arg(long)]
+    no_python: bool,
+    /// Run only these parts (comma-separated): contenders and scenarios.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PART,...")]
+    only: Vec<Part>,
+    /// The file whose generated section receives the report [default: BENCHMARKS.md].
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Quick end-to-end check for CI: tiny dataset, one repetition, debug builds, no Python,
+    /// memory or profile; prints the report instead of writing it; fails if a contender fails
+    /// or reads a wrong number of events.
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// A contender or a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// reqwest, bytes only (the ceiling).
+    Bytes,
+    /// reqwest + serde_json::Value.
+    HandWritten,
+    /// The generated low-level client.
+    Generated,
+    /// The ergonomic client's stream.
+    Stream,
+    /// `asana-audit export` to a file.
+    Cli,
+    /// The official Python client.
+    PythonAsana,
+    /// Sequential against backfill under latency.
+    Latency,
+    /// Peak RSS at two dataset sizes.
+    Memory,
+    /// A callgrind profile of the stream drain.
+    Profile,
+}
+
+const CONTENDER_PARTS: &[Part] = &[
+    Part::Bytes,
+    Part::HandWritten,
+    Part::Generated,
+    Part::Stream,
+    Part::Cli,
+    Part::PythonAsana,
+];
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Bytes => "bytes",
+            Part::HandWritten => "hand-written",
+            Part::Generated => "generated",
+            Part::Stream => "stream",
+            Part::Cli => "cli",
+            Part::PythonAsana => "python-asana",
+            Part::Latency => "latency",
+            Part::Memory => "memory",
+            Part::Profile => "profile",
+        }
+    }
+}
+
+/// The dataset seed of every scenario.
+const SEED: u64 = 7;
+/// Events per request.
+const PAGE_SIZE: u32 = 100;
+/// The official client's version under test.
+const PYTHON_ASANA: &str = "5.4.0";
+/// Latency added per response in the latency scenario.
+const LATENCY_MS: u64 = 50;
+
+/// What a run does, after defaults and `--smoke`.
+#[derive(Debug)]
+struct Plan {
+    events: u64,
+    reps: usize,
+    contenders: Vec<Part>,
+    latency: Option<LatencyPlan>,
+    memory: Option<(u64, u64)>,
+    profile: Option<u64>,
+    release: bool,
+    smoke: bool,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Plan {
+        let wanted = |part: Part| args.only.is_empty() || args.only.contains(&part);
+        let python = !args.no_python && !args.smoke;
+        let contenders = CONTENDER_PARTS
+            .iter()
+            .copied()
+            .filter(|&p| wanted(p) && (p != Part::PythonAsana || python))
+            .collect();
+        if args.smoke {
+            Plan {
+                events: args.events.unwrap_or(2_000),
+                reps: args.reps.unwrap_or(1) as usize,
+                contenders,
+                latency: wanted(Part::Latency).then(|| LatencyPlan {
+                    events: 2_000,
+                    variants: vec![DEFAULT_LIMITS],
+                    modes: vec![None, Some(8)],
+                }),
+                memory: None,
+                profile: None,
+                release: false,
+                smoke: true,
+            }
+        } else {
+            Plan {
+                events: args.events.unwrap_or(200_000),
+                reps: args.reps.unwrap_or(5) as usize,
+                contenders,
+                latency: wanted(Part::Latency).then(|| LatencyPlan {
+                    events: 20_000,
+                    variants: vec![DEFAULT_LIMITS, NO_RATE_LIMIT],
+                    modes: vec![None, Some(4), Some(8), Some(16)],
+                }),
+                memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
+                profile: wanted(Part::Profile).then_some(20_000),
+                release: true,
+                smoke: false,
+            }
+        }
+    }
+}
+
+/// The latency scenario's settings.
+#[derive(Debug)]
+struct LatencyPlan {
+    /// Events in the window.
+    events: u64,
+    /// Client-limit variants.
+    variants: Vec<&'static str>,
+    /// `None`: sequential `.stream()`; `Some(K)`: `.backfill()` at concurrency K.
+    modes: Vec<Option<usize>>,
+}
+
+/// Paths of everything the benchmark runs.
+struct Tools {
+    mock: PathBuf,
+    bench: PathBuf,
+    cli: PathBuf,
+    python: Option<PathBuf>,
+    script: PathBuf,
+    scratch: PathBuf,
+}
+
+/// Runs the benchmark.
+pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
+    let plan = Plan::new(&args);
+    let started = Instant::now();
+    let load_before = load_average();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("target"));
+    build(root, plan.release)?;
+    let bin_dir = target_dir.join(if plan.release { "release" } else { "debug" });
+    let scratch = target_dir.join("bench-tmp");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let python = if plan.contenders.contains(&Part::PythonAsana) {
+        Some(python_venv(&target_dir.join("bench-venv"))?)
+    } else {
+        None
+    };
+    let tools = Tools {
+        mock: bin_dir.join("asana-audit-log-mock"),
+        bench: bin_dir.join("asana-audit-bench"),
+        cli: bin_dir.join("asana-audit"),
+        python,
+        script: root.join("crates/asana-audit-bench/python/drain.py"),
+        scratch,
+    };
+
+    let mut report = Report::default();
+    if !plan.contenders.is_empty() {
+        report.throughput = Some(throughput(&tools, &plan)?);
+    }
+    if let Some(settings) = &plan.latency {
+        report.latency = Some(latency(&tools, &plan, settings)?);
+    }
+    if let Some((small, large)) = plan.memory {
+        report.memory = Some(memory(&tools, &plan, small, large)?);
+    }
+    if let Some(events) = plan.profile {
+        report.profile = profile(&tools, events)?;
+    }
+    report.meta = meta(root, &plan, load_before);
+
+    let section = bench_report::render(&report);
+    if plan.smoke {
+        println!("{section}");
+        eprintln!(
+            "xtask bench --smoke: every contender read every event ({:.1}s)",
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        let output = args.output.unwrap_or_else(|| root.join("BENCHMARKS.md"));
+        let document = std::fs::read_to_string(&output).unwrap_or_default();
+        std::fs::write(&output, bench_report::splice(&document, &section))
+            .with_context(|| format!("writing {}", output.display()))?;
+        eprintln!(
+            "xtask bench: wrote {} ({:.0}s)",
+            output.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build(root: &Path, release: bool) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(["build", "--locked"]);
+    if release {
+        command.arg("--release");
+    }
+    command.args([
+        "-p",
+        "asana-audit-log-mock",
+        "-p",
+        "asana-audit-bench",
+        "-p",
+        "asana-audit-cli",
+    ]);
+    eprintln!("==> {command:?}");
+    let status = command.status().context("starting cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    Ok(())
+}
+
+/// A virtualenv with the official client, made (from PyPI) unless it is there already.
+fn python_venv(dir: &Path) -> Result<PathBuf> {
+    let python = dir.join("bin/python");
+    let installed = || {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import importlib.metadata as m; print(m.version('asana'))",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    if installed().as_deref() == Some(PYTHON_ASANA) {
+        return Ok(python);
+    }
+    eprintln!(
+        "==> python3 -m venv {} && pip install asana=={PYTHON_ASANA}",
+        dir.display()
+    );
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(dir)
+        .status()
+        .context("running python3 -m venv (pass --no-python to skip the Python client)")?;
+    if !status.success() {
+        bail!("python3 -m venv failed ({status})");
+    }
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("asana=={PYTHON_ASANA}"))
+        .status()
+        .context("running pip")?;
+    if !status.success() || installed().as_deref() != Some(PYTHON_ASANA) {
+        bail!(
+            "could not install asana=={PYTHON_ASANA} into {}",
+            dir.display()
+        );
+    }
+    Ok(python)
+}
+
+/// How a contender is started, and where the CLI writes.
+fn contender_command(
+    tools: &Tools,
+    part: Part,
+    mock: &Mock,
+    events: u64,
+) -> Result<(Command, Option<PathBuf>)> {
+    let target_args = |command: &mut Command| {
+        command
+            .args(["--base-url", &mock.base_url])
+            .args(["--workspace", &mock.workspace])
+            .args(["--page-size", &PAGE_SIZE.to_string()]);
+    };
+    let mut output = None;
+    let mut command = match part {
+        Part::Bytes | Part::HandWritten | Part::Generated | Part::Stream => {
+            let mut command = Command::new(&tools.bench);
+            command.arg(part.name());
+            target_args(&mut command);
+            command.args(["--expect", &events.to_string()]);
+            command
+        }
+        Part::Cli => {
+            let file = tools.scratch.join("cli-export.ndjson");
+            let mut command = Command::new(&tools.cli);
+            command
+                .args(["export", "--workspace", &mock.workspace])
+                .args(["--base-url", &mock.base_url])
+                .arg("--output")
+                .arg(&file)
+                .args(["--overwrite", "--progress", "never"]);
+            output = Some(file);
+            command
+        }
+        Part::PythonAsana => {
+            let python = tools.python.as_ref().context("no Python virtualenv")?;
+            let mut command = Command::new(python);
+            command.arg(&tools.script);
+            command
+                .args(["--base-url", &mock.base_url])
+                .args(["--workspace", &mock.workspace])
+                .args(["--events", &events.to_string()])
+                .args(["--page-size", &PAGE_SIZE.to_string()]);
+            command
+        }
+        Part::Latency | Part::Memory | Part::Profile => bail!("{part:?} is not a contender"),
+    };
+    command.env("ASANA_ACCESS_TOKEN", &mock.token);
+    Ok((command, output))
+}
+
+/// Runs a prepared contender against `mock` and checks it read `expected` events.
+fn measure(
+    command: Command,
+    output: Option<&Path>,
+    mock: &Mock,
+    name: &str,
+    expected: u64,
+) -> Result<Sample> {
+    let before = mock.requests()?;
+    let finished = run_measured(command)?;
+    let requests = mock.requests()?.saturating_sub(before);
+    if !finished.success {
+        bail!(
+            "contender {name} failed ({}):\n{}{}",
+            finished.status,
+            finished.stderr,
+            finished.stdout
+        );
+    }
+    let mut sample = Sample {
+        name: name.to_owned(),
+        requests,
+        cpu_seconds: finished.cpu_seconds,
+        // The best figure there is: the contender's own VmHWM at exit (below), else the polled
+        // one, else wait4's (which has this process's own peak as its floor).
+        max_rss_kb: finished.polled_hwm_kb.or(finished.max_rss_kb),
+        ..Sample::default()
+    };
+    match output {
+        Some(file) => {
+            sample.events = count_lines(file)?;
+            sample.seconds = finished.wall_seconds;
+            let _ = std::fs::remove_file(file);
+        }
+        None => {
+            let line = finished
+                .stdout
+                .lines()
+                .rev()
+                .find(|l| l.trim_start().starts_with('{'))
+                .with_context(|| format!("contender {name} printed no JSON line"))?;
+            let report: Value = serde_json::from_str(line)
+                .with_context(|| format!("contender {name} printed {line:?}"))?;
+            sample.events = report["events"].as_u64().context("no events")?;
+            sample.seconds = report["seconds"].as_f64().context("no seconds")?;
+            sample.page_bytes = report["page_bytes"].as_u64();
+            sample.retries = report["retries"].as_u64();
+            sample.http_429 = report["http_429"].as_u64();
+            if let Some(kb) = report["vm_hwm_kb"].as_u64() {
+                sample.max_rss_kb = Some(kb);
+            }
+        }
+    }
+    if sample.events != expected {
+        bail!(
+            "contender {name} read {} events, expected {expected}:\n{}",
+            sample.events,
+            finished.stderr
+        );
+    }
+    eprintln!(
+        "    {name:<28} {:>9} events in {:>7.3} s: {:>9} events/s, {} requests, CPU {:.2} s, peak RSS {} MiB",
+        thousands(sample.events),
+        sample.seconds,
+        thousands(sample.events_per_s() as u64),
+        sample.requests,
+        sample.cpu_seconds.unwrap_or(f64::NAN),
+        sample
+            .max_rss_kb
+            .map_or("?".to_owned(), |kb| (kb / 1024).to_string()),
+    );
+    Ok(sample)
+}
+
+/// Counts the lines of a file in fixed-size chunks: reading it whole would raise this process's
+/// peak RSS, which Linux then reports as the floor of every later child's `ru_maxrss`.
+fn count_lines(file: &Path) -> Result<u64> {
+    use std::io::Read as _;
+    let mut reader =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buffer[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+/// The runs of one repetition start at a different contender each time.
+fn rotated<T: Copy>(items: &[T], rep: usize) -> Vec<T> {
+    let n = items.len().max(1);
+    (0..items.len()).map(|i| items[(i + rep) % n]).collect()
+}
+
+fn throughput(tools: &Tools, plan: &Plan) -> Result<Throughput> {
+    eprintln!(
+        "==> throughput: {} events, {} repetitions, contenders: {}",
+        thousands(plan.events),
+        plan.reps,
+        plan.contenders
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mock = Mock::start(
+        &tools.mock,
+        &MockSettings {
+            events: plan.events,
+            seed: SEED,
+            default_limits: false,
+            latency: None,
+        },
+    )?;
+    let mut samples = Vec::new();
+    for rep in 0..plan.reps {
+        eprintln!("  repetition {}/{}", rep + 1, plan.reps);
+        for part in rotated(&plan.contenders, rep) {
+            let (command, output) = contender_command(tools, part, &mock, plan.events)?;
+            let mut sample = measure(command, output.as_deref(), &mock, part.name(), plan.events)?;
+            sample.rep = rep;
+            samples.push(sample);
+        }
+    }
+    Ok(Throughput {
+        events: plan.events,
+        page_size: PAGE_SIZE,
+        samples,
+    })
+}
+
+fn latency(tools: &Tools, plan: &Plan, settings: &LatencyPlan) -> Result<Latency> {
+    let LatencyPlan {
+        events,
+        variants,
+        modes,
+    } = settings;
+    let events = *events;
+    eprintln!(
+        "==> latency: {} events, {LATENCY_MS} ms per response, {} repetitions",
+        thousands(events),
+        plan.reps
+    );
+    let mock_settings = MockSettings {
+        events,
+        seed: SEED,
+        default_limits: true,
+        latency: Some(format!("{LATENCY_MS}ms")),
+    };
+    let mut samples = Vec::new();
+    for rep in 0..plan.reps {
+        eprintln!("  repetition {}/{}", rep + 1, plan.reps);
+        for &variant in variants.iter() {
+            for mode in rotated(modes, rep) {
+                // A fresh server per run: every run starts with a full rate-limit bucket.
+                let mock = Mock::start(&tools.mock, &mock_settings)?;
+                let name = match mode {
+                    None => "sequential".to_owned(),
+                    Some(k) => format!("backfill({k})"),
+                };
+                let mut command = Command::new(&tools.bench);
+                command
+                    .arg("stream")
+                    .args(["--base-url", &mock.base_url])
+                    .args(["--workspace", &mock.workspace])
+                    .args(["--page-size", &PAGE_SIZE.to_string()])
+                    .args(["--expect", &events.to_string()])
+                    .args(["--window-days", "31"])
+                    .env("ASANA_ACCESS_TOKEN", &mock.token);
+                if let Some(k) = mode {
+                    command.args(["--backfill", &k.to_string()]);
+                }
+                if variant == DEFAULT_LIMITS {
+                    command.arg("--default-limits");
+                }
+                let mut sample =
+                    measure(command, None, &mock, &format!("{name} [{variant}]"), events)?;
+                sample.name = name;
+                sample.variant = variant.to_owned();
+                sample.rep = rep;
+                samples.push(sample);
+            }
+        }
+    }
+    Ok(Latency {
+        events,
+        latency_ms: LATENCY_MS,
+        samples,
+    })
+}
+
+fn memory(tools: &Tools, plan: &Plan, small: u64, large: u64) -> Result<Memory> {
+    eprintln!(
+        "==> memory: stream drains of {} and {} events, {} repetitions",
+        thousands(small),
+        thousands(large),
+        plan.reps
+    );
+    let start = |events| {
+        Mock::start(
+            &tools.mock,
+            &MockSettings {
+                events,
+                seed: SEED,
+                default_limits: false,
+                latency: None,
+            },
+        )
+    };
+    let mocks = [(small, start(small)?), (large, start(large)?)];
+    let mut samples = Vec::new();
+    for rep in 0..plan.reps {
+        for (events, mock) in rotated(&[0, 1], rep).into_iter().map(|i| &mocks[i]) {
+            let (command, _) = contender_command(tools, Part::Stream, mock, *events)?;
+            let mut sample = measure(
+                command,
+                None,
+                mock,
+                &format!("stream ({})", thousands(*events)),
+                *events,
+            )?;
+            sample.name = events.to_string();
+            sample.rep = rep;
+            samples.push(sample);
+        }
+    }
+    Ok(Memory {
+        small,
+        large,
+        samples,
+    })
+}
+
+fn profile(tools: &Tools, events: u64) -> Result<Option<crate::bench_profile::Profile>> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("==> profile: skipped, valgrind is not installed");
+        return Ok(None);
+    }
+    eprintln!(
+        "==> profile: stream drain of {} events under callgrind",
+        thousands(events)
+    );
+    let mock = Mock::start(
+        &tools.mock,
+        &MockSettings {
+            events,
+            seed: SEED,
+            default_limits: false,
+            latency: None,
+        },
+    )?;
+    let (command, _) = contender_command(tools, Part::Stream, &mock, events)?;
+    let out_file = tools.scratch.join("callgrind.out");
+    Ok(Some(crate::bench_profile::run(command, events, &out_file)?))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn command_text(program: &str, args: &[&str], dir: &Path) -> Option<String> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn meta(root: &Path, plan: &Plan, load_before: String) -> Meta {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_owned(), |(_, v)| v.trim().to_owned());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let mut commit = command_text("git", &["rev-parse", "--short", "HEAD"], root)
+        .unwrap_or_else(|| "unknown".to_owned());
+    if command_text("git", &["status", "--porcelain"], root).is_some_and(|s| !s.is_empty()) {
+        commit.push_str(" with uncommitted changes");
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    Meta {
+        command: format!("cargo xtask {}", args.join(" ")),
+        date: command_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"], root)
+            .unwrap_or_else(|| "unknown".to_owned()),
+        commit,
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu,
+        memory_gib,
+        rustc: command_text("rustc", &["--version"], root).unwrap_or_default(),
+        load_before,
+        load_after: load_average(),
+        build: if plan.release { "release" } else { "debug" }.to_owned(),
+        reps: plan.reps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        let wrapper = Wrapper::parse_from(std::iter::once("bench").chain(args.iter().copied()));
+        Plan::new(&wrapper.args)
+    }
+
+    #[test]
+    fn the_full_plan_runs_everything() {
+        let p = plan(&[]);
+        assert_eq!((p.events, p.reps, p.release), (200_000, 5, true));
+        assert_eq!(p.contenders, CONTENDER_PARTS);
+        assert!(p.latency.is_some() && p.memory.is_some() && p.profile.is_some());
+    }
+
+    #[test]
+    fn smoke_runs_every_rust_contender_and_a_short_latency_run() {
+        let p = plan(&["--smoke"]);
+        assert_eq!((p.events, p.reps, p.release), (2_000, 1, false));
+        assert!(!p.contenders.contains(&Part::PythonAsana));
+        assert_eq!(p.contenders.len(), CONTENDER_PARTS.len() - 1);
+        assert!(p.latency.is_some() && p.memory.is_none() && p.profile.is_none());
+    }
+
+    #[test]
+    fn only_and_no_python_narrow_the_plan() {
+        let p = plan(&["--only", "stream,python-asana,memory", "--no-python"]);
+        assert_eq!(p.contenders, [Part::Stream]);
+        assert!(p.memory.is_some() && p.latency.is_none() && p.profile.is_none());
+    }
+
+    #[test]
+    fn repetitions_rotate_the_order() {
+        assert_eq!(rotated(&[1, 2, 3], 0), [1, 2, 3]);
+        assert_eq!(rotated(&[1, 2, 3], 1), [2, 3, 1]);
+        assert_eq!(rotated(&[1, 2, 3], 5), [3, 1, 2]);
+    }
+}
