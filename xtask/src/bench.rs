@@ -360,7 +360,9 @@ fn contender_command(
                 .args(["--base-url", &mock.base_url])
                 .arg("--output")
                 .arg(&file)
-                .args(["--overwrite", "--progress", "never"]);
+                .args(["--overwrite", "--progress", "never"])
+                // Like the `stream` contender: no client-side rate limit against the mock.
+                .args(["--requests-per-minute", "0"]);
             output = Some(file);
             command
         }

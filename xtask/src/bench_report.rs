@@ -172,7 +172,7 @@ pub const CONTENDERS: &[(&str, &str)] = &[
     ),
     (
         "cli",
-        "`asana-audit export` to an NDJSON file (default client limits)",
+        "`asana-audit export` to an NDJSON file, `--requests-per-minute 0`",
     ),
     (
         "python-asana",
