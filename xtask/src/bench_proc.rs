@@ -40,26 +40,36 @@ pub struct MockSettings {
 }
 
 impl Mock {
-    /// Starts the mock binary on a free loopback port and waits for its JSON line.
+    /// Starts the mock binary for a benchmark on a free loopback port.
     pub fn start(binary: &Path, settings: &MockSettings) -> Result<Mock> {
-        let mut command = Command::new(binary);
-        command.args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--print-json",
-        ]);
-        command.args(["--events", &settings.events.to_string()]);
-        command.args(["--seed", &settings.seed.to_string()]);
+        let mut args = vec![
+            "--events".to_string(),
+            settings.events.to_string(),
+            "--seed".to_string(),
+            settings.seed.to_string(),
+        ];
         if !settings.default_limits {
-            command.args(["--rate-limit", "0", "--concurrency", "0"]);
+            args.extend(["--rate-limit", "0", "--concurrency", "0"].map(String::from));
         }
         if let Some(latency) = &settings.latency {
-            command.args(["--latency", latency]);
+            args.extend(["--latency".to_string(), latency.clone()]);
         }
-        let mut child = command
+        Mock::spawn(binary, &args)
+    }
+
+    /// Starts `binary serve --host 127.0.0.1 --port 0 --print-json` with `args` added, and
+    /// waits for the JSON line that says where it serves.
+    pub fn spawn(binary: &Path, args: &[String]) -> Result<Mock> {
+        let mut child = Command::new(binary)
+            .args([
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--print-json",
+            ])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,8 +110,8 @@ impl Mock {
         })
     }
 
-    /// The number of API requests the server has answered (`GET /_mock/status`).
-    pub fn requests(&self) -> Result<u64> {
+    /// The mock's `GET /_mock/status` answer (event count, request count, clock).
+    pub fn status(&self) -> Result<Value> {
         let mut stream = TcpStream::connect(&self.authority)
             .with_context(|| format!("connecting to the mock at {}", self.authority))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -116,18 +126,34 @@ impl Mock {
             .split_once("\r\n\r\n")
             .map(|(_, body)| body)
             .context("no body in the mock's status response")?;
-        let status: Value = serde_json::from_str(body.trim())
-            .with_context(|| format!("the mock's status is not JSON: {body:?}"))?;
-        status["requests"]
+        serde_json::from_str(body.trim())
+            .with_context(|| format!("the mock's status is not JSON: {body:?}"))
+    }
+
+    /// The number of API requests the server has answered.
+    pub fn requests(&self) -> Result<u64> {
+        self.status()?["requests"]
             .as_u64()
             .context("the mock's status has no request count")
+    }
+
+    /// The number of events the server holds.
+    pub fn events(&self) -> Result<u64> {
+        self.status()?["events"]
+            .as_u64()
+            .context("the mock's status has no event count")
+    }
+
+    /// Stops the server (also done on drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Mock {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -25,8 +25,6 @@
 //! Linux only (it reads `/proc`). Everything runs on loopback and stops by itself.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -34,6 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+
+use crate::bench_proc::Mock;
 
 /// The options of `cargo xtask soak`.
 #[derive(clap::Args, Debug)]
@@ -102,7 +102,7 @@ pub fn run(root: &Path, args: SoakArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    let mut mock = Mock::start(&mock_bin, &args)?;
+    let mut mock = start_mock(&mock_bin, &args)?;
     let outcome = soak(&cli, &dir, &mock, &args);
     mock.stop();
     let report = outcome?;
@@ -119,105 +119,39 @@ pub fn run(root: &Path, args: SoakArgs) -> Result<ExitCode> {
     })
 }
 
-/// The running mock server.
-struct Mock {
-    child: Child,
-    base_url: String,
-    token: String,
-    workspace_gid: String,
-    /// `host:port`, for the admin endpoint.
-    addr: String,
-}
-
-impl Mock {
-    fn start(bin: &Path, args: &SoakArgs) -> Result<Mock> {
-        let p = args.fault_rate.to_string();
-        let mut command = Command::new(bin);
-        command.args([
-            "serve",
-            "--events",
-            "2000",
-            "--span",
-            "1h",
-            "--seed",
-            "7",
-            "--fault-seed",
-            "7",
-            "--offset-lifetime",
-            "2m",
-            "--latency",
-            "1ms..20ms",
-            "--live-rate",
-            &args.live_rate.to_string(),
-            "--print-json",
-        ]);
-        for kind in [
-            "500",
-            "503",
-            "429:1",
-            "reset",
-            "reset-mid-body",
-            "truncate",
-            "truncate-json",
-        ] {
-            command.args(["--chance", &format!("{kind}={p}")]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().context("the mock's stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let info: Value = serde_json::from_str(&line)
-            .with_context(|| format!("the mock printed {line:?} instead of its JSON line"))?;
-        let field = |key: &str| {
-            info[key]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| anyhow!("the mock's JSON line lacks {key}"))
-        };
-        let base_url = field("base_url")?;
-        let addr = base_url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Mock {
-            child,
-            token: field("token")?,
-            workspace_gid: field("workspace_gid")?,
-            base_url,
-            addr,
-        })
+/// Starts the mock for a soak: a small dataset, events arriving live, latency, every fault kind.
+fn start_mock(bin: &Path, args: &SoakArgs) -> Result<Mock> {
+    let p = args.fault_rate.to_string();
+    let mut serve: Vec<String> = [
+        "--events",
+        "2000",
+        "--span",
+        "1h",
+        "--seed",
+        "7",
+        "--fault-seed",
+        "7",
+        "--offset-lifetime",
+        "2m",
+        "--latency",
+        "1ms..20ms",
+        "--live-rate",
+    ]
+    .map(String::from)
+    .to_vec();
+    serve.push(args.live_rate.to_string());
+    for kind in [
+        "500",
+        "503",
+        "429:1",
+        "reset",
+        "reset-mid-body",
+        "truncate",
+        "truncate-json",
+    ] {
+        serve.extend(["--chance".to_string(), format!("{kind}={p}")]);
     }
-
-    /// `GET /_mock/status`: the number of events the mock holds.
-    fn events(&self) -> Result<u64> {
-        let mut stream = TcpStream::connect(&self.addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            stream,
-            "GET /_mock/status HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let status: Value = serde_json::from_str(body.trim())
-            .with_context(|| format!("reading /_mock/status: {response:?}"))?;
-        status["events"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("/_mock/status without events: {body}"))
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Mock::spawn(bin, &serve)
 }
 
 /// `asana-audit` with the mock's token in its environment (never on the command line).
@@ -237,7 +171,7 @@ fn soak(cli: &Path, dir: &Path, mock: &Mock, args: &SoakArgs) -> Result<Value> {
     let log_file = std::fs::File::create(&log)?;
     let spawn = || -> Result<Child> {
         audit(cli, mock)
-            .args(["follow", "--workspace", &mock.workspace_gid, "--base-url"])
+            .args(["follow", "--workspace", &mock.workspace, "--base-url"])
             .arg(&mock.base_url)
             .args(["--since", "2h", "--progress", "never", "--output"])
             .arg(&output)
@@ -362,7 +296,7 @@ fn soak(cli: &Path, dir: &Path, mock: &Mock, args: &SoakArgs) -> Result<Value> {
     let end_at = (last + TimeDelta::milliseconds(1)).to_rfc3339();
     let export = dir.join("export.ndjson");
     let exported = audit(cli, mock)
-        .args(["export", "--workspace", &mock.workspace_gid, "--base-url"])
+        .args(["export", "--workspace", &mock.workspace, "--base-url"])
         .arg(&mock.base_url)
         .args([
             "--start-at",

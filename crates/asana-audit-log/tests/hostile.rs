@@ -729,6 +729,20 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// Captures every `tracing` event at TRACE on this thread until the guard drops. All the
+    /// capturing tests use TRACE: subscribers of different levels in one test binary would let
+    /// `tracing` cache a callsite as disabled for both.
+    fn trace() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
@@ -736,16 +750,7 @@ impl Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_retry_after_of_a_year_is_capped() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // TRACE like the other capturing test: subscribers of different levels in one test binary
-    // would let `tracing` cache a callsite as disabled for both.
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     let year = 365 * 24 * 3600;
     let server = Server::start(move |i, seen| match (i, seen.query("offset")) {
@@ -948,14 +953,7 @@ async fn an_oversized_offset_is_refused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_hostile_answer_puts_the_token_in_an_error_or_a_log() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     let deep = format!(
         r#"{{"data":[{{"gid":"1","created_at":"2024-01-01T00:00:00Z","x":{}}}],"next_page":{{"offset":"a"}}}}"#,
