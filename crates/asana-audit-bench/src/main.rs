@@ -125,7 +125,15 @@ fn events_url(target: &Target) -> String {
     )
 }
 
-async fn bytes_ceiling(target: &Target) -> Result<(Tally, Instant)> {
+/// What one page gave: its number of events and the offset of the next page, if any.
+type PageRead = (u64, Option<String>);
+
+/// Pages through the endpoint with plain reqwest until an empty page or a missing offset;
+/// `read_page` is the contender's way of reading a body.
+async fn reqwest_drain(
+    target: &Target,
+    mut read_page: impl FnMut(&[u8]) -> Result<PageRead>,
+) -> Result<(Tally, Instant)> {
     let (token, url, http) = (token()?, events_url(target), reqwest::Client::new());
     let mut tally = Tally {
         page_bytes: Some(0),
@@ -146,54 +154,41 @@ async fn bytes_ceiling(target: &Target) -> Result<(Tally, Instant)> {
         let body = request.send().await?.error_for_status()?.bytes().await?;
         *tally.requests.get_or_insert(0) += 1;
         *tally.page_bytes.get_or_insert(0) += body.len() as u64;
-        let events = scan::count_events(&body);
+        let (events, next) = read_page(&body)?;
         if events == 0 {
             break;
         }
         tally.events += events;
-        match scan::next_offset(&body) {
-            Some(next) => offset = Some(next.to_owned()),
+        match next {
+            Some(next) => offset = Some(next),
             None => break,
         }
     }
     Ok((tally, started))
 }
 
+/// The ceiling: no JSON parsing, only a scan for the event count and the next offset.
+async fn bytes_ceiling(target: &Target) -> Result<(Tally, Instant)> {
+    reqwest_drain(target, |body| {
+        Ok((
+            scan::count_events(body),
+            scan::next_offset(body).map(str::to_owned),
+        ))
+    })
+    .await
+}
+
+/// What a user writes without a library: every page into a `serde_json::Value`.
 async fn hand_written(target: &Target) -> Result<(Tally, Instant)> {
-    let (token, url, http) = (token()?, events_url(target), reqwest::Client::new());
-    let mut tally = Tally {
-        page_bytes: Some(0),
-        requests: Some(0),
-        ..Tally::default()
-    };
-    let mut offset: Option<String> = None;
-    // Timed from here: client set-up (TLS roots, connection pool) is not part of the drain.
-    let started = Instant::now();
-    loop {
-        let mut request = http
-            .get(&url)
-            .bearer_auth(&token)
-            .query(&[("limit", target.page_size)]);
-        if let Some(offset) = &offset {
-            request = request.query(&[("offset", offset)]);
-        }
-        let body = request.send().await?.error_for_status()?.bytes().await?;
-        *tally.requests.get_or_insert(0) += 1;
-        *tally.page_bytes.get_or_insert(0) += body.len() as u64;
-        let page: Value = serde_json::from_slice(&body).context("the page is not JSON")?;
+    reqwest_drain(target, |body| {
+        let page: Value = serde_json::from_slice(body).context("the page is not JSON")?;
         let data = page["data"]
             .as_array()
             .context("the page has no data array")?;
-        if data.is_empty() {
-            break;
-        }
-        tally.events += data.len() as u64;
-        match page["next_page"]["offset"].as_str() {
-            Some(next) => offset = Some(next.to_owned()),
-            None => break,
-        }
-    }
-    Ok((tally, started))
+        let next = page["next_page"]["offset"].as_str().map(str::to_owned);
+        Ok((data.len() as u64, next))
+    })
+    .await
 }
 
 async fn generated(target: &Target) -> Result<(Tally, Instant)> {

@@ -230,6 +230,12 @@ fn client(base: &str) -> Client {
     builder(base).build().unwrap()
 }
 
+/// Drains workspace `1` through `client` and returns the error that must end the stream.
+async fn drain_to_error(client: &asana_audit_log::Client) -> Error {
+    let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
+    error.expect("the stream ends with an error")
+}
+
 /// Drains a stream: the events it delivered and the error that ended it, if one did. Fails
 /// the test if the stream yields anything after its error, or does not end within 20 s.
 async fn drain(mut stream: asana_audit_log::EventStream) -> (Vec<AuditLogEvent>, Option<Error>) {
@@ -331,8 +337,7 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
             .max_response_bytes(Some(MIB))
             .build()
             .unwrap();
-        let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
-        let error = error.expect("an error");
+        let error = drain_to_error(&client).await;
         assert!(
             matches!(
                 error,
@@ -376,11 +381,9 @@ async fn error_bodies_are_capped_too() {
         .max_response_bytes(Some(MIB))
         .build()
         .unwrap();
-    let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
-    let error = error.expect("an error");
+    let error = drain_to_error(&client).await;
     assert!(matches!(error, Error::ResponseTooLarge { .. }), "{error:?}");
-    let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
-    let error = error.expect("an error");
+    let error = drain_to_error(&client).await;
     assert!(
         matches!(&error, Error::UnexpectedStatus(e) if e.status().as_u16() == 418),
         "{error:?}"
@@ -460,8 +463,7 @@ async fn a_body_that_never_finishes_hits_the_timeout() {
         .build()
         .unwrap();
     for case in ["stalled", "trickling"] {
-        let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
-        let error = error.expect("an error");
+        let error = drain_to_error(&client).await;
         assert!(
             matches!(&error, Error::Transport { source, attempts: 1 } if source.is_timeout()),
             "{case}: {error:?}"
@@ -477,8 +479,7 @@ async fn a_server_that_never_answers_hits_the_timeout_on_every_retry() {
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
-    let error = error.expect("an error");
+    let error = drain_to_error(&client).await;
     assert!(
         matches!(&error, Error::Transport { source, attempts: 3 } if source.is_timeout()),
         "{error:?}"
