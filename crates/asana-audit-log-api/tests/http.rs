@@ -172,6 +172,21 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// Sends the plainest request (the workspace `1100000000000001`, no filter) to `server`.
+async fn send_for_workspace(
+    server: &CaptureServer,
+) -> Result<
+    asana_audit_log_api::ResponseValue<asana_audit_log_api::types::AuditLogEventPage>,
+    Error<asana_audit_log_api::types::ErrorResponse>,
+> {
+    server
+        .client()
+        .get_audit_log_events()
+        .workspace_gid("1100000000000001")
+        .send()
+        .await
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/fixtures/{name}",
@@ -190,13 +205,7 @@ fn at(s: &str) -> DateTime<Utc> {
 #[tokio::test]
 async fn request_with_only_the_workspace() {
     let server = CaptureServer::start(Canned::json(200, &fixture("empty-page.json"))).await;
-    server
-        .client()
-        .get_audit_log_events()
-        .workspace_gid("1100000000000001")
-        .send()
-        .await
-        .unwrap();
+    send_for_workspace(&server).await.unwrap();
     let seen = server.take();
     assert_eq!(seen.len(), 1);
     assert_eq!(
@@ -276,13 +285,7 @@ struct PageView {
 
 async fn fetch_page(body: &str) -> PageView {
     let server = CaptureServer::start(Canned::json(200, body)).await;
-    let response = server
-        .client()
-        .get_audit_log_events()
-        .workspace_gid("1100000000000001")
-        .send()
-        .await
-        .unwrap();
+    let response = send_for_workspace(&server).await.unwrap();
     let status = response.status().as_u16();
     let page = response.into_inner();
     PageView {
@@ -397,13 +400,7 @@ async fn each_documented_error_status_decodes_asanas_error_body() {
             canned.extra_headers.push(("retry-after", "30"));
         }
         let server = CaptureServer::start(canned).await;
-        let err = server
-            .client()
-            .get_audit_log_events()
-            .workspace_gid("1100000000000001")
-            .send()
-            .await
-            .unwrap_err();
+        let err = send_for_workspace(&server).await.unwrap_err();
         let view = view_error(err);
         assert_eq!(view.kind, "ErrorResponse", "status {status} is documented");
         assert_eq!(view.status, Some(status));
@@ -416,13 +413,7 @@ async fn each_documented_error_status_decodes_asanas_error_body() {
 async fn an_undocumented_status_is_an_unexpected_response_with_its_status() {
     let server =
         CaptureServer::start(Canned::json(503, r#"{"errors":[{"message":"down"}]}"#)).await;
-    let err = server
-        .client()
-        .get_audit_log_events()
-        .workspace_gid("1100000000000001")
-        .send()
-        .await
-        .unwrap_err();
+    let err = send_for_workspace(&server).await.unwrap_err();
     let view = view_error(err);
     assert_eq!(view.kind, "UnexpectedResponse");
     assert_eq!(view.status, Some(503));
@@ -432,12 +423,6 @@ async fn an_undocumented_status_is_an_unexpected_response_with_its_status() {
 async fn a_truncated_body_is_an_invalid_payload_not_a_panic() {
     let full = fixture("full-page.json");
     let server = CaptureServer::start(Canned::json(200, &full[..full.len() / 2])).await;
-    let err = server
-        .client()
-        .get_audit_log_events()
-        .workspace_gid("1100000000000001")
-        .send()
-        .await
-        .unwrap_err();
+    let err = send_for_workspace(&server).await.unwrap_err();
     assert!(matches!(err, Error::InvalidResponsePayload(..)), "{err:?}");
 }

@@ -48,72 +48,87 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.base_url(),
         server.workspace_gid()
     );
-    let mut offset: Option<String> = None;
-    let (mut pages, mut seen, mut bytes) = (0u64, 0u64, 0u64);
-    let started = Instant::now();
-    loop {
-        let url = match &offset {
-            Some(o) => format!("{base}&offset={o}"),
-            None => base.clone(),
-        };
-        let body = http
-            .get(&url)
-            .bearer_auth(server.token())
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        bytes += body.len() as u64;
-        let page: serde_json::Value = serde_json::from_slice(&body)?;
-        pages += 1;
-        let n = page["data"].as_array().map_or(0, Vec::len) as u64;
-        if n == 0 {
-            break;
-        }
-        seen += n;
-        offset = page["next_page"]["offset"].as_str().map(str::to_owned);
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let token = server.token().to_owned();
+    let walk = Walk {
+        http: &http,
+        base: &base,
+        token: &token,
+    };
+
+    let (pages, seen, bytes, secs) = walk
+        .run(|body| {
+            let page: serde_json::Value = serde_json::from_slice(body)?;
+            let n = page["data"].as_array().map_or(0, Vec::len) as u64;
+            let next = page["next_page"]["offset"].as_str().map(str::to_owned);
+            Ok((n > 0).then_some((n, next)))
+        })
+        .await?;
     assert_eq!(seen, events, "the walk must return every event once");
-    println!(
-        "served {seen} events in {pages} pages in {secs:.2} s: {:.0} pages/s, {:.0} events/s, {:.1} MiB/s (client parses every page)",
-        pages as f64 / secs,
-        seen as f64 / secs,
-        bytes as f64 / secs / (1024.0 * 1024.0),
-    );
+    report(pages, seen, bytes, secs, "client parses every page");
 
     // The same walk with a client that does not decode the page, only finds the next offset:
     // closer to the server's own cost.
-    let mut offset: Option<String> = None;
-    let (mut pages, mut bytes) = (0u64, 0u64);
-    let started = Instant::now();
-    loop {
-        let url = match &offset {
-            Some(o) => format!("{base}&offset={o}"),
-            None => base.clone(),
-        };
-        let body = http
-            .get(&url)
-            .bearer_auth(server.token())
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        bytes += body.len() as u64;
-        pages += 1;
-        if body.starts_with(b"{\"data\":[]") {
-            break;
+    let (pages, _, bytes, secs) = walk
+        .run(|body| Ok((!body.starts_with(b"{\"data\":[]")).then(|| (0, find_offset(body)))))
+        .await?;
+    report(pages, events, bytes, secs, "client only finds the offset");
+    Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// One client's walk over every page of the query `base`.
+struct Walk<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+}
+
+impl Walk<'_> {
+    /// Pages until `read_page` says the page was empty (`None`) or gives no next offset; it
+    /// returns the page's event count and next offset. Gives pages, events, bytes and seconds.
+    async fn run(
+        &self,
+        read_page: impl Fn(&[u8]) -> Result<Option<(u64, Option<String>)>, BoxError>,
+    ) -> Result<(u64, u64, u64, f64), BoxError> {
+        let mut offset: Option<String> = None;
+        let (mut pages, mut seen, mut bytes) = (0u64, 0u64, 0u64);
+        let started = Instant::now();
+        loop {
+            let url = match &offset {
+                Some(o) => format!("{}&offset={o}", self.base),
+                None => self.base.to_owned(),
+            };
+            let body = self
+                .http
+                .get(&url)
+                .bearer_auth(self.token)
+                .send()
+                .await?
+                .bytes()
+                .await?;
+            bytes += body.len() as u64;
+            pages += 1;
+            let Some((n, next)) = read_page(&body)? else {
+                break;
+            };
+            seen += n;
+            offset = next;
+            if offset.is_none() {
+                break;
+            }
         }
-        offset = find_offset(&body);
+        Ok((pages, seen, bytes, started.elapsed().as_secs_f64()))
     }
-    let secs = started.elapsed().as_secs_f64();
+}
+
+fn report(pages: u64, events: u64, bytes: u64, secs: f64, client: &str) {
     println!(
-        "served {events} events in {pages} pages in {secs:.2} s: {:.0} pages/s, {:.0} events/s, {:.1} MiB/s (client only finds the offset)",
+        "served {events} events in {pages} pages in {secs:.2} s: {:.0} pages/s, {:.0} events/s, {:.1} MiB/s ({client})",
         pages as f64 / secs,
         events as f64 / secs,
         bytes as f64 / secs / (1024.0 * 1024.0),
     );
-    Ok(())
 }
 
 /// The `next_page.offset` of a page, found by searching from the end of the body.
