@@ -66,6 +66,8 @@ pub enum Part {
     Generated,
     /// The ergonomic client's stream.
     Stream,
+    /// The ergonomic client's stream, reading every typed view of every event.
+    StreamViews,
     /// `asana-audit export` to a file.
     Cli,
     /// The official Python client.
@@ -83,6 +85,7 @@ const CONTENDER_PARTS: &[Part] = &[
     Part::HandWritten,
     Part::Generated,
     Part::Stream,
+    Part::StreamViews,
     Part::Cli,
     Part::PythonAsana,
 ];
@@ -94,6 +97,7 @@ impl Part {
             Part::HandWritten => "hand-written",
             Part::Generated => "generated",
             Part::Stream => "stream",
+            Part::StreamViews => "stream-views",
             Part::Cli => "cli",
             Part::PythonAsana => "python-asana",
             Part::Latency => "latency",
@@ -345,9 +349,12 @@ fn contender_command(
     };
     let mut output = None;
     let mut command = match part {
-        Part::Bytes | Part::HandWritten | Part::Generated | Part::Stream => {
+        Part::Bytes | Part::HandWritten | Part::Generated | Part::Stream | Part::StreamViews => {
             let mut command = Command::new(&tools.bench);
-            command.arg(part.name());
+            match part {
+                Part::StreamViews => command.args(["stream", "--read-views"]),
+                _ => command.arg(part.name()),
+            };
             target_args(&mut command);
             command.args(["--expect", &events.to_string()]);
             command

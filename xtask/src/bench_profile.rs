@@ -44,7 +44,7 @@ pub const KINDS: &[(&str, &[&str])] = &[
         "memcpy, memmove, memcmp",
         &["__mem", "memcpy", "memmove", "memcmp"],
     ),
-    ("BTreeMap (the events' field maps)", &["btree"]),
+    ("BTreeMap", &["btree"]),
     (
         "asana_audit_log (AuditLogEvent views, compaction, paging)",
         &["asana_audit_log::"],
@@ -78,8 +78,12 @@ pub const LANDMARKS: &[(&str, &str)] = &[
         "AuditLogEvent::from_raw",
     ),
     (
-        "of which `event::fields`: the field maps of the event and its objects",
-        "asana_audit_log::event::fields",
+        "of which `compact::scan_object`: the one pass over each event's text",
+        "asana_audit_log::compact::scan_object",
+    ),
+    (
+        "the stream's de-duplication of recent gids",
+        "RecentGids::insert",
     ),
     (
         "dropping `AuditLogEvent`s after use",

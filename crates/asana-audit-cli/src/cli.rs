@@ -144,9 +144,10 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_retries: u32,
 
-    /// Most requests a minute this run sends (Asana allows 1,500 per token, counted across all
-    /// its clients); 0 removes the limit, for a local mock server.
-    #[arg(long, value_name = "N", default_value_t = 1_200)]
+    /// Most requests this run sends in any 60 seconds (Asana allows 1,500 per token on paid
+    /// domains, 150 on free ones, counted across all its clients: lower it when other programs
+    /// share the token); 0 removes the limit, for a local mock server.
+    #[arg(long, value_name = "N", default_value_t = 1_500)]
     pub requests_per_minute: u32,
 
     /// Read the token from this file instead of ASANA_ACCESS_TOKEN.

@@ -7,7 +7,11 @@ use std::task::{Context, Poll, ready};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::Stream;
-use tokio::sync::mpsc;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::cursor::{Cursor, Position};
@@ -19,45 +23,54 @@ use crate::stream::{Core, Mode};
 
 /// How a [`backfill`](crate::EventsRequest::backfill) splits and fetches its window.
 ///
-/// The window `[start, end)` is cut into `concurrency × slices_per_worker` consecutive slices
-/// of equal length. Up to `concurrency` slices are fetched at once, each page by page; the
-/// earliest unfinished slice is delivered while later ones fetch ahead, each holding at most
-/// `buffered_pages` pages, so memory stays bounded by about
-/// `concurrency × (buffered_pages + 1)` pages. Equal slices rather than adaptive ones: they need
-/// no extra requests to probe the event density, and `slices_per_worker > 1` keeps workers busy
-/// when events cluster in part of the window. Requests still obey the client's rate limit and
-/// concurrency cap, which all streams share.
+/// The window `[start, end)` is first cut into `concurrency × slices_per_worker` consecutive
+/// slices of equal length. Each slice then adapts to the density of its events: its first page
+/// shows how much of the slice a page covers, and when the rest of the slice looks longer than
+/// `buffered_pages` pages, the rest is cut again into pieces of about that many pages (the
+/// slice itself keeps the first piece and stops at its end). Pieces split the same way when
+/// they start. So a dense 90-day window becomes many short slices that can all be fetched
+/// ahead, while a sparse one costs no extra requests; no request is spent probing.
+///
+/// At most `concurrency` requests are in flight; the slice being delivered gets the next free
+/// one, the others take turns. Slices are delivered in order. The `2 × concurrency` slices
+/// nearest the front are started (the initial slices all start at once, to learn their
+/// density), and each holds at most `buffered_pages` pages ahead of delivery; a slice waiting
+/// for room holds no request slot. Memory is therefore bounded by about
+/// `(2 + slices_per_worker) × concurrency × (buffered_pages + 1)` pages. Requests still obey
+/// the client's rate limit and concurrency cap, which all streams share.
 ///
 /// ```
 /// use asana_audit_log::Backfill;
 ///
-/// let options = Backfill::concurrency(8).with_buffered_pages(2);
+/// let options = Backfill::concurrency(8).with_buffered_pages(4);
 /// assert_eq!(options.concurrency, 8);
-/// assert_eq!(options.slices_per_worker, 4);
-/// assert_eq!(options.buffered_pages, 2);
+/// assert_eq!(options.slices_per_worker, 1);
+/// assert_eq!(options.buffered_pages, 4);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Backfill {
-    /// Slices fetched at once, 1..=50.
+    /// Requests in flight at once, 1..=50.
     pub concurrency: usize,
-    /// Slices per unit of concurrency (default 4).
+    /// Initial slices per unit of concurrency (default 1; slices split further by density).
     pub slices_per_worker: usize,
-    /// Pages a slice may fetch ahead of delivery (default 4).
+    /// Pages a slice may fetch ahead of delivery, and the length slices are split to
+    /// (default 16).
     pub buffered_pages: usize,
 }
 
 impl Backfill {
-    /// `concurrency` slices at once, 4 slices per worker, 4 pages of read-ahead per slice.
+    /// `concurrency` requests at once, 1 initial slice per unit of concurrency, 16 pages of
+    /// read-ahead per slice.
     pub fn concurrency(concurrency: usize) -> Self {
         Backfill {
             concurrency,
-            slices_per_worker: 4,
-            buffered_pages: 4,
+            slices_per_worker: 1,
+            buffered_pages: 16,
         }
     }
 
-    /// Another number of slices per unit of concurrency (at least 1).
+    /// Another number of initial slices per unit of concurrency (at least 1).
     pub fn with_slices_per_worker(mut self, slices_per_worker: usize) -> Self {
         self.slices_per_worker = slices_per_worker.max(1);
         self
@@ -69,6 +82,10 @@ impl Backfill {
         self
     }
 }
+
+/// The most pieces one split makes; a piece that is still too long splits again when it
+/// starts, so a very dense window converges in a few generations without a burst of slices.
+const MAX_PIECES: usize = 64;
 
 /// Cuts `[start, end)` into at most `count` consecutive non-empty slices on whole milliseconds
 /// (except at the ends, which stay exact).
@@ -86,7 +103,138 @@ fn slice_bounds(start: DateTime<Utc>, end: DateTime<Utc>, count: usize) -> Vec<D
     bounds
 }
 
+/// Where to cut the rest of a slice, judged from its first page: `None` when the rest looks
+/// short enough (or the page was not full), else the cuts after `last` (the page's last
+/// event's `created_at`), ending with `end`.
+///
+/// The page's `events` (all of a full page) span `[first, last]`; at that density the rest,
+/// `[last, end)`, is estimated in pages and cut into pieces of about `target_pages`. The span
+/// starts at the first event rather than at the slice's start, so an empty stretch before it
+/// does not hide how dense the events are; a piece that turns out longer splits again.
+fn plan_split(
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    end: DateTime<Utc>,
+    events: usize,
+    page_size: usize,
+    target_pages: usize,
+) -> Option<Vec<DateTime<Utc>>> {
+    if events < page_size || last >= end {
+        return None;
+    }
+    let covered_ms = (last - first).num_milliseconds().max(1) as f64;
+    let rest_ms = (end - last).num_milliseconds() as f64;
+    let rest_pages = rest_ms / covered_ms;
+    if rest_pages <= target_pages as f64 {
+        return None;
+    }
+    let pieces = (rest_pages / target_pages as f64)
+        .ceil()
+        .min(MAX_PIECES as f64) as usize;
+    let bounds = slice_bounds(last, end, pieces);
+    // `bounds[0]` is `last`: the slice keeps `[start, bounds[1])`.
+    (bounds.len() > 2).then(|| bounds[1..].to_vec())
+}
+
+/// The backfill's request slots: the slice being delivered is served first, the others in
+/// the order they asked.
+///
+/// With a plain semaphore the slice being delivered would wait behind slices that are only
+/// reading ahead. Serving every slice strictly by its place in the window would instead leave
+/// the window's last slices to run alone at the end; first come, first served among the
+/// read-ahead keeps all slots busy until the end.
+struct RequestSlots {
+    state: Mutex<SlotState>,
+}
+
+struct SlotState {
+    free: usize,
+    /// Requests so far, to order the waiters.
+    asked: u64,
+    /// Waiting slices by (0 for the slice being delivered, else 1; order of asking), each with
+    /// where to hand its slot.
+    waiting: BTreeMap<(u8, u64), oneshot::Sender<RequestSlot>>,
+}
+
+/// One request slot; given back (to the earliest waiter, if any) when dropped.
+struct RequestSlot {
+    slots: Arc<RequestSlots>,
+}
+
+impl RequestSlots {
+    fn new(count: usize) -> Arc<Self> {
+        Arc::new(RequestSlots {
+            state: Mutex::new(SlotState {
+                free: count,
+                asked: 0,
+                waiting: BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a slot; `delivering` puts the caller ahead of every other waiter.
+    async fn acquire(self: &Arc<Self>, delivering: bool) -> RequestSlot {
+        let receiver = {
+            let mut state = self.lock();
+            state.asked += 1;
+            if state.free > 0 {
+                state.free -= 1;
+                return RequestSlot {
+                    slots: Arc::clone(self),
+                };
+            }
+            let (sender, receiver) = oneshot::channel();
+            let key = (u8::from(!delivering), state.asked);
+            state.waiting.insert(key, sender);
+            receiver
+        };
+        match receiver.await {
+            Ok(slot) => slot,
+            // `release` always sends to the waiter it removes, so the channel cannot close
+            // unanswered; if it ever did, asking again is still correct.
+            Err(_) => Box::pin(self.acquire(delivering)).await,
+        }
+    }
+
+    /// Gives a slot back: to the earliest waiter, or to the free count.
+    fn release(self: &Arc<Self>) {
+        let waiter = {
+            let mut state = self.lock();
+            match state.waiting.pop_first() {
+                Some((_, waiter)) => waiter,
+                None => {
+                    state.free += 1;
+                    return;
+                }
+            }
+        };
+        // Outside the lock: when that waiter is gone (its slice was dropped), the slot comes
+        // back here and its `Drop` releases it again, to the next waiter. A slot sent but never
+        // received is dropped with the channel, which releases it too.
+        let _ = waiter.send(RequestSlot {
+            slots: Arc::clone(self),
+        });
+    }
+}
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        self.slots.release();
+    }
+}
+
 type SliceItem = Result<Vec<AuditLogEvent>, Error>;
+
+/// A slice's request to cut the rest of its window: it stops at `windows[0].0`, and each
+/// window becomes a new slice right after it.
+struct Split {
+    after: u64,
+    windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
 
 /// A running slice: its page channel and its task, aborted when dropped.
 struct Slice {
@@ -100,29 +248,108 @@ impl Drop for Slice {
     }
 }
 
-async fn run_slice(mut core: Core, pages: mpsc::Sender<SliceItem>) {
+/// One slice of the window, waiting or running, in delivery order.
+enum Entry {
+    Pending {
+        id: u64,
+        query: Query,
+        position: Position,
+    },
+    Running {
+        id: u64,
+        slice: Slice,
+    },
+}
+
+impl Entry {
+    fn id(&self) -> u64 {
+        match self {
+            Entry::Pending { id, .. } | Entry::Running { id, .. } => *id,
+        }
+    }
+}
+
+/// What a slice's task needs besides its [`Core`].
+struct SliceJob {
+    id: u64,
+    /// The id of the slice being delivered.
+    front: Arc<AtomicU64>,
+    end: DateTime<Utc>,
+    page_size: usize,
+    target_pages: usize,
+    requests: Arc<RequestSlots>,
+    pages: mpsc::Sender<SliceItem>,
+    splits: mpsc::UnboundedSender<Split>,
+}
+
+async fn run_slice(mut core: Core, job: SliceJob) {
+    let SliceJob { pages, .. } = &job;
+    // Where this slice stops once it has split (the next piece starts there).
+    let mut stop_at: Option<DateTime<Utc>> = None;
+    let mut first_page = true;
     loop {
-        match core.next_batch().await {
-            Ok(Some(batch)) => {
-                for event in &batch.events {
-                    core.delivered(event);
-                }
-                if batch.error.is_none() {
-                    core.advance(batch.next);
-                }
-                if !batch.events.is_empty() && pages.send(Ok(batch.events.into())).await.is_err() {
-                    return;
-                }
-                if let Some(error) = batch.error {
-                    let _ = pages.send(Err(error)).await;
-                    return;
-                }
-            }
+        let delivering = job.front.load(Ordering::Relaxed) == job.id;
+        let slot = job.requests.acquire(delivering).await;
+        let fetched = core.next_batch().await;
+        drop(slot);
+        let batch = match fetched {
+            Ok(Some(batch)) => batch,
             Ok(None) => return,
             Err(error) => {
                 let _ = pages.send(Err(error)).await;
                 return;
             }
+        };
+        let mut events = batch.events;
+        // Events come in `created_at` order: the first one at or after the stop belongs to
+        // the next piece, and so does everything after it.
+        let stopped = stop_at.and_then(|stop| events.iter().position(|e| e.created_at() >= stop));
+        if let Some(cut) = stopped {
+            events.truncate(cut);
+        }
+        if std::mem::take(&mut first_page)
+            && stopped.is_none()
+            && batch.error.is_none()
+            && let (Some(first), Some(last)) = (events.front(), events.back())
+            && let Some(cuts) = plan_split(
+                first.created_at(),
+                last.created_at(),
+                job.end,
+                events.len(),
+                job.page_size,
+                job.target_pages,
+            )
+        {
+            stop_at = Some(cuts[0]);
+            let windows = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+            // Sent before this slice can end, so the stream learns of the pieces before it
+            // moves past this slice.
+            if job
+                .splits
+                .send(Split {
+                    after: job.id,
+                    windows,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        for event in &events {
+            core.delivered(event);
+        }
+        if batch.error.is_none() && stopped.is_none() {
+            core.advance(batch.next);
+        }
+        if !events.is_empty() && pages.send(Ok(events.into())).await.is_err() {
+            return;
+        }
+        if let Some(error) = batch.error {
+            let _ = pages.send(Err(error)).await;
+            return;
+        }
+        if stopped.is_some() {
+            return;
         }
     }
 }
@@ -139,9 +366,15 @@ async fn run_slice(mut core: Core, pages: mpsc::Sender<SliceItem>) {
 pub struct BackfillStream {
     transport: Arc<Transport>,
     query: Arc<Query>,
-    pending: VecDeque<(Query, Position)>,
-    active: VecDeque<Slice>,
-    concurrency: usize,
+    /// Every slice not yet fully delivered, in order; the front one is being delivered.
+    entries: VecDeque<Entry>,
+    next_id: u64,
+    splits: mpsc::UnboundedReceiver<Split>,
+    split_sender: mpsc::UnboundedSender<Split>,
+    requests: Arc<RequestSlots>,
+    /// The id of the front slice, for its tasks' requests to go first.
+    front: Arc<AtomicU64>,
+    max_running: usize,
     buffered_pages: usize,
     buffer: VecDeque<AuditLogEvent>,
     position: Position,
@@ -172,50 +405,88 @@ impl BackfillStream {
             last_created_at: position.last_created_at,
             seen_gids: position.seen_gids.clone(),
         };
-        let mut pending = VecDeque::new();
+        let (split_sender, splits) = mpsc::unbounded_channel();
+        let mut stream = BackfillStream {
+            transport,
+            query: Arc::new(query),
+            entries: VecDeque::new(),
+            next_id: 0,
+            splits,
+            split_sender,
+            requests: RequestSlots::new(options.concurrency),
+            front: Arc::new(AtomicU64::new(0)),
+            max_running: 2 * options.concurrency,
+            buffered_pages: options.buffered_pages.max(1),
+            buffer: VecDeque::new(),
+            position: Position {
+                offset: None,
+                restart_at: position.last_created_at,
+                last_created_at: position.last_created_at,
+                seen_gids: position.seen_gids,
+            },
+            done: start >= end,
+        };
         if start < end {
             let count = options.concurrency * options.slices_per_worker.max(1);
             let bounds = slice_bounds(start, end, count);
             for (i, pair) in bounds.windows(2).enumerate() {
-                let slice = query.with_window(Some(pair[0]), Some(pair[1]));
-                pending.push_back((
-                    slice,
-                    if i == 0 {
-                        first.clone()
-                    } else {
-                        Position::default()
-                    },
-                ));
+                let position = if i == 0 {
+                    first.clone()
+                } else {
+                    Position::default()
+                };
+                let entry = stream.pending(pair[0], pair[1], position);
+                stream.entries.push_back(entry);
             }
-        }
-        let position = Position {
-            offset: None,
-            restart_at: position.last_created_at,
-            last_created_at: position.last_created_at,
-            seen_gids: position.seen_gids,
-        };
-        let mut stream = BackfillStream {
-            transport,
-            query: Arc::new(query),
-            pending,
-            active: VecDeque::new(),
-            concurrency: options.concurrency,
-            buffered_pages: options.buffered_pages.max(1),
-            buffer: VecDeque::new(),
-            position,
-            done: false,
-        };
-        if stream.pending.is_empty() {
-            stream.done = true;
         }
         Ok(stream)
     }
 
+    /// A new waiting slice over `[start, end)`.
+    fn pending(&mut self, start: DateTime<Utc>, end: DateTime<Utc>, position: Position) -> Entry {
+        self.next_id += 1;
+        Entry::Pending {
+            id: self.next_id,
+            query: self.query.with_window(Some(start), Some(end)),
+            position,
+        }
+    }
+
+    /// Inserts the pieces of a split right after the slice that asked for it.
+    fn apply_split(&mut self, split: Split) {
+        let Some(at) = self.entries.iter().position(|e| e.id() == split.after) else {
+            // The slice is gone only if the stream ended with an error.
+            return;
+        };
+        for (i, (start, end)) in split.windows.into_iter().enumerate() {
+            let entry = self.pending(start, end, Position::default());
+            self.entries.insert(at + 1 + i, entry);
+        }
+    }
+
+    /// Starts the waiting slices among the `max_running` nearest the front. Slices further
+    /// back that already run (initial slices, once pieces are inserted before them) keep
+    /// running: they only get request slots no nearer slice is waiting for.
     fn spawn_slices(&mut self) {
-        while self.active.len() < self.concurrency {
-            let Some((query, position)) = self.pending.pop_front() else {
-                break;
+        for at in 0..self.entries.len().min(self.max_running) {
+            if !matches!(self.entries[at], Entry::Pending { .. }) {
+                continue;
+            }
+            let placeholder = Entry::Pending {
+                id: 0,
+                query: (*self.query).clone(),
+                position: Position::default(),
             };
+            let Entry::Pending {
+                id,
+                query,
+                position,
+            } = std::mem::replace(&mut self.entries[at], placeholder)
+            else {
+                unreachable!("checked above");
+            };
+            let end = query.end_at().expect("slices are bounded");
+            let page_size = query.page_size() as usize;
             let core = Core::new(
                 self.transport.clone(),
                 Arc::new(query),
@@ -224,8 +495,28 @@ impl BackfillStream {
                 Mode::Drain,
             );
             let (sender, pages) = mpsc::channel(self.buffered_pages);
-            let task = tokio::spawn(run_slice(core, sender));
-            self.active.push_back(Slice { pages, task });
+            let job = SliceJob {
+                id,
+                front: self.front.clone(),
+                end,
+                page_size,
+                target_pages: self.buffered_pages,
+                requests: self.requests.clone(),
+                pages: sender,
+                splits: self.split_sender.clone(),
+            };
+            let task = tokio::spawn(run_slice(core, job));
+            self.entries[at] = Entry::Running {
+                id,
+                slice: Slice { pages, task },
+            };
+        }
+    }
+
+    /// Applies every split reported so far.
+    fn take_splits(&mut self, cx: &mut Context<'_>) {
+        while let Poll::Ready(Some(split)) = self.splits.poll_recv(cx) {
+            self.apply_split(split);
         }
     }
 
@@ -244,10 +535,15 @@ impl BackfillStream {
 
 impl std::fmt::Debug for BackfillStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let running = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Running { .. }))
+            .count();
         f.debug_struct("BackfillStream")
             .field("query", &self.query)
-            .field("slices_pending", &self.pending.len())
-            .field("slices_active", &self.active.len())
+            .field("slices_pending", &(self.entries.len() - running))
+            .field("slices_running", &running)
             .field("buffered", &self.buffer.len())
             .field("done", &self.done)
             .finish_non_exhaustive()
@@ -267,21 +563,28 @@ impl Stream for BackfillStream {
             if this.done {
                 return Poll::Ready(None);
             }
+            this.take_splits(cx);
             this.spawn_slices();
-            let Some(front) = this.active.front_mut() else {
+            let Some(front) = this.entries.front_mut() else {
                 this.done = true;
                 return Poll::Ready(None);
             };
-            match ready!(front.pages.poll_recv(cx)) {
+            let Entry::Running { id, slice } = front else {
+                unreachable!("spawn_slices starts the front slice");
+            };
+            this.front.store(*id, Ordering::Relaxed);
+            match ready!(slice.pages.poll_recv(cx)) {
                 Some(Ok(events)) => this.buffer = events.into(),
                 Some(Err(error)) => {
                     this.done = true;
-                    this.active.clear();
-                    this.pending.clear();
+                    this.entries.clear();
                     return Poll::Ready(Some(Err(error)));
                 }
                 None => {
-                    this.active.pop_front();
+                    // The slice's task has ended, so any split it sent is already queued:
+                    // apply it before moving past the slice, or its pieces would be lost.
+                    this.take_splits(cx);
+                    this.entries.pop_front();
                 }
             }
         }
@@ -312,5 +615,58 @@ mod tests {
         assert_eq!(tiny.len(), 3);
         let one = slice_bounds(start, end, 1);
         assert_eq!(one, [start, end]);
+    }
+
+    #[tokio::test]
+    async fn request_slots_serve_the_delivering_slice_first_then_in_order() {
+        use futures::FutureExt;
+
+        let slots = RequestSlots::new(1);
+        let held = slots.acquire(false).await;
+        let (order_tx, mut order) = mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        for (id, delivering) in [(1, false), (2, false), (3, true), (4, false)] {
+            let (slots, order_tx) = (slots.clone(), order_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                let _slot = slots.acquire(delivering).await;
+                order_tx.send(id).unwrap();
+            }));
+            // Let each task ask before the next one.
+            tokio::task::yield_now().await;
+        }
+        // A waiter that gives up before its turn is skipped, and loses no slot.
+        let mut cancelled = Box::pin(slots.acquire(true));
+        assert!((&mut cancelled).now_or_never().is_none());
+        drop(cancelled);
+        drop(held);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let served: Vec<u64> = std::iter::from_fn(|| order.try_recv().ok()).collect();
+        assert_eq!(served, [3, 1, 2, 4]);
+        assert_eq!(slots.lock().free, 1);
+    }
+
+    #[test]
+    fn dense_slices_split_to_about_the_target_length() {
+        let start = at("2024-01-01T00:00:00Z");
+        let end = at("2024-01-02T00:00:00Z");
+        // A full page covering the first hour: about 23 more pages, in pieces of 8 or fewer.
+        let last = at("2024-01-01T01:00:00Z");
+        let cuts = plan_split(start, last, end, 100, 100, 8).unwrap();
+        assert_eq!(cuts.len(), 3);
+        assert!(cuts[0] > last && cuts.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(cuts.last(), Some(&end));
+        // A short page, or a short rest: no split.
+        assert_eq!(plan_split(start, last, end, 99, 100, 8), None);
+        assert_eq!(plan_split(start, last, end, 100, 100, 30), None);
+        // Everything in one millisecond: as many pieces as allowed, each still non-empty.
+        let cuts = plan_split(start, start, end, 100, 100, 8).unwrap();
+        assert_eq!(cuts.len(), MAX_PIECES);
+        // A rest shorter than the pieces wanted: whole milliseconds only.
+        let near = start + TimeDelta::milliseconds(3);
+        let cuts = plan_split(start, start, near, 100, 100, 1).unwrap();
+        assert_eq!(cuts.len(), 3);
+        assert_eq!(plan_split(start, near, near, 100, 100, 1), None);
     }
 }

@@ -447,7 +447,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(10),
             user_agent: concat!("asana-audit-log-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
-            requests_per_minute: Some(1200),
+            requests_per_minute: Some(1500),
             max_concurrent_requests: 10,
             max_response_bytes: Some(asana_audit_log_api::DEFAULT_MAX_BODY_BYTES),
             http: None,
@@ -516,8 +516,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The most requests a minute this client sends, all streams together (default 1,200,
-    /// under Asana's 1,500 per token; use 120 on a free domain's 150). Retries count.
+    /// The most requests this client sends in any 60 seconds, all streams together (default
+    /// 1,500, Asana's limit per token on paid domains; use 150 on a free domain, or less when
+    /// other programs share the token). A fifth of them may go at once, the rest are spread
+    /// over the minute. Retries count.
     pub fn requests_per_minute(mut self, per_minute: u32) -> Self {
         self.requests_per_minute = Some(per_minute);
         self

@@ -13,6 +13,8 @@ fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+use std::ops::Range;
+
 /// What one pass over a JSON text found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -22,38 +24,113 @@ pub struct Shape {
     pub depth: usize,
 }
 
+/// The index just past the closing quote of the string literal whose contents start at `from`
+/// (the length of `bytes` when it never closes). A backslash escapes the byte after it, so `\"`
+/// never ends the string. The contents are skipped eight bytes at a time (a word-wide test for
+/// a quote or a backslash), not byte by byte.
+fn string_end(bytes: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    /// High bit set in each byte of `word` that is zero; the lowest one is always exact.
+    fn zero_bytes(word: u64) -> u64 {
+        word.wrapping_sub(ONES) & !word & HIGHS
+    }
+    loop {
+        while let Some(chunk) = bytes.get(from..from + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let found = zero_bytes(word ^ (ONES * u64::from(b'"')))
+                | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+            if found != 0 {
+                from += (found.trailing_zeros() / 8) as usize;
+                break;
+            }
+            from += 8;
+        }
+        match bytes.get(from) {
+            None => return bytes.len(),
+            Some(b'"') => return from + 1,
+            Some(b'\\') => from += 2,
+            Some(_) => from += 1,
+        }
+    }
+}
+
 /// Scans `json` once: its whitespace outside strings and its nesting depth.
 ///
 /// Brackets inside string literals do not count. For text that is not valid JSON the result is
 /// still well defined (unbalanced closing brackets never take the depth below zero).
+#[cfg(any(test, fuzzing))]
 pub fn shape(json: &str) -> Shape {
+    scan_object(json, |_, _| {}).0
+}
+
+/// Scans the text of one valid JSON value once, like [`shape`], and also hands each member of
+/// the top-level object to `member` as `(key, value)` byte ranges of `json`: the key's string
+/// literal with its quotes, and the value's JSON text without surrounding whitespace. Returns the shape and whether the
+/// value is an object (when it is not, `member` is never called).
+///
+/// The members are meaningful only for valid JSON (e.g. a `serde_json::value::RawValue`): the
+/// scan follows structure, it does not check it. For any text it finishes without panicking,
+/// and the shape is as [`shape`] describes. Members are reported in order, repeated keys
+/// included.
+pub(crate) fn scan_object(
+    json: &str,
+    mut member: impl FnMut(Range<usize>, Range<usize>),
+) -> (Shape, bool) {
+    let bytes = json.as_bytes();
     let mut shape = Shape::default();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
+    let mut is_object = None;
+    // The current top-level member: its key literal and where its value starts.
+    let mut key: Option<Range<usize>> = None;
+    let mut value_start = None;
+    // Just past the last byte that was not whitespace.
+    let mut end = 0;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let start = at;
+        at += 1;
+        if is_json_whitespace(byte) {
+            shape.has_whitespace = true;
             continue;
         }
+        let top = depth == 1 && is_object == Some(true);
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                at = string_end(bytes, at);
+                if top && key.is_none() {
+                    key = Some(start..at.min(bytes.len()));
+                } else if top && value_start.is_none() {
+                    value_start = Some(start);
+                }
+            }
             b'[' | b'{' => {
+                is_object.get_or_insert(byte == b'{');
+                if top && value_start.is_none() {
+                    value_start = Some(start);
+                }
                 depth += 1;
                 shape.depth = shape.depth.max(depth);
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ if is_json_whitespace(byte) => shape.has_whitespace = true,
-            _ => {}
+            b']' | b'}' | b',' => {
+                if top && let (Some(key), Some(value)) = (key.take(), value_start.take()) {
+                    member(key, value..end);
+                }
+                if byte != b',' {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            b':' => {}
+            _ => {
+                is_object.get_or_insert(false);
+                if top && value_start.is_none() {
+                    value_start = Some(start);
+                }
+            }
         }
+        end = at;
     }
-    shape
+    (shape, is_object == Some(true))
 }
 
 /// Copies `json` without the whitespace outside string literals.
@@ -61,30 +138,30 @@ pub fn shape(json: &str) -> Shape {
 /// Input is expected to be valid JSON; for any input the function only ever drops the four
 /// JSON whitespace bytes outside strings (inside strings those bytes cannot appear raw in valid
 /// JSON anyway, and escapes such as `\"` are followed so a quote inside a string never ends it).
-/// Multi-byte UTF-8 sequences never contain bytes below 0x80, so scanning bytes is safe.
+/// Multi-byte UTF-8 sequences never contain bytes below 0x80, so cutting between ASCII bytes
+/// keeps the text valid UTF-8.
 pub fn compact(json: &str) -> String {
-    let mut out = Vec::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json.as_bytes() {
-        if in_string {
-            out.push(byte);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
+    let bytes = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'"' {
+            let end = string_end(bytes, at + 1).min(bytes.len());
+            out.push_str(&json[at..end]);
+            at = end;
+        } else {
+            if !is_json_whitespace(byte) {
+                // Outside strings valid JSON is ASCII; a stray non-ASCII byte is copied with the
+                // rest of its character.
+                let len = json[at..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&json[at..at + len]);
+                at += len;
+                continue;
             }
-        } else if !is_json_whitespace(byte) {
-            if byte == b'"' {
-                in_string = true;
-            }
-            out.push(byte);
+            at += 1;
         }
     }
-    // Only ASCII whitespace bytes were removed, so the bytes are still UTF-8.
-    String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid")
+    out
 }
 
 #[cfg(test)]
@@ -102,6 +179,26 @@ mod tests {
         );
         assert!(shape(input).has_whitespace);
         assert!(!shape(&out).has_whitespace);
+    }
+
+    #[test]
+    fn string_ends_are_found_at_any_position() {
+        // Every position of the closing quote relative to the eight-byte steps, with escapes
+        // before it, and strings that never close.
+        for len in 0..40 {
+            for escape_at in [None, Some(0), Some(7), Some(8), Some(15)] {
+                let mut body = "a".repeat(len);
+                if let Some(at) = escape_at.filter(|&at| at + 2 <= len) {
+                    body.replace_range(at..at + 2, "\\\"");
+                }
+                let text = format!("\"{body}\"x");
+                assert_eq!(string_end(text.as_bytes(), 1), len + 2, "{text}");
+                let open = format!("\"{body}");
+                assert_eq!(string_end(open.as_bytes(), 1), open.len(), "{open}");
+            }
+        }
+        assert_eq!(string_end(br#""ab\"#, 1), 4);
+        assert_eq!(string_end("\"é👋\"".as_bytes(), 1), 8);
     }
 
     #[test]
@@ -151,6 +248,37 @@ mod tests {
         );
     }
 
+    /// The members `scan_object` reports, as (key literal, value text) pairs.
+    fn members(json: &str) -> (Shape, bool, Vec<(String, String)>) {
+        let mut found = Vec::new();
+        let (shape, is_object) = scan_object(json, |k, v| {
+            found.push((json[k].to_owned(), json[v].to_owned()))
+        });
+        (shape, is_object, found)
+    }
+
+    #[test]
+    fn scan_object_reports_top_level_members() {
+        let text = " {\"a\" : 1 , \"b\\\"\":{\"x\":[1,{\"y\":\"}\"}]} ,\"c\":\"s,}\" ,\"d\":null,\"a\":[ ]}\n";
+        let (shape, is_object, found) = members(text);
+        assert!(is_object && shape.has_whitespace);
+        assert_eq!(shape.depth, 4);
+        let expected = [
+            ("\"a\"", "1"),
+            ("\"b\\\"\"", r#"{"x":[1,{"y":"}"}]}"#),
+            ("\"c\"", "\"s,}\""),
+            ("\"d\"", "null"),
+            ("\"a\"", "[ ]"),
+        ];
+        let found: Vec<(&str, &str)> = found.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(found, expected);
+        for not_object in ["[1,2]", "\"x\"", "3", "[{\"a\":1}]", "{}"] {
+            let (_, is_object, found) = members(not_object);
+            assert_eq!(is_object, not_object == "{}", "{not_object}");
+            assert!(found.is_empty(), "{not_object}");
+        }
+    }
+
     fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -168,6 +296,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn scan_object_agrees_with_serde_json(value in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let (shape_found, is_object, found) = members(&text);
+            prop_assert_eq!(shape_found, shape(&text));
+            prop_assert_eq!(is_object, value.is_object());
+            if let serde_json::Value::Object(map) = &value {
+                prop_assert_eq!(found.len(), map.len());
+                for ((key, raw), (want_key, want_value)) in found.iter().zip(map) {
+                    prop_assert_eq!(&serde_json::from_str::<String>(key).unwrap(), want_key);
+                    prop_assert_eq!(&serde_json::from_str::<serde_json::Value>(raw).unwrap(), want_value);
+                }
+            }
+        }
+
         #[test]
         fn compacting_pretty_json_gives_compact_json(value in arb_json()) {
             let pretty = serde_json::to_string_pretty(&value).unwrap();

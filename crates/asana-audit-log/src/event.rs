@@ -1,16 +1,18 @@
 //! [`AuditLogEvent`]: one event, kept as the exact JSON Asana sent plus typed views of it.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::de::Error as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use std::collections::BTreeMap;
-
 use crate::compact;
+use crate::enums::OpenEnum;
 use crate::enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
+use crate::fields::{Fields, Members, raw, string_of};
 
 /// One audit log event: the JSON object Asana sent, kept verbatim, and typed views parsed from it.
 ///
@@ -56,11 +58,21 @@ pub struct AuditLogEvent {
     created_at: DateTime<Utc>,
     event_type: EventType,
     event_category: Option<EventCategory>,
+    /// Built from `json` on the first call of an accessor that needs it: a drain that only
+    /// forwards events (the CLI's export) never pays for maps it does not read.
+    views: OnceLock<Box<Views>>,
+}
+
+/// The typed views of the nested objects and the top-level members, parsed from the event's
+/// text on first use.
+#[derive(Clone, Debug)]
+struct Views {
     actor: EventActor,
     resource: EventResource,
     context: EventContext,
     details: EventDetails,
-    fields: Fields,
+    /// The event's own members, indexing its `json`.
+    top: Members,
 }
 
 /// The deepest nesting of arrays and objects an event may have (the event object itself is
@@ -72,10 +84,6 @@ pub struct AuditLogEvent {
 /// without bound. Checking it costs nothing extra: the same byte scan finds whitespace to
 /// compact.
 pub const MAX_EVENT_DEPTH: usize = 64;
-
-/// A JSON object's members as received: each value is its exact JSON text. Keys are sorted; a
-/// key that appears twice keeps its last value (as with `serde_json::Value`).
-pub type Fields = BTreeMap<String, Box<RawValue>>;
 
 /// The top-level keys the typed views cover; [`AuditLogEvent::extra`] lists the others.
 const KNOWN_FIELDS: &[&str] = &[
@@ -165,7 +173,7 @@ pub struct EventDetails {
 impl EventDetails {
     /// Any key of `details`, e.g. `method` or `old_value` of a non-string type.
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.fields.get(key).map(|raw| &**raw)
+        self.fields.get(key)
     }
 }
 
@@ -220,18 +228,14 @@ impl DecodeError {
     }
 }
 
-fn string(value: Option<&RawValue>) -> Option<String> {
-    value.and_then(|raw| serde_json::from_str(raw.get()).ok())
+/// A member's value as an owned string, when it is a JSON string.
+fn string(value: Option<&str>) -> Option<String> {
+    value.and_then(string_of).map(Cow::into_owned)
 }
 
-fn fields(value: Option<&RawValue>) -> Fields {
-    value
-        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-        .unwrap_or_default()
-}
-
-fn get<'a>(fields: &'a Fields, key: &str) -> Option<&'a RawValue> {
-    fields.get(key).map(|raw| &**raw)
+/// A member's value as [`Fields`]; empty when it is absent or not an object.
+fn object(value: Option<&str>) -> Fields {
+    value.and_then(Fields::parse).unwrap_or_default()
 }
 
 impl AuditLogEvent {
@@ -251,15 +255,16 @@ impl AuditLogEvent {
     }
 
     /// Decodes one event from the generated client's raw form.
+    ///
+    /// One scan measures depth and whitespace, one borrowing pass over the top level reads the
+    /// four members decoded eagerly; the views wait for [`views`](Self::views).
     pub(crate) fn from_raw(raw: Box<RawValue>) -> Result<Self, DecodeError> {
-        let shape = compact::shape(raw.get());
+        let (head, shape, is_object) = Head::scan(raw.get());
+        let text = raw.get();
         if shape.depth > MAX_EVENT_DEPTH {
-            // Reading the top level is safe at any depth: nested values stay raw text.
-            let gid = serde_json::from_str::<Fields>(raw.get())
-                .ok()
-                .and_then(|fields| string(get(&fields, "gid")));
+            let gid = head.gid.and_then(string_of).filter(|gid| !gid.is_empty());
             return Err(DecodeError::new(
-                raw.get(),
+                text,
                 gid.as_deref(),
                 format!(
                     "the event nests {} levels deep, more than the {MAX_EVENT_DEPTH} this library \
@@ -268,30 +273,34 @@ impl AuditLogEvent {
                 ),
             ));
         }
-        let raw = if shape.has_whitespace {
-            RawValue::from_string(compact::compact(raw.get()))
-                .expect("compacting valid JSON gives valid JSON")
-        } else {
-            raw
-        };
-        let text = raw.get();
-        let fields: Fields = serde_json::from_str(text)
-            .map_err(|e| DecodeError::new(text, None, format!("not a JSON object: {e}")))?;
-
-        let gid = match get(&fields, "gid") {
+        if !is_object {
+            let found = match text.trim_start().as_bytes().first() {
+                Some(b'[') => "an array",
+                Some(b'"') => "a string",
+                Some(b'n') => "null",
+                Some(b't' | b'f') => "a boolean",
+                _ => "a number",
+            };
+            return Err(DecodeError::new(
+                text,
+                None,
+                format!("not a JSON object: found {found}"),
+            ));
+        }
+        let gid = match head.gid {
             None => return Err(DecodeError::new(text, None, "`gid` is missing")),
-            Some(raw_gid) => match string(Some(raw_gid)) {
-                Some(gid) if !gid.is_empty() => gid,
+            Some(raw_gid) => match string_of(raw_gid) {
+                Some(gid) if !gid.is_empty() => gid.into_owned(),
                 _ => {
                     return Err(DecodeError::new(
                         text,
                         None,
-                        format!("`gid` must be a non-empty string, found {}", raw_gid.get()),
+                        format!("`gid` must be a non-empty string, found {raw_gid}"),
                     ));
                 }
             },
         };
-        let created_at = match get(&fields, "created_at") {
+        let created_at = match head.created_at {
             None => {
                 return Err(DecodeError::new(
                     text,
@@ -299,7 +308,7 @@ impl AuditLogEvent {
                     "`created_at` is missing",
                 ));
             }
-            Some(raw_at) => match string(Some(raw_at)) {
+            Some(raw_at) => match string_of(raw_at) {
                 Some(at) => DateTime::parse_from_rfc3339(&at)
                     .map(|at| at.with_timezone(&Utc))
                     .map_err(|e| {
@@ -313,79 +322,42 @@ impl AuditLogEvent {
                     return Err(DecodeError::new(
                         text,
                         Some(&gid),
-                        format!(
-                            "`created_at` must be a date-time string, found {}",
-                            raw_at.get()
-                        ),
+                        format!("`created_at` must be a date-time string, found {raw_at}"),
                     ));
                 }
             },
         };
+        let event_type = head
+            .event_type
+            .and_then(string_of)
+            .map_or_else(|| EventType::Unknown(String::new()), EventType::from_wire);
+        let event_category = head
+            .event_category
+            .and_then(string_of)
+            .map(EventCategory::from_wire);
 
-        let event_type = string(get(&fields, "event_type"))
-            .map(EventType::from)
-            .unwrap_or_else(|| EventType::Unknown(String::new()));
-        let event_category = string(get(&fields, "event_category")).map(EventCategory::from);
-
-        let actor = {
-            let map = self::fields(get(&fields, "actor"));
-            EventActor {
-                actor_type: string(get(&map, "actor_type")).map(ActorType::from),
-                gid: string(get(&map, "gid")),
-                name: string(get(&map, "name")),
-                email: string(get(&map, "email")),
-                fields: map,
-            }
+        // Compacting only drops whitespace between tokens: the members read above keep their
+        // meaning.
+        let json = if shape.has_whitespace {
+            RawValue::from_string(compact::compact(text))
+                .expect("compacting valid JSON gives valid JSON")
+        } else {
+            raw
         };
-        let resource = {
-            let map = self::fields(get(&fields, "resource"));
-            EventResource {
-                resource_type: string(get(&map, "resource_type")),
-                resource_subtype: string(get(&map, "resource_subtype")),
-                gid: string(get(&map, "gid")),
-                name: string(get(&map, "name")),
-                email: string(get(&map, "email")),
-                fields: map,
-            }
-        };
-        let context = {
-            let map = self::fields(get(&fields, "context"));
-            EventContext {
-                context_type: string(get(&map, "context_type")).map(ContextType::from),
-                api_authentication_method: string(get(&map, "api_authentication_method"))
-                    .map(ApiAuthenticationMethod::from),
-                client_ip_address: string(get(&map, "client_ip_address")),
-                user_agent: string(get(&map, "user_agent")),
-                oauth_app_name: string(get(&map, "oauth_app_name")),
-                rule_name: string(get(&map, "rule_name")),
-                on_behalf_of_user_id: get(&map, "on_behalf_of_user_id")
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-                fields: map,
-            }
-        };
-        let details = {
-            let map = self::fields(get(&fields, "details"));
-            EventDetails {
-                old_value: string(get(&map, "old_value")),
-                new_value: string(get(&map, "new_value")),
-                group: get(&map, "group").and_then(|raw| serde_json::from_str(raw.get()).ok()),
-                saml_response: string(get(&map, "saml_response")),
-                fields: map,
-            }
-        };
-
         Ok(Self {
-            json: raw,
+            json,
             gid,
             created_at,
             event_type,
             event_category,
-            actor,
-            resource,
-            context,
-            details,
-            fields,
+            views: OnceLock::new(),
         })
+    }
+
+    /// The typed views, parsed from the event's text on the first call.
+    fn views(&self) -> &Views {
+        self.views
+            .get_or_init(|| Box::new(Views::parse(self.json.get())))
     }
 
     /// The event's gid (required, non-empty).
@@ -411,36 +383,37 @@ impl AuditLogEvent {
 
     /// Who caused the event; all `None` when `actor` is missing or not an object.
     pub fn actor(&self) -> &EventActor {
-        &self.actor
+        &self.views().actor
     }
 
     /// What the event affected.
     pub fn resource(&self) -> &EventResource {
-        &self.resource
+        &self.views().resource
     }
 
     /// Where the event came from.
     pub fn context(&self) -> &EventContext {
-        &self.context
+        &self.views().context
     }
 
     /// Event-type-specific facts.
     pub fn details(&self) -> &EventDetails {
-        &self.details
+        &self.views().details
     }
 
     /// Any top-level field as received (its exact JSON text), known or not.
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        get(&self.fields, key)
+        self.views().top.get(self.json.get(), key).map(raw)
     }
 
     /// The top-level fields the typed views do not cover (fields Asana added after this
-    /// version), sorted by key.
+    /// version), in the order received.
     pub fn extra(&self) -> impl Iterator<Item = (&str, &RawValue)> {
-        self.fields
-            .iter()
-            .filter(|(key, _)| !KNOWN_FIELDS.contains(&key.as_str()))
-            .map(|(key, value)| (key.as_str(), &**value))
+        self.views()
+            .top
+            .iter(self.json.get())
+            .filter(|(key, _)| !KNOWN_FIELDS.contains(key))
+            .map(|(key, value)| (key, raw(value)))
     }
 
     /// The event's JSON text as received, without insignificant whitespace (one line).
@@ -458,6 +431,98 @@ impl AuditLogEvent {
     /// `arbitrary_precision` feature is on); [`json`](Self::json) keeps every number exact.
     pub fn to_value(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_str(self.json())
+    }
+}
+
+/// The top-level members [`AuditLogEvent::from_raw`] decodes eagerly, as JSON text borrowed
+/// from the event. A key that appears twice keeps its last value, as in [`Fields`] and
+/// `serde_json::Value`; keys are compared after unescaping.
+#[derive(Default)]
+struct Head<'a> {
+    gid: Option<&'a str>,
+    created_at: Option<&'a str>,
+    event_type: Option<&'a str>,
+    event_category: Option<&'a str>,
+}
+
+impl<'a> Head<'a> {
+    /// Scans an event's text (valid JSON) once: its shape, whether it is an object, and the
+    /// eagerly decoded members.
+    fn scan(text: &'a str) -> (Self, compact::Shape, bool) {
+        let mut head = Head::default();
+        let (shape, is_object) = compact::scan_object(text, |key, value| {
+            let slot = match string_of(&text[key]).as_deref() {
+                Some("gid") => &mut head.gid,
+                Some("created_at") => &mut head.created_at,
+                Some("event_type") => &mut head.event_type,
+                Some("event_category") => &mut head.event_category,
+                _ => return,
+            };
+            *slot = Some(&text[value]);
+        });
+        (head, shape, is_object)
+    }
+}
+
+impl Views {
+    /// Parses the views from an event's text (already known to be a compact JSON object).
+    fn parse(text: &str) -> Self {
+        let top = Members::parse(text);
+        let member = |key: &str| top.get(text, key);
+        let actor = {
+            let map = object(member("actor"));
+            EventActor {
+                actor_type: string(map.value("actor_type")).map(ActorType::from),
+                gid: string(map.value("gid")),
+                name: string(map.value("name")),
+                email: string(map.value("email")),
+                fields: map,
+            }
+        };
+        let resource = {
+            let map = object(member("resource"));
+            EventResource {
+                resource_type: string(map.value("resource_type")),
+                resource_subtype: string(map.value("resource_subtype")),
+                gid: string(map.value("gid")),
+                name: string(map.value("name")),
+                email: string(map.value("email")),
+                fields: map,
+            }
+        };
+        let context = {
+            let map = object(member("context"));
+            EventContext {
+                context_type: string(map.value("context_type")).map(ContextType::from),
+                api_authentication_method: string(map.value("api_authentication_method"))
+                    .map(ApiAuthenticationMethod::from),
+                client_ip_address: string(map.value("client_ip_address")),
+                user_agent: string(map.value("user_agent")),
+                oauth_app_name: string(map.value("oauth_app_name")),
+                rule_name: string(map.value("rule_name")),
+                on_behalf_of_user_id: map
+                    .value("on_behalf_of_user_id")
+                    .and_then(|value| serde_json::from_str(value).ok()),
+                fields: map,
+            }
+        };
+        let details = {
+            let map = object(member("details"));
+            EventDetails {
+                old_value: string(map.value("old_value")),
+                new_value: string(map.value("new_value")),
+                group: map.value("group").and_then(Fields::parse),
+                saml_response: string(map.value("saml_response")),
+                fields: map,
+            }
+        };
+        Views {
+            actor,
+            resource,
+            context,
+            details,
+            top,
+        }
     }
 }
 
@@ -687,6 +752,36 @@ mod tests {
                 .starts_with("cannot decode audit log event with gid \"5\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn eager_members_follow_json_rules() {
+        // Escaped keys and values read like plain ones; a repeated key keeps its last value,
+        // as `serde_json::Value` and the views' `Fields` do.
+        let text = r#"{"g\u0069d":"1\u0032","created_at":"2024-01-01T00:00:00Z","event_type":"task_deleted","event_type":"user_login_succeeded","gid":"7","actor":{"actor_type":"user"}}"#;
+        let event = AuditLogEvent::from_json(text).unwrap();
+        assert_eq!(event.gid(), "7");
+        assert_eq!(event.event_type(), &EventType::UserLoginSucceeded);
+        assert_eq!(event.get("gid").unwrap().get(), r#""7""#);
+        let first_wins = r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","gid":""}"#;
+        let err = AuditLogEvent::from_json(first_wins).unwrap_err();
+        assert!(err.reason().contains("non-empty"), "{err}");
+        let escaped = r#"{"gid":"a\"b","created_at":"2024-01-01T00:00:00Z"}"#;
+        assert_eq!(AuditLogEvent::from_json(escaped).unwrap().gid(), "a\"b");
+    }
+
+    #[test]
+    fn views_are_built_once_and_survive_clones() {
+        let event = AuditLogEvent::from_json(FULL).unwrap();
+        let before = event.clone();
+        assert_eq!(event.actor().email.as_deref(), Some("g@example.com"));
+        assert!(std::ptr::eq(event.actor(), event.actor()));
+        let after = event.clone();
+        for copy in [before, after] {
+            assert_eq!(copy.actor().gid.as_deref(), Some("1111"));
+            assert_eq!(copy.resource().resource_type.as_deref(), Some("task"));
+            assert_eq!(copy, event);
+        }
     }
 
     #[test]

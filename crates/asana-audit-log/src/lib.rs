@@ -68,7 +68,7 @@
 //!
 //! All HTTP goes through one module: the bearer token (a sensitive header), the user agent,
 //! timeouts, retries with exponential backoff and jitter, `Retry-After` on 429, a client-side
-//! request rate (default 1,200/min) and concurrency cap (default 10), and `tracing` spans per
+//! request rate (default 1,500 in any minute) and concurrency cap (default 10), and `tracing` spans per
 //! request. Redirects are never followed, and of `next_page` only the offset is used (never its
 //! `uri` or `path`), so the token only ever goes to the configured base URL. Plain HTTP is
 //! refused except to loopback hosts. A response body is capped (default 32 MiB,
@@ -86,6 +86,7 @@ mod compact;
 mod cursor;
 mod error;
 mod event;
+mod fields;
 mod http;
 mod query;
 mod stream;
@@ -96,9 +97,10 @@ pub use cursor::{CURSOR_VERSION, Cursor, MAX_SEEN_GIDS};
 pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
 pub use error::{ApiError, AsanaError, Error};
 pub use event::{
-    AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource, Fields,
+    AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource,
     MAX_EVENT_DEPTH,
 };
+pub use fields::Fields;
 pub use http::RetryPolicy;
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
 pub use stream::{EventStream, Page, PageStream, WithCursors};

@@ -35,11 +35,12 @@ fn stale_page_limit(page_size: u32) -> u32 {
     (MAX_SEEN_GIDS as u32).div_ceil(page_size.max(1)) + 2
 }
 
-/// The gids of the last [`RECENT_GIDS`] events handed out, oldest first.
+/// The gids of the last [`RECENT_GIDS`] events handed out, oldest first (one shared copy of
+/// each gid serves both the order and the set).
 #[derive(Default)]
 struct RecentGids {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    order: VecDeque<Arc<str>>,
+    set: HashSet<Arc<str>>,
 }
 
 impl RecentGids {
@@ -53,8 +54,9 @@ impl RecentGids {
         {
             self.set.remove(&oldest);
         }
-        self.order.push_back(gid.to_owned());
-        self.set.insert(gid.to_owned());
+        let gid: Arc<str> = gid.into();
+        self.order.push_back(Arc::clone(&gid));
+        self.set.insert(gid);
         true
     }
 }

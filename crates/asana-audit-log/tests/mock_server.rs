@@ -705,6 +705,52 @@ async fn backfill_equals_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dense_backfill_slices_split_and_still_equal_the_stream() {
+    // 2,000 events in pages of 10 over 2 initial slices, each allowed 2 pages ahead: the slices
+    // must cut themselves into many short pieces, and the result must not change.
+    let server = mock(2000).start().await.unwrap();
+    let client = client_for(&server);
+    let all = server.events();
+    let (start, end) = (
+        created_at(&all[0]),
+        created_at(&all[1999]) + TimeDelta::milliseconds(1),
+    );
+    let window = || {
+        client
+            .audit_log_events(server.workspace_gid())
+            .start_at(start)
+            .end_at(end)
+            .page_size(10)
+    };
+    let expected = gids(&guarded(drain(window())).await);
+    assert_eq!(expected.len(), 2000);
+    let before = server.requests().len();
+    let got: Vec<AuditLogEvent> = guarded(
+        window()
+            .backfill(Backfill::concurrency(2).with_buffered_pages(2))
+            .unwrap()
+            .try_collect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gids(&got), expected);
+    let requests = &server.requests()[before..];
+    let first_pages = requests
+        .iter()
+        .filter(|r| !r.query.iter().any(|(k, _)| k == "offset"))
+        .count();
+    // Each piece starts with a request without an offset: far more than the 2 initial slices.
+    assert!(first_pages > 40, "{first_pages} slices");
+    // Splitting costs about one request per piece (the page that crosses its end, or the empty
+    // page that ends it), not a multiple of the drain.
+    assert!(
+        requests.len() < 200 + 2 * first_pages,
+        "{} requests for 200 pages and {first_pages} pieces",
+        requests.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_resumes_from_its_cursor() {
     let server = mock(500).start().await.unwrap();
     let client = client_for(&server);

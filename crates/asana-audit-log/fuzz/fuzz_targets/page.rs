@@ -3,7 +3,7 @@
 //!
 //! Checked for every input: nothing panics; an event that decodes re-encodes to exactly its own
 //! text without insignificant whitespace, equal as JSON to the original, and decodes again to the
-//! same event; an event that fails to decode really breaks a documented rule (not an object, no
+//! same event, whose members read as serde_json reads them; an event that fails to decode really breaks a documented rule (not an object, no
 //! usable `gid` or `created_at`, or nested deeper than `MAX_EVENT_DEPTH`).
 
 #![no_main]
@@ -72,6 +72,20 @@ fuzz_target!(|data: &[u8]| {
                 let _ = event.event_type().category();
                 let _ = event.to_value();
                 let _ = format!("{event:?}");
+                // Every top-level member reads as serde_json reads it (the last of a repeated
+                // key), and nothing else is there.
+                if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
+                    for (key, value) in &map {
+                        let raw = event.get(key).expect("every member is readable");
+                        let read: Value = serde_json::from_str(raw.get()).expect("a member is JSON");
+                        assert_eq!(&read, value, "member {key:?}");
+                    }
+                    let extra = event.extra().count();
+                    let known = ["gid", "created_at", "event_type", "event_category", "actor",
+                        "resource", "context", "details"];
+                    let known_present = known.iter().filter(|k| map.contains_key(**k)).count();
+                    assert_eq!(extra + known_present, map.len());
+                }
                 // Decoding through serde (as inside another structure) agrees.
                 let via_serde: AuditLogEvent =
                     serde_json::from_str(text).expect("serde decoding agrees with from_json");
