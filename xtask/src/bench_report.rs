@@ -529,7 +529,7 @@ fn render_throughput(out: &mut String, t: &Throughput) {
     let _ = writeln!(
         out,
         "\nMB/s counts response bodies ({} bytes for the whole dataset, as the contenders that see them measured; 10^6 bytes a MB). \
-         \"seconds\" is the drain as the contender timed it (from its first request to its last event; for `cli`, the whole process). \
+         \"seconds\" is the drain as the contender timed it (from its first request to its last event; for `cli`, the export as it logs it, from its start to its last durable save; process start-up is left out of all of them). \
          CPU time (user + system, `wait4`) and peak RSS are the contender process's own, server excluded; \
          peak RSS is `VmHWM`, reported by the contender at exit (`cli`: polled from `/proc` every 10 ms). Requests are counted by the server.\n",
         page_bytes.map_or("unknown".to_owned(), thousands)

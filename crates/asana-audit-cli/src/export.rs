@@ -305,6 +305,9 @@ pub async fn run(
     let mut unsaved: u64 = 0;
     let mut last_save = Instant::now();
     let mut interrupt = std::pin::pin!(crate::signals::interrupted());
+    // One timer for the whole run, moved after each save: a timer made anew for every event
+    // would cost a timer-wheel insertion and removal per event.
+    let mut save_timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
 
     let outcome: Result<(), CliError> = loop {
         let item = tokio::select! {
@@ -314,10 +317,11 @@ pub async fn run(
                 message: "interrupted: output flushed and checkpoint saved".to_string(),
             }),
             item = source.next() => item,
-            () = tokio::time::sleep(CHECKPOINT_EVERY), if unsaved > 0 => {
-                save(args, &mut output, &source, events_total)?;
+            () = &mut save_timer, if unsaved > 0 => {
+                save(args, &mut output, &source, events_total, false)?;
                 unsaved = 0;
                 last_save = Instant::now();
+                save_timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                 continue;
             }
         };
@@ -339,28 +343,38 @@ pub async fn run(
                 if args.max_events.is_some_and(|max| summary.written >= max) {
                     break Ok(());
                 }
+                // Also checked here: while events keep coming the timer branch is not polled.
                 if unsaved >= args.checkpoint_every || last_save.elapsed() >= CHECKPOINT_EVERY {
-                    save(args, &mut output, &source, events_total)?;
+                    save(args, &mut output, &source, events_total, false)?;
                     unsaved = 0;
                     last_save = Instant::now();
+                    save_timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                 }
             }
         }
     };
     // Whatever ended the run, what was written is made durable and covered by a checkpoint.
-    save(args, &mut output, &source, events_total)?;
+    save(args, &mut output, &source, events_total, true)?;
     progress.finish();
     summary.elapsed = started.elapsed();
     outcome.map(|()| summary)
 }
 
-/// Makes the output durable, then saves the checkpoint that covers it.
+/// Makes the output durable, then saves the checkpoint that covers it. Without a checkpoint
+/// there is nothing for a sync to protect until the end: periodic saves (`last` false) only
+/// flush, so that readers of the output see it grow.
 fn save(
     args: &ExportArgs,
     output: &mut Output,
     source: &Source,
     events_total: u64,
+    last: bool,
 ) -> Result<(), CliError> {
+    if args.checkpoint.is_none() && !last {
+        return output.flush().map_err(|e| write_error(output, e));
+    }
     let bytes = output.make_durable().map_err(|e| write_error(output, e))?;
     let Some(path) = &args.checkpoint else {
         return Ok(());

@@ -126,6 +126,14 @@ impl Output {
         }
     }
 
+    /// Hands what is buffered to the operating system (no sync): readers of the file see it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::File { writer, .. } => writer.flush(),
+            Output::Stdout(writer) => writer.flush(),
+        }
+    }
+
     /// Flushes, and for a file waits until the bytes are on disk; returns the file's length
     /// (`None` for standard output).
     pub fn make_durable(&mut self) -> io::Result<Option<u64>> {
