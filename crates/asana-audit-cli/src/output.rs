@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
 
 use crate::error::CliError;
 
@@ -18,13 +19,139 @@ pub enum Output {
     File {
         /// The file's path, for messages.
         path: PathBuf,
-        /// Buffered writer over the file.
-        writer: BufWriter<File>,
+        /// The file, written on its own thread.
+        writer: FileWriter,
         /// Bytes in the file once the buffer is flushed.
         len: u64,
     },
     /// Standard output (`--output -`): flushed, but nothing to resume from.
     Stdout(BufWriter<io::Stdout>),
+}
+
+/// Bytes gathered before a chunk goes to the writer thread.
+const CHUNK: usize = 1 << 18;
+/// Chunks that may wait for the writer thread (so at most about 2 MiB are in flight).
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the writer thread does for a [`FileWriter::finish`] before it answers.
+#[derive(Clone, Copy, Debug)]
+enum Finish {
+    /// Nothing more: every chunk sent so far has been written to the file.
+    Flush,
+    /// Also wait until the written bytes are on disk (`fdatasync`).
+    Sync,
+}
+
+/// A job for the writer thread.
+enum Job {
+    Write(Vec<u8>),
+    Finish(Finish, std_mpsc::SyncSender<io::Result<()>>),
+}
+
+/// Appends to a file from a thread of its own, so that the export loop does not wait while the
+/// kernel copies each chunk into the page cache. Chunks are written in order; [`finish`]
+/// returns once everything sent before it is written (and synced, for [`Finish::Sync`]), with
+/// the first error the thread met, if any. Dropping it writes what is pending and joins the
+/// thread.
+///
+/// [`finish`]: FileWriter::finish
+pub struct FileWriter {
+    chunk: Vec<u8>,
+    jobs: Option<std_mpsc::SyncSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileWriter {
+    fn new(file: File) -> Self {
+        let (jobs, queue) = std_mpsc::sync_channel::<Job>(CHUNKS_IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("output-writer".into())
+            .spawn(move || {
+                let mut file = file;
+                // After a failed write nothing more is written; the error is reported to every
+                // later `finish`, so no checkpoint can cover bytes that are not in the file.
+                let mut failed: Option<(io::ErrorKind, String)> = None;
+                for job in queue {
+                    match job {
+                        Job::Write(bytes) => {
+                            if failed.is_none()
+                                && let Err(e) = file.write_all(&bytes)
+                            {
+                                failed = Some((e.kind(), e.to_string()));
+                            }
+                        }
+                        Job::Finish(how, answer) => {
+                            if failed.is_none()
+                                && let Finish::Sync = how
+                                && let Err(e) = file.sync_data()
+                            {
+                                failed = Some((e.kind(), e.to_string()));
+                            }
+                            let result = match &failed {
+                                None => Ok(()),
+                                Some((kind, message)) => {
+                                    Err(io::Error::new(*kind, message.clone()))
+                                }
+                            };
+                            let _ = answer.send(result);
+                        }
+                    }
+                }
+            })
+            .ok();
+        // Without a thread (the system refused one) the jobs' receiver is gone: every send and
+        // `finish` then fails with a clear error instead of losing events.
+        FileWriter {
+            chunk: Vec::with_capacity(CHUNK),
+            jobs: Some(jobs),
+            thread,
+        }
+    }
+
+    fn gone() -> io::Error {
+        io::Error::other("the output writer thread is not running")
+    }
+
+    fn send(&self, job: Job) -> io::Result<()> {
+        let jobs = self.jobs.as_ref().ok_or_else(Self::gone)?;
+        jobs.send(job).map_err(|_| Self::gone())
+    }
+
+    /// Appends `json` and a newline.
+    fn write_line(&mut self, json: &str) -> io::Result<()> {
+        self.chunk.extend_from_slice(json.as_bytes());
+        self.chunk.push(b'\n');
+        if self.chunk.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+            self.send(Job::Write(full))?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is gathered and waits until the thread has written everything so far.
+    fn finish(&mut self, how: Finish) -> io::Result<()> {
+        if !self.chunk.is_empty() {
+            let rest = std::mem::take(&mut self.chunk);
+            self.send(Job::Write(rest))?;
+        }
+        let (answer, reply) = std_mpsc::sync_channel(1);
+        self.send(Job::Finish(how, answer))?;
+        reply.recv().map_err(|_| Self::gone())?
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        if !self.chunk.is_empty() {
+            let rest = std::mem::take(&mut self.chunk);
+            let _ = self.send(Job::Write(rest));
+        }
+        // Closing the queue ends the thread once it has written the rest.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// What a resumed file output found after the checkpointed length.
@@ -103,7 +230,7 @@ impl Output {
         Ok((
             Output::File {
                 path: path.to_path_buf(),
-                writer: BufWriter::with_capacity(1 << 16, file),
+                writer: FileWriter::new(file),
                 len,
             },
             recovered,
@@ -114,8 +241,7 @@ impl Output {
     pub fn write_line(&mut self, json: &str) -> io::Result<()> {
         match self {
             Output::File { writer, len, .. } => {
-                writer.write_all(json.as_bytes())?;
-                writer.write_all(b"\n")?;
+                writer.write_line(json)?;
                 *len += json.len() as u64 + 1;
                 Ok(())
             }
@@ -129,7 +255,7 @@ impl Output {
     /// Hands what is buffered to the operating system (no sync): readers of the file see it.
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
-            Output::File { writer, .. } => writer.flush(),
+            Output::File { writer, .. } => writer.finish(Finish::Flush),
             Output::Stdout(writer) => writer.flush(),
         }
     }
@@ -139,8 +265,7 @@ impl Output {
     pub fn make_durable(&mut self) -> io::Result<Option<u64>> {
         match self {
             Output::File { writer, len, .. } => {
-                writer.flush()?;
-                writer.get_ref().sync_data()?;
+                writer.finish(Finish::Sync)?;
                 Ok(Some(*len))
             }
             Output::Stdout(writer) => {
@@ -217,6 +342,31 @@ pub fn scan_tail(tail: &[u8]) -> Recovered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_thread_writes_in_order_and_reports_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let mut writer = FileWriter::new(File::create(&path).unwrap());
+        // Enough lines for several chunks, then a partial one.
+        let line = "x".repeat(999);
+        for _ in 0..1000 {
+            writer.write_line(&line).unwrap();
+        }
+        writer.finish(Finish::Sync).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1_000_000);
+        writer.write_line("{\"last\":1}").unwrap();
+        drop(writer);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("x\n{\"last\":1}\n"));
+
+        // A file opened for reading cannot be written: the failure reaches `finish`, and
+        // every later one.
+        let mut writer = FileWriter::new(File::open(&path).unwrap());
+        writer.write_line("lost").unwrap();
+        assert!(writer.finish(Finish::Flush).is_err());
+        assert!(writer.finish(Finish::Sync).is_err());
+    }
 
     #[test]
     fn the_tail_scan_reports_complete_lines_and_the_torn_rest() {
