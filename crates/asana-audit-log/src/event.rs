@@ -32,6 +32,13 @@ use crate::fields::{Fields, Members, raw, string_of};
 /// out as [`RawValue`] (JSON text) rather than `serde_json::Value` because a `Value` cannot hold
 /// every JSON number (e.g. `1e400`) and would make decoding fallible.
 ///
+/// **Cost.** Decoding reads the event's text once: it checks the depth, removes whitespace if
+/// there is any, and types `gid`, `created_at`, `event_type` and `event_category`. The other
+/// views ([`actor`](Self::actor), [`resource`](Self::resource), [`context`](Self::context),
+/// [`details`](Self::details), [`get`](Self::get), [`extra`](Self::extra)) are built together on
+/// the first call of any of them and kept, so a program that only forwards events (such as an
+/// NDJSON export) never pays for them.
+///
 /// Serialize with `serde_json` (or anything that understands
 /// `serde_json::value::RawValue`); for other formats convert with [`to_value`](Self::to_value)
 /// first. Deserialize from JSON text with `serde_json::from_str` and friends; like `RawValue`
