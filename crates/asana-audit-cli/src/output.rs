@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 
 use crate::error::CliError;
@@ -57,6 +59,9 @@ enum Job {
 /// [`finish`]: FileWriter::finish
 pub struct FileWriter {
     chunk: Vec<u8>,
+    /// Set by the thread when a write fails, so that the export stops at once rather than at
+    /// the next `finish` (which reports the error itself).
+    failed: Arc<AtomicBool>,
     jobs: Option<std_mpsc::SyncSender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -64,6 +69,8 @@ pub struct FileWriter {
 impl FileWriter {
     fn new(file: File) -> Self {
         let (jobs, queue) = std_mpsc::sync_channel::<Job>(CHUNKS_IN_FLIGHT);
+        let failed_flag = Arc::new(AtomicBool::new(false));
+        let thread_failed = Arc::clone(&failed_flag);
         let thread = std::thread::Builder::new()
             .name("output-writer".into())
             .spawn(move || {
@@ -78,6 +85,7 @@ impl FileWriter {
                                 && let Err(e) = file.write_all(&bytes)
                             {
                                 failed = Some((e.kind(), e.to_string()));
+                                thread_failed.store(true, Ordering::Relaxed);
                             }
                         }
                         Job::Finish(how, answer) => {
@@ -86,6 +94,7 @@ impl FileWriter {
                                 && let Err(e) = file.sync_data()
                             {
                                 failed = Some((e.kind(), e.to_string()));
+                                thread_failed.store(true, Ordering::Relaxed);
                             }
                             let result = match &failed {
                                 None => Ok(()),
@@ -103,6 +112,7 @@ impl FileWriter {
         // `finish` then fails with a clear error instead of losing events.
         FileWriter {
             chunk: Vec::with_capacity(CHUNK),
+            failed: failed_flag,
             jobs: Some(jobs),
             thread,
         }
@@ -119,6 +129,10 @@ impl FileWriter {
 
     /// Appends `json` and a newline.
     fn write_line(&mut self, json: &str) -> io::Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            // The thread's own error, with its kind and message.
+            return self.finish(Finish::Flush);
+        }
         self.chunk.extend_from_slice(json.as_bytes());
         self.chunk.push(b'\n');
         if self.chunk.len() >= CHUNK {
@@ -366,6 +380,8 @@ mod tests {
         writer.write_line("lost").unwrap();
         assert!(writer.finish(Finish::Flush).is_err());
         assert!(writer.finish(Finish::Sync).is_err());
+        // Once the thread has failed, the next line fails at once with its error.
+        assert!(writer.write_line("also lost").is_err());
     }
 
     #[test]

@@ -35,9 +35,10 @@ use crate::stream::{Core, Mode};
 /// one, the others take turns. Slices are delivered in order. The `2 × concurrency` slices
 /// nearest the front are started (the initial slices all start at once, to learn their
 /// density), and each holds at most `buffered_pages` pages ahead of delivery; a slice waiting
-/// for room holds no request slot. Memory is therefore bounded by about
-/// `(2 + slices_per_worker) × concurrency × (buffered_pages + 1)` pages. Requests still obey
-/// the client's rate limit and concurrency cap, which all streams share.
+/// for room holds no request slot. Each running slice holds at most `buffered_pages + 1`
+/// pages; about `(2 + slices_per_worker) × concurrency` slices run, more when splits insert
+/// pieces ahead of slices already running (those keep their buffers until delivered).
+/// Requests still obey the client's rate limit and concurrency cap, which all streams share.
 ///
 /// ```
 /// use asana_audit_log::Backfill;
@@ -151,9 +152,9 @@ struct SlotState {
     free: usize,
     /// Requests so far, to order the waiters.
     asked: u64,
-    /// Waiting slices by (0 for the slice being delivered, else 1; order of asking), each with
-    /// where to hand its slot.
-    waiting: BTreeMap<(u8, u64), oneshot::Sender<RequestSlot>>,
+    /// Waiting slices by (0 for the slice being delivered, else 1; order of asking; slice id),
+    /// each with where to hand its slot.
+    waiting: BTreeMap<(u8, u64, u64), oneshot::Sender<RequestSlot>>,
 }
 
 /// One request slot; given back (to the earliest waiter, if any) when dropped.
@@ -176,8 +177,8 @@ impl RequestSlots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a slot; `delivering` puts the caller ahead of every other waiter.
-    async fn acquire(self: &Arc<Self>, delivering: bool) -> RequestSlot {
+    /// Waits for a slot for slice `id`; `delivering` puts it ahead of every other waiter.
+    async fn acquire(self: &Arc<Self>, id: u64, delivering: bool) -> RequestSlot {
         let receiver = {
             let mut state = self.lock();
             state.asked += 1;
@@ -188,7 +189,7 @@ impl RequestSlots {
                 };
             }
             let (sender, receiver) = oneshot::channel();
-            let key = (u8::from(!delivering), state.asked);
+            let key = (u8::from(!delivering), state.asked, id);
             state.waiting.insert(key, sender);
             receiver
         };
@@ -196,7 +197,23 @@ impl RequestSlots {
             Ok(slot) => slot,
             // `release` always sends to the waiter it removes, so the channel cannot close
             // unanswered; if it ever did, asking again is still correct.
-            Err(_) => Box::pin(self.acquire(delivering)).await,
+            Err(_) => Box::pin(self.acquire(id, delivering)).await,
+        }
+    }
+
+    /// Moves slice `id`'s waiting request, if any, ahead of the others: it has just become the
+    /// slice being delivered.
+    fn promote(&self, id: u64) {
+        let mut state = self.lock();
+        let key = state
+            .waiting
+            .keys()
+            .find(|key| key.2 == id && key.0 == 1)
+            .copied();
+        if let Some(key) = key
+            && let Some(waiter) = state.waiting.remove(&key)
+        {
+            state.waiting.insert((0, key.1, id), waiter);
         }
     }
 
@@ -289,7 +306,7 @@ async fn run_slice(mut core: Core, job: SliceJob) {
     let mut first_page = true;
     loop {
         let delivering = job.front.load(Ordering::Relaxed) == job.id;
-        let slot = job.requests.acquire(delivering).await;
+        let slot = job.requests.acquire(job.id, delivering).await;
         let fetched = core.next_batch().await;
         drop(slot);
         let batch = match fetched {
@@ -301,21 +318,27 @@ async fn run_slice(mut core: Core, job: SliceJob) {
             }
         };
         let mut events = batch.events;
-        // Events come in `created_at` order: the first one at or after the stop belongs to
-        // the next piece, and so does everything after it.
-        let stopped = stop_at.and_then(|stop| events.iter().position(|e| e.created_at() >= stop));
-        if let Some(cut) = stopped {
-            events.truncate(cut);
+        let mut error = batch.error;
+        // Events come in `created_at` order, so a page with one at or after the stop reaches
+        // into the next piece, which reads those again: keep only what is before the stop (an
+        // event out of order is kept, as a stream would deliver it) and end here. An error
+        // further on that page is the next piece's to report, at its place in the order.
+        let stopped = stop_at.filter(|stop| events.iter().any(|e| e.created_at() >= *stop));
+        if let Some(stop) = stopped {
+            events.retain(|e| e.created_at() < stop);
+            error = None;
         }
         if std::mem::take(&mut first_page)
             && stopped.is_none()
-            && batch.error.is_none()
+            && error.is_none()
             && let (Some(first), Some(last)) = (events.front(), events.back())
             && let Some(cuts) = plan_split(
                 first.created_at(),
                 last.created_at(),
                 job.end,
-                events.len(),
+                // The page's own length: a resumed slice's first page loses the events already
+                // delivered, and is still full.
+                batch.received,
                 job.page_size,
                 job.target_pages,
             )
@@ -338,13 +361,13 @@ async fn run_slice(mut core: Core, job: SliceJob) {
         for event in &events {
             core.delivered(event);
         }
-        if batch.error.is_none() && stopped.is_none() {
+        if error.is_none() && stopped.is_none() {
             core.advance(batch.next);
         }
         if !events.is_empty() && pages.send(Ok(events.into())).await.is_err() {
             return;
         }
-        if let Some(error) = batch.error {
+        if let Some(error) = error {
             let _ = pages.send(Err(error)).await;
             return;
         }
@@ -513,10 +536,17 @@ impl BackfillStream {
         }
     }
 
-    /// Applies every split reported so far.
+    /// Applies every split reported so far, and asks to be woken by the next one.
     fn take_splits(&mut self, cx: &mut Context<'_>) {
-        while let Poll::Ready(Some(split)) = self.splits.poll_recv(cx) {
-            self.apply_split(split);
+        loop {
+            // `try_recv` sees every message already sent, whatever tokio's task budget says.
+            while let Ok(split) = self.splits.try_recv() {
+                self.apply_split(split);
+            }
+            match self.splits.poll_recv(cx) {
+                Poll::Ready(Some(split)) => self.apply_split(split),
+                _ => break,
+            }
         }
     }
 
@@ -572,7 +602,9 @@ impl Stream for BackfillStream {
             let Entry::Running { id, slice } = front else {
                 unreachable!("spawn_slices starts the front slice");
             };
-            this.front.store(*id, Ordering::Relaxed);
+            if this.front.swap(*id, Ordering::Relaxed) != *id {
+                this.requests.promote(*id);
+            }
             match ready!(slice.pages.poll_recv(cx)) {
                 Some(Ok(events)) => this.buffer = events.into(),
                 Some(Err(error)) => {
@@ -581,8 +613,18 @@ impl Stream for BackfillStream {
                     return Poll::Ready(Some(Err(error)));
                 }
                 None => {
-                    // The slice's task has ended, so any split it sent is already queued:
-                    // apply it before moving past the slice, or its pieces would be lost.
+                    // The channel closes when the task ends, normally or by a panic: only a
+                    // normal end may move past the slice, or its remaining events would be
+                    // silently skipped.
+                    if let Err(error) = ready!(Pin::new(&mut slice.task).poll(cx)) {
+                        this.done = true;
+                        this.entries.clear();
+                        return Poll::Ready(Some(Err(Error::Internal(format!(
+                            "a backfill slice stopped unexpectedly: {error}"
+                        )))));
+                    }
+                    // Any split it sent is already queued: apply it before moving past the
+                    // slice, or its pieces would be lost.
                     this.take_splits(cx);
                     this.entries.pop_front();
                 }
@@ -622,20 +664,20 @@ mod tests {
         use futures::FutureExt;
 
         let slots = RequestSlots::new(1);
-        let held = slots.acquire(false).await;
+        let held = slots.acquire(9, false).await;
         let (order_tx, mut order) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         for (id, delivering) in [(1, false), (2, false), (3, true), (4, false)] {
             let (slots, order_tx) = (slots.clone(), order_tx.clone());
             tasks.push(tokio::spawn(async move {
-                let _slot = slots.acquire(delivering).await;
+                let _slot = slots.acquire(id, delivering).await;
                 order_tx.send(id).unwrap();
             }));
             // Let each task ask before the next one.
             tokio::task::yield_now().await;
         }
         // A waiter that gives up before its turn is skipped, and loses no slot.
-        let mut cancelled = Box::pin(slots.acquire(true));
+        let mut cancelled = Box::pin(slots.acquire(8, true));
         assert!((&mut cancelled).now_or_never().is_none());
         drop(cancelled);
         drop(held);

@@ -77,7 +77,12 @@ impl Members {
             let key = if memchr::memchr(b'\\', literal.as_bytes()).is_none() {
                 Key::InText(key.start + 1..key.end - 1)
             } else {
-                Key::Unescaped(string_of(literal).unwrap_or_default().into())
+                match string_of(literal) {
+                    Some(unescaped) => Key::Unescaped(unescaped.into()),
+                    // A key with a lone surrogate escape (`"\ud800"`) is valid JSON but no
+                    // Rust string: it keeps its escaped spelling, so it stays a key of its own.
+                    None => Key::InText(key.start + 1..key.end - 1),
+                }
             };
             let member = Member { key, value };
             match members.position(text, member.name(text)) {
@@ -307,6 +312,14 @@ mod tests {
             r#"{"b":2,"c\n":3}"#
         );
         assert_eq!(format!("{fields:?}"), r#"{"b": "2", "c\n": "3"}"#);
+        // Lone surrogates are valid JSON escapes but not text: such keys stay apart, spelled
+        // as escaped.
+        let fields = Fields::parse(r#"{"\ud800":1,"\udc00":2,"":3}"#).unwrap();
+        assert_eq!(
+            fields.keys().collect::<Vec<_>>(),
+            [r"\ud800", r"\udc00", ""]
+        );
+        assert_eq!(fields[""].get(), "3");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub(crate) enum Mode {
 /// The new events of one page (already delivered ones removed).
 pub(crate) struct Batch {
     pub(crate) events: VecDeque<AuditLogEvent>,
+    /// How many events the page held, already delivered ones included.
+    pub(crate) received: usize,
     /// The offset to continue with once `events` are delivered (`None` only with an `error`).
     pub(crate) next: Option<String>,
     /// A failure after `events` (an event that cannot be decoded, a broken paging contract):
@@ -200,6 +202,7 @@ impl Core {
             if !events.is_empty() || error.is_some() {
                 return Ok(Some(Batch {
                     events,
+                    received: page_len,
                     next: page.next_offset,
                     error,
                 }));

@@ -748,6 +748,33 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
         "{} requests for 200 pages and {first_pages} pieces",
         requests.len()
     );
+
+    // Resumed half way, the first slice's first page starts with events already delivered
+    // (at the resume instant): it is still a full page, and the slice still splits.
+    let mut backfill = window()
+        .backfill(Backfill::concurrency(2).with_buffered_pages(2))
+        .unwrap();
+    for _ in 0..1000 {
+        guarded(backfill.next()).await.unwrap().unwrap();
+    }
+    let cursor = backfill.cursor();
+    drop(backfill);
+    let before = server.requests().len();
+    let rest: Vec<AuditLogEvent> = guarded(
+        client
+            .resume(cursor)
+            .backfill(Backfill::concurrency(1).with_buffered_pages(2))
+            .unwrap()
+            .try_collect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gids(&rest), expected[1000..]);
+    let pieces = server.requests()[before..]
+        .iter()
+        .filter(|r| !r.query.iter().any(|(k, _)| k == "offset"))
+        .count();
+    assert!(pieces > 20, "{pieces} slices after the resume");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
