@@ -303,10 +303,10 @@ pub async fn run(
     let mut dedupe = std::mem::take(&mut plan.dedupe);
     let mut output = plan.output;
     let mut unsaved: u64 = 0;
-    let mut last_save = Instant::now();
     let mut interrupt = std::pin::pin!(crate::signals::interrupted());
-    // One timer for the whole run, moved after each save: a timer made anew for every event
-    // would cost a timer-wheel insertion and removal per event.
+    // One timer for the whole run, moved after each save (a timer made anew for every event
+    // would cost a timer-wheel insertion and removal per event). Its deadline is also when the
+    // next save is due.
     let mut save_timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
 
     let outcome: Result<(), CliError> = loop {
@@ -320,7 +320,6 @@ pub async fn run(
             () = &mut save_timer, if unsaved > 0 => {
                 save(args, &mut output, &source, events_total, false)?;
                 unsaved = 0;
-                last_save = Instant::now();
                 save_timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                 continue;
             }
@@ -344,10 +343,11 @@ pub async fn run(
                     break Ok(());
                 }
                 // Also checked here: while events keep coming the timer branch is not polled.
-                if unsaved >= args.checkpoint_every || last_save.elapsed() >= CHECKPOINT_EVERY {
+                if unsaved >= args.checkpoint_every
+                    || tokio::time::Instant::now() >= save_timer.deadline()
+                {
                     save(args, &mut output, &source, events_total, false)?;
                     unsaved = 0;
-                    last_save = Instant::now();
                     save_timer
                         .as_mut()
                         .reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);

@@ -136,18 +136,23 @@ impl FileWriter {
         self.chunk.extend_from_slice(json.as_bytes());
         self.chunk.push(b'\n');
         if self.chunk.len() >= CHUNK {
-            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
-            self.send(Job::Write(full))?;
+            self.send_chunk()?;
         }
         Ok(())
     }
 
+    /// Hands the gathered bytes, if any, to the thread.
+    fn send_chunk(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.send(Job::Write(chunk))
+    }
+
     /// Sends what is gathered and waits until the thread has written everything so far.
     fn finish(&mut self, how: Finish) -> io::Result<()> {
-        if !self.chunk.is_empty() {
-            let rest = std::mem::take(&mut self.chunk);
-            self.send(Job::Write(rest))?;
-        }
+        self.send_chunk()?;
         let (answer, reply) = std_mpsc::sync_channel(1);
         self.send(Job::Finish(how, answer))?;
         reply.recv().map_err(|_| Self::gone())?
@@ -156,10 +161,7 @@ impl FileWriter {
 
 impl Drop for FileWriter {
     fn drop(&mut self) {
-        if !self.chunk.is_empty() {
-            let rest = std::mem::take(&mut self.chunk);
-            let _ = self.send(Job::Write(rest));
-        }
+        let _ = self.send_chunk();
         // Closing the queue ends the thread once it has written the rest.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {

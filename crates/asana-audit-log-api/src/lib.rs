@@ -178,6 +178,21 @@ impl std::fmt::Display for BodyTooLarge {
 
 impl std::error::Error for BodyTooLarge {}
 
+impl BodyTooLarge {
+    /// The cap that stopped a body read, if `error` (from reading a response) is one: reqwest
+    /// keeps the hook's error in the source chain.
+    pub fn find(error: &reqwest::Error) -> Option<BodyTooLarge> {
+        let mut source = std::error::Error::source(error);
+        while let Some(error) = source {
+            if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
+                return Some(*found);
+            }
+            source = error.source();
+        }
+        None
+    }
+}
+
 impl ClientHooks<ResponseLimits> for Client {
     async fn exec(
         &self,
@@ -297,17 +312,6 @@ mod tests {
         reqwest::Response::from(builder.body(body).unwrap())
     }
 
-    fn too_large(error: &reqwest::Error) -> Option<BodyTooLarge> {
-        let mut source = std::error::Error::source(error);
-        while let Some(error) = source {
-            if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
-                return Some(*found);
-            }
-            source = error.source();
-        }
-        None
-    }
-
     #[tokio::test]
     async fn bodies_within_the_cap_pass_unchanged() {
         let capped = cap_body(response("0123456789", None), 10);
@@ -343,7 +347,7 @@ mod tests {
         assert_eq!(unknown_length.content_length(), None);
         let error = cap_body(unknown_length, 9).bytes().await.unwrap_err();
         assert_eq!(
-            too_large(&error),
+            BodyTooLarge::find(&error),
             Some(BodyTooLarge {
                 limit: 9,
                 declared: None
@@ -357,7 +361,7 @@ mod tests {
         let capped = cap_body(response("0123456789", Some("10")), 4);
         assert_eq!(capped.status(), 200, "the head is still there");
         let error = capped.bytes().await.unwrap_err();
-        let found = too_large(&error).expect("BodyTooLarge in the chain");
+        let found = BodyTooLarge::find(&error).expect("BodyTooLarge in the chain");
         assert_eq!(found.declared, Some(10));
         assert!(found.to_string().contains("over the limit of 4 bytes"));
     }

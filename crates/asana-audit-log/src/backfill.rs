@@ -491,46 +491,36 @@ impl BackfillStream {
     /// back that already run (initial slices, once pieces are inserted before them) keep
     /// running: they only get request slots no nearer slice is waiting for.
     fn spawn_slices(&mut self) {
-        for at in 0..self.entries.len().min(self.max_running) {
-            if !matches!(self.entries[at], Entry::Pending { .. }) {
-                continue;
-            }
-            let placeholder = Entry::Pending {
-                id: 0,
-                query: (*self.query).clone(),
-                position: Position::default(),
-            };
+        for entry in self.entries.iter_mut().take(self.max_running) {
             let Entry::Pending {
                 id,
                 query,
                 position,
-            } = std::mem::replace(&mut self.entries[at], placeholder)
+            } = entry
             else {
-                unreachable!("checked above");
+                continue;
             };
-            let end = query.end_at().expect("slices are bounded");
-            let page_size = query.page_size() as usize;
-            let core = Core::new(
-                self.transport.clone(),
-                Arc::new(query),
-                position,
-                true,
-                Mode::Drain,
-            );
             let (sender, pages) = mpsc::channel(self.buffered_pages);
             let job = SliceJob {
-                id,
+                id: *id,
                 front: self.front.clone(),
-                end,
-                page_size,
+                end: query.end_at().expect("slices are bounded"),
+                page_size: query.page_size() as usize,
                 target_pages: self.buffered_pages,
                 requests: self.requests.clone(),
                 pages: sender,
                 splits: self.split_sender.clone(),
             };
+            let core = Core::new(
+                self.transport.clone(),
+                Arc::new(query.clone()),
+                std::mem::take(position),
+                true,
+                Mode::Drain,
+            );
             let task = tokio::spawn(run_slice(core, job));
-            self.entries[at] = Entry::Running {
-                id,
+            *entry = Entry::Running {
+                id: *id,
                 slice: Slice { pages, task },
             };
         }

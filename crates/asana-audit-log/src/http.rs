@@ -252,18 +252,6 @@ fn retry_wait(retry_after: Option<Duration>, backoff: Duration, policy: &RetryPo
     retry_after.map_or(backoff, |after| after.min(policy.max_retry_after))
 }
 
-/// The body cap that stopped a read, if one did: reqwest keeps the hook's error as a source.
-fn body_too_large(error: &reqwest::Error) -> Option<BodyTooLarge> {
-    let mut source = std::error::Error::source(error);
-    while let Some(error) = source {
-        if let Some(found) = error.downcast_ref::<BodyTooLarge>() {
-            return Some(*found);
-        }
-        source = error.source();
-    }
-    None
-}
-
 /// The longest `next_page.offset` accepted. Asana's offsets are a few hundred characters; a
 /// longer one would be sent back in every URL and kept in every cursor.
 pub(crate) const MAX_OFFSET_LEN: usize = 8 * 1024;
@@ -557,7 +545,7 @@ impl Transport {
                 reason: format!("{error}; the body starts with: {}", snippet(&bytes)),
                 attempts: 1,
             }),
-            Err(Api::ResponseBodyError(source)) => match body_too_large(&source) {
+            Err(Api::ResponseBodyError(source)) => match BodyTooLarge::find(&source) {
                 Some(cap) => Err(Error::ResponseTooLarge {
                     limit: cap.limit,
                     declared: cap.declared,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use asana_audit_log::{
     Actor, ActorType, AuditLogEvent, Backfill, Client, Cursor, Error, EventType, RetryPolicy,
 };
-use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer, MockServerBuilder};
+use asana_audit_log_mock::{
+    Fault, FaultPlan, Latency, MockServer, MockServerBuilder, RequestRecord,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
@@ -704,6 +706,15 @@ async fn backfill_equals_stream() {
     assert_eq!(gids(&by_backfill), by_stream);
 }
 
+/// How many of `requests` started a slice: the first page of a query is asked for without an
+/// offset.
+fn slices_started(requests: &[RequestRecord]) -> usize {
+    requests
+        .iter()
+        .filter(|r| !r.query.iter().any(|(k, _)| k == "offset"))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dense_backfill_slices_split_and_still_equal_the_stream() {
     // 2,000 events in pages of 10 over 2 initial slices, each allowed 2 pages ahead: the slices
@@ -735,10 +746,7 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
     .unwrap();
     assert_eq!(gids(&got), expected);
     let requests = &server.requests()[before..];
-    let first_pages = requests
-        .iter()
-        .filter(|r| !r.query.iter().any(|(k, _)| k == "offset"))
-        .count();
+    let first_pages = slices_started(requests);
     // Each piece starts with a request without an offset: far more than the 2 initial slices.
     assert!(first_pages > 40, "{first_pages} slices");
     // Splitting costs about one request per piece (the page that crosses its end, or the empty
@@ -770,10 +778,7 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
     .await
     .unwrap();
     assert_eq!(gids(&rest), expected[1000..]);
-    let pieces = server.requests()[before..]
-        .iter()
-        .filter(|r| !r.query.iter().any(|(k, _)| k == "offset"))
-        .count();
+    let pieces = slices_started(&server.requests()[before..]);
     assert!(pieces > 20, "{pieces} slices after the resume");
 }
 
