@@ -4,10 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{
-    Actor, AuditLogEvent, Backfill, BackfillStream, Client, Cursor, EventStream, Query,
-    RetryPolicy, SecretString,
-};
+use asana_audit_log::{Actor, AuditLogStream, Backfill, Client, Query, RetryPolicy, SecretString};
 use chrono::Utc;
 use futures::StreamExt;
 
@@ -32,36 +29,6 @@ pub struct Summary {
     pub resumed: bool,
     /// How long the run took.
     pub elapsed: Duration,
-}
-
-/// Where events come from.
-enum Source {
-    Events(EventStream),
-    Backfill(BackfillStream),
-}
-
-impl Source {
-    fn cursor(&self) -> Cursor {
-        match self {
-            Source::Events(s) => s.cursor(),
-            Source::Backfill(s) => s.cursor(),
-        }
-    }
-
-    fn query(&self) -> &Query {
-        match self {
-            Source::Events(s) => s.query(),
-            Source::Backfill(s) => s.query(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<Result<AuditLogEvent, asana_audit_log::Error>> {
-        // Both streams' `next` is cancel-safe: an interrupted call loses nothing.
-        match self {
-            Source::Events(s) => s.next().await,
-            Source::Backfill(s) => s.next().await,
-        }
-    }
 }
 
 /// Reads the token: `--token-file`, else `ASANA_ACCESS_TOKEN`. Never printed.
@@ -163,7 +130,7 @@ impl Plan {
                 "--concurrency above 1 needs a bounded window: give --start-at or --since",
             ));
         }
-        let query = request.build()?;
+        let query = request.to_query()?;
 
         let checkpoint = match &args.checkpoint {
             Some(path) => Checkpoint::load(path)?,
@@ -287,12 +254,14 @@ pub async fn run(
         Some(cp) => client.resume(cp.cursor),
         None => client.query(plan.query.clone()),
     };
+    // Follow, backfill and drain are one stream type; `next` is cancel-safe: an interrupted call
+    // loses nothing.
     let mut source = match follow {
-        Some(interval) => Source::Events(request.follow(interval)?),
+        Some(interval) => request.follow(interval)?,
         None if args.concurrency > 1 => {
-            Source::Backfill(request.backfill(Backfill::concurrency(args.concurrency))?)
+            request.backfill(Backfill::concurrency(args.concurrency))?
         }
-        None => Source::Events(request.stream()?),
+        None => request.stream()?,
     };
     progress.start(source.query());
 
@@ -368,7 +337,7 @@ pub async fn run(
 fn save(
     args: &ExportArgs,
     output: &mut Output,
-    source: &Source,
+    source: &impl AuditLogStream,
     events_total: u64,
     last: bool,
 ) -> Result<(), CliError> {

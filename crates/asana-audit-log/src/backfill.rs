@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::Stream;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +47,11 @@ use crate::stream::{Core, Mode};
 /// assert_eq!(options.slices_per_worker, 1);
 /// assert_eq!(options.buffered_pages, 4);
 /// ```
+///
+/// Like every setting of this crate, the options are checked where they are used, when the
+/// backfill starts and before any request: a value out of range is an error
+/// ([`QueryError::Concurrency`], [`QueryError::SlicesPerWorker`],
+/// [`QueryError::BufferedPages`]), never silently changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Backfill {
@@ -73,14 +77,28 @@ impl Backfill {
 
     /// Another number of initial slices per unit of concurrency (at least 1).
     pub fn with_slices_per_worker(mut self, slices_per_worker: usize) -> Self {
-        self.slices_per_worker = slices_per_worker.max(1);
+        self.slices_per_worker = slices_per_worker;
         self
     }
 
     /// Another read-ahead per slice, in pages (at least 1).
     pub fn with_buffered_pages(mut self, buffered_pages: usize) -> Self {
-        self.buffered_pages = buffered_pages.max(1);
+        self.buffered_pages = buffered_pages;
         self
+    }
+
+    /// Checks every option's range.
+    fn validate(&self) -> Result<(), QueryError> {
+        if !(1..=API_MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(QueryError::Concurrency(self.concurrency));
+        }
+        if self.slices_per_worker == 0 {
+            return Err(QueryError::SlicesPerWorker(self.slices_per_worker));
+        }
+        if self.buffered_pages == 0 {
+            return Err(QueryError::BufferedPages(self.buffered_pages));
+        }
+        Ok(())
     }
 }
 
@@ -309,7 +327,7 @@ async fn run_slice(mut core: Core, job: SliceJob) {
         let slot = job.requests.acquire(job.id, delivering).await;
         let fetched = core.next_batch().await;
         drop(slot);
-        let batch = match fetched {
+        let mut batch = match fetched {
             Ok(Some(batch)) => batch,
             Ok(None) => return,
             Err(error) => {
@@ -317,21 +335,19 @@ async fn run_slice(mut core: Core, job: SliceJob) {
                 return;
             }
         };
-        let mut events = batch.events;
-        let mut error = batch.error;
         // Events come in `created_at` order, so a page with one at or after the stop reaches
         // into the next piece, which reads those again: keep only what is before the stop (an
         // event out of order is kept, as a stream would deliver it) and end here. An error
         // further on that page is the next piece's to report, at its place in the order.
-        let stopped = stop_at.filter(|stop| events.iter().any(|e| e.created_at() >= *stop));
+        let stopped = stop_at.filter(|stop| batch.events.iter().any(|e| e.created_at() >= *stop));
         if let Some(stop) = stopped {
-            events.retain(|e| e.created_at() < stop);
-            error = None;
+            batch.events.retain(|e| e.created_at() < stop);
+            batch.error = None;
         }
         if std::mem::take(&mut first_page)
             && stopped.is_none()
-            && error.is_none()
-            && let (Some(first), Some(last)) = (events.front(), events.back())
+            && batch.error.is_none()
+            && let (Some(first), Some(last)) = (batch.events.front(), batch.events.back())
             && let Some(cuts) = plan_split(
                 first.created_at(),
                 last.created_at(),
@@ -358,16 +374,12 @@ async fn run_slice(mut core: Core, job: SliceJob) {
                 return;
             }
         }
-        for event in &events {
-            core.delivered(event);
-        }
-        if error.is_none() && stopped.is_none() {
-            core.advance(batch.next);
-        }
-        if !events.is_empty() && pages.send(Ok(events.into())).await.is_err() {
+        core.hand_out(batch);
+        let events = core.take_events();
+        if !events.is_empty() && pages.send(Ok(events)).await.is_err() {
             return;
         }
-        if let Some(error) = error {
+        if let Some(Err(error)) = core.next_event() {
             let _ = pages.send(Err(error)).await;
             return;
         }
@@ -377,16 +389,14 @@ async fn run_slice(mut core: Core, job: SliceJob) {
     }
 }
 
-/// The events of a bounded window, fetched by concurrent time slices and delivered oldest
-/// first: made by [`EventsRequest::backfill`](crate::EventsRequest::backfill).
+/// The state of a backfill: the window's slices, fetched concurrently and delivered in order,
+/// behind an [`EventStream`](crate::EventStream) made by
+/// [`EventsRequest::backfill`](crate::EventsRequest::backfill).
 ///
 /// It delivers exactly the events [`EventsRequest::stream`](crate::EventsRequest::stream)
-/// delivers over the same window, in the same order. [`cursor`](Self::cursor) is the position
-/// after the last event returned; it holds no offset (slices have their own), so resuming it
-/// (as a backfill or a stream) restarts from the last event's `created_at` and drops the events
-/// already delivered at that instant. Must be polled within a tokio runtime (slices run as
-/// tasks, aborted when the stream is dropped). Ends after the first error.
-pub struct BackfillStream {
+/// delivers over the same window, in the same order. Its cursor holds no offset (slices have
+/// their own): see [`Position::restarted`].
+pub(crate) struct Slices {
     transport: Arc<Transport>,
     query: Arc<Query>,
     /// Every slice not yet fully delivered, in order; the front one is being delivered.
@@ -404,32 +414,25 @@ pub struct BackfillStream {
     done: bool,
 }
 
-impl BackfillStream {
+impl Slices {
     pub(crate) fn new(
         transport: Arc<Transport>,
         query: Query,
         position: Position,
         options: Backfill,
     ) -> Result<Self, Error> {
-        if !(1..=API_MAX_CONCURRENCY).contains(&options.concurrency) {
-            return Err(QueryError::Concurrency(options.concurrency).into());
-        }
+        options.validate()?;
         let (Some(start), Some(end)) = (query.start_at(), query.end_at()) else {
             return Err(QueryError::UnboundedWindow.into());
         };
         // Resume: continue at the last delivered instant; only the first slice can hold events
         // already delivered (at exactly that instant), and its position drops them by gid.
         let start = position
-            .last_created_at
+            .last_created_at()
             .map_or(start, |last| last.max(start));
-        let first = Position {
-            offset: None,
-            restart_at: None,
-            last_created_at: position.last_created_at,
-            seen_gids: position.seen_gids.clone(),
-        };
+        let first = position.restarted();
         let (split_sender, splits) = mpsc::unbounded_channel();
-        let mut stream = BackfillStream {
+        let mut stream = Slices {
             transport,
             query: Arc::new(query),
             entries: VecDeque::new(),
@@ -439,18 +442,13 @@ impl BackfillStream {
             requests: RequestSlots::new(options.concurrency),
             front: Arc::new(AtomicU64::new(0)),
             max_running: 2 * options.concurrency,
-            buffered_pages: options.buffered_pages.max(1),
+            buffered_pages: options.buffered_pages,
             buffer: VecDeque::new(),
-            position: Position {
-                offset: None,
-                restart_at: position.last_created_at,
-                last_created_at: position.last_created_at,
-                seen_gids: position.seen_gids,
-            },
+            position: first.clone(),
             done: start >= end,
         };
         if start < end {
-            let count = options.concurrency * options.slices_per_worker.max(1);
+            let count = options.concurrency * options.slices_per_worker;
             let bounds = slice_bounds(start, end, count);
             for (i, pair) in bounds.windows(2).enumerate() {
                 let position = if i == 0 {
@@ -541,26 +539,24 @@ impl BackfillStream {
     }
 
     /// The position after the last event returned.
-    pub fn cursor(&self) -> Cursor {
-        let mut position = self.position.clone();
-        position.restart_at = position.last_created_at.or(position.restart_at);
-        Cursor::new((*self.query).clone(), position)
+    pub(crate) fn cursor(&self) -> Cursor {
+        Cursor::new((*self.query).clone(), self.position.restarted())
     }
 
     /// The whole window's query.
-    pub fn query(&self) -> &Query {
+    pub(crate) fn query(&self) -> &Query {
         &self.query
     }
 }
 
-impl std::fmt::Debug for BackfillStream {
+impl std::fmt::Debug for Slices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let running = self
             .entries
             .iter()
             .filter(|e| matches!(e, Entry::Running { .. }))
             .count();
-        f.debug_struct("BackfillStream")
+        f.debug_struct("Backfill")
             .field("query", &self.query)
             .field("slices_pending", &(self.entries.len() - running))
             .field("slices_running", &running)
@@ -570,11 +566,13 @@ impl std::fmt::Debug for BackfillStream {
     }
 }
 
-impl Stream for BackfillStream {
-    type Item = Result<AuditLogEvent, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
+impl Slices {
+    /// The next event in window order.
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<AuditLogEvent, Error>>> {
+        let this = self;
         loop {
             if let Some(event) = this.buffer.pop_front() {
                 this.position.observe(&event);

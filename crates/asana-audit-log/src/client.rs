@@ -7,12 +7,13 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::backfill::{Backfill, BackfillStream};
+use crate::backfill::{Backfill, Slices};
 use crate::cursor::{Cursor, Position};
 use crate::enums::EventType;
 use crate::error::Error;
-use crate::http::{RetryPolicy, Settings, Transport};
-use crate::query::{Actor, MAX_PAGE_SIZE, Query, QueryError};
+use crate::http::{RetryPolicy, Transport};
+use crate::query::{Actor, Query, QueryError, QueryFields};
+use crate::settings::Settings;
 use crate::stream::{EventStream, Mode, PageStream, Pager};
 
 /// The environment variable [`Client::from_env`] reads the token from.
@@ -90,12 +91,12 @@ impl Client {
 
     /// The API base URL requests go to.
     pub fn base_url(&self) -> &str {
-        self.transport.base_url()
+        &self.transport.settings().base_url
     }
 
     /// The retry policy in use.
     pub fn retry_policy(&self) -> RetryPolicy {
-        self.transport.retry_policy()
+        self.transport.settings().retry
     }
 
     /// Starts a query of a workspace's audit log (the workspace gid is the Enterprise domain's
@@ -111,20 +112,19 @@ impl Client {
     ///     .event_type(EventType::UserLoginFailed)
     ///     .actor(Actor::Type(ActorType::Anonymous))
     ///     .page_size(50)
-    ///     .build()?;
+    ///     .to_query()?;
     /// assert_eq!(query.page_size(), 50);
     /// # Ok::<(), asana_audit_log::Error>(())
     /// ```
     pub fn audit_log_events(&self, workspace_gid: impl Into<String>) -> EventsRequest {
+        self.request(QueryFields::new(workspace_gid.into()))
+    }
+
+    fn request(&self, fields: QueryFields) -> EventsRequest {
         EventsRequest {
             client: self.clone(),
-            workspace_gid: workspace_gid.into(),
-            start: None,
-            end_at: None,
-            event_type: None,
-            actor: None,
-            resource_gid: None,
-            page_size: MAX_PAGE_SIZE,
+            fields,
+            since: None,
             resume: None,
         }
     }
@@ -133,20 +133,13 @@ impl Client {
     ///
     /// ```
     /// # let client = asana_audit_log::Client::new("0/1:x")?;
-    /// let query = client.audit_log_events("1234").page_size(10).build()?;
-    /// let again = client.query(query.clone()).build()?;
+    /// let query = client.audit_log_events("1234").page_size(10).to_query()?;
+    /// let again = client.query(query.clone()).to_query()?;
     /// assert_eq!(again, query);
     /// # Ok::<(), asana_audit_log::Error>(())
     /// ```
     pub fn query(&self, query: Query) -> EventsRequest {
-        let mut request = self.audit_log_events(query.workspace_gid());
-        request.start = query.start_at().map(Start::At);
-        request.end_at = query.end_at();
-        request.event_type = query.event_type().cloned();
-        request.actor = query.actor().cloned();
-        request.resource_gid = query.resource_gid().map(str::to_owned);
-        request.page_size = query.page_size();
-        request
+        self.request(query.to_fields())
     }
 
     /// Continues the query of a saved [`Cursor`] right after its last event.
@@ -164,17 +157,10 @@ impl Client {
     }
 }
 
-/// How the start of the window was given.
-#[derive(Clone, Debug)]
-enum Start {
-    At(DateTime<Utc>),
-    Since(Duration),
-}
-
 /// Builds a [`Query`] and starts streams over it. Made by [`Client::audit_log_events`].
 ///
-/// Filters combine with AND. Validation happens when a stream (or [`build`](Self::build)) is
-/// made, before any request: gids must be numeric, the page size within 1..=100, the start
+/// Filters combine with AND. Validation happens when a stream (or [`to_query`](Self::to_query))
+/// is made, before any request: gids must be numeric, the page size within 1..=100, the start
 /// before the end, and an actor-type filter one of the five types the API accepts. A window
 /// reaching before 2021-10-08 or beyond the 90-day retention is sent anyway, with a
 /// [`QueryWarning`](crate::QueryWarning) logged (see [`Query::warnings`]).
@@ -182,57 +168,56 @@ enum Start {
 #[must_use = "an EventsRequest does nothing until a stream is started"]
 pub struct EventsRequest {
     client: Client,
-    workspace_gid: String,
-    start: Option<Start>,
-    end_at: Option<DateTime<Utc>>,
-    event_type: Option<EventType>,
-    actor: Option<Actor>,
-    resource_gid: Option<String>,
-    page_size: u32,
+    /// The query being built, validated when a stream starts.
+    fields: QueryFields,
+    /// A start relative to when the query is built; replaces `fields.start_at` then.
+    since: Option<Duration>,
     resume: Option<Cursor>,
 }
 
 impl EventsRequest {
     /// Only events created at or after `start_at` (replaces [`since`](Self::since)).
     pub fn start_at(mut self, start_at: DateTime<Utc>) -> Self {
-        self.start = Some(Start::At(start_at));
+        self.fields.start_at = Some(start_at);
+        self.since = None;
         self
     }
 
     /// Only events created before `end_at` (exclusive).
     pub fn end_at(mut self, end_at: DateTime<Utc>) -> Self {
-        self.end_at = Some(end_at);
+        self.fields.end_at = Some(end_at);
         self
     }
 
     /// Only events of the last `window`, counted back from when the query is built (replaces
     /// [`start_at`](Self::start_at)).
     pub fn since(mut self, window: Duration) -> Self {
-        self.start = Some(Start::Since(window));
+        self.since = Some(window);
+        self.fields.start_at = None;
         self
     }
 
     /// Only events of this type (unknown types are sent as they are).
     pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
-        self.event_type = Some(event_type.into());
+        self.fields.event_type = Some(event_type.into());
         self
     }
 
     /// Only events of this actor: a type ([`Actor::Type`]) or one gid ([`Actor::Gid`]).
     pub fn actor(mut self, actor: Actor) -> Self {
-        self.actor = Some(actor);
+        self.fields.actor = Some(actor);
         self
     }
 
     /// Only events whose main resource has this gid.
     pub fn resource_gid(mut self, resource_gid: impl Into<String>) -> Self {
-        self.resource_gid = Some(resource_gid.into());
+        self.fields.resource_gid = Some(resource_gid.into());
         self
     }
 
     /// Events per request, 1..=100 (default 100).
     pub fn page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size;
+        self.fields.page_size = page_size;
         self
     }
 
@@ -247,35 +232,25 @@ impl EventsRequest {
         self
     }
 
-    /// Validates the query without sending anything.
-    pub fn build(&self) -> Result<Query, Error> {
-        let start_at = match &self.start {
-            None => None,
-            Some(Start::At(at)) => Some(*at),
-            Some(Start::Since(window)) => {
-                let delta = TimeDelta::from_std(*window)
-                    .map_err(|_| QueryError::SinceOutOfRange(*window))?;
-                Some(
-                    Utc::now()
-                        .checked_sub_signed(delta)
-                        .ok_or(QueryError::SinceOutOfRange(*window))?,
-                )
-            }
-        };
-        Ok(Query::new(
-            self.workspace_gid.clone(),
-            start_at,
-            self.end_at,
-            self.event_type.clone(),
-            self.actor.clone(),
-            self.resource_gid.clone(),
-            self.page_size,
-        )?)
+    /// The validated query a stream would read now, without sending anything (a
+    /// [`since`](Self::since) is counted back from now).
+    pub fn to_query(&self) -> Result<Query, Error> {
+        let mut fields = self.fields.clone();
+        if let Some(window) = self.since {
+            let delta =
+                TimeDelta::from_std(window).map_err(|_| QueryError::SinceOutOfRange(window))?;
+            fields.start_at = Some(
+                Utc::now()
+                    .checked_sub_signed(delta)
+                    .ok_or(QueryError::SinceOutOfRange(window))?,
+            );
+        }
+        Ok(fields.validate()?)
     }
 
     /// The query and the starting position (from the cursor, if resuming).
     fn start(&self) -> Result<(Query, Position, bool), Error> {
-        let query = self.build()?;
+        let query = self.to_query()?;
         let (query, position, repositioned) = match &self.resume {
             None => (query, Position::default(), false),
             Some(cursor) => {
@@ -328,7 +303,7 @@ impl EventsRequest {
     /// # Ok(()) }
     /// ```
     pub fn stream(&self) -> Result<EventStream, Error> {
-        Ok(EventStream::new(self.pager(Mode::Drain)?))
+        Ok(EventStream::paged(self.pager(Mode::Drain)?))
     }
 
     /// Like [`stream`](Self::stream), but never ends: after the last event it waits
@@ -363,7 +338,7 @@ impl EventsRequest {
     /// # Ok(()) }
     /// ```
     pub fn follow(&self, poll_interval: Duration) -> Result<EventStream, Error> {
-        Ok(EventStream::new(self.pager(Mode::Follow(poll_interval))?))
+        Ok(EventStream::paged(self.pager(Mode::Follow(poll_interval))?))
     }
 
     /// The events of [`stream`](Self::stream) a page at a time, each with the cursor after it.
@@ -391,7 +366,8 @@ impl EventsRequest {
 
     /// The events of a bounded window (`start_at`/`since` and `end_at` required), fetched by
     /// several concurrent time slices and delivered in the same order as
-    /// [`stream`](Self::stream) would. See [`Backfill`] and [`BackfillStream`].
+    /// [`stream`](Self::stream) would. See [`Backfill`] for how the window is split, and
+    /// [`EventStream`] for the cursor of a backfill.
     ///
     /// ```
     /// use futures::TryStreamExt;
@@ -416,56 +392,29 @@ impl EventsRequest {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn backfill(&self, options: Backfill) -> Result<BackfillStream, Error> {
+    pub fn backfill(&self, options: Backfill) -> Result<EventStream, Error> {
         let (query, position, _) = self.start()?;
-        BackfillStream::new(self.client.transport.clone(), query, position, options)
+        let slices = Slices::new(self.client.transport.clone(), query, position, options)?;
+        Ok(EventStream::backfill(slices))
     }
 }
 
 /// Configures a [`Client`]. Made by [`Client::builder`].
+///
+/// Each method sets one setting; [`build`](Self::build) checks them all, before anything is
+/// sent, and fails with [`Error::InvalidConfig`] naming the setting (or [`Error::MissingToken`]).
+#[derive(Default)]
 pub struct ClientBuilder {
     token: Option<SecretString>,
     token_from_env: bool,
-    base_url: String,
-    timeout: Duration,
-    connect_timeout: Duration,
-    user_agent: String,
-    retry: RetryPolicy,
-    requests_per_minute: Option<u32>,
-    max_concurrent_requests: usize,
-    max_response_bytes: Option<u64>,
+    settings: Settings,
     http: Option<reqwest::ClientBuilder>,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        ClientBuilder {
-            token: None,
-            token_from_env: false,
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            user_agent: concat!("asana-audit-log-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
-            retry: RetryPolicy::default(),
-            requests_per_minute: Some(1500),
-            max_concurrent_requests: 10,
-            max_response_bytes: Some(asana_audit_log_api::DEFAULT_MAX_BODY_BYTES),
-            http: None,
-        }
-    }
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .field("base_url", &self.base_url)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .field("requests_per_minute", &self.requests_per_minute)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
-            .field("max_response_bytes", &self.max_response_bytes)
-            .finish_non_exhaustive()
+        let token = self.token.as_ref().map(|_| "[redacted]");
+        self.settings.debug("ClientBuilder", &token, f)
     }
 }
 
@@ -488,31 +437,31 @@ impl ClientBuilder {
     /// The API base URL (default `https://app.asana.com/api/1.0`). Must be HTTPS, except for a
     /// loopback host (127.0.0.0/8, `::1`, `localhost`), for tests and local mocks.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
         self
     }
 
     /// The limit for one request, body included (default 60 s). A timed-out request is retried.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
     /// The limit for opening a connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// The `User-Agent` header (default `asana-audit-log-rs/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.settings.user_agent = user_agent.into();
         self
     }
 
     /// How transient failures are retried (default [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.settings.retry = policy;
         self
     }
 
@@ -521,20 +470,20 @@ impl ClientBuilder {
     /// other programs share the token). A fifth of them may go at once, the rest are spread
     /// over the minute. Retries count.
     pub fn requests_per_minute(mut self, per_minute: u32) -> Self {
-        self.requests_per_minute = Some(per_minute);
+        self.settings.requests_per_minute = Some(per_minute);
         self
     }
 
     /// No client-side request rate limit (Asana's 429s are still honoured).
     pub fn no_rate_limit(mut self) -> Self {
-        self.requests_per_minute = None;
+        self.settings.requests_per_minute = None;
         self
     }
 
     /// The most requests in flight at once, all streams together: 1..=50 (default 10; Asana
     /// serves at most 50 concurrent reads per token).
     pub fn max_concurrent_requests(mut self, max: usize) -> Self {
-        self.max_concurrent_requests = max;
+        self.settings.max_concurrent_requests = max;
         self
     }
 
@@ -555,7 +504,7 @@ impl ClientBuilder {
     /// # Ok::<(), asana_audit_log::Error>(())
     /// ```
     pub fn max_response_bytes(mut self, max: Option<u64>) -> Self {
-        self.max_response_bytes = max;
+        self.settings.max_response_bytes = max;
         self
     }
 
@@ -584,18 +533,8 @@ impl ClientBuilder {
             return Err(Error::MissingToken);
         }
         let token = SecretString::from(trimmed);
-        let transport = Transport::new(Settings {
-            token,
-            base_url: self.base_url,
-            timeout: self.timeout,
-            connect_timeout: self.connect_timeout,
-            user_agent: self.user_agent,
-            retry: self.retry,
-            requests_per_minute: self.requests_per_minute,
-            max_concurrent_requests: self.max_concurrent_requests,
-            max_response_bytes: self.max_response_bytes,
-            http: self.http,
-        })?;
+        let settings = self.settings.validate()?;
+        let transport = Transport::new(&token, settings, self.http)?;
         Ok(Client {
             transport: Arc::new(transport),
         })

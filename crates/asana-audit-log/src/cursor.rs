@@ -56,17 +56,17 @@ pub struct Cursor {
 pub(crate) struct Position {
     /// The offset to send next; `None` for the first page of the (possibly restarted) query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) offset: Option<String>,
+    offset: Option<String>,
     /// The `start_at` the offset belongs to, when the stream restarted from an event's
     /// `created_at` instead of the query's own start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) restart_at: Option<DateTime<Utc>>,
+    restart_at: Option<DateTime<Utc>>,
     /// The `created_at` of the last delivered event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) last_created_at: Option<DateTime<Utc>>,
+    last_created_at: Option<DateTime<Utc>>,
     /// The gids delivered at `last_created_at`, oldest first, at most [`MAX_SEEN_GIDS`].
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub(crate) seen_gids: VecDeque<String>,
+    seen_gids: VecDeque<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +101,39 @@ impl TryFrom<CursorFields> for Cursor {
 }
 
 impl Position {
+    /// The `start_at` of the next request: the restart point, else the query's own start.
+    pub(crate) fn start_at(&self, query: &Query) -> Option<DateTime<Utc>> {
+        self.restart_at.or(query.start_at())
+    }
+
+    /// The offset of the next request, if the stream has one.
+    pub(crate) fn offset(&self) -> Option<&str> {
+        self.offset.as_deref()
+    }
+
+    /// The `created_at` of the last delivered event.
+    pub(crate) fn last_created_at(&self) -> Option<DateTime<Utc>> {
+        self.last_created_at
+    }
+
+    /// Continues with `offset`, the next page's, when there is one (a page that never matched
+    /// has none, and the position keeps the offset it had).
+    pub(crate) fn advance(&mut self, offset: Option<String>) {
+        if let Some(offset) = offset {
+            self.offset = Some(offset);
+        }
+    }
+
+    /// The same delivered events, without an offset: the next request starts at the last
+    /// delivered instant (or the restart point already in use) and drops what was delivered
+    /// there. What a backfill starts from and what its cursor holds (its slices' offsets
+    /// belong to their own windows).
+    pub(crate) fn restarted(&self) -> Position {
+        let mut position = self.clone();
+        position.restart_from_last();
+        position
+    }
+
     /// Whether `event` was already delivered: the same gid at the last instant, or (right after
     /// a resume, when the page may start before the cursor) any earlier instant.
     pub(crate) fn already_delivered(&self, event: &AuditLogEvent, repositioned: bool) -> bool {
@@ -142,9 +175,7 @@ impl Position {
     /// already in use, or the query's start when nothing was delivered).
     pub(crate) fn restart_from_last(&mut self) {
         self.offset = None;
-        if let Some(last) = self.last_created_at {
-            self.restart_at = Some(last);
-        }
+        self.restart_at = self.last_created_at.or(self.restart_at);
     }
 }
 
@@ -202,7 +233,9 @@ mod tests {
     }
 
     fn query() -> Query {
-        Query::new("1".into(), None, None, None, None, None, 100).unwrap()
+        crate::query::QueryFields::new("1".into())
+            .validate()
+            .unwrap()
     }
 
     #[test]

@@ -3,15 +3,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-
 use crate::event::DecodeError;
 use crate::query::QueryError;
 
 /// Everything that can go wrong, from configuration to a page that cannot be read.
 ///
 /// HTTP answers keep Asana's error body ([`asana_errors`](Self::asana_errors)) and come with an
-/// actionable [`hint`](Self::hint); both are part of `Display`. Transient failures (429, 5xx,
+/// actionable [`hint`](Self::hint); both are part of `Display`. No variant names a type of
+/// another crate: failures of the HTTP stack come as an [`HttpError`], whose
+/// [`source`](std::error::Error::source) is the underlying error, and statuses are plain `u16`s,
+/// so this crate's semver does not follow its dependencies'. Transient failures (429, 5xx,
 /// timeouts, connection resets, truncated bodies) are retried by the client before they surface
 /// (see [`RetryPolicy`](crate::RetryPolicy)); when one does surface,
 /// [`is_retryable`](Self::is_retryable) says that trying again later may work. No variant ever
@@ -21,7 +22,7 @@ use crate::query::QueryError;
 /// use asana_audit_log::{Client, Error};
 ///
 /// let client = Client::new("0/123:secret")?;
-/// let err = client.audit_log_events("not-a-gid").build().unwrap_err();
+/// let err = client.audit_log_events("not-a-gid").to_query().unwrap_err();
 /// assert!(matches!(err, Error::InvalidQuery(_)));
 /// assert!(!err.is_retryable());
 /// assert_eq!(err.status(), None);
@@ -37,7 +38,8 @@ pub enum Error {
     )]
     MissingToken,
 
-    /// A client setting is invalid (base URL, token characters, concurrency, ...).
+    /// A client setting is invalid (base URL, token characters, concurrency, ...): found when
+    /// the client is built, before anything is sent.
     #[error("invalid client setting `{setting}`: {reason}")]
     InvalidConfig {
         /// Which setting.
@@ -47,8 +49,12 @@ pub enum Error {
     },
 
     /// The underlying HTTP client could not be built (e.g. TLS initialisation failed).
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
+    #[error("cannot build the HTTP client: {source}")]
+    HttpClient {
+        /// What failed.
+        #[source]
+        source: HttpError,
+    },
 
     /// The query was rejected before any request was sent.
     #[error("invalid query: {0}")]
@@ -97,7 +103,7 @@ pub enum Error {
     Transport {
         /// The last failure.
         #[source]
-        source: reqwest::Error,
+        source: HttpError,
         /// How many requests were made.
         attempts: u32,
     },
@@ -149,7 +155,7 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status of an error answer, if the error is one.
-    pub fn status(&self) -> Option<StatusCode> {
+    pub fn status(&self) -> Option<u16> {
         self.api_error().map(ApiError::status)
     }
 
@@ -192,7 +198,7 @@ impl Error {
 
     /// Sorts an error answer into its variant by status.
     pub(crate) fn from_api(error: ApiError) -> Self {
-        match error.status.as_u16() {
+        match error.status {
             400 => Self::BadRequest(error),
             401 => Self::Unauthorized(error),
             402 => Self::PaymentRequired(error),
@@ -244,34 +250,34 @@ pub struct AsanaError {
 /// An HTTP error answer of the API: its status, Asana's error body and what to do about it.
 #[derive(Clone, Debug)]
 pub struct ApiError {
-    status: StatusCode,
+    status: u16,
     errors: Vec<AsanaError>,
     retry_after: Option<Duration>,
-    with_offset: bool,
+    carried_offset: bool,
     attempts: u32,
     body: Option<String>,
 }
 
 impl ApiError {
     pub(crate) fn new(
-        status: StatusCode,
+        status: u16,
         errors: Vec<AsanaError>,
         retry_after: Option<Duration>,
-        with_offset: bool,
+        carried_offset: bool,
         body: Option<String>,
     ) -> Self {
         Self {
             status,
             errors,
             retry_after,
-            with_offset,
+            carried_offset,
             attempts: 1,
             body,
         }
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
         self.status
     }
 
@@ -285,9 +291,10 @@ impl ApiError {
         self.retry_after
     }
 
-    /// Whether the failing request carried a paging offset.
-    pub fn with_offset(&self) -> bool {
-        self.with_offset
+    /// Whether the failing request carried a paging offset (a 400 then usually means the
+    /// offset expired).
+    pub fn carried_offset(&self) -> bool {
+        self.carried_offset
     }
 
     /// How many requests were made before giving up (1 when the status is not retried).
@@ -302,8 +309,8 @@ impl ApiError {
 
     /// What to do about this answer, in one sentence.
     pub fn hint(&self) -> &'static str {
-        match self.status.as_u16() {
-            400 if self.with_offset => {
+        match self.status {
+            400 if self.carried_offset => {
                 "the paging offset was rejected (offsets expire and belong to their query); the \
                  stream restarted from the last event's created_at and was rejected again, so \
                  check Asana's message"
@@ -345,6 +352,12 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Asana API answered HTTP {}", self.status)?;
+        if let Some(reason) = reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+        {
+            write!(f, " {reason}")?;
+        }
         if self.attempts > 1 {
             write!(f, " (after {} attempts)", self.attempts)?;
         }
@@ -370,5 +383,59 @@ impl fmt::Display for ApiError {
             write!(f, ": {body}")?;
         }
         write!(f, " — hint: {}", self.hint())
+    }
+}
+
+/// A failure of the HTTP stack: a connection refused or reset, a timeout, a body that could not
+/// be read, a client that could not be built.
+///
+/// Opaque on purpose: the predicates say what kind of failure it was, and the underlying error
+/// of the HTTP library is its [`source`](std::error::Error::source), so this crate's API does
+/// not change when that library does.
+#[derive(Debug)]
+pub struct HttpError(pub(crate) reqwest::Error);
+
+impl HttpError {
+    /// Whether the request or the body read timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.0.is_timeout()
+    }
+
+    /// Whether no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        self.0.is_connect()
+    }
+
+    /// Whether reading or decoding the response body failed (e.g. it was cut short).
+    pub fn is_body(&self) -> bool {
+        self.0.is_body() || self.0.is_decode()
+    }
+}
+
+impl fmt::Display for HttpError {
+    /// What failed, then every cause on one line (the chain a person needs to act on it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.is_timeout() {
+            "timed out"
+        } else if self.is_connect() {
+            "could not connect"
+        } else if self.is_body() {
+            "the response body could not be read"
+        } else {
+            "the request failed"
+        };
+        f.write_str(kind)?;
+        let mut cause: Option<&dyn std::error::Error> = Some(&self.0);
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }

@@ -14,15 +14,15 @@ use asana_audit_log_api::types::ErrorResponse;
 use asana_audit_log_api::{BodyTooLarge, ResponseLimits};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
-use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::error::{ApiError, AsanaError, Error};
+use crate::error::{ApiError, AsanaError, Error, HttpError};
 use crate::query::{Actor, Query};
+use crate::settings::Settings;
 
 /// How transient failures are retried: HTTP 429 (after `Retry-After`), 5xx and 408, timeouts,
 /// connection failures and unreadable (e.g. truncated) bodies.
@@ -87,10 +87,11 @@ impl RetryPolicy {
         self
     }
 
-    /// The same policy with other backoff bounds.
+    /// The same policy with other backoff bounds (`max_delay` at least `min_delay`, checked
+    /// when the client is built).
     pub fn with_delays(mut self, min_delay: Duration, max_delay: Duration) -> Self {
         self.min_delay = min_delay;
-        self.max_delay = max_delay.max(min_delay);
+        self.max_delay = max_delay;
         self
     }
 
@@ -119,20 +120,6 @@ impl RetryPolicy {
     }
 }
 
-/// The client settings the HTTP layer needs (collected by `ClientBuilder`).
-pub(crate) struct Settings {
-    pub(crate) token: SecretString,
-    pub(crate) base_url: String,
-    pub(crate) timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) user_agent: String,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) requests_per_minute: Option<u32>,
-    pub(crate) max_concurrent_requests: usize,
-    pub(crate) max_response_bytes: Option<u64>,
-    pub(crate) http: Option<reqwest::ClientBuilder>,
-}
-
 /// One page as the stream code sees it.
 pub(crate) struct FetchedPage {
     /// The events' exact JSON texts.
@@ -145,65 +132,13 @@ pub(crate) struct FetchedPage {
 /// The HTTP side of a [`Client`](crate::Client), shared by all its streams.
 pub(crate) struct Transport {
     api: asana_audit_log_api::Client,
-    base_url: String,
-    user_agent: String,
-    timeout: Duration,
-    retry: RetryPolicy,
-    requests_per_minute: Option<u32>,
-    max_concurrent_requests: usize,
-    max_response_bytes: Option<u64>,
+    settings: Settings,
     limiter: Option<leaky_bucket::RateLimiter>,
     permits: Semaphore,
 }
 
 /// The API serves at most this many concurrent reads per token.
 pub(crate) const API_MAX_CONCURRENCY: usize = 50;
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// Checks the base URL: HTTPS, or plain HTTP to a loopback host (tests, local mocks).
-pub(crate) fn check_base_url(base_url: &str) -> Result<String, Error> {
-    let invalid = |reason: String| Error::InvalidConfig {
-        setting: "base_url",
-        reason,
-    };
-    let url =
-        Url::parse(base_url).map_err(|e| invalid(format!("{base_url:?} is not a URL: {e}")))?;
-    if url.cannot_be_a_base() || url.host_str().is_none() {
-        return Err(invalid(format!("{base_url:?} has no host")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "credentials in the URL are not allowed; the token is sent as a header".into(),
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(format!(
-            "{base_url:?} must not have a query or fragment"
-        )));
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(invalid(format!(
-                "{base_url:?} is plain HTTP; the token is only sent over HTTPS (plain HTTP is \
-                 allowed for loopback hosts only)"
-            )));
-        }
-        other => return Err(invalid(format!("unsupported scheme {other:?}"))),
-    }
-    Ok(base_url.trim_end_matches('/').to_owned())
-}
 
 /// A token bucket that never lets more than `per_minute` requests through in any 60 seconds:
 /// a burst of a fifth of them, refilled at the other four fifths a minute (a bucket holding `B`
@@ -282,48 +217,26 @@ fn asana_errors(bytes: &[u8]) -> Option<Vec<AsanaError>> {
 }
 
 impl Transport {
-    pub(crate) fn new(settings: Settings) -> Result<Self, Error> {
-        let base_url = check_base_url(&settings.base_url)?;
-        if settings.max_concurrent_requests == 0 {
-            return Err(Error::InvalidConfig {
-                setting: "max_concurrent_requests",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if settings.max_concurrent_requests > API_MAX_CONCURRENCY {
-            return Err(Error::InvalidConfig {
-                setting: "max_concurrent_requests",
-                reason: format!(
-                    "the API serves at most {API_MAX_CONCURRENCY} concurrent reads per token, got {}",
-                    settings.max_concurrent_requests
-                ),
-            });
-        }
-        if settings.max_response_bytes == Some(0) {
-            return Err(Error::InvalidConfig {
-                setting: "max_response_bytes",
-                reason: "must be at least 1 (use None to turn the cap off)".into(),
-            });
-        }
-        if settings.requests_per_minute == Some(0) {
-            return Err(Error::InvalidConfig {
-                setting: "requests_per_minute",
-                reason: "must be at least 1 (use no_rate_limit() to turn the limit off)".into(),
-            });
-        }
-
-        let mut auth = HeaderValue::try_from(format!("Bearer {}", settings.token.expose_secret()))
-            .map_err(|_| Error::InvalidConfig {
-                setting: "token",
-                reason: "contains characters that cannot be sent in an HTTP header".into(),
+    /// The transport for validated `settings` (see [`Settings::validate`]), starting from
+    /// `http` when the caller gave a `reqwest` builder.
+    pub(crate) fn new(
+        token: &SecretString,
+        settings: Settings,
+        http: Option<reqwest::ClientBuilder>,
+    ) -> Result<Self, Error> {
+        let mut auth =
+            HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).map_err(|_| {
+                Error::InvalidConfig {
+                    setting: "token",
+                    reason: "contains characters that cannot be sent in an HTTP header".into(),
+                }
             })?;
         // Keeps the value out of reqwest's and http's Debug output.
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
 
-        let http = settings
-            .http
+        let http = http
             .unwrap_or_else(reqwest::Client::builder)
             .default_headers(headers)
             .user_agent(settings.user_agent.clone())
@@ -334,32 +247,24 @@ impl Transport {
             // port changes, and the audit log endpoint has no reason to redirect).
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(Error::HttpClient)?;
+            .map_err(|source| Error::HttpClient {
+                source: HttpError(source),
+            })?;
 
         Ok(Transport {
             api: asana_audit_log_api::Client::new_with_client(
-                &base_url,
+                &settings.base_url,
                 http,
                 ResponseLimits::default().with_max_body_bytes(settings.max_response_bytes),
             ),
-            base_url,
-            user_agent: settings.user_agent,
-            timeout: settings.timeout,
-            retry: settings.retry,
-            requests_per_minute: settings.requests_per_minute,
-            max_concurrent_requests: settings.max_concurrent_requests,
-            max_response_bytes: settings.max_response_bytes,
             limiter: settings.requests_per_minute.map(rate_limiter),
             permits: Semaphore::new(settings.max_concurrent_requests),
+            settings,
         })
     }
 
-    pub(crate) fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    pub(crate) fn retry_policy(&self) -> RetryPolicy {
-        self.retry
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Fetches one page of `query`, starting at `start_at` (the query's own start or a restart
@@ -371,7 +276,7 @@ impl Transport {
         offset: Option<&str>,
     ) -> Result<FetchedPage, Error> {
         let attempts = AtomicU32::new(0);
-        let policy = self.retry;
+        let policy = self.settings.retry;
         let result = (|| async {
             let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
             self.attempt(query, start_at, offset, attempt).await
@@ -450,8 +355,8 @@ impl Transport {
             attempt,
         );
         let result = request.send().instrument(span.clone()).await;
-        let with_offset = offset.is_some();
-        let outcome = self.classify(result, with_offset).await;
+        let carried_offset = offset.is_some();
+        let outcome = self.classify(result, carried_offset).await;
         let _entered = span.enter();
         match &outcome {
             Ok(page) => tracing::debug!(
@@ -473,7 +378,7 @@ impl Transport {
             asana_audit_log_api::ResponseValue<asana_audit_log_api::types::AuditLogEventPage>,
             asana_audit_log_api::Error<ErrorResponse>,
         >,
-        with_offset: bool,
+        carried_offset: bool,
     ) -> Result<FetchedPage, Error> {
         use asana_audit_log_api::Error as Api;
         match result {
@@ -514,10 +419,10 @@ impl Transport {
                     })
                     .collect();
                 Err(Error::from_api(ApiError::new(
-                    status,
+                    status.as_u16(),
                     errors,
                     after,
-                    with_offset,
+                    carried_offset,
                     None,
                 )))
             }
@@ -532,10 +437,10 @@ impl Transport {
                     None
                 };
                 Err(Error::from_api(ApiError::new(
-                    status,
+                    status.as_u16(),
                     errors.unwrap_or_default(),
                     after,
-                    with_offset,
+                    carried_offset,
                     text,
                 )))
             }
@@ -551,7 +456,7 @@ impl Transport {
                     declared: cap.declared,
                 }),
                 None => Err(Error::Transport {
-                    source,
+                    source: HttpError(source),
                     attempts: 1,
                 }),
             },
@@ -559,7 +464,7 @@ impl Transport {
                 format!("cannot build the request: {source}"),
             )),
             Err(Api::CommunicationError(source)) => Err(Error::Transport {
-                source,
+                source: HttpError(source),
                 attempts: 1,
             }),
             Err(other) => Err(Error::Internal(format!("unexpected client error: {other}"))),
@@ -583,16 +488,7 @@ async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("base_url", &self.base_url)
-            .field("token", &"[redacted]")
-            .field("user_agent", &self.user_agent)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .field("requests_per_minute", &self.requests_per_minute)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
-            .field("max_response_bytes", &self.max_response_bytes)
-            .finish()
+        self.settings.debug("Client", &"[redacted]", f)
     }
 }
 
@@ -600,42 +496,6 @@ impl fmt::Debug for Transport {
 mod tests {
     use super::*;
     use backon::BackoffBuilder;
-
-    #[test]
-    fn base_urls() {
-        assert_eq!(
-            check_base_url("https://app.asana.com/api/1.0/").unwrap(),
-            "https://app.asana.com/api/1.0"
-        );
-        for ok in [
-            "http://127.0.0.1:8080/api/1.0",
-            "http://127.5.6.7/x",
-            "http://[::1]:9/",
-            "http://LOCALHOST:1",
-        ] {
-            check_base_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        for bad in [
-            "http://app.asana.com/api/1.0",
-            "http://10.0.0.1/",
-            "http://localhost.example.com/",
-            "ftp://127.0.0.1/",
-            "https://user:pw@app.asana.com/",
-            "https://app.asana.com/?x=1",
-            "not a url",
-        ] {
-            assert!(
-                matches!(
-                    check_base_url(bad),
-                    Err(Error::InvalidConfig {
-                        setting: "base_url",
-                        ..
-                    })
-                ),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn retry_after_seconds() {

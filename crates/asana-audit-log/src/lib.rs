@@ -7,8 +7,9 @@
 //!   honours `Retry-After`, and caps the request rate and concurrency of all its streams;
 //! - a validated, typed query ([`Client::audit_log_events`] → [`EventsRequest`] → [`Query`]);
 //! - streams: [`stream`](EventsRequest::stream) (everything available now, then ends),
-//!   [`follow`](EventsRequest::follow) (never ends), [`pages`](EventsRequest::pages) and a
-//!   concurrent [`backfill`](EventsRequest::backfill) of a bounded window;
+//!   [`follow`](EventsRequest::follow) (never ends) and a concurrent
+//!   [`backfill`](EventsRequest::backfill) of a bounded window, all three an [`EventStream`],
+//!   and [`pages`](EventsRequest::pages); every stream is an [`AuditLogStream`];
 //! - a serializable [`Cursor`] after every event, to resume without gap or duplicate;
 //! - lossless events ([`AuditLogEvent`]): the exact JSON Asana sent, plus typed views, with
 //!   open enums ([`EventType`], [`ActorType`], ...) that keep values this version does not know.
@@ -76,6 +77,33 @@
 //! long a body may take. The repository's `SECURITY.md` lists every limit and the tests that
 //! hold it.
 
+//! # API decisions
+//!
+//! These hold for every release of this crate, so a program written against it keeps working:
+//!
+//! - **One shape for streams.** Every stream implements [`AuditLogStream`] (`Stream` plus its
+//!   [`Cursor`] and [`Query`]); `stream`, `follow` and `backfill` all return one type,
+//!   [`EventStream`], so a caller that takes "any of them" names one type or one trait.
+//! - **Each concept is defined once.** A query's fields are declared in one place and checked
+//!   by one function, however the query is made (builder, [`Client::query`], a cursor read back
+//!   from disk); client settings likewise ([`ClientBuilder`]). The rule that makes cursors exact
+//!   (the position moves past a page only once its last event is handed out, never past a page
+//!   that failed) lives in one function that every stream and backfill slice uses.
+//! - **Options are checked, never clamped.** Client settings are checked when the client is
+//!   built ([`Error::InvalidConfig`]); query filters and [`Backfill`] options when a stream
+//!   starts ([`Error::InvalidQuery`]). Both happen before any request; a value out of range is
+//!   an error naming it, not silently changed.
+//! - **Our semver is ours.** No public signature names a type of the HTTP stack except
+//!   [`ClientBuilder::http_client_builder`], whose point is to take a `reqwest::ClientBuilder`.
+//!   Statuses are `u16`, failures of the HTTP stack are an opaque [`HttpError`] whose `source()`
+//!   is the underlying error. Enums that mirror server strings are `#[non_exhaustive]` and keep
+//!   values they do not know (`Unknown(String)`), and round-trip them.
+//! - **Names mean one thing.** `with_*` methods return a changed copy of a value
+//!   ([`RetryPolicy::with_max_retries`], [`Backfill::with_buffered_pages`]); getters are plain
+//!   nouns or questions ([`ApiError::carried_offset`]); `build` makes the thing its builder
+//!   configures ([`ClientBuilder::build`]), and [`EventsRequest::to_query`] shows the query a
+//!   request would read.
+
 #![warn(missing_docs, missing_debug_implementations)]
 
 #[macro_use]
@@ -89,13 +117,14 @@ mod event;
 mod fields;
 mod http;
 mod query;
+mod settings;
 mod stream;
 
-pub use backfill::{Backfill, BackfillStream};
+pub use backfill::Backfill;
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, EventsRequest, TOKEN_ENV};
 pub use cursor::{CURSOR_VERSION, Cursor, MAX_SEEN_GIDS};
 pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
-pub use error::{ApiError, AsanaError, Error};
+pub use error::{ApiError, AsanaError, Error, HttpError};
 pub use event::{
     AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource,
     MAX_EVENT_DEPTH,
@@ -103,7 +132,7 @@ pub use event::{
 pub use fields::Fields;
 pub use http::RetryPolicy;
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
-pub use stream::{EventStream, Page, PageStream, WithCursors};
+pub use stream::{AuditLogStream, EventStream, Page, PageStream, WithCursors};
 
 /// Re-exported so callers can name the token type without depending on `secrecy`.
 pub use secrecy::SecretString;

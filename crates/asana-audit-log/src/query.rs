@@ -72,6 +72,12 @@ pub enum QueryError {
     /// A backfill concurrency outside 1..=50 (the API serves at most 50 concurrent reads).
     #[error("backfill concurrency must be between 1 and 50, got {0}")]
     Concurrency(usize),
+    /// A backfill with fewer than 1 initial slice per unit of concurrency.
+    #[error("backfill slices per worker must be at least 1, got {0}")]
+    SlicesPerWorker(usize),
+    /// A backfill with a read-ahead of fewer than 1 page per slice.
+    #[error("backfill buffered pages must be at least 1, got {0}")]
+    BufferedPages(usize),
 }
 
 /// A note about a query that is sent anyway: its window reaches where no events can be.
@@ -132,59 +138,46 @@ impl fmt::Display for QueryWarning {
     }
 }
 
-/// A validated audit log query: which workspace, which time window, which filters, page size.
-///
-/// Built by [`EventsRequest::build`](crate::EventsRequest::build) (or implicitly by its stream
-/// methods). It serializes (it is part of a [`Cursor`](crate::Cursor)) and re-validates when
-/// deserialized, so a tampered file cannot smuggle in an invalid query.
+/// The fields of a query, declared once: the serialized form of [`Query`], and the draft an
+/// [`EventsRequest`](crate::EventsRequest) fills in. Only [`QueryFields::validate`] turns it into
+/// a `Query`, so every way to make one (builder, cursor file, restart) passes the same checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "QueryFields")]
-pub struct Query {
-    workspace_gid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event_type: Option<EventType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actor: Option<Actor>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resource_gid: Option<String>,
-    page_size: u32,
+#[serde(deny_unknown_fields)]
+pub(crate) struct QueryFields {
+    pub(crate) workspace_gid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) start_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) event_type: Option<EventType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) actor: Option<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resource_gid: Option<String>,
+    pub(crate) page_size: u32,
 }
 
-/// [`Query`]'s serialized form, validated into a `Query`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QueryFields {
-    workspace_gid: String,
-    #[serde(default)]
-    start_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    end_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    event_type: Option<EventType>,
-    #[serde(default)]
-    actor: Option<Actor>,
-    #[serde(default)]
-    resource_gid: Option<String>,
-    page_size: u32,
+/// A validated audit log query: which workspace, which time window, which filters, page size.
+///
+/// Made by [`EventsRequest::to_query`](crate::EventsRequest::to_query) (or implicitly by its
+/// stream methods). It serializes (it is part of a [`Cursor`](crate::Cursor)) and re-validates
+/// when deserialized, so a tampered file cannot smuggle in an invalid query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "QueryFields", into = "QueryFields")]
+pub struct Query(QueryFields);
+
+impl From<Query> for QueryFields {
+    fn from(query: Query) -> Self {
+        query.0
+    }
 }
 
 impl TryFrom<QueryFields> for Query {
     type Error = QueryError;
 
     fn try_from(fields: QueryFields) -> Result<Self, QueryError> {
-        Query::new(
-            fields.workspace_gid,
-            fields.start_at,
-            fields.end_at,
-            fields.event_type,
-            fields.actor,
-            fields.resource_gid,
-            fields.page_size,
-        )
+        fields.validate()
     }
 }
 
@@ -210,28 +203,34 @@ pub(crate) fn ceil_millis(at: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-impl Query {
-    pub(crate) fn new(
-        workspace_gid: String,
-        start_at: Option<DateTime<Utc>>,
-        end_at: Option<DateTime<Utc>>,
-        event_type: Option<EventType>,
-        actor: Option<Actor>,
-        resource_gid: Option<String>,
-        page_size: u32,
-    ) -> Result<Self, QueryError> {
-        check_gid("workspace_gid", &workspace_gid)?;
-        if let Some(gid) = &resource_gid {
+impl QueryFields {
+    /// A draft for `workspace_gid` with no window, no filter and the largest page size.
+    pub(crate) fn new(workspace_gid: String) -> Self {
+        QueryFields {
+            workspace_gid,
+            start_at: None,
+            end_at: None,
+            event_type: None,
+            actor: None,
+            resource_gid: None,
+            page_size: MAX_PAGE_SIZE,
+        }
+    }
+
+    /// Checks every field and rounds the window to whole milliseconds.
+    pub(crate) fn validate(mut self) -> Result<Query, QueryError> {
+        check_gid("workspace_gid", &self.workspace_gid)?;
+        if let Some(gid) = &self.resource_gid {
             check_gid("resource_gid", gid)?;
         }
-        match &actor {
+        match &self.actor {
             Some(Actor::Gid(gid)) => check_gid("actor_gid", gid)?,
             Some(Actor::Type(kind)) if kind.to_api().is_none() => {
                 return Err(QueryError::UnsupportedActorType(kind.to_string()));
             }
             _ => {}
         }
-        if let Some(kind) = &event_type {
+        if let Some(kind) = &self.event_type {
             let name = kind.as_str();
             let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
                 && name
@@ -241,68 +240,68 @@ impl Query {
                 return Err(QueryError::InvalidEventType(name.to_owned()));
             }
         }
-        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-            return Err(QueryError::PageSize(page_size));
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(QueryError::PageSize(self.page_size));
         }
-        let start_at = start_at.map(ceil_millis);
-        let end_at = end_at.map(ceil_millis);
-        if let (Some(start), Some(end)) = (start_at, end_at)
+        self.start_at = self.start_at.map(ceil_millis);
+        self.end_at = self.end_at.map(ceil_millis);
+        if let (Some(start), Some(end)) = (self.start_at, self.end_at)
             && start >= end
         {
             return Err(QueryError::EmptyWindow { start, end });
         }
-        Ok(Self {
-            workspace_gid,
-            start_at,
-            end_at,
-            event_type,
-            actor,
-            resource_gid,
-            page_size,
-        })
+        Ok(Query(self))
+    }
+}
+
+impl Query {
+    /// The query's fields, to change and validate again.
+    pub(crate) fn to_fields(&self) -> QueryFields {
+        self.0.clone()
     }
 
     /// The workspace (domain) whose log is read.
     pub fn workspace_gid(&self) -> &str {
-        &self.workspace_gid
+        &self.0.workspace_gid
     }
 
     /// Only events at or after this instant (rounded up to a whole millisecond).
     pub fn start_at(&self) -> Option<DateTime<Utc>> {
-        self.start_at
+        self.0.start_at
     }
 
     /// Only events before this instant (rounded up to a whole millisecond).
     pub fn end_at(&self) -> Option<DateTime<Utc>> {
-        self.end_at
+        self.0.end_at
     }
 
     /// Only events of this type.
     pub fn event_type(&self) -> Option<&EventType> {
-        self.event_type.as_ref()
+        self.0.event_type.as_ref()
     }
 
     /// Only events of this actor (type or gid).
     pub fn actor(&self) -> Option<&Actor> {
-        self.actor.as_ref()
+        self.0.actor.as_ref()
     }
 
     /// Only events whose main resource has this gid.
     pub fn resource_gid(&self) -> Option<&str> {
-        self.resource_gid.as_deref()
+        self.0.resource_gid.as_deref()
     }
 
     /// Events per page (1..=100).
     pub fn page_size(&self) -> u32 {
-        self.page_size
+        self.0.page_size
     }
 
     /// Whether two queries select the same events apart from their time windows and page sizes.
     pub fn same_filters(&self, other: &Query) -> bool {
-        self.workspace_gid == other.workspace_gid
-            && self.event_type == other.event_type
-            && self.actor == other.actor
-            && self.resource_gid == other.resource_gid
+        let (a, b) = (&self.0, &other.0);
+        a.workspace_gid == b.workspace_gid
+            && a.event_type == b.event_type
+            && a.actor == b.actor
+            && a.resource_gid == b.resource_gid
     }
 
     /// The same query over another window (used for backfill slices and restarts).
@@ -311,11 +310,11 @@ impl Query {
         start_at: Option<DateTime<Utc>>,
         end_at: Option<DateTime<Utc>>,
     ) -> Query {
-        Query {
+        Query(QueryFields {
             start_at,
             end_at,
-            ..self.clone()
-        }
+            ..self.0.clone()
+        })
     }
 
     /// Where the window reaches before the log start or beyond the 90-day retention, as of now.
@@ -326,7 +325,7 @@ impl Query {
     /// let query = client
     ///     .audit_log_events("1234")
     ///     .start_at("2020-01-01T00:00:00Z".parse().unwrap())
-    ///     .build()?;
+    ///     .to_query()?;
     /// assert!(matches!(query.warnings()[0], QueryWarning::BeforeLogStart { .. }));
     /// # Ok::<(), asana_audit_log::Error>(())
     /// ```
@@ -339,7 +338,7 @@ impl Query {
         let retention = TimeDelta::from_std(RETENTION).expect("90 days fit");
         let oldest_retained = (now - retention).max(log_start());
         let mut warnings = Vec::new();
-        if let Some(end_at) = self.end_at
+        if let Some(end_at) = self.0.end_at
             && end_at <= oldest_retained
         {
             warnings.push(QueryWarning::WindowExpired {
@@ -347,7 +346,7 @@ impl Query {
                 oldest_retained,
             });
         }
-        if let Some(start_at) = self.start_at {
+        if let Some(start_at) = self.0.start_at {
             if start_at < log_start() {
                 warnings.push(QueryWarning::BeforeLogStart { start_at });
             } else if start_at < oldest_retained {
@@ -369,64 +368,65 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn fields(workspace_gid: &str) -> QueryFields {
+        QueryFields::new(workspace_gid.into())
+    }
+
     fn query(start: Option<&str>, end: Option<&str>) -> Result<Query, QueryError> {
-        Query::new(
-            "1".into(),
-            start.map(at),
-            end.map(at),
-            None,
-            None,
-            None,
-            100,
-        )
+        QueryFields {
+            start_at: start.map(at),
+            end_at: end.map(at),
+            ..fields("1")
+        }
+        .validate()
     }
 
     #[test]
     fn validation() {
         let err = |result: Result<Query, QueryError>| result.unwrap_err();
         assert_eq!(
-            err(Query::new("12a".into(), None, None, None, None, None, 100)),
+            err(fields("12a").validate()),
             QueryError::InvalidGid {
                 field: "workspace_gid",
                 value: "12a".into()
             }
         );
         assert!(matches!(
-            err(Query::new(
-                "1".into(),
-                None,
-                None,
-                None,
-                Some(Actor::Gid("".into())),
-                None,
-                100
-            )),
+            err(QueryFields {
+                actor: Some(Actor::Gid("".into())),
+                ..fields("1")
+            }
+            .validate()),
             QueryError::InvalidGid {
                 field: "actor_gid",
                 ..
             }
         ));
         assert!(matches!(
-            err(Query::new(
-                "1".into(),
-                None,
-                None,
-                None,
-                None,
-                Some(" 1".into()),
-                100
-            )),
+            err(QueryFields {
+                resource_gid: Some(" 1".into()),
+                ..fields("1")
+            }
+            .validate()),
             QueryError::InvalidGid {
                 field: "resource_gid",
                 ..
             }
         ));
         assert_eq!(
-            err(Query::new("1".into(), None, None, None, None, None, 0)),
+            err(QueryFields {
+                page_size: 0,
+                ..fields("1")
+            }
+            .validate()),
             QueryError::PageSize(0)
         );
         assert_eq!(
-            err(Query::new("1".into(), None, None, None, None, None, 101)),
+            err(QueryFields {
+                page_size: 101,
+                ..fields("1")
+            }
+            .validate()),
             QueryError::PageSize(101)
         );
         assert!(matches!(
@@ -437,39 +437,28 @@ mod tests {
             QueryError::EmptyWindow { .. }
         ));
         let robot = Actor::Type(ActorType::from("robot"));
-        let e = err(Query::new(
-            "1".into(),
-            None,
-            None,
-            None,
-            Some(robot),
-            None,
-            100,
-        ));
+        let e = err(QueryFields {
+            actor: Some(robot),
+            ..fields("1")
+        }
+        .validate());
         assert_eq!(e, QueryError::UnsupportedActorType("robot".into()));
         assert!(e.to_string().contains("only accepts user, asana"), "{e}");
         assert!(matches!(
-            err(Query::new(
-                "1".into(),
-                None,
-                None,
-                Some(EventType::from("")),
-                None,
-                None,
-                100
-            )),
+            err(QueryFields {
+                event_type: Some(EventType::from("")),
+                ..fields("1")
+            }
+            .validate()),
             QueryError::InvalidEventType(_)
         ));
         // A type this version does not know is still a valid filter.
-        Query::new(
-            "1".into(),
-            None,
-            None,
-            Some(EventType::from("brand_new")),
-            None,
-            None,
-            1,
-        )
+        QueryFields {
+            event_type: Some(EventType::from("brand_new")),
+            page_size: 1,
+            ..fields("1")
+        }
+        .validate()
         .unwrap();
     }
 
@@ -518,15 +507,15 @@ mod tests {
 
     #[test]
     fn serde_round_trip_and_revalidation() {
-        let q = Query::new(
-            "1".into(),
-            Some(at("2024-01-01T00:00:00Z")),
-            None,
-            Some(EventType::UserLoginSucceeded),
-            Some(Actor::Type(ActorType::Anonymous)),
-            Some("77".into()),
-            50,
-        )
+        let q = QueryFields {
+            start_at: Some(at("2024-01-01T00:00:00Z")),
+            event_type: Some(EventType::UserLoginSucceeded),
+            actor: Some(Actor::Type(ActorType::Anonymous)),
+            resource_gid: Some("77".into()),
+            page_size: 50,
+            ..fields("1")
+        }
+        .validate()
         .unwrap();
         let json = serde_json::to_string(&q).unwrap();
         assert_eq!(

@@ -94,6 +94,8 @@ pub(crate) struct Core {
     /// Gids handed out lately, to drop replays the position cannot recognise (boxed: streams
     /// are moved around, and this is their largest part).
     recent: Box<RecentGids>,
+    /// The batch being handed out.
+    pending: Option<Batch>,
 }
 
 impl Core {
@@ -113,26 +115,27 @@ impl Core {
             restarts: 0,
             stale_pages: 0,
             recent: Box::default(),
+            pending: None,
         }
     }
 
     /// Fetches until there is a batch of new events, or the end (drain mode only).
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
         loop {
-            let start_at = self.position.restart_at.or(self.query.start_at());
+            let start_at = self.position.start_at(&self.query);
             let page = match self
                 .transport
-                .fetch_page(&self.query, start_at, self.position.offset.as_deref())
+                .fetch_page(&self.query, start_at, self.position.offset())
                 .await
             {
                 Ok(page) => page,
                 Err(Error::BadRequest(error))
-                    if error.with_offset() && self.restarts < MAX_RESTARTS_WITHOUT_PROGRESS =>
+                    if error.carried_offset() && self.restarts < MAX_RESTARTS_WITHOUT_PROGRESS =>
                 {
                     self.restarts += 1;
                     tracing::warn!(
                         workspace_gid = self.query.workspace_gid(),
-                        restart_at = ?self.position.last_created_at,
+                        restart_at = ?self.position.last_created_at(),
                         error = %error,
                         "offset rejected (expired?); restarting from the last delivered event"
                     );
@@ -159,7 +162,7 @@ impl Core {
                         // but it does not move the stream forward.
                         progressed |= self
                             .position
-                            .last_created_at
+                            .last_created_at()
                             .is_none_or(|last| event.created_at() >= last);
                         events.push_back(event);
                     }
@@ -209,9 +212,7 @@ impl Core {
             }
             // Nothing new on this page: move on without delivering anything. An empty page
             // keeps the offset when it has none (a query that never matched has none).
-            if let Some(offset) = page.next_offset {
-                self.position.offset = Some(offset);
-            }
+            self.position.advance(page.next_offset);
             match self.mode {
                 // Events but none new: fetch the next page at once.
                 _ if page_len > 0 => {}
@@ -222,17 +223,49 @@ impl Core {
         }
     }
 
-    /// Records a delivered event.
-    pub(crate) fn delivered(&mut self, event: &AuditLogEvent) {
-        self.position.observe(event);
-        self.restarts = 0;
+    /// Takes a fetched batch: its events are handed out next, by [`next_event`](Self::next_event)
+    /// or [`take_events`](Self::take_events).
+    pub(crate) fn hand_out(&mut self, batch: Batch) {
+        debug_assert!(
+            self.pending.is_none(),
+            "the previous batch is handed out first"
+        );
+        self.pending = Some(batch);
     }
 
-    /// Moves past a fully delivered batch.
-    pub(crate) fn advance(&mut self, next: Option<String>) {
-        if let Some(offset) = next {
-            self.position.offset = Some(offset);
+    /// Hands out the next event of the batch and records it in the position.
+    ///
+    /// The exactly-once rule, in the one place every stream (and every backfill slice) uses:
+    /// the position moves past the page (to its next offset) only once its last event is out,
+    /// and never past a page that failed: that page's error comes next, and a cursor taken
+    /// before it still asks for the page again.
+    fn pop(&mut self) -> Option<AuditLogEvent> {
+        let pending = self.pending.as_mut()?;
+        let event = pending.events.pop_front();
+        if let Some(event) = &event {
+            self.position.observe(event);
+            self.restarts = 0;
         }
+        if pending.events.is_empty() && pending.error.is_none() {
+            let next = pending.next.take();
+            self.pending = None;
+            self.position.advance(next);
+        }
+        event
+    }
+
+    /// The next event of the batch, else the batch's error (once), else `None`: time to fetch.
+    pub(crate) fn next_event(&mut self) -> Option<Result<AuditLogEvent, Error>> {
+        if let Some(event) = self.pop() {
+            return Some(Ok(event));
+        }
+        self.pending.take().and_then(|batch| batch.error).map(Err)
+    }
+
+    /// Hands out every remaining event of the batch; its error, if any, stays for
+    /// [`next_event`](Self::next_event).
+    pub(crate) fn take_events(&mut self) -> Vec<AuditLogEvent> {
+        std::iter::from_fn(|| self.pop()).collect()
     }
 }
 
@@ -295,8 +328,30 @@ impl Pager {
         }
     }
 
-    fn core(&mut self) -> &mut Core {
-        self.core.as_mut().expect("core is home between fetches")
+    /// The next item `take` makes of the core's batch, fetching batches until it makes one.
+    /// The stream is done after an error.
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut(&mut Core) -> Option<Result<T, Error>>,
+    ) -> Poll<Option<Result<T, Error>>> {
+        loop {
+            if let Some(core) = self.core.as_mut()
+                && let Some(item) = take(core)
+            {
+                self.done |= item.is_err();
+                return Poll::Ready(Some(item));
+            }
+            match ready!(self.poll_batch(cx)) {
+                Some(Ok(batch)) => self
+                    .core
+                    .as_mut()
+                    .expect("core is home between fetches")
+                    .hand_out(batch),
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => return Poll::Ready(None),
+            }
+        }
     }
 
     fn cursor(&self) -> Cursor {
@@ -308,12 +363,61 @@ impl Pager {
     }
 }
 
-/// A stream of events, oldest first, made by [`EventsRequest::stream`] (ends when no more
-/// events exist now) or [`EventsRequest::follow`] (never ends).
+/// What every stream of this crate offers besides its items: the [`Cursor`] after the last item
+/// returned, and the [`Query`] it reads. Take `impl AuditLogStream<Item = Result<AuditLogEvent,
+/// Error>>` to accept a stream, a follow or a backfill alike (all three are an [`EventStream`]),
+/// or the same stream [`with_cursors`](EventStream::with_cursors).
+///
+/// ```
+/// use futures::TryStreamExt;
+/// use asana_audit_log::{AuditLogEvent, AuditLogStream, Cursor, Error};
+///
+/// /// Drains any of the crate's event streams, returning the count and where it stopped.
+/// async fn drain(
+///     mut events: impl AuditLogStream<Item = Result<AuditLogEvent, Error>>,
+/// ) -> Result<(usize, Cursor), Error> {
+///     let mut count = 0;
+///     while let Some(_event) = events.try_next().await? {
+///         count += 1;
+///     }
+///     Ok((count, events.cursor()))
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mock = asana_audit_log_mock::MockServer::builder().events(120).start().await?;
+/// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+/// let (count, cursor) = drain(client.audit_log_events(mock.workspace_gid()).stream()?).await?;
+/// assert_eq!(count, 120);
+/// assert!(cursor.has_offset());
+/// # Ok(()) }
+/// ```
+pub trait AuditLogStream: Stream + Unpin {
+    /// The position right after the last item returned (before the first: where the stream
+    /// starts). Save it to continue later with [`Client::resume`](crate::Client::resume).
+    fn cursor(&self) -> Cursor;
+
+    /// The query the stream reads.
+    fn query(&self) -> &Query;
+}
+
+/// Where an [`EventStream`]'s events come from.
+enum Source {
+    /// One query walked page by page ([`EventsRequest::stream`](crate::EventsRequest::stream),
+    /// [`follow`](crate::EventsRequest::follow)).
+    Pager(Pager),
+    /// Concurrent slices of a bounded window ([`backfill`](crate::EventsRequest::backfill)).
+    Backfill(crate::backfill::Slices),
+}
+
+/// A stream of events, oldest first: made by [`EventsRequest::stream`] (ends when no more
+/// events exist now), [`EventsRequest::follow`] (never ends) and [`EventsRequest::backfill`]
+/// (a bounded window fetched by concurrent slices, same events in the same order as `stream`).
 ///
 /// [`cursor`](Self::cursor) is the position right after the last event returned; save it to
 /// continue later with [`Client::resume`](crate::Client::resume), or use
-/// [`with_cursors`](Self::with_cursors) to get it with every event.
+/// [`with_cursors`](Self::with_cursors) to get it with every event. A backfill's cursor holds no
+/// offset (its slices have their own), so resuming it restarts from the last event's
+/// `created_at` and drops the events already delivered at that instant.
 ///
 /// **Delivery guarantee.** Events arrive in `created_at` order, each once. Failed requests are
 /// retried with the same offset, so retries never skip or repeat. When Asana rejects an offset
@@ -331,36 +435,45 @@ impl Pager {
 /// nothing but events already delivered (more in a row than a restart could legitimately
 /// re-read: 12 pages at 100 events a page).
 ///
-/// The stream ends after the first error: it yields the error, then `None`.
+/// The stream ends after the first error: it yields the error, then `None`. `next()` is
+/// cancel-safe: a call dropped before it completes loses no event. A backfill must be polled
+/// within a tokio runtime (its slices run as tasks, aborted when the stream is dropped).
 ///
 /// [`EventsRequest::stream`]: crate::EventsRequest::stream
 /// [`EventsRequest::follow`]: crate::EventsRequest::follow
+/// [`EventsRequest::backfill`]: crate::EventsRequest::backfill
 pub struct EventStream {
-    pager: Pager,
-    buffer: VecDeque<AuditLogEvent>,
-    next: Option<Option<String>>,
-    error: Option<Error>,
+    source: Source,
 }
 
 impl EventStream {
-    pub(crate) fn new(pager: Pager) -> Self {
+    pub(crate) fn paged(pager: Pager) -> Self {
         EventStream {
-            pager,
-            buffer: VecDeque::new(),
-            next: None,
-            error: None,
+            source: Source::Pager(pager),
+        }
+    }
+
+    pub(crate) fn backfill(slices: crate::backfill::Slices) -> Self {
+        EventStream {
+            source: Source::Backfill(slices),
         }
     }
 
     /// The position right after the last event this stream returned (before the first event:
     /// the start of the query, or the cursor it resumed from).
     pub fn cursor(&self) -> Cursor {
-        self.pager.cursor()
+        match &self.source {
+            Source::Pager(pager) => pager.cursor(),
+            Source::Backfill(slices) => slices.cursor(),
+        }
     }
 
-    /// The query this stream reads.
+    /// The query this stream reads (for a backfill, the whole window's).
     pub fn query(&self) -> &Query {
-        &self.pager.query
+        match &self.source {
+            Source::Pager(pager) => &pager.query,
+            Source::Backfill(slices) => slices.query(),
+        }
     }
 
     /// Pairs every event with the cursor right after it.
@@ -382,18 +495,42 @@ impl EventStream {
     /// # std::fs::remove_file(&checkpoint)?;
     /// # Ok(()) }
     /// ```
-    pub fn with_cursors(self) -> WithCursors {
+    pub fn with_cursors(self) -> WithCursors<Self> {
         WithCursors { inner: self }
+    }
+}
+
+impl AuditLogStream for EventStream {
+    fn cursor(&self) -> Cursor {
+        EventStream::cursor(self)
+    }
+
+    fn query(&self) -> &Query {
+        EventStream::query(self)
     }
 }
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream")
-            .field("query", &self.pager.query)
-            .field("buffered", &self.buffer.len())
-            .field("done", &self.pager.done)
-            .finish_non_exhaustive()
+        match &self.source {
+            Source::Pager(pager) => f
+                .debug_struct("EventStream")
+                .field("query", &pager.query)
+                .field(
+                    "buffered",
+                    &pager
+                        .core
+                        .as_ref()
+                        .and_then(|core| core.pending.as_ref())
+                        .map_or(0, |batch| batch.events.len()),
+                )
+                .field("done", &pager.done)
+                .finish_non_exhaustive(),
+            Source::Backfill(slices) => f
+                .debug_struct("EventStream")
+                .field("backfill", slices)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -401,54 +538,45 @@ impl Stream for EventStream {
     type Item = Result<AuditLogEvent, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if let Some(event) = this.buffer.pop_front() {
-                let core = this.pager.core();
-                core.delivered(&event);
-                if this.buffer.is_empty()
-                    && let Some(next) = this.next.take()
-                {
-                    core.advance(next);
-                }
-                return Poll::Ready(Some(Ok(event)));
-            }
-            if let Some(error) = this.error.take() {
-                this.pager.done = true;
-                return Poll::Ready(Some(Err(error)));
-            }
-            match ready!(this.pager.poll_batch(cx)) {
-                Some(Ok(batch)) => {
-                    this.buffer = batch.events;
-                    if batch.error.is_some() {
-                        this.error = batch.error;
-                    } else if this.buffer.is_empty() {
-                        this.pager.core().advance(batch.next);
-                    } else {
-                        this.next = Some(batch.next);
-                    }
-                }
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => return Poll::Ready(None),
-            }
+        match &mut self.get_mut().source {
+            Source::Pager(pager) => pager.poll_with(cx, Core::next_event),
+            Source::Backfill(slices) => slices.poll_event(cx),
         }
     }
 }
 
-/// [`EventStream`] items paired with the cursor after each: made by
+/// A stream's events paired with the cursor after each: made by
 /// [`EventStream::with_cursors`].
-pub struct WithCursors {
-    inner: EventStream,
+pub struct WithCursors<S = EventStream> {
+    inner: S,
 }
 
-impl WithCursors {
+impl<S: AuditLogStream> WithCursors<S> {
     /// The position after the last event returned.
     pub fn cursor(&self) -> Cursor {
         self.inner.cursor()
     }
+
+    /// The stream without the cursors.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
-impl std::fmt::Debug for WithCursors {
+impl<S: AuditLogStream> AuditLogStream for WithCursors<S>
+where
+    S: Stream<Item = Result<AuditLogEvent, Error>>,
+{
+    fn cursor(&self) -> Cursor {
+        self.inner.cursor()
+    }
+
+    fn query(&self) -> &Query {
+        self.inner.query()
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for WithCursors<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WithCursors")
             .field("inner", &self.inner)
@@ -456,7 +584,10 @@ impl std::fmt::Debug for WithCursors {
     }
 }
 
-impl Stream for WithCursors {
+impl<S> Stream for WithCursors<S>
+where
+    S: AuditLogStream + Stream<Item = Result<AuditLogEvent, Error>>,
+{
     type Item = Result<(AuditLogEvent, Cursor), Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -482,17 +613,31 @@ pub struct Page {
 /// events before it come as a page and the error follows.
 pub struct PageStream {
     pager: Pager,
-    error: Option<Error>,
 }
 
 impl PageStream {
     pub(crate) fn new(pager: Pager) -> Self {
-        PageStream { pager, error: None }
+        PageStream { pager }
     }
 
     /// The position after the last page returned.
     pub fn cursor(&self) -> Cursor {
         self.pager.cursor()
+    }
+
+    /// The query this stream reads.
+    pub fn query(&self) -> &Query {
+        &self.pager.query
+    }
+}
+
+impl AuditLogStream for PageStream {
+    fn cursor(&self) -> Cursor {
+        self.pager.cursor()
+    }
+
+    fn query(&self) -> &Query {
+        &self.pager.query
     }
 }
 
@@ -509,38 +654,21 @@ impl Stream for PageStream {
     type Item = Result<Page, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if let Some(error) = this.error.take() {
-            this.pager.done = true;
-            return Poll::Ready(Some(Err(error)));
-        }
-        loop {
-            match ready!(this.pager.poll_batch(cx)) {
-                Some(Ok(batch)) => {
-                    let core = this.pager.core();
-                    for event in &batch.events {
-                        core.delivered(event);
-                    }
-                    if batch.error.is_none() {
-                        core.advance(batch.next);
-                    }
-                    let events: Vec<AuditLogEvent> = batch.events.into();
-                    if events.is_empty() {
-                        if let Some(error) = batch.error {
-                            this.pager.done = true;
-                            return Poll::Ready(Some(Err(error)));
-                        }
-                        continue;
-                    }
-                    this.error = batch.error;
-                    return Poll::Ready(Some(Ok(Page {
-                        events,
-                        cursor: this.pager.cursor(),
-                    })));
-                }
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => return Poll::Ready(None),
+        let pager = &mut self.get_mut().pager;
+        let events = ready!(pager.poll_with(cx, |core| {
+            let events = core.take_events();
+            if events.is_empty() {
+                // Nothing left but the batch's error, if it has one.
+                core.next_event().map(|item| item.map(|event| vec![event]))
+            } else {
+                Some(Ok(events))
             }
-        }
+        }));
+        Poll::Ready(events.map(|events| {
+            events.map(|events| Page {
+                events,
+                cursor: pager.cursor(),
+            })
+        }))
     }
 }

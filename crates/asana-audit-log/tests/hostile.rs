@@ -385,7 +385,7 @@ async fn error_bodies_are_capped_too() {
     assert!(matches!(error, Error::ResponseTooLarge { .. }), "{error:?}");
     let error = drain_to_error(&client).await;
     assert!(
-        matches!(&error, Error::UnexpectedStatus(e) if e.status().as_u16() == 418),
+        matches!(&error, Error::UnexpectedStatus(e) if e.status() == 418),
         "{error:?}"
     );
     assert!(
@@ -701,7 +701,7 @@ async fn redirects_never_carry_the_token_anywhere() {
             .await;
             let error = error.expect("an error");
             assert!(
-                matches!(&error, Error::UnexpectedStatus(e) if e.status().is_redirection()),
+                matches!(&error, Error::UnexpectedStatus(e) if (300..400).contains(&e.status())),
                 "{status} -> {target}: {error:?}"
             );
             assert!(!shown(&error).contains(SECRET));

@@ -123,7 +123,7 @@ async fn an_offset_rejected_again_and_again_is_reported() {
     assert_eq!(stream.next().await.unwrap().unwrap().gid(), "1");
     let error = stream.next().await.unwrap().unwrap_err();
     assert!(
-        matches!(&error, Error::BadRequest(e) if e.with_offset()),
+        matches!(&error, Error::BadRequest(e) if e.carried_offset()),
         "{error:?}"
     );
     assert!(
@@ -141,7 +141,7 @@ async fn redirects_are_not_followed() {
     let (base, hits) = canned(vec![response("302 Found", &location, "")]).await;
     let error = first_error(&client(&base, RetryPolicy::default())).await;
     assert!(
-        matches!(&error, Error::UnexpectedStatus(e) if e.status().as_u16() == 302),
+        matches!(&error, Error::UnexpectedStatus(e) if e.status() == 302),
         "{error:?}"
     );
     assert!(

@@ -484,10 +484,7 @@ async fn error_statuses_become_typed_errors_with_hints() {
         ("404", &not_found),
     ] {
         assert!(!error.is_retryable());
-        assert_eq!(
-            error.status().map(|s| s.as_u16().to_string()).as_deref(),
-            Some(name)
-        );
+        assert_eq!(error.status().map(|s| s.to_string()).as_deref(), Some(name));
         assert!(!error.asana_errors().is_empty());
         assert!(error.asana_errors()[0].message.is_some());
         assert!(error.hint().is_some());

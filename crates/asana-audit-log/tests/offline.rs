@@ -121,7 +121,7 @@ fn debug_output_is_redacted() {
 fn query_validation() {
     let c = client();
     assert_eq!(
-        query_error(c.audit_log_events("ws").build()),
+        query_error(c.audit_log_events("ws").to_query()),
         QueryError::InvalidGid {
             field: "workspace_gid",
             value: "ws".into()
@@ -131,7 +131,7 @@ fn query_validation() {
         query_error(
             c.audit_log_events("1")
                 .actor(Actor::Gid("me".into()))
-                .build()
+                .to_query()
         ),
         QueryError::InvalidGid {
             field: "actor_gid",
@@ -139,18 +139,18 @@ fn query_validation() {
         }
     ));
     assert!(matches!(
-        query_error(c.audit_log_events("1").resource_gid("12 3").build()),
+        query_error(c.audit_log_events("1").resource_gid("12 3").to_query()),
         QueryError::InvalidGid {
             field: "resource_gid",
             ..
         }
     ));
     assert_eq!(
-        query_error(c.audit_log_events("1").page_size(0).build()),
+        query_error(c.audit_log_events("1").page_size(0).to_query()),
         QueryError::PageSize(0)
     );
     assert_eq!(
-        query_error(c.audit_log_events("1").page_size(101).build()),
+        query_error(c.audit_log_events("1").page_size(101).to_query()),
         QueryError::PageSize(101)
     );
     let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
@@ -159,7 +159,7 @@ fn query_validation() {
             c.audit_log_events("1")
                 .start_at(at("2024-02-01T00:00:00Z"))
                 .end_at(at("2024-01-01T00:00:00Z"))
-                .build()
+                .to_query()
         ),
         QueryError::EmptyWindow { .. }
     ));
@@ -175,11 +175,11 @@ fn query_validation() {
         "{err}"
     );
     assert!(matches!(
-        query_error(c.audit_log_events("1").event_type("Not A Type").build()),
+        query_error(c.audit_log_events("1").event_type("Not A Type").to_query()),
         QueryError::InvalidEventType(_)
     ));
     assert!(matches!(
-        query_error(c.audit_log_events("1").since(Duration::MAX).build()),
+        query_error(c.audit_log_events("1").since(Duration::MAX).to_query()),
         QueryError::SinceOutOfRange(_)
     ));
 
@@ -190,7 +190,7 @@ fn query_validation() {
         .resource_gid("42")
         .page_size(1)
         .since(Duration::from_secs(3600))
-        .build()
+        .to_query()
         .unwrap();
     assert!(ok.warnings().is_empty());
     let since = ok.start_at().unwrap();
@@ -202,7 +202,7 @@ fn retention_is_a_warning() {
     let old = client()
         .audit_log_events("1")
         .start_at("2021-01-01T00:00:00Z".parse().unwrap())
-        .build()
+        .to_query()
         .unwrap();
     let warnings = old.warnings();
     assert!(
@@ -239,6 +239,20 @@ fn backfill_needs_a_bounded_window() {
         ),
         QueryError::Concurrency(0)
     );
+    // Every option is checked the same way: refused, never clamped.
+    let bounded = || {
+        c.audit_log_events("1")
+            .since(Duration::from_secs(60))
+            .end_at(now)
+    };
+    assert_eq!(
+        query_error(bounded().backfill(Backfill::concurrency(2).with_slices_per_worker(0))),
+        QueryError::SlicesPerWorker(0)
+    );
+    assert_eq!(
+        query_error(bounded().backfill(Backfill::concurrency(2).with_buffered_pages(0))),
+        QueryError::BufferedPages(0)
+    );
     c.audit_log_events("1")
         .since(Duration::from_secs(60))
         .end_at(now + chrono::TimeDelta::seconds(1))
@@ -272,5 +286,8 @@ fn cursors_bind_to_their_filters() {
     assert!(matches!(other, Err(Error::CursorMismatch(_))));
     let other_ws = c.audit_log_events("2").resume(cursor.clone()).pages();
     assert!(matches!(other_ws, Err(Error::CursorMismatch(_))));
-    assert_eq!(c.resume(cursor.clone()).build().unwrap(), *cursor.query());
+    assert_eq!(
+        c.resume(cursor.clone()).to_query().unwrap(),
+        *cursor.query()
+    );
 }
