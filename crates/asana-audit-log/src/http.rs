@@ -201,19 +201,21 @@ fn snippet(bytes: &[u8]) -> String {
     out
 }
 
+/// The reasons of Asana's error body.
+fn reasons(body: ErrorResponse) -> Vec<AsanaError> {
+    body.errors
+        .into_iter()
+        .map(|e| AsanaError {
+            message: e.message,
+            help: e.help,
+            phrase: e.phrase,
+        })
+        .collect()
+}
+
 /// Asana's error body, or `None` when the bytes are not one.
 fn asana_errors(bytes: &[u8]) -> Option<Vec<AsanaError>> {
-    let body: ErrorResponse = serde_json::from_slice(bytes).ok()?;
-    Some(
-        body.errors
-            .into_iter()
-            .map(|e| AsanaError {
-                message: e.message,
-                help: e.help,
-                phrase: e.phrase,
-            })
-            .collect(),
-    )
+    serde_json::from_slice(bytes).ok().map(reasons)
 }
 
 impl Transport {
@@ -410,17 +412,9 @@ impl Transport {
             Err(Api::ErrorResponse(answer)) => {
                 let status = answer.status();
                 let after = retry_after(answer.headers());
-                let errors = answer.into_inner().errors.into_iter();
-                let errors = errors
-                    .map(|e| AsanaError {
-                        message: e.message,
-                        help: e.help,
-                        phrase: e.phrase,
-                    })
-                    .collect();
                 Err(Error::from_api(ApiError::new(
                     status.as_u16(),
-                    errors,
+                    reasons(answer.into_inner()),
                     after,
                     carried_offset,
                     None,
