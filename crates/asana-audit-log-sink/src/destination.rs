@@ -1,0 +1,309 @@
+//! Where files land: a local directory, or a prefix of an S3, GCS or Azure bucket.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::SinkError;
+
+/// The folder, under a local destination, where files are written before they are renamed
+/// into place. Query engines skip folders whose names start with `_`.
+pub const LOCAL_STAGING_DIR: &str = "_asana_audit_staging";
+
+/// Where a [`Sink`](crate::Sink) lands its files.
+///
+/// Parsed from what a user types: a path (`./archive`, `/var/lib/asana-audit`), a `file://`
+/// URL, or an object store URL configured the way its ecosystem does it:
+///
+/// | URL | store | configuration |
+/// | --- | --- | --- |
+/// | `s3://bucket/prefix` | Amazon S3 or an S3-compatible store | the standard `AWS_*` environment variables and credential chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, web identity, container and instance credentials); `AWS_ENDPOINT_URL` points at MinIO and the like, `AWS_ALLOW_HTTP=true` allows a plain-HTTP endpoint |
+/// | `gs://bucket/prefix` | Google Cloud Storage | `GOOGLE_SERVICE_ACCOUNT` (a key file), `GOOGLE_APPLICATION_CREDENTIALS`, or the instance's credentials |
+/// | `az://container/prefix` | Azure Blob Storage | `AZURE_STORAGE_ACCOUNT_NAME` with `AZURE_STORAGE_ACCOUNT_KEY`, a SAS, or Azure AD credentials (`AZURE_CLIENT_ID`, ...) |
+///
+/// A local destination is written by this crate itself (a staged file is synced, renamed into
+/// place, and its folder synced), because `object_store`'s local store renames without syncing,
+/// which does not survive a power loss. Object stores are written with `object_store`: an
+/// object appears under its name only once it is fully uploaded.
+///
+/// ```
+/// use asana_audit_log_sink::Destination;
+///
+/// let local = Destination::parse("/var/lib/asana-audit").unwrap();
+/// assert!(local.is_local());
+/// let err = Destination::parse("ftp://host/dir").unwrap_err();
+/// assert!(err.to_string().contains("s3://"), "{err}");
+/// ```
+#[derive(Clone)]
+pub struct Destination {
+    kind: Kind,
+    /// The destination as a URL (`file:///...`, `s3://bucket/prefix`), for messages.
+    url: String,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Local {
+        root: PathBuf,
+    },
+    Object {
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+    },
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Destination")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// Retries for object store requests: a few, within a minute, so that a destination that
+/// fails for good stops the run soon with a clear error.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 4,
+        retry_timeout: Duration::from_secs(60),
+        ..RetryConfig::default()
+    }
+}
+
+/// Whether `text` looks like a URL (`scheme://...`) rather than a path.
+pub(crate) fn is_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+impl Destination {
+    /// Reads a path or URL; configuration of object stores comes from the environment. Sends
+    /// nothing: see [`Sink::open`](crate::Sink::open) for the check that the destination takes
+    /// writes.
+    pub fn parse(text: &str) -> Result<Destination, SinkError> {
+        let invalid = |reason: String| SinkError::InvalidDestination {
+            destination: text.to_owned(),
+            reason,
+        };
+        if !is_url(text) {
+            return Ok(Destination::local(Path::new(text)));
+        }
+        let url = url::Url::parse(text).map_err(|e| invalid(format!("not a URL: {e}")))?;
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| invalid("not a local path".into()))?;
+                return Ok(Destination::local(&path));
+            }
+            "s3" | "s3a" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(text)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(text)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            "az" | "azure" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(text)
+                    .with_retry(retry())
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            other => {
+                return Err(invalid(format!(
+                    "unknown scheme {other:?}: use a local path, file://, s3://, gs:// or az://"
+                )));
+            }
+        };
+        let prefix = ObjectPath::parse(url.path().trim_matches('/'))
+            .map_err(|e| invalid(format!("bad prefix: {e}")))?;
+        Ok(Destination {
+            kind: Kind::Object { store, prefix },
+            url: text.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn local(root: &Path) -> Destination {
+        Destination {
+            url: format!("file://{}", root.display()),
+            kind: Kind::Local {
+                root: root.to_owned(),
+            },
+        }
+    }
+
+    /// Whether files land in a local directory.
+    pub fn is_local(&self) -> bool {
+        matches!(self.kind, Kind::Local { .. })
+    }
+
+    /// The destination as a URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where a file named `name` (a relative path) lands, as a URL.
+    pub fn location(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
+    }
+
+    /// The folder staged files are written to: inside a local destination (so that a rename
+    /// puts them in place), else `fallback`.
+    pub(crate) fn staging_dir(&self, fallback: &Path) -> PathBuf {
+        match &self.kind {
+            Kind::Local { root } => root.join(LOCAL_STAGING_DIR),
+            Kind::Object { .. } => fallback.to_owned(),
+        }
+    }
+
+    fn object_path(prefix: &ObjectPath, name: &str) -> ObjectPath {
+        let mut path = prefix.clone();
+        for part in name.split('/') {
+            path = path.clone().join(part);
+        }
+        path
+    }
+
+    /// Checks that the destination takes writes: writes a small object (or file) and removes
+    /// it. Finds missing or refused credentials, a bucket that does not exist or refuses writes.
+    pub(crate) async fn probe(&self, name: &str) -> Result<(), SinkError> {
+        match &self.kind {
+            Kind::Local { root } => {
+                std::fs::create_dir_all(root.join(LOCAL_STAGING_DIR))
+                    .map_err(|e| SinkError::io(format!("create {}", root.display()), e))?;
+                let probe = root.join(LOCAL_STAGING_DIR).join(name);
+                std::fs::write(&probe, b"probe")
+                    .map_err(|e| SinkError::io(format!("write to {}", root.display()), e))?;
+                std::fs::remove_file(&probe)
+                    .map_err(|e| SinkError::io(format!("remove {}", probe.display()), e))
+            }
+            Kind::Object { store, prefix } => {
+                let path = Self::object_path(prefix, name);
+                let location = self.location(name);
+                store
+                    .put(&path, bytes::Bytes::from_static(b"probe").into())
+                    .await
+                    .map_err(|e| SinkError::store("cannot write to", &location, e))?;
+                store
+                    .delete(&path)
+                    .await
+                    .map_err(|e| SinkError::store("cannot delete", &location, e))
+            }
+        }
+    }
+
+    /// Puts the staged file `staged` in place under `name`, durably and atomically: no reader
+    /// ever sees part of it under that name. The staged file is gone afterwards.
+    pub(crate) async fn publish(&self, staged: &Path, name: &str) -> Result<(), SinkError> {
+        match &self.kind {
+            Kind::Local { root } => {
+                let target = root.join(name);
+                let parent = target.parent().expect("a file name under the root");
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| SinkError::io(format!("create {}", parent.display()), e))?;
+                std::fs::rename(staged, &target).map_err(|e| {
+                    SinkError::io(format!("move a file into {}", target.display()), e)
+                })?;
+                // The rename and any folder it needed are durable once their folders are synced.
+                let mut dir = Some(parent);
+                while let Some(folder) = dir {
+                    sync_dir(folder)?;
+                    if folder == root.as_path() {
+                        break;
+                    }
+                    dir = folder.parent();
+                }
+                Ok(())
+            }
+            Kind::Object { store, prefix } => {
+                let path = Self::object_path(prefix, name);
+                let location = self.location(name);
+                let mut file = tokio::fs::File::open(staged)
+                    .await
+                    .map_err(|e| SinkError::io(format!("read {}", staged.display()), e))?;
+                // Small files in one request, large ones in parts; the object appears only when
+                // the upload completes.
+                let mut upload = object_store::buffered::BufWriter::new(store.clone(), path);
+                let copied = tokio::io::copy(&mut file, &mut upload).await;
+                let done = match copied {
+                    Ok(_) => upload.shutdown().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = done {
+                    let _ = upload.abort().await;
+                    return Err(SinkError::Store {
+                        action: "cannot upload",
+                        location,
+                        source: Box::new(e),
+                    });
+                }
+                std::fs::remove_file(staged)
+                    .map_err(|e| SinkError::io(format!("remove {}", staged.display()), e))
+            }
+        }
+    }
+
+    /// Whether a file named `name` is in place.
+    pub(crate) async fn exists(&self, name: &str) -> Result<bool, SinkError> {
+        match &self.kind {
+            Kind::Local { root } => Ok(root.join(name).is_file()),
+            Kind::Object { store, prefix } => {
+                match store.head(&Self::object_path(prefix, name)).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(SinkError::store("cannot check", self.location(name), e)),
+                }
+            }
+        }
+    }
+
+    /// Removes the file named `name` if it is there.
+    pub(crate) async fn remove(&self, name: &str) -> Result<(), SinkError> {
+        match &self.kind {
+            Kind::Local { root } => {
+                let target = root.join(name);
+                match std::fs::remove_file(&target) {
+                    Ok(()) => sync_dir(target.parent().expect("a file name under the root")),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(SinkError::io(format!("remove {}", target.display()), e)),
+                }
+            }
+            Kind::Object { store, prefix } => {
+                match store.delete(&Self::object_path(prefix, name)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(SinkError::store("cannot delete", self.location(name), e)),
+                }
+            }
+        }
+    }
+}
+
+/// Makes the entries of `dir` (a rename into it, a new folder in it) durable.
+fn sync_dir(dir: &Path) -> Result<(), SinkError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| SinkError::io(format!("sync {}", dir.display()), e))
+}

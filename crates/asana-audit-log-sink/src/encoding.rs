@@ -1,0 +1,181 @@
+//! How events are encoded into a file: NDJSON (plain, gzip, zstd) or Parquet.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::str::FromStr;
+
+use asana_audit_log::AuditLogEvent;
+
+use crate::error::SinkError;
+use crate::parquet::ParquetFile;
+
+/// The encoding of the files a [`Sink`](crate::Sink) writes.
+///
+/// Each NDJSON line is one event exactly as Asana sent it (the bytes received, one line each).
+/// Parquet files hold typed columns plus the exact JSON (see [`parquet_schema`](crate::parquet_schema)).
+///
+/// ```
+/// use asana_audit_log_sink::Encoding;
+///
+/// let encoding: Encoding = "ndjson.zst".parse().unwrap();
+/// assert_eq!(encoding, Encoding::NdjsonZstd);
+/// assert_eq!(encoding.extension(), "ndjson.zst");
+/// assert!("csv".parse::<Encoding>().unwrap_err().to_string().contains("ndjson.gz"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// One event per line, uncompressed (`.ndjson`).
+    Ndjson,
+    /// NDJSON compressed with gzip (`.ndjson.gz`), level 6.
+    NdjsonGzip,
+    /// NDJSON compressed with zstd (`.ndjson.zst`), level 3.
+    NdjsonZstd,
+    /// Apache Parquet with zstd-compressed columns (`.parquet`).
+    Parquet,
+}
+
+impl Encoding {
+    /// Every encoding, in the order the CLI lists them.
+    pub const ALL: [Encoding; 4] = [
+        Encoding::Ndjson,
+        Encoding::NdjsonGzip,
+        Encoding::NdjsonZstd,
+        Encoding::Parquet,
+    ];
+
+    /// The name used on the command line, which is also the file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Ndjson => "ndjson",
+            Encoding::NdjsonGzip => "ndjson.gz",
+            Encoding::NdjsonZstd => "ndjson.zst",
+            Encoding::Parquet => "parquet",
+        }
+    }
+
+    /// Whether the encoding can be streamed to a pipe (Parquet cannot: its footer is written
+    /// last and readers seek to it).
+    pub fn streams(self) -> bool {
+        self != Encoding::Parquet
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// An encoding name that is not one of [`Encoding::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown encoding {0:?}: use one of ndjson, ndjson.gz, ndjson.zst, parquet")]
+pub struct UnknownEncoding(pub String);
+
+impl FromStr for Encoding {
+    type Err = UnknownEncoding;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Encoding::ALL
+            .into_iter()
+            .find(|encoding| encoding.extension() == name)
+            .ok_or_else(|| UnknownEncoding(name.to_owned()))
+    }
+}
+
+/// Counts the bytes that reach the file, for rotation by size.
+pub(crate) struct Counting<W> {
+    inner: W,
+    pub(crate) bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Sink = Counting<BufWriter<File>>;
+
+/// One file being written, in its encoding.
+pub(crate) enum FileEncoder {
+    Ndjson(Sink),
+    Gzip(flate2::write::GzEncoder<Sink>),
+    Zstd(zstd::Encoder<'static, Sink>),
+    Parquet(Box<ParquetFile>),
+}
+
+impl FileEncoder {
+    /// An encoder writing to `file`; Parquet row groups hold at most `row_group_rows` rows.
+    pub(crate) fn new(
+        encoding: Encoding,
+        file: File,
+        row_group_rows: usize,
+    ) -> Result<Self, SinkError> {
+        let sink = Counting {
+            inner: BufWriter::with_capacity(256 * 1024, file),
+            bytes: 0,
+        };
+        Ok(match encoding {
+            Encoding::Ndjson => FileEncoder::Ndjson(sink),
+            Encoding::NdjsonGzip => FileEncoder::Gzip(flate2::write::GzEncoder::new(
+                sink,
+                flate2::Compression::new(6),
+            )),
+            Encoding::NdjsonZstd => FileEncoder::Zstd(
+                zstd::Encoder::new(sink, 3).map_err(|e| SinkError::io("start zstd", e))?,
+            ),
+            Encoding::Parquet => {
+                FileEncoder::Parquet(Box::new(ParquetFile::new(sink, row_group_rows)?))
+            }
+        })
+    }
+
+    /// Appends one event.
+    pub(crate) fn write(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
+        let line = |w: &mut dyn Write| {
+            w.write_all(event.json().as_bytes())?;
+            w.write_all(b"\n")
+        };
+        match self {
+            FileEncoder::Ndjson(w) => line(w),
+            FileEncoder::Gzip(w) => line(w),
+            FileEncoder::Zstd(w) => line(w),
+            FileEncoder::Parquet(p) => return p.write(event),
+        }
+        .map_err(|e| SinkError::io("write a staged file", e))
+    }
+
+    /// About how many bytes the file has now (compressed; for Parquet, with the row group in
+    /// progress).
+    pub(crate) fn size(&self) -> u64 {
+        match self {
+            FileEncoder::Ndjson(w) => w.bytes,
+            FileEncoder::Gzip(w) => w.get_ref().bytes,
+            FileEncoder::Zstd(w) => w.get_ref().bytes,
+            FileEncoder::Parquet(p) => p.size(),
+        }
+    }
+
+    /// Ends the file (compression trailer, Parquet footer) and syncs it to disk.
+    pub(crate) fn finish(self) -> Result<(), SinkError> {
+        let sink = match self {
+            FileEncoder::Ndjson(w) => w,
+            FileEncoder::Gzip(w) => w.finish().map_err(|e| SinkError::io("end gzip", e))?,
+            FileEncoder::Zstd(w) => w.finish().map_err(|e| SinkError::io("end zstd", e))?,
+            FileEncoder::Parquet(p) => p.finish()?,
+        };
+        let file = sink
+            .inner
+            .into_inner()
+            .map_err(|e| SinkError::io("write a staged file", e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| SinkError::io("sync a staged file", e))
+    }
+}

@@ -1,0 +1,63 @@
+//! Land Asana audit log events where security teams query them: a local directory or an
+//! object store (S3, GCS, Azure Blob), as Hive-partitioned NDJSON, compressed NDJSON or
+//! Parquet files, each event exactly once.
+//!
+//! - [`Destination`]: a path or an `s3://`, `gs://`, `az://` URL, configured from the standard
+//!   environment of each ecosystem;
+//! - [`Encoding`]: `ndjson` (the exact bytes received), `ndjson.gz`, `ndjson.zst`, `parquet`
+//!   (typed columns plus the exact JSON, [`parquet_schema`]);
+//! - [`Sink`]: partitions by the event's UTC day or hour ([`Partitioning`]), rotates files by
+//!   size and age ([`SinkOptions`]), and commits them with a protocol that lets the caller's
+//!   checkpoint cover only events that are durably stored ([`Sink::commit`],
+//!   [`Sink::recover`]).
+//!
+//! # Example
+//!
+//! Export from the mock server into a local directory as Parquet, checkpointing around the
+//! commit (here the "checkpoint" is a variable; a real program saves it atomically to disk).
+//!
+//! ```
+//! use futures::TryStreamExt;
+//! use asana_audit_log::Client;
+//! use asana_audit_log_sink::{Destination, Encoding, Sink, SinkOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = asana_audit_log_mock::MockServer::builder().events(500).start().await?;
+//! # let client = Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+//! # let workspace_gid = mock.workspace_gid();
+//! let dir = tempfile::tempdir()?;
+//! let destination = Destination::parse(dir.path().to_str().unwrap())?;
+//! let mut sink = Sink::open(destination, SinkOptions::new(Encoding::Parquet)).await?;
+//!
+//! let mut events = client.audit_log_events(workspace_gid).stream()?;
+//! while let Some(event) = events.try_next().await? {
+//!     sink.write(&event)?;
+//! }
+//! let cursor = events.cursor();
+//! let mut checkpoint = None;
+//! let committed = sink
+//!     .commit(|pending| {
+//!         // Save {committed cursor, pending commit + `cursor`} or, once published, `cursor`.
+//!         checkpoint = Some((cursor.clone(), pending.cloned()));
+//!         Ok::<(), std::io::Error>(())
+//!     })
+//!     .await?;
+//! assert_eq!(committed, 500);
+//! assert!(checkpoint.unwrap().1.is_none()); // nothing pending: all in place
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod destination;
+mod encoding;
+mod error;
+mod parquet;
+mod sink;
+
+pub use destination::{Destination, LOCAL_STAGING_DIR};
+pub use encoding::{Encoding, UnknownEncoding};
+pub use error::SinkError;
+pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};
+pub use sink::{Commit, CommitError, Partitioning, Recovery, Sink, SinkOptions};

@@ -1,0 +1,396 @@
+//! [`Sink`]: open files by partition, rotation, and the commit protocol.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use asana_audit_log::AuditLogEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::destination::Destination;
+use crate::encoding::{Encoding, FileEncoder};
+use crate::error::SinkError;
+
+/// How files are grouped in folders: Hive-style partitions by the event's UTC day, optionally
+/// also its hour (`event_date=2026-11-30/` or `event_date=2026-11-30/event_hour=07/`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Partitioning {
+    /// One folder per UTC day.
+    #[default]
+    Day,
+    /// One folder per UTC hour, inside its day's folder.
+    Hour,
+}
+
+impl Partitioning {
+    /// The folder (relative path) of an event created at `at`.
+    ///
+    /// ```
+    /// use asana_audit_log_sink::Partitioning;
+    ///
+    /// let at = "2026-11-30T07:15:00Z".parse().unwrap();
+    /// assert_eq!(Partitioning::Day.folder(at), "event_date=2026-11-30");
+    /// assert_eq!(Partitioning::Hour.folder(at), "event_date=2026-11-30/event_hour=07");
+    /// ```
+    pub fn folder(self, at: DateTime<Utc>) -> String {
+        match self {
+            Partitioning::Day => at.format("event_date=%Y-%m-%d").to_string(),
+            Partitioning::Hour => at.format("event_date=%Y-%m-%d/event_hour=%H").to_string(),
+        }
+    }
+}
+
+/// How a [`Sink`] encodes, partitions and rotates its files.
+///
+/// ```
+/// use std::time::Duration;
+/// use asana_audit_log_sink::{Encoding, Partitioning, SinkOptions};
+///
+/// let options = SinkOptions::new(Encoding::Parquet)
+///     .with_partitioning(Partitioning::Hour)
+///     .with_max_file_bytes(64 << 20)
+///     .with_max_file_age(Duration::from_secs(300));
+/// assert_eq!(options.row_group_rows, 65_536);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkOptions {
+    /// The files' encoding.
+    pub encoding: Encoding,
+    /// The folders files go in.
+    pub partitioning: Partitioning,
+    /// A file is committed once it reaches about this many bytes (default 128 MiB).
+    pub max_file_bytes: u64,
+    /// A file is committed at the latest this long after its first event was written (default
+    /// 10 minutes): in `follow`, the archive trails the log by at most about this much.
+    pub max_file_age: Duration,
+    /// Rows per Parquet row group (default 65,536); a Parquet file's row group is held in
+    /// memory until it is written, so this bounds the memory a sink uses.
+    pub row_group_rows: usize,
+    /// Where files for an object store are staged before upload (default: the system's
+    /// temporary folder). Local destinations stage inside the destination.
+    pub staging_dir: Option<PathBuf>,
+}
+
+impl SinkOptions {
+    /// Default options with `encoding`.
+    pub fn new(encoding: Encoding) -> Self {
+        SinkOptions {
+            encoding,
+            partitioning: Partitioning::Day,
+            max_file_bytes: 128 << 20,
+            max_file_age: Duration::from_secs(600),
+            row_group_rows: 65_536,
+            staging_dir: None,
+        }
+    }
+
+    /// Other partitioning.
+    pub fn with_partitioning(mut self, partitioning: Partitioning) -> Self {
+        self.partitioning = partitioning;
+        self
+    }
+
+    /// Another size at which files are committed.
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Another age at which files are committed.
+    pub fn with_max_file_age(mut self, age: Duration) -> Self {
+        self.max_file_age = age;
+        self
+    }
+
+    /// Another Parquet row group size.
+    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
+        self.row_group_rows = rows;
+        self
+    }
+
+    /// Another staging folder for object stores.
+    pub fn with_staging_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.staging_dir = Some(dir.into());
+        self
+    }
+
+    fn validate(&self, destination: &Destination) -> Result<(), SinkError> {
+        let invalid = |reason: &str| SinkError::InvalidDestination {
+            destination: destination.url().to_owned(),
+            reason: reason.to_owned(),
+        };
+        if self.max_file_bytes == 0 {
+            return Err(invalid("the file size limit must be at least 1 byte"));
+        }
+        if self.max_file_age.is_zero() {
+            return Err(invalid("the file age limit must be above zero"));
+        }
+        if self.row_group_rows == 0 {
+            return Err(invalid("a Parquet row group must hold at least 1 row"));
+        }
+        Ok(())
+    }
+}
+
+/// A set of files being committed: what a checkpoint records between sealing them and having
+/// them all in place, so that a run killed in between can finish or undo it
+/// ([`Sink::recover`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The files' names, relative to the destination.
+    pub files: Vec<String>,
+    /// How many events they hold.
+    pub events: u64,
+}
+
+/// What [`Sink::recover`] found of an interrupted commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Every file was in place: the commit is complete, its events are stored.
+    Completed,
+    /// Some file was missing: the ones in place were removed, and none of the events are
+    /// stored; read them again.
+    RolledBack,
+}
+
+/// A failure of [`Sink::commit`]: of the sink, or of the caller's `record`.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError<E> {
+    /// Writing or publishing a file failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The caller's `record` (its checkpoint save) failed.
+    #[error("{0}")]
+    Record(E),
+}
+
+/// One file being written.
+struct OpenFile {
+    folder: String,
+    name: String,
+    staged: PathBuf,
+    encoder: FileEncoder,
+    events: u64,
+    opened: Instant,
+}
+
+/// Lands events as files in a [`Destination`], each event once.
+///
+/// Events are written to staged files, one per partition folder; [`commit`](Self::commit) puts
+/// them in place. The caller checkpoints around each commit, through `commit`'s `record`
+/// callback, so that its checkpoint only ever covers committed events:
+///
+/// 1. the open files are finished and synced (staged, under no final name);
+/// 2. `record(Some(commit))`: the caller saves a checkpoint that still covers only what was
+///    committed before, plus this pending [`Commit`] and the cursor after its events;
+/// 3. each file is put in place (renamed, or uploaded: it appears whole or not at all);
+/// 4. `record(None)`: the caller saves its checkpoint at the new cursor, without the pending
+///    commit.
+///
+/// A run killed at any instant leaves a checkpoint either without a pending commit (its cursor
+/// is exactly what is stored) or with one, which [`recover`](Self::recover) completes (every
+/// file in place: the pending cursor holds) or undoes (files in place are removed: the old
+/// cursor holds). Either way, a rerun writes every event exactly once and no partial file ever
+/// has a final name.
+///
+/// Files are named `<first event's created_at>-<run id>-<sequence>.<extension>`: they sort in
+/// time order and never collide across runs or processes.
+pub struct Sink {
+    destination: Destination,
+    options: SinkOptions,
+    staging: PathBuf,
+    run_id: String,
+    sequence: u64,
+    open: Vec<OpenFile>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("destination", &self.destination)
+            .field("options", &self.options)
+            .field("open_files", &self.open.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random id for one run, from the standard library's hasher seed, the time and the process.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+impl Sink {
+    /// A sink into `destination`. Checks the options and that the destination takes writes
+    /// (a small probe file is written and removed), so that a destination that cannot work
+    /// fails here, before any event is read.
+    pub async fn open(destination: Destination, options: SinkOptions) -> Result<Sink, SinkError> {
+        options.validate(&destination)?;
+        let run_id = run_id();
+        let fallback = options
+            .staging_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("asana-audit-staging"));
+        let staging = destination.staging_dir(&fallback);
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| SinkError::io(format!("create {}", staging.display()), e))?;
+        destination
+            .probe(&format!("_asana_audit_probe-{run_id}"))
+            .await?;
+        Ok(Sink {
+            destination,
+            options,
+            staging,
+            run_id,
+            sequence: 0,
+            open: Vec::new(),
+        })
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// Writes `event` to the open file of its partition (staged: not yet committed).
+    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
+        let folder = self.options.partitioning.folder(event.created_at());
+        let index = match self.open.iter().position(|file| file.folder == folder) {
+            Some(index) => index,
+            None => {
+                let file = self.open_file(folder, event.created_at())?;
+                self.open.push(file);
+                self.open.len() - 1
+            }
+        };
+        let file = &mut self.open[index];
+        file.encoder.write(event)?;
+        file.events += 1;
+        Ok(())
+    }
+
+    fn open_file(&mut self, folder: String, first: DateTime<Utc>) -> Result<OpenFile, SinkError> {
+        self.sequence += 1;
+        let stem = format!(
+            "{}-{}-{:06}",
+            first.format("%Y%m%dT%H%M%S%.3fZ"),
+            self.run_id,
+            self.sequence
+        );
+        let name = format!("{folder}/{stem}.{}", self.options.encoding.extension());
+        let staged = self.staging.join(format!("{stem}.partial"));
+        let file = std::fs::File::create(&staged)
+            .map_err(|e| SinkError::io(format!("create {}", staged.display()), e))?;
+        let encoder = FileEncoder::new(self.options.encoding, file, self.options.row_group_rows)?;
+        Ok(OpenFile {
+            folder,
+            name,
+            staged,
+            encoder,
+            events: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    /// Events written but not yet committed.
+    pub fn pending_events(&self) -> u64 {
+        self.open.iter().map(|file| file.events).sum()
+    }
+
+    /// When the oldest open file must be committed (`None` when no file is open).
+    pub fn commit_deadline(&self) -> Option<Instant> {
+        self.open
+            .iter()
+            .map(|file| file.opened + self.options.max_file_age)
+            .min()
+    }
+
+    /// Whether a file has reached the size or age limit: time to [`commit`](Self::commit).
+    pub fn commit_due(&self) -> bool {
+        self.open
+            .iter()
+            .any(|file| file.encoder.size() >= self.options.max_file_bytes)
+            || self
+                .commit_deadline()
+                .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// Commits every open file (see the protocol on [`Sink`]); returns how many events were
+    /// committed (0 when no file was open: `record` is not called then).
+    ///
+    /// On an error the files not yet in place stay staged, the sink holds no open file, and
+    /// the caller's checkpoint holds the pending commit for [`recover`](Self::recover).
+    pub async fn commit<E>(
+        &mut self,
+        mut record: impl FnMut(Option<&Commit>) -> Result<(), E>,
+    ) -> Result<u64, CommitError<E>> {
+        if self.open.is_empty() {
+            return Ok(0);
+        }
+        let mut files = std::mem::take(&mut self.open);
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let commit = Commit {
+            files: files.iter().map(|file| file.name.clone()).collect(),
+            events: files.iter().map(|file| file.events).sum(),
+        };
+        let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
+        let result = async {
+            let mut sealed = Vec::with_capacity(files.len());
+            for file in files {
+                file.encoder.finish()?;
+                sealed.push((file.staged, file.name));
+            }
+            record(Some(&commit)).map_err(CommitError::Record)?;
+            for (staged, name) in &sealed {
+                self.destination.publish(staged, name).await?;
+            }
+            record(None).map_err(CommitError::Record)
+        }
+        .await;
+        if result.is_err() {
+            // Never published (or published and left for `recover` to judge): the staged
+            // copies are of no further use.
+            for path in &staged {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        result.map(|()| commit.events)
+    }
+
+    /// Finishes or undoes a commit a checkpoint recorded as pending (a run stopped between
+    /// steps 2 and 4 of the protocol): [`Recovery::Completed`] when every file is in place,
+    /// else removes those that are and returns [`Recovery::RolledBack`]. Safe to repeat.
+    pub async fn recover(&self, commit: &Commit) -> Result<Recovery, SinkError> {
+        let mut present = Vec::new();
+        for name in &commit.files {
+            if self.destination.exists(name).await? {
+                present.push(name);
+            }
+        }
+        if present.len() == commit.files.len() {
+            return Ok(Recovery::Completed);
+        }
+        for name in present {
+            self.destination.remove(name).await?;
+        }
+        Ok(Recovery::RolledBack)
+    }
+}
+
+impl Drop for Sink {
+    /// Staged files of a sink dropped without a commit are removed: they were never published
+    /// and the caller's checkpoint does not cover their events.
+    fn drop(&mut self) {
+        for file in self.open.drain(..) {
+            let _ = std::fs::remove_file(&file.staged);
+        }
+    }
+}
