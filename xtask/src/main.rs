@@ -1,7 +1,10 @@
 //! `cargo xtask`: the project's chores, written in Rust so they run wherever cargo does.
 //!
-//! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`;
-//! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
+//! - `cargo xtask generate` rewrites the generated files: the client from
+//!   `openapi/asana-audit-log.yaml` (and the mock tests' copy of it), the library's event-type
+//!   enums and the mock's catalogue table from `openapi/event-types.tsv`;
+//! - `cargo xtask generate --check` fails (naming the file, with a short diff) when a checked-in
+//!   generated file is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
 //! - `cargo xtask test` runs every check CI runs: MSRV vs dependencies, fmt, clippy,
@@ -21,6 +24,7 @@ mod bench;
 mod bench_proc;
 mod bench_profile;
 mod bench_report;
+mod catalogue;
 mod drift;
 mod generate;
 mod msrv;
@@ -38,9 +42,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Regenerate crates/asana-audit-log-api/src/generated.rs from openapi/asana-audit-log.yaml.
+    /// Regenerate the checked-in generated files: the API client (and the mock tests' copy of
+    /// the spec) from openapi/asana-audit-log.yaml, the library's event-type enums and the mock
+    /// server's catalogue table from openapi/event-types.tsv.
     Generate {
-        /// Do not write: exit 1 with a diff when the checked-in file differs from a fresh run.
+        /// Do not write: exit 1, naming each stale file with a diff, when a checked-in file differs
+        /// from a fresh run.
         #[arg(long)]
         check: bool,
     },

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 const STEPS: &[(&str, &[&str])] = &[
     ("format", &["fmt", "--all", "--", "--check"]),
     (
-        "generated client is up to date",
+        "generated files are up to date",
         &[
             "run",
             "--locked",
