@@ -8,7 +8,8 @@
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
 //! - `cargo xtask test` runs every check CI runs: MSRV vs dependencies, fmt, clippy,
-//!   generate --check, the tests;
+//!   generate --check, the tests, then packs the published crates, builds each from its packed
+//!   files and runs a program outside the workspace that uses them;
 //! - `cargo xtask bench` measures the clients against the mock server and writes BENCHMARKS.md
 //!   (`--smoke`: a quick end-to-end run for CI that writes nothing);
 //! - `cargo xtask soak [--minutes 10]` follows a live, faulty mock server and checks memory,
@@ -28,6 +29,7 @@ mod catalogue;
 mod drift;
 mod generate;
 mod msrv;
+mod package;
 mod soak;
 mod spec;
 mod test;
@@ -66,8 +68,10 @@ enum Command {
         declared: Option<PathBuf>,
     },
     /// Run every check of the project, as CI does: the declared MSRV against the dependencies'
-    /// rust-version, cargo fmt --check, clippy with warnings as errors, generate --check, and
-    /// the whole test suite (all with --locked).
+    /// rust-version, cargo fmt --check, clippy with warnings as errors, generate --check, the
+    /// whole test suite, cargo package of the published crates (each built from its packed
+    /// files) and a program outside the workspace built on the packed crates (all with --locked,
+    /// the last one with the workspace's Cargo.lock).
     Test,
     /// Measure the clients (bytes ceiling, hand-written, generated, stream, CLI, official Python
     /// client) against the mock server, and write the results into BENCHMARKS.md.
