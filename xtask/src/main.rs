@@ -1,11 +1,15 @@
 //! `cargo xtask`: the project's chores, written in Rust so they run wherever cargo does.
 //!
-//! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`;
-//! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
+//! - `cargo xtask generate` rewrites the generated files: the client from
+//!   `openapi/asana-audit-log.yaml` (and the mock tests' copy of it), the library's event-type
+//!   enums and the mock's catalogue table from `openapi/event-types.tsv`;
+//! - `cargo xtask generate --check` fails (naming the file, with a short diff) when a checked-in
+//!   generated file is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
 //! - `cargo xtask test` runs every check CI runs: MSRV vs dependencies, fmt, clippy,
-//!   generate --check, the tests;
+//!   generate --check, the tests, then packs the published crates, builds each from its packed
+//!   files and runs a program outside the workspace that uses them;
 //! - `cargo xtask bench` measures the clients against the mock server and writes BENCHMARKS.md
 //!   (`--smoke`: a quick end-to-end run for CI that writes nothing);
 //! - `cargo xtask soak [--minutes 10]` follows a live, faulty mock server and checks memory,
@@ -21,9 +25,11 @@ mod bench;
 mod bench_proc;
 mod bench_profile;
 mod bench_report;
+mod catalogue;
 mod drift;
 mod generate;
 mod msrv;
+mod package;
 mod soak;
 mod spec;
 mod test;
@@ -38,9 +44,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Regenerate crates/asana-audit-log-api/src/generated.rs from openapi/asana-audit-log.yaml.
+    /// Regenerate the checked-in generated files: the API client (and the mock tests' copy of
+    /// the spec) from openapi/asana-audit-log.yaml, the library's event-type enums and the mock
+    /// server's catalogue table from openapi/event-types.tsv.
     Generate {
-        /// Do not write: exit 1 with a diff when the checked-in file differs from a fresh run.
+        /// Do not write: exit 1, naming each stale file with a diff, when a checked-in file differs
+        /// from a fresh run.
         #[arg(long)]
         check: bool,
     },
@@ -59,8 +68,10 @@ enum Command {
         declared: Option<PathBuf>,
     },
     /// Run every check of the project, as CI does: the declared MSRV against the dependencies'
-    /// rust-version, cargo fmt --check, clippy with warnings as errors, generate --check, and
-    /// the whole test suite (all with --locked).
+    /// rust-version, cargo fmt --check, clippy with warnings as errors, generate --check, the
+    /// whole test suite, cargo package of the published crates (each built from its packed
+    /// files) and a program outside the workspace built on the packed crates (all with --locked,
+    /// the last one with the workspace's Cargo.lock).
     Test,
     /// Measure the clients (bytes ceiling, hand-written, generated, stream, CLI, official Python
     /// client) against the mock server, and write the results into BENCHMARKS.md.

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 const STEPS: &[(&str, &[&str])] = &[
     ("format", &["fmt", "--all", "--", "--check"]),
     (
-        "generated client is up to date",
+        "generated files are up to date",
         &[
             "run",
             "--locked",
@@ -37,6 +37,18 @@ const STEPS: &[(&str, &[&str])] = &[
     ("tests", &["test", "--workspace", "--locked"]),
 ];
 
+/// Runs one step, printing what it does and how long it took; `Ok(false)` when it failed.
+fn step(name: &str, what: &str, run: impl FnOnce() -> Result<bool>) -> Result<bool> {
+    let started = Instant::now();
+    eprintln!("==> {name}: {what}");
+    let passed = run().with_context(|| format!("step `{name}`"))?;
+    eprintln!("<== {name}: {:.1}s", started.elapsed().as_secs_f64());
+    if !passed {
+        eprintln!("xtask test: step `{name}` failed");
+    }
+    Ok(passed)
+}
+
 pub fn run(root: &Path) -> Result<ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let all = Instant::now();
@@ -52,19 +64,35 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             |(name, version)| format!("{name} ({version})")
         )
     );
-    for (name, args) in STEPS {
-        let started = Instant::now();
-        eprintln!("==> {name}: cargo {}", args.join(" "));
+    let run_cargo = |args: &[&str]| -> Result<bool> {
         let status = Command::new(&cargo)
-            .args(*args)
+            .args(args)
             .current_dir(root)
             .status()
-            .with_context(|| format!("starting cargo for step `{name}`"))?;
-        eprintln!("<== {name}: {:.1}s", started.elapsed().as_secs_f64());
-        if !status.success() {
-            eprintln!("xtask test: step `{name}` failed ({status})");
+            .context("starting cargo")?;
+        Ok(status.success())
+    };
+    for (name, args) in STEPS {
+        if !step(name, &format!("cargo {}", args.join(" ")), || {
+            run_cargo(args)
+        })? {
             return Ok(ExitCode::FAILURE);
         }
+    }
+    let package = crate::package::package_args();
+    if !step(
+        "packages build from their packed files",
+        &format!("cargo {}", package.join(" ")),
+        || run_cargo(&package),
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
+    if !step(
+        "a project outside the workspace uses the packed crates",
+        "build and run xtask/consumer/main.rs against target/package/",
+        || crate::package::consumer(root, &cargo),
+    )? {
+        return Ok(ExitCode::FAILURE);
     }
     eprintln!(
         "xtask test: all steps passed in {:.1}s",

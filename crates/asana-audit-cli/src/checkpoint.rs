@@ -124,9 +124,9 @@ mod tests {
     use super::*;
     use crate::error::Failure;
 
-    /// A checkpoint as the CLI writes it (a stdout export with an actor filter).
-    const SAVED: &str =
-        include_str!("../../asana-audit-log/fuzz/seeds/checkpoint/cli-c.checkpoint");
+    /// A checkpoint as the CLI writes it (a stdout export with an actor filter; the same file
+    /// seeds the library's checkpoint fuzz target).
+    const SAVED: &str = include_str!("../tests/data/cli-c.checkpoint");
 
     #[test]
     fn a_saved_checkpoint_parses_and_round_trips() {

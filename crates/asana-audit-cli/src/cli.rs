@@ -58,6 +58,7 @@ pub enum Command {
     /// --checkpoint events.checkpoint --poll-interval 30s
     Follow(FollowArgs),
     /// Start a local mock of the API with a realistic dataset and export from it (no token).
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// List the known event types with their categories.
     EventTypes {
@@ -176,6 +177,7 @@ pub struct FollowArgs {
 }
 
 /// The options of `demo`.
+#[cfg(feature = "demo")]
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
     /// How many events the mock server holds.

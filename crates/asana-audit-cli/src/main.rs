@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod cli;
+#[cfg(feature = "demo")]
 mod demo;
 mod error;
 mod export;
@@ -63,6 +64,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             report(&summary);
             Ok(())
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(&args, &mut std::io::stdout().lock()).await,
         Command::EventTypes { json } => print(&event_types(json)),
         Command::Schema => {

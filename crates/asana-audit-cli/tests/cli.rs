@@ -510,6 +510,7 @@ fn schema_of_one_record() {
     insta::assert_json_snapshot!("schema", schema);
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_runs_without_a_token_and_summarises() {
     let out = cmd().args(["demo", "--show", "1"]).output().unwrap();

@@ -1,10 +1,14 @@
-//! The catalogue of known event types, embedded from `openapi/event-types.tsv`.
+//! The catalogue of known event types: the project's `openapi/event-types.tsv`, compiled into
+//! the crate as a table (`catalogue_data.rs`, written by `cargo xtask generate`), so nothing is
+//! read from disk at run time.
 
 use std::sync::OnceLock;
 
-/// The project's list of event types (columns event_type, event_category, resource_type,
-/// source), compiled into the crate so nothing is read from disk at run time.
-const TSV: &str = include_str!("../../../openapi/event-types.tsv");
+// The generated table sits next to this file and is laid out one row a line, not as rustfmt
+// would wrap it.
+#[rustfmt::skip]
+#[path = "catalogue_data.rs"]
+mod catalogue_data;
 
 /// One known event type, as the mock serves it.
 ///
@@ -50,47 +54,30 @@ fn infer_resource_type(event_type: &str) -> &'static str {
     }
 }
 
-fn parse(tsv: &'static str) -> Vec<EventTypeInfo> {
-    let mut lines = tsv.lines();
-    let header = lines.next().unwrap_or_default();
-    assert_eq!(
-        header, "event_type\tevent_category\tresource_type\tsource",
-        "unexpected header in openapi/event-types.tsv"
-    );
-    lines
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let mut cols = line.split('\t');
-            let mut next = || cols.next().unwrap_or("").trim();
-            let (event_type, category, resource_type, source) = (next(), next(), next(), next());
-            assert!(
-                !event_type.is_empty(),
-                "blank event type in catalogue: {line:?}"
-            );
-            let inferred = category.is_empty() || resource_type.is_empty();
-            EventTypeInfo {
-                event_type,
-                event_category: if category.is_empty() {
-                    infer_category(event_type)
-                } else {
-                    category
-                },
-                resource_type: if resource_type.is_empty() {
-                    infer_resource_type(event_type)
-                } else {
-                    resource_type
-                },
-                source,
-                inferred,
-            }
-        })
-        .collect()
+fn fill_in(row: &[&'static str; 4]) -> EventTypeInfo {
+    let [event_type, category, resource_type, source] = *row;
+    let inferred = category.is_empty() || resource_type.is_empty();
+    EventTypeInfo {
+        event_type,
+        event_category: if category.is_empty() {
+            infer_category(event_type)
+        } else {
+            category
+        },
+        resource_type: if resource_type.is_empty() {
+            infer_resource_type(event_type)
+        } else {
+            resource_type
+        },
+        source,
+        inferred,
+    }
 }
 
 /// Every event type of the catalogue, in its order (131 entries at the time of writing).
 pub fn event_types() -> &'static [EventTypeInfo] {
     static CATALOGUE: OnceLock<Vec<EventTypeInfo>> = OnceLock::new();
-    CATALOGUE.get_or_init(|| parse(TSV))
+    CATALOGUE.get_or_init(|| catalogue_data::ROWS.iter().map(fill_in).collect())
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! The packaging checks of `cargo xtask test`: every crate meant for a registry builds from its
+//! packed files alone, and a program outside the workspace can use the packed crates.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace members that are not published (`publish = false`), left out of packaging.
+const UNPUBLISHED: &[&str] = &["xtask", "asana-audit-bench"];
+
+/// The packed crates the consumer uses, each replacing the crates.io version of its name.
+const PATCHED: &[&str] = &[
+    "asana-audit-log-api",
+    "asana-audit-log",
+    "asana-audit-log-mock",
+];
+
+/// The version of every workspace crate (they share the workspace's).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The consumer's program, checked in next to this crate.
+const CONSUMER_MAIN: &str = include_str!("../consumer/main.rs");
+
+/// The workspace manifest's `[profile.dev]` settings, which a packed manifest does not carry:
+/// given as `--config`, they let builds from packed files reuse the workspace's compiled
+/// dependencies instead of building them again with full debug info.
+const PROFILE_CONFIG: &[&str] = &[
+    "--config",
+    "profile.dev.debug=\"line-tables-only\"",
+    "--config",
+    "profile.dev.package.\"*\".debug=false",
+];
+
+/// The arguments of `cargo package` for the published crates: it packs each one, then builds
+/// it from the packed files (other workspace crates come from a temporary local registry).
+/// `--allow-dirty` so that the check covers uncommitted work too.
+pub fn package_args() -> Vec<&'static str> {
+    let mut args = vec!["package", "--workspace", "--locked", "--allow-dirty"];
+    for name in UNPUBLISHED {
+        args.extend(["--exclude", name]);
+    }
+    args.extend(PROFILE_CONFIG);
+    args
+}
+
+/// Where cargo puts its output for this workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// The consumer's manifest: the published crates by version, as a registry user writes them,
+/// patched to the unpacked packages of `cargo package`.
+fn consumer_manifest(packages: &Path) -> Result<String> {
+    let mut patch = String::new();
+    for name in PATCHED {
+        let dir = packages.join(format!("{name}-{VERSION}"));
+        let dir = dir
+            .to_str()
+            .context("the target directory's path is not UTF-8")?;
+        patch.push_str(&format!(
+            "{name} = {{ path = {} }}\n",
+            serde_json::to_string(dir)?
+        ));
+    }
+    Ok(format!(
+        "# Written by `cargo xtask test`; see xtask/consumer/main.rs.\n\
+         [package]\n\
+         name = \"packed-crates-consumer\"\n\
+         version = \"0.0.0\"\n\
+         edition = \"2024\"\n\
+         publish = false\n\n\
+         # A project of its own, not a member of the workspace around it.\n\
+         [workspace]\n\n\
+         [dependencies]\n\
+         asana-audit-log = \"{VERSION}\"\n\
+         asana-audit-log-mock = \"{VERSION}\"\n\
+         futures = \"0.3\"\n\
+         tokio = {{ version = \"1\", features = [\"rt\", \"macros\"] }}\n\n\
+         [patch.crates-io]\n\
+         {patch}"
+    ))
+}
+
+/// The `(name, version)` of every package a `Cargo.lock` lists.
+fn locked(lock: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(value) = line.strip_prefix("name = ") {
+            name = Some(value.trim_matches('"').to_owned());
+        } else if let (Some(value), Some(current)) = (line.strip_prefix("version = "), name.take())
+        {
+            out.insert((current, value.trim_matches('"').to_owned()));
+        }
+    }
+    out
+}
+
+/// Writes the consumer project into the target directory, with the workspace's `Cargo.lock` so
+/// that cargo keeps the workspace's dependency versions, then builds and runs it (sharing the
+/// workspace's target directory, so compiled dependencies are reused) and checks that its lock
+/// holds no package version the workspace's does not.
+pub fn consumer(root: &Path, cargo: &str) -> Result<bool> {
+    let target = target_dir(root);
+    let packages = target.join("package");
+    for name in PATCHED {
+        let dir = packages.join(format!("{name}-{VERSION}"));
+        if !dir.join("Cargo.toml").is_file() {
+            bail!(
+                "{} is missing: run `cargo {}` first",
+                dir.display(),
+                package_args().join(" ")
+            );
+        }
+    }
+    let dir = target.join("package-consumer");
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("Cargo.toml"), consumer_manifest(&packages)?)?;
+    std::fs::write(dir.join("src/main.rs"), CONSUMER_MAIN)?;
+    let workspace_lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
+    std::fs::write(dir.join("Cargo.lock"), &workspace_lock)?;
+
+    eprintln!("    consumer project: {}", dir.display());
+    let status = Command::new(cargo)
+        .args(["run", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .args(PROFILE_CONFIG)
+        .current_dir(&dir)
+        .status()
+        .context("starting cargo for the consumer")?;
+    if !status.success() {
+        eprintln!("    the consumer failed ({status})");
+        return Ok(false);
+    }
+
+    let ours = locked(&workspace_lock);
+    let consumer_lock = std::fs::read_to_string(dir.join("Cargo.lock"))?;
+    let new: Vec<_> = locked(&consumer_lock)
+        .into_iter()
+        .filter(|(name, _)| name != "packed-crates-consumer")
+        .filter(|package| !ours.contains(package))
+        .collect();
+    if !new.is_empty() {
+        eprintln!("    the consumer resolved versions the workspace does not lock: {new:?}");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consumer_patches_every_crate_it_reaches() {
+        let manifest = consumer_manifest(Path::new("/t/package")).unwrap();
+        for name in PATCHED {
+            let line = format!("{name} = {{ path = \"/t/package/{name}-{VERSION}\" }}");
+            assert!(manifest.contains(&line), "{manifest}");
+        }
+        assert!(manifest.contains("[workspace]\n"));
+    }
+
+    #[test]
+    fn lock_entries_are_read_as_name_and_version() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\nversion = \"1.2.3\"\n\
+                    source = \"registry+x\"\n\n[[package]]\nname = \"b\"\nversion = \"0.1.0\"\n";
+        let expected: BTreeSet<_> = [("a", "1.2.3"), ("b", "0.1.0")]
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(locked(lock), expected);
+    }
+}
