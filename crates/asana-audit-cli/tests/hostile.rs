@@ -3,47 +3,23 @@
 //! shows up in none of its output, logs or files, at any log level or format.
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use asana_audit_log_mock::canned::{CannedServer, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 const TOKEN: &str = "2/1200000000000088/1208800000000088:c0ffeec0ffeec0ffeec0ffeec0ffee88";
 const SECRET: &str = "c0ffeec0ffeec0ffeec0ffeec0ffee88";
 
 /// Serves `answers[i]` to request `i` (the last one repeats), one request per connection.
-async fn server(answers: Vec<String>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api/1.0", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let i = counter.fetch_add(1, Ordering::SeqCst);
-            let answer = answers[i.min(answers.len() - 1)].clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = socket.write_all(answer.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    (base, hits)
+async fn server(answers: Vec<Reply>) -> CannedServer {
+    CannedServer::replies(answers).await.unwrap()
 }
 
-fn ok(body: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+fn ok(body: &str) -> Reply {
+    Reply::response(
+        "200 OK",
+        "Content-Type: application/json\r\nConnection: close\r\n",
+        body,
     )
 }
 
@@ -84,14 +60,16 @@ async fn hostile_answers_fail_cleanly_without_leaking_the_token() {
     let cases = [
         (
             "a body over the cap",
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 68719476736\r\n\r\n"
-                .to_string(),
+            Reply::raw(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 68719476736\r\n\r\n",
+            ),
             "over the limit",
         ),
         (
             "a redirect",
-            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/steal\r\nContent-Length: 0\r\n\r\n"
-                .to_string(),
+            Reply::raw(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/steal\r\nContent-Length: 0\r\n\r\n",
+            ),
             "redirects are not followed",
         ),
         (
@@ -102,7 +80,8 @@ async fn hostile_answers_fail_cleanly_without_leaking_the_token() {
         ("an event nested 50,000 deep", ok(&deep), "levels deep"),
     ];
     for (name, answer, expected) in cases {
-        let (base, hits) = server(vec![answer]).await;
+        let canned = server(vec![answer]).await;
+        let base = canned.base_url();
         for format in ["text", "json"] {
             let output = dir.path().join(format!("{format}.ndjson"));
             let checkpoint = dir.path().join(format!("{format}.checkpoint"));
@@ -145,6 +124,6 @@ async fn hostile_answers_fail_cleanly_without_leaking_the_token() {
                 );
             }
         }
-        assert!(hits.load(Ordering::SeqCst) >= 2, "{name}: both runs asked");
+        assert!(canned.hits() >= 2, "{name}: both runs asked");
     }
 }

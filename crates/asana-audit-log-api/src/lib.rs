@@ -66,11 +66,9 @@ mod generated {
 
 pub use generated::*;
 
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
 use bytes::Bytes;
-use http_body::{Frame, SizeHint};
+use http_body::Frame;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited, StreamBody};
 use progenitor_client::{ClientHooks, OperationInfo};
 
 /// The production base URL, taken from the spec's `servers` entry.
@@ -207,9 +205,10 @@ impl ClientHooks<ResponseLimits> for Client {
     }
 }
 
-/// The same response with its body behind a [`CappedBody`]. Status, headers and extensions carry
-/// over unchanged; the URL is carried across in the extension `reqwest` reads it back from; and
-/// reqwest's timeouts still apply, since they live inside the original body.
+/// The same response with its body capped at `limit` bytes by `http_body_util::Limited`, whose
+/// error is turned into a [`BodyTooLarge`]. Status, headers and extensions carry over unchanged;
+/// the URL is carried across in the extension `reqwest` reads it back from; and reqwest's
+/// timeouts still apply, since they live inside the original body.
 fn cap_body(response: reqwest::Response, limit: u64) -> reqwest::Response {
     use reqwest::ResponseBuilderExt as _;
 
@@ -219,89 +218,37 @@ fn cap_body(response: reqwest::Response, limit: u64) -> reqwest::Response {
     if let Ok(carrier) = http::Response::builder().url(url).body(()) {
         parts.extensions.extend(carrier.into_parts().0.extensions);
     }
-    let capped = CappedBody {
-        // A body declared too large is dropped unread, which closes the connection.
-        inner: declared.is_none().then_some(body),
-        limit,
-        seen: 0,
-        declared,
-    };
-    reqwest::Response::from(http::Response::from_parts(
-        parts,
-        reqwest::Body::wrap(capped),
-    ))
-}
-
-/// A body that fails once more than `limit` bytes have come through it (or at once, when the
-/// declared length is already over).
-struct CappedBody {
-    inner: Option<reqwest::Body>,
-    limit: u64,
-    seen: u64,
-    declared: Option<u64>,
-}
-
-impl CappedBody {
-    fn too_large(&mut self) -> Box<dyn std::error::Error + Send + Sync> {
-        self.inner = None;
-        Box::new(BodyTooLarge {
-            limit: self.limit,
-            declared: self.declared.take(),
-        })
-    }
-}
-
-impl http_body::Body for CappedBody {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        if this.declared.is_some() {
-            return Poll::Ready(Some(Err(this.too_large())));
+    let too_large = move |declared| -> BoxError { Box::new(BodyTooLarge { limit, declared }) };
+    let body = match declared {
+        // Limited only counts bytes as they arrive, so refusing a declared length before reading
+        // anything stays hand-written: the body is dropped unread (which closes the connection)
+        // and replaced by one whose first frame is the error.
+        Some(length) => {
+            drop(body);
+            let refused: [Result<Frame<Bytes>, BoxError>; 1] = [Err(too_large(Some(length)))];
+            reqwest::Body::wrap(StreamBody::new(futures::stream::iter(refused)))
         }
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match ready!(Pin::new(inner).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    this.seen = this.seen.saturating_add(data.len() as u64);
-                    if this.seen > this.limit {
-                        return Poll::Ready(Some(Err(this.too_large())));
-                    }
+        None => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            reqwest::Body::wrap(Limited::new(body, limit).map_err(move |error| {
+                if error.is::<LengthLimitError>() {
+                    too_large(None)
+                } else {
+                    error
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Some(Err(error)) => Poll::Ready(Some(Err(error.into()))),
-            None => {
-                this.inner = None;
-                Poll::Ready(None)
-            }
+            }))
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.declared.is_none()
-            && self
-                .inner
-                .as_ref()
-                .is_none_or(|inner| inner.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match (&self.inner, self.declared) {
-            (Some(inner), None) => inner.size_hint(),
-            _ => SizeHint::default(),
-        }
-    }
+    };
+    reqwest::Response::from(http::Response::from_parts(parts, body))
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use super::*;
 
     fn response(body: &'static str, content_length: Option<&str>) -> reqwest::Response {

@@ -2,17 +2,15 @@
 //! response the API can give, both through a real HTTP exchange with a local capture server.
 
 use std::num::NonZeroU64;
-use std::sync::{Arc, Mutex};
 
 use asana_audit_log_api::types::{
     AuditLogEventActor, AuditLogEventContext, GetAuditLogEventsActorType,
 };
 use asana_audit_log_api::{Client, Error, RawAuditLogEvent};
+use asana_audit_log_mock::canned::{CannedRequest, CannedServer, Reply};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const TOKEN: &str = "2/1111/2222:do-not-leak-this-token";
 
@@ -44,56 +42,23 @@ impl Canned {
             body: body.to_string(),
         }
     }
+
+    fn reply(&self) -> Reply {
+        let mut headers = "content-type: application/json\r\nconnection: close\r\n".to_string();
+        for (name, value) in &self.extra_headers {
+            headers.push_str(&format!("{name}: {value}\r\n"));
+        }
+        Reply::response(&format!("{} X", self.status), &headers, &self.body)
+    }
 }
 
-/// A one-connection-at-a-time HTTP/1.1 server that records each request and answers with the
-/// same canned response. Just enough HTTP for a GET without a body.
-struct CaptureServer {
-    base_url: String,
-    seen: Arc<Mutex<Vec<Captured>>>,
-}
+/// A loopback server that records each request and answers every one with the same canned
+/// response, then closes the connection.
+struct CaptureServer(CannedServer);
 
 impl CaptureServer {
     async fn start(canned: Canned) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        let canned = Arc::new(canned);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                log.lock()
-                    .unwrap()
-                    .push(parse_head(&String::from_utf8_lossy(&head)));
-                let mut response = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    canned.status,
-                    canned.body.len()
-                );
-                for (name, value) in &canned.extra_headers {
-                    response.push_str(&format!("{name}: {value}\r\n"));
-                }
-                response.push_str("\r\n");
-                response.push_str(&canned.body);
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            }
-        });
-        Self {
-            base_url: format!("http://{addr}/api/1.0"),
-            seen,
-        }
+        Self(CannedServer::replies(vec![canned.reply()]).await.unwrap())
     }
 
     fn client(&self) -> Client {
@@ -106,27 +71,21 @@ impl CaptureServer {
             .user_agent("asana-audit-log-api-tests")
             .build()
             .unwrap();
-        Client::new_with_client(&self.base_url, http, Default::default())
+        Client::new_with_client(&self.0.base_url(), http, Default::default())
     }
 
     fn take(&self) -> Vec<Captured> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
+        self.0.take_requests().iter().map(capture).collect()
     }
 }
 
-fn parse_head(head: &str) -> Captured {
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or_default().split(' ');
-    let method = request_line.next().unwrap_or_default().to_string();
-    let target = request_line.next().unwrap_or_default();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut query: Vec<(String, String)> = url_pairs(query);
+fn capture(request: &CannedRequest) -> Captured {
+    let mut query: Vec<(String, String)> = url_pairs(request.query_string());
     query.sort();
     let mut headers = Vec::new();
     let mut authorization = None;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').unwrap();
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+    for (name, value) in &request.headers {
+        let (name, value) = (name.to_ascii_lowercase(), value.clone());
         match name.as_str() {
             "authorization" => authorization = Some(value),
             "host" => {}
@@ -135,8 +94,8 @@ fn parse_head(head: &str) -> Captured {
     }
     headers.sort();
     Captured {
-        method,
-        path: path.to_string(),
+        method: request.method.clone(),
+        path: request.path().to_string(),
         query,
         headers,
         authorization,

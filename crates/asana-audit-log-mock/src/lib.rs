@@ -89,9 +89,15 @@
 //! array of event objects, or `?count=N` for generated ones) and `GET /_mock/status` reports
 //! the event count, the clock and the request count. They need no token, are not numbered,
 //! logged or faulted.
+//!
+//! # Answers no real server gives
+//!
+//! For a client's tests against broken or hostile HTTP (bodies that never end, absurd
+//! lengths, silence, redirects), [`canned::CannedServer`] writes whatever bytes a test scripts.
 
 #![warn(missing_docs)]
 
+pub mod canned;
 mod catalogue;
 mod clock;
 mod conn;

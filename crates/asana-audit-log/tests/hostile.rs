@@ -4,185 +4,31 @@
 //! forever. Each test asserts what the client does about it, and that the token never leaves
 //! the configured base URL or shows up in an error or a log line.
 //!
-//! The servers are raw tokio TCP on loopback; every test runs in well under a few seconds.
+//! The servers are the mock crate's canned-response servers, raw TCP on loopback; every test
+//! runs in well under a few seconds.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asana_audit_log::{AuditLogEvent, Client, Error, MAX_EVENT_DEPTH, RetryPolicy};
+use asana_audit_log_mock::canned::{CannedRequest as Seen, CannedServer, Reply};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "2/1200000000000077/1207700000000077:0ddba11c0ddba11c0ddba11c0ddba11c";
 const SECRET: &str = "0ddba11c0ddba11c0ddba11c0ddba11c";
 const JSON: &str = "Content-Type: application/json\r\n";
 const MIB: u64 = 1024 * 1024;
 
-/// What a server saw of one request.
-#[derive(Clone, Debug)]
-struct Seen {
-    /// The request target, e.g. `/api/1.0/workspaces/1/audit_log_events?limit=100`.
-    target: String,
-    /// The `Authorization` header, if any.
-    authorization: Option<String>,
-}
-
-impl Seen {
-    fn query(&self, key: &str) -> Option<String> {
-        let query = self.target.split_once('?')?.1;
-        query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == key).then(|| v.to_owned())
-        })
-    }
-}
-
-/// How a server answers one request.
-enum Reply {
-    /// These bytes, then close.
-    Raw(String),
-    /// This head, then `chunk` again and again (with `pause` between) until `total` bytes of
-    /// body are written or the client goes away, then close.
-    Stream {
-        head: String,
-        chunk: Vec<u8>,
-        pause: Duration,
-        total: u64,
-    },
-    /// Read the request, then hold the connection without a byte of answer.
-    Silent,
-}
-
-type Script = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
-
 /// A loopback HTTP/1.1 server run by a script: request `i` (from 0) gets `script(i, seen)`.
-struct Server {
-    base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    /// Body bytes the server managed to write in `Reply::Stream` answers.
-    streamed: Arc<AtomicU64>,
-}
-
-impl Server {
-    async fn start(script: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static) -> Server {
-        let script: Arc<Script> = Arc::new(script);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}/api/1.0", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let streamed = Arc::new(AtomicU64::new(0));
-        let counter = Arc::new(AtomicUsize::new(0));
-        let (log, written) = (seen.clone(), streamed.clone());
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let (script, log, written, counter) = (
-                    script.clone(),
-                    log.clone(),
-                    written.clone(),
-                    counter.clone(),
-                );
-                tokio::spawn(async move {
-                    serve(socket, script, log, written, counter).await;
-                });
-            }
-        });
-        Server {
-            base_url,
-            seen,
-            streamed,
-        }
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn hits(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-/// Serves the requests of one connection (keep-alive) until it closes.
-async fn serve(
-    mut socket: TcpStream,
-    script: Arc<Script>,
-    log: Arc<Mutex<Vec<Seen>>>,
-    written: Arc<AtomicU64>,
-    counter: Arc<AtomicUsize>,
-) {
-    loop {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match socket.read(&mut byte).await {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
-        let head = String::from_utf8_lossy(&head).into_owned();
-        let mut lines = head.split("\r\n");
-        let target = lines
-            .next()
-            .and_then(|line| line.split(' ').nth(1))
-            .unwrap_or_default()
-            .to_owned();
-        let authorization = lines
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
-            .map(|(_, value)| value.trim().to_owned());
-        let seen = Seen {
-            target,
-            authorization,
-        };
-        log.lock().unwrap().push(seen.clone());
-        let i = counter.fetch_add(1, Ordering::SeqCst);
-        match script(i, &seen) {
-            Reply::Raw(bytes) => {
-                let keep_alive = !bytes.contains("Connection: close");
-                if socket.write_all(bytes.as_bytes()).await.is_err() || !keep_alive {
-                    let _ = socket.shutdown().await;
-                    return;
-                }
-            }
-            Reply::Stream {
-                head,
-                chunk,
-                pause,
-                total,
-            } => {
-                if socket.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let mut sent = 0u64;
-                while sent < total {
-                    if socket.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                    sent += chunk.len() as u64;
-                    written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
-                }
-                let _ = socket.shutdown().await;
-                return;
-            }
-            Reply::Silent => {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                return;
-            }
-        }
-    }
+async fn start(script: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static) -> CannedServer {
+    CannedServer::start(script).await.unwrap()
 }
 
 /// A complete response with a body and `Content-Length`.
 fn respond(status: &str, headers: &str, body: &str) -> Reply {
-    Reply::Raw(format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{headers}\r\n{body}",
-        body.len()
-    ))
+    Reply::response(status, headers, body).keep_alive()
 }
 
 fn ok(body: &str) -> Reply {
@@ -275,14 +121,15 @@ fn shown(error: &Error) -> String {
 async fn a_declared_body_over_the_cap_is_refused_unread() {
     // A Content-Length of 100 GiB, and no body at all: the client must not wait for it, let
     // alone allocate it.
-    let server = Server::start(|_, _| {
-        Reply::Raw(format!(
+    let server = start(|_, _| {
+        Reply::raw(format!(
             "HTTP/1.1 200 OK\r\n{JSON}Content-Length: {}\r\n\r\n",
             100 * 1024 * MIB
         ))
+        .keep_alive()
     })
     .await;
-    let client = builder(&server.base_url)
+    let client = builder(&server.base_url())
         .max_response_bytes(Some(MIB))
         .build()
         .unwrap();
@@ -315,7 +162,7 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
     // managed to write before the client hung up stays far below that.
     for framing in ["Transfer-Encoding: chunked\r\n", "Connection: close\r\n"] {
         let chunked = framing.starts_with("Transfer");
-        let server = Server::start(move |_, _| {
+        let server = start(move |_, _| {
             let payload = vec![b' '; 64 * 1024];
             let chunk = if chunked {
                 let mut chunk = format!("{:x}\r\n", payload.len()).into_bytes();
@@ -325,15 +172,14 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
             } else {
                 payload
             };
-            Reply::Stream {
-                head: format!("HTTP/1.1 200 OK\r\n{JSON}{framing}\r\n"),
+            Reply::stream(
+                format!("HTTP/1.1 200 OK\r\n{JSON}{framing}\r\n"),
                 chunk,
-                pause: Duration::ZERO,
-                total: 64 * MIB,
-            }
+                64 * MIB,
+            )
         })
         .await;
-        let client = builder(&server.base_url)
+        let client = builder(&server.base_url())
             .max_response_bytes(Some(MIB))
             .build()
             .unwrap();
@@ -351,7 +197,7 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
         assert_eq!(server.hits(), 1, "{framing}: not retried");
         // Give the server a moment to notice the closed connection.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let written = server.streamed.load(Ordering::SeqCst);
+        let written = server.streamed_bytes();
         assert!(
             written < 32 * MIB,
             "{framing}: the server wrote {written} bytes before the client hung up"
@@ -363,21 +209,20 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
 async fn error_bodies_are_capped_too() {
     // A documented error status is read whole by the generated client: capped. An
     // undocumented one is read for its first 64 KiB only, for the message.
-    let server = Server::start(|i, _| {
+    let server = start(|i, _| {
         let status = if i == 0 {
             "500 Internal Server Error"
         } else {
             "418 I'm a teapot"
         };
-        Reply::Stream {
-            head: format!("HTTP/1.1 {status}\r\n{JSON}Connection: close\r\n\r\n"),
-            chunk: b"[[[[[[[[".repeat(8 * 1024),
-            pause: Duration::ZERO,
-            total: 16 * MIB,
-        }
+        Reply::stream(
+            format!("HTTP/1.1 {status}\r\n{JSON}Connection: close\r\n\r\n"),
+            b"[[[[[[[[".repeat(8 * 1024),
+            16 * MIB,
+        )
     })
     .await;
-    let client = builder(&server.base_url)
+    let client = builder(&server.base_url())
         .max_response_bytes(Some(MIB))
         .build()
         .unwrap();
@@ -401,13 +246,13 @@ async fn pages_under_the_cap_are_read_and_the_cap_can_be_lifted() {
     let first = format!(
         r#"{{"data":[{{"gid":"1","created_at":"2024-01-01T00:00:00Z","padding":"{padding}"}}],"next_page":{{"offset":"a"}}}}"#
     );
-    let server = Server::start(move |_, seen| match seen.query("offset") {
+    let server = start(move |_, seen| match seen.query("offset") {
         None => ok(&first),
         Some(_) => ok(&page("", Some("a"))),
     })
     .await;
     for cap in [Some(MIB), None] {
-        let client = builder(&server.base_url)
+        let client = builder(&server.base_url())
             .max_response_bytes(cap)
             .build()
             .unwrap();
@@ -439,25 +284,25 @@ async fn pages_under_the_cap_are_read_and_the_cap_can_be_lifted() {
 async fn a_body_that_never_finishes_hits_the_timeout() {
     // Two ways to never finish: announce 10,000 bytes and send 20, or trickle a byte every
     // 20 ms forever. Both must end at the 300 ms request timeout (retries off).
-    let server = Server::start(|i, _| {
+    let server = start(|i, _| {
         if i == 0 {
-            Reply::Stream {
-                head: format!("HTTP/1.1 200 OK\r\n{JSON}Content-Length: 10000\r\n\r\n"),
-                chunk: br#"{"data":[{"gid":"1","#.to_vec(),
-                pause: Duration::from_secs(3600),
-                total: 10_000,
-            }
+            Reply::stream(
+                format!("HTTP/1.1 200 OK\r\n{JSON}Content-Length: 10000\r\n\r\n"),
+                br#"{"data":[{"gid":"1","#.to_vec(),
+                10_000,
+            )
+            .pause(Duration::from_secs(3600))
         } else {
-            Reply::Stream {
-                head: format!("HTTP/1.1 200 OK\r\n{JSON}Connection: close\r\n\r\n{{\"data\":["),
-                chunk: b" ".to_vec(),
-                pause: Duration::from_millis(20),
-                total: u64::MAX,
-            }
+            Reply::stream(
+                format!("HTTP/1.1 200 OK\r\n{JSON}Connection: close\r\n\r\n{{\"data\":["),
+                b" ".to_vec(),
+                u64::MAX,
+            )
+            .pause(Duration::from_millis(20))
         }
     })
     .await;
-    let client = builder(&server.base_url)
+    let client = builder(&server.base_url())
         .timeout(Duration::from_millis(300))
         .retry_policy(RetryPolicy::none())
         .build()
@@ -474,8 +319,8 @@ async fn a_body_that_never_finishes_hits_the_timeout() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_hits_the_timeout_on_every_retry() {
-    let server = Server::start(|_, _| Reply::Silent).await;
-    let client = builder(&server.base_url)
+    let server = start(|_, _| Reply::silent()).await;
+    let client = builder(&server.base_url())
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -506,9 +351,9 @@ async fn an_event_nested_thousands_deep_is_an_error() {
         r#"{{"data":[{},{deep}],"next_page":{{"offset":"a"}}}}"#,
         events(0, 1)
     );
-    let server = Server::start(move |_, _| ok(&body)).await;
+    let server = start(move |_, _| ok(&body)).await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -581,9 +426,9 @@ async fn deep_nesting_outside_events_is_an_error_or_ignored() {
         } else {
             "200 OK"
         };
-        let server = Server::start(move |_, _| respond(status, JSON, &body)).await;
+        let server = start(move |_, _| respond(status, JSON, &body)).await;
         let (delivered, error) = drain(
-            client(&server.base_url)
+            client(&server.base_url())
                 .audit_log_events("1")
                 .stream()
                 .unwrap(),
@@ -607,13 +452,13 @@ async fn deep_nesting_outside_events_is_an_error_or_ignored() {
         events(0, 2),
         nested(100_000)
     );
-    let server = Server::start(move |_, seen| match seen.query("offset") {
+    let server = start(move |_, seen| match seen.query("offset") {
         None => ok(&deep_extra),
         Some(_) => ok(&page("", Some("a"))),
     })
     .await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -629,12 +474,12 @@ async fn deep_nesting_outside_events_is_an_error_or_ignored() {
 #[tokio::test]
 async fn next_page_links_to_another_host_are_never_followed() {
     // `next_page.uri` and `path` point at a second server; only the offset may be used.
-    let elsewhere = Server::start(|_, _| ok(&page(&events(50, 5), Some("evil")))).await;
+    let elsewhere = start(|_, _| ok(&page(&events(50, 5), Some("evil")))).await;
     let uri = format!(
         "{}/workspaces/1/audit_log_events?offset=o1",
-        elsewhere.base_url
+        elsewhere.base_url()
     );
-    let server = Server::start(move |_, seen| {
+    let server = start(move |_, seen| {
         let (data, offset) = match seen.query("offset").as_deref() {
             None => (events(0, 2), "o1"),
             Some("o1") => (events(2, 2), "o2"),
@@ -646,7 +491,7 @@ async fn next_page_links_to_another_host_are_never_followed() {
     })
     .await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -664,7 +509,7 @@ async fn next_page_links_to_another_host_are_never_followed() {
             "{seen:?}"
         );
         assert_eq!(
-            seen.authorization.as_deref(),
+            seen.header("authorization"),
             Some(&*format!("Bearer {TOKEN}"))
         );
     }
@@ -676,10 +521,10 @@ async fn next_page_links_to_another_host_are_never_followed() {
 async fn redirects_never_carry_the_token_anywhere() {
     // Every redirect status, to another port of the same host and to another host name: none
     // is followed, so the recording server never sees a request, let alone the token.
-    let recorder = Server::start(|_, _| ok(&page(&events(0, 1), Some("a")))).await;
+    let recorder = start(|_, _| ok(&page(&events(0, 1), Some("a")))).await;
     let targets = [
-        format!("{}/workspaces/1/audit_log_events", recorder.base_url),
-        recorder.base_url.replace("127.0.0.1", "localhost") + "/steal",
+        format!("{}/workspaces/1/audit_log_events", recorder.base_url()),
+        recorder.base_url().replace("127.0.0.1", "localhost") + "/steal",
         "https://evil.example/steal".to_owned(),
     ];
     for status in [
@@ -691,9 +536,9 @@ async fn redirects_never_carry_the_token_anywhere() {
     ] {
         for target in &targets {
             let location = format!("Location: {target}\r\n");
-            let server = Server::start(move |_, _| respond(status, &location, "")).await;
+            let server = start(move |_, _| respond(status, &location, "")).await;
             let (_, error) = drain(
-                client(&server.base_url)
+                client(&server.base_url())
                     .audit_log_events("1")
                     .stream()
                     .unwrap(),
@@ -754,7 +599,7 @@ async fn a_retry_after_of_a_year_is_capped() {
     let (captured, _guard) = Captured::trace();
 
     let year = 365 * 24 * 3600;
-    let server = Server::start(move |i, seen| match (i, seen.query("offset")) {
+    let server = start(move |i, seen| match (i, seen.query("offset")) {
         (0, _) => respond(
             "429 Too Many Requests",
             &format!("{JSON}Retry-After: {year}\r\n"),
@@ -764,7 +609,7 @@ async fn a_retry_after_of_a_year_is_capped() {
         (_, Some(_)) => ok(&page("", Some("a"))),
     })
     .await;
-    let client = builder(&server.base_url)
+    let client = builder(&server.base_url())
         .retry_policy(
             RetryPolicy::default()
                 .with_delays(Duration::from_millis(1), Duration::from_millis(2))
@@ -788,9 +633,9 @@ async fn a_retry_after_of_a_year_is_capped() {
 
 #[tokio::test]
 async fn data_null_is_a_clear_error() {
-    let server = Server::start(|_, _| ok(r#"{"data":null,"next_page":{"offset":"a"}}"#)).await;
+    let server = start(|_, _| ok(r#"{"data":null,"next_page":{"offset":"a"}}"#)).await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -816,8 +661,8 @@ async fn a_page_of_events_without_next_page_ends_with_an_error_after_its_events(
         r#","next_page":{"offset":""}"#,
     ] {
         let body = format!(r#"{{"data":[{}]{next}}}"#, events(0, 3));
-        let server = Server::start(move |_, _| ok(&body)).await;
-        let request = client(&server.base_url).audit_log_events("1");
+        let server = start(move |_, _| ok(&body)).await;
+        let request = client(&server.base_url()).audit_log_events("1");
         for stream in [
             request.stream().unwrap(),
             request.follow(Duration::from_millis(1)).unwrap(),
@@ -837,9 +682,9 @@ async fn a_page_of_events_without_next_page_ends_with_an_error_after_its_events(
 #[tokio::test]
 async fn a_query_that_never_matched_ends_normally() {
     // `data: []` with `next_page: null` is how the API says the filters never matched.
-    let server = Server::start(|_, _| ok(r#"{"data":[],"next_page":null}"#)).await;
+    let server = start(|_, _| ok(r#"{"data":[],"next_page":null}"#)).await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -854,8 +699,8 @@ async fn an_offset_that_repeats_with_old_events_ends_with_an_error() {
     // The first page hands out offset "a"; asking with "a" gives the same three events and "a"
     // again, forever. The events are delivered once, the stream gives up after the stale-page
     // limit (12 for pages of 100), and never spins or repeats an event.
-    let server = Server::start(|_, _| ok(&page(&events(0, 3), Some("a")))).await;
-    let request = client(&server.base_url).audit_log_events("1");
+    let server = start(|_, _| ok(&page(&events(0, 3), Some("a")))).await;
+    let request = client(&server.base_url()).audit_log_events("1");
     for (stream, mode) in [
         (request.stream().unwrap(), "stream"),
         (request.follow(Duration::ZERO).unwrap(), "follow"),
@@ -880,7 +725,7 @@ async fn an_offset_that_repeats_with_old_events_ends_with_an_error() {
 async fn replayed_events_in_any_order_are_never_delivered_twice() {
     // Pages cycle through the same six events under ever new offsets, the second half older
     // than the first: each event once, then the stale-page error.
-    let server = Server::start(|i, _| {
+    let server = start(|i, _| {
         let data = if i % 2 == 0 {
             events(3, 3)
         } else {
@@ -890,7 +735,7 @@ async fn replayed_events_in_any_order_are_never_delivered_twice() {
     })
     .await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -910,7 +755,7 @@ async fn an_offset_that_repeats_with_new_events_is_legitimate() {
     // then an empty page ends the drain without error.
     let served = Arc::new(AtomicU64::new(0));
     let counter = served.clone();
-    let server = Server::start(move |_, _| {
+    let server = start(move |_, _| {
         let n = counter.fetch_add(1, Ordering::SeqCst);
         if n < 40 {
             ok(&page(&events(n * 2, 2), Some("same")))
@@ -920,7 +765,7 @@ async fn an_offset_that_repeats_with_new_events_is_legitimate() {
     })
     .await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -934,9 +779,9 @@ async fn an_offset_that_repeats_with_new_events_is_legitimate() {
 async fn an_oversized_offset_is_refused() {
     let long = "o".repeat(64 * 1024);
     let body = page(&events(0, 1), Some(&long));
-    let server = Server::start(move |_, _| ok(&body)).await;
+    let server = start(move |_, _| ok(&body)).await;
     let (delivered, error) = drain(
-        client(&server.base_url)
+        client(&server.base_url())
             .audit_log_events("1")
             .stream()
             .unwrap(),
@@ -960,11 +805,12 @@ async fn no_hostile_answer_puts_the_token_in_an_error_or_a_log() {
         r#"{{"data":[{{"gid":"1","created_at":"2024-01-01T00:00:00Z","x":{}}}],"next_page":{{"offset":"a"}}}}"#,
         nested(10_000)
     );
-    let server = Server::start(move |i, _| match i {
-        0 => Reply::Raw(format!(
+    let server = start(move |i, _| match i {
+        0 => Reply::raw(format!(
             "HTTP/1.1 200 OK\r\n{JSON}Content-Length: {}\r\n\r\n",
             64 * MIB
-        )),
+        ))
+        .keep_alive(),
         1 => respond("302 Found", "Location: http://127.0.0.1:9/\r\n", ""),
         2 => ok(&deep),
         3 => ok(&page(&events(0, 2), None)),
@@ -976,7 +822,7 @@ async fn no_hostile_answer_puts_the_token_in_an_error_or_a_log() {
         _ => ok(&page(&events(0, 2), Some("a"))),
     })
     .await;
-    let client = builder(&server.base_url)
+    let client = builder(&server.base_url())
         .max_response_bytes(Some(MIB))
         .retry_policy(RetryPolicy::none())
         .build()

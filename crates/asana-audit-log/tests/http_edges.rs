@@ -3,58 +3,31 @@
 //! every output, logs included.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asana_audit_log::{Client, Error, RetryPolicy};
+use asana_audit_log_mock::canned::{CannedServer, Reply};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const TOKEN: &str = "2/1200000000000009/1209000000000009:feedfacefeedfacefeedfacefeedface";
 
-/// Serves canned HTTP responses on loopback: connection `i` gets `responses[i]` (the last one
-/// repeats), or no answer at all for `None`. Returns the base URL and the request counter.
-async fn canned(responses: Vec<Option<String>>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/api/1.0", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let i = counter.fetch_add(1, Ordering::SeqCst);
-            let response = responses[i.min(responses.len() - 1)].clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                match response {
-                    Some(response) => {
-                        let _ = socket.write_all(response.as_bytes()).await;
-                        let _ = socket.shutdown().await;
-                    }
-                    None => tokio::time::sleep(Duration::from_secs(3600)).await,
-                }
-            });
-        }
-    });
-    (base, hits)
+/// Serves canned HTTP responses on loopback: request `i` gets `responses[i]` (the last one
+/// repeats), or no answer at all for `None`.
+async fn canned(responses: Vec<Option<Reply>>) -> CannedServer {
+    let replies = responses
+        .into_iter()
+        .map(|response| response.unwrap_or_else(Reply::silent))
+        .collect();
+    CannedServer::replies(replies).await.unwrap()
 }
 
-fn response(status: &str, headers: &str, body: &str) -> Option<String> {
-    Some(format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-        body.len()
+fn response(status: &str, headers: &str, body: &str) -> Option<Reply> {
+    Some(Reply::response(
+        status,
+        &format!("Connection: close\r\n{headers}"),
+        body,
     ))
 }
 
@@ -83,14 +56,15 @@ const JSON: &str = "Content-Type: application/json\r\n";
 #[tokio::test]
 async fn a_bad_request_surfaces_with_asanas_message() {
     let body = r#"{"errors":[{"message":"event_type: Unknown value","help":"see the docs"}]}"#;
-    let (base, hits) = canned(vec![response("400 Bad Request", JSON, body)]).await;
+    let server = canned(vec![response("400 Bad Request", JSON, body)]).await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::default())).await;
     assert!(matches!(error, Error::BadRequest(_)), "{error:?}");
     assert_eq!(
         error.asana_errors()[0].message.as_deref(),
         Some("event_type: Unknown value")
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(server.hits(), 1, "not retried");
     insta::assert_snapshot!("error_400", error.to_string());
 }
 
@@ -105,7 +79,7 @@ async fn an_offset_rejected_again_and_again_is_reported() {
         response("200 OK", JSON, page),
         response("400 Bad Request", JSON, rejected),
     );
-    let (base, hits) = canned(vec![
+    let server = canned(vec![
         p.clone(),
         r.clone(),
         p.clone(),
@@ -116,6 +90,7 @@ async fn an_offset_rejected_again_and_again_is_reported() {
         r,
     ])
     .await;
+    let base = server.base_url();
     let mut stream = client(&base, RetryPolicy::default())
         .audit_log_events("1")
         .stream()
@@ -130,15 +105,19 @@ async fn an_offset_rejected_again_and_again_is_reported() {
         error.to_string().contains("the paging offset was rejected"),
         "{error}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 8);
+    assert_eq!(server.hits(), 8);
     assert!(stream.next().await.is_none());
 }
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let (target, target_hits) = canned(vec![response("200 OK", JSON, r#"{"data":[]}"#)]).await;
-    let location = format!("Location: {target}/workspaces/1/audit_log_events\r\n");
-    let (base, hits) = canned(vec![response("302 Found", &location, "")]).await;
+    let target = canned(vec![response("200 OK", JSON, r#"{"data":[]}"#)]).await;
+    let location = format!(
+        "Location: {}/workspaces/1/audit_log_events\r\n",
+        target.base_url()
+    );
+    let server = canned(vec![response("302 Found", &location, "")]).await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::default())).await;
     assert!(
         matches!(&error, Error::UnexpectedStatus(e) if e.status() == 302),
@@ -148,58 +127,58 @@ async fn redirects_are_not_followed() {
         error.to_string().contains("redirects are not followed"),
         "{error}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        target_hits.load(Ordering::SeqCst),
-        0,
-        "the token never went to the other host"
-    );
+    assert_eq!(server.hits(), 1);
+    assert_eq!(target.hits(), 0, "the token never went to the other host");
 }
 
 #[tokio::test]
 async fn undocumented_statuses_are_reported_with_their_body() {
-    let (base, hits) = canned(vec![response("418 I'm a teapot", "", "short and stout")]).await;
+    let server = canned(vec![response("418 I'm a teapot", "", "short and stout")]).await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::default())).await;
     assert!(
         matches!(&error, Error::UnexpectedStatus(e) if e.body() == Some("short and stout")),
         "{error:?}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits(), 1);
     // 504 from a proxy is transient: retried, then a server error.
-    let (base, hits) = canned(vec![response(
+    let server = canned(vec![response(
         "504 Gateway Timeout",
         "",
         "<html>proxy</html>",
     )])
     .await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::default().with_max_retries(2))).await;
     assert!(matches!(error, Error::ServerError(_)), "{error:?}");
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(server.hits(), 3);
 }
 
 #[tokio::test]
 async fn an_error_status_with_a_non_json_body_is_treated_as_unreadable() {
     // The generated client drops the status of a documented error whose body is not JSON, so
     // this is indistinguishable from a truncated page: retried, then InvalidResponse.
-    let (base, hits) = canned(vec![response("401 Unauthorized", "", "<html>login</html>")]).await;
+    let server = canned(vec![response("401 Unauthorized", "", "<html>login</html>")]).await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::default().with_max_retries(2))).await;
     assert!(
         matches!(&error, Error::InvalidResponse { attempts: 3, reason } if reason.contains("<html>login")),
         "{error:?}"
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(server.hits(), 3);
 }
 
 #[tokio::test]
 async fn a_silent_server_times_out_and_is_retried() {
     let page =
         r#"{"data":[{"gid":"5","created_at":"2024-01-01T00:00:00Z"}],"next_page":{"offset":"a"}}"#;
-    let (base, hits) = canned(vec![
+    let server = canned(vec![
         None,
         response("200 OK", JSON, page),
         response("200 OK", JSON, r#"{"data":[],"next_page":{"offset":"b"}}"#),
     ])
     .await;
+    let base = server.base_url();
     let events: Vec<_> = client(&base, RetryPolicy::default())
         .audit_log_events("1")
         .stream()
@@ -208,8 +187,9 @@ async fn a_silent_server_times_out_and_is_retried() {
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
-    let (base, _) = canned(vec![None]).await;
+    assert_eq!(server.hits(), 3);
+    let server = canned(vec![None]).await;
+    let base = server.base_url();
     let error = first_error(&client(&base, RetryPolicy::none())).await;
     assert!(
         matches!(&error, Error::Transport { source, attempts: 1 } if source.is_timeout()),
@@ -220,7 +200,8 @@ async fn a_silent_server_times_out_and_is_retried() {
 #[tokio::test]
 async fn an_event_without_created_at_fails_after_the_good_ones() {
     let page = r#"{"data":[{"gid":"1","created_at":"2024-01-01T00:00:00Z"},{"gid":"2"},{"gid":"3","created_at":"2024-01-01T00:00:01Z"}],"next_page":{"offset":"a"}}"#;
-    let (base, _) = canned(vec![response("200 OK", JSON, page)]).await;
+    let server = canned(vec![response("200 OK", JSON, page)]).await;
+    let base = server.base_url();
     let mut stream = client(&base, RetryPolicy::none())
         .audit_log_events("1")
         .stream()
