@@ -104,6 +104,12 @@ impl Destination {
             return Ok(Destination::local(Path::new(text)));
         }
         let url = url::Url::parse(text).map_err(|e| invalid(format!("not a URL: {e}")))?;
+        if url.scheme() != "file" && url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid(format!(
+                "name the bucket (or container): {}://BUCKET/prefix",
+                url.scheme()
+            )));
+        }
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "file" => {
                 let path = url

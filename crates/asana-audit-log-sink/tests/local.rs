@@ -1,0 +1,295 @@
+//! The sink against a local directory: every encoding gives back every event, in order, once;
+//! partitions and rotation; the commit protocol's recovery.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use arrow_array::{Array, StringArray, TimestampMillisecondArray};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log_sink::{
+    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, LOCAL_STAGING_DIR, Partitioning,
+    Recovery, Sink, SinkOptions, parquet_schema,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A realistic dataset over several days, with the mock's forward-compatibility oddities
+/// (unknown fields and enum values, nulls, non-ASCII).
+async fn dataset(count: u64) -> Vec<AuditLogEvent> {
+    let mock = asana_audit_log_mock::MockServer::builder()
+        .events(count)
+        .span(Duration::from_secs(5 * 24 * 3600))
+        .forward_compat(true)
+        .start()
+        .await
+        .unwrap();
+    mock.all_events_json()
+        .into_iter()
+        .map(|(_, json)| AuditLogEvent::from_json(&json).unwrap())
+        .collect()
+}
+
+/// Every committed file under `root`, by name (which sorts in time order), staging left out.
+fn committed_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() == LOCAL_STAGING_DIR {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
+}
+
+/// The events' JSON texts a file holds, decoded the way its encoding says.
+fn read_file(path: &Path) -> Vec<String> {
+    let name = path.to_string_lossy();
+    let mut text = String::new();
+    if name.ends_with(".parquet") {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let json = batch
+                .column_by_name(EVENT_JSON_COLUMN)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            let created = batch
+                .column_by_name("created_at")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            let gid = batch
+                .column_by_name("gid")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            for row in 0..batch.num_rows() {
+                let event = AuditLogEvent::from_json(json.value(row)).unwrap();
+                assert_eq!(event.gid(), gid.value(row));
+                assert_eq!(event.created_at().timestamp_millis(), created.value(row));
+                out.push(json.value(row).to_owned());
+            }
+        }
+        return out;
+    }
+    let raw = std::fs::read(path).unwrap();
+    if name.ends_with(".ndjson.gz") {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .unwrap();
+    } else if name.ends_with(".ndjson.zst") {
+        zstd::stream::read::Decoder::new(&raw[..])
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        assert!(name.ends_with(".ndjson"), "{name}");
+        text = String::from_utf8(raw).unwrap();
+    }
+    assert!(text.ends_with('\n'), "every line ends: {name}");
+    text.lines().map(str::to_owned).collect()
+}
+
+async fn sink(root: &Path, options: SinkOptions) -> Sink {
+    Sink::open(Destination::parse(root.to_str().unwrap()).unwrap(), options)
+        .await
+        .unwrap()
+}
+
+/// Writes `events`, committing whenever a file is due and once at the end.
+async fn land(sink: &mut Sink, events: &[AuditLogEvent]) -> u64 {
+    let mut committed = 0;
+    for event in events {
+        sink.write(event).unwrap();
+        if sink.commit_due() {
+            committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+        }
+    }
+    committed + sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_encoding_gives_back_every_event_in_order_once() {
+    let events = dataset(3_000).await;
+    let source: Vec<&str> = events.iter().map(AuditLogEvent::json).collect();
+    for encoding in Encoding::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SinkOptions::new(encoding)
+            .with_max_file_bytes(64 * 1024)
+            .with_row_group_rows(500);
+        let mut sink = sink(dir.path(), options).await;
+        assert_eq!(land(&mut sink, &events).await, events.len() as u64);
+        assert_eq!(sink.pending_events(), 0);
+
+        let files = committed_files(dir.path());
+        assert!(
+            files.len() > 5,
+            "{encoding}: rotation by size and day: {files:?}"
+        );
+        let mut read = Vec::new();
+        for file in &files {
+            let relative = file.strip_prefix(dir.path()).unwrap().to_string_lossy();
+            assert!(relative.ends_with(encoding.extension()), "{relative}");
+            let lines = read_file(file);
+            // Each file sits in the partition of its events.
+            let folder = relative.split('/').next().unwrap();
+            for line in &lines {
+                let event = AuditLogEvent::from_json(line).unwrap();
+                assert_eq!(Partitioning::Day.folder(event.created_at()), folder);
+            }
+            read.extend(lines);
+        }
+        assert_eq!(read, source, "{encoding}: the exact events, in order, once");
+        let staging: Vec<_> = std::fs::read_dir(dir.path().join(LOCAL_STAGING_DIR))
+            .unwrap()
+            .collect();
+        assert!(staging.is_empty(), "nothing left staged: {staging:?}");
+    }
+}
+
+#[tokio::test]
+async fn parquet_files_carry_the_documented_schema() {
+    let events = dataset(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path(), SinkOptions::new(Encoding::Parquet)).await;
+    land(&mut sink, &events).await;
+    let file = std::fs::File::open(&committed_files(dir.path())[0]).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = builder.schema();
+    let expected = parquet_schema();
+    let names = |s: &arrow_schema::Schema| -> Vec<(String, arrow_schema::DataType, bool)> {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+            .collect()
+    };
+    assert_eq!(names(schema), names(&expected));
+    // Typed columns hold the typed views.
+    let batch = builder.build().unwrap().next().unwrap().unwrap();
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone()
+    };
+    let (event_type, actor_email) = (column("event_type"), column("actor_email"));
+    for (row, event) in events.iter().take(batch.num_rows()).enumerate() {
+        assert_eq!(event_type.value(row), event.event_type().as_str());
+        assert_eq!(
+            (!actor_email.is_null(row)).then(|| actor_email.value(row)),
+            event.actor().email.as_deref()
+        );
+    }
+}
+
+#[tokio::test]
+async fn hour_partitions_and_time_ordered_names() {
+    let events = dataset(500).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = SinkOptions::new(Encoding::Ndjson).with_partitioning(Partitioning::Hour);
+    let mut sink = sink(dir.path(), options).await;
+    land(&mut sink, &events).await;
+    let files = committed_files(dir.path());
+    for file in &files {
+        let relative = file.strip_prefix(dir.path()).unwrap().to_string_lossy();
+        let parts: Vec<&str> = relative.split('/').collect();
+        assert_eq!(parts.len(), 3, "{relative}");
+        assert!(parts[0].starts_with("event_date=") && parts[1].starts_with("event_hour="));
+        let first = AuditLogEvent::from_json(&read_file(file)[0]).unwrap();
+        assert_eq!(
+            Partitioning::Hour.folder(first.created_at()),
+            format!("{}/{}", parts[0], parts[1])
+        );
+        // The name starts with the first event's time.
+        let stamp = first.created_at().format("%Y%m%dT%H%M%S").to_string();
+        assert!(parts[2].starts_with(&stamp), "{relative}");
+    }
+}
+
+#[tokio::test]
+async fn a_commit_cut_short_is_completed_or_rolled_back() {
+    let events = dataset(400).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = SinkOptions::new(Encoding::NdjsonGzip);
+
+    // The run stops after the files are in place but before the final checkpoint.
+    let mut first = sink(dir.path(), options.clone()).await;
+    for event in &events {
+        first.write(event).unwrap();
+    }
+    let mut recorded: Option<Commit> = None;
+    let error = first
+        .commit(|pending| match pending {
+            Some(commit) => {
+                recorded = Some(commit.clone());
+                Ok(())
+            }
+            None => Err("killed before the checkpoint was saved"),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CommitError::Record(_)));
+    let commit = recorded.unwrap();
+    assert_eq!(commit.events, events.len() as u64);
+    let rerun = sink(dir.path(), options.clone()).await;
+    assert_eq!(rerun.recover(&commit).await.unwrap(), Recovery::Completed);
+    assert_eq!(committed_files(dir.path()).len(), commit.files.len());
+
+    // A commit of which one file never arrived is undone: the files in place go.
+    let mut partial = commit.clone();
+    partial
+        .files
+        .push("event_date=2000-01-01/never-written.ndjson.gz".into());
+    assert_eq!(rerun.recover(&partial).await.unwrap(), Recovery::RolledBack);
+    assert!(committed_files(dir.path()).is_empty());
+    // Repeating a recovery is harmless.
+    assert_eq!(rerun.recover(&partial).await.unwrap(), Recovery::RolledBack);
+}
+
+#[tokio::test]
+async fn bad_destinations_and_options_are_refused_before_writing() {
+    for (text, needle) in [("ftp://host/x", "unknown scheme"), ("s3://", "bucket")] {
+        let error = Destination::parse(text).unwrap_err().to_string();
+        assert!(error.contains(needle), "{text}: {error}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::parse(dir.path().to_str().unwrap()).unwrap();
+    let error = Sink::open(
+        destination.clone(),
+        SinkOptions::new(Encoding::Parquet).with_row_group_rows(0),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("row group"), "{error}");
+    // A regular file where the directory should be: no write is possible.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let error = Sink::open(
+        Destination::parse(file.to_str().unwrap()).unwrap(),
+        SinkOptions::new(Encoding::Ndjson),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("cannot"), "{error}");
+}
