@@ -33,6 +33,36 @@ pub struct Checkpoint {
     pub events_written: u64,
     /// When the checkpoint was saved.
     pub saved_at: DateTime<Utc>,
+    /// The directory or object store the events land in, when `--output` is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveMark>,
+    /// A commit of files that was under way: `cursor` and `events_written` above still hold
+    /// until it is found complete (see `asana_audit_log_sink::Sink::recover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingCommit>,
+}
+
+/// The directory or object store a checkpoint's events landed in, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveMark {
+    /// The destination as a URL (`file:///...`, `s3://bucket/prefix`).
+    pub url: String,
+    /// The files' encoding.
+    pub encoding: String,
+    /// The partition folders (`day` or `hour`).
+    pub partition: String,
+}
+
+/// Files being put in place when the checkpoint was saved, and where the export stands once
+/// they all are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingCommit {
+    /// The files.
+    pub commit: asana_audit_log_sink::Commit,
+    /// The cursor after their events.
+    pub cursor: Cursor,
+    /// Events written by all runs once they are in place.
+    pub events_written: u64,
 }
 
 /// The output's state covered by a checkpoint.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use asana_audit_log::{ActorType, EventType};
+use asana_audit_log_sink::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -57,6 +58,11 @@ pub enum Command {
     /// Example: asana-audit follow --workspace 1234 --since 1h --output events.ndjson
     /// --checkpoint events.checkpoint --poll-interval 30s
     Follow(FollowArgs),
+    /// Re-encode an NDJSON export (a file or standard input) into partitioned files of any
+    /// encoding, in a directory or object store.
+    ///
+    /// Example: asana-audit convert events.ndjson --output s3://bucket/asana --encoding parquet
+    Convert(ConvertArgs),
     /// Start a local mock of the API with a realistic dataset and export from it (no token).
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -117,8 +123,11 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
 
-    /// Where to write the events: a file (appended on resume) or - for standard output.
-    #[arg(long, short, value_name = "FILE|-", default_value = "-")]
+    /// Where to write the events: a file (appended on resume), - for standard output, or a
+    /// directory or URL (s3://bucket/prefix, gs://..., az://...) for partitioned files that are
+    /// committed whole (see --encoding). A path is a directory when it exists as one, ends
+    /// with /, or --encoding is not ndjson.
+    #[arg(long, short, value_name = "FILE|DIR|URL|-", default_value = "-")]
     pub output: PathBuf,
 
     /// Replace a non-empty --output file when no checkpoint says to resume it.
@@ -139,6 +148,10 @@ pub struct ExportArgs {
     /// now). Events are still written in order.
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_concurrency)]
     pub concurrency: usize,
+
+    /// How files land in a directory or URL --output.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     /// How many times a failed request (429, 5xx, timeout, reset, truncated body) is retried,
     /// with exponential backoff, before the run fails with exit code 4.
@@ -162,6 +175,115 @@ pub struct ExportArgs {
     /// Progress on stderr: auto (only on a terminal), always or never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,
+}
+
+/// How events land in a directory or object store: encoding, partitions, rotation. Shared by
+/// `export`, `follow` and `convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ArchiveArgs {
+    /// Encoding of the files: ndjson (the bytes Asana sent), ndjson.gz, ndjson.zst or parquet
+    /// (typed columns plus each event's exact JSON). Only ndjson goes to a file or standard
+    /// output; the others need a directory or URL --output.
+    #[arg(long, value_name = "ENCODING", value_parser = parse_encoding)]
+    pub encoding: Option<Encoding>,
+
+    /// Partition folders by the event's UTC day (event_date=YYYY-MM-DD) or also its hour
+    /// (.../event_hour=HH).
+    #[arg(long, value_enum, value_name = "BY", default_value_t = PartitionBy::Day)]
+    pub partition: PartitionBy,
+
+    /// Commit a file once it holds about SIZE bytes (e.g. 64MiB, 1GB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB")]
+    pub rotate_size: u64,
+
+    /// Commit a file at the latest DURATION after its first event: in follow, the archive
+    /// trails the log by at most about this much.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub rotate_after: Duration,
+
+    /// Rows per Parquet row group (the memory a Parquet file in progress uses grows with it).
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
+    pub row_group_rows: u64,
+
+    /// Where files for an object store are staged before upload [default: the system's
+    /// temporary folder].
+    #[arg(long, value_name = "DIR")]
+    pub staging_dir: Option<PathBuf>,
+}
+
+/// Partition folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionBy {
+    /// event_date=YYYY-MM-DD
+    Day,
+    /// event_date=YYYY-MM-DD/event_hour=HH
+    Hour,
+}
+
+/// The options of `convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// The NDJSON export to read (one event per line), or - for standard input.
+    #[arg(value_name = "INPUT|-", default_value = "-")]
+    pub input: PathBuf,
+
+    /// Where to write: a directory or URL (s3://, gs://, az://) for partitioned files, or - for
+    /// standard output (ndjson only).
+    #[arg(long, short, value_name = "DIR|URL|-")]
+    pub output: PathBuf,
+
+    /// What to do with a line that is not an event: stop (nothing after it is committed) or
+    /// skip it and count it.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = OnError::Stop)]
+    pub on_error: OnError,
+
+    /// How files land in a directory or URL --output.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+
+    /// Progress on stderr: auto (only on a terminal), always or never.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+}
+
+/// What `convert` does with a malformed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Report the file and line, and stop with exit code 2.
+    Stop,
+    /// Report it, skip it, and count it in the summary.
+    Skip,
+}
+
+/// Parses an encoding name.
+pub fn parse_encoding(text: &str) -> Result<Encoding, String> {
+    text.parse()
+        .map_err(|e: asana_audit_log_sink::UnknownEncoding| e.to_string())
+}
+
+/// Parses a size: bytes, or a number with KB, MB, GB (powers of 1000) or KiB, MiB, GiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(format!("{text:?}: use a size such as 64MiB, 500MB or 1GiB")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?}: use a size above zero such as 64MiB, 500MB or 1GiB"))
 }
 
 /// The options of `follow`.

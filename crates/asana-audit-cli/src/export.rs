@@ -4,11 +4,15 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{Actor, AuditLogStream, Backfill, Client, Query, RetryPolicy, SecretString};
+use asana_audit_log::{
+    Actor, AuditLogStream, Backfill, Client, Cursor, Query, RetryPolicy, SecretString,
+};
+use asana_audit_log_sink::{Commit, Destination, Recovery, Sink};
 use chrono::Utc;
 use futures::StreamExt;
 
-use crate::checkpoint::{Checkpoint, FORMAT_VERSION, OutputMark};
+use crate::archive::{self, Target};
+use crate::checkpoint::{ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit};
 use crate::cli::{ExportArgs, resolve_event_type};
 use crate::error::{CliError, Failure};
 use crate::output::Output;
@@ -78,9 +82,20 @@ pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError
 pub struct Plan {
     query: Query,
     checkpoint: Option<Checkpoint>,
-    output: Output,
-    dedupe: HashSet<String>,
-    truncated_bytes: u64,
+    target: PlanTarget,
+}
+
+/// Where the events of a run go.
+enum PlanTarget {
+    /// A file or standard output, one line per event.
+    Lines {
+        output: Output,
+        /// Gids of events a crashed run wrote after its last checkpoint, to drop once.
+        dedupe: HashSet<String>,
+        truncated_bytes: u64,
+    },
+    /// A directory or object store, through a sink opened when the run starts.
+    Archive(Destination),
 }
 
 impl Plan {
@@ -140,21 +155,29 @@ impl Plan {
             check_checkpoint_matches(cp, &query, args)?;
         }
 
-        let to_stdout = args.output.as_os_str() == "-";
-        let (output, recovered) = if to_stdout {
-            (Output::stdout(), Default::default())
-        } else {
-            let covered = checkpoint
-                .as_ref()
-                .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
-            Output::file(&args.output, covered, args.overwrite)?
+        let target = match Target::classify(&args.output, &args.archive)? {
+            Target::Stdout => PlanTarget::Lines {
+                output: Output::stdout(),
+                dedupe: HashSet::new(),
+                truncated_bytes: 0,
+            },
+            Target::File => {
+                let covered = checkpoint
+                    .as_ref()
+                    .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
+                let (output, recovered) = Output::file(&args.output, covered, args.overwrite)?;
+                PlanTarget::Lines {
+                    output,
+                    dedupe: recovered.gids,
+                    truncated_bytes: recovered.truncated_bytes,
+                }
+            }
+            Target::Archive(destination) => PlanTarget::Archive(destination),
         };
         Ok(Plan {
             query,
             checkpoint,
-            output,
-            dedupe: recovered.gids,
-            truncated_bytes: recovered.truncated_bytes,
+            target,
         })
     }
 
@@ -189,6 +212,20 @@ fn check_checkpoint_matches(
              use another --checkpoint file",
             describe_window(&cp.query)
         )));
+    }
+    if let Some(mark) = &cp.archive {
+        let wanted = match Target::classify(&args.output, &args.archive)? {
+            Target::Archive(destination) => Some(archive::mark(&destination, &args.archive)),
+            _ => None,
+        };
+        return match wanted {
+            Some(wanted) if wanted == *mark => Ok(()),
+            _ => Err(CliError::input(format!(
+                "checkpoint {path} belongs to --output {} with --encoding {} --partition {}; \
+                 pass those to resume it, or use another --checkpoint file",
+                mark.url, mark.encoding, mark.partition
+            ))),
+        };
     }
     let out_is_stdout = args.output.as_os_str() == "-";
     match (&cp.output, out_is_stdout) {
@@ -230,6 +267,25 @@ fn describe_window(query: &Query) -> String {
     format!("[{}, {})", show(query.start_at()), show(query.end_at()))
 }
 
+/// Where a run's events go, with what each kind of output needs between checkpoints.
+enum Writer {
+    /// A file or standard output: checkpointed every `--checkpoint-every` events or second.
+    Lines {
+        output: Output,
+        dedupe: HashSet<String>,
+        /// Events written since the last checkpoint.
+        unsaved: u64,
+    },
+    /// A directory or object store: checkpointed around each commit of files.
+    Archive {
+        sink: Sink,
+        mark: ArchiveMark,
+        /// The cursor and event count the destination durably holds (set when the stream
+        /// starts).
+        committed: Option<(Cursor, u64)>,
+    },
+}
+
 /// Runs an export (`follow = None`) or a follow (`Some(poll interval)`).
 pub async fn run(
     args: &ExportArgs,
@@ -242,15 +298,40 @@ pub async fn run(
     for warning in plan.query().warnings() {
         tracing::warn!("{warning}");
     }
-    if plan.truncated_bytes > 0 {
-        progress.note(&format!(
-            "cut {} bytes of a line left incomplete by an earlier run",
-            plan.truncated_bytes
-        ));
-    }
-    let resumed = plan.checkpoint.is_some();
-    let mut events_total = plan.checkpoint.as_ref().map_or(0, |cp| cp.events_written);
-    let request = match plan.checkpoint.take() {
+    let mut checkpoint = plan.checkpoint.take();
+    let mut writer = match plan.target {
+        PlanTarget::Lines {
+            output,
+            dedupe,
+            truncated_bytes,
+        } => {
+            if truncated_bytes > 0 {
+                progress.note(&format!(
+                    "cut {truncated_bytes} bytes of a line left incomplete by an earlier run"
+                ));
+            }
+            Writer::Lines {
+                output,
+                dedupe,
+                unsaved: 0,
+            }
+        }
+        PlanTarget::Archive(destination) => {
+            let mark = archive::mark(&destination, &args.archive);
+            let sink = archive::open(destination, &args.archive).await?;
+            if let Some(cp) = &mut checkpoint {
+                recover(args, &sink, cp, progress).await?;
+            }
+            Writer::Archive {
+                sink,
+                mark,
+                committed: None,
+            }
+        }
+    };
+    let resumed = checkpoint.is_some();
+    let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
+    let request = match checkpoint {
         Some(cp) => client.resume(cp.cursor),
         None => client.query(plan.query.clone()),
     };
@@ -263,22 +344,26 @@ pub async fn run(
         }
         None => request.stream()?,
     };
+    if let Writer::Archive { committed, .. } = &mut writer {
+        *committed = Some((source.cursor(), events_total));
+    }
     progress.start(source.query());
 
     let mut summary = Summary {
         resumed,
         ..Summary::default()
     };
-    let mut dedupe = std::mem::take(&mut plan.dedupe);
-    let mut output = plan.output;
-    let mut unsaved: u64 = 0;
     let mut interrupt = std::pin::pin!(crate::signals::interrupted());
     // One timer for the whole run, moved after each save (a timer made anew for every event
-    // would cost a timer-wheel insertion and removal per event). Its deadline is also when the
-    // next save is due.
-    let mut save_timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
+    // would cost a timer-wheel insertion and removal per event). Its deadline is when the next
+    // save is due (lines) or when the oldest open file must be committed (archive).
+    let mut timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
 
     let outcome: Result<(), CliError> = loop {
+        let armed = match &writer {
+            Writer::Lines { unsaved, .. } => *unsaved > 0,
+            Writer::Archive { sink, .. } => sink.commit_deadline().is_some(),
+        };
         let item = tokio::select! {
             biased;
             () = &mut interrupt => break Err(CliError {
@@ -286,49 +371,176 @@ pub async fn run(
                 message: "interrupted: output flushed and checkpoint saved".to_string(),
             }),
             item = source.next() => item,
-            () = &mut save_timer, if unsaved > 0 => {
-                save(args, &mut output, &source, events_total, false)?;
-                unsaved = 0;
-                save_timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
+            () = &mut timer, if armed => {
+                checkpoint_now(args, &mut writer, &source, events_total, false).await?;
+                timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                 continue;
             }
         };
-        match item {
+        let event = match item {
             None => break Ok(()),
             Some(Err(err)) => break Err(err.into()),
-            Some(Ok(event)) => {
-                progress.event(&event);
+            Some(Ok(event)) => event,
+        };
+        progress.event(&event);
+        let due = match &mut writer {
+            Writer::Lines {
+                output,
+                dedupe,
+                unsaved,
+            } => {
                 if !dedupe.is_empty() && dedupe.remove(event.gid()) {
                     summary.duplicates_dropped += 1;
                     continue;
                 }
                 output
                     .write_line(event.json())
-                    .map_err(|e| write_error(&output, e))?;
-                summary.written += 1;
-                events_total += 1;
-                unsaved += 1;
-                if args.max_events.is_some_and(|max| summary.written >= max) {
-                    break Ok(());
-                }
+                    .map_err(|e| write_error(output, e))?;
+                *unsaved += 1;
                 // Also checked here: while events keep coming the timer branch is not polled.
-                if unsaved >= args.checkpoint_every
-                    || tokio::time::Instant::now() >= save_timer.deadline()
-                {
-                    save(args, &mut output, &source, events_total, false)?;
-                    unsaved = 0;
-                    save_timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
-                }
+                *unsaved >= args.checkpoint_every || tokio::time::Instant::now() >= timer.deadline()
             }
+            Writer::Archive { sink, .. } => {
+                let had_deadline = sink.commit_deadline();
+                sink.write(&event).map_err(archive::sink_error)?;
+                if had_deadline.is_none()
+                    && let Some(deadline) = sink.commit_deadline()
+                {
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(deadline));
+                }
+                sink.commit_due()
+            }
+        };
+        summary.written += 1;
+        events_total += 1;
+        if args.max_events.is_some_and(|max| summary.written >= max) {
+            break Ok(());
+        }
+        if due {
+            checkpoint_now(args, &mut writer, &source, events_total, false).await?;
+            timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
         }
     };
     // Whatever ended the run, what was written is made durable and covered by a checkpoint.
-    save(args, &mut output, &source, events_total, true)?;
+    checkpoint_now(args, &mut writer, &source, events_total, true).await?;
     progress.finish();
     summary.elapsed = started.elapsed();
     outcome.map(|()| summary)
+}
+
+/// Finishes or undoes the commit a checkpoint recorded as under way, and saves the checkpoint
+/// without it: from here on, `cp` describes exactly what the destination holds.
+async fn recover(
+    args: &ExportArgs,
+    sink: &Sink,
+    cp: &mut Checkpoint,
+    progress: &Progress,
+) -> Result<(), CliError> {
+    let Some(pending) = cp.pending.take() else {
+        return Ok(());
+    };
+    match sink
+        .recover(&pending.commit)
+        .await
+        .map_err(archive::sink_error)?
+    {
+        Recovery::Completed => {
+            cp.cursor = pending.cursor;
+            cp.events_written = pending.events_written;
+            progress.note(&format!(
+                "an earlier run had put {} file(s) in place before it stopped; continuing after them",
+                pending.commit.files.len()
+            ));
+        }
+        Recovery::RolledBack => progress.note(&format!(
+            "an earlier run stopped while putting {} file(s) in place; removed those that \
+             were, and reading their events again",
+            pending.commit.files.len()
+        )),
+    }
+    cp.saved_at = Utc::now();
+    let path = args.checkpoint.as_deref().expect("a checkpoint was loaded");
+    cp.save(path)
+        .map_err(|e| CliError::local(format!("cannot save checkpoint {}: {e}", path.display())))
+}
+
+/// Makes what was written durable and covered by a checkpoint: for lines, syncs the output
+/// and saves (periodic saves without `--checkpoint` only flush); for an archive, commits the
+/// open files with the checkpoint saved around the commit.
+async fn checkpoint_now(
+    args: &ExportArgs,
+    writer: &mut Writer,
+    source: &impl AuditLogStream,
+    events_total: u64,
+    last: bool,
+) -> Result<(), CliError> {
+    match writer {
+        Writer::Lines {
+            output, unsaved, ..
+        } => {
+            *unsaved = 0;
+            save(args, output, source, events_total, last)
+        }
+        Writer::Archive {
+            sink,
+            mark,
+            committed,
+        } => {
+            if !last && !sink.commit_due() {
+                return Ok(());
+            }
+            let cursor = source.cursor();
+            let (committed_cursor, committed_events) =
+                committed.clone().expect("set when the stream starts");
+            let record = |pending: Option<&Commit>| {
+                let Some(path) = &args.checkpoint else {
+                    return Ok(());
+                };
+                let checkpoint = match pending {
+                    // Still at the last commit, with this one under way.
+                    Some(commit) => Checkpoint {
+                        cursor: committed_cursor.clone(),
+                        events_written: committed_events,
+                        pending: Some(PendingCommit {
+                            commit: commit.clone(),
+                            cursor: cursor.clone(),
+                            events_written: events_total,
+                        }),
+                        ..archive_checkpoint(source, mark)
+                    },
+                    None => Checkpoint {
+                        cursor: cursor.clone(),
+                        events_written: events_total,
+                        ..archive_checkpoint(source, mark)
+                    },
+                };
+                checkpoint.save(path).map_err(|e| {
+                    CliError::local(format!("cannot save checkpoint {}: {e}", path.display()))
+                })
+            };
+            sink.commit(record).await.map_err(archive::commit_error)?;
+            *committed = Some((cursor, events_total));
+            Ok(())
+        }
+    }
+}
+
+/// The parts of an archive's checkpoint that do not depend on the commit.
+fn archive_checkpoint(source: &impl AuditLogStream, mark: &ArchiveMark) -> Checkpoint {
+    Checkpoint {
+        version: FORMAT_VERSION,
+        query: source.query().clone(),
+        cursor: source.cursor(),
+        output: None,
+        events_written: 0,
+        saved_at: Utc::now(),
+        archive: Some(mark.clone()),
+        pending: None,
+    }
 }
 
 /// Makes the output durable, then saves the checkpoint that covers it. Without a checkpoint
@@ -358,6 +570,8 @@ fn save(
         }),
         events_written: events_total,
         saved_at: Utc::now(),
+        archive: None,
+        pending: None,
     };
     checkpoint
         .save(path)

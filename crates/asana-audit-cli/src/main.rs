@@ -2,8 +2,10 @@
 //!
 //! See `asana-audit --help`. The library behind it is the `asana-audit-log` crate.
 
+mod archive;
 mod checkpoint;
 mod cli;
+mod convert;
 #[cfg(feature = "demo")]
 mod demo;
 mod error;
@@ -62,6 +64,22 @@ async fn run(command: Command) -> Result<(), CliError> {
             let summary =
                 export::run(export, &client, plan, Some(args.poll_interval), &progress).await?;
             report(&summary);
+            Ok(())
+        }
+        Command::Convert(args) => {
+            let summary = convert::run(&args).await?;
+            tracing::info!(
+                events = summary.events,
+                skipped = summary.skipped,
+                seconds = summary.elapsed.as_secs_f64(),
+                "convert finished"
+            );
+            if summary.skipped > 0 {
+                eprintln!(
+                    "asana-audit: converted {} event(s); skipped {} malformed line(s)",
+                    summary.events, summary.skipped
+                );
+            }
             Ok(())
         }
         #[cfg(feature = "demo")]

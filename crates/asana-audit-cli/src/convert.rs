@@ -1,0 +1,150 @@
+//! `convert`: an NDJSON export (a file or standard input) re-encoded into partitioned files.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::time::{Duration, Instant};
+
+use asana_audit_log::AuditLogEvent;
+
+use crate::archive::{self, Target};
+use crate::cli::{ConvertArgs, OnError};
+use crate::error::CliError;
+
+/// What a conversion did, for the summary.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Events written.
+    pub events: u64,
+    /// Malformed lines skipped (`--on-error skip`).
+    pub skipped: u64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// How many skipped lines are reported one by one before only the count is kept.
+const REPORTED_SKIPS: u64 = 20;
+
+/// Where converted events go.
+enum Out {
+    Lines(BufWriter<Box<dyn Write>>),
+    Archive(asana_audit_log_sink::Sink),
+}
+
+/// Runs `convert`.
+pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
+    let started = Instant::now();
+    let input_name = args.input.display().to_string();
+    let input: Box<dyn Read> = if input_name == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(
+            File::open(&args.input)
+                .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?,
+        )
+    };
+    let mut out = match Target::classify(&args.output, &args.archive)? {
+        Target::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
+        Target::File => {
+            let path = &args.output;
+            if path.exists() {
+                return Err(CliError::input(format!(
+                    "output {} already exists; convert writes a new file, or a directory or URL",
+                    path.display()
+                )));
+            }
+            let file = File::create(path)
+                .map_err(|e| CliError::input(format!("cannot create {}: {e}", path.display())))?;
+            Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
+        }
+        Target::Archive(destination) => {
+            Out::Archive(archive::open(destination, &args.archive).await?)
+        }
+    };
+
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut summary = Summary::default();
+    let mut line = Vec::with_capacity(4096);
+    let mut number: u64 = 0;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let text = trim_line(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let event = match std::str::from_utf8(text)
+            .map_err(|e| e.to_string())
+            .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
+        {
+            Ok(event) => event,
+            Err(reason) => {
+                let at = format!("{input_name}:{number}: not an audit log event: {reason}");
+                match args.on_error {
+                    OnError::Stop => {
+                        return Err(CliError::input(format!(
+                            "{at}; stopped there ({} event(s) before it were converted{}); fix \
+                             the line, or pass --on-error skip",
+                            summary.events,
+                            match &out {
+                                Out::Archive(_) =>
+                                    ", and only files already committed by \
+                                                    rotation are in place",
+                                Out::Lines(_) => "",
+                            }
+                        )));
+                    }
+                    OnError::Skip => {
+                        summary.skipped += 1;
+                        if summary.skipped <= REPORTED_SKIPS {
+                            tracing::warn!("{at}; skipped");
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        match &mut out {
+            Out::Lines(writer) => writer
+                .write_all(event.json().as_bytes())
+                .and_then(|()| writer.write_all(b"\n"))
+                .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
+            Out::Archive(sink) => {
+                sink.write(&event).map_err(archive::sink_error)?;
+                if sink.commit_due() {
+                    commit(sink).await?;
+                }
+            }
+        }
+        summary.events += 1;
+    }
+    match &mut out {
+        Out::Lines(writer) => writer
+            .flush()
+            .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
+        Out::Archive(sink) => {
+            commit(sink).await?;
+        }
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
+/// destination).
+async fn commit(sink: &mut asana_audit_log_sink::Sink) -> Result<u64, CliError> {
+    sink.commit(|_| Ok::<(), CliError>(()))
+        .await
+        .map_err(archive::commit_error)
+}
+
+/// The line without its `\n` or `\r\n`.
+fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

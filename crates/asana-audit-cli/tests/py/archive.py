@@ -1,0 +1,138 @@
+"""Reads back what `asana-audit` wrote, with readers that are not ours (DuckDB, pyarrow, boto3).
+
+Used by tests/archive.rs:
+
+    archive.py create-bucket ENDPOINT BUCKET
+    archive.py dump TARGET          # TARGET: a directory or s3://bucket/prefix (AWS_* in env)
+    archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
+
+`dump` prints one JSON object: the committed files in name order, every event's exact JSON
+text in file order, the Parquet schema as pyarrow reads it, and what DuckDB counts over the
+Hive-partitioned files.
+"""
+
+import gzip
+import json
+import os
+import sys
+import tempfile
+
+STAGING = "_asana_audit_staging"
+
+
+def s3_client():
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+    )
+
+
+def download(url, into):
+    """Copies every object under s3://bucket/prefix into the folder `into`."""
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    client = s3_client()
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            relative = key[len(prefix):].lstrip("/") if prefix else key
+            target = os.path.join(into, relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            client.download_file(bucket, key, target)
+
+
+def committed_files(root):
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != STAGING]
+        for name in names:
+            found.append(os.path.relpath(os.path.join(folder, name), root))
+    return sorted(found)
+
+
+def lines_of(path):
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).column("event_json").to_pylist()
+    if path.endswith(".ndjson.gz"):
+        with gzip.open(path, "rt", encoding="utf-8", newline="\n") as f:
+            text = f.read()
+    elif path.endswith(".ndjson.zst"):
+        import pyarrow as pa
+
+        with pa.input_stream(path, compression="zstd") as f:
+            text = f.read().decode("utf-8")
+    else:
+        with open(path, encoding="utf-8", newline="\n") as f:
+            text = f.read()
+    assert text == "" or text.endswith("\n"), path
+    return text.split("\n")[:-1]
+
+
+def duckdb_view(root, files):
+    import duckdb
+
+    con = duckdb.connect()
+    if any(f.endswith(".parquet") for f in files):
+        source = f"read_parquet('{root}/**/*.parquet', hive_partitioning = true, filename = true, file_row_number = true)"
+        order = "filename, file_row_number"
+    else:
+        ext = files[0].split(".", 1)[1] if files else "ndjson"
+        source = (
+            f"read_json('{root}/**/*.{ext}', format = 'newline_delimited', hive_partitioning = true, "
+            "filename = true, columns = {'gid': 'VARCHAR', 'created_at': 'VARCHAR'})"
+        )
+        order = "filename, created_at, gid"
+    return con, source, order
+
+
+def dump(target):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = target
+        if target.startswith("s3://"):
+            root = tmp
+            download(target, root)
+        files = committed_files(root)
+        events = []
+        for name in files:
+            events.extend(lines_of(os.path.join(root, name)))
+        out = {"files": files, "events": events, "schema": None, "duckdb": None}
+        if files and files[0].endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(os.path.join(root, files[0]))
+            out["schema"] = [[f.name, str(f.type), f.nullable] for f in schema]
+        if files:
+            con, source, order = duckdb_view(root, files)
+            count, distinct, days = con.sql(
+                f"SELECT count(*), count(DISTINCT gid), count(DISTINCT event_date) FROM {source}"
+            ).fetchone()
+            gids = [row[0] for row in con.sql(f"SELECT gid FROM {source} ORDER BY {order}").fetchall()]
+            out["duckdb"] = {"count": count, "distinct_gids": distinct, "days": days, "gids": gids}
+        print(json.dumps(out))
+
+
+def main():
+    command = sys.argv[1]
+    if command == "create-bucket":
+        endpoint, bucket = sys.argv[2], sys.argv[3]
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        s3_client().create_bucket(Bucket=bucket)
+    elif command == "dump":
+        dump(sys.argv[2])
+    elif command == "query":
+        import duckdb
+
+        os.chdir(sys.argv[2])
+        rows = duckdb.sql(sys.argv[3]).fetchall()
+        print(json.dumps(rows, default=str))
+    else:
+        sys.exit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main()
