@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's chores, written in Rust so they run wherever cargo does.
 //!
-//! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`;
+//! - `cargo xtask generate` rewrites the generated client from `openapi/asana-audit-log.yaml`
+//!   and the OCSF mapping table (Rust and MAPPING.md) from `openapi/ocsf-mapping.tsv`;
 //! - `cargo xtask generate --check` fails (with a short diff) when the checked-in client is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
@@ -24,6 +25,7 @@ mod bench_report;
 mod drift;
 mod generate;
 mod msrv;
+mod ocsf_table;
 mod soak;
 mod spec;
 mod test;
@@ -83,7 +85,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
     match cli.command {
-        Command::Generate { check } => generate::run(&root, check),
+        Command::Generate { check } => {
+            // The OCSF mapping table of asana-audit-log-ocsf, then the API client.
+            let ocsf_fresh = ocsf_table::run(&root, check)?;
+            let code = generate::run(&root, check)?;
+            Ok(if ocsf_fresh { code } else { ExitCode::FAILURE })
+        }
         Command::Test => test::run(&root),
         Command::Bench(args) => bench::run(&root, args),
         Command::Soak(args) => soak::run(&root, args),
