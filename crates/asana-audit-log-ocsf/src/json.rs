@@ -1,0 +1,196 @@
+//! Small helpers for writing JSON text straight into a `String` and for reading the source's
+//! JSON values as text.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// A JSON object being written: tracks whether a comma is due.
+pub(crate) struct Obj<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub(crate) fn begin(out: &'a mut String) -> Self {
+        out.push('{');
+        Obj { out, first: true }
+    }
+
+    /// Writes `"key":` (the key is escaped) and returns the buffer for the value.
+    pub(crate) fn key(&mut self, key: &str) -> &mut String {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        push_str(self.out, key);
+        self.out.push(':');
+        self.out
+    }
+
+    /// A member whose value is JSON text already (copied verbatim).
+    pub(crate) fn raw(&mut self, key: &str, json: &str) {
+        self.key(key).push_str(json);
+    }
+
+    /// A member whose value is a string to escape.
+    pub(crate) fn str(&mut self, key: &str, value: &str) {
+        let out = self.key(key);
+        push_str(out, value);
+    }
+
+    /// A member whose value is an integer.
+    pub(crate) fn int(&mut self, key: &str, value: i64) {
+        let out = self.key(key);
+        let _ = write!(out, "{value}");
+    }
+
+    /// Whether nothing was written yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push('}');
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// `raw`'s text when it is a JSON string (quotes included), to be copied verbatim.
+pub(crate) fn string_text(raw: Option<&RawValue>) -> Option<&str> {
+    raw.map(RawValue::get).filter(|t| t.starts_with('"'))
+}
+
+/// The value of a JSON string literal (`text` includes the quotes).
+pub(crate) fn unquote(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// Whether `s` matches OCSF's `email_t` pattern
+/// (`^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`).
+pub(crate) fn is_ocsf_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    // `+-/` in the pattern's class is the range '+'..='/', i.e. `+ , - . /`.
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-./=?^_`{|}~".contains(&b));
+    let domain_ok = domain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && matches!(domain.find('.'), Some(dot) if dot > 0 && dot + 1 < domain.len());
+    local_ok && domain_ok
+}
+
+/// Whether `s` is an IP address OCSF's `ip_t` accepts (at most 40 characters). Rust's parser
+/// is stricter than the pattern, so anything it accepts the pattern accepts too.
+pub(crate) fn is_ocsf_ip(s: &str) -> bool {
+    s.len() <= 40 && s.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// The members of a JSON object as (key, value text), in the order received; a repeated key
+/// keeps its first position and its last value. `None` when `text` is not an object.
+pub(crate) fn members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut list: Self::Value = Vec::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                match list.iter_mut().find(|(k, _)| *k == key) {
+                    Some(slot) => slot.1 = value,
+                    None => list.push((key, value)),
+                }
+            }
+            Ok(list)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(Members).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_strings() {
+        let mut out = String::new();
+        push_str(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        assert_eq!(
+            serde_json::from_str::<String>(&out).unwrap(),
+            "a\"b\\c\nd\u{1}é"
+        );
+    }
+
+    #[test]
+    fn emails_follow_the_ocsf_pattern() {
+        for ok in ["a@b.c", "first.last+tag@north-wind.example", "x/y@a.b.c"] {
+            assert!(is_ocsf_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "@b.c", "a@b", "a@.b", "a@b.", "zoë@b.c", "a@b@c.d", "a b@c.d",
+        ] {
+            assert!(!is_ocsf_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ips() {
+        assert!(is_ocsf_ip("203.0.113.7"));
+        assert!(is_ocsf_ip("2001:db8::1"));
+        assert!(!is_ocsf_ip("203.0.113"));
+        assert!(!is_ocsf_ip("fe80::1%eth0"));
+        assert!(!is_ocsf_ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"));
+    }
+
+    #[test]
+    fn members_keep_first_position_and_last_value() {
+        let m = members(r#"{"a":1,"b":{"c":2},"a":3,"\u0064":"x"}"#).unwrap();
+        let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+        assert_eq!(got, [("a", "3"), ("b", r#"{"c":2}"#), ("d", r#""x""#)]);
+        assert!(members("[1]").is_none());
+    }
+}
