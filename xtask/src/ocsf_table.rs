@@ -431,10 +431,10 @@ pub fn render_doc(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          ## When an event lacks what its class requires\n\n\
          Each class requires some objects (a `user`, `group`, `file`, `web_resources`, `entity`,\n\
          `privileges`, or `actor` and `src_endpoint`). When the event does not have the data for\n\
-         them (for example an attachment upload by Asana itself carries no client IP, or a\n\
-         resource has neither a gid nor a name), the event maps to Entity Management (3004) with\n\
-         activity 99 instead, and when it has no resource gid or name at all, to Base Event (0)\n\
-         with activity 99. Nothing is dropped either way: what is not mapped stays in `unmapped`.\n",
+         them (for example an attachment upload by Asana itself carries no client IP, or an\n\
+         attachment has no name), the event maps to Entity Management (3004) with activity 99\n\
+         instead, and when its resource has neither a gid nor a name, to Base Event (0) with\n\
+         activity 99. Nothing is dropped either way: what is not mapped stays in `unmapped`.\n",
     );
     Ok(out)
 }
