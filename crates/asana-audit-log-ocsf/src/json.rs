@@ -4,9 +4,6 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
 /// A JSON object being written: tracks whether a comma is due.
 pub(crate) struct Obj<'a> {
     out: &'a mut String,
@@ -19,14 +16,17 @@ impl<'a> Obj<'a> {
         Obj { out, first: true }
     }
 
-    /// Writes `"key":` (the key is escaped) and returns the buffer for the value.
+    /// Writes `"key":` and returns the buffer for the value. Keys are this crate's own
+    /// attribute names, which need no escaping.
     pub(crate) fn key(&mut self, key: &str) -> &mut String {
+        debug_assert!(!key.contains(['"', '\\']));
         if !self.first {
             self.out.push(',');
         }
         self.first = false;
-        push_str(self.out, key);
-        self.out.push(':');
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
         self.out
     }
 
@@ -45,11 +45,6 @@ impl<'a> Obj<'a> {
     pub(crate) fn int(&mut self, key: &str, value: i64) {
         let out = self.key(key);
         let _ = write!(out, "{value}");
-    }
-
-    /// Whether nothing was written yet.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first
     }
 
     pub(crate) fn end(self) {
@@ -82,11 +77,6 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
-}
-
-/// `raw`'s text when it is a JSON string (quotes included), to be copied verbatim.
-pub(crate) fn string_text(raw: Option<&RawValue>) -> Option<&str> {
-    raw.map(RawValue::get).filter(|t| t.starts_with('"'))
 }
 
 /// The value of a JSON string literal (`text` includes the quotes).
@@ -123,33 +113,6 @@ pub(crate) fn is_ocsf_ip(s: &str) -> bool {
     s.len() <= 40 && s.parse::<std::net::IpAddr>().is_ok()
 }
 
-/// The members of a JSON object as (key, value text), in the order received; a repeated key
-/// keeps its first position and its last value. `None` when `text` is not an object.
-pub(crate) fn members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
-    struct Members;
-    impl<'de> Visitor<'de> for Members {
-        type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut list: Self::Value = Vec::new();
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                let value: &'de RawValue = map.next_value()?;
-                match list.iter_mut().find(|(k, _)| *k == key) {
-                    Some(slot) => slot.1 = value,
-                    None => list.push((key, value)),
-                }
-            }
-            Ok(list)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(Members).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,13 +147,5 @@ mod tests {
         assert!(!is_ocsf_ip("203.0.113"));
         assert!(!is_ocsf_ip("fe80::1%eth0"));
         assert!(!is_ocsf_ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"));
-    }
-
-    #[test]
-    fn members_keep_first_position_and_last_value() {
-        let m = members(r#"{"a":1,"b":{"c":2},"a":3,"\u0064":"x"}"#).unwrap();
-        let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
-        assert_eq!(got, [("a", "3"), ("b", r#"{"c":2}"#), ("d", r#""x""#)]);
-        assert!(members("[1]").is_none());
     }
 }

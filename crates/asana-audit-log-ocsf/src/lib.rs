@@ -98,6 +98,7 @@
 
 mod json;
 mod map;
+mod scan;
 #[rustfmt::skip]
 mod mapping_table;
 mod table;

@@ -1,11 +1,10 @@
 //! The mapper: one [`AuditLogEvent`] in, one OCSF event (JSON text) out.
 
-use std::borrow::Cow;
-
-use asana_audit_log::{AuditLogEvent, Fields};
+use asana_audit_log::AuditLogEvent;
 use serde_json::value::RawValue;
 
-use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, members, push_str, string_text, unquote};
+use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, push_str, unquote};
+use crate::scan::{members, pick};
 use crate::table::{
     OcsfClass, ResourceIn, StatusRule, fallback_class, fallback_status, mapping_for,
 };
@@ -166,7 +165,6 @@ impl Mapper {
     /// buffer avoids an allocation per event.
     pub fn map_into(&self, event: &AuditLogEvent, out: &mut String) -> Mapped {
         let event_type = event.event_type().as_str();
-        let type_text = string_text(event.get("event_type"));
         let (mut class, mut activity_id, mut activity_name, status) = match mapping_for(event_type)
         {
             Some(row) => (row.class, row.activity_id, row.activity_name, row.status),
@@ -178,21 +176,43 @@ impl Mapper {
             ),
         };
 
-        let actor = &event.actor().fields;
-        let context = &event.context().fields;
-        let details = &event.details().fields;
-        let resource = resource_of(&event.resource().fields);
+        let top = pick(event.json(), TOP_KEYS);
+        let [
+            gid_text,
+            created_text,
+            type_text,
+            _,
+            actor,
+            resource,
+            context,
+            details,
+        ] = top.map(|v| v.unwrap_or(""));
+        let [actor_gid, actor_name, actor_email, actor_type] =
+            pick(actor, ["gid", "name", "email", "actor_type"]);
+        let [res_gid, res_name, res_email, res_type] =
+            pick(resource, ["gid", "name", "email", "resource_type"]);
+        let resource = Resource {
+            gid: string_text(res_gid),
+            name: string_text(res_name),
+            email: valid_email(res_email),
+            resource_type: string_text(res_type),
+        };
+        let [ip, user_agent, oauth_app_name] = pick(
+            context,
+            ["client_ip_address", "user_agent", "oauth_app_name"],
+        );
+        let [reason, new_value, member] = pick(details, ["reason", "new_value", "member"]);
 
-        let actor_gid = string_text(actor.get("gid"));
-        let actor_name = string_text(actor.get("name"));
-        let actor_email = valid_email(actor.get("email"));
-        let actor_type = event.actor().actor_type.as_ref().map(|t| t.as_str());
-        let oauth_app_name = string_text(context.get("oauth_app_name"));
+        let (actor_gid, actor_name) = (string_text(actor_gid), string_text(actor_name));
+        let actor_email = valid_email(actor_email);
+        let actor_type = string_text(actor_type).and_then(unquote);
+        let actor_type = actor_type.as_deref();
+        let oauth_app_name = string_text(oauth_app_name);
         let has_actor_user = actor_gid.is_some() || actor_name.is_some();
-        let ip = string_text(context.get("client_ip_address"))
-            .filter(|t| unquote(t).is_some_and(|ip| is_ocsf_ip(&ip)));
-        let user_agent = string_text(context.get("user_agent"));
-        let new_value = string_text(details.get("new_value"));
+        let ip = string_text(ip).filter(|t| unquote(t).is_some_and(|ip| is_ocsf_ip(&ip)));
+        let user_agent = string_text(user_agent);
+        let new_value = string_text(new_value);
+        let type_text = string_text(Some(type_text));
 
         // Degrade when the event lacks what the class requires.
         let identity = resource.gid.is_some() || resource.name.is_some();
@@ -248,7 +268,7 @@ impl Mapper {
         o.int("status_id", i64::from(status.status_id()));
         o.str("status", status.caption());
         if status == StatusRule::Failure
-            && let Some(reason) = string_text(details.get("reason"))
+            && let Some(reason) = string_text(reason)
         {
             o.raw("status_detail", reason);
             used.det_reason = true;
@@ -262,7 +282,7 @@ impl Mapper {
             m.str("version", OCSF_VERSION);
             m.raw("product", r#"{"name":"Asana","vendor_name":"Asana"}"#);
             m.str("log_name", LOG_NAME);
-            match string_text(event.get("gid")) {
+            match string_text(Some(gid_text)) {
                 Some(text) => {
                     m.raw("uid", text);
                     used.gid = true;
@@ -273,7 +293,7 @@ impl Mapper {
                 m.raw("event_code", text);
                 used.event_type = true;
             }
-            if let Some(text) = string_text(event.get("created_at")) {
+            if let Some(text) = string_text(Some(created_text)) {
                 m.raw("original_time", text);
                 used.created_at = true;
             }
@@ -446,17 +466,10 @@ impl Mapper {
             }
             _ => {}
         }
-        let member = if class == OcsfClass::GroupManagement {
-            details
-                .get("member")
-                .and_then(|raw| members(raw.get()))
-                .filter(|m| !m.is_empty())
-        } else {
-            None
-        };
-        if let Some(member) = &member {
-            let gid = member_string(member, "gid");
-            let name = member_string(member, "name");
+        if class == OcsfClass::GroupManagement
+            && let Some(member) = member
+        {
+            let [gid, name] = pick(member, ["gid", "name"]).map(string_text);
             if gid.is_some() || name.is_some() {
                 let out = o.key("user");
                 let mut u = Obj::begin(out);
@@ -515,23 +528,31 @@ impl Mapper {
             out.push(']');
         }
 
-        write_unmapped(&mut o, event, &used, member.as_deref());
+        write_unmapped(&mut o, event.json(), &used);
         o.end();
         Mapped { class, activity_id }
     }
 }
 
-fn valid_email(raw: Option<&RawValue>) -> Option<&str> {
-    string_text(raw).filter(|t| unquote(t).is_some_and(|e| is_ocsf_email(&e)))
+/// The top-level members the mapper reads, in the order of [`Mapper::map_into`]'s `top`.
+const TOP_KEYS: [&str; 8] = [
+    "gid",
+    "created_at",
+    "event_type",
+    "event_category",
+    "actor",
+    "resource",
+    "context",
+    "details",
+];
+
+/// `text` when it is a JSON string literal (quotes included), to be copied verbatim.
+fn string_text(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| t.starts_with('"'))
 }
 
-fn resource_of(fields: &Fields) -> Resource<'_> {
-    Resource {
-        gid: string_text(fields.get("gid")),
-        name: string_text(fields.get("name")),
-        email: valid_email(fields.get("email")),
-        resource_type: string_text(fields.get("resource_type")),
-    }
+fn valid_email(text: Option<&str>) -> Option<&str> {
+    string_text(text).filter(|t| unquote(t).is_some_and(|e| is_ocsf_email(&e)))
 }
 
 /// `uid` and `name` of the carrier, from the resource's `gid` and `name`.
@@ -546,119 +567,148 @@ fn write_identity(o: &mut Obj<'_>, resource: &Resource<'_>, used: &mut Used) {
     }
 }
 
-fn member_string<'a>(member: &[(Cow<'a, str>, &'a RawValue)], key: &str) -> Option<&'a str> {
-    member
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| string_text(Some(v)))
-}
-
 /// Writes `unmapped`: the source event with the same nesting, minus the leaves that [`Used`]
-/// marks. An object that loses every member is left out; an object that was empty in the
-/// source stays (as `{}`). Nothing is written when nothing is left.
-fn write_unmapped(
-    o: &mut Obj<'_>,
-    event: &AuditLogEvent,
-    used: &Used,
-    member: Option<&[(Cow<'_, str>, &RawValue)]>,
-) {
-    let mut buf = String::new();
-    let mut u = Obj::begin(&mut buf);
-    let top = [
-        ("gid", used.gid),
-        ("created_at", used.created_at),
-        ("event_type", used.event_type),
-        ("event_category", false),
-    ];
-    for (key, is_used) in top {
-        if let Some(raw) = event.get(key).filter(|_| !is_used) {
-            u.raw(key, raw.get());
-        }
-    }
-    let actor_used: &[(&str, bool)] = &[
-        ("gid", used.actor_gid),
-        ("name", used.actor_name),
-        ("email", used.actor_email),
-    ];
-    let resource_used: &[(&str, bool)] = &[
-        ("gid", used.res_gid),
-        ("name", used.res_name),
-        ("email", used.res_email),
-        ("resource_type", used.res_type),
-    ];
-    let context_used: &[(&str, bool)] = &[
-        ("client_ip_address", used.ctx_ip),
-        ("user_agent", used.ctx_user_agent),
-        ("oauth_app_name", used.ctx_oauth_app_name),
-    ];
-    let details_used: &[(&str, bool)] = &[
-        ("reason", used.det_reason),
-        ("new_value", used.det_new_value),
-    ];
-    let objects = [
-        ("actor", &event.actor().fields, actor_used),
-        ("resource", &event.resource().fields, resource_used),
-        ("context", &event.context().fields, context_used),
-        ("details", &event.details().fields, details_used),
-    ];
-    for (key, fields, marks) in objects {
-        let Some(raw) = event.get(key) else { continue };
-        let text = raw.get();
-        if !text.starts_with('{') || fields.is_empty() {
-            // Not an object, or an empty one: a leaf, kept as it is.
-            u.raw(key, text);
+/// marks (every occurrence of a marked key). Keys and values are copied as received. An
+/// object that loses every member is left out; an object that was empty in the source stays
+/// (as `{}`). Nothing is written when nothing is left.
+fn write_unmapped(o: &mut Obj<'_>, json: &str, used: &Used) {
+    let top_used = |key: &str| match key {
+        "gid" => used.gid,
+        "created_at" => used.created_at,
+        "event_type" => used.event_type,
+        _ => false,
+    };
+    let out = o.key("unmapped");
+    let rollback = out.len() - "\"unmapped\":".len() - 1;
+    out.push('{');
+    let mut first = true;
+    for member in members(json) {
+        let name = ["actor", "resource", "context", "details"]
+            .into_iter()
+            .find(|k| member.key_is(k));
+        if name.is_none() && top_used(&unescaped(member.key)) {
             continue;
         }
-        let is_used = |k: &str| marks.iter().any(|(m, used)| *used && *m == k);
-        // `details.member` goes when `user` took all of it.
-        let gone = |k: &str| {
-            is_used(k)
-                || (key == "details"
-                    && k == "member"
-                    && member.is_some_and(|m| m.iter().all(|(mk, _)| member_used(mk, used))))
+        let mark = out.len();
+        if !first {
+            out.push(',');
+        }
+        push_key(out, member.key);
+        let wrote = match name {
+            Some(name) if member.value.starts_with('{') && member.value != "{}" => {
+                write_object(out, name, member.value, used)
+            }
+            _ => {
+                out.push_str(member.value);
+                true
+            }
         };
-        if fields.keys().all(gone) {
+        if wrote {
+            first = false;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    if first {
+        // Nothing left: no `unmapped` at all (and no comma before it).
+        out.truncate(rollback);
+    } else {
+        out.push('}');
+    }
+}
+
+/// Writes one of the four known objects minus its used keys; `false` when nothing is left.
+fn write_object(out: &mut String, name: &str, text: &str, used: &Used) -> bool {
+    let marks: &[(&str, bool)] = match name {
+        "actor" => &[
+            ("gid", used.actor_gid),
+            ("name", used.actor_name),
+            ("email", used.actor_email),
+        ],
+        "resource" => &[
+            ("gid", used.res_gid),
+            ("name", used.res_name),
+            ("email", used.res_email),
+            ("resource_type", used.res_type),
+        ],
+        "context" => &[
+            ("client_ip_address", used.ctx_ip),
+            ("user_agent", used.ctx_user_agent),
+            ("oauth_app_name", used.ctx_oauth_app_name),
+        ],
+        _ => &[
+            ("reason", used.det_reason),
+            ("new_value", used.det_new_value),
+        ],
+    };
+    out.push('{');
+    let mut first = true;
+    for member in members(text) {
+        if marks
+            .iter()
+            .any(|(k, is_used)| *is_used && member.key_is(k))
+        {
             continue;
         }
-        let out = u.key(key);
-        let mut inner = Obj::begin(out);
-        for (k, v) in fields.iter() {
-            if gone(k) {
-                continue;
-            }
-            if key == "details"
-                && k == "member"
-                && let Some(member) = member
-            {
-                write_member(&mut inner, member, used);
-                continue;
-            }
-            inner.raw(k, v.get());
+        let mark = out.len();
+        if !first {
+            out.push(',');
         }
-        inner.end();
-    }
-    for (key, raw) in event.extra() {
-        u.raw(key, raw.get());
-    }
-    if !u.is_empty() {
-        u.end();
-        o.raw("unmapped", &buf);
-    }
-}
-
-/// `details.member` minus the `gid` and `name` that became `user`.
-fn write_member(o: &mut Obj<'_>, member: &[(Cow<'_, str>, &RawValue)], used: &Used) {
-    let out = o.key("member");
-    let mut m = Obj::begin(out);
-    for (k, v) in member {
-        if !member_used(k, used) {
-            m.raw(k, v.get());
+        push_key(out, member.key);
+        let wrote = if name == "details"
+            && member.key_is("member")
+            && (used.member_gid || used.member_name)
+        {
+            write_member(out, member.value, used)
+        } else {
+            out.push_str(member.value);
+            true
+        };
+        if wrote {
+            first = false;
+        } else {
+            out.truncate(mark);
         }
     }
-    m.end();
+    out.push('}');
+    !first
 }
 
-/// Whether member `key` of `details.member` became part of `user`.
-fn member_used(key: &str, used: &Used) -> bool {
-    (key == "gid" && used.member_gid) || (key == "name" && used.member_name)
+/// `details.member` minus the `gid` and `name` that became `user`; `false` when nothing is
+/// left.
+fn write_member(out: &mut String, text: &str, used: &Used) -> bool {
+    out.push('{');
+    let mut first = true;
+    for member in members(text) {
+        let gone = (used.member_gid && member.key_is("gid"))
+            || (used.member_name && member.key_is("name"));
+        if gone {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_key(out, member.key);
+        out.push_str(member.value);
+    }
+    out.push('}');
+    !first
+}
+
+/// Writes `"key":` from a key's text as received (escapes kept).
+fn push_key(out: &mut String, key: &str) {
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
+}
+
+fn unescaped(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains('\\') {
+        serde_json::from_str::<String>(&format!("\"{key}\""))
+            .map(std::borrow::Cow::Owned)
+            .unwrap_or(std::borrow::Cow::Borrowed(key))
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
 }
