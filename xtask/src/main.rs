@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask generate` rewrites the generated files: the client from
 //!   `openapi/asana-audit-log.yaml` (and the mock tests' copy of it), the library's event-type
-//!   enums and the mock's catalogue table from `openapi/event-types.tsv`;
+//!   enums and the mock's catalogue table from `openapi/event-types.tsv`, and the OCSF mapping
+//!   table (Rust and MAPPING.md) from `openapi/ocsf-mapping.tsv`;
 //! - `cargo xtask generate --check` fails (naming the file, with a short diff) when a checked-in
 //!   generated file is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
@@ -29,6 +30,7 @@ mod catalogue;
 mod drift;
 mod generate;
 mod msrv;
+mod ocsf_table;
 mod package;
 mod soak;
 mod spec;
@@ -94,7 +96,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
     match cli.command {
-        Command::Generate { check } => generate::run(&root, check),
+        Command::Generate { check } => {
+            // The OCSF mapping table of asana-audit-log-ocsf, then the API client.
+            let ocsf_fresh = ocsf_table::run(&root, check)?;
+            let code = generate::run(&root, check)?;
+            Ok(if ocsf_fresh { code } else { ExitCode::FAILURE })
+        }
         Command::Test => test::run(&root),
         Command::Bench(args) => bench::run(&root, args),
         Command::Soak(args) => soak::run(&root, args),

@@ -1,0 +1,151 @@
+//! Small helpers for writing JSON text straight into a `String` and for reading the source's
+//! JSON values as text.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// A JSON object being written: tracks whether a comma is due.
+pub(crate) struct Obj<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub(crate) fn begin(out: &'a mut String) -> Self {
+        out.push('{');
+        Obj { out, first: true }
+    }
+
+    /// Writes `"key":` and returns the buffer for the value. Keys are this crate's own
+    /// attribute names, which need no escaping.
+    pub(crate) fn key(&mut self, key: &str) -> &mut String {
+        debug_assert!(!key.contains(['"', '\\']));
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+        self.out
+    }
+
+    /// A member whose value is JSON text already (copied verbatim).
+    pub(crate) fn raw(&mut self, key: &str, json: &str) {
+        self.key(key).push_str(json);
+    }
+
+    /// A member whose value is a string to escape.
+    pub(crate) fn str(&mut self, key: &str, value: &str) {
+        let out = self.key(key);
+        push_str(out, value);
+    }
+
+    /// A member whose value is an integer.
+    pub(crate) fn int(&mut self, key: &str, value: i64) {
+        let out = self.key(key);
+        let _ = write!(out, "{value}");
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push('}');
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The value of a JSON string literal (`text` includes the quotes).
+pub(crate) fn unquote(text: &str) -> Option<Cow<'_, str>> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// Whether `s` matches OCSF's `email_t` pattern
+/// (`^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`).
+pub(crate) fn is_ocsf_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    // `+-/` in the pattern's class is the range '+'..='/', i.e. `+ , - . /`.
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-./=?^_`{|}~".contains(&b));
+    let domain_ok = domain
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && matches!(domain.find('.'), Some(dot) if dot > 0 && dot + 1 < domain.len());
+    local_ok && domain_ok
+}
+
+/// Whether `s` is an IP address OCSF's `ip_t` accepts (at most 40 characters). Rust's parser
+/// is stricter than the pattern, so anything it accepts the pattern accepts too.
+pub(crate) fn is_ocsf_ip(s: &str) -> bool {
+    s.len() <= 40 && s.parse::<std::net::IpAddr>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_strings() {
+        let mut out = String::new();
+        push_str(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        assert_eq!(
+            serde_json::from_str::<String>(&out).unwrap(),
+            "a\"b\\c\nd\u{1}é"
+        );
+    }
+
+    #[test]
+    fn emails_follow_the_ocsf_pattern() {
+        for ok in ["a@b.c", "first.last+tag@north-wind.example", "x/y@a.b.c"] {
+            assert!(is_ocsf_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "@b.c", "a@b", "a@.b", "a@b.", "zoë@b.c", "a@b@c.d", "a b@c.d",
+        ] {
+            assert!(!is_ocsf_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ips() {
+        assert!(is_ocsf_ip("203.0.113.7"));
+        assert!(is_ocsf_ip("2001:db8::1"));
+        assert!(!is_ocsf_ip("203.0.113"));
+        assert!(!is_ocsf_ip("fe80::1%eth0"));
+        assert!(!is_ocsf_ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"));
+    }
+}

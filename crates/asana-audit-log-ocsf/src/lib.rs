@@ -1,0 +1,109 @@
+//! Normalizes Asana audit log events ([`asana_audit_log::AuditLogEvent`]) into
+//! [OCSF](https://schema.ocsf.io) 1.8.0 events, for SIEMs and data lakes that speak OCSF.
+//!
+//! ```
+//! use asana_audit_log::AuditLogEvent;
+//! use asana_audit_log_ocsf::{Mapper, OcsfClass};
+//!
+//! let event = AuditLogEvent::from_json(r#"{
+//!     "gid": "1208000000001000", "created_at": "2024-05-01T12:00:00.250Z",
+//!     "event_type": "user_login_failed", "event_category": "logins",
+//!     "actor": {"actor_type": "user", "gid": "7", "name": "Zoë Lind", "email": "zoe@example.com"},
+//!     "resource": {"resource_type": "user", "gid": "7", "name": "Zoë Lind", "email": "zoe@example.com"},
+//!     "context": {"context_type": "web", "client_ip_address": "203.0.113.9", "user_agent": "Firefox"},
+//!     "details": {"method": "password", "reason": "invalid_password"}
+//! }"#)?;
+//! let ocsf = Mapper::new().tenant_uid("1200000000000001").map(&event);
+//! assert_eq!(ocsf.class(), OcsfClass::Authentication);
+//! assert_eq!(ocsf.type_uid(), 300201); // Authentication: Logon
+//!
+//! let value = ocsf.to_value()?;
+//! assert_eq!(value["status"], "Failure");
+//! assert_eq!(value["status_detail"], "invalid_password");
+//! assert_eq!(value["time"], 1714564800250_i64);
+//! assert_eq!(value["metadata"]["uid"], "1208000000001000");
+//! assert_eq!(value["metadata"]["event_code"], "user_login_failed");
+//! assert_eq!(value["user"]["name"], "Zoë Lind");
+//! assert_eq!(value["src_endpoint"]["ip"], "203.0.113.9");
+//! // What no OCSF attribute took stays in `unmapped`, nested as in the source.
+//! assert_eq!(value["unmapped"]["details"]["method"], "password");
+//! assert_eq!(value["unmapped"]["actor"]["actor_type"], "user");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Which class
+//!
+//! Every event type of the project's catalogue (`openapi/event-types.tsv`) has one row in
+//! `openapi/ocsf-mapping.tsv`: an OCSF class, an activity, a status rule and the object that
+//! receives the event's `resource`. [MAPPING.md](https://github.com/asana-audit-log/asana-audit-log/blob/main/crates/asana-audit-log-ocsf/MAPPING.md)
+//! lists them all; [`mapping_table`] and [`mapping_for`] give them to code.
+//!
+//! * **Event types without a row** (Asana adds types over time) are never an error: they map
+//!   to the class for their `event_category` ([`fallback_class`]) with activity 99 (Other),
+//!   and status Failure when the type ends in `_failed`, else Unknown.
+//! * **Events that lack what their class requires** (a resource gid or name for `user`,
+//!   `group`, `entity`, `web_resources` or `file`; a file name, a client IP and an actor for
+//!   File Hosting; `details.new_value` as the privilege for User Access Management) map to
+//!   Entity Management with activity 99 instead, or to Base Event (activity 99) when the
+//!   resource has neither a gid nor a name.
+//! * With activity 99, `activity_name` holds the Asana event type (OCSF's rule for `Other`).
+//!
+//! # What goes where
+//!
+//! | source | OCSF |
+//! | --- | --- |
+//! | `gid` | `metadata.uid` |
+//! | `created_at` | `time` (epoch milliseconds) and `metadata.original_time` (verbatim) |
+//! | `event_type` | `metadata.event_code` (and `activity_name` with activity 99) |
+//! | `actor.gid`, `.name`, `.email` | `actor.user.uid`, `.name`, `.email_addr` |
+//! | `actor.actor_type` | `actor.user.type_id`/`type`: user 1 User, external_administrator 2 Admin, asana 3 System, anonymous 0 Unknown, others 99 with the source value |
+//! | `resource.gid`, `.name` | `uid`, `name` of the class's object (see [`ResourceIn`]) |
+//! | `resource.email` | `user.email_addr` (classes with a `user`) |
+//! | `resource.resource_type` | `type` of `group`, `web_resources[0]`, `entity` (type_id 99) |
+//! | `context.client_ip_address` | `src_endpoint.ip` |
+//! | `context.user_agent` | `http_request.user_agent` |
+//! | `context.oauth_app_name` | `actor.app_name` |
+//! | `details.reason` | `status_detail` (failures) |
+//! | `details.new_value` | `privileges[0]` (User Access Management) |
+//! | `details.member.gid`, `.name` | `user.uid`, `.name` (Group Management) |
+//!
+//! Every event also gets `severity_id` 1 (Informational), `metadata.version` `"1.8.0"`,
+//! `metadata.product` (`Asana`, vendor `Asana`), `metadata.log_name` `"audit_log"` and, when
+//! the [`Mapper`] has one, `metadata.tenant_uid`. Authentication events get
+//! `service.name` `"Asana"`. `observables` list the IP address (type 2), user names (4) and
+//! email addresses (5) of the event; when the class has no `actor` (Web Resources Activity,
+//! Base Event), the actor's name and email are listed with their `unmapped.actor.*` path.
+//! Only attributes the class's schema allows (without profiles) are written: Web Resources
+//! Activity has no `actor`, so the actor stays in `unmapped` there.
+//!
+//! # Nothing is lost: the `unmapped` rule
+//!
+//! A source leaf (a string, number, boolean, `null`, empty object or empty array, at any
+//! depth) is left out of `unmapped` exactly when its value was copied **verbatim** into one
+//! of the attributes of the table above; only JSON strings are ever copied, and an email or IP
+//! address only when it matches OCSF's `email_t`/`ip_t` pattern. Every other leaf is in
+//! `unmapped` at the same path as in the source (`unmapped.actor.actor_type`,
+//! `unmapped.details.method`, `unmapped.risk_assessment.score`, ...), with its exact JSON text:
+//! values that were only *interpreted* (`actor_type`, `context_type`, `event_category`,
+//! `api_authentication_method`) stay there too, as do `null`s (OCSF rejects `null` in typed
+//! attributes), values of unexpected types, unknown fields and numbers beyond 64 bits. An
+//! object all of whose members were copied is left out; `unmapped` itself is left out when
+//! nothing remains. Non-ASCII text is copied as it came.
+//!
+//! # Speed
+//!
+//! The mapper writes JSON text directly (no intermediate `serde_json::Value`), copying the
+//! source's string literals as they are; [`Mapper::map_into`] appends to a buffer you reuse.
+#![warn(missing_docs)]
+
+mod json;
+mod map;
+mod scan;
+#[rustfmt::skip]
+mod mapping_table;
+mod table;
+
+pub use map::{LOG_NAME, Mapped, Mapper, OCSF_VERSION, OcsfEvent};
+pub use table::{
+    MappingRow, OcsfClass, ResourceIn, StatusRule, fallback_class, mapping_for, mapping_table,
+};
