@@ -11,9 +11,11 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::SinkError;
 
-/// The folder, under a local destination, where files are written before they are renamed
-/// into place. Query engines skip folders whose names start with `_`.
-pub const LOCAL_STAGING_DIR: &str = "_asana_audit_staging";
+/// The folder, under a destination, that holds what is not part of the archive: staged files
+/// of a local destination (written there, then renamed into place) and the small probe a sink
+/// writes to check that a destination takes writes. Query engines skip folders whose names
+/// start with `_`.
+pub const STAGING_DIR: &str = "_asana_audit_staging";
 
 /// Where a [`Sink`](crate::Sink) lands its files.
 ///
@@ -180,7 +182,7 @@ impl Destination {
     /// puts them in place), else `fallback`.
     pub(crate) fn staging_dir(&self, fallback: &Path) -> PathBuf {
         match &self.kind {
-            Kind::Local { root } => root.join(LOCAL_STAGING_DIR),
+            Kind::Local { root } => root.join(STAGING_DIR),
             Kind::Object { .. } => fallback.to_owned(),
         }
     }
@@ -193,30 +195,39 @@ impl Destination {
         path
     }
 
-    /// Checks that the destination takes writes: writes a small object (or file) and removes
-    /// it. Finds missing or refused credentials, a bucket that does not exist or refuses writes.
+    /// Checks that the destination takes writes: writes a small object (or file) named `name`
+    /// in the staging folder and removes it. Finds missing or refused credentials, a bucket
+    /// that does not exist or refuses writes. Probes that runs killed in between left behind
+    /// are removed too.
     pub(crate) async fn probe(&self, name: &str) -> Result<(), SinkError> {
         match &self.kind {
             Kind::Local { root } => {
-                std::fs::create_dir_all(root.join(LOCAL_STAGING_DIR))
+                std::fs::create_dir_all(root.join(STAGING_DIR))
                     .map_err(|e| SinkError::io(format!("create {}", root.display()), e))?;
-                let probe = root.join(LOCAL_STAGING_DIR).join(name);
+                let probe = root.join(STAGING_DIR).join(name);
                 std::fs::write(&probe, b"probe")
                     .map_err(|e| SinkError::io(format!("write to {}", root.display()), e))?;
                 std::fs::remove_file(&probe)
                     .map_err(|e| SinkError::io(format!("remove {}", probe.display()), e))
             }
             Kind::Object { store, prefix } => {
-                let path = Self::object_path(prefix, name);
-                let location = self.location(name);
+                let name = format!("{STAGING_DIR}/{name}");
+                let path = Self::object_path(prefix, &name);
+                let location = self.location(&name);
                 store
                     .put(&path, bytes::Bytes::from_static(b"probe").into())
                     .await
                     .map_err(|e| SinkError::store("cannot write to", &location, e))?;
-                store
-                    .delete(&path)
-                    .await
-                    .map_err(|e| SinkError::store("cannot delete", &location, e))
+                let staging = Self::object_path(prefix, STAGING_DIR);
+                let mut leftovers = store.list(Some(&staging));
+                while let Some(item) = futures::StreamExt::next(&mut leftovers).await {
+                    let item = item.map_err(|e| SinkError::store("cannot list", &location, e))?;
+                    match store.delete(&item.location).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(SinkError::store("cannot delete", &location, e)),
+                    }
+                }
+                Ok(())
             }
         }
     }

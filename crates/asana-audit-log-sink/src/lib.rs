@@ -56,7 +56,7 @@ mod error;
 mod parquet;
 mod sink;
 
-pub use destination::{Destination, LOCAL_STAGING_DIR};
+pub use destination::{Destination, STAGING_DIR};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::SinkError;
 pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};

@@ -242,9 +242,7 @@ impl Sink {
         let staging = destination.staging_dir(&fallback);
         std::fs::create_dir_all(&staging)
             .map_err(|e| SinkError::io(format!("create {}", staging.display()), e))?;
-        destination
-            .probe(&format!("_asana_audit_probe-{run_id}"))
-            .await?;
+        destination.probe(&format!("probe-{run_id}")).await?;
         Ok(Sink {
             destination,
             options,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use arrow_array::{Array, StringArray, TimestampMillisecondArray};
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_sink::{
-    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, LOCAL_STAGING_DIR, Partitioning,
-    Recovery, Sink, SinkOptions, parquet_schema,
+    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Partitioning, Recovery,
+    STAGING_DIR, Sink, SinkOptions, parquet_schema,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -34,7 +34,7 @@ fn committed_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.file_name().unwrap() == LOCAL_STAGING_DIR {
+            if path.file_name().unwrap() == STAGING_DIR {
                 continue;
             }
             if path.is_dir() {
@@ -158,7 +158,7 @@ async fn every_encoding_gives_back_every_event_in_order_once() {
             read.extend(lines);
         }
         assert_eq!(read, source, "{encoding}: the exact events, in order, once");
-        let staging: Vec<_> = std::fs::read_dir(dir.path().join(LOCAL_STAGING_DIR))
+        let staging: Vec<_> = std::fs::read_dir(dir.path().join(STAGING_DIR))
             .unwrap()
             .collect();
         assert!(staging.is_empty(), "nothing left staged: {staging:?}");
