@@ -287,51 +287,15 @@ fn build(root: &Path, release: bool) -> Result<()> {
 
 /// A virtualenv with the official client, made (from PyPI) unless it is there already.
 fn python_venv(dir: &Path) -> Result<PathBuf> {
-    let python = dir.join("bin/python");
-    let installed = || {
-        Command::new(&python)
-            .args([
-                "-c",
-                "import importlib.metadata as m; print(m.version('asana'))",
-            ])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    if installed().as_deref() == Some(PYTHON_ASANA) {
-        return Ok(python);
-    }
-    eprintln!(
-        "==> python3 -m venv {} && pip install asana=={PYTHON_ASANA}",
-        dir.display()
-    );
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(dir)
-        .status()
-        .context("running python3 -m venv (pass --no-python to skip the Python client)")?;
-    if !status.success() {
-        bail!("python3 -m venv failed ({status})");
-    }
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("asana=={PYTHON_ASANA}"))
-        .status()
-        .context("running pip")?;
-    if !status.success() || installed().as_deref() != Some(PYTHON_ASANA) {
-        bail!(
-            "could not install asana=={PYTHON_ASANA} into {}",
-            dir.display()
-        );
-    }
-    Ok(python)
+    crate::pyenv::venv(
+        dir,
+        &[crate::pyenv::Pin {
+            spec: "asana",
+            dist: "asana",
+            version: PYTHON_ASANA,
+        }],
+    )
+    .context("the official Python client (pass --no-python to leave it out)")
 }
 
 /// The export's own time, from the CLI's JSON log line "export finished": from the start of

@@ -32,6 +32,7 @@ mod generate;
 mod msrv;
 mod ocsf_table;
 mod package;
+mod pyenv;
 mod soak;
 mod spec;
 mod test;

@@ -64,9 +64,13 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             |(name, version)| format!("{name} ({version})")
         )
     );
+    // The tests' Python side: an S3-compatible server and readers that are not ours.
+    let python = crate::pyenv::venv(&root.join("target/test-venv"), crate::pyenv::TEST_PINS)?;
+    eprintln!("==> python for the tests: {}", python.display());
     let run_cargo = |args: &[&str]| -> Result<bool> {
         let status = Command::new(&cargo)
             .args(args)
+            .env("ASANA_AUDIT_PYTHON", &python)
             .current_dir(root)
             .status()
             .context("starting cargo")?;

@@ -1,0 +1,101 @@
+//! Python virtualenvs under the target directory, made from PyPI with pinned packages: the
+//! official client for `bench`, the readers and the S3 server the tests use for `test`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// One pinned package: what pip installs, and the distribution whose version proves it.
+pub struct Pin {
+    /// The requirement given to pip, e.g. `moto[server]`.
+    pub spec: &'static str,
+    /// The distribution name, e.g. `moto`.
+    pub dist: &'static str,
+    /// The exact version.
+    pub version: &'static str,
+}
+
+/// The packages the tests' Python side needs (`crates/asana-audit-cli/tests/py/archive.py`):
+/// an S3-compatible server and readers that are not ours.
+pub const TEST_PINS: &[Pin] = &[
+    Pin {
+        spec: "moto[server]",
+        dist: "moto",
+        version: "5.2.5",
+    },
+    Pin {
+        spec: "boto3",
+        dist: "boto3",
+        version: "1.44.8",
+    },
+    Pin {
+        spec: "duckdb",
+        dist: "duckdb",
+        version: "2.0.1",
+    },
+    Pin {
+        spec: "pyarrow",
+        dist: "pyarrow",
+        version: "26.0.1",
+    },
+];
+
+/// The virtualenv at `dir` with `pins` installed, made (from PyPI) unless it is there already;
+/// returns its interpreter.
+pub fn venv(dir: &Path, pins: &[Pin]) -> Result<PathBuf> {
+    let python = dir.join("bin/python");
+    let installed = |pin: &Pin| {
+        Command::new(&python)
+            .args([
+                "-c",
+                &format!(
+                    "import importlib.metadata as m; print(m.version('{}'))",
+                    pin.dist
+                ),
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == pin.version)
+    };
+    if pins.iter().all(installed) {
+        return Ok(python);
+    }
+    let specs: Vec<String> = pins
+        .iter()
+        .map(|pin| format!("{}=={}", pin.spec, pin.version))
+        .collect();
+    eprintln!(
+        "==> python3 -m venv {} && pip install {}",
+        dir.display(),
+        specs.join(" ")
+    );
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(dir)
+        .status()
+        .context("running python3 -m venv")?;
+    if !status.success() {
+        bail!("python3 -m venv failed ({status})");
+    }
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(&specs)
+        .status()
+        .context("running pip")?;
+    if !status.success() || !pins.iter().all(installed) {
+        bail!(
+            "could not install {} into {}",
+            specs.join(" "),
+            dir.display()
+        );
+    }
+    Ok(python)
+}
