@@ -278,7 +278,7 @@ enum Writer {
     },
     /// A directory or object store: checkpointed around each commit of files.
     Archive {
-        sink: Sink,
+        sink: Box<Sink>,
         mark: ArchiveMark,
         /// The cursor and event count the destination durably holds (set when the stream
         /// starts).
@@ -323,7 +323,7 @@ pub async fn run(
                 recover(args, &sink, cp, progress).await?;
             }
             Writer::Archive {
-                sink,
+                sink: Box::new(sink),
                 mark,
                 committed: None,
             }

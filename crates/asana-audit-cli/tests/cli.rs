@@ -1,10 +1,13 @@
 //! End-to-end tests of the `asana-audit` binary against the mock server.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
+use common::{Delays, run, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 
@@ -16,17 +19,6 @@ fn cmd() -> Command {
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd
-}
-
-/// Runs a command on a blocking thread (the mock server lives on the test's runtime).
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -332,19 +324,6 @@ async fn max_events_stops_and_the_checkpoint_continues_after_it() {
 
 // ---------------------------------------------------------------------------------------------
 // Crash safety
-
-/// A tiny deterministic generator for kill delays (SplitMix64).
-struct Delays(u64);
-
-impl Delays {
-    fn next_ms(&mut self, max: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % max
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {

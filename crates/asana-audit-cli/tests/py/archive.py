@@ -81,7 +81,7 @@ def duckdb_view(root, files):
         source = f"read_parquet('{root}/**/*.parquet', hive_partitioning = true, filename = true, file_row_number = true)"
         order = "filename, file_row_number"
     else:
-        ext = files[0].split(".", 1)[1] if files else "ndjson"
+        ext = next(e for e in ("ndjson.gz", "ndjson.zst", "ndjson") if files[0].endswith("." + e))
         source = (
             f"read_json('{root}/**/*.{ext}', format = 'newline_delimited', hive_partitioning = true, "
             "filename = true, columns = {'gid': 'VARCHAR', 'created_at': 'VARCHAR'})"
@@ -110,7 +110,7 @@ def dump(target):
             con, source, order = duckdb_view(root, files)
             count, distinct, days = con.sql(
                 f"SELECT count(*), count(DISTINCT gid), count(DISTINCT event_date) FROM {source}"
-            ).fetchone()
+            ).fetchall()[0]
             gids = [row[0] for row in con.sql(f"SELECT gid FROM {source} ORDER BY {order}").fetchall()]
             out["duckdb"] = {"count": count, "distinct_gids": distinct, "days": days, "gids": gids}
         print(json.dumps(out))

@@ -1,0 +1,570 @@
+//! `--output DIR|URL` and `convert`, checked with real components: an S3-compatible server
+//! (moto, started on loopback), DuckDB and pyarrow reading back what was written.
+//!
+//! The Python side is `tests/py/archive.py`, run with the interpreter named by
+//! `ASANA_AUDIT_PYTHON`: `cargo xtask test` makes a virtualenv with moto, duckdb, pyarrow and
+//! boto3 under `target/` and sets it.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use asana_audit_log_mock::{Latency, MockServer};
+use common::{Delays, run, text};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/archive.py");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+
+fn python() -> PathBuf {
+    std::env::var_os("ASANA_AUDIT_PYTHON")
+        .map(PathBuf::from)
+        .expect(
+            "ASANA_AUDIT_PYTHON must name a Python with moto[server], duckdb, pyarrow and boto3: \
+         run the tests with `cargo xtask test`, which makes that virtualenv",
+        )
+}
+
+/// An S3-compatible server (moto) on a free loopback port, stopped when dropped.
+struct S3 {
+    child: Child,
+    endpoint: String,
+}
+
+impl S3 {
+    fn start() -> S3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3 {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Credentials and the endpoint, the standard AWS way; the instance metadata endpoint
+    /// points at a closed loopback port so nothing ever leaves the machine.
+    fn configure(&self, cmd: &mut Command) {
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9");
+    }
+
+    fn create_bucket(&self, bucket: &str) {
+        let status = Command::new(python())
+            .args([SCRIPT, "create-bucket", &self.endpoint, bucket])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .status()
+            .unwrap();
+        assert!(status.success(), "create bucket {bucket}");
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything written under `target` (a directory or s3:// URL), read by pyarrow, DuckDB and
+/// boto3 (see `archive.py dump`).
+async fn dump(target: &str, s3: Option<&S3>) -> Value {
+    let mut cmd = Command::new(python());
+    cmd.args([SCRIPT, "dump", target]);
+    if let Some(s3) = s3 {
+        s3.configure(&mut cmd);
+    }
+    let out = run(cmd).await;
+    assert!(out.status.success(), "dump: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Checks that what `dump` read is exactly `server`'s events, in order, once.
+fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
+    let want = server.events_json();
+    let got = strings(&dumped["events"]);
+    assert_eq!(got.len(), want.len(), "{what}: every event exactly once");
+    assert_eq!(got, want, "{what}: the exact events, in order");
+    let duck = &dumped["duckdb"];
+    assert_eq!(duck["count"], want.len(), "{what}: DuckDB counts them all");
+    assert_eq!(duck["distinct_gids"], want.len(), "{what}: no duplicate");
+    let gids: Vec<String> = want
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).unwrap()["gid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut duck_gids = strings(&duck["gids"]);
+    if dumped["schema"].is_null() {
+        // NDJSON has no row numbers for DuckDB to keep the order by: compare the sets.
+        let mut sorted = gids.clone();
+        sorted.sort();
+        duck_gids.sort();
+        assert_eq!(duck_gids, sorted, "{what}");
+    } else {
+        assert_eq!(duck_gids, gids, "{what}: DuckDB reads them in order");
+    }
+    for file in strings(&dumped["files"]) {
+        assert!(file.starts_with("event_date="), "{what}: {file}");
+        assert!(!file.contains("partial"), "{what}: {file}");
+    }
+}
+
+async fn mock(events: u64, latency_ms: u64) -> MockServer {
+    let mut builder = MockServer::builder()
+        .events(events)
+        .seed(21)
+        .span(Duration::from_secs(4 * 24 * 3600))
+        .forward_compat(true);
+    if latency_ms > 0 {
+        builder = builder.latency(Latency::Fixed(Duration::from_millis(latency_ms)));
+    }
+    builder.start().await.unwrap()
+}
+
+/// `export` against `server`, with its token in the environment.
+fn export(server: &MockServer, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("RUST_LOG")
+        .env("ASANA_ACCESS_TOKEN", server.token())
+        .stdin(Stdio::null())
+        .args([
+            "export",
+            "--workspace",
+            server.workspace_gid(),
+            "--base-url",
+            server.base_url(),
+            "--requests-per-minute",
+            "0",
+        ])
+        .args(extra);
+    cmd
+}
+
+const PARQUET_SCHEMA: &str = r#"[["gid","string",false],["created_at","timestamp[ms, tz=UTC]",false],["event_type","string",false],["event_category","string",true],["actor_type","string",true],["actor_gid","string",true],["actor_name","string",true],["actor_email","string",true],["resource_type","string",true],["resource_subtype","string",true],["resource_gid","string",true],["resource_name","string",true],["resource_email","string",true],["context_type","string",true],["context_client_ip_address","string",true],["context_user_agent","string",true],["context_api_authentication_method","string",true],["context_oauth_app_name","string",true],["context_rule_name","string",true],["event_json","string",false]]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_encoding_lands_every_event_once_for_duckdb_and_pyarrow() {
+    let server = mock(1_500, 0).await;
+    let root = tempfile::tempdir().unwrap();
+    for encoding in ["ndjson", "ndjson.gz", "ndjson.zst", "parquet"] {
+        let dir = root.path().join(encoding);
+        let ckpt = root.path().join(format!("{encoding}.ckpt"));
+        let out = run(export(
+            &server,
+            &[
+                "--output",
+                &format!("{}/", dir.display()),
+                "--encoding",
+                encoding,
+                "--rotate-size",
+                "48KiB",
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ],
+        ))
+        .await;
+        assert!(out.status.success(), "{encoding}: {}", text(&out.stderr));
+        let dumped = dump(dir.to_str().unwrap(), None).await;
+        assert_exactly(&dumped, &server, encoding);
+        assert!(strings(&dumped["files"]).len() > 4, "{encoding}: rotated");
+        if encoding == "parquet" {
+            let want: Value = serde_json::from_str(PARQUET_SCHEMA).unwrap();
+            assert_eq!(
+                dumped["schema"], want,
+                "pyarrow reads the documented schema"
+            );
+        }
+        // A rerun with the same checkpoint finds nothing new and writes nothing.
+        let again = run(export(
+            &server,
+            &[
+                "--output",
+                &format!("{}/", dir.display()),
+                "--encoding",
+                encoding,
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ],
+        ))
+        .await;
+        assert!(again.status.success(), "{}", text(&again.stderr));
+        assert_exactly(&dump(dir.to_str().unwrap(), None).await, &server, encoding);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_to_s3_through_object_store() {
+    let server = mock(1_200, 0).await;
+    let s3 = S3::start();
+    s3.create_bucket("archive");
+    let dir = tempfile::tempdir().unwrap();
+    for (encoding, partition) in [("parquet", "hour"), ("ndjson.gz", "day")] {
+        let url = format!("s3://archive/asana/{encoding}");
+        let ckpt = dir.path().join(format!("{encoding}.ckpt"));
+        let mut cmd = export(
+            &server,
+            &[
+                "--output",
+                &url,
+                "--encoding",
+                encoding,
+                "--partition",
+                partition,
+                "--rotate-size",
+                "64KiB",
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ],
+        );
+        s3.configure(&mut cmd);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{encoding}: {}", text(&out.stderr));
+        let dumped = dump(&url, Some(&s3)).await;
+        assert_exactly(&dumped, &server, &url);
+        if partition == "hour" {
+            assert!(
+                strings(&dumped["files"]).iter().all(|f| f
+                    .split('/')
+                    .nth(1)
+                    .unwrap()
+                    .starts_with("event_hour="))
+            );
+        }
+    }
+}
+
+/// Kills `export` at least 20 times at random moments, then lets one run finish; returns how
+/// many runs were killed.
+async fn kill_and_resume(server: &MockServer, args: &[String], s3: Option<&S3>, seed: u64) {
+    let mut delays = Delays(seed);
+    let mut kills = 0;
+    while kills < 22 {
+        let mut cmd = export(server, &[]);
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(s3) = s3 {
+            s3.configure(&mut cmd);
+        }
+        let mut child = cmd.spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(20 + delays.next_ms(250))).await;
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let mut cmd = export(server, &[]);
+    cmd.args(args);
+    if let Some(s3) = s3 {
+        s3.configure(&mut cmd);
+    }
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        kills >= 20,
+        "the export finished after {kills} kills; slow it down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
+    // Each page takes a few milliseconds, so a run lasts long enough to be killed mid-way;
+    // small files make commits (and kills during them) frequent.
+    let server = mock(2_500, 8).await;
+    let s3 = S3::start();
+    s3.create_bucket("kills");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            dir.path().join("local").to_string_lossy().into_owned(),
+            "parquet",
+            false,
+        ),
+        ("s3://kills/asana".to_owned(), "ndjson.gz", true),
+    ];
+    for (seed, (target, encoding, on_s3)) in cases.into_iter().enumerate() {
+        let ckpt = dir.path().join(format!("{encoding}.ckpt"));
+        let args: Vec<String> = [
+            "--page-size",
+            "20",
+            "--output",
+            &target,
+            "--encoding",
+            encoding,
+            "--rotate-size",
+            "6KiB",
+            "--row-group-rows",
+            "50",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let s3 = on_s3.then_some(&s3);
+        kill_and_resume(&server, &args, s3, 7 + seed as u64).await;
+        assert_exactly(&dump(&target, s3).await, &server, &target);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_destinations_are_refused_before_any_request() {
+    let server = mock(50, 0).await;
+    let s3 = S3::start();
+    s3.create_bucket("exists");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let cases: Vec<(&str, Vec<String>, bool, &str)> = vec![
+        (
+            "unknown scheme",
+            vec!["--output".into(), "ftp://host/x".into()],
+            false,
+            "unknown scheme",
+        ),
+        (
+            "parquet to stdout",
+            vec![
+                "--output".into(),
+                "-".into(),
+                "--encoding".into(),
+                "parquet".into(),
+            ],
+            false,
+            "cannot be written to standard output",
+        ),
+        (
+            "unknown encoding",
+            vec![
+                "--output".into(),
+                "x/".into(),
+                "--encoding".into(),
+                "csv".into(),
+            ],
+            false,
+            "ndjson.gz",
+        ),
+        (
+            "a bucket that does not exist",
+            vec!["--output".into(), "s3://no-such-bucket/x".into()],
+            true,
+            "cannot write to s3://no-such-bucket/x",
+        ),
+        (
+            "a file where a directory is needed",
+            vec![
+                "--output".into(),
+                file.to_string_lossy().into_owned(),
+                "--encoding".into(),
+                "parquet".into(),
+            ],
+            false,
+            "cannot write to",
+        ),
+    ];
+    for (what, args, on_s3, needle) in cases {
+        server.clear_requests();
+        let mut cmd = export(&server, &[]);
+        cmd.args(&args);
+        if on_s3 {
+            s3.configure(&mut cmd);
+        }
+        let out = run(cmd).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+        assert!(server.requests().is_empty(), "{what}: nothing was sent");
+    }
+
+    // Missing credentials: refused before any request, and no call leaves the machine (the
+    // metadata endpoint is a closed loopback port).
+    server.clear_requests();
+    let mut cmd = export(&server, &["--output", "s3://exists/x"]);
+    s3.configure(&mut cmd);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = run(cmd).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "missing credentials: {stderr}");
+    assert!(stderr.contains("credentials"), "{stderr}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_reencodes_and_reports_malformed_lines() {
+    let server = mock(800, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.ndjson");
+    let mut lines = server.events_json();
+    let good = lines.join("\n") + "\n";
+    lines.insert(4, "{\"gid\": \"1\", this is not JSON".to_owned());
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+
+    let convert = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.env_remove("RUST_LOG").arg("convert").args(extra);
+        cmd
+    };
+    let stopped = dir.path().join("stopped");
+    let out = run(convert(&[
+        input.to_str().unwrap(),
+        "--output",
+        stopped.to_str().unwrap(),
+        "--encoding",
+        "parquet",
+    ]))
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("export.ndjson:5:"),
+        "file and line: {stderr}"
+    );
+    assert!(stderr.contains("--on-error skip"), "{stderr}");
+
+    let skipped = dir.path().join("skipped");
+    let out = run(convert(&[
+        input.to_str().unwrap(),
+        "--output",
+        skipped.to_str().unwrap(),
+        "--encoding",
+        "parquet",
+        "--on-error",
+        "skip",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("skipped 1 malformed line"));
+    assert_exactly(
+        &dump(skipped.to_str().unwrap(), None).await,
+        &server,
+        "convert",
+    );
+
+    // From standard input, into compressed NDJSON.
+    let piped = dir.path().join("piped");
+    let mut cmd = convert(&[
+        "-",
+        "--output",
+        piped.to_str().unwrap(),
+        "--encoding",
+        "ndjson.zst",
+    ]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(good.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_exactly(&dump(piped.to_str().unwrap(), None).await, &server, "stdin");
+}
+
+/// The README's "Query your archive" commands, run as written against an archive made the way
+/// the README says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_queries_run() {
+    let readme = std::fs::read_to_string(README).unwrap();
+    let section = readme
+        .split("## Query your archive")
+        .nth(1)
+        .expect("a 'Query your archive' section");
+    let queries: Vec<&str> = section
+        .split("```sql\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().trim())
+        .collect();
+    assert!(queries.len() >= 3, "{queries:?}");
+    let server = mock(600, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    for encoding in ["parquet", "ndjson.gz"] {
+        let mut cmd = export(
+            &server,
+            &[
+                "--output",
+                &format!("archive-{encoding}/"),
+                "--encoding",
+                encoding,
+            ],
+        );
+        cmd.current_dir(dir.path());
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    std::fs::rename(
+        dir.path().join("archive-parquet"),
+        dir.path().join("archive"),
+    )
+    .unwrap();
+    std::fs::rename(
+        dir.path().join("archive-ndjson.gz"),
+        dir.path().join("archive-json"),
+    )
+    .unwrap();
+    for query in queries {
+        let out = run({
+            let mut cmd = Command::new(python());
+            cmd.args([SCRIPT, "query", dir.path().to_str().unwrap(), query]);
+            cmd
+        })
+        .await;
+        assert!(out.status.success(), "{query}: {}", text(&out.stderr));
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(!rows.as_array().unwrap().is_empty(), "{query}: no rows");
+    }
+}

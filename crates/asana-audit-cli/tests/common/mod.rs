@@ -1,0 +1,31 @@
+//! What the binary's test files share.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// Runs a command on a blocking thread (the mock server lives on the test's runtime).
+pub async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the command runs"))
+        .await
+        .unwrap()
+}
+
+/// Bytes from a process as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A tiny deterministic generator for kill delays (SplitMix64).
+pub struct Delays(pub u64);
+
+impl Delays {
+    /// The next delay in `0..max` milliseconds.
+    pub fn next_ms(&mut self, max: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % max
+    }
+}
