@@ -78,6 +78,8 @@ pub enum Part {
     Memory,
     /// A callgrind profile of the stream drain.
     Profile,
+    /// `asana-audit convert` to Parquet next to DuckDB, and the memory of writing Parquet.
+    Convert,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -103,6 +105,7 @@ impl Part {
             Part::Latency => "latency",
             Part::Memory => "memory",
             Part::Profile => "profile",
+            Part::Convert => "convert",
         }
     }
 }
@@ -125,6 +128,8 @@ struct Plan {
     latency: Option<LatencyPlan>,
     memory: Option<(u64, u64)>,
     profile: Option<u64>,
+    /// The convert scenario: events, repetitions, and the lengths of the memory runs.
+    convert: Option<(u64, usize, Vec<u64>)>,
     release: bool,
     smoke: bool,
 }
@@ -150,6 +155,7 @@ impl Plan {
                 }),
                 memory: None,
                 profile: None,
+                convert: wanted(Part::Convert).then(|| (2_000, 1, vec![1_000, 2_000])),
                 release: false,
                 smoke: true,
             }
@@ -165,6 +171,7 @@ impl Plan {
                 }),
                 memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
                 profile: wanted(Part::Profile).then_some(20_000),
+                convert: wanted(Part::Convert).then(|| (1_000_000, 3, vec![100_000, 1_000_000])),
                 release: true,
                 smoke: false,
             }
@@ -238,6 +245,21 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     }
     if let Some(events) = plan.profile {
         report.profile = profile(&tools, events)?;
+    }
+    if let Some((events, reps, lengths)) = &plan.convert {
+        let python = crate::pyenv::venv(&target_dir.join("test-venv"), crate::pyenv::TEST_PINS)?;
+        let convert_tools = crate::bench_convert::Tools {
+            cli: &tools.cli,
+            mock: &tools.mock,
+            python: &python,
+            scratch: &tools.scratch,
+        };
+        report.convert = Some(crate::bench_convert::run(
+            &convert_tools,
+            *events,
+            *reps,
+            lengths,
+        )?);
     }
     report.meta = meta(root, &plan, load_before);
 
@@ -361,7 +383,9 @@ fn contender_command(
                 .args(["--page-size", &PAGE_SIZE.to_string()]);
             command
         }
-        Part::Latency | Part::Memory | Part::Profile => bail!("{part:?} is not a contender"),
+        Part::Latency | Part::Memory | Part::Profile | Part::Convert => {
+            bail!("{part:?} is not a contender")
+        }
     };
     command.env("ASANA_ACCESS_TOKEN", &mock.token);
     Ok((command, output))

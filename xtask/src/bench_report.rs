@@ -150,6 +150,8 @@ pub struct Report {
     pub memory: Option<Memory>,
     /// Callgrind profile, if run.
     pub profile: Option<Profile>,
+    /// Archive conversion scenario, if run.
+    pub convert: Option<crate::bench_convert::Figures>,
 }
 
 /// The throughput contenders, in table order, with what each one does.
@@ -483,6 +485,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(p) = &report.profile {
         render_profile(&mut out, p);
+    }
+    if let Some(figures) = &report.convert {
+        out.push_str(&crate::bench_convert::render(figures));
     }
     let _ = writeln!(out, "{END}");
     out

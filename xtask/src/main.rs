@@ -23,6 +23,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_convert;
 mod bench_proc;
 mod bench_profile;
 mod bench_report;

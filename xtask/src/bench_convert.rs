@@ -1,0 +1,263 @@
+//! The `convert` scenario of `cargo xtask bench`: `asana-audit convert` of an NDJSON export to
+//! Parquet next to DuckDB doing the same on the same file, and the peak RSS of an export into
+//! Parquet at two lengths (it should follow the row-group size, not the length of the run).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::bench_proc::{Mock, MockSettings, run_measured};
+use crate::bench_report::{Stat, stat, thousands};
+
+/// What the scenario needs.
+pub struct Tools<'a> {
+    /// The `asana-audit` binary.
+    pub cli: &'a Path,
+    /// The mock server binary.
+    pub mock: &'a Path,
+    /// A Python with duckdb (the tests' virtualenv).
+    pub python: &'a Path,
+    /// Scratch space.
+    pub scratch: &'a Path,
+}
+
+/// The scenario's figures.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    /// Events in the input file.
+    pub events: u64,
+    /// Its size in bytes.
+    pub input_bytes: u64,
+    /// Seconds per run of `asana-audit convert --encoding parquet`.
+    pub ours: Vec<f64>,
+    /// Seconds per run of DuckDB's `COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet)`.
+    pub duckdb: Vec<f64>,
+    /// Peak RSS (KiB) of `export --encoding parquet` at (events, KiB) for two lengths.
+    pub rss: Vec<(u64, u64)>,
+}
+
+const SEED: u64 = 7;
+
+/// DuckDB's side, timed inside Python (the interpreter's start-up is left out, as the CLI's
+/// is): converts, then counts what it wrote.
+const DUCKDB: &str = r#"
+import json, sys, time
+import duckdb
+source, target = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+started = time.perf_counter()
+con.execute(f"COPY (SELECT * FROM read_json('{source}', format = 'newline_delimited')) TO '{target}' (FORMAT parquet)")
+seconds = time.perf_counter() - started
+count = con.sql(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0]
+print(json.dumps({"seconds": seconds, "events": count}))
+"#;
+
+/// Counts the events of a Parquet archive with DuckDB.
+const COUNT: &str = r#"
+import json, sys
+import duckdb
+print(json.dumps(duckdb.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}/**/*.parquet')").fetchall()[0][0]))
+"#;
+
+fn python(tools: &Tools, script: &str, args: &[&Path]) -> Result<Value> {
+    let finished = run_measured({
+        let mut command = Command::new(tools.python);
+        command.args(["-c", script]).args(args);
+        command
+    })?;
+    if !finished.success {
+        bail!("python failed ({}): {}", finished.status, finished.stderr);
+    }
+    serde_json::from_str(finished.stdout.trim()).context("python's JSON answer")
+}
+
+/// Seconds from the CLI's JSON log line `message` ("convert finished", "export finished").
+fn logged_seconds(stderr: &str, message: &str) -> Option<f64> {
+    stderr.lines().rev().find_map(|line| {
+        let value: Value = serde_json::from_str(line).ok()?;
+        (value["fields"]["message"] == message)
+            .then(|| value["fields"]["seconds"].as_f64())
+            .flatten()
+    })
+}
+
+fn export_command(tools: &Tools, mock: &Mock) -> Command {
+    let mut command = Command::new(tools.cli);
+    command
+        .args(["-v", "--log-format", "json"])
+        .args(["export", "--workspace", &mock.workspace])
+        .args(["--base-url", &mock.base_url])
+        .args(["--requests-per-minute", "0", "--progress", "never"])
+        .env("ASANA_ACCESS_TOKEN", &mock.token);
+    command
+}
+
+/// Runs the scenario: `events` in the input, `reps` interleaved runs of each side, and the
+/// memory of an export into Parquet at `rss_lengths` events.
+pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Result<Figures> {
+    let largest = rss_lengths.iter().copied().max().unwrap_or(0).max(events);
+    let mock = Mock::start(
+        tools.mock,
+        &MockSettings {
+            events: largest,
+            seed: SEED,
+            default_limits: false,
+            latency: None,
+        },
+    )?;
+    let input = tools.scratch.join("convert-input.ndjson");
+    let finished = run_measured({
+        let mut command = export_command(tools, &mock);
+        command
+            .args([
+                "--max-events",
+                &events.to_string(),
+                "--overwrite",
+                "--output",
+            ])
+            .arg(&input);
+        command
+    })?;
+    if !finished.success {
+        bail!("export of the input failed: {}", finished.stderr);
+    }
+    let mut figures = Figures {
+        events,
+        input_bytes: std::fs::metadata(&input)?.len(),
+        ..Figures::default()
+    };
+    eprintln!(
+        "==> convert: {} events, {} MB of NDJSON",
+        thousands(events),
+        figures.input_bytes / 1_000_000
+    );
+    let ours_dir = tools.scratch.join("convert-ours");
+    let duck_file = tools.scratch.join("convert-duckdb.parquet");
+    for rep in 0..reps {
+        let _ = std::fs::remove_dir_all(&ours_dir);
+        let finished = run_measured({
+            let mut command = Command::new(tools.cli);
+            command
+                .args(["-v", "--log-format", "json", "convert"])
+                .arg(&input)
+                .arg("--output")
+                .arg(&ours_dir)
+                .args(["--encoding", "parquet", "--progress", "never"]);
+            command
+        })?;
+        if !finished.success {
+            bail!("asana-audit convert failed: {}", finished.stderr);
+        }
+        let seconds =
+            logged_seconds(&finished.stderr, "convert finished").unwrap_or(finished.wall_seconds);
+        let counted = python(tools, COUNT, &[&ours_dir])?;
+        if counted.as_u64() != Some(events) {
+            bail!("asana-audit convert wrote {counted} events, expected {events}");
+        }
+        figures.ours.push(seconds);
+
+        let _ = std::fs::remove_file(&duck_file);
+        let answer = python(tools, DUCKDB, &[&input, &duck_file])?;
+        if answer["events"].as_u64() != Some(events) {
+            bail!(
+                "DuckDB wrote {} events, expected {events}",
+                answer["events"]
+            );
+        }
+        let duck = answer["seconds"].as_f64().context("DuckDB's seconds")?;
+        figures.duckdb.push(duck);
+        eprintln!(
+            "    rep {rep}: asana-audit convert {seconds:.2} s ({}/s), DuckDB {duck:.2} s ({}/s)",
+            thousands((events as f64 / seconds) as u64),
+            thousands((events as f64 / duck) as u64),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&ours_dir);
+    let _ = std::fs::remove_file(&duck_file);
+    let _ = std::fs::remove_file(&input);
+
+    for &length in rss_lengths {
+        let dir: PathBuf = tools.scratch.join(format!("rss-{length}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let finished = run_measured({
+            let mut command = export_command(tools, &mock);
+            command
+                .args(["--max-events", &length.to_string(), "--encoding", "parquet"])
+                .arg("--output")
+                .arg(&dir);
+            command
+        })?;
+        if !finished.success {
+            bail!("export into Parquet failed: {}", finished.stderr);
+        }
+        let kb = finished
+            .polled_hwm_kb
+            .or(finished.max_rss_kb)
+            .context("no peak RSS")?;
+        eprintln!(
+            "    export --encoding parquet of {} events: peak RSS {} MiB",
+            thousands(length),
+            kb / 1024
+        );
+        figures.rss.push((length, kb));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(figures)
+}
+
+fn rate(events: u64, seconds: &Stat) -> String {
+    format!(
+        "{} ({}–{})",
+        thousands((events as f64 / seconds.median) as u64),
+        thousands((events as f64 / seconds.max) as u64),
+        thousands((events as f64 / seconds.min) as u64)
+    )
+}
+
+/// The scenario's part of the report (Markdown).
+pub fn render(figures: &Figures) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### Archive conversion\n");
+    let _ = writeln!(
+        out,
+        "`asana-audit convert` of an NDJSON export ({} events, {} MB) into Hive-partitioned \
+         Parquet (typed columns plus the exact JSON, zstd), next to DuckDB's `COPY (SELECT * \
+         FROM read_json(...)) TO ... (FORMAT parquet)` on the same file. Medians of {} \
+         interleaved runs (range); each side's own time, process start-up left out; DuckDB uses \
+         every core.\n",
+        thousands(figures.events),
+        figures.input_bytes / 1_000_000,
+        figures.ours.len()
+    );
+    if let (Some(ours), Some(duck)) = (stat(figures.ours.clone()), stat(figures.duckdb.clone())) {
+        let _ = writeln!(out, "| converter | events/s |\n| --- | --- |");
+        let _ = writeln!(
+            out,
+            "| asana-audit convert | {} |",
+            rate(figures.events, &ours)
+        );
+        let _ = writeln!(out, "| DuckDB | {} |", rate(figures.events, &duck));
+        let _ = writeln!(
+            out,
+            "\nRatio (ours / DuckDB, target ≥ 1.0×): **{:.2}×**.\n",
+            duck.median / ours.median
+        );
+    }
+    if !figures.rss.is_empty() {
+        let _ = writeln!(
+            out,
+            "Peak RSS of `asana-audit export --encoding parquet` (row groups of 65,536 rows), by \
+             length of the run: {}.\n",
+            figures
+                .rss
+                .iter()
+                .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    out
+}
