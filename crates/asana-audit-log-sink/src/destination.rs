@@ -264,13 +264,17 @@ impl Destination {
                 // Small files in one request, large ones in parts; the object appears only when
                 // the upload completes.
                 let mut upload = object_store::buffered::BufWriter::new(store.clone(), path);
-                let copied = tokio::io::copy(&mut file, &mut upload).await;
-                let done = match copied {
-                    Ok(_) => upload.shutdown().await,
-                    Err(e) => Err(e),
+                let failed = match tokio::io::copy(&mut file, &mut upload).await {
+                    // A failed completion leaves nothing to abort (the writer is shut down);
+                    // a multipart upload the store started is never completed, so no object
+                    // appears (bucket lifecycle rules remove such parts).
+                    Ok(_) => upload.shutdown().await.err(),
+                    Err(e) => {
+                        let _ = upload.abort().await;
+                        Some(e)
+                    }
                 };
-                if let Err(e) = done {
-                    let _ = upload.abort().await;
+                if let Some(e) = failed {
                     return Err(SinkError::Store {
                         action: "cannot upload",
                         location,
