@@ -436,6 +436,58 @@ async fn bad_destinations_are_refused_before_any_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_stored() {
+    let server = mock(3_000, 5).await;
+    let mut s3 = S3::start();
+    s3.create_bucket("dies");
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("dies.ckpt");
+    let mut cmd = export(
+        &server,
+        &[
+            "--page-size",
+            "20",
+            "--output",
+            "s3://dies/asana",
+            "--rotate-size",
+            "8KiB",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ],
+    );
+    s3.configure(&mut cmd);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Once a commit is complete, the object store goes away.
+    let committed = || {
+        std::fs::read(&ckpt)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|saved| saved["events_written"].as_u64())
+            .is_some_and(|n| n > 0)
+    };
+    let started = Instant::now();
+    while !committed() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no commit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = s3.child.kill();
+    let _ = s3.child.wait();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("s3://dies/asana"), "{stderr}");
+    // The checkpoint covers only what the last complete commit stored: fewer events than the
+    // run read, and any commit under way is recorded as pending, to be checked on resume.
+    let saved: Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let stored = saved["events_written"].as_u64().unwrap();
+    assert!(stored > 0 && stored < 3_000, "{saved}");
+    assert_eq!(saved["archive"]["url"], "s3://dies/asana");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_reencodes_and_reports_malformed_lines() {
     let server = mock(800, 0).await;
     let dir = tempfile::tempdir().unwrap();
