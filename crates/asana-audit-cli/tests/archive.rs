@@ -487,6 +487,78 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
     assert_eq!(saved["archive"]["url"], "s3://dies/asana");
 }
 
+/// Waits until the checkpoint at `path` covers `events` committed events.
+async fn wait_for_committed(path: &std::path::Path, events: u64) {
+    let started = Instant::now();
+    loop {
+        let saved = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+        if saved.as_ref().and_then(|s| s["events_written"].as_u64()) == Some(events) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never committed {events}: {saved:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_commits_files_by_age_and_on_interrupt() {
+    let server = mock(300, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let ckpt = dir.path().join("follow.ckpt");
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("RUST_LOG")
+        .env("ASANA_ACCESS_TOKEN", server.token())
+        .args([
+            "follow",
+            "--workspace",
+            server.workspace_gid(),
+            "--base-url",
+            server.base_url(),
+            "--poll-interval",
+            "100ms",
+            "--encoding",
+            "parquet",
+            "--rotate-after",
+            "1s",
+            "--output",
+            archive.to_str().unwrap(),
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Nothing ends the run: the files are committed because they are a second old.
+    wait_for_committed(&ckpt, 300).await;
+    server.append_generated(40);
+    wait_for_committed(&ckpt, 340).await;
+    server.append_generated(7);
+    // Interrupted with events not yet a second old: they are committed on the way out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    wait_for_committed(&ckpt, 347).await;
+    assert_exactly(
+        &dump(archive.to_str().unwrap(), None).await,
+        &server,
+        "follow",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_reencodes_and_reports_malformed_lines() {
     let server = mock(800, 0).await;
