@@ -27,15 +27,85 @@ const REPORTED_SKIPS: u64 = 20;
 /// Where converted events go.
 enum Out {
     Lines(BufWriter<Box<dyn Write>>),
-    Archive(asana_audit_log_sink::Sink),
+    Archive(Box<asana_audit_log_sink::Sink>),
+}
+
+/// Events per message from the parsing thread.
+const BATCH: usize = 1024;
+
+/// What the parsing thread sends: events, or a line that is not one.
+enum Parsed {
+    Events(Vec<AuditLogEvent>),
+    Malformed { line: u64, reason: String },
+    Failed(String),
+}
+
+/// Reads `input` line by line on a thread of its own and sends the events in batches, each
+/// event's typed views already built when `views` (Parquet needs them), so that decoding and
+/// encoding run on two cores. Blank lines are skipped.
+fn parse_lines(
+    input: Box<dyn Read + Send>,
+    views: bool,
+    sender: tokio::sync::mpsc::Sender<Parsed>,
+) {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut line = Vec::with_capacity(4096);
+    let mut number: u64 = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = sender.blocking_send(Parsed::Failed(e.to_string()));
+                return;
+            }
+        }
+        number += 1;
+        let text = trim_line(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match std::str::from_utf8(text)
+            .map_err(|e| e.to_string())
+            .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
+        {
+            Ok(event) => {
+                if views {
+                    let _ = event.actor();
+                }
+                batch.push(event);
+                if batch.len() == BATCH
+                    && sender
+                        .blocking_send(Parsed::Events(std::mem::take(&mut batch)))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Err(reason) => {
+                let events = Parsed::Events(std::mem::take(&mut batch));
+                let malformed = Parsed::Malformed {
+                    line: number,
+                    reason,
+                };
+                if sender.blocking_send(events).is_err() || sender.blocking_send(malformed).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = sender.blocking_send(Parsed::Events(batch));
 }
 
 /// Runs `convert`.
 pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let started = Instant::now();
     let input_name = args.input.display().to_string();
-    let input: Box<dyn Read> = if input_name == "-" {
-        Box::new(io::stdin().lock())
+    let input: Box<dyn Read + Send> = if input_name == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(
             File::open(&args.input)
@@ -57,34 +127,22 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
             Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
         }
         Target::Archive(destination) => {
-            Out::Archive(archive::open(destination, &args.archive).await?)
+            Out::Archive(Box::new(archive::open(destination, &args.archive).await?))
         }
     };
 
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let views = args.archive.encoding == Some(asana_audit_log_sink::Encoding::Parquet);
+    let (sender, mut batches) = tokio::sync::mpsc::channel(8);
+    let parser = std::thread::spawn(move || parse_lines(input, views, sender));
     let mut summary = Summary::default();
-    let mut line = Vec::with_capacity(4096);
-    let mut number: u64 = 0;
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?;
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        let text = trim_line(&line);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let event = match std::str::from_utf8(text)
-            .map_err(|e| e.to_string())
-            .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
-        {
-            Ok(event) => event,
-            Err(reason) => {
-                let at = format!("{input_name}:{number}: not an audit log event: {reason}");
+    while let Some(parsed) = batches.recv().await {
+        let events = match parsed {
+            Parsed::Events(events) => events,
+            Parsed::Failed(e) => {
+                return Err(CliError::input(format!("cannot read {input_name}: {e}")));
+            }
+            Parsed::Malformed { line, reason } => {
+                let at = format!("{input_name}:{line}: not an audit log event: {reason}");
                 match args.on_error {
                     OnError::Stop => {
                         return Err(CliError::input(format!(
@@ -92,9 +150,9 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                              the line, or pass --on-error skip",
                             summary.events,
                             match &out {
-                                Out::Archive(_) =>
-                                    ", and only files already committed by \
-                                                    rotation are in place",
+                                Out::Archive(_) => {
+                                    ", and only files already committed by rotation are in place"
+                                }
                                 Out::Lines(_) => "",
                             }
                         )));
@@ -109,20 +167,23 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 }
             }
         };
-        match &mut out {
-            Out::Lines(writer) => writer
-                .write_all(event.json().as_bytes())
-                .and_then(|()| writer.write_all(b"\n"))
-                .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
-            Out::Archive(sink) => {
-                sink.write(&event).map_err(archive::sink_error)?;
-                if sink.commit_due() {
-                    commit(sink).await?;
+        for event in &events {
+            match &mut out {
+                Out::Lines(writer) => writer
+                    .write_all(event.json().as_bytes())
+                    .and_then(|()| writer.write_all(b"\n"))
+                    .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
+                Out::Archive(sink) => {
+                    sink.write(event).map_err(archive::sink_error)?;
+                    if sink.commit_due() {
+                        commit(sink).await?;
+                    }
                 }
             }
         }
-        summary.events += 1;
+        summary.events += events.len() as u64;
     }
+    let _ = parser.join();
     match &mut out {
         Out::Lines(writer) => writer
             .flush()
