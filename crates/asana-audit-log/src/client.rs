@@ -481,9 +481,9 @@ impl ClientBuilder {
     ///   request goes again. 429s answering requests that were already in flight lower it only
     ///   once. Asana counts refused requests against the token's limit, so retrying into the
     ///   limit would cost every program sharing the token.
-    /// - **Recovery.** After each run of a second's worth of requests (at the current pace)
-    ///   answered without a 429, the pace rises by a fiftieth of `per_minute`, back up to the
-    ///   full pace: about 15 s from one 429 at Asana's limits.
+    /// - **Recovery.** After each quiet period without a 429 (the time 25 requests take at
+    ///   `per_minute`: 1 s at 1,500), the next answer raises the pace by a fiftieth of
+    ///   `per_minute`, back up to the full pace: about 15 s after one 429 at Asana's limits.
     ///
     /// When other programs use the same token, this adaptation finds the share left over; a
     /// lower `per_minute` reserves a share for them from the start.

@@ -21,11 +21,13 @@
 //!   `max_retry_after`) and then resumes at the lower pace, without a burst. A 429 answering a
 //!   request sent before the last decrease took effect does not lower the pace again (it was
 //!   already in flight), though its `Retry-After` is honoured.
-//! - **Recovery** (additive increase): once a second's worth of requests at the current pace
-//!   (at least one) has been answered without a 429 since the last change, the pace rises by
-//!   `N / 50` a minute, up to the configured maximum; and again after each further such run.
-//!   From 70% it is back at full pace after 15 steps, about 15 s at Asana's limits. Counting
-//!   answered requests rather than seconds keeps the policy the same at any configured rate.
+//! - **Recovery** (additive increase): when a quiet period has passed since the last change
+//!   (the end of the pause, or the last rise) without a 429, the next request answered raises
+//!   the pace by `N / 50` a minute, up to the configured maximum. The quiet period is the time
+//!   25 requests take at the configured maximum (`25 × 60 s / N`: 1 s at Asana's 1,500 a
+//!   minute), so from 70% the pace is back in about 15 s at Asana's limits. Measuring it in the
+//!   configured rate's own time keeps the policy the same at any scale: ten times the rate
+//!   recovers in a tenth of the time, which is what the benchmark's compressed time relies on.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -34,6 +36,8 @@ use tokio::time::Instant;
 
 /// The pace falls to this share of itself on a 429.
 const DECREASE: f64 = 0.7;
+/// The quiet period before each rise lasts this many requests at the configured maximum.
+const QUIET_REQUESTS: f64 = 25.0;
 
 /// What a pacer is allowed to do, from the configured requests per minute.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +50,8 @@ struct Limits {
     floor: f64,
     /// What a recovery step adds.
     step: f64,
+    /// The quiet period before each rise.
+    quiet: Duration,
 }
 
 impl Limits {
@@ -58,6 +64,7 @@ impl Limits {
             ceiling,
             floor: (f64::from(per_minute) / 100.0).clamp(1.0, ceiling),
             step: (f64::from(per_minute) / 50.0).max(1.0),
+            quiet: Duration::from_secs_f64(QUIET_REQUESTS * 60.0 / f64::from(per_minute)),
         }
     }
 }
@@ -74,8 +81,8 @@ struct State {
     /// Bumped whenever the pace is lowered or a pause is set; a request reserved under an older
     /// generation reserves again.
     generation: u64,
-    /// Requests answered without a 429 since the last change of the pace.
-    answered: u64,
+    /// When the pace last changed (for a decrease: when its pause ended).
+    changed_at: Instant,
 }
 
 /// Paces the requests of one client (see the module documentation for the policy).
@@ -108,7 +115,7 @@ impl Pacer {
                 due: now,
                 paused_until: now,
                 generation: 0,
-                answered: 0,
+                changed_at: now,
             }),
             limits,
         }
@@ -157,14 +164,13 @@ impl Pacer {
     /// The request of `ticket` was answered, and not with a 429.
     pub(crate) fn answered(&self, ticket: Ticket) {
         let mut state = self.state();
-        if ticket.generation != state.generation {
-            return;
-        }
-        state.answered += 1;
-        let quiet = (state.per_minute / 60.0).max(1.0);
-        if state.answered as f64 >= quiet && state.per_minute < self.limits.ceiling {
+        let now = Instant::now();
+        if ticket.generation == state.generation
+            && state.per_minute < self.limits.ceiling
+            && now >= state.changed_at + self.limits.quiet
+        {
             state.per_minute = (state.per_minute + self.limits.step).min(self.limits.ceiling);
-            state.answered = 0;
+            state.changed_at = now;
             tracing::debug!(per_minute = state.per_minute as u64, "request pace raised");
         }
     }
@@ -191,11 +197,10 @@ impl Pacer {
         }
         if changed {
             state.generation += 1;
-            state.answered = 0;
+            state.changed_at = state.paused_until.max(now);
             // Resume at the new pace, without a burst: the first request goes when the pause
             // ends, the next one an interval later.
-            let resume = state.paused_until.max(now) + self.tolerance();
-            state.due = resume;
+            state.due = state.changed_at + self.tolerance();
         }
     }
 }
@@ -267,12 +272,8 @@ mod tests {
             gap >= interval(slowed) - Duration::from_millis(1),
             "{gap:?}"
         );
-        assert_eq!(
-            pacer.per_minute(),
-            slowed,
-            "not yet a second's worth of quiet"
-        );
-        // A second of quiet requests raises it by N / 50, and so on back to full pace.
+        assert_eq!(pacer.per_minute(), slowed, "not yet a second of quiet");
+        // A second without a 429 raises it by N / 50, and so on back to full pace.
         send(&pacer, 10, start).await;
         let raised = pacer.per_minute();
         assert!(raised > slowed, "{raised} after quiet, {slowed} before");
@@ -286,7 +287,7 @@ mod tests {
                 "never recovered"
             );
         };
-        // 15 steps of 30 from 1,030 to 1,471, each after a second's worth of requests.
+        // 15 steps of 30 from 1,030 to 1,471, each after a quiet second.
         assert!(
             recovered_at < Duration::from_secs(30),
             "back to full pace only after {recovered_at:?}"
