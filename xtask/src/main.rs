@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_paced;
 mod bench_proc;
 mod bench_profile;
 mod bench_report;
