@@ -759,7 +759,9 @@ fn paced(tools: &Tools, plan: &PacedPlan) -> Result<Paced> {
                 "--seed".into(),
                 SEED.to_string(),
                 "--span".into(),
-                "90d".into(),
+                // Inside the 90-day retention the mock enforces, so that no event expires while
+                // the client reads.
+                "89d".into(),
                 "--rate-limit".into(),
                 BOUND.to_string(),
                 "--rate-burst".into(),
@@ -784,7 +786,7 @@ fn paced(tools: &Tools, plan: &PacedPlan) -> Result<Paced> {
             let (command, output, client) = if cli {
                 let (mut command, file) = cli_export(tools, &mock, "cli-paced.ndjson");
                 command
-                    .args(["--since", "91d"])
+                    .args(["--since", "90d"])
                     .args(["--concurrency", &CONCURRENCY.to_string()])
                     .args(["--requests-per-minute", &BOUND.to_string()])
                     .env("ASANA_ACCESS_TOKEN", &mock.token);
@@ -794,7 +796,7 @@ fn paced(tools: &Tools, plan: &PacedPlan) -> Result<Paced> {
                     format!("export --concurrency {CONCURRENCY}"),
                 )
             } else {
-                let mut command = windowed_stream(tools, &mock, events, 91);
+                let mut command = windowed_stream(tools, &mock, events, 90);
                 command
                     .args(["--backfill", &CONCURRENCY.to_string()])
                     .args(["--requests-per-minute", &BOUND.to_string()]);

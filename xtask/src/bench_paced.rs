@@ -170,7 +170,7 @@ pub fn render(out: &mut String, p: &Paced) {
         out,
         "#### Rate limit: time compressed {SCALE}×\n\nMock: {} requests a minute per token \
          (Asana's {} × {SCALE}) in a bucket of {}, latency {LATENCY} (150–450 ms at Asana's \
-         speed), {} events over 90 days in the sustained and shared windows. Clients: \
+         speed), {} events over 89 days in the sustained and shared windows. Clients: \
          `requests_per_minute` {}, {CONCURRENCY} requests in flight.\n",
         thousands(u64::from(BOUND)),
         thousands(u64::from(ASANA_PER_MINUTE)),
