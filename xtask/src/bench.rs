@@ -10,11 +10,16 @@
 //!   `.stream()` against `.backfill()` at concurrency 4, 8 and 16, with the client's default
 //!   limits and with its rate limit off;
 //! - memory: the `stream` drain's peak RSS at 100,000 and 1,000,000 events;
-//! - profile: a `stream` drain of 20,000 events under `valgrind --tool=callgrind`.
+//! - profile: a `stream` drain of 20,000 events under `valgrind --tool=callgrind`;
+//! - sustained, shared, recovery: the rate-limit scenarios, time compressed (see
+//!   [`bench_paced`](crate::bench_paced)): a backfill at the rate limit by the library and by
+//!   the CLI; the library's while another program spends half the token's budget; and the
+//!   library's recovery after a scripted burst of 429s.
 //!
 //! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
-//! latency run, and prints the report instead of writing it: a CI check that the benchmark and
-//! the clients work end to end, not a measurement.
+//! latency run and a few seconds of the sustained scenario, and prints the report instead of
+//! writing it: a CI check that the benchmark and the clients work end to end, not a
+//! measurement.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use serde_json::Value;
 
+use crate::bench_paced::{self, Paced, PacedRun};
 use crate::bench_proc::{Mock, MockSettings, run_measured};
 use crate::bench_report::{
     self, DEFAULT_LIMITS, Latency, Memory, Meta, NO_RATE_LIMIT, Report, Sample, Throughput,
@@ -80,6 +86,12 @@ pub enum Part {
     Profile,
     /// `asana-audit convert` to Parquet next to DuckDB, and the memory of writing Parquet.
     Convert,
+    /// A backfill at the rate limit (library and CLI), time compressed.
+    Sustained,
+    /// The library's backfill while another program spends half the token's budget.
+    Shared,
+    /// The library's recovery after a scripted burst of 429s.
+    Recovery,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -106,6 +118,9 @@ impl Part {
             Part::Memory => "memory",
             Part::Profile => "profile",
             Part::Convert => "convert",
+            Part::Sustained => "sustained",
+            Part::Shared => "shared",
+            Part::Recovery => "recovery",
         }
     }
 }
@@ -130,8 +145,37 @@ struct Plan {
     profile: Option<u64>,
     /// The convert scenario: events, repetitions, and the lengths of the memory runs.
     convert: Option<(u64, usize, Vec<u64>)>,
+    paced: Option<PacedPlan>,
     release: bool,
     smoke: bool,
+}
+
+/// The rate-limit scenarios to run.
+#[derive(Debug)]
+struct PacedPlan {
+    /// `Sustained`, `Shared` and `Recovery`, those wanted.
+    scenarios: Vec<Part>,
+    /// Events in the sustained and shared windows.
+    events: u64,
+    /// Events in the recovery window.
+    recovery_events: u64,
+}
+
+impl PacedPlan {
+    fn new(wanted: impl Fn(Part) -> bool, smoke: bool) -> Option<PacedPlan> {
+        let scenarios: Vec<Part> = if smoke {
+            vec![Part::Sustained]
+        } else {
+            vec![Part::Sustained, Part::Shared, Part::Recovery]
+        };
+        let scenarios: Vec<Part> = scenarios.into_iter().filter(|&p| wanted(p)).collect();
+        (!scenarios.is_empty()).then_some(PacedPlan {
+            scenarios,
+            // Full: 16,000 requests, 10.9 minutes at Asana's limit. Smoke: a few seconds.
+            events: if smoke { 20_000 } else { 1_500_000 },
+            recovery_events: 600_000,
+        })
+    }
 }
 
 impl Plan {
@@ -156,6 +200,7 @@ impl Plan {
                 memory: None,
                 profile: None,
                 convert: wanted(Part::Convert).then(|| (2_000, 1, vec![1_000, 2_000])),
+                paced: PacedPlan::new(wanted, true),
                 release: false,
                 smoke: true,
             }
@@ -172,6 +217,7 @@ impl Plan {
                 memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
                 profile: wanted(Part::Profile).then_some(20_000),
                 convert: wanted(Part::Convert).then(|| (1_000_000, 3, vec![100_000, 1_000_000])),
+                paced: PacedPlan::new(wanted, false),
                 release: true,
                 smoke: false,
             }
@@ -261,6 +307,9 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
             lengths,
         )?);
     }
+    if let Some(settings) = &plan.paced {
+        report.paced = Some(paced(&tools, settings)?);
+    }
     report.meta = meta(root, &plan, load_before);
 
     let section = bench_report::render(&report);
@@ -331,6 +380,37 @@ fn export_seconds(stderr: &str) -> Option<f64> {
         .and_then(|log| log["fields"]["seconds"].as_f64())
 }
 
+/// The `stream` contender over the window of the last `days` of `mock`'s workspace, expecting
+/// `events`; the caller adds the mode and the limits.
+fn windowed_stream(tools: &Tools, mock: &Mock, events: u64, days: u32) -> Command {
+    let mut command = Command::new(&tools.bench);
+    command
+        .arg("stream")
+        .args(["--base-url", &mock.base_url])
+        .args(["--workspace", &mock.workspace])
+        .args(["--page-size", &PAGE_SIZE.to_string()])
+        .args(["--expect", &events.to_string()])
+        .args(["--window-days", &days.to_string()])
+        .env("ASANA_ACCESS_TOKEN", &mock.token);
+    command
+}
+
+/// `asana-audit export` of `mock`'s workspace into `file_name` in the scratch directory, logging
+/// in JSON; the caller adds the window and the limits.
+fn cli_export(tools: &Tools, mock: &Mock, file_name: &str) -> (Command, PathBuf) {
+    let file = tools.scratch.join(file_name);
+    let mut command = Command::new(&tools.cli);
+    command
+        // `-v` in JSON logs the one line "export finished" with the export's own time.
+        .args(["-v", "--log-format", "json"])
+        .args(["export", "--workspace", &mock.workspace])
+        .args(["--base-url", &mock.base_url])
+        .arg("--output")
+        .arg(&file)
+        .args(["--overwrite", "--progress", "never"]);
+    (command, file)
+}
+
 /// How a contender is started, and where the CLI writes.
 fn contender_command(
     tools: &Tools,
@@ -357,18 +437,9 @@ fn contender_command(
             command
         }
         Part::Cli => {
-            let file = tools.scratch.join("cli-export.ndjson");
-            let mut command = Command::new(&tools.cli);
-            command
-                // `-v` in JSON logs the one line "export finished" with the export's own time.
-                .args(["-v", "--log-format", "json"])
-                .args(["export", "--workspace", &mock.workspace])
-                .args(["--base-url", &mock.base_url])
-                .arg("--output")
-                .arg(&file)
-                .args(["--overwrite", "--progress", "never"])
-                // Like the `stream` contender: no client-side rate limit against the mock.
-                .args(["--requests-per-minute", "0"]);
+            let (mut command, file) = cli_export(tools, mock, "cli-export.ndjson");
+            // Like the `stream` contender: no client-side rate limit against the mock.
+            command.args(["--requests-per-minute", "0"]);
             output = Some(file);
             command
         }
@@ -383,9 +454,7 @@ fn contender_command(
                 .args(["--page-size", &PAGE_SIZE.to_string()]);
             command
         }
-        Part::Latency | Part::Memory | Part::Profile | Part::Convert => {
-            bail!("{part:?} is not a contender")
-        }
+        _ => bail!("{part:?} is not a contender"),
     };
     command.env("ASANA_ACCESS_TOKEN", &mock.token);
     Ok((command, output))
@@ -439,6 +508,16 @@ fn measure(
             sample.page_bytes = report["page_bytes"].as_u64();
             sample.retries = report["retries"].as_u64();
             sample.http_429 = report["http_429"].as_u64();
+            sample.other = report["other_requests"]
+                .as_u64()
+                .zip(report["other_429"].as_u64());
+            let times = |key: &str| -> Vec<f64> {
+                report[key]
+                    .as_array()
+                    .map_or(Vec::new(), |a| a.iter().filter_map(Value::as_f64).collect())
+            };
+            sample.answered_ms = times("answered_ms");
+            sample.throttled_ms = times("throttled_ms");
             if let Some(kb) = report["vm_hwm_kb"].as_u64() {
                 sample.max_rss_kb = Some(kb);
             }
@@ -554,15 +633,7 @@ fn latency(tools: &Tools, plan: &Plan, settings: &LatencyPlan) -> Result<Latency
                     None => "sequential".to_owned(),
                     Some(k) => format!("backfill({k})"),
                 };
-                let mut command = Command::new(&tools.bench);
-                command
-                    .arg("stream")
-                    .args(["--base-url", &mock.base_url])
-                    .args(["--workspace", &mock.workspace])
-                    .args(["--page-size", &PAGE_SIZE.to_string()])
-                    .args(["--expect", &events.to_string()])
-                    .args(["--window-days", "31"])
-                    .env("ASANA_ACCESS_TOKEN", &mock.token);
+                let mut command = windowed_stream(tools, &mock, events, 31);
                 if let Some(k) = mode {
                     command.args(["--backfill", &k.to_string()]);
                 }
@@ -650,6 +721,128 @@ fn profile(tools: &Tools, events: u64) -> Result<Option<crate::bench_profile::Pr
     Ok(Some(crate::bench_profile::run(command, events, &out_file)?))
 }
 
+/// The rate-limit scenarios (see [`bench_paced`]): a fresh mock per run, with the scaled limit
+/// and latency; the clients configured with the scaled limit.
+fn paced(tools: &Tools, plan: &PacedPlan) -> Result<Paced> {
+    use bench_paced::{BOUND, CONCURRENCY, LATENCY, MOCK_BURST};
+    let mut runs = Vec::new();
+    for &scenario in &plan.scenarios {
+        let (events, with_cli) = match scenario {
+            Part::Sustained => (plan.events, true),
+            Part::Recovery => (plan.recovery_events, false),
+            _ => (plan.events, false),
+        };
+        eprintln!(
+            "==> {}: {} events, {} requests a minute, latency {LATENCY}",
+            scenario.name(),
+            thousands(events),
+            thousands(u64::from(BOUND))
+        );
+        for cli in [false, true].into_iter().filter(|&cli| !cli || with_cli) {
+            let mut args: Vec<String> = vec![
+                "--events".into(),
+                events.to_string(),
+                "--seed".into(),
+                SEED.to_string(),
+                "--span".into(),
+                // Inside the 90-day retention the mock enforces, so that no event expires while
+                // the client reads.
+                "89d".into(),
+                "--rate-limit".into(),
+                BOUND.to_string(),
+                "--rate-burst".into(),
+                MOCK_BURST.to_string(),
+                "--latency".into(),
+                LATENCY.into(),
+            ];
+            if scenario == Part::Recovery {
+                let first = bench_paced::RECOVERY_FROM;
+                for n in first..first + bench_paced::RECOVERY_429S {
+                    args.push("--fault".into());
+                    args.push(format!("{n}:429:{}", bench_paced::RECOVERY_RETRY_AFTER));
+                }
+            }
+            let mock = Mock::spawn(&tools.mock, &args)?;
+            let refused = || -> Result<u64> {
+                mock.status()?["rate_limited"]
+                    .as_u64()
+                    .context("the mock's status has no rate_limited count")
+            };
+            let refused_before = refused()?;
+            let (command, output, client) = if cli {
+                let (mut command, file) = cli_export(tools, &mock, "cli-paced.ndjson");
+                command
+                    .args(["--since", "90d"])
+                    .args(["--concurrency", &CONCURRENCY.to_string()])
+                    .args(["--requests-per-minute", &BOUND.to_string()])
+                    .env("ASANA_ACCESS_TOKEN", &mock.token);
+                (
+                    command,
+                    Some(file),
+                    format!("export --concurrency {CONCURRENCY}"),
+                )
+            } else {
+                let mut command = windowed_stream(tools, &mock, events, 90);
+                command
+                    .args(["--backfill", &CONCURRENCY.to_string()])
+                    .args(["--requests-per-minute", &BOUND.to_string()]);
+                if scenario == Part::Shared {
+                    command.args([
+                        "--spend-per-minute",
+                        &bench_paced::OTHER_PER_MINUTE.to_string(),
+                    ]);
+                }
+                if scenario == Part::Recovery {
+                    command.arg("--timeline");
+                }
+                (command, None, format!("backfill({CONCURRENCY})"))
+            };
+            let name = format!("{} [{client}]", scenario.name());
+            let sample = measure(command, output.as_deref(), &mock, &name, events)?;
+            let refused_by_server = refused()?.saturating_sub(refused_before);
+            let other_requests = sample.other.map_or(0, |(requests, _)| requests);
+            let run = PacedRun {
+                scenario: scenario.name(),
+                client,
+                events: sample.events,
+                seconds: sample.seconds,
+                requests: sample.requests.saturating_sub(other_requests),
+                // Alone on the token, the server's count is ours (the CLI reports none); with
+                // another program or scripted 429s, the client's own count.
+                http_429: match scenario {
+                    Part::Sustained => refused_by_server,
+                    _ => sample.http_429.unwrap_or(refused_by_server),
+                },
+                other: sample.other,
+                recovery_s: (scenario == Part::Recovery)
+                    .then(|| {
+                        bench_paced::recovery_seconds(&sample.answered_ms, &sample.throttled_ms)
+                    })
+                    .flatten(),
+                cpu_seconds: sample.cpu_seconds,
+                max_rss_kb: sample.max_rss_kb,
+            };
+            eprintln!(
+                "    {:.3} of the bound, {} 429s{}{}",
+                run.per_minute() / f64::from(BOUND),
+                run.http_429,
+                run.other.map_or(String::new(), |(r, t)| format!(
+                    "; other program {r} requests, {t} 429s; {:.3} of the budget left",
+                    run.per_minute() / run.budget()
+                )),
+                run.recovery_s.map_or(String::new(), |s| format!(
+                    "; back to full rate in {s:.1} s"
+                )),
+            );
+            runs.push(run);
+        }
+    }
+    Ok(Paced {
+        events: plan.events,
+        runs,
+    })
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
@@ -732,6 +925,13 @@ mod tests {
         assert_eq!((p.events, p.reps, p.release), (200_000, 5, true));
         assert_eq!(p.contenders, CONTENDER_PARTS);
         assert!(p.latency.is_some() && p.memory.is_some() && p.profile.is_some());
+        let paced = p.paced.unwrap();
+        assert_eq!(
+            paced.scenarios,
+            [Part::Sustained, Part::Shared, Part::Recovery]
+        );
+        // At least ten minutes of requests at Asana's limit: 100 events a request.
+        assert!(paced.events / 100 >= 10 * 1_500);
     }
 
     #[test]
@@ -748,6 +948,9 @@ mod tests {
         assert!(!p.contenders.contains(&Part::PythonAsana));
         assert_eq!(p.contenders.len(), CONTENDER_PARTS.len() - 1);
         assert!(p.latency.is_some() && p.memory.is_none() && p.profile.is_none());
+        let paced = p.paced.unwrap();
+        assert_eq!(paced.scenarios, [Part::Sustained]);
+        assert_eq!(paced.events, 20_000);
     }
 
     #[test]
@@ -755,6 +958,10 @@ mod tests {
         let p = plan(&["--only", "stream,python-asana,memory", "--no-python"]);
         assert_eq!(p.contenders, [Part::Stream]);
         assert!(p.memory.is_some() && p.latency.is_none() && p.profile.is_none());
+        assert!(p.paced.is_none());
+        let p = plan(&["--only", "shared,recovery"]);
+        assert_eq!(p.paced.unwrap().scenarios, [Part::Shared, Part::Recovery]);
+        assert!(p.contenders.is_empty());
     }
 
     #[test]

@@ -26,10 +26,17 @@
 //!   event decoded into an `AuditLogEvent` (JSON checked and kept, `gid`, `created_at` and
 //!   `event_type` typed); with `--read-views` it also reads every typed view of every event
 //!   (actor, resource, context, details and the extra top-level fields), which the library
-//!   builds on first access.
+//!   builds on first access. `--requests-per-minute N` sets the client's pace (the benchmark's
+//!   rate-limit scenarios); `--spend-per-minute R` runs another program on the same token
+//!   meanwhile (a task with its own HTTP client that asks for one-event pages at a fixed R a
+//!   minute, whatever the answers, and reports `other_requests` and `other_429`);
+//!   `--timeline` adds when each page and each 429 arrived (`answered_ms`, `throttled_ms`,
+//!   from the start of the drain).
 
 use std::num::NonZeroU64;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use asana_audit_log::{Backfill, Client};
@@ -63,7 +70,7 @@ enum Contender {
 }
 
 /// Where to read from, and what to expect.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 struct Target {
     /// The API root, e.g. http://127.0.0.1:PORT/api/1.0.
     #[arg(long)]
@@ -100,6 +107,16 @@ struct StreamArgs {
     /// the rate limit is off and the cap is the larger of 10 and --backfill.
     #[arg(long)]
     default_limits: bool,
+    /// Pace the client at this many requests a minute (its concurrency cap is the larger of 10
+    /// and --backfill).
+    #[arg(long, value_name = "N", conflicts_with = "default_limits")]
+    requests_per_minute: Option<u32>,
+    /// Meanwhile, another program spends this many requests a minute of the same token.
+    #[arg(long, value_name = "R")]
+    spend_per_minute: Option<u32>,
+    /// Report when each page and each 429 arrived.
+    #[arg(long)]
+    timeline: bool,
     /// Read every typed view of every event (the `stream-views` row of the benchmark).
     #[arg(long)]
     read_views: bool,
@@ -114,6 +131,52 @@ struct Tally {
     requests: Option<u64>,
     retries: Option<u64>,
     http_429: Option<u64>,
+    /// Requests of the other program on the token, and its 429s.
+    other: Option<(u64, u64)>,
+    timeline: Option<retries::Timeline>,
+}
+
+/// What the other program on the token has spent.
+#[derive(Debug, Default)]
+struct Spent {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+}
+
+/// Another program using the same token: one-event pages at a fixed `per_minute`, each in its
+/// own task so that latency never slows it, whatever the answers (429s included), until `stop`.
+async fn spend(
+    target: &Target,
+    per_minute: u32,
+    spent: Arc<Spent>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let (token, url, http) = (token()?, events_url(target), reqwest::Client::new());
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(60.0 / f64::from(per_minute)));
+    let mut requests = tokio::task::JoinSet::new();
+    let mut stop = stop;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let request = http.get(&url).bearer_auth(&token).query(&[("limit", 1)]);
+                let spent = Arc::clone(&spent);
+                requests.spawn(async move {
+                    if let Ok(response) = request.send().await {
+                        let throttled = response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                        let _ = response.bytes().await;
+                        spent.requests.fetch_add(1, Ordering::Relaxed);
+                        if throttled {
+                            spent.throttled.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+        while requests.try_join_next().is_some() {}
+    }
+    requests.abort_all();
+    Ok(())
 }
 
 fn token() -> Result<String> {
@@ -288,13 +351,15 @@ fn read_every_view(event: &asana_audit_log::AuditLogEvent) {
 }
 
 async fn stream(args: &StreamArgs) -> Result<(Tally, Instant)> {
-    let counts = retries::RetryCounter::install()?;
+    let counts = retries::RetryCounter::install(args.timeline)?;
     let target = &args.target;
     let mut builder = Client::builder().token(token()?).base_url(&target.base_url);
     if !args.default_limits {
-        builder = builder
-            .no_rate_limit()
-            .max_concurrent_requests(args.backfill.unwrap_or(1).max(10));
+        builder = match args.requests_per_minute {
+            Some(per_minute) => builder.requests_per_minute(per_minute),
+            None => builder.no_rate_limit(),
+        }
+        .max_concurrent_requests(args.backfill.unwrap_or(1).max(10));
     }
     let client = builder.build()?;
     let mut request = client
@@ -313,6 +378,12 @@ async fn stream(args: &StreamArgs) -> Result<(Tally, Instant)> {
         request = request.end_at(end);
     }
     let mut tally = Tally::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let spent = Arc::new(Spent::default());
+    let other = args.spend_per_minute.map(|per_minute| {
+        let (target, spent) = (args.target.clone(), Arc::clone(&spent));
+        tokio::spawn(async move { spend(&target, per_minute, spent, stopped).await })
+    });
     let started = Instant::now();
     match args.backfill {
         Some(concurrency) => {
@@ -325,8 +396,17 @@ async fn stream(args: &StreamArgs) -> Result<(Tally, Instant)> {
         }
         None => drain(request.stream()?, &mut tally, args.read_views).await?,
     }
+    let _ = stop.send(true);
+    if let Some(other) = other {
+        other.await??;
+        tally.other = Some((
+            spent.requests.load(Ordering::Relaxed),
+            spent.throttled.load(Ordering::Relaxed),
+        ));
+    }
     tally.retries = Some(counts.retries());
     tally.http_429 = Some(counts.rate_limited());
+    tally.timeline = args.timeline.then(|| counts.timeline());
     Ok((tally, started))
 }
 
@@ -384,6 +464,10 @@ fn main() -> std::process::ExitCode {
                 "seconds": seconds,
                 "retries": tally.retries,
                 "http_429": tally.http_429,
+                "other_requests": tally.other.map(|(requests, _)| requests),
+                "other_429": tally.other.map(|(_, throttled)| throttled),
+                "answered_ms": tally.timeline.as_ref().map(|t| &t.answered_ms),
+                "throttled_ms": tally.timeline.as_ref().map(|t| &t.throttled_ms),
                 "vm_hwm_kb": vm_hwm_kb(),
             });
             println!("{line}");

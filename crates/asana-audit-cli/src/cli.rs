@@ -159,8 +159,10 @@ pub struct ExportArgs {
     pub max_retries: u32,
 
     /// Most requests this run sends in any 60 seconds (Asana allows 1,500 per token on paid
-    /// domains, 150 on free ones, counted across all its clients: lower it when other programs
-    /// share the token); 0 removes the limit, for a local mock server.
+    /// domains, 150 on free ones, counted across all its clients). The pace adapts: a 429
+    /// lowers it and holds every request until Retry-After has passed, then it climbs back, so
+    /// a token shared with other programs is not driven into its limit; lower it to leave them
+    /// a fixed share. 0 removes the limit and the adaptation, for a local mock server.
     #[arg(long, value_name = "N", default_value_t = 1_500)]
     pub requests_per_minute: u32,
 

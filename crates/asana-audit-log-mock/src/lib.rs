@@ -87,7 +87,8 @@
 //!
 //! For use from another process (the binary): `POST /_mock/events` appends events (a JSON
 //! array of event objects, or `?count=N` for generated ones) and `GET /_mock/status` reports
-//! the event count, the clock and the request count. They need no token, are not numbered,
+//! the event count, the clock, the request count and the requests the rate limit refused
+//! (`rate_limited`, all tokens together). They need no token, are not numbered,
 //! logged or faulted.
 //!
 //! # Answers no real server gives
@@ -206,6 +207,7 @@ pub struct MockServerBuilder {
     workspace_gid: String,
     page_default: usize,
     rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
     concurrency_limit: Option<u32>,
     offset_lifetime: Option<Duration>,
     offset_secret: Option<u128>,
@@ -231,6 +233,7 @@ impl Default for MockServerBuilder {
             workspace_gid: DEFAULT_WORKSPACE_GID.to_owned(),
             page_default: 100,
             rate_limit: Some(1500),
+            rate_burst: None,
             concurrency_limit: Some(50),
             offset_lifetime: Some(Duration::from_secs(3600)),
             offset_secret: None,
@@ -342,6 +345,15 @@ impl MockServerBuilder {
     /// Runs on real time plus [`MockServer::advance`], never on a frozen clock alone.
     pub fn rate_limit(mut self, per_minute: Option<u32>) -> Self {
         self.rate_limit = per_minute.filter(|&n| n > 0);
+        self
+    }
+
+    /// How many requests a token's bucket holds: the burst a token may send at once after an
+    /// idle period (default `None`: a minute's worth, [`rate_limit`](Self::rate_limit)). The
+    /// bucket still refills at the per-minute rate; a smaller burst makes a client that spends
+    /// more than its share meet the limit within seconds rather than after a minute.
+    pub fn rate_burst(mut self, burst: Option<u32>) -> Self {
+        self.rate_burst = burst.filter(|&n| n > 0);
         self
     }
 
@@ -477,7 +489,9 @@ impl MockServerBuilder {
             base_url: base_url.clone(),
             log_capacity: self.log_capacity,
         };
-        let rate = self.rate_limit.map(RateLimiter::new);
+        let rate = self
+            .rate_limit
+            .map(|per_minute| RateLimiter::new(per_minute, self.rate_burst));
         let shared = Arc::new(Shared::new(
             cfg,
             store,

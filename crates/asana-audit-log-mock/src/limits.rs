@@ -1,6 +1,7 @@
 //! Per-token rate limit (token bucket) and concurrency cap.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,22 +11,32 @@ struct Bucket {
     at: Instant,
 }
 
-/// A token bucket per bearer token: `per_minute` requests of burst, refilled at
-/// `per_minute / 60` per second. Rejected requests are charged too (as Asana counts them),
-/// but the balance never drops below -1, so one retry that came too early costs one slot,
-/// not an ever-growing penalty.
+/// A token bucket per bearer token: `burst` requests of capacity (`per_minute` unless set
+/// otherwise), refilled at `per_minute / 60` per second. Rejected requests are charged too (as
+/// Asana counts them), but the balance never drops below -1, so one retry that came too early
+/// costs one slot, not an ever-growing penalty.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     per_minute: u32,
+    burst: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
+    refused: AtomicU64,
 }
 
 impl RateLimiter {
-    pub(crate) fn new(per_minute: u32) -> Self {
+    /// A limiter of `per_minute` whose buckets hold `burst` (at least 1; `None`: `per_minute`).
+    pub(crate) fn new(per_minute: u32, burst: Option<u32>) -> Self {
         RateLimiter {
             per_minute,
+            burst: burst.unwrap_or(per_minute).max(1),
             buckets: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Requests refused with a 429 so far, all tokens together.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// The configured limit.
@@ -35,8 +46,8 @@ impl RateLimiter {
 
     /// `Ok(())` when the request may go ahead; otherwise the whole seconds to wait.
     pub(crate) fn check(&self, token: &str, now: Instant) -> Result<(), u64> {
-        let capacity = f64::from(self.per_minute);
-        let per_sec = capacity / 60.0;
+        let capacity = f64::from(self.burst);
+        let per_sec = f64::from(self.per_minute) / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets.entry(token.to_owned()).or_insert(Bucket {
             tokens: capacity,
@@ -49,6 +60,7 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             bucket.tokens = (bucket.tokens - 1.0).max(-1.0);
             let wait = (1.0 - bucket.tokens) / per_sec;
             Err((wait.ceil() as u64).max(1))
@@ -113,7 +125,7 @@ mod tests {
 
     #[test]
     fn bucket_refills_and_charges_rejections() {
-        let limiter = RateLimiter::new(2);
+        let limiter = RateLimiter::new(2, None);
         let t0 = Instant::now();
         assert!(limiter.check("a", t0).is_ok());
         assert!(limiter.check("a", t0).is_ok());
@@ -123,6 +135,27 @@ mod tests {
         assert!(limiter.check("b", t0).is_ok());
         // After the advertised wait it goes through.
         assert!(limiter.check("a", t0 + Duration::from_secs(60)).is_ok());
+        assert_eq!(limiter.refused(), 1);
+    }
+
+    #[test]
+    fn a_smaller_burst_holds_fewer_but_refills_as_fast() {
+        // 600 a minute (10 a second) in a bucket of 5.
+        let limiter = RateLimiter::new(600, Some(5));
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.check("a", t0).is_ok());
+        }
+        assert_eq!(limiter.check("a", t0), Err(1));
+        // Charged -1; 2 tokens' worth later (0.2 s) one goes through.
+        assert!(limiter.check("a", t0 + Duration::from_millis(200)).is_ok());
+        // A long idle refills to the burst, not to the minute.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert!(limiter.check("a", later).is_ok());
+        }
+        assert!(limiter.check("a", later).is_err());
+        assert_eq!(limiter.refused(), 2);
     }
 
     #[test]

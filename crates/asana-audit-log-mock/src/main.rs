@@ -63,6 +63,10 @@ struct Serve {
     /// Requests per minute per token; 0 turns the limit off (do that for benchmarks).
     #[arg(long, default_value_t = 1500)]
     rate_limit: u32,
+    /// Requests a token may send at once after an idle period (the size of its bucket, which
+    /// refills at --rate-limit a minute); default: a minute's worth, the --rate-limit itself.
+    #[arg(long, value_name = "N")]
+    rate_burst: Option<u32>,
     /// Requests in flight per token; 0 turns the cap off.
     #[arg(long, default_value_t = 50)]
     concurrency: u32,
@@ -163,6 +167,7 @@ async fn serve(args: Serve) -> std::io::Result<()> {
         .workspace_gid(args.workspace_gid)
         .default_page_size(args.page_default)
         .rate_limit(Some(args.rate_limit).filter(|&n| n > 0))
+        .rate_burst(args.rate_burst)
         .concurrency_limit(Some(args.concurrency).filter(|&n| n > 0))
         .offset_lifetime(Some(args.offset_lifetime).filter(|d| !d.is_zero()))
         .faults(plan)
@@ -192,6 +197,7 @@ async fn serve(args: Serve) -> std::io::Result<()> {
             "events": server.event_count(),
             "seed": server.seed(),
             "rate_limit_per_min": (args.rate_limit > 0).then_some(args.rate_limit),
+            "rate_burst": (args.rate_limit > 0).then(|| args.rate_burst.unwrap_or(args.rate_limit)),
             "concurrency_limit": (args.concurrency > 0).then_some(args.concurrency),
             "pid": std::process::id(),
         });

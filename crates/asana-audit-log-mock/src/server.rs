@@ -789,10 +789,11 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<MockBody> {
         (Method::GET, "/_mock/status") => {
             let store = shared.read_store();
             let body = format!(
-                "{{\"events\":{},\"now\":\"{}\",\"requests\":{}}}",
+                "{{\"events\":{},\"now\":\"{}\",\"requests\":{},\"rate_limited\":{}}}",
                 store.len(),
                 format_ms(shared.clock.now_ms()),
-                shared.counter.load(Ordering::SeqCst)
+                shared.counter.load(Ordering::SeqCst),
+                shared.rate.as_ref().map_or(0, |rate| rate.refused())
             );
             json_response(200, body.into_bytes())
         }

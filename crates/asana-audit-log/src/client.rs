@@ -466,15 +466,39 @@ impl ClientBuilder {
     }
 
     /// The most requests this client sends in any 60 seconds, all streams together (default
-    /// 1,500, Asana's limit per token on paid domains; use 150 on a free domain, or less when
-    /// other programs share the token). A fifth of them may go at once, the rest are spread
-    /// over the minute. Retries count.
+    /// 1,500, Asana's limit per token on paid domains; use 150 on a free domain). Retries count.
+    ///
+    /// The pace adapts to the server, for all streams of the client at once:
+    ///
+    /// - **Pace.** A fiftieth of `per_minute` may go at once (at least one), then requests are
+    ///   spread evenly at up to `per_minute − burst + 1` a minute (1,471 at 1,500): no 60 s
+    ///   window holds more than `per_minute` requests while the server sends no 429, and a
+    ///   long backfill runs at 98% of the limit.
+    /// - **On a 429** (another program spends part of the token's budget, or the limit is
+    ///   lower than configured): the pace drops to 70% of what it was (never under a
+    ///   hundredth of `per_minute`), and every stream of the client waits until the
+    ///   `Retry-After` has passed (capped by [`RetryPolicy::max_retry_after`]) before any
+    ///   request goes again. 429s answering requests that were already in flight lower it only
+    ///   once. Asana counts refused requests against the token's limit, so retrying into the
+    ///   limit would cost every program sharing the token.
+    /// - **Recovery.** After each quiet period without a 429 (the time 25 requests take at
+    ///   `per_minute`: 1 s at 1,500), the next answer raises the pace by a fiftieth of
+    ///   `per_minute`, back up to the full pace: about 15 s after one 429 at Asana's limits.
+    ///
+    /// When other programs use the same token, this adaptation finds the share left over; a
+    /// lower `per_minute` reserves a share for them from the start.
+    ///
+    /// (Before the pace adapted, a fifth of `per_minute` could go at once and the rest were
+    /// spread at four fifths of it; the promise of at most `per_minute` in any 60 s is
+    /// unchanged.)
     pub fn requests_per_minute(mut self, per_minute: u32) -> Self {
         self.settings.requests_per_minute = Some(per_minute);
         self
     }
 
-    /// No client-side request rate limit (Asana's 429s are still honoured).
+    /// No client-side request pace: requests go as fast as the concurrency cap allows, and the
+    /// pace does not adapt to 429s (each 429 is still retried after its own `Retry-After`, but
+    /// other streams of the client are not held back).
     pub fn no_rate_limit(mut self) -> Self {
         self.settings.requests_per_minute = None;
         self

@@ -1,7 +1,8 @@
 //! Everything that touches HTTP, around the generated client's one call: the `reqwest` client
 //! (auth header, user agent, timeouts, redirect policy), the response body cap (enforced by the
 //! generated client's `exec` hook, configured here), retries with backoff and `Retry-After`,
-//! the client-side request rate, the concurrency cap and request tracing. The stream code above
+//! the client-side request pace (adapted to 429s, see [`pacer`]), the concurrency cap and
+//! request tracing. The stream code above
 //! asks for pages and never sees HTTP.
 
 use std::fmt;
@@ -23,6 +24,10 @@ use tracing::Instrument;
 use crate::error::{ApiError, AsanaError, Error, HttpError};
 use crate::query::{Actor, Query};
 use crate::settings::Settings;
+
+mod pacer;
+
+use pacer::Pacer;
 
 /// How transient failures are retried: HTTP 429 (after `Retry-After`), 5xx and 408, timeouts,
 /// connection failures and unreadable (e.g. truncated) bodies.
@@ -133,45 +138,13 @@ pub(crate) struct FetchedPage {
 pub(crate) struct Transport {
     api: asana_audit_log_api::Client,
     settings: Settings,
-    limiter: Option<leaky_bucket::RateLimiter>,
+    /// `None` when the client's rate limit is off.
+    pacer: Option<Pacer>,
     permits: Semaphore,
 }
 
 /// The API serves at most this many concurrent reads per token.
 pub(crate) const API_MAX_CONCURRENCY: usize = 50;
-
-/// A token bucket that never lets more than `per_minute` requests through in any 60 seconds:
-/// a burst of a fifth of them, refilled at the other four fifths a minute (a bucket holding `B`
-/// and refilling `R` a minute passes at most `B + R` in a minute). The burst lets a short
-/// backfill run at full concurrency; a long drain settles at the refill rate. Asana's own limit
-/// is per minute too, so the default of 1,500 never draws a 429 from a token used by this
-/// client alone. (Under 5 a minute, the burst of one can make it one more.)
-///
-/// `leaky-bucket` rather than `governor`: it waits on tokio's timer, so tests with a paused clock
-/// and cancellation behave like the rest of the client, and it adds no other dependency.
-fn rate_limiter(per_minute: u32) -> leaky_bucket::RateLimiter {
-    let per_minute = per_minute.max(1);
-    let burst = (per_minute / 5).max(1);
-    let refill_per_minute = (per_minute - burst).max(1);
-    let (refill, interval) = if refill_per_minute <= 60_000 {
-        (
-            1,
-            Duration::from_micros(60_000_000 / u64::from(refill_per_minute)),
-        )
-    } else {
-        (
-            refill_per_minute.div_ceil(60_000) as usize,
-            Duration::from_millis(1),
-        )
-    };
-    let burst = burst as usize;
-    leaky_bucket::RateLimiter::builder()
-        .max(burst)
-        .initial(burst)
-        .refill(refill)
-        .interval(interval)
-        .build()
-}
 
 /// Reads `Retry-After` in its delay-seconds form (the form Asana uses). Any value is read (a
 /// year, `u64::MAX` seconds); [`retry_wait`] caps it. A number too large for `u64` or an
@@ -259,7 +232,7 @@ impl Transport {
                 http,
                 ResponseLimits::default().with_max_body_bytes(settings.max_response_bytes),
             ),
-            limiter: settings.requests_per_minute.map(rate_limiter),
+            pacer: settings.requests_per_minute.map(Pacer::new),
             permits: Semaphore::new(settings.max_concurrent_requests),
             settings,
         })
@@ -302,7 +275,8 @@ impl Transport {
         result.map_err(|error| error.with_attempts(attempts.load(Ordering::Relaxed)))
     }
 
-    /// One request: wait for the rate limit and a concurrency permit, send, classify.
+    /// One request: wait for the pacer and a concurrency permit, send, classify, and tell the
+    /// pacer how it was answered.
     async fn attempt(
         &self,
         query: &Query,
@@ -310,9 +284,10 @@ impl Transport {
         offset: Option<&str>,
         attempt: u32,
     ) -> Result<FetchedPage, Error> {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire_one().await;
-        }
+        let ticket = match &self.pacer {
+            Some(pacer) => Some(pacer.acquire().await),
+            None => None,
+        };
         let _permit = self
             .permits
             .acquire()
@@ -359,6 +334,16 @@ impl Transport {
         let result = request.send().instrument(span.clone()).await;
         let carried_offset = offset.is_some();
         let outcome = self.classify(result, carried_offset).await;
+        if let (Some(pacer), Some(ticket)) = (&self.pacer, ticket) {
+            match &outcome {
+                Ok(_) => pacer.answered(ticket),
+                Err(error) if error.status() == Some(429) => {
+                    let cap = self.settings.retry.max_retry_after;
+                    pacer.throttled(ticket, error.retry_after().map(|after| after.min(cap)));
+                }
+                Err(_) => {}
+            }
+        }
         let _entered = span.enter();
         match &outcome {
             Ok(page) => tracing::debug!(
@@ -544,36 +529,46 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rate_limit_spreads_requests_over_the_minute() {
-        // 1,500 a minute: a burst of 300, then one every 50 ms (tokio's paused clock, no
+        // 1,500 a minute: a burst of 30 (a fiftieth; it was a fifth, 300, before the pace
+        // became adaptive), then 1,471 a minute, one every 40.8 ms (tokio's paused clock, no
         // sleeping). No 60 s window holds more than 1,500.
-        let limiter = rate_limiter(1500);
+        let pacer = Pacer::new(1500);
         let start = tokio::time::Instant::now();
-        for _ in 0..300 {
-            limiter.acquire_one().await;
+        for _ in 0..30 {
+            pacer.acquire().await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
-        let mut times = Vec::new();
+        let mut times = vec![Duration::ZERO; 30];
         for _ in 0..2400 {
-            limiter.acquire_one().await;
+            pacer.acquire().await;
             times.push(start.elapsed());
         }
         let elapsed = start.elapsed();
+        let expected = Duration::from_secs_f64(2400.0 * 60.0 / 1471.0);
         assert!(
-            elapsed >= Duration::from_secs(119) && elapsed <= Duration::from_secs(121),
+            elapsed >= expected - Duration::from_millis(100)
+                && elapsed <= expected + Duration::from_millis(100),
             "{elapsed:?}"
         );
-        // The busiest 60 s begin at the start: 300 at once and 1,200 more.
-        let in_first_minute = 300
-            + times
-                .iter()
-                .filter(|t| **t < Duration::from_secs(60))
-                .count();
+        // The busiest 60 s begin at the start: 30 at once and 1,470 more.
+        let in_first_minute = times
+            .iter()
+            .filter(|t| **t < Duration::from_secs(60))
+            .count();
         assert!(in_first_minute <= 1500, "{in_first_minute}");
-        // Very high rates refill several tokens per millisecond.
-        let fast = rate_limiter(600_000);
+        // And no other 60 s window holds more.
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(60))
+                .count();
+            assert!(in_window <= 1500, "{in_window} from {t:?}");
+        }
+        // Very high rates: 12,000 at once, then 9,800 a second.
+        let fast = Pacer::new(600_000);
         let start = tokio::time::Instant::now();
         for _ in 0..20_000 {
-            fast.acquire_one().await;
+            fast.acquire().await;
         }
         assert!(
             start.elapsed() <= Duration::from_secs(2),

@@ -69,8 +69,13 @@
 //!
 //! All HTTP goes through one module: the bearer token (a sensitive header), the user agent,
 //! timeouts, retries with exponential backoff and jitter, `Retry-After` on 429, a client-side
-//! request rate (default 1,500 in any minute) and concurrency cap (default 10), and `tracing` spans per
-//! request. Redirects are never followed, and of `next_page` only the offset is used (never its
+//! request pace (default 1,500 in any minute) and concurrency cap (default 10), and `tracing` spans per
+//! request. The pace is shared by all streams of a client and adapts to the server: a 429 lowers
+//! it to 70% and holds every stream until its `Retry-After` has passed; each quiet period without
+//! a 429 (1 s at 1,500 a minute) then raises it by a fiftieth of the configured rate, back to
+//! the full pace (see [`ClientBuilder::requests_per_minute`]). Asana counts refused requests
+//! against the token's limit, so the client slows down rather than retrying into the limit, and
+//! other programs sharing the token keep their share. Redirects are never followed, and of `next_page` only the offset is used (never its
 //! `uri` or `path`), so the token only ever goes to the configured base URL. Plain HTTP is
 //! refused except to loopback hosts. A response body is capped (default 32 MiB,
 //! [`ClientBuilder::max_response_bytes`]) before it is read, and the request timeout bounds how
