@@ -94,7 +94,7 @@ fn is_wire_name(name: &str) -> bool {
 }
 
 /// `user_login_succeeded` -> `UserLoginSucceeded`.
-fn variant_name(wire: &str) -> String {
+pub(crate) fn variant_name(wire: &str) -> String {
     wire.split('_')
         .filter(|part| !part.is_empty())
         .map(|part| {

@@ -332,6 +332,7 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          // DO NOT EDIT BY HAND: change the TSV and run `cargo xtask generate`, then review the diff.\n\
          // `cargo xtask generate --check` fails when this file is stale.\n\n\
          //! The mapping of every catalogue event type (see `MAPPING.md`).\n\n\
+         use asana_audit_log::EventType;\n\n\
          use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
     );
     let _ = writeln!(
@@ -362,7 +363,24 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
     for (i, row) in rows.iter().enumerate() {
         let _ = writeln!(out, "        {:?} => Some({i}),", row.event_type);
     }
-    out.push_str("        _ => None,\n    }\n}\n");
+    out.push_str("        _ => None,\n    }\n}\n\n");
+    // The decoded event type is already a variant: matching on it compiles to a jump table,
+    // where a match on the name compares strings.
+    out.push_str(
+        "/// The row of a decoded catalogue event type, by its variant (`None` for `Unknown`).\n",
+    );
+    out.push_str(
+        "pub(crate) fn row_of_known(event_type: &EventType) -> Option<&'static MappingRow> {\n",
+    );
+    out.push_str("    let i = match event_type {\n");
+    for (i, row) in rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "        EventType::{} => {i},",
+            crate::catalogue::variant_name(row.event_type)
+        );
+    }
+    out.push_str("        _ => return None,\n    };\n    Some(&ROWS[i])\n}\n");
     Ok(out)
 }
 

@@ -4,6 +4,15 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+/// `,"name":`: a member's key with the comma that precedes it when it is not the first,
+/// for [`Obj`]'s methods. Keys are this crate's own attribute names, which need no escaping.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+pub(crate) use key;
+
 /// A JSON object being written: tracks whether a comma is due.
 pub(crate) struct Obj<'a> {
     out: &'a mut String,
@@ -16,40 +25,49 @@ impl<'a> Obj<'a> {
         Obj { out, first: true }
     }
 
-    /// Writes `"key":` and returns the buffer for the value. Keys are this crate's own
-    /// attribute names, which need no escaping.
-    pub(crate) fn key(&mut self, key: &str) -> &mut String {
-        debug_assert!(!key.contains(['"', '\\']));
-        if !self.first {
-            self.out.push(',');
-        }
+    /// Writes the key (made by [`key!`]) and returns the buffer for the value.
+    pub(crate) fn key(&mut self, key: &'static str) -> &mut String {
+        debug_assert!(key.starts_with(",\"") && key.ends_with("\":"));
+        let key = if self.first { &key[1..] } else { key };
         self.first = false;
-        self.out.push('"');
         self.out.push_str(key);
-        self.out.push_str("\":");
         self.out
     }
 
     /// A member whose value is JSON text already (copied verbatim).
-    pub(crate) fn raw(&mut self, key: &str, json: &str) {
+    pub(crate) fn raw(&mut self, key: &'static str, json: &str) {
         self.key(key).push_str(json);
     }
 
     /// A member whose value is a string to escape.
-    pub(crate) fn str(&mut self, key: &str, value: &str) {
+    pub(crate) fn str(&mut self, key: &'static str, value: &str) {
         let out = self.key(key);
         push_str(out, value);
     }
 
-    /// A member whose value is an integer.
-    pub(crate) fn int(&mut self, key: &str, value: i64) {
+    /// A member whose value is one of this crate's constant strings, which need no escaping.
+    pub(crate) fn lit(&mut self, key: &'static str, value: &'static str) {
+        debug_assert!(!value.contains(['"', '\\']) && !value.contains(char::is_control));
         let out = self.key(key);
-        let _ = write!(out, "{value}");
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    }
+
+    /// A member whose value is an integer.
+    pub(crate) fn int(&mut self, key: &'static str, value: i64) {
+        let out = self.key(key);
+        push_int(out, value);
     }
 
     pub(crate) fn end(self) {
         self.out.push('}');
     }
+}
+
+/// Appends an integer.
+pub(crate) fn push_int(out: &mut String, value: i64) {
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 /// Appends `s` as a JSON string literal.
@@ -82,12 +100,30 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
 /// The value of a JSON string literal (`text` includes the quotes).
 pub(crate) fn unquote(text: &str) -> Option<Cow<'_, str>> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
+    if inner.bytes().any(|b| b == b'\\') {
         serde_json::from_str::<String>(text).ok().map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(inner))
     }
 }
+
+/// The bytes the local part of an `email_t` may hold.
+static EMAIL_LOCAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let specials = b"!#$%&'*+,-./=?^_`{|}~";
+    let mut i = 0;
+    while i < specials.len() {
+        table[specials[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Whether `s` matches OCSF's `email_t` pattern
 /// (`^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`).
@@ -96,10 +132,7 @@ pub(crate) fn is_ocsf_email(s: &str) -> bool {
         return false;
     };
     // `+-/` in the pattern's class is the range '+'..='/', i.e. `+ , - . /`.
-    let local_ok = !local.is_empty()
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-./=?^_`{|}~".contains(&b));
+    let local_ok = !local.is_empty() && local.bytes().all(|b| EMAIL_LOCAL[usize::from(b)]);
     let domain_ok = domain
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')

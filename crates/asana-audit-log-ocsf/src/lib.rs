@@ -94,8 +94,19 @@
 //!
 //! The mapper writes JSON text directly (no intermediate `serde_json::Value`), copying the
 //! source's string literals as they are; [`Mapper::map_into`] appends to a buffer you reuse.
+//! It reads the event's text in one pass without allocating and looks the event type's row
+//! up by its [`EventType`](asana_audit_log::EventType) variant.
+//! `cargo run --release -p asana-audit-log-ocsf --example throughput` compares it with
+//! re-emitting the events' JSON.
+//!
+//! # Parquet (feature `arrow`)
+//!
+//! The `arrow` module (with the `arrow` feature) builds Arrow record batches of mapped
+//! events, one schema per class, for Parquet files and Amazon Security Lake custom sources.
 #![warn(missing_docs)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod json;
 mod map;
 mod scan;

@@ -1,12 +1,15 @@
 //! The mapper: one [`AuditLogEvent`] in, one OCSF event (JSON text) out.
 
-use asana_audit_log::AuditLogEvent;
+use asana_audit_log::{AuditLogEvent, EventType};
 use serde_json::value::RawValue;
 
-use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, push_str, unquote};
-use crate::scan::{members, pick};
+use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, key, push_str, unquote};
+use crate::mapping_table::row_of_known;
+use crate::scan::{
+    ACTOR, CONTEXT, DETAILS, Member, RESOURCE, Source, TOP_GID, TOP_OBJECT, members, unescaped,
+};
 use crate::table::{
-    OcsfClass, ResourceIn, StatusRule, fallback_class, fallback_status, mapping_for,
+    MappingRow, OcsfClass, ResourceIn, StatusRule, fallback_class, fallback_status, mapping_for,
 };
 
 /// The OCSF schema version the mapped events follow.
@@ -102,7 +105,6 @@ impl serde::Serialize for OcsfEvent {
 }
 
 /// The source's `resource`, as the carriers read it (each a JSON string literal).
-#[derive(Default)]
 struct Resource<'a> {
     gid: Option<&'a str>,
     name: Option<&'a str>,
@@ -113,31 +115,51 @@ struct Resource<'a> {
 /// Which source leaves were copied verbatim into a typed attribute (and so leave `unmapped`).
 #[derive(Default)]
 struct Used {
-    gid: bool,
-    created_at: bool,
-    event_type: bool,
-    actor_gid: bool,
-    actor_name: bool,
-    actor_email: bool,
-    res_gid: bool,
-    res_name: bool,
-    res_email: bool,
-    res_type: bool,
-    ctx_ip: bool,
-    ctx_user_agent: bool,
-    ctx_oauth_app_name: bool,
-    det_reason: bool,
-    det_new_value: bool,
+    /// `gid`, `created_at`, `event_type`: indexed by their top-level slot - 1.
+    top: [bool; 3],
+    /// `objects[object][slot - 1]` (see [`crate::scan::Source::fields`]).
+    objects: [[bool; 4]; 4],
     member_gid: bool,
     member_name: bool,
 }
 
-/// An observable to list: (path, type_id, type caption, JSON string literal).
-type Observable<'a> = (&'static str, u8, &'static str, &'a str);
+impl Used {
+    fn mark(&mut self, object: usize, slot: u8) {
+        self.objects[object][usize::from(slot - 1)] = true;
+    }
+}
 
-const IP_ADDRESS: (u8, &str) = (2, "IP Address");
-const USER_NAME: (u8, &str) = (4, "User Name");
-const EMAIL_ADDRESS: (u8, &str) = (5, "Email Address");
+/// An observable to list: (`,"name":"path","type_id":N,"type":"caption","value":` as one
+/// constant, the value's JSON string literal).
+type Observable<'a> = (&'static str, &'a str);
+
+/// The observable's constant part, from its path and type.
+macro_rules! observable {
+    ($path:literal, ip) => {
+        concat!(
+            r#"{"name":""#,
+            $path,
+            r#"","type_id":2,"type":"IP Address","value":"#
+        )
+    };
+    ($path:literal, user_name) => {
+        concat!(
+            r#"{"name":""#,
+            $path,
+            r#"","type_id":4,"type":"User Name","value":"#
+        )
+    };
+    ($path:literal, email) => {
+        concat!(
+            r#"{"name":""#,
+            $path,
+            r#"","type_id":5,"type":"Email Address","value":"#
+        )
+    };
+}
+
+/// At most this many observables: two for the actor, two for the user, one for the IP.
+const MAX_OBSERVABLES: usize = 6;
 
 impl Mapper {
     /// A mapper without a tenant.
@@ -156,7 +178,7 @@ impl Mapper {
 
     /// Maps one event. Never fails: see the crate docs for what goes where.
     pub fn map(&self, event: &AuditLogEvent) -> OcsfEvent {
-        let mut json = String::with_capacity(event.json().len() * 2 + 512);
+        let mut json = String::with_capacity(event.json().len() * 3 + 768);
         let mapped = self.map_into(event, &mut json);
         OcsfEvent { json, mapped }
     }
@@ -164,44 +186,32 @@ impl Mapper {
     /// Maps one event, appending its JSON text (one line, no newline) to `out`; reusing one
     /// buffer avoids an allocation per event.
     pub fn map_into(&self, event: &AuditLogEvent, out: &mut String) -> Mapped {
-        let event_type = event.event_type().as_str();
-        let (mut class, mut activity_id, mut activity_name, status) = match mapping_for(event_type)
-        {
-            Some(row) => (row.class, row.activity_id, row.activity_name, row.status),
-            None => (
-                fallback_class(event.event_category().map(|c| c.as_str())),
-                99,
-                "Other",
-                fallback_status(event_type),
-            ),
-        };
+        let (mut class, mut activity_id, mut activity_name, status) =
+            match row_for(event.event_type()) {
+                Some(row) => (row.class, row.activity_id, row.activity_name, row.status),
+                None => {
+                    let event_type = event.event_type().as_str();
+                    (
+                        fallback_class(event.event_category().map(|c| c.as_str())),
+                        99,
+                        "Other",
+                        fallback_status(event_type),
+                    )
+                }
+            };
 
-        let top = pick(event.json(), TOP_KEYS);
-        let [
-            gid_text,
-            created_text,
-            type_text,
-            _,
-            actor,
-            resource,
-            context,
-            details,
-        ] = top.map(|v| v.unwrap_or(""));
-        let [actor_gid, actor_name, actor_email, actor_type] =
-            pick(actor, ["gid", "name", "email", "actor_type"]);
-        let [res_gid, res_name, res_email, res_type] =
-            pick(resource, ["gid", "name", "email", "resource_type"]);
+        let source = Source::read(event.json());
+        let [gid_text, created_text, type_text] = source.leaves;
+        let [actor_gid, actor_name, actor_email, actor_type] = source.fields[ACTOR];
+        let [res_gid, res_name, res_email, res_type] = source.fields[RESOURCE];
         let resource = Resource {
             gid: string_text(res_gid),
             name: string_text(res_name),
             email: valid_email(res_email),
             resource_type: string_text(res_type),
         };
-        let [ip, user_agent, oauth_app_name] = pick(
-            context,
-            ["client_ip_address", "user_agent", "oauth_app_name"],
-        );
-        let [reason, new_value, member] = pick(details, ["reason", "new_value", "member"]);
+        let [ip, user_agent, oauth_app_name, _] = source.fields[CONTEXT];
+        let [reason, new_value, member, _] = source.fields[DETAILS];
 
         let (actor_gid, actor_name) = (string_text(actor_gid), string_text(actor_name));
         let actor_email = valid_email(actor_email);
@@ -212,7 +222,7 @@ impl Mapper {
         let ip = string_text(ip).filter(|t| unquote(t).is_some_and(|ip| is_ocsf_ip(&ip)));
         let user_agent = string_text(user_agent);
         let new_value = string_text(new_value);
-        let type_text = string_text(Some(type_text));
+        let type_text = string_text(type_text);
 
         // Degrade when the event lacks what the class requires.
         let identity = resource.gid.is_some() || resource.name.is_some();
@@ -238,212 +248,192 @@ impl Mapper {
             activity_name = "Other";
         }
 
+        out.reserve(event.json().len() * 3 + 768);
         let mut used = Used::default();
-        let mut observables: Vec<Observable<'_>> = Vec::new();
+        let mut observables: [Observable<'_>; MAX_OBSERVABLES] = [("", ""); MAX_OBSERVABLES];
+        let mut n_obs = 0;
+        let mut observe = |o| {
+            observables[n_obs] = o;
+            n_obs += 1;
+        };
         let mut o = Obj::begin(out);
-        o.int("class_uid", i64::from(class.uid()));
-        o.str("class_name", class.caption());
-        o.int("category_uid", i64::from(class.category_uid()));
-        o.str("category_name", class.category_caption());
-        o.int("activity_id", i64::from(activity_id));
+        o.int(key!("class_uid"), i64::from(class.uid()));
+        o.lit(key!("class_name"), class.caption());
+        o.int(key!("category_uid"), i64::from(class.category_uid()));
+        o.lit(key!("category_name"), class.category_caption());
+        o.int(key!("activity_id"), i64::from(activity_id));
         match type_text {
             // Activity 99: the sibling carries the source's own value.
-            Some(text) if activity_id == 99 => o.raw("activity_name", text),
-            _ => o.str("activity_name", activity_name),
+            Some(text) if activity_id == 99 => o.raw(key!("activity_name"), text),
+            _ => o.lit(key!("activity_name"), activity_name),
         }
         o.int(
-            "type_uid",
+            key!("type_uid"),
             i64::from(class.uid()) * 100 + i64::from(activity_id),
         );
         {
-            let out = o.key("type_name");
+            let out = o.key(key!("type_name"));
             out.push('"');
             out.push_str(class.caption());
             out.push_str(": ");
             out.push_str(activity_name);
-            out.push('"');
+            out.push_str(r#"","severity_id":1,"severity":"Informational""#);
         }
-        o.int("severity_id", 1);
-        o.str("severity", "Informational");
-        o.int("status_id", i64::from(status.status_id()));
-        o.str("status", status.caption());
+        o.int(key!("status_id"), i64::from(status.status_id()));
+        o.lit(key!("status"), status.caption());
         if status == StatusRule::Failure
             && let Some(reason) = string_text(reason)
         {
-            o.raw("status_detail", reason);
-            used.det_reason = true;
+            o.raw(key!("status_detail"), reason);
+            used.mark(DETAILS, 1);
         }
-        o.int("time", event.created_at().timestamp_millis());
+        o.int(key!("time"), event.created_at().timestamp_millis());
 
         // metadata
         {
-            let out = o.key("metadata");
-            let mut m = Obj::begin(out);
-            m.str("version", OCSF_VERSION);
-            m.raw("product", r#"{"name":"Asana","vendor_name":"Asana"}"#);
-            m.str("log_name", LOG_NAME);
-            match string_text(Some(gid_text)) {
+            let out = o.key(key!("metadata"));
+            out.push_str(concat!(
+                r#"{"version":""#,
+                "1.8.0",
+                r#"","product":{"name":"Asana","vendor_name":"Asana"},"log_name":""#,
+                "audit_log",
+                r#"","uid":"#
+            ));
+            match string_text(gid_text) {
                 Some(text) => {
-                    m.raw("uid", text);
-                    used.gid = true;
+                    out.push_str(text);
+                    used.top[0] = true;
                 }
-                None => m.str("uid", event.gid()),
+                None => push_str(out, event.gid()),
             }
             if let Some(text) = type_text {
-                m.raw("event_code", text);
-                used.event_type = true;
+                out.push_str(r#","event_code":"#);
+                out.push_str(text);
+                used.top[2] = true;
             }
-            if let Some(text) = string_text(Some(created_text)) {
-                m.raw("original_time", text);
-                used.created_at = true;
+            if let Some(text) = string_text(created_text) {
+                out.push_str(r#","original_time":"#);
+                out.push_str(text);
+                used.top[1] = true;
             }
             if let Some(tenant) = &self.tenant_uid {
-                m.raw("tenant_uid", tenant);
+                out.push_str(r#","tenant_uid":"#);
+                out.push_str(tenant);
             }
-            m.end();
+            out.push('}');
         }
 
         // actor
         if class.has_actor() && (has_actor_user || oauth_app_name.is_some()) {
-            let out = o.key("actor");
+            let out = o.key(key!("actor"));
             let mut a = Obj::begin(out);
             if has_actor_user {
-                let out = a.key("user");
+                let out = a.key(key!("user"));
                 let mut u = Obj::begin(out);
                 if let Some(text) = actor_gid {
-                    u.raw("uid", text);
-                    used.actor_gid = true;
+                    u.raw(key!("uid"), text);
+                    used.mark(ACTOR, 1);
                 }
                 if let Some(text) = actor_name {
-                    u.raw("name", text);
-                    used.actor_name = true;
-                    observables.push(("actor.user.name", USER_NAME.0, USER_NAME.1, text));
+                    u.raw(key!("name"), text);
+                    used.mark(ACTOR, 2);
+                    observe((observable!("actor.user.name", user_name), text));
                 }
                 if let Some(text) = actor_email {
-                    u.raw("email_addr", text);
-                    used.actor_email = true;
-                    observables.push((
-                        "actor.user.email_addr",
-                        EMAIL_ADDRESS.0,
-                        EMAIL_ADDRESS.1,
-                        text,
-                    ));
+                    u.raw(key!("email_addr"), text);
+                    used.mark(ACTOR, 3);
+                    observe((observable!("actor.user.email_addr", email), text));
                 }
                 match actor_type {
-                    Some("user") => {
-                        u.int("type_id", 1);
-                        u.str("type", "User");
-                    }
-                    Some("external_administrator") => {
-                        u.int("type_id", 2);
-                        u.str("type", "Admin");
-                    }
-                    Some("asana") => {
-                        u.int("type_id", 3);
-                        u.str("type", "System");
-                    }
-                    Some("anonymous") => {
-                        u.int("type_id", 0);
-                        u.str("type", "Unknown");
-                    }
+                    Some("user") => u.raw(key!("type_id"), r#"1,"type":"User""#),
+                    Some("external_administrator") => u.raw(key!("type_id"), r#"2,"type":"Admin""#),
+                    Some("asana") => u.raw(key!("type_id"), r#"3,"type":"System""#),
+                    Some("anonymous") => u.raw(key!("type_id"), r#"0,"type":"Unknown""#),
                     Some(other) => {
-                        u.int("type_id", 99);
-                        u.str("type", other);
+                        u.raw(key!("type_id"), "99");
+                        u.str(key!("type"), other);
                     }
                     None => {}
                 }
                 u.end();
             }
             if let Some(text) = oauth_app_name {
-                a.raw("app_name", text);
-                used.ctx_oauth_app_name = true;
+                a.raw(key!("app_name"), text);
+                used.mark(CONTEXT, 3);
             }
             a.end();
         } else {
             // The class has no actor: point the observables at `unmapped`.
             if let Some(text) = actor_name {
-                observables.push(("unmapped.actor.name", USER_NAME.0, USER_NAME.1, text));
+                observe((observable!("unmapped.actor.name", user_name), text));
             }
             if let Some(text) = actor_email {
-                observables.push((
-                    "unmapped.actor.email",
-                    EMAIL_ADDRESS.0,
-                    EMAIL_ADDRESS.1,
-                    text,
-                ));
+                observe((observable!("unmapped.actor.email", email), text));
             }
         }
 
         // the resource, in the class's object
         match class.resource_in() {
             Some(ResourceIn::User) => {
-                let out = o.key("user");
+                let out = o.key(key!("user"));
                 let mut u = Obj::begin(out);
                 write_identity(&mut u, &resource, &mut used);
                 if let Some(text) = resource.name {
-                    observables.push(("user.name", USER_NAME.0, USER_NAME.1, text));
+                    observe((observable!("user.name", user_name), text));
                 }
                 if let Some(text) = resource.email {
-                    u.raw("email_addr", text);
-                    used.res_email = true;
-                    observables.push(("user.email_addr", EMAIL_ADDRESS.0, EMAIL_ADDRESS.1, text));
+                    u.raw(key!("email_addr"), text);
+                    used.mark(RESOURCE, 3);
+                    observe((observable!("user.email_addr", email), text));
                 }
                 u.end();
             }
             Some(ResourceIn::Group) => {
-                let out = o.key("group");
+                let out = o.key(key!("group"));
                 let mut g = Obj::begin(out);
                 write_identity(&mut g, &resource, &mut used);
                 if let Some(text) = resource.resource_type {
-                    g.raw("type", text);
-                    used.res_type = true;
+                    g.raw(key!("type"), text);
+                    used.mark(RESOURCE, 4);
                 }
                 g.end();
             }
             Some(ResourceIn::WebResource) => {
-                let out = o.key("web_resources");
+                let out = o.key(key!("web_resources"));
                 out.push('[');
                 let mut w = Obj::begin(out);
                 write_identity(&mut w, &resource, &mut used);
                 if let Some(text) = resource.resource_type {
-                    w.raw("type", text);
-                    used.res_type = true;
+                    w.raw(key!("type"), text);
+                    used.mark(RESOURCE, 4);
                 }
                 w.end();
                 out.push(']');
             }
             Some(ResourceIn::File) => {
-                let out = o.key("file");
+                let out = o.key(key!("file"));
                 let mut f = Obj::begin(out);
                 write_identity(&mut f, &resource, &mut used);
-                f.int("type_id", 1);
-                f.str("type", "Regular File");
+                f.raw(key!("type_id"), r#"1,"type":"Regular File""#);
                 f.end();
             }
             Some(ResourceIn::Entity) => {
-                let out = o.key("entity");
+                let out = o.key(key!("entity"));
                 let mut e = Obj::begin(out);
                 write_identity(&mut e, &resource, &mut used);
                 let kind = resource.resource_type.and_then(unquote);
                 match kind.as_deref() {
                     None => {}
-                    Some("user") => {
-                        e.int("type_id", 2);
-                        e.str("type", "User");
-                    }
-                    Some("team") => {
-                        e.int("type_id", 3);
-                        e.str("type", "Group");
-                    }
+                    Some("user") => e.raw(key!("type_id"), r#"2,"type":"User""#),
+                    Some("team") => e.raw(key!("type_id"), r#"3,"type":"Group""#),
                     Some("workspace" | "division") => {
-                        e.int("type_id", 4);
-                        e.str("type", "Organization");
+                        e.raw(key!("type_id"), r#"4,"type":"Organization""#)
                     }
                     Some(_) => {
-                        e.int("type_id", 99);
+                        e.raw(key!("type_id"), "99");
                         if let Some(text) = resource.resource_type {
-                            e.raw("type", text);
-                            used.res_type = true;
+                            e.raw(key!("type"), text);
+                            used.mark(RESOURCE, 4);
                         }
                     }
                 }
@@ -454,14 +444,14 @@ impl Mapper {
 
         // class-specific objects
         match class {
-            OcsfClass::Authentication => o.raw("service", r#"{"name":"Asana"}"#),
+            OcsfClass::Authentication => o.raw(key!("service"), r#"{"name":"Asana"}"#),
             OcsfClass::UserAccess => {
                 if let Some(text) = new_value {
-                    let out = o.key("privileges");
+                    let out = o.key(key!("privileges"));
                     out.push('[');
                     out.push_str(text);
                     out.push(']');
-                    used.det_new_value = true;
+                    used.mark(DETAILS, 2);
                 }
             }
             _ => {}
@@ -469,18 +459,26 @@ impl Mapper {
         if class == OcsfClass::GroupManagement
             && let Some(member) = member
         {
-            let [gid, name] = pick(member, ["gid", "name"]).map(string_text);
+            let (mut gid, mut name) = (None, None);
+            for m in members(member) {
+                match &*unescaped(m.key) {
+                    "gid" => gid = Some(m.value),
+                    "name" => name = Some(m.value),
+                    _ => {}
+                }
+            }
+            let (gid, name) = (string_text(gid), string_text(name));
             if gid.is_some() || name.is_some() {
-                let out = o.key("user");
+                let out = o.key(key!("user"));
                 let mut u = Obj::begin(out);
                 if let Some(text) = gid {
-                    u.raw("uid", text);
+                    u.raw(key!("uid"), text);
                     used.member_gid = true;
                 }
                 if let Some(text) = name {
-                    u.raw("name", text);
+                    u.raw(key!("name"), text);
                     used.member_name = true;
-                    observables.push(("user.name", USER_NAME.0, USER_NAME.1, text));
+                    observe((observable!("user.name", user_name), text));
                 }
                 u.end();
             }
@@ -488,63 +486,55 @@ impl Mapper {
 
         if class.has_endpoint() {
             if let Some(text) = ip {
-                let out = o.key("src_endpoint");
+                let out = o.key(key!("src_endpoint"));
                 out.push_str("{\"ip\":");
                 out.push_str(text);
                 out.push('}');
-                used.ctx_ip = true;
-                observables.push(("src_endpoint.ip", IP_ADDRESS.0, IP_ADDRESS.1, text));
+                used.mark(CONTEXT, 1);
+                observe((observable!("src_endpoint.ip", ip), text));
             }
             if let Some(text) = user_agent {
-                let out = o.key("http_request");
+                let out = o.key(key!("http_request"));
                 out.push_str("{\"user_agent\":");
                 out.push_str(text);
                 out.push('}');
-                used.ctx_user_agent = true;
+                used.mark(CONTEXT, 2);
             }
         } else if let Some(text) = ip {
-            observables.push((
-                "unmapped.context.client_ip_address",
-                IP_ADDRESS.0,
-                IP_ADDRESS.1,
-                text,
-            ));
+            observe((observable!("unmapped.context.client_ip_address", ip), text));
         }
 
-        if !observables.is_empty() {
-            let out = o.key("observables");
+        if n_obs > 0 {
+            let out = o.key(key!("observables"));
             out.push('[');
-            for (i, (name, type_id, caption, value)) in observables.iter().enumerate() {
+            for (i, (head, value)) in observables[..n_obs].iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                let mut ob = Obj::begin(out);
-                ob.str("name", name);
-                ob.int("type_id", i64::from(*type_id));
-                ob.str("type", caption);
-                ob.raw("value", value);
-                ob.end();
+                out.push_str(head);
+                out.push_str(value);
+                out.push('}');
             }
             out.push(']');
         }
 
-        write_unmapped(&mut o, event.json(), &used);
+        write_unmapped(&mut o, &source, &used);
         o.end();
         Mapped { class, activity_id }
     }
 }
 
-/// The top-level members the mapper reads, in the order of [`Mapper::map_into`]'s `top`.
-const TOP_KEYS: [&str; 8] = [
-    "gid",
-    "created_at",
-    "event_type",
-    "event_category",
-    "actor",
-    "resource",
-    "context",
-    "details",
-];
+/// The row of a decoded event type: by variant for the catalogue's types (a jump table), by
+/// name for an `Unknown` that spells a known type.
+fn row_for(event_type: &EventType) -> Option<&'static MappingRow> {
+    match row_of_known(event_type) {
+        Some(row) => Some(row),
+        None => match event_type {
+            EventType::Unknown(name) => mapping_for(name),
+            _ => None,
+        },
+    }
+}
 
 /// `text` when it is a JSON string literal (quotes included), to be copied verbatim.
 fn string_text(text: Option<&str>) -> Option<&str> {
@@ -558,12 +548,12 @@ fn valid_email(text: Option<&str>) -> Option<&str> {
 /// `uid` and `name` of the carrier, from the resource's `gid` and `name`.
 fn write_identity(o: &mut Obj<'_>, resource: &Resource<'_>, used: &mut Used) {
     if let Some(text) = resource.gid {
-        o.raw("uid", text);
-        used.res_gid = true;
+        o.raw(key!("uid"), text);
+        used.mark(RESOURCE, 1);
     }
     if let Some(text) = resource.name {
-        o.raw("name", text);
-        used.res_name = true;
+        o.raw(key!("name"), text);
+        used.mark(RESOURCE, 2);
     }
 }
 
@@ -571,37 +561,26 @@ fn write_identity(o: &mut Obj<'_>, resource: &Resource<'_>, used: &mut Used) {
 /// marks (every occurrence of a marked key). Keys and values are copied as received. An
 /// object that loses every member is left out; an object that was empty in the source stays
 /// (as `{}`). Nothing is written when nothing is left.
-fn write_unmapped(o: &mut Obj<'_>, json: &str, used: &Used) {
-    let top_used = |key: &str| match key {
-        "gid" => used.gid,
-        "created_at" => used.created_at,
-        "event_type" => used.event_type,
-        _ => false,
-    };
-    let out = o.key("unmapped");
-    let rollback = out.len() - "\"unmapped\":".len() - 1;
+fn write_unmapped(o: &mut Obj<'_>, source: &Source<'_>, used: &Used) {
+    let out = o.key(key!("unmapped"));
+    let rollback = out.len() - r#","unmapped":"#.len();
     out.push('{');
     let mut first = true;
-    for member in members(json) {
-        let name = ["actor", "resource", "context", "details"]
-            .into_iter()
-            .find(|k| member.key_is(k));
-        if name.is_none() && top_used(&unescaped(member.key)) {
+    for i in 0..source.top.len() {
+        let m = source.top.get(i);
+        if (TOP_GID..TOP_OBJECT).contains(&m.slot) && used.top[usize::from(m.slot - 1)] {
             continue;
         }
         let mark = out.len();
         if !first {
             out.push(',');
         }
-        push_key(out, member.key);
-        let wrote = match name {
-            Some(name) if member.value.starts_with('{') && member.value != "{}" => {
-                write_object(out, name, member.value, used)
-            }
-            _ => {
-                out.push_str(member.value);
-                true
-            }
+        push_key(out, m.key);
+        let wrote = if m.slot >= TOP_OBJECT && m.value.starts_with('{') && m.value != "{}" {
+            write_object(out, source, usize::from(m.slot - TOP_OBJECT), m, used)
+        } else {
+            out.push_str(m.value);
+            true
         };
         if wrote {
             first = false;
@@ -617,51 +596,32 @@ fn write_unmapped(o: &mut Obj<'_>, json: &str, used: &Used) {
     }
 }
 
-/// Writes one of the four known objects minus its used keys; `false` when nothing is left.
-fn write_object(out: &mut String, name: &str, text: &str, used: &Used) -> bool {
-    let marks: &[(&str, bool)] = match name {
-        "actor" => &[
-            ("gid", used.actor_gid),
-            ("name", used.actor_name),
-            ("email", used.actor_email),
-        ],
-        "resource" => &[
-            ("gid", used.res_gid),
-            ("name", used.res_name),
-            ("email", used.res_email),
-            ("resource_type", used.res_type),
-        ],
-        "context" => &[
-            ("client_ip_address", used.ctx_ip),
-            ("user_agent", used.ctx_user_agent),
-            ("oauth_app_name", used.ctx_oauth_app_name),
-        ],
-        _ => &[
-            ("reason", used.det_reason),
-            ("new_value", used.det_new_value),
-        ],
-    };
+/// Writes one of the four known objects minus its used members; `false` when nothing is
+/// left.
+fn write_object(
+    out: &mut String,
+    source: &Source<'_>,
+    object: usize,
+    parent: Member<'_>,
+    used: &Used,
+) -> bool {
+    let marks = used.objects[object];
     out.push('{');
     let mut first = true;
-    for member in members(text) {
-        if marks
-            .iter()
-            .any(|(k, is_used)| *is_used && member.key_is(k))
-        {
+    for i in parent.children.0..parent.children.1 {
+        let m = source.nested.get(usize::from(i));
+        if m.slot > 0 && marks[usize::from(m.slot - 1)] {
             continue;
         }
         let mark = out.len();
         if !first {
             out.push(',');
         }
-        push_key(out, member.key);
-        let wrote = if name == "details"
-            && member.key_is("member")
-            && (used.member_gid || used.member_name)
-        {
-            write_member(out, member.value, used)
+        push_key(out, m.key);
+        let wrote = if object == DETAILS && m.slot == 3 && (used.member_gid || used.member_name) {
+            write_member(out, m.value, used)
         } else {
-            out.push_str(member.value);
+            out.push_str(m.value);
             true
         };
         if wrote {
@@ -680,8 +640,8 @@ fn write_member(out: &mut String, text: &str, used: &Used) -> bool {
     out.push('{');
     let mut first = true;
     for member in members(text) {
-        let gone = (used.member_gid && member.key_is("gid"))
-            || (used.member_name && member.key_is("name"));
+        let key = unescaped(member.key);
+        let gone = (used.member_gid && key == "gid") || (used.member_name && key == "name");
         if gone {
             continue;
         }
@@ -701,14 +661,4 @@ fn push_key(out: &mut String, key: &str) {
     out.push('"');
     out.push_str(key);
     out.push_str("\":");
-}
-
-fn unescaped(key: &str) -> std::borrow::Cow<'_, str> {
-    if key.contains('\\') {
-        serde_json::from_str::<String>(&format!("\"{key}\""))
-            .map(std::borrow::Cow::Owned)
-            .unwrap_or(std::borrow::Cow::Borrowed(key))
-    } else {
-        std::borrow::Cow::Borrowed(key)
-    }
 }

@@ -1,12 +1,15 @@
 //! Every mapped event validates against its OCSF class's JSON Schema, has consistent ids and
 //! keeps every leaf of the source event (mapped or in `unmapped`).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use asana_audit_log::AuditLogEvent;
-use asana_audit_log_mock::{MockServer, event_types};
+use asana_audit_log_mock::event_types;
 use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent, fallback_class, mapping_for};
+use common::mock_events;
 use serde_json::Value;
 
 const TENANT: &str = "1200000000000001";
@@ -198,28 +201,6 @@ fn problems(source_json: &str, ocsf: &OcsfEvent) -> Vec<String> {
         }
     }
     errors
-}
-
-/// The mock's events for `seed`, over a fixed window so that every run (and every snapshot)
-/// sees the same bytes.
-async fn mock_events(count: u64, seed: u64, forward_compat: bool) -> Vec<String> {
-    let end = "2025-06-01T00:00:00Z".parse().unwrap();
-    let server = MockServer::builder()
-        .events(count)
-        .seed(seed)
-        .span_end(end)
-        .now(end)
-        .forward_compat(forward_compat)
-        .start()
-        .await
-        .unwrap();
-    let events: Vec<String> = server
-        .all_events_json()
-        .into_iter()
-        .map(|(_, json)| json)
-        .collect();
-    assert_eq!(events.len() as u64, count);
-    events
 }
 
 #[tokio::test]

@@ -1,0 +1,597 @@
+//! OCSF events as Arrow record batches, one schema per class, for Parquet files and data
+//! lakes such as Amazon Security Lake (feature `arrow`, off by default).
+//!
+//! ```
+//! use asana_audit_log::AuditLogEvent;
+//! use asana_audit_log_ocsf::arrow::{BatchBuilder, arrow_schema};
+//! use asana_audit_log_ocsf::{Mapper, OcsfClass};
+//!
+//! let event = AuditLogEvent::from_json(r#"{
+//!     "gid": "1208000000001000", "created_at": "2024-05-01T12:00:00.250Z",
+//!     "event_type": "user_login_failed", "event_category": "logins",
+//!     "actor": {"actor_type": "user", "gid": "7", "name": "Zoë Lind"},
+//!     "resource": {"resource_type": "user", "gid": "7", "name": "Zoë Lind"},
+//!     "context": {"client_ip_address": "203.0.113.9"},
+//!     "details": {"method": "password"}
+//! }"#)?;
+//! let ocsf = Mapper::new().map(&event);
+//!
+//! // One builder (one table, one Parquet file) per class.
+//! let mut builder = BatchBuilder::new(ocsf.class());
+//! builder.push(&ocsf)?;
+//! let batch = builder.finish()?;
+//! assert_eq!(batch.schema(), arrow_schema(OcsfClass::Authentication));
+//! assert_eq!(batch.num_rows(), 1);
+//!
+//! use arrow_array::{Array, Int64Array, StringArray, StructArray};
+//! let time = batch.column_by_name("time").unwrap();
+//! let time = time.as_any().downcast_ref::<Int64Array>().unwrap();
+//! assert_eq!(time.value(0), 1714564800250);
+//! let src = batch.column_by_name("src_endpoint").unwrap();
+//! let src = src.as_any().downcast_ref::<StructArray>().unwrap();
+//! let ip = src.column_by_name("ip").unwrap();
+//! assert_eq!(ip.as_any().downcast_ref::<StringArray>().unwrap().value(0), "203.0.113.9");
+//! // `unmapped` is the JSON text of the OCSF event's `unmapped` object, exactly.
+//! let unmapped = batch.column_by_name("unmapped").unwrap();
+//! let unmapped = unmapped.as_any().downcast_ref::<StringArray>().unwrap();
+//! assert!(unmapped.value(0).contains(r#""details":{"method":"password"}"#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Write the batch with `parquet::arrow::ArrowWriter` (the `parquet` crate, features
+//! `arrow` and e.g. `zstd`); [`SecurityLakeSource`] gives the object prefix for Security Lake.
+//!
+//! # The schemas
+//!
+//! [`arrow_schema()`] has one column per top-level attribute the mapper can write for the
+//! class (see the crate docs), in the order it writes them, with nested structs for objects
+//! (`metadata`, `metadata.product`, `actor`, `actor.user`, `user`, `group`, `entity`,
+//! `file`, `service`, `src_endpoint`, `http_request`) and lists for arrays (`observables`,
+//! `web_resources`, `privileges`). Types follow OCSF 1.8.0: `integer_t` (`*_id`,
+//! `class_uid`, `category_uid`) is `Int32`, `long_t` (`type_uid`) and `timestamp_t` (`time`)
+//! are `Int64`, everything else is `Utf8`. An attribute an event lacks is null.
+//!
+//! * **`time` is `Int64`, epoch milliseconds**, not an Arrow `Timestamp`: that is OCSF's
+//!   `timestamp_t` exactly, the same number as in the JSON form, and what Security Lake's own
+//!   OCSF tables keep in `time` (they add a separate `time_dt` timestamp column, which OCSF
+//!   only allows with the `datetime` profile, which this crate does not use). Athena reads it
+//!   as `bigint`; `from_unixtime(time / 1000e0)` gives a timestamp.
+//! * **`unmapped` is a `Utf8` column holding the JSON text** of the event's `unmapped`
+//!   object, byte for byte as in the JSON form (null when the event has none). Its members
+//!   differ from event to event (every source field the mapper did not take, with unknown
+//!   fields from newer Asana versions), while a Parquet table needs one schema for all rows;
+//!   a struct column would have to change with every new field, and a
+//!   `map<string,string>` of flattened paths would lose the JSON types (`1` vs `"1"`,
+//!   `null`) and numbers beyond 64 bits. The text keeps everything; Athena queries it with
+//!   `json_extract_scalar(unmapped, '$.details.method')`.
+//! * Required OCSF attributes present in every event (`class_uid`, `category_uid`,
+//!   `activity_id`, `type_uid`, `severity_id`, `time`, `metadata`) are non-nullable; the rest
+//!   are nullable.
+//!
+//! [`BatchBuilder`] refuses an event of another class and an attribute the schema does not
+//! have, so a batch never drops a value silently.
+//!
+//! # Amazon Security Lake
+//!
+//! What this crate relies on from the Security Lake user guide ("Collecting data from custom
+//! sources in Security Lake"):
+//!
+//! * A custom source writes OCSF events as **Parquet** objects under the prefix Security
+//!   Lake assigns it, and **every record of one object is of the same OCSF class**; a source
+//!   with several classes should be registered as one custom source per class. Hence one
+//!   schema and one [`BatchBuilder`] per class here.
+//! * Objects are partitioned by source, region, account and day: the path is
+//!   `<bucket>/ext/<custom source name>/region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`
+//!   ([`SecurityLakeSource::prefix`]).
+//! * Objects should be sent between every 5 minutes and once per event day (more often is
+//!   fine for objects over 256 MB), records within an object should be sorted by `time`,
+//!   Parquet 1.x and 2.x are accepted, data pages should be at most 1 MB uncompressed and row
+//!   groups at most 256 MB compressed, and zstd is the preferred compression.
+//! * The guide says it validates custom sources against OCSF 1.1 (its validation tool); the
+//!   events here follow OCSF 1.8.0, whose attributes used here have the same names and types
+//!   as in 1.1 except `metadata.original_event_uid`, which this crate does not write.
+//! * A custom source name is at most 20 characters (the provider role's name embeds it).
+//!
+//! Batching, sorting, rotation and upload are the writer's job (the sink crate).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::{
+    ArrayRef, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
+use chrono::{DateTime, NaiveDate};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::{OcsfClass, OcsfEvent};
+
+/// A nullable `Utf8` field.
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+/// A nullable `Int32` field (OCSF `integer_t`).
+fn int(name: &str) -> Field {
+    Field::new(name, DataType::Int32, true)
+}
+
+/// A nullable struct field.
+fn object(name: &str, fields: Vec<Field>) -> Field {
+    Field::new(name, DataType::Struct(Fields::from(fields)), true)
+}
+
+/// A nullable list field of `item`.
+fn list(name: &str, item: DataType) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", item, true))),
+        true,
+    )
+}
+
+/// The fields of `uid`, `name`, then `more`.
+fn identity(more: Vec<Field>) -> Vec<Field> {
+    let mut fields = vec![text("uid"), text("name")];
+    fields.extend(more);
+    fields
+}
+
+fn build_schema(class: OcsfClass) -> Schema {
+    let mut fields = vec![
+        Field::new("class_uid", DataType::Int32, false),
+        text("class_name"),
+        Field::new("category_uid", DataType::Int32, false),
+        text("category_name"),
+        Field::new("activity_id", DataType::Int32, false),
+        text("activity_name"),
+        Field::new("type_uid", DataType::Int64, false),
+        text("type_name"),
+        Field::new("severity_id", DataType::Int32, false),
+        text("severity"),
+        int("status_id"),
+        text("status"),
+        text("status_detail"),
+        Field::new("time", DataType::Int64, false),
+        Field::new(
+            "metadata",
+            DataType::Struct(Fields::from(vec![
+                text("version"),
+                object("product", vec![text("name"), text("vendor_name")]),
+                text("log_name"),
+                text("uid"),
+                text("event_code"),
+                text("original_time"),
+                text("tenant_uid"),
+            ])),
+            false,
+        ),
+    ];
+    if class.has_actor() {
+        fields.push(object(
+            "actor",
+            vec![
+                object(
+                    "user",
+                    identity(vec![text("email_addr"), int("type_id"), text("type")]),
+                ),
+                text("app_name"),
+            ],
+        ));
+    }
+    match class.resource_in() {
+        Some(crate::ResourceIn::User) => {
+            fields.push(object("user", identity(vec![text("email_addr")])));
+        }
+        Some(crate::ResourceIn::Group) => {
+            fields.push(object("group", identity(vec![text("type")])))
+        }
+        Some(crate::ResourceIn::WebResource) => fields.push(list(
+            "web_resources",
+            DataType::Struct(Fields::from(identity(vec![text("type")]))),
+        )),
+        Some(crate::ResourceIn::File) => {
+            fields.push(object("file", identity(vec![int("type_id"), text("type")])))
+        }
+        Some(crate::ResourceIn::Entity) => fields.push(object(
+            "entity",
+            identity(vec![int("type_id"), text("type")]),
+        )),
+        None => {}
+    }
+    match class {
+        OcsfClass::Authentication => fields.push(object("service", vec![text("name")])),
+        OcsfClass::UserAccess => fields.push(list("privileges", DataType::Utf8)),
+        // `details.member` of Group Management.
+        OcsfClass::GroupManagement => fields.push(object("user", identity(vec![]))),
+        _ => {}
+    }
+    if class.has_endpoint() {
+        fields.push(object("src_endpoint", vec![text("ip")]));
+        fields.push(object("http_request", vec![text("user_agent")]));
+    }
+    fields.push(list(
+        "observables",
+        DataType::Struct(Fields::from(vec![
+            text("name"),
+            int("type_id"),
+            text("type"),
+            text("value"),
+        ])),
+    ));
+    fields.push(text("unmapped"));
+    let metadata = HashMap::from([
+        ("ocsf.version".to_owned(), crate::OCSF_VERSION.to_owned()),
+        ("ocsf.class_uid".to_owned(), class.uid().to_string()),
+        ("ocsf.class_name".to_owned(), class.schema_name().to_owned()),
+    ]);
+    Schema::new(fields).with_metadata(metadata)
+}
+
+/// The Arrow schema of `class`'s events (built once per class). Its metadata records
+/// `ocsf.version` (`1.8.0`), `ocsf.class_uid` and `ocsf.class_name`.
+pub fn arrow_schema(class: OcsfClass) -> SchemaRef {
+    static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        OcsfClass::ALL
+            .iter()
+            .map(|&class| Arc::new(build_schema(class)))
+            .collect()
+    });
+    let i = OcsfClass::ALL
+        .iter()
+        .position(|&c| c == class)
+        .expect("every class is in ALL");
+    Arc::clone(&schemas[i])
+}
+
+/// One event, read back from its JSON text: every attribute but `unmapped` as a value, and
+/// `unmapped`'s text.
+struct Row {
+    attributes: serde_json::Map<String, Value>,
+    unmapped: Option<String>,
+}
+
+/// Collects events of one class and builds a [`RecordBatch`] with [`arrow_schema()`]'s schema.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    class: OcsfClass,
+    schema: SchemaRef,
+    rows: Vec<Row>,
+}
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Row").finish_non_exhaustive()
+    }
+}
+
+impl BatchBuilder {
+    /// An empty builder for `class`.
+    pub fn new(class: OcsfClass) -> Self {
+        BatchBuilder {
+            class,
+            schema: arrow_schema(class),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The class of the events this builder takes.
+    pub fn class(&self) -> OcsfClass {
+        self.class
+    }
+
+    /// How many events were pushed since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no event was pushed since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds one event. Fails when it is of another class, or is not an OCSF event of this
+    /// crate (an attribute outside the schema, a value of the wrong type).
+    pub fn push(&mut self, event: &OcsfEvent) -> Result<(), ArrowError> {
+        if event.class() != self.class {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "a {} event in a {} batch",
+                event.class().schema_name(),
+                self.class.schema_name()
+            )));
+        }
+        self.push_json(event.json())
+    }
+
+    /// Adds one event from its OCSF JSON text (e.g. what [`Mapper::map_into`] wrote); the
+    /// text's `class_uid` must be this builder's class.
+    ///
+    /// [`Mapper::map_into`]: crate::Mapper::map_into
+    pub fn push_json(&mut self, json: &str) -> Result<(), ArrowError> {
+        let invalid = |e: serde_json::Error| ArrowError::JsonError(e.to_string());
+        let members: HashMap<&str, &RawValue> = serde_json::from_str(json).map_err(invalid)?;
+        let mut attributes = serde_json::Map::new();
+        let mut unmapped = None;
+        for (key, raw) in members {
+            if key == "unmapped" {
+                unmapped = Some(raw.get().to_owned());
+            } else if let Some((_, field)) = self.schema.column_with_name(key) {
+                let value: Value = serde_json::from_str(raw.get()).map_err(invalid)?;
+                check(&value, field.data_type(), key)?;
+                attributes.insert(key.to_owned(), value);
+            } else {
+                return Err(ArrowError::SchemaError(format!(
+                    "`{key}` is not a column of the {} schema",
+                    self.class.schema_name()
+                )));
+            }
+        }
+        if attributes.get("class_uid").and_then(Value::as_u64) != Some(u64::from(self.class.uid()))
+        {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "not a {} event (class_uid {})",
+                self.class.schema_name(),
+                self.class.uid()
+            )));
+        }
+        self.rows.push(Row {
+            attributes,
+            unmapped,
+        });
+        Ok(())
+    }
+
+    /// Builds the batch of the events pushed so far (in push order) and empties the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let rows = std::mem::take(&mut self.rows);
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for field in self.schema.fields() {
+            let column: ArrayRef = if field.name() == "unmapped" {
+                Arc::new(StringArray::from_iter(
+                    rows.iter().map(|r| r.unmapped.as_deref()),
+                ))
+            } else {
+                let values: Vec<Option<&Value>> = rows
+                    .iter()
+                    .map(|r| r.attributes.get(field.name()))
+                    .collect();
+                column(field.data_type(), &values, field.name())?
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+    }
+}
+
+/// Builds `[OcsfEvent]`s of one class into a batch: [`BatchBuilder`] in one call.
+pub fn record_batch(class: OcsfClass, events: &[OcsfEvent]) -> Result<RecordBatch, ArrowError> {
+    let mut builder = BatchBuilder::new(class);
+    for event in events {
+        builder.push(event)?;
+    }
+    builder.finish()
+}
+
+/// Whether `value` fits `data_type` (the checks [`column`] makes, at push time, so that a
+/// bad event is refused alone).
+fn check(value: &Value, data_type: &DataType, path: &str) -> Result<(), ArrowError> {
+    match (data_type, value) {
+        (_, Value::Null) | (DataType::Utf8, Value::String(_)) => Ok(()),
+        (DataType::Int32, Value::Number(n))
+            if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) =>
+        {
+            Ok(())
+        }
+        (DataType::Int64, Value::Number(n)) if n.as_i64().is_some() => Ok(()),
+        (DataType::Struct(fields), Value::Object(map)) => {
+            for (key, member) in map {
+                let Some((_, field)) = fields.find(key) else {
+                    return Err(ArrowError::SchemaError(format!(
+                        "`{path}.{key}` is not in the schema"
+                    )));
+                };
+                check(member, field.data_type(), &format!("{path}.{key}"))?;
+            }
+            Ok(())
+        }
+        (DataType::List(item), Value::Array(items)) => items
+            .iter()
+            .try_for_each(|v| check(v, item.data_type(), &format!("{path}[]"))),
+        _ => Err(wrong_type(path, value, data_type)),
+    }
+}
+
+fn wrong_type(path: &str, value: &Value, expected: &DataType) -> ArrowError {
+    ArrowError::JsonError(format!("`{path}` is {value}, not of type {expected}"))
+}
+
+/// The integers of `values` that `fit` takes, `None` where absent or null.
+fn integers<T>(
+    values: &[Option<&Value>],
+    path: &str,
+    data_type: &DataType,
+    fit: impl Fn(i64) -> Option<T>,
+) -> Result<Vec<Option<T>>, ArrowError> {
+    values
+        .iter()
+        .map(|v| match present(v) {
+            None => Ok(None),
+            Some(n) => n
+                .as_i64()
+                .and_then(&fit)
+                .map(Some)
+                .ok_or_else(|| wrong_type(path, n, data_type)),
+        })
+        .collect()
+}
+
+/// `value` unless absent or `null`.
+fn present<'a>(value: &Option<&'a Value>) -> Option<&'a Value> {
+    value.filter(|v| !v.is_null())
+}
+
+/// The column of type `data_type` for `values` (one per row, `None` or `null` for null).
+fn column(
+    data_type: &DataType,
+    values: &[Option<&Value>],
+    path: &str,
+) -> Result<ArrayRef, ArrowError> {
+    Ok(match data_type {
+        DataType::Utf8 => Arc::new(
+            values
+                .iter()
+                .map(|v| match present(v) {
+                    None => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.as_str())),
+                    Some(other) => Err(wrong_type(path, other, data_type)),
+                })
+                .collect::<Result<StringArray, _>>()?,
+        ),
+        DataType::Int32 => Arc::new(
+            integers(values, path, data_type, |n| i32::try_from(n).ok())?
+                .into_iter()
+                .collect::<Int32Array>(),
+        ),
+        DataType::Int64 => Arc::new(
+            integers(values, path, data_type, Some)?
+                .into_iter()
+                .collect::<Int64Array>(),
+        ),
+        DataType::Struct(fields) => {
+            let mut objects = Vec::with_capacity(values.len());
+            for v in values {
+                objects.push(match present(v) {
+                    None => None,
+                    Some(Value::Object(map)) => {
+                        if let Some(key) = map.keys().find(|k| fields.find(k).is_none()) {
+                            return Err(ArrowError::SchemaError(format!(
+                                "`{path}.{key}` is not in the schema"
+                            )));
+                        }
+                        Some(map)
+                    }
+                    Some(other) => return Err(wrong_type(path, other, data_type)),
+                });
+            }
+            let mut children = Vec::with_capacity(fields.len());
+            for field in fields {
+                let child: Vec<Option<&Value>> = objects
+                    .iter()
+                    .map(|o| o.and_then(|m| m.get(field.name())))
+                    .collect();
+                children.push(column(
+                    field.data_type(),
+                    &child,
+                    &format!("{path}.{}", field.name()),
+                )?);
+            }
+            let nulls = NullBuffer::from(objects.iter().map(Option::is_some).collect::<Vec<_>>());
+            Arc::new(StructArray::try_new(fields.clone(), children, Some(nulls))?)
+        }
+        DataType::List(item) => {
+            let mut lengths = Vec::with_capacity(values.len());
+            let mut valid = Vec::with_capacity(values.len());
+            let mut items = Vec::new();
+            for v in values {
+                match present(v) {
+                    None => {
+                        lengths.push(0);
+                        valid.push(false);
+                    }
+                    Some(Value::Array(elements)) => {
+                        lengths.push(elements.len());
+                        valid.push(true);
+                        items.extend(elements.iter().map(Some));
+                    }
+                    Some(other) => return Err(wrong_type(path, other, data_type)),
+                }
+            }
+            let values = column(item.data_type(), &items, &format!("{path}[]"))?;
+            Arc::new(ListArray::try_new(
+                Arc::clone(item),
+                OffsetBuffer::from_lengths(lengths),
+                values,
+                Some(NullBuffer::from(valid)),
+            )?)
+        }
+        other => {
+            return Err(ArrowError::NotYetImplemented(format!(
+                "`{path}`: columns of type {other}"
+            )));
+        }
+    })
+}
+
+/// An Amazon Security Lake custom source: where its Parquet objects go.
+///
+/// ```
+/// use asana_audit_log_ocsf::arrow::SecurityLakeSource;
+///
+/// let source = SecurityLakeSource::new("asana-auth", "eu-west-1", "123456789012")?;
+/// assert_eq!(
+///     source.prefix_for_time(1714564800250).unwrap(),
+///     "ext/asana-auth/region=eu-west-1/accountId=123456789012/eventDay=20240501/"
+/// );
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityLakeSource {
+    name: String,
+    region: String,
+    account_id: String,
+}
+
+impl SecurityLakeSource {
+    /// A custom source `name` (as registered in Security Lake, at most 20 characters), in
+    /// AWS region `region`, with `account_id` (the AWS account id or the external id given
+    /// when the source was created). Fails on an empty part, a name over 20 characters, or a
+    /// part that holds `/`, `=` or whitespace (which would break the partition path).
+    pub fn new(
+        name: impl Into<String>,
+        region: impl Into<String>,
+        account_id: impl Into<String>,
+    ) -> Result<Self, String> {
+        let (name, region, account_id) = (name.into(), region.into(), account_id.into());
+        for (what, part) in [
+            ("name", &name),
+            ("region", &region),
+            ("account id", &account_id),
+        ] {
+            if part.is_empty() || part.contains(|c: char| c == '/' || c == '=' || c.is_whitespace())
+            {
+                return Err(format!("invalid Security Lake {what} `{part}`"));
+            }
+        }
+        if name.chars().count() > 20 {
+            return Err(format!(
+                "Security Lake custom source names have at most 20 characters: `{name}`"
+            ));
+        }
+        Ok(SecurityLakeSource {
+            name,
+            region,
+            account_id,
+        })
+    }
+
+    /// The object prefix (below the bucket) of the events of `day`:
+    /// `ext/<name>/region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`.
+    pub fn prefix(&self, day: NaiveDate) -> String {
+        format!(
+            "ext/{}/region={}/accountId={}/eventDay={}/",
+            self.name,
+            self.region,
+            self.account_id,
+            day.format("%Y%m%d")
+        )
+    }
+
+    /// [`prefix`](Self::prefix) of the UTC day of an OCSF `time` (epoch milliseconds);
+    /// `None` when out of chrono's range.
+    pub fn prefix_for_time(&self, time_ms: i64) -> Option<String> {
+        DateTime::from_timestamp_millis(time_ms).map(|t| self.prefix(t.date_naive()))
+    }
+}
