@@ -5,10 +5,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::str::FromStr;
 
-use asana_audit_log::AuditLogEvent;
-
 use crate::error::SinkError;
 use crate::parquet::ParquetFile;
+use crate::record::{Record, RowBuilder};
 
 /// The encoding of the files a [`Sink`](crate::Sink) writes.
 ///
@@ -104,18 +103,20 @@ impl<W: Write> Write for Counting<W> {
 type Sink = Counting<BufWriter<File>>;
 
 /// One file being written, in its encoding.
-pub(crate) enum FileEncoder {
+pub(crate) enum FileEncoder<R> {
     Ndjson(Sink),
     Gzip(flate2::write::GzEncoder<Sink>),
     Zstd(zstd::Encoder<'static, Sink>),
-    Parquet(Box<ParquetFile>),
+    Parquet(Box<ParquetFile<R>>),
 }
 
-impl FileEncoder {
-    /// An encoder writing to `file`; Parquet row groups hold at most `row_group_rows` rows.
+impl<R: Record> FileEncoder<R> {
+    /// An encoder writing to `file`; Parquet rows come from `rows` (asked for only for
+    /// Parquet), in row groups of at most `row_group_rows` rows.
     pub(crate) fn new(
         encoding: Encoding,
         file: File,
+        rows: impl FnOnce() -> Result<Box<dyn RowBuilder<R>>, SinkError>,
         row_group_rows: usize,
     ) -> Result<Self, SinkError> {
         let sink = Counting {
@@ -132,22 +133,22 @@ impl FileEncoder {
                 zstd::Encoder::new(sink, 3).map_err(|e| SinkError::io("start zstd", e))?,
             ),
             Encoding::Parquet => {
-                FileEncoder::Parquet(Box::new(ParquetFile::new(sink, row_group_rows)?))
+                FileEncoder::Parquet(Box::new(ParquetFile::new(sink, rows()?, row_group_rows)?))
             }
         })
     }
 
-    /// Appends one event.
-    pub(crate) fn write(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
+    /// Appends one record.
+    pub(crate) fn write(&mut self, record: &R) -> Result<(), SinkError> {
         let line = |w: &mut dyn Write| {
-            w.write_all(event.json().as_bytes())?;
+            w.write_all(record.json().as_bytes())?;
             w.write_all(b"\n")
         };
         match self {
             FileEncoder::Ndjson(w) => line(w),
             FileEncoder::Gzip(w) => line(w),
             FileEncoder::Zstd(w) => line(w),
-            FileEncoder::Parquet(p) => return p.write(event),
+            FileEncoder::Parquet(p) => return p.write(record),
         }
         .map_err(|e| SinkError::io("write a staged file", e))
     }

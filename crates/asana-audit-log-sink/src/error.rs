@@ -66,7 +66,8 @@ impl SinkError {
         }
     }
 
-    pub(crate) fn arrow(source: arrow_schema::ArrowError) -> Self {
+    /// An Arrow error (for [`RowBuilder`](crate::RowBuilder) implementations).
+    pub fn arrow(source: arrow_schema::ArrowError) -> Self {
         SinkError::Encode {
             source: Box::new(source),
         }

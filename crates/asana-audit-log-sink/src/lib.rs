@@ -54,10 +54,19 @@ mod destination;
 mod encoding;
 mod error;
 mod parquet;
+mod record;
 mod sink;
 
 pub use destination::{Destination, STAGING_DIR};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::SinkError;
 pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};
-pub use sink::{Commit, CommitError, Partitioning, Recovery, Sink, SinkOptions};
+pub use record::{EventRows, ParquetRows, Record, RowBuilder, Table};
+
+/// The Arrow types of [`RowBuilder`]'s signatures, so that an implementation names the same
+/// versions this crate writes with.
+pub mod arrow {
+    pub use arrow_array::RecordBatch;
+    pub use arrow_schema::{ArrowError, SchemaRef};
+}
+pub use sink::{Commit, CommitError, Layout, Partitioning, Recovery, Sink, SinkOptions};

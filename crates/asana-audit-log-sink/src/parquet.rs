@@ -15,6 +15,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::encoding::Counting;
 use crate::error::SinkError;
+use crate::record::RowBuilder;
 
 /// A text column of the Parquet schema: its name and how to read it from an event.
 struct TextColumn {
@@ -168,9 +169,8 @@ pub fn parquet_schema() -> SchemaRef {
 /// Rows gathered before they are handed to the Parquet writer as one batch.
 const BATCH_ROWS: usize = 4096;
 
-/// One Parquet file being written: column builders for the next batch, and the writer.
-pub(crate) struct ParquetFile {
-    writer: ArrowWriter<Counting<BufWriter<File>>>,
+/// The columns of [`parquet_schema`] being filled for the next batch.
+pub(crate) struct EventColumns {
     gid: StringBuilder,
     created_at: TimestampMillisecondBuilder,
     text: Vec<StringBuilder>,
@@ -178,35 +178,24 @@ pub(crate) struct ParquetFile {
     rows: usize,
 }
 
-impl ParquetFile {
-    pub(crate) fn new(
-        sink: Counting<BufWriter<File>>,
-        row_group_rows: usize,
-    ) -> Result<Self, SinkError> {
-        // Unique per event: dictionaries would only cost time there.
-        let unique = |name: &str| ColumnPath::from(name);
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
-            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
-            .set_column_dictionary_enabled(unique("gid"), false)
-            .set_column_dictionary_enabled(unique(EVENT_JSON_COLUMN), false)
-            .set_created_by(concat!("asana-audit-log-sink ", env!("CARGO_PKG_VERSION")).into())
-            .build();
-        let writer = ArrowWriter::try_new(sink, parquet_schema(), Some(properties))
-            .map_err(SinkError::parquet)?;
-        Ok(ParquetFile {
-            writer,
+impl EventColumns {
+    pub(crate) fn new() -> Self {
+        EventColumns {
             gid: StringBuilder::new(),
             created_at: TimestampMillisecondBuilder::new().with_timezone("UTC"),
             text: TEXT_COLUMNS.iter().map(|_| StringBuilder::new()).collect(),
             json: StringBuilder::new(),
             rows: 0,
-        })
+        }
+    }
+}
+
+impl RowBuilder<AuditLogEvent> for EventColumns {
+    fn schema(&self) -> SchemaRef {
+        parquet_schema()
     }
 
-    pub(crate) fn write(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
+    fn push(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
         self.gid.append_value(event.gid());
         self.created_at
             .append_value(event.created_at().timestamp_millis());
@@ -215,16 +204,14 @@ impl ParquetFile {
         }
         self.json.append_value(event.json());
         self.rows += 1;
-        if self.rows == BATCH_ROWS {
-            self.flush_batch()?;
-        }
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<(), SinkError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, SinkError> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.gid.finish()),
             Arc::new(self.created_at.finish()),
@@ -235,8 +222,51 @@ impl ParquetFile {
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         columns.push(Arc::new(self.json.finish()));
-        let batch = RecordBatch::try_new(parquet_schema(), columns).map_err(SinkError::arrow)?;
         self.rows = 0;
+        RecordBatch::try_new(parquet_schema(), columns).map_err(SinkError::arrow)
+    }
+}
+
+/// One Parquet file being written: a row builder for the next batch, and the writer.
+pub(crate) struct ParquetFile<R> {
+    writer: ArrowWriter<Counting<BufWriter<File>>>,
+    rows: Box<dyn RowBuilder<R>>,
+}
+
+impl<R> ParquetFile<R> {
+    pub(crate) fn new(
+        sink: Counting<BufWriter<File>>,
+        rows: Box<dyn RowBuilder<R>>,
+        row_group_rows: usize,
+    ) -> Result<Self, SinkError> {
+        // The exact JSON is unique per event: a dictionary would only cost time there.
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+            .set_column_dictionary_enabled(ColumnPath::from("gid"), false)
+            .set_column_dictionary_enabled(ColumnPath::from(EVENT_JSON_COLUMN), false)
+            .set_created_by(concat!("asana-audit-log-sink ", env!("CARGO_PKG_VERSION")).into())
+            .build();
+        let writer = ArrowWriter::try_new(sink, rows.schema(), Some(properties))
+            .map_err(SinkError::parquet)?;
+        Ok(ParquetFile { writer, rows })
+    }
+
+    pub(crate) fn write(&mut self, record: &R) -> Result<(), SinkError> {
+        self.rows.push(record)?;
+        if self.rows.len() == BATCH_ROWS {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<(), SinkError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self.rows.finish()?;
         self.writer.write(&batch).map_err(SinkError::parquet)
     }
 

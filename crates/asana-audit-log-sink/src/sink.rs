@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use asana_audit_log::AuditLogEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::destination::Destination;
 use crate::encoding::{Encoding, FileEncoder};
 use crate::error::SinkError;
+use crate::record::{EventRows, ParquetRows, Record, Rows, Table};
 
 /// How files are grouped in folders: Hive-style partitions by the event's UTC day, optionally
 /// also its hour (`event_date=2026-11-30/` or `event_date=2026-11-30/event_hour=07/`).
@@ -40,6 +43,73 @@ impl Partitioning {
     }
 }
 
+/// Where files go, by table and time.
+///
+/// ```
+/// use asana_audit_log_sink::{Layout, Partitioning, Table};
+///
+/// let at = "2026-11-30T07:15:00Z".parse().unwrap();
+/// let class = Some(Table { key: "class_uid", value: "3002" });
+/// assert_eq!(
+///     Layout::Hive(Partitioning::Day).folder(class, at),
+///     "class_uid=3002/event_date=2026-11-30"
+/// );
+/// let lake = Layout::SecurityLake {
+///     source_prefix: "asana-".into(),
+///     region: "eu-west-1".into(),
+///     account_id: "123456789012".into(),
+/// };
+/// assert_eq!(
+///     lake.folder(class, at),
+///     "ext/asana-3002/region=eu-west-1/accountId=123456789012/eventDay=20261130"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// Hive-style partitions, below a folder per table when records have tables:
+    /// `[<key>=<table>/]event_date=YYYY-MM-DD[/event_hour=HH]`.
+    Hive(Partitioning),
+    /// Amazon Security Lake's layout for custom sources, one source per table:
+    /// `ext/<source_prefix><table>/region=<region>/accountId=<account_id>/eventDay=YYYYMMDD`.
+    SecurityLake {
+        /// What each source's name starts with; the table follows (Security Lake allows
+        /// source names of up to 20 characters).
+        source_prefix: String,
+        /// The AWS region of the Security Lake.
+        region: String,
+        /// The AWS account id of the source.
+        account_id: String,
+    },
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::Hive(Partitioning::Day)
+    }
+}
+
+impl Layout {
+    /// The folder (relative path) of a record of `table` created at `at`.
+    pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> String {
+        match self {
+            Layout::Hive(partitioning) => match table {
+                Some(table) => format!("{}={}/{}", table.key, table.value, partitioning.folder(at)),
+                None => partitioning.folder(at),
+            },
+            Layout::SecurityLake {
+                source_prefix,
+                region,
+                account_id,
+            } => format!(
+                "ext/{source_prefix}{}/region={region}/accountId={account_id}/eventDay={}",
+                table.map_or("", |t| t.value),
+                at.format("%Y%m%d")
+            ),
+        }
+    }
+}
+
 /// How a [`Sink`] encodes, partitions and rotates its files.
 ///
 /// ```
@@ -58,7 +128,7 @@ pub struct SinkOptions {
     /// The files' encoding.
     pub encoding: Encoding,
     /// The folders files go in.
-    pub partitioning: Partitioning,
+    pub layout: Layout,
     /// A file is committed once it reaches about this many bytes (default 128 MiB).
     pub max_file_bytes: u64,
     /// A file is committed at the latest this long after its first event was written (default
@@ -77,7 +147,7 @@ impl SinkOptions {
     pub fn new(encoding: Encoding) -> Self {
         SinkOptions {
             encoding,
-            partitioning: Partitioning::Day,
+            layout: Layout::default(),
             max_file_bytes: 128 << 20,
             max_file_age: Duration::from_secs(600),
             row_group_rows: 65_536,
@@ -85,9 +155,14 @@ impl SinkOptions {
         }
     }
 
-    /// Other partitioning.
-    pub fn with_partitioning(mut self, partitioning: Partitioning) -> Self {
-        self.partitioning = partitioning;
+    /// Hive partitions by `partitioning`.
+    pub fn with_partitioning(self, partitioning: Partitioning) -> Self {
+        self.with_layout(Layout::Hive(partitioning))
+    }
+
+    /// Another layout.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
         self
     }
 
@@ -166,11 +241,11 @@ pub enum CommitError<E> {
 }
 
 /// One file being written.
-struct OpenFile {
+struct OpenFile<R> {
     folder: String,
     name: String,
     staged: PathBuf,
-    encoder: FileEncoder,
+    encoder: FileEncoder<R>,
     events: u64,
     opened: Instant,
 }
@@ -196,16 +271,17 @@ struct OpenFile {
 ///
 /// Files are named `<first event's created_at>-<run id>-<sequence>.<extension>`: they sort in
 /// time order and never collide across runs or processes.
-pub struct Sink {
+pub struct Sink<R: Record = AuditLogEvent> {
     destination: Destination,
     options: SinkOptions,
+    rows: Rows<R>,
     staging: PathBuf,
     run_id: String,
     sequence: u64,
-    open: Vec<OpenFile>,
+    open: Vec<OpenFile<R>>,
 }
 
-impl std::fmt::Debug for Sink {
+impl<R: Record> std::fmt::Debug for Sink<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink")
             .field("destination", &self.destination)
@@ -228,11 +304,24 @@ fn run_id() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-impl Sink {
-    /// A sink into `destination`. Checks the options and that the destination takes writes
-    /// (a small probe file is written and removed), so that a destination that cannot work
-    /// fails here, before any event is read.
-    pub async fn open(destination: Destination, options: SinkOptions) -> Result<Sink, SinkError> {
+impl Sink<AuditLogEvent> {
+    /// A sink of Asana events as received into `destination` (Parquet rows as
+    /// [`parquet_schema`](crate::parquet_schema) says). Checks the options and that the
+    /// destination takes writes (a small probe file is written and removed), so that a
+    /// destination that cannot work fails here, before any event is read.
+    pub async fn open(destination: Destination, options: SinkOptions) -> Result<Self, SinkError> {
+        Sink::open_with(destination, options, Arc::new(EventRows)).await
+    }
+}
+
+impl<R: Record> Sink<R> {
+    /// A sink of records of type `R` (such as OCSF events) into `destination`, Parquet rows
+    /// made by `rows`. Checks as [`Sink::open`] does.
+    pub async fn open_with(
+        destination: Destination,
+        options: SinkOptions,
+        rows: Arc<dyn ParquetRows<R>>,
+    ) -> Result<Self, SinkError> {
         options.validate(&destination)?;
         let run_id = run_id();
         let fallback = options
@@ -246,6 +335,7 @@ impl Sink {
         Ok(Sink {
             destination,
             options,
+            rows,
             staging,
             run_id,
             sequence: 0,
@@ -258,24 +348,29 @@ impl Sink {
         &self.destination
     }
 
-    /// Writes `event` to the open file of its partition (staged: not yet committed).
-    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
-        let folder = self.options.partitioning.folder(event.created_at());
+    /// Writes `record` to the open file of its folder (staged: not yet committed).
+    pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
+        let folder = self
+            .options
+            .layout
+            .folder(record.table(), record.created_at());
         let index = match self.open.iter().position(|file| file.folder == folder) {
             Some(index) => index,
             None => {
-                let file = self.open_file(folder, event.created_at())?;
+                let file = self.open_file(folder, record)?;
                 self.open.push(file);
                 self.open.len() - 1
             }
         };
         let file = &mut self.open[index];
-        file.encoder.write(event)?;
+        file.encoder.write(record)?;
         file.events += 1;
         Ok(())
     }
 
-    fn open_file(&mut self, folder: String, first: DateTime<Utc>) -> Result<OpenFile, SinkError> {
+    fn open_file(&mut self, folder: String, first: &R) -> Result<OpenFile<R>, SinkError> {
+        let table = first.table();
+        let first = first.created_at();
         self.sequence += 1;
         let stem = format!(
             "{}-{}-{:06}",
@@ -287,7 +382,13 @@ impl Sink {
         let staged = self.staging.join(format!("{stem}.partial"));
         let file = std::fs::File::create(&staged)
             .map_err(|e| SinkError::io(format!("create {}", staged.display()), e))?;
-        let encoder = FileEncoder::new(self.options.encoding, file, self.options.row_group_rows)?;
+        let rows = &self.rows;
+        let encoder = FileEncoder::new(
+            self.options.encoding,
+            file,
+            || rows.builder(table),
+            self.options.row_group_rows,
+        )?;
         Ok(OpenFile {
             folder,
             name,
@@ -383,7 +484,7 @@ impl Sink {
     }
 }
 
-impl Drop for Sink {
+impl<R: Record> Drop for Sink<R> {
     /// Staged files of a sink dropped without a commit are removed: they were never published
     /// and the caller's checkpoint does not cover their events.
     fn drop(&mut self) {
