@@ -3,9 +3,14 @@
 
 use std::path::Path;
 
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
+use asana_audit_log_sink::arrow as sink_arrow;
 use asana_audit_log_sink::{
-    CommitError, Destination, Encoding, Partitioning, Sink, SinkError, SinkOptions,
+    Commit, CommitError, Destination, Encoding, Layout, ParquetRows, Partitioning, Record,
+    Recovery, RowBuilder, Sink, SinkError, SinkOptions, Table,
 };
+use chrono::{DateTime, Utc};
 
 use crate::checkpoint::ArchiveMark;
 use crate::cli::{ArchiveArgs, PartitionBy};
@@ -28,7 +33,12 @@ impl Target {
     /// anything is sent.
     pub fn classify(output: &Path, args: &ArchiveArgs) -> Result<Target, CliError> {
         let text = output.to_string_lossy();
-        let encoding = args.encoding.unwrap_or(Encoding::Ndjson);
+        let encoding = encoding(args);
+        if args.security_lake.is_some() && encoding != Encoding::Parquet {
+            return Err(CliError::input(
+                "--security-lake writes Parquet (Security Lake reads nothing else); drop --encoding",
+            ));
+        }
         if text == "-" {
             if encoding != Encoding::Ndjson {
                 return Err(CliError::input(format!(
@@ -56,13 +66,30 @@ impl Target {
     }
 }
 
+/// The encoding `args` ask for: `--encoding`, else Parquet for Security Lake, else ndjson.
+pub fn encoding(args: &ArchiveArgs) -> Encoding {
+    match (args.encoding, &args.security_lake) {
+        (Some(encoding), _) => encoding,
+        (None, Some(_)) => Encoding::Parquet,
+        (None, None) => Encoding::Ndjson,
+    }
+}
+
 /// The sink options `args` ask for.
 pub fn options(args: &ArchiveArgs) -> SinkOptions {
-    let mut options = SinkOptions::new(args.encoding.unwrap_or(Encoding::Ndjson))
-        .with_partitioning(match args.partition {
+    let layout = match &args.security_lake {
+        Some((region, account_id)) => Layout::SecurityLake {
+            source_prefix: "asana-".to_owned(),
+            region: region.clone(),
+            account_id: account_id.clone(),
+        },
+        None => Layout::Hive(match args.partition {
             PartitionBy::Day => Partitioning::Day,
             PartitionBy::Hour => Partitioning::Hour,
-        })
+        }),
+    };
+    let mut options = SinkOptions::new(encoding(args))
+        .with_layout(layout)
         .with_max_file_bytes(args.rotate_size)
         .with_max_file_age(args.rotate_after)
         .with_row_group_rows(usize::try_from(args.row_group_rows).unwrap_or(usize::MAX));
@@ -76,26 +103,17 @@ pub fn options(args: &ArchiveArgs) -> SinkOptions {
 pub fn mark(destination: &Destination, args: &ArchiveArgs) -> ArchiveMark {
     ArchiveMark {
         url: destination.url().to_owned(),
-        encoding: args.encoding.unwrap_or(Encoding::Ndjson).to_string(),
-        partition: match args.partition {
-            PartitionBy::Day => "day",
-            PartitionBy::Hour => "hour",
-        }
-        .to_owned(),
+        encoding: encoding(args).to_string(),
+        partition: match (&args.security_lake, args.partition) {
+            (Some((region, account)), _) => format!("security-lake {region}:{account}"),
+            (None, PartitionBy::Day) => "day".to_owned(),
+            (None, PartitionBy::Hour) => "hour".to_owned(),
+        },
+        format: match (args.format, &args.security_lake) {
+            (crate::cli::Format::Raw, None) => None,
+            _ => Some("ocsf".to_owned()),
+        },
     }
-}
-
-/// Opens the sink, checking that the destination takes writes: a failure here is bad input
-/// (exit 2), found before the first request.
-pub async fn open(destination: Destination, args: &ArchiveArgs) -> Result<Sink, CliError> {
-    let url = destination.url().to_owned();
-    Sink::open(destination, options(args)).await.map_err(|e| {
-        CliError::input(format!(
-            "cannot write to {url}: {}; check the URL, that the bucket exists, and the \
-             credentials (AWS_*, GOOGLE_*, AZURE_* environment variables); nothing was sent",
-            chain(&e)
-        ))
-    })
 }
 
 /// An error and its causes on one line.
@@ -134,5 +152,199 @@ pub fn commit_error(error: CommitError<CliError>) -> CliError {
     match error {
         CommitError::Sink(error) => sink_error(error),
         CommitError::Record(error) => error,
+    }
+}
+
+/// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
+/// Security Lake source `asana-3002`), Parquet rows by the class's schema.
+pub struct OcsfRecord {
+    event: OcsfEvent,
+    created_at: DateTime<Utc>,
+    class_uid: String,
+}
+
+impl Record for OcsfRecord {
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    fn json(&self) -> &str {
+        self.event.json()
+    }
+
+    fn table(&self) -> Option<Table<'_>> {
+        Some(Table {
+            key: "class_uid",
+            value: &self.class_uid,
+        })
+    }
+}
+
+/// Parquet rows of OCSF events: one schema per class (`asana_audit_log_ocsf::arrow`).
+struct OcsfRows;
+
+/// The rows of one OCSF class, built by the OCSF crate.
+struct OcsfColumns(asana_audit_log_ocsf::arrow::BatchBuilder);
+
+impl RowBuilder<OcsfRecord> for OcsfColumns {
+    fn schema(&self) -> sink_arrow::SchemaRef {
+        asana_audit_log_ocsf::arrow::arrow_schema(self.0.class())
+    }
+
+    fn push(&mut self, record: &OcsfRecord) -> Result<(), SinkError> {
+        self.0.push(&record.event).map_err(SinkError::arrow)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn finish(&mut self) -> Result<sink_arrow::RecordBatch, SinkError> {
+        self.0.finish().map_err(SinkError::arrow)
+    }
+}
+
+impl ParquetRows<OcsfRecord> for OcsfRows {
+    fn builder(
+        &self,
+        table: Option<Table<'_>>,
+    ) -> Result<Box<dyn RowBuilder<OcsfRecord>>, SinkError> {
+        let class = table
+            .and_then(|t| {
+                OcsfClass::ALL
+                    .into_iter()
+                    .find(|c| c.uid().to_string() == t.value)
+            })
+            .ok_or_else(|| SinkError::Encode {
+                source: format!("no OCSF class for {table:?}").into(),
+            })?;
+        Ok(Box::new(OcsfColumns(
+            asana_audit_log_ocsf::arrow::BatchBuilder::new(class),
+        )))
+    }
+}
+
+/// What `--format` asks events to be written as.
+pub enum Format {
+    /// As received.
+    Raw,
+    /// Mapped to OCSF.
+    Ocsf(Mapper),
+}
+
+impl Format {
+    /// The format of `args`; `tenant` (the workspace gid, when known) goes into OCSF's
+    /// `metadata.tenant_uid`.
+    pub fn new(args: &ArchiveArgs, tenant: Option<&str>) -> Format {
+        match (args.format, &args.security_lake) {
+            (crate::cli::Format::Raw, None) => Format::Raw,
+            _ => Format::Ocsf(match tenant {
+                Some(tenant) => Mapper::new().tenant_uid(tenant),
+                None => Mapper::new(),
+            }),
+        }
+    }
+
+    /// The line to write for `event` (NDJSON to a file or standard output).
+    pub fn line<'a>(&self, event: &'a AuditLogEvent, buffer: &'a mut String) -> &'a str {
+        match self {
+            Format::Raw => event.json(),
+            Format::Ocsf(mapper) => {
+                buffer.clear();
+                mapper.map_into(event, buffer);
+                buffer
+            }
+        }
+    }
+
+    fn record(mapper: &Mapper, event: &AuditLogEvent) -> OcsfRecord {
+        let event_ocsf = mapper.map(event);
+        OcsfRecord {
+            class_uid: event_ocsf.class().uid().to_string(),
+            created_at: event.created_at(),
+            event: event_ocsf,
+        }
+    }
+}
+
+/// A sink of the run's format: the events as received, or mapped to OCSF on the way in.
+pub enum AnySink {
+    /// Events as received.
+    Raw(Sink),
+    /// OCSF events.
+    Ocsf(Sink<OcsfRecord>, Mapper),
+}
+
+impl AnySink {
+    /// Opens the sink `args` ask for, checking that the destination takes writes: a failure
+    /// here is bad input (exit 2), found before the first request.
+    pub async fn open(
+        destination: Destination,
+        args: &ArchiveArgs,
+        format: Format,
+    ) -> Result<AnySink, CliError> {
+        let url = destination.url().to_owned();
+        let options = options(args);
+        let opened = match format {
+            Format::Raw => Sink::open(destination, options).await.map(AnySink::Raw),
+            Format::Ocsf(mapper) => {
+                Sink::open_with(destination, options, std::sync::Arc::new(OcsfRows))
+                    .await
+                    .map(|sink| AnySink::Ocsf(sink, mapper))
+            }
+        };
+        opened.map_err(|e| {
+            CliError::input(format!(
+                "cannot write to {url}: {}; check the URL, that the bucket exists, and the \
+                 credentials (AWS_*, GOOGLE_*, AZURE_* environment variables); nothing was sent",
+                chain(&e)
+            ))
+        })
+    }
+
+    /// Writes one event (mapped first, for OCSF).
+    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), CliError> {
+        match self {
+            AnySink::Raw(sink) => sink.write(event),
+            AnySink::Ocsf(sink, mapper) => sink.write(&Format::record(mapper, event)),
+        }
+        .map_err(sink_error)
+    }
+
+    /// See [`Sink::commit_due`].
+    pub fn commit_due(&self) -> bool {
+        match self {
+            AnySink::Raw(sink) => sink.commit_due(),
+            AnySink::Ocsf(sink, _) => sink.commit_due(),
+        }
+    }
+
+    /// See [`Sink::commit_deadline`].
+    pub fn commit_deadline(&self) -> Option<std::time::Instant> {
+        match self {
+            AnySink::Raw(sink) => sink.commit_deadline(),
+            AnySink::Ocsf(sink, _) => sink.commit_deadline(),
+        }
+    }
+
+    /// See [`Sink::commit`].
+    pub async fn commit(
+        &mut self,
+        record: impl FnMut(Option<&Commit>) -> Result<(), CliError>,
+    ) -> Result<u64, CliError> {
+        match self {
+            AnySink::Raw(sink) => sink.commit(record).await,
+            AnySink::Ocsf(sink, _) => sink.commit(record).await,
+        }
+        .map_err(commit_error)
+    }
+
+    /// See [`Sink::recover`].
+    pub async fn recover(&self, commit: &Commit) -> Result<Recovery, CliError> {
+        match self {
+            AnySink::Raw(sink) => sink.recover(commit).await,
+            AnySink::Ocsf(sink, _) => sink.recover(commit).await,
+        }
+        .map_err(sink_error)
     }
 }

@@ -49,8 +49,11 @@ pub struct ArchiveMark {
     pub url: String,
     /// The files' encoding.
     pub encoding: String,
-    /// The partition folders (`day` or `hour`).
+    /// The partition folders (`day`, `hour`, or `security-lake REGION:ACCOUNT`).
     pub partition: String,
+    /// `ocsf` when events are mapped to OCSF (absent: as received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// Files being put in place when the checkpoint was saved, and where the export stands once

@@ -183,6 +183,17 @@ pub struct ExportArgs {
 /// `export`, `follow` and `convert`.
 #[derive(Debug, Args, Clone)]
 pub struct ArchiveArgs {
+    /// What each event is written as: raw (exactly as Asana sent it) or ocsf (normalized to
+    /// an OCSF 1.8.0 event; every field not mapped is kept in `unmapped`).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Raw)]
+    pub format: Format,
+
+    /// Land OCSF Parquet where an Amazon Security Lake custom source reads it:
+    /// ext/asana-<class uid>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/ under --output,
+    /// one custom source per OCSF class. Implies --format ocsf --encoding parquet.
+    #[arg(long, value_name = "REGION:ACCOUNT", value_parser = parse_security_lake)]
+    pub security_lake: Option<(String, String)>,
+
     /// Encoding of the files: ndjson (the bytes Asana sent), ndjson.gz, ndjson.zst or parquet
     /// (typed columns plus each event's exact JSON). Only ndjson goes to a file or standard
     /// output; the others need a directory or URL --output.
@@ -211,6 +222,33 @@ pub struct ArchiveArgs {
     /// temporary folder].
     #[arg(long, value_name = "DIR")]
     pub staging_dir: Option<PathBuf>,
+}
+
+/// What each event is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Exactly as Asana sent it.
+    Raw,
+    /// An OCSF 1.8.0 event.
+    Ocsf,
+}
+
+/// Parses `--security-lake REGION:ACCOUNT`.
+pub fn parse_security_lake(text: &str) -> Result<(String, String), String> {
+    let (region, account) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: use REGION:ACCOUNT, e.g. eu-west-1:123456789012"))?;
+    let region_ok = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !region_ok {
+        return Err(format!("{region:?} is not an AWS region such as eu-west-1"));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{account:?} is not a 12-digit AWS account id"));
+    }
+    Ok((region.to_owned(), account.to_owned()))
 }
 
 /// Partition folders.

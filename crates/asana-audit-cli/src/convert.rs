@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 
-use crate::archive::{self, Target};
+use crate::archive::{AnySink, Format, Target};
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
 
@@ -26,8 +26,8 @@ const REPORTED_SKIPS: u64 = 20;
 
 /// Where converted events go.
 enum Out {
-    Lines(BufWriter<Box<dyn Write>>),
-    Archive(Box<asana_audit_log_sink::Sink>),
+    Lines(BufWriter<Box<dyn Write>>, Format),
+    Archive(Box<AnySink>),
 }
 
 /// Events per message from the parsing thread.
@@ -113,7 +113,10 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         )
     };
     let mut out = match Target::classify(&args.output, &args.archive)? {
-        Target::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
+        Target::Stdout => Out::Lines(
+            BufWriter::with_capacity(1 << 18, Box::new(io::stdout())),
+            Format::new(&args.archive, None),
+        ),
         Target::File => {
             let path = &args.output;
             if path.exists() {
@@ -124,17 +127,21 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
             }
             let file = File::create(path)
                 .map_err(|e| CliError::input(format!("cannot create {}: {e}", path.display())))?;
-            Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
+            Out::Lines(
+                BufWriter::with_capacity(1 << 18, Box::new(file)),
+                Format::new(&args.archive, None),
+            )
         }
-        Target::Archive(destination) => {
-            Out::Archive(Box::new(archive::open(destination, &args.archive).await?))
-        }
+        Target::Archive(destination) => Out::Archive(Box::new(
+            AnySink::open(destination, &args.archive, Format::new(&args.archive, None)).await?,
+        )),
     };
 
     let views = args.archive.encoding == Some(asana_audit_log_sink::Encoding::Parquet);
     let (sender, mut batches) = tokio::sync::mpsc::channel(8);
     let parser = std::thread::spawn(move || parse_lines(input, views, sender));
     let mut summary = Summary::default();
+    let mut line = String::new();
     while let Some(parsed) = batches.recv().await {
         let events = match parsed {
             Parsed::Events(events) => events,
@@ -153,7 +160,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                                 Out::Archive(_) => {
                                     ", and only files already committed by rotation are in place"
                                 }
-                                Out::Lines(_) => "",
+                                Out::Lines(..) => "",
                             }
                         )));
                     }
@@ -169,12 +176,12 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         };
         for event in &events {
             match &mut out {
-                Out::Lines(writer) => writer
-                    .write_all(event.json().as_bytes())
+                Out::Lines(writer, format) => writer
+                    .write_all(format.line(event, &mut line).as_bytes())
                     .and_then(|()| writer.write_all(b"\n"))
                     .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
                 Out::Archive(sink) => {
-                    sink.write(event).map_err(archive::sink_error)?;
+                    sink.write(event)?;
                     if sink.commit_due() {
                         commit(sink).await?;
                     }
@@ -185,7 +192,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     }
     let _ = parser.join();
     match &mut out {
-        Out::Lines(writer) => writer
+        Out::Lines(writer, _) => writer
             .flush()
             .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
         Out::Archive(sink) => {
@@ -198,10 +205,8 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
 
 /// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
 /// destination).
-async fn commit(sink: &mut asana_audit_log_sink::Sink) -> Result<u64, CliError> {
-    sink.commit(|_| Ok::<(), CliError>(()))
-        .await
-        .map_err(archive::commit_error)
+async fn commit(sink: &mut AnySink) -> Result<u64, CliError> {
+    sink.commit(|_| Ok(())).await
 }
 
 /// The line without its `\n` or `\r\n`.

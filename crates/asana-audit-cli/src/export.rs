@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use asana_audit_log::{
     Actor, AuditLogStream, Backfill, Client, Cursor, Query, RetryPolicy, SecretString,
 };
-use asana_audit_log_sink::{Commit, Destination, Recovery, Sink};
+use asana_audit_log_sink::{Commit, Destination, Recovery};
 use chrono::Utc;
 use futures::StreamExt;
 
-use crate::archive::{self, Target};
+use crate::archive::{self, AnySink, Format, Target};
 use crate::checkpoint::{ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit};
 use crate::cli::{ExportArgs, resolve_event_type};
 use crate::error::{CliError, Failure};
@@ -161,6 +161,12 @@ impl Plan {
                 dedupe: HashSet::new(),
                 truncated_bytes: 0,
             },
+            Target::File if args.archive.format == crate::cli::Format::Ocsf => {
+                return Err(CliError::input(
+                    "--format ocsf goes to a directory, a URL or standard output: a single file \
+                     could not be resumed exactly once (its lines carry no Asana gid to match)",
+                ));
+            }
             Target::File => {
                 let covered = checkpoint
                     .as_ref()
@@ -275,10 +281,13 @@ enum Writer {
         dedupe: HashSet<String>,
         /// Events written since the last checkpoint.
         unsaved: u64,
+        format: Format,
+        /// Where an OCSF line is written before it goes out.
+        line: String,
     },
     /// A directory or object store: checkpointed around each commit of files.
     Archive {
-        sink: Box<Sink>,
+        sink: Box<AnySink>,
         mark: ArchiveMark,
         /// The cursor and event count the destination durably holds (set when the stream
         /// starts).
@@ -314,11 +323,14 @@ pub async fn run(
                 output,
                 dedupe,
                 unsaved: 0,
+                format: Format::new(&args.archive, Some(&args.workspace)),
+                line: String::new(),
             }
         }
         PlanTarget::Archive(destination) => {
             let mark = archive::mark(&destination, &args.archive);
-            let sink = archive::open(destination, &args.archive).await?;
+            let format = Format::new(&args.archive, Some(&args.workspace));
+            let sink = AnySink::open(destination, &args.archive, format).await?;
             if let Some(cp) = &mut checkpoint {
                 recover(args, &sink, cp, progress).await?;
             }
@@ -388,13 +400,15 @@ pub async fn run(
                 output,
                 dedupe,
                 unsaved,
+                format,
+                line,
             } => {
                 if !dedupe.is_empty() && dedupe.remove(event.gid()) {
                     summary.duplicates_dropped += 1;
                     continue;
                 }
                 output
-                    .write_line(event.json())
+                    .write_line(format.line(&event, line))
                     .map_err(|e| write_error(output, e))?;
                 *unsaved += 1;
                 // Also checked here: while events keep coming the timer branch is not polled.
@@ -402,7 +416,7 @@ pub async fn run(
             }
             Writer::Archive { sink, .. } => {
                 let had_deadline = sink.commit_deadline();
-                sink.write(&event).map_err(archive::sink_error)?;
+                sink.write(&event)?;
                 if had_deadline.is_none()
                     && let Some(deadline) = sink.commit_deadline()
                 {
@@ -436,18 +450,14 @@ pub async fn run(
 /// without it: from here on, `cp` describes exactly what the destination holds.
 async fn recover(
     args: &ExportArgs,
-    sink: &Sink,
+    sink: &AnySink,
     cp: &mut Checkpoint,
     progress: &Progress,
 ) -> Result<(), CliError> {
     let Some(pending) = cp.pending.take() else {
         return Ok(());
     };
-    match sink
-        .recover(&pending.commit)
-        .await
-        .map_err(archive::sink_error)?
-    {
+    match sink.recover(&pending.commit).await? {
         Recovery::Completed => {
             cp.cursor = pending.cursor;
             cp.events_written = pending.events_written;
@@ -522,7 +532,7 @@ async fn checkpoint_now(
                     CliError::local(format!("cannot save checkpoint {}: {e}", path.display()))
                 })
             };
-            sink.commit(record).await.map_err(archive::commit_error)?;
+            sink.commit(record).await?;
             *committed = Some((cursor, events_total));
             Ok(())
         }

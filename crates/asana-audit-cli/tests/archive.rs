@@ -121,6 +121,20 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The gids of `server`'s events, in order.
+fn gids(server: &MockServer) -> Vec<String> {
+    server
+        .events_json()
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).unwrap()["gid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Checks that what `dump` read is exactly `server`'s events, in order, once.
 fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let want = server.events_json();
@@ -130,15 +144,7 @@ fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let duck = &dumped["duckdb"];
     assert_eq!(duck["count"], want.len(), "{what}: DuckDB counts them all");
     assert_eq!(duck["distinct_gids"], want.len(), "{what}: no duplicate");
-    let gids: Vec<String> = want
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e).unwrap()["gid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let gids: Vec<String> = gids(server);
     let mut duck_gids = strings(&duck["gids"]);
     if dumped["schema"].is_null() {
         // NDJSON has no row numbers for DuckDB to keep the order by: compare the sets.
@@ -485,6 +491,101 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
     let stored = saved["events_written"].as_u64().unwrap();
     assert!(stored > 0 && stored < 3_000, "{saved}");
     assert_eq!(saved["archive"]["url"], "s3://dies/asana");
+}
+
+/// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
+async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
+    let out = run({
+        let mut cmd = Command::new(python());
+        cmd.args([SCRIPT, "ocsf", dir.to_str().unwrap()]);
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "ocsf: {}", text(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_lake() {
+    let server = mock(900, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let gids: std::collections::BTreeSet<String> = gids(&server).into_iter().collect();
+    let cases: [(&str, &[&str]); 3] = [
+        ("ndjson.gz", &["--encoding", "ndjson.gz"]),
+        ("parquet", &["--encoding", "parquet", "--partition", "hour"]),
+        ("lake", &["--security-lake", "eu-west-1:123456789012"]),
+    ];
+    for (name, extra) in cases {
+        let target = dir.path().join(name);
+        let ckpt = dir.path().join(format!("{name}.ckpt"));
+        let mut args = vec![
+            "--format",
+            "ocsf",
+            "--output",
+            target.to_str().unwrap(),
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(export(&server, &args)).await;
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let events = ocsf_events(&target).await;
+        let uids: std::collections::BTreeSet<String> = events
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            events.len(),
+            gids.len(),
+            "{name}: one OCSF event per Asana event"
+        );
+        assert_eq!(uids, gids, "{name}: metadata.uid is the Asana gid");
+        for event in &events {
+            let class = event["class_uid"].as_u64().unwrap();
+            assert_eq!(
+                event["type_uid"].as_u64().unwrap(),
+                class * 100 + event["activity_id"].as_u64().unwrap(),
+                "{name}: {event}"
+            );
+            assert_eq!(event["category_uid"].as_u64().unwrap(), class / 1000);
+            assert_eq!(event["tenant_uid"], server.workspace_gid(), "{name}");
+            let file = event["file"].as_str().unwrap();
+            if name == "lake" {
+                assert!(
+                    file.starts_with(&format!(
+                        "ext/asana-{class}/region=eu-west-1/accountId=123456789012/eventDay="
+                    )),
+                    "{file}"
+                );
+            } else {
+                assert!(
+                    file.starts_with(&format!("class_uid={class}/event_date=")),
+                    "{file}"
+                );
+            }
+        }
+    }
+    // Parquet to standard output, and OCSF to a single file, are refused before any request.
+    server.clear_requests();
+    for args in [
+        vec!["--format", "ocsf", "--encoding", "parquet", "--output", "-"],
+        vec!["--format", "ocsf", "--output", "events.ndjson"],
+    ] {
+        let mut cmd = export(&server, &args);
+        cmd.current_dir(dir.path());
+        let out = run(cmd).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(server.requests().is_empty());
 }
 
 /// Waits until the checkpoint at `path` covers `events` committed events.

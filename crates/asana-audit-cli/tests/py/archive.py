@@ -5,6 +5,7 @@ Used by tests/archive.rs:
     archive.py create-bucket ENDPOINT BUCKET
     archive.py dump TARGET          # TARGET: a directory or s3://bucket/prefix (AWS_* in env)
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
+    archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
 
 `dump` prints one JSON object: the committed files in name order, every event's exact JSON
 text in file order, the Parquet schema as pyarrow reads it, and what DuckDB counts over the
@@ -116,6 +117,32 @@ def dump(target):
         print(json.dumps(out))
 
 
+def ocsf(root):
+    """Every OCSF event under `root`: NDJSON lines parsed, Parquet rows read by pyarrow."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for name in committed_files(root):
+        path = os.path.join(root, name)
+        if name.endswith(".parquet"):
+            rows = pq.read_table(path).to_pylist()
+        else:
+            rows = [json.loads(line) for line in lines_of(path)]
+        for row in rows:
+            out.append({
+                "file": name,
+                "class_uid": row["class_uid"],
+                "category_uid": row["category_uid"],
+                "activity_id": row["activity_id"],
+                "type_uid": row["type_uid"],
+                "time": row["time"],
+                "uid": row["metadata"]["uid"],
+                "event_code": row["metadata"]["event_code"],
+                "tenant_uid": row["metadata"].get("tenant_uid"),
+            })
+    print(json.dumps(out))
+
+
 def main():
     command = sys.argv[1]
     if command == "create-bucket":
@@ -124,6 +151,8 @@ def main():
         s3_client().create_bucket(Bucket=bucket)
     elif command == "dump":
         dump(sys.argv[2])
+    elif command == "ocsf":
+        ocsf(sys.argv[2])
     elif command == "query":
         import duckdb
 
