@@ -35,6 +35,10 @@ pub struct Figures {
     pub ours: Vec<f64>,
     /// Seconds per run of DuckDB's `COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet)`.
     pub duckdb: Vec<f64>,
+    /// Seconds per run of `asana-audit convert --encoding ndjson` (events as received).
+    pub raw_ndjson: Vec<f64>,
+    /// Seconds per run of `asana-audit convert --format ocsf --encoding ndjson`.
+    pub ocsf_ndjson: Vec<f64>,
     /// Peak RSS (KiB) of `export --encoding parquet` at (events, KiB) for two lengths.
     pub rss: Vec<(u64, u64)>,
 }
@@ -136,7 +140,8 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
     );
     let ours_dir = tools.scratch.join("convert-ours");
     let duck_file = tools.scratch.join("convert-duckdb.parquet");
-    for rep in 0..reps {
+    // One `asana-audit convert` of the input into `ours_dir` with `args`: its own seconds.
+    let convert = |args: &[&str]| -> Result<f64> {
         let _ = std::fs::remove_dir_all(&ours_dir);
         let finished = run_measured({
             let mut command = Command::new(tools.cli);
@@ -145,14 +150,26 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
                 .arg(&input)
                 .arg("--output")
                 .arg(&ours_dir)
-                .args(["--encoding", "parquet", "--progress", "never"]);
+                .args(["--progress", "never"])
+                .args(args);
             command
         })?;
         if !finished.success {
-            bail!("asana-audit convert failed: {}", finished.stderr);
+            bail!("asana-audit convert {args:?} failed: {}", finished.stderr);
         }
-        let seconds =
-            logged_seconds(&finished.stderr, "convert finished").unwrap_or(finished.wall_seconds);
+        Ok(logged_seconds(&finished.stderr, "convert finished").unwrap_or(finished.wall_seconds))
+    };
+    for rep in 0..reps {
+        let raw = convert(&["--encoding", "ndjson"])?;
+        figures.raw_ndjson.push(raw);
+        let ocsf = convert(&["--format", "ocsf", "--encoding", "ndjson"])?;
+        figures.ocsf_ndjson.push(ocsf);
+        eprintln!(
+            "    rep {rep}: convert to NDJSON {}/s as received, {}/s as OCSF",
+            thousands((events as f64 / raw) as u64),
+            thousands((events as f64 / ocsf) as u64),
+        );
+        let seconds = convert(&["--encoding", "parquet"])?;
         let counted = python(tools, COUNT, &[&ours_dir])?;
         if counted.as_u64() != Some(events) {
             bail!("asana-audit convert wrote {counted} events, expected {events}");
@@ -244,6 +261,24 @@ pub fn render(figures: &Figures) -> String {
             out,
             "\nRatio (ours / DuckDB, target ≥ 1.0×): **{:.2}×**.\n",
             duck.median / ours.median
+        );
+    }
+    if let (Some(raw), Some(ocsf)) = (
+        stat(figures.raw_ndjson.clone()),
+        stat(figures.ocsf_ndjson.clone()),
+    ) {
+        let _ = writeln!(
+            out,
+            "OCSF mapping: `asana-audit convert --format ocsf --encoding ndjson` next to the same \
+             conversion of the events as received, same input.\n"
+        );
+        let _ = writeln!(out, "| conversion to NDJSON | events/s |\n| --- | --- |");
+        let _ = writeln!(out, "| as received | {} |", rate(figures.events, &raw));
+        let _ = writeln!(out, "| OCSF | {} |", rate(figures.events, &ocsf));
+        let _ = writeln!(
+            out,
+            "\nRatio (OCSF / as received, target ≥ 0.5×): **{:.2}×**.\n",
+            raw.median / ocsf.median
         );
     }
     if !figures.rss.is_empty() {
