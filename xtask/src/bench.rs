@@ -831,7 +831,7 @@ fn paced(tools: &Tools, plan: &PacedPlan) -> Result<Paced> {
                     run.per_minute() / run.budget()
                 )),
                 run.recovery_s.map_or(String::new(), |s| format!(
-                    "; back to full rate in {s:.1} s"
+                    "; from the last 429 back to full rate in {s:.1} s"
                 )),
             );
             runs.push(run);

@@ -54,7 +54,7 @@ pub struct PacedRun {
     pub http_429: u64,
     /// The other program's requests and 429s (`shared` only).
     pub other: Option<(u64, u64)>,
-    /// Time from the first 429 back to full rate, seconds at Asana's speed (`recovery` only).
+    /// Time from the last 429 back to full rate, seconds at Asana's speed (`recovery` only).
     pub recovery_s: Option<f64>,
     /// User plus system CPU time of the client process.
     pub cpu_seconds: Option<f64>,
@@ -92,11 +92,14 @@ pub struct Paced {
     pub runs: Vec<PacedRun>,
 }
 
-/// The time from the first 429 until a window of [`WINDOW_MS`] ending at an answered page
-/// (after the last 429) holds [`FULL_RATE`] of the bound, in seconds at Asana's speed; `None`
-/// when there was no 429 or the rate never came back. Times are milliseconds (compressed).
+/// The time from the last 429 until a window of [`WINDOW_MS`], wholly after it and ending at an
+/// answered page, holds [`FULL_RATE`] of the bound, in seconds at Asana's speed; `None` when
+/// there was no 429 or the rate never came back. Times are milliseconds (compressed).
+///
+/// Timed from the last 429 rather than the first, this measures the client (its pause for the
+/// last `Retry-After`, its climb back from the lowered pace, and the window itself) and not the
+/// run of refusals the server scripted before it.
 pub fn recovery_seconds(answered_ms: &[f64], throttled_ms: &[f64]) -> Option<f64> {
-    let first = throttled_ms.iter().copied().reduce(f64::min)?;
     let last = throttled_ms.iter().copied().reduce(f64::max)?;
     let wanted = FULL_RATE * f64::from(BOUND) / 60_000.0 * WINDOW_MS;
     let mut answered = answered_ms.to_vec();
@@ -106,8 +109,8 @@ pub fn recovery_seconds(answered_ms: &[f64], throttled_ms: &[f64]) -> Option<f64
         while answered[start] <= t - WINDOW_MS {
             start += 1;
         }
-        if t > last && t - WINDOW_MS >= first && (i + 1 - start) as f64 >= wanted {
-            return Some((t - first) / 1_000.0 * f64::from(SCALE));
+        if t - WINDOW_MS >= last && (i + 1 - start) as f64 >= wanted {
+            return Some((t - last) / 1_000.0 * f64::from(SCALE));
         }
     }
     None
@@ -181,7 +184,7 @@ pub fn render(out: &mut String, p: &Paced) {
     out.push_str(
         "| scenario | client | events | seconds (× 10: at Asana's speed) | our requests | \
          requests/min ÷ bound | our 429s | other program: requests/min, 429s | ours ÷ budget left | \
-         back to full rate | events/hour at Asana's limits | CPU µs/event | peak RSS MiB |\n\
+         last 429 to full rate | events/hour at Asana's limits | CPU µs/event | peak RSS MiB |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for run in &p.runs {
@@ -239,9 +242,10 @@ pub fn render(out: &mut String, p: &Paced) {
         let _ = writeln!(
             out,
             "Recovery: requests {RECOVERY_FROM} to {} are answered 429 with `Retry-After: \
-             {RECOVERY_RETRY_AFTER}` (10 s at Asana's speed), then service is normal; \"back to \
-             full rate\" runs from the first 429 to the end of the first {} s window (at Asana's \
-             speed) holding {:.0}% of the bound.\n",
+             {RECOVERY_RETRY_AFTER}` (10 s at Asana's speed), then service is normal; \"last 429 to \
+             full rate\" runs from the last 429 the client met to the end of the first {} s window \
+             (at Asana's speed) wholly after it that holds {:.0}% of the bound: the client's last \
+             pause, its climb and the window itself.\n",
             RECOVERY_FROM + RECOVERY_429S - 1,
             sig(WINDOW_MS / 1_000.0 * f64::from(SCALE)),
             FULL_RATE * 100.0
@@ -254,7 +258,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recovery_is_timed_from_the_first_429_to_a_full_window() {
+    fn recovery_is_timed_from_the_last_429_to_a_full_window() {
         // Full rate is 237.5 pages in a second; pages every 4 ms (250 a second) except for a
         // gap from 1 s to 3 s, with 429s at 1.0 and 1.5 s.
         let answered: Vec<f64> = (0..2_000)
@@ -262,10 +266,14 @@ mod tests {
             .filter(|t| !(1_000.0..3_000.0).contains(t))
             .collect();
         let back = recovery_seconds(&answered, &[1_000.0, 1_500.0]).unwrap();
-        // The first 1 s window after the gap that holds 238 pages ends at about 3.95 s: 2.95 s
-        // after the first 429, 29.5 s at Asana's speed.
-        assert!((29.0..=30.5).contains(&back), "{back}");
+        // The first 1 s window after the gap that holds 238 pages ends at about 3.95 s: 2.45 s
+        // after the last 429, 24.5 s at Asana's speed.
+        assert!((24.0..=25.5).contains(&back), "{back}");
         assert_eq!(recovery_seconds(&answered, &[]), None);
+        // Without a gap, the window still has to lie wholly after the last 429: 10 s at least.
+        let steady: Vec<f64> = (0..2_000).map(|i| f64::from(i) * 4.0).collect();
+        let back = recovery_seconds(&steady, &[1_000.0]).unwrap();
+        assert!((10.0..=10.1).contains(&back), "{back}");
     }
 
     #[test]

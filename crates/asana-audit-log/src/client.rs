@@ -484,6 +484,11 @@ impl ClientBuilder {
     /// - **Recovery.** After each quiet period without a 429 (the time 25 requests take at
     ///   `per_minute`: 1 s at 1,500), the next answer raises the pace by a fiftieth of
     ///   `per_minute`, back up to the full pace: about 15 s after one 429 at Asana's limits.
+    /// - **A shared limit.** A 429 that comes after the pace has risen again since the last one
+    ///   (the climb found the limit again) doubles the quiet period, up to 16 times (16 s at
+    ///   1,500), so that the pace nears the rate that was refused ever more slowly and meets
+    ///   the limit less often. Once the pace climbs above the rate that drew the last 429, or
+    ///   reaches the full pace, the quiet period is back to its base length.
     ///
     /// When other programs use the same token, this adaptation finds the share left over; a
     /// lower `per_minute` reserves a share for them from the start.

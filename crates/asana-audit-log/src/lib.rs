@@ -73,7 +73,9 @@
 //! request. The pace is shared by all streams of a client and adapts to the server: a 429 lowers
 //! it to 70% and holds every stream until its `Retry-After` has passed; each quiet period without
 //! a 429 (1 s at 1,500 a minute) then raises it by a fiftieth of the configured rate, back to
-//! the full pace (see [`ClientBuilder::requests_per_minute`]). Asana counts refused requests
+//! the full pace; each 429 met again after such a rise doubles that quiet period (up to 16 s),
+//! until the pace climbs past the rate that was refused (see
+//! [`ClientBuilder::requests_per_minute`]). Asana counts refused requests
 //! against the token's limit, so the client slows down rather than retrying into the limit, and
 //! other programs sharing the token keep their share. Redirects are never followed, and of `next_page` only the offset is used (never its
 //! `uri` or `path`), so the token only ever goes to the configured base URL. Plain HTTP is

@@ -28,6 +28,15 @@
 //!   minute), so from 70% the pace is back in about 15 s at Asana's limits. Measuring it in the
 //!   configured rate's own time keeps the policy the same at any scale: ten times the rate
 //!   recovers in a tenth of the time, which is what the benchmark's compressed time relies on.
+//! - **Backing off from a shared limit**: a 429 that comes after the pace has risen since the
+//!   last cut means the climb found the limit again (another program on the same token, say).
+//!   Each such cut doubles the quiet period, up to 16 times the base one (16 s at 1,500 a
+//!   minute), so that the pace approaches the rate that drew the 429 more and more slowly and
+//!   the client meets the limit less often. Cuts with no rise between them (a run of 429s
+//!   while paused or at the floor) do not lengthen it. The quiet period is back to its base
+//!   length as soon as the pace climbs above the pace that drew the last 429, or reaches the
+//!   configured maximum: the limit has moved (the other program slowed or stopped), and the
+//!   pace climbs at full speed again.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -38,6 +47,8 @@ use tokio::time::Instant;
 const DECREASE: f64 = 0.7;
 /// The quiet period before each rise lasts this many requests at the configured maximum.
 const QUIET_REQUESTS: f64 = 25.0;
+/// A cut after a rise lengthens the quiet period at most this many times over the base one.
+const QUIET_GROWTH_MAX: u32 = 16;
 
 /// What a pacer is allowed to do, from the configured requests per minute.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +94,13 @@ struct State {
     generation: u64,
     /// When the pace last changed (for a decrease: when its pause ended).
     changed_at: Instant,
+    /// The quiet period before the next rise is this many times the base one (1 to
+    /// [`QUIET_GROWTH_MAX`]).
+    quiet_factor: u32,
+    /// The pace has risen since the last cut.
+    rose: bool,
+    /// The pace that drew the last 429 (before it was cut), requests a minute.
+    throttled_at: Option<f64>,
 }
 
 /// Paces the requests of one client (see the module documentation for the policy).
@@ -116,6 +134,9 @@ impl Pacer {
                 paused_until: now,
                 generation: 0,
                 changed_at: now,
+                quiet_factor: 1,
+                rose: false,
+                throttled_at: None,
             }),
             limits,
         }
@@ -134,6 +155,12 @@ impl Pacer {
     #[cfg(test)]
     fn per_minute(&self) -> f64 {
         self.state().per_minute
+    }
+
+    /// The quiet period before the next rise.
+    #[cfg(test)]
+    fn quiet(&self) -> Duration {
+        self.limits.quiet * self.state().quiet_factor
     }
 
     /// Waits until a request may go.
@@ -167,10 +194,18 @@ impl Pacer {
         let now = Instant::now();
         if ticket.generation == state.generation
             && state.per_minute < self.limits.ceiling
-            && now >= state.changed_at + self.limits.quiet
+            && now >= state.changed_at + self.limits.quiet * state.quiet_factor
         {
             state.per_minute = (state.per_minute + self.limits.step).min(self.limits.ceiling);
             state.changed_at = now;
+            state.rose = true;
+            // Past the pace that drew the last 429, or at the top: the limit has moved, climb at
+            // full speed again.
+            if state.per_minute >= self.limits.ceiling
+                || state.throttled_at.is_some_and(|at| state.per_minute > at)
+            {
+                state.quiet_factor = 1;
+            }
             tracing::debug!(per_minute = state.per_minute as u64, "request pace raised");
         }
     }
@@ -182,10 +217,17 @@ impl Pacer {
         let now = Instant::now();
         let mut changed = false;
         if ticket.generation == state.generation {
+            if state.rose {
+                // The climb since the last cut met the limit again: approach it more slowly.
+                state.quiet_factor = (state.quiet_factor * 2).min(QUIET_GROWTH_MAX);
+                state.rose = false;
+            }
+            state.throttled_at = Some(state.per_minute);
             state.per_minute = (state.per_minute * DECREASE).max(self.limits.floor);
             changed = true;
             tracing::info!(
                 per_minute = state.per_minute as u64,
+                quiet_ms = (self.limits.quiet * state.quiet_factor).as_millis() as u64,
                 "HTTP 429: request pace lowered"
             );
         }
@@ -293,6 +335,63 @@ mod tests {
             "back to full pace only after {recovered_at:?}"
         );
         assert_eq!(pacer.per_minute(), full, "never above the configured pace");
+    }
+
+    /// Sends requests in a row, answered at once without a 429, for `how_long`.
+    async fn send_for(pacer: &Pacer, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until {
+            let ticket = pacer.acquire().await;
+            pacer.answered(ticket);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_429_after_a_climb_slows_the_next_climb_until_the_limit_moves() {
+        let pacer = Pacer::new(1500);
+        let second = Duration::from_secs(1);
+        send(&pacer, 100, Instant::now()).await;
+        // A first cut, from the full pace with no rise before it: the base quiet period.
+        let ticket = pacer.acquire().await;
+        pacer.throttled(ticket, Some(second));
+        assert_eq!(pacer.quiet(), second);
+        // Each cut that follows a rise doubles the quiet period, up to 16 s.
+        for doubled in [2, 4, 8, 16, 16] {
+            let before = pacer.per_minute();
+            send_for(&pacer, pacer.quiet() * 3 / 2 + second).await;
+            let risen = pacer.per_minute();
+            assert!(
+                risen > before,
+                "{risen} after a quiet period, {before} before"
+            );
+            let ticket = pacer.acquire().await;
+            pacer.throttled(ticket, Some(second));
+            assert_eq!(pacer.quiet(), second * doubled);
+            // The next rise waits for the whole longer quiet period after the pause.
+            let cut = pacer.per_minute();
+            send_for(&pacer, second + pacer.quiet() / 2).await;
+            assert_eq!(pacer.per_minute(), cut, "quiet for {:?}", pacer.quiet());
+        }
+        // A cut with no rise since the last one (the same congestion) does not lengthen it.
+        let ticket = pacer.acquire().await;
+        pacer.throttled(ticket, None);
+        assert_eq!(pacer.quiet(), second * 16);
+        let last_429_at = pacer.per_minute() / DECREASE;
+        // Climbing past the pace that drew the last 429: the base quiet period again, and from
+        // there the climb is back at full speed.
+        let start = Instant::now();
+        while pacer.per_minute() <= last_429_at {
+            send_for(&pacer, second).await;
+            assert!(start.elapsed() < Duration::from_secs(120), "never climbed");
+        }
+        assert_eq!(pacer.quiet(), second);
+        let at = pacer.per_minute();
+        send_for(&pacer, Duration::from_millis(5_500)).await;
+        assert!(
+            pacer.per_minute() >= at + 5.0 * 30.0,
+            "{at} to {}",
+            pacer.per_minute()
+        );
     }
 
     #[tokio::test(start_paused = true)]
