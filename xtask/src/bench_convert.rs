@@ -143,13 +143,15 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
     // One `asana-audit convert` of the input into `ours_dir` with `args`: its own seconds.
     let convert = |args: &[&str]| -> Result<f64> {
         let _ = std::fs::remove_dir_all(&ours_dir);
+        let _ = std::fs::remove_file(&ours_dir);
         let finished = run_measured({
             let mut command = Command::new(tools.cli);
             command
                 .args(["-v", "--log-format", "json", "convert"])
                 .arg(&input)
+                // A directory, whatever the encoding.
                 .arg("--output")
-                .arg(&ours_dir)
+                .arg(format!("{}/", ours_dir.display()))
                 .args(["--progress", "never"])
                 .args(args);
             command

@@ -40,14 +40,9 @@ enum Parsed {
     Failed(String),
 }
 
-/// Reads `input` line by line on a thread of its own and sends the events in batches, each
-/// event's typed views already built when `views` (Parquet needs them), so that decoding and
-/// encoding run on two cores. Blank lines are skipped.
-fn parse_lines(
-    input: Box<dyn Read + Send>,
-    views: bool,
-    sender: tokio::sync::mpsc::Sender<Parsed>,
-) {
+/// Reads `input` line by line on a thread of its own and sends the events in batches, so
+/// that decoding and encoding run on two cores. Blank lines are skipped.
+fn parse_lines(input: Box<dyn Read + Send>, sender: tokio::sync::mpsc::Sender<Parsed>) {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = Vec::with_capacity(4096);
     let mut number: u64 = 0;
@@ -72,9 +67,6 @@ fn parse_lines(
             .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
         {
             Ok(event) => {
-                if views {
-                    let _ = event.actor();
-                }
                 batch.push(event);
                 if batch.len() == BATCH
                     && sender
@@ -137,9 +129,8 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         )),
     };
 
-    let views = args.archive.encoding == Some(asana_audit_log_sink::Encoding::Parquet);
     let (sender, mut batches) = tokio::sync::mpsc::channel(8);
-    let parser = std::thread::spawn(move || parse_lines(input, views, sender));
+    let parser = std::thread::spawn(move || parse_lines(input, sender));
     let mut summary = Summary::default();
     let mut line = String::new();
     while let Some(parsed) = batches.recv().await {

@@ -240,12 +240,15 @@ pub enum CommitError<E> {
     Record(E),
 }
 
-/// One file being written.
+/// One file not yet committed: being written, or finished and waiting for the commit.
 struct OpenFile<R> {
     folder: String,
+    /// The table of its records (one file is written at a time per table).
+    table: Option<String>,
     name: String,
     staged: PathBuf,
-    encoder: FileEncoder<R>,
+    /// `None` once the file is finished (synced, footer written, its memory released).
+    encoder: Option<FileEncoder<R>>,
     events: u64,
     opened: Instant,
 }
@@ -348,22 +351,40 @@ impl<R: Record> Sink<R> {
         &self.destination
     }
 
-    /// Writes `record` to the open file of its folder (staged: not yet committed).
+    /// Writes `record` to the file of its folder (staged: not yet committed).
+    ///
+    /// One file is written at a time per table: when a record goes to another folder (the
+    /// next day, in a stream in time order), the file it leaves is finished at once (synced,
+    /// and its Parquet row group out of memory) and waits, staged, for the next commit. So
+    /// memory stays bounded by one row group per table, however many days a run covers.
     pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
-        let folder = self
-            .options
-            .layout
-            .folder(record.table(), record.created_at());
-        let index = match self.open.iter().position(|file| file.folder == folder) {
+        let table = record.table();
+        let folder = self.options.layout.folder(table, record.created_at());
+        let index = match self
+            .open
+            .iter()
+            .position(|file| file.encoder.is_some() && file.folder == folder)
+        {
             Some(index) => index,
             None => {
+                let table_value = table.map(|t| t.value);
+                for file in &mut self.open {
+                    if file.table.as_deref() == table_value
+                        && let Some(encoder) = file.encoder.take()
+                    {
+                        encoder.finish()?;
+                    }
+                }
                 let file = self.open_file(folder, record)?;
                 self.open.push(file);
                 self.open.len() - 1
             }
         };
         let file = &mut self.open[index];
-        file.encoder.write(record)?;
+        file.encoder
+            .as_mut()
+            .expect("the file found or opened is being written")
+            .write(record)?;
         file.events += 1;
         Ok(())
     }
@@ -391,9 +412,10 @@ impl<R: Record> Sink<R> {
         )?;
         Ok(OpenFile {
             folder,
+            table: table.map(|t| t.value.to_owned()),
             name,
             staged,
-            encoder,
+            encoder: Some(encoder),
             events: 0,
             opened: Instant::now(),
         })
@@ -416,14 +438,15 @@ impl<R: Record> Sink<R> {
     pub fn commit_due(&self) -> bool {
         self.open
             .iter()
-            .any(|file| file.encoder.size() >= self.options.max_file_bytes)
+            .filter_map(|file| file.encoder.as_ref())
+            .any(|encoder| encoder.size() >= self.options.max_file_bytes)
             || self
                 .commit_deadline()
                 .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
-    /// Commits every open file (see the protocol on [`Sink`]); returns how many events were
-    /// committed (0 when no file was open: `record` is not called then).
+    /// Commits every file not yet committed (see the protocol on [`Sink`]); returns how many
+    /// events were committed (0 when there were none: `record` is not called then).
     ///
     /// On an error the files not yet in place stay staged, the sink holds no open file, and
     /// the caller's checkpoint holds the pending commit for [`recover`](Self::recover).
@@ -444,7 +467,9 @@ impl<R: Record> Sink<R> {
         let result = async {
             let mut sealed = Vec::with_capacity(files.len());
             for file in files {
-                file.encoder.finish()?;
+                if let Some(encoder) = file.encoder {
+                    encoder.finish()?;
+                }
                 sealed.push((file.staged, file.name));
             }
             record(Some(&commit)).map_err(CommitError::Record)?;

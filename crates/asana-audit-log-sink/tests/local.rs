@@ -193,14 +193,116 @@ async fn parquet_files_carry_the_documented_schema() {
             .unwrap()
             .clone()
     };
-    let (event_type, actor_email) = (column("event_type"), column("actor_email"));
-    for (row, event) in events.iter().take(batch.num_rows()).enumerate() {
-        assert_eq!(event_type.value(row), event.event_type().as_str());
-        assert_eq!(
-            (!actor_email.is_null(row)).then(|| actor_email.value(row)),
-            event.actor().email.as_deref()
-        );
+    // Every typed column holds what the library's typed view of the event says (the sink
+    // reads them its own way, without building the views).
+    type View = fn(&AuditLogEvent) -> Option<String>;
+    let views: [(&str, View); 17] = [
+        ("event_type", |e| Some(e.event_type().as_str().to_owned())),
+        ("event_category", |e| {
+            e.event_category().map(|c| c.as_str().to_owned())
+        }),
+        ("actor_type", |e| {
+            e.actor().actor_type.as_ref().map(|t| t.as_str().to_owned())
+        }),
+        ("actor_gid", |e| e.actor().gid.clone()),
+        ("actor_name", |e| e.actor().name.clone()),
+        ("actor_email", |e| e.actor().email.clone()),
+        ("resource_type", |e| e.resource().resource_type.clone()),
+        ("resource_subtype", |e| {
+            e.resource().resource_subtype.clone()
+        }),
+        ("resource_gid", |e| e.resource().gid.clone()),
+        ("resource_name", |e| e.resource().name.clone()),
+        ("resource_email", |e| e.resource().email.clone()),
+        ("context_type", |e| {
+            e.context()
+                .context_type
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+        }),
+        ("context_client_ip_address", |e| {
+            e.context().client_ip_address.clone()
+        }),
+        ("context_user_agent", |e| e.context().user_agent.clone()),
+        ("context_api_authentication_method", |e| {
+            e.context()
+                .api_authentication_method
+                .as_ref()
+                .map(|m| m.as_str().to_owned())
+        }),
+        ("context_oauth_app_name", |e| {
+            e.context().oauth_app_name.clone()
+        }),
+        ("context_rule_name", |e| e.context().rule_name.clone()),
+    ];
+    assert_eq!(
+        views.len() + 3,
+        expected.fields().len(),
+        "every typed column is checked"
+    );
+    for (name, view) in views {
+        let values = column(name);
+        for (row, event) in events.iter().take(batch.num_rows()).enumerate() {
+            let got = (!values.is_null(row)).then(|| values.value(row).to_owned());
+            assert_eq!(got, view(event), "{name} of {}", event.json());
+        }
     }
+}
+
+#[test]
+fn typed_columns_follow_the_views_on_odd_json() {
+    // Not strings, repeated keys (the last counts), escapes, an object that is not one.
+    let odd = [
+        r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","event_type":"x","actor":{"gid":7,"name":"A\u00e9\"b","email":null,"name":"last"},"resource":[1,2],"context":{"user_agent":{"a":1}},"context":{"user_agent":"ua"}}"#,
+        r#"{"gid":"2","created_at":"2024-01-01T00:00:00Z","actor":"nobody","resource":{"gid":"9","resource_type":"task"}}"#,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<AuditLogEvent> = odd
+        .iter()
+        .map(|json| AuditLogEvent::from_json(json).unwrap())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut sink = sink(dir.path(), SinkOptions::new(Encoding::Parquet)).await;
+        land(&mut sink, &events).await;
+    });
+    let file = std::fs::File::open(&committed_files(dir.path())[0]).unwrap();
+    let batch = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let value = |name: &str, row: usize| {
+        let array = batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone();
+        (!array.is_null(row)).then(|| array.value(row).to_owned())
+    };
+    assert_eq!(value("actor_gid", 0), events[0].actor().gid);
+    assert_eq!(value("actor_name", 0).as_deref(), Some("last"));
+    assert_eq!(value("actor_name", 0), events[0].actor().name);
+    assert_eq!(value("actor_email", 0), None);
+    assert_eq!(value("resource_gid", 0), None);
+    assert_eq!(value("context_user_agent", 0).as_deref(), Some("ua"));
+    assert_eq!(
+        value("context_user_agent", 0),
+        events[0].context().user_agent
+    );
+    assert_eq!(value("actor_gid", 1), None);
+    assert_eq!(value("resource_gid", 1).as_deref(), Some("9"));
+    assert_eq!(
+        value("resource_type", 1),
+        events[1].resource().resource_type
+    );
 }
 
 #[tokio::test]
