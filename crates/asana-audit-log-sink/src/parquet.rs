@@ -385,15 +385,26 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
     }
 }
 
-/// One Parquet file being written: a row builder for the next batch, and the writer.
+/// The file a Parquet writer writes to.
+type Target = Counting<BufWriter<File>>;
+
+/// Batches that may wait for the encoding thread (each of [`BATCH_ROWS`] rows).
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// One Parquet file being written: a row builder for the next batch on the caller's thread,
+/// and the Parquet writer on a thread of its own, which encodes and compresses the batches
+/// (the heavier half of the work) while the next one is built.
 pub(crate) struct ParquetFile<R> {
-    writer: ArrowWriter<Counting<BufWriter<File>>>,
     rows: Box<dyn RowBuilder<R>>,
+    batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    encoder: Option<std::thread::JoinHandle<Result<Target, SinkError>>>,
+    /// The writer's bytes written plus its row group in progress, after the last batch.
+    size: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<R> ParquetFile<R> {
     pub(crate) fn new(
-        sink: Counting<BufWriter<File>>,
+        sink: Target,
         rows: Box<dyn RowBuilder<R>>,
         row_group_rows: usize,
     ) -> Result<Self, SinkError> {
@@ -411,9 +422,31 @@ impl<R> ParquetFile<R> {
             .set_column_statistics_enabled(unique(EVENT_JSON_COLUMN), EnabledStatistics::None)
             .set_created_by(concat!("asana-audit-log-sink ", env!("CARGO_PKG_VERSION")).into())
             .build();
-        let writer = ArrowWriter::try_new(sink, rows.schema(), Some(properties))
+        let mut writer = ArrowWriter::try_new(sink, rows.schema(), Some(properties))
             .map_err(SinkError::parquet)?;
-        Ok(ParquetFile { writer, rows })
+        let (batches, received) = std::sync::mpsc::sync_channel::<RecordBatch>(BATCHES_IN_FLIGHT);
+        let size = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reported = size.clone();
+        let encoder = std::thread::Builder::new()
+            .name("parquet-encoder".into())
+            .spawn(move || {
+                for batch in received {
+                    writer.write(&batch).map_err(SinkError::parquet)?;
+                    reported.store(
+                        writer.bytes_written() as u64 + writer.in_progress_size() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                // Flushes the row group in progress and writes the footer.
+                writer.into_inner().map_err(SinkError::parquet)
+            })
+            .map_err(|e| SinkError::io("start the Parquet encoder", e))?;
+        Ok(ParquetFile {
+            rows,
+            batches: Some(batches),
+            encoder: Some(encoder),
+            size,
+        })
     }
 
     pub(crate) fn write(&mut self, record: &R) -> Result<(), SinkError> {
@@ -429,17 +462,54 @@ impl<R> ParquetFile<R> {
             return Ok(());
         }
         let batch = self.rows.finish()?;
-        self.writer.write(&batch).map_err(SinkError::parquet)
+        let sent = self
+            .batches
+            .as_ref()
+            .is_some_and(|batches| batches.send(batch).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The encoder stopped: its error says why.
+        self.batches = None;
+        match self.join() {
+            Err(error) => Err(error),
+            Ok(_) => Err(SinkError::io(
+                "encode Parquet",
+                std::io::Error::other("the encoder stopped"),
+            )),
+        }
     }
 
-    /// Bytes written so far plus the row group in progress (an estimate of the file's size).
+    fn join(&mut self) -> Result<Target, SinkError> {
+        match self.encoder.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) | None => Err(SinkError::io(
+                "encode Parquet",
+                std::io::Error::other("the encoder thread panicked"),
+            )),
+        }
+    }
+
+    /// Bytes written so far plus the row group in progress (an estimate of the file's size,
+    /// as of the last batch encoded).
     pub(crate) fn size(&self) -> u64 {
-        self.writer.bytes_written() as u64 + self.writer.in_progress_size() as u64
+        self.size.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn finish(mut self) -> Result<Counting<BufWriter<File>>, SinkError> {
+    pub(crate) fn finish(mut self) -> Result<Target, SinkError> {
         self.flush_batch()?;
-        // Flushes the row group in progress and writes the footer.
-        self.writer.into_inner().map_err(SinkError::parquet)
+        // Closing the channel ends the encoder, which writes the footer.
+        self.batches = None;
+        self.join()
+    }
+}
+
+impl<R> Drop for ParquetFile<R> {
+    fn drop(&mut self) {
+        // A file dropped unfinished (its sink dropped without a commit): let the encoder end.
+        self.batches = None;
+        if let Some(encoder) = self.encoder.take() {
+            let _ = encoder.join();
+        }
     }
 }

@@ -90,6 +90,16 @@ impl Default for Layout {
 }
 
 impl Layout {
+    /// The time period one folder covers (a day, or an hour), numbered: two records of one
+    /// table share a folder exactly when their periods are equal.
+    fn period(&self, at: DateTime<Utc>) -> i64 {
+        let seconds = match self {
+            Layout::Hive(Partitioning::Hour) => 3600,
+            Layout::Hive(Partitioning::Day) | Layout::SecurityLake { .. } => 86_400,
+        };
+        at.timestamp().div_euclid(seconds)
+    }
+
     /// The folder (relative path) of a record of `table` created at `at`.
     pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> String {
         match self {
@@ -282,6 +292,9 @@ pub struct Sink<R: Record = AuditLogEvent> {
     run_id: String,
     sequence: u64,
     open: Vec<OpenFile<R>>,
+    /// The last record's table, period and folder: formatting a folder for every record
+    /// would cost more than the rest of writing an NDJSON line.
+    last_folder: Option<(Option<String>, i64, String)>,
 }
 
 impl<R: Record> std::fmt::Debug for Sink<R> {
@@ -343,6 +356,7 @@ impl<R: Record> Sink<R> {
             run_id,
             sequence: 0,
             open: Vec::new(),
+            last_folder: None,
         })
     }
 
@@ -359,7 +373,21 @@ impl<R: Record> Sink<R> {
     /// memory stays bounded by one row group per table, however many days a run covers.
     pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
         let table = record.table();
-        let folder = self.options.layout.folder(table, record.created_at());
+        let at = record.created_at();
+        let period = self.options.layout.period(at);
+        let folder = match &self.last_folder {
+            Some((last_table, last_period, folder))
+                if *last_period == period && last_table.as_deref() == table.map(|t| t.value) =>
+            {
+                folder.clone()
+            }
+            _ => {
+                let folder = self.options.layout.folder(table, at);
+                self.last_folder =
+                    Some((table.map(|t| t.value.to_owned()), period, folder.clone()));
+                folder
+            }
+        };
         let index = match self
             .open
             .iter()
