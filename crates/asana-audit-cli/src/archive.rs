@@ -284,6 +284,12 @@ impl AnySink {
         format: Format,
     ) -> Result<AnySink, CliError> {
         let url = destination.url().to_owned();
+        let hint = if destination.is_local() {
+            "check that the directory can be created and written"
+        } else {
+            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
+             AZURE_* environment variables)"
+        };
         let options = options(args);
         let opened = match format {
             Format::Raw => Sink::open(destination, options).await.map(AnySink::Raw),
@@ -295,8 +301,7 @@ impl AnySink {
         };
         opened.map_err(|e| {
             CliError::input(format!(
-                "cannot write to {url}: {}; check the URL, that the bucket exists, and the \
-                 credentials (AWS_*, GOOGLE_*, AZURE_* environment variables); nothing was sent",
+                "cannot write to {url}: {}; {hint}; nothing was sent",
                 chain(&e)
             ))
         })

@@ -130,7 +130,10 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     };
 
     let (sender, mut batches) = tokio::sync::mpsc::channel(8);
-    let parser = std::thread::spawn(move || parse_lines(input, sender));
+    let parser = std::thread::Builder::new()
+        .name("ndjson-reader".into())
+        .spawn(move || parse_lines(input, sender))
+        .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
     let mut summary = Summary::default();
     let mut line = String::new();
     while let Some(parsed) = batches.recv().await {
