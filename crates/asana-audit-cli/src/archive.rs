@@ -53,7 +53,7 @@ impl Target {
             }
             return Ok(Target::Stdout);
         }
-        let is_archive = text.contains("://")
+        let is_archive = asana_audit_log_sink::is_url(&text)
             || output.is_dir()
             || text.ends_with('/')
             || encoding != Encoding::Ndjson;
@@ -136,6 +136,8 @@ fn chain(error: &dyn std::error::Error) -> String {
 pub fn sink_error(error: SinkError) -> CliError {
     let failure = match error {
         SinkError::Store { .. } => Failure::Api,
+        // A checkpoint altered by hand, or not ours: bad input, and nothing was touched.
+        SinkError::InvalidCommit { .. } => Failure::Input,
         _ => Failure::Local,
     };
     CliError {
@@ -151,7 +153,7 @@ pub fn sink_error(error: SinkError) -> CliError {
 pub fn commit_error(error: CommitError<CliError>) -> CliError {
     match error {
         CommitError::Sink(error) => sink_error(error),
-        CommitError::Record(error) => error,
+        CommitError::Checkpoint(error) => error,
     }
 }
 

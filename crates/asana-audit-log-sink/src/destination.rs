@@ -83,8 +83,9 @@ fn retry() -> RetryConfig {
     }
 }
 
-/// Whether `text` looks like a URL (`scheme://...`) rather than a path.
-pub(crate) fn is_url(text: &str) -> bool {
+/// Whether `text` looks like a URL (`scheme://...`) rather than a path: what
+/// [`Destination::parse`] reads as a URL.
+pub fn is_url(text: &str) -> bool {
     text.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme
@@ -154,12 +155,17 @@ impl Destination {
         })
     }
 
+    /// A local destination, named by its absolute path without a trailing `/`, so that the
+    /// same folder given as `out`, `out/` or `./out` (from the same working folder) is one
+    /// destination, and another working folder's `out` is another.
     fn local(root: &Path) -> Destination {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        let text = root.to_string_lossy();
+        let trimmed = text.trim_end_matches('/');
+        let root = PathBuf::from(if trimmed.is_empty() { "/" } else { trimmed });
         Destination {
             url: format!("file://{}", root.display()),
-            kind: Kind::Local {
-                root: root.to_owned(),
-            },
+            kind: Kind::Local { root },
         }
     }
 

@@ -100,13 +100,14 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-type Sink = Counting<BufWriter<File>>;
+/// The file an encoder writes to.
+type Target = Counting<BufWriter<File>>;
 
 /// One file being written, in its encoding.
 pub(crate) enum FileEncoder<R> {
-    Ndjson(Sink),
-    Gzip(flate2::write::GzEncoder<Sink>),
-    Zstd(zstd::Encoder<'static, Sink>),
+    Ndjson(Target),
+    Gzip(flate2::write::GzEncoder<Target>),
+    Zstd(zstd::Encoder<'static, Target>),
     Parquet(Box<ParquetFile<R>>),
 }
 

@@ -43,6 +43,19 @@ pub enum SinkError {
         source: std::io::Error,
     },
 
+    /// A commit read back from a checkpoint is not one this crate could have made (a file name
+    /// outside the destination, an empty list): the checkpoint was altered or is not ours.
+    #[error("the checkpoint's pending commit is not valid: {reason}")]
+    InvalidCommit {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An earlier write or commit of this sink failed; open a new sink (and recover the
+    /// pending commit) to go on.
+    #[error("the sink stopped after an earlier failure")]
+    Failed,
+
     /// The Parquet encoder failed.
     #[error("cannot encode Parquet: {source}")]
     Encode {

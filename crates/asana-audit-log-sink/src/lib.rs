@@ -57,7 +57,7 @@ mod parquet;
 mod record;
 mod sink;
 
-pub use destination::{Destination, STAGING_DIR};
+pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::SinkError;
 pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};

@@ -1,6 +1,6 @@
 //! [`Sink`]: open files by partition, rotation, and the commit protocol.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -147,8 +147,9 @@ pub struct SinkOptions {
     /// Rows per Parquet row group (default 65,536); a Parquet file's row group is held in
     /// memory until it is written, so this bounds the memory a sink uses.
     pub row_group_rows: usize,
-    /// Where files for an object store are staged before upload (default: the system's
-    /// temporary folder). Local destinations stage inside the destination.
+    /// Where files for an object store are staged before upload, in a private folder made
+    /// there for each sink (default: the system's temporary folder). Local destinations stage
+    /// inside the destination.
     pub staging_dir: Option<PathBuf>,
 }
 
@@ -229,6 +230,41 @@ pub struct Commit {
     pub events: u64,
 }
 
+/// The stem of a file name (`<stamp>-<run id>-<sequence>`), from its last path component.
+fn staged_stem(name: &str) -> Option<&str> {
+    let file = name.rsplit('/').next()?;
+    file.split_once('.').map(|(stem, _)| stem)
+}
+
+impl Commit {
+    /// Checks a commit read from a checkpoint: a non-empty list of names this crate could
+    /// have made for `encoding` (relative, no `.` or `..` parts, the encoding's extension).
+    fn validate(&self, encoding: Encoding) -> Result<(), SinkError> {
+        let invalid = |reason: String| SinkError::InvalidCommit { reason };
+        if self.files.is_empty() {
+            return Err(invalid("it names no file".into()));
+        }
+        for name in &self.files {
+            let sound = !name.starts_with('/')
+                && !name.contains('\\')
+                && name
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+                && name.ends_with(&format!(".{}", encoding.extension()))
+                && staged_stem(name).is_some_and(|stem| {
+                    stem.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                });
+            if !sound {
+                return Err(invalid(format!(
+                    "{name:?} is not a {encoding} file name this sink writes"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`Sink::recover`] found of an interrupted commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recovery {
@@ -239,15 +275,15 @@ pub enum Recovery {
     RolledBack,
 }
 
-/// A failure of [`Sink::commit`]: of the sink, or of the caller's `record`.
+/// A failure of [`Sink::commit`]: of the sink, or of the caller's `save_checkpoint`.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError<E> {
     /// Writing or publishing a file failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
-    /// The caller's `record` (its checkpoint save) failed.
+    /// The caller's `save_checkpoint` failed.
     #[error("{0}")]
-    Record(E),
+    Checkpoint(E),
 }
 
 /// One file not yet committed: being written, or finished and waiting for the commit.
@@ -266,14 +302,14 @@ struct OpenFile<R> {
 /// Lands events as files in a [`Destination`], each event once.
 ///
 /// Events are written to staged files, one per partition folder; [`commit`](Self::commit) puts
-/// them in place. The caller checkpoints around each commit, through `commit`'s `record`
+/// them in place. The caller checkpoints around each commit, through `commit`'s `save_checkpoint`
 /// callback, so that its checkpoint only ever covers committed events:
 ///
 /// 1. the open files are finished and synced (staged, under no final name);
-/// 2. `record(Some(commit))`: the caller saves a checkpoint that still covers only what was
+/// 2. `save_checkpoint(Some(commit))`: the caller saves a checkpoint that still covers only what was
 ///    committed before, plus this pending [`Commit`] and the cursor after its events;
 /// 3. each file is put in place (renamed, or uploaded: it appears whole or not at all);
-/// 4. `record(None)`: the caller saves its checkpoint at the new cursor, without the pending
+/// 4. `save_checkpoint(None)`: the caller saves its checkpoint at the new cursor, without the pending
 ///    commit.
 ///
 /// A run killed at any instant leaves a checkpoint either without a pending commit (its cursor
@@ -284,6 +320,11 @@ struct OpenFile<R> {
 ///
 /// Files are named `<first event's created_at>-<run id>-<sequence>.<extension>`: they sort in
 /// time order and never collide across runs or processes.
+///
+/// [`write`](Self::write) and [`commit`](Self::commit) do blocking file I/O (a file is synced
+/// when it is finished, and when it is put in place): on a single-threaded async runtime they
+/// hold up other tasks meanwhile; a multi-threaded runtime, or `spawn_blocking` around them,
+/// keeps other tasks going.
 pub struct Sink<R: Record = AuditLogEvent> {
     destination: Destination,
     options: SinkOptions,
@@ -295,6 +336,10 @@ pub struct Sink<R: Record = AuditLogEvent> {
     /// The last record's table, period and folder: formatting a folder for every record
     /// would cost more than the rest of writing an NDJSON line.
     last_folder: Option<(Option<String>, i64, String)>,
+    /// Set once a write or commit failed: see [`Sink::commit`].
+    failed: bool,
+    /// The private staging folder of an object-store sink, removed with the sink.
+    _private_staging: Option<tempfile::TempDir>,
 }
 
 impl<R: Record> std::fmt::Debug for Sink<R> {
@@ -340,13 +385,29 @@ impl<R: Record> Sink<R> {
     ) -> Result<Self, SinkError> {
         options.validate(&destination)?;
         let run_id = run_id();
-        let fallback = options
-            .staging_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("asana-audit-staging"));
-        let staging = destination.staging_dir(&fallback);
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| SinkError::io(format!("create {}", staging.display()), e))?;
+        // An object-store sink stages in a folder of its own (mode 0700), inside the given
+        // staging folder or the system's temporary one, so that no other local user can read
+        // or replace a file before it is uploaded.
+        let (staging, private_staging) = if destination.is_local() {
+            let staging = destination.staging_dir(Path::new(""));
+            std::fs::create_dir_all(&staging)
+                .map_err(|e| SinkError::io(format!("create {}", staging.display()), e))?;
+            (staging, None)
+        } else {
+            let parent = options
+                .staging_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir);
+            std::fs::create_dir_all(&parent)
+                .map_err(|e| SinkError::io(format!("create {}", parent.display()), e))?;
+            let dir = tempfile::Builder::new()
+                .prefix("asana-audit-staging-")
+                .tempdir_in(&parent)
+                .map_err(|e| {
+                    SinkError::io(format!("create a folder in {}", parent.display()), e)
+                })?;
+            (dir.path().to_owned(), Some(dir))
+        };
         destination.probe(&format!("probe-{run_id}")).await?;
         Ok(Sink {
             destination,
@@ -357,6 +418,8 @@ impl<R: Record> Sink<R> {
             sequence: 0,
             open: Vec::new(),
             last_folder: None,
+            failed: false,
+            _private_staging: private_staging,
         })
     }
 
@@ -372,6 +435,13 @@ impl<R: Record> Sink<R> {
     /// and its Parquet row group out of memory) and waits, staged, for the next commit. So
     /// memory stays bounded by one row group per table, however many days a run covers.
     pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
+        self.check_usable()?;
+        let written = self.write_record(record);
+        self.failed = written.is_err();
+        written
+    }
+
+    fn write_record(&mut self, record: &R) -> Result<(), SinkError> {
         let table = record.table();
         let at = record.created_at();
         let period = self.options.layout.period(at);
@@ -474,14 +544,17 @@ impl<R: Record> Sink<R> {
     }
 
     /// Commits every file not yet committed (see the protocol on [`Sink`]); returns how many
-    /// events were committed (0 when there were none: `record` is not called then).
+    /// events were committed (0 when there were none: `save_checkpoint` is not called then).
     ///
-    /// On an error the files not yet in place stay staged, the sink holds no open file, and
-    /// the caller's checkpoint holds the pending commit for [`recover`](Self::recover).
+    /// On an error, the files this commit already put in place are removed again (as far as
+    /// the destination lets), the staged copies are deleted, and the sink refuses further
+    /// writes and commits ([`SinkError::Failed`]): the caller's checkpoint may hold the pending
+    /// commit, which a new sink's [`recover`](Self::recover) finishes or undoes.
     pub async fn commit<E>(
         &mut self,
-        mut record: impl FnMut(Option<&Commit>) -> Result<(), E>,
+        mut save_checkpoint: impl FnMut(Option<&Commit>) -> Result<(), E>,
     ) -> Result<u64, CommitError<E>> {
+        self.check_usable()?;
         if self.open.is_empty() {
             return Ok(0);
         }
@@ -500,16 +573,22 @@ impl<R: Record> Sink<R> {
                 }
                 sealed.push((file.staged, file.name));
             }
-            record(Some(&commit)).map_err(CommitError::Record)?;
-            for (staged, name) in &sealed {
-                self.destination.publish(staged, name).await?;
+            save_checkpoint(Some(&commit)).map_err(CommitError::Checkpoint)?;
+            for (index, (staged, name)) in sealed.iter().enumerate() {
+                if let Err(error) = self.destination.publish(staged, name).await {
+                    // Undo what this commit put in place, so that a caller that saves another
+                    // checkpoint over this pending commit leaves no stray file behind.
+                    for (_, published) in &sealed[..index] {
+                        let _ = self.destination.remove(published).await;
+                    }
+                    return Err(error.into());
+                }
             }
-            record(None).map_err(CommitError::Record)
+            save_checkpoint(None).map_err(CommitError::Checkpoint)
         }
         .await;
         if result.is_err() {
-            // Never published (or published and left for `recover` to judge): the staged
-            // copies are of no further use.
+            self.failed = true;
             for path in &staged {
                 let _ = std::fs::remove_file(path);
             }
@@ -517,10 +596,25 @@ impl<R: Record> Sink<R> {
         result.map(|()| commit.events)
     }
 
+    /// An error once a write or a commit has failed: the sink's files are then in an unknown
+    /// state, and only a new sink (after [`recover`](Self::recover)) may go on.
+    fn check_usable(&self) -> Result<(), SinkError> {
+        if self.failed {
+            Err(SinkError::Failed)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Finishes or undoes a commit a checkpoint recorded as pending (a run stopped between
     /// steps 2 and 4 of the protocol): [`Recovery::Completed`] when every file is in place,
     /// else removes those that are and returns [`Recovery::RolledBack`]. Safe to repeat.
+    ///
+    /// The commit comes from a checkpoint file, so it is checked first: a file name must be a
+    /// relative path inside the destination as this crate names them, and the list must not
+    /// be empty; anything else is [`SinkError::InvalidCommit`] and nothing is touched.
     pub async fn recover(&self, commit: &Commit) -> Result<Recovery, SinkError> {
+        commit.validate(self.options.encoding)?;
         let mut present = Vec::new();
         for name in &commit.files {
             if self.destination.exists(name).await? {
@@ -532,6 +626,12 @@ impl<R: Record> Sink<R> {
         }
         for name in present {
             self.destination.remove(name).await?;
+        }
+        // Staged copies a killed run left of this commit's files are of no further use.
+        for name in &commit.files {
+            if let Some(stem) = staged_stem(name) {
+                let _ = std::fs::remove_file(self.staging.join(format!("{stem}.partial")));
+            }
         }
         Ok(Recovery::RolledBack)
     }

@@ -351,7 +351,7 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(error, CommitError::Record(_)));
+    assert!(matches!(error, CommitError::Checkpoint(_)));
     let commit = recorded.unwrap();
     assert_eq!(commit.events, events.len() as u64);
     let rerun = sink(dir.path(), options.clone()).await;
@@ -367,6 +367,27 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
     assert!(committed_files(dir.path()).is_empty());
     // Repeating a recovery is harmless.
     assert_eq!(rerun.recover(&partial).await.unwrap(), Recovery::RolledBack);
+
+    // A pending commit from a checkpoint altered by hand touches nothing outside the archive,
+    // and an empty one cannot make a cursor jump.
+    let outside = dir.path().parent().unwrap().join("not-ours.ndjson.gz");
+    std::fs::write(&outside, b"keep").unwrap();
+    for files in [
+        vec![],
+        vec![outside.to_string_lossy().into_owned()],
+        vec!["../not-ours.ndjson.gz".to_owned()],
+        vec!["event_date=2024-01-01/../../not-ours.ndjson.gz".to_owned()],
+        vec!["event_date=2024-01-01/x.parquet".to_owned()],
+    ] {
+        let bad = Commit { files, events: 1 };
+        let error = rerun.recover(&bad).await.unwrap_err();
+        assert!(
+            matches!(error, asana_audit_log_sink::SinkError::InvalidCommit { .. }),
+            "{bad:?}: {error}"
+        );
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+    std::fs::remove_file(&outside).unwrap();
 }
 
 #[tokio::test]
