@@ -92,15 +92,22 @@ impl Backfill {
         if !(1..=API_MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(QueryError::Concurrency(self.concurrency));
         }
-        if self.slices_per_worker == 0 {
+        if !(1..=MAX_SLICES_PER_WORKER).contains(&self.slices_per_worker) {
             return Err(QueryError::SlicesPerWorker(self.slices_per_worker));
         }
-        if self.buffered_pages == 0 {
+        if !(1..=MAX_BUFFERED_PAGES).contains(&self.buffered_pages) {
             return Err(QueryError::BufferedPages(self.buffered_pages));
         }
         Ok(())
     }
 }
+
+/// The most initial slices per unit of concurrency (1,000 × 50 slices is already far more than
+/// a window needs; the bound keeps the slice arithmetic far from overflow).
+pub(crate) const MAX_SLICES_PER_WORKER: usize = 1000;
+
+/// The most pages a slice may read ahead (each is held in memory until delivered).
+pub(crate) const MAX_BUFFERED_PAGES: usize = 1024;
 
 /// The most pieces one split makes; a piece that is still too long splits again when it
 /// starts, so a very dense window converges in a few generations without a burst of slices.

@@ -284,15 +284,18 @@ impl Transport {
         offset: Option<&str>,
         attempt: u32,
     ) -> Result<FetchedPage, Error> {
-        let ticket = match &self.pacer {
-            Some(pacer) => Some(pacer.acquire().await),
-            None => None,
-        };
+        // The concurrency permit first, then the pace: a request that waited for a permit
+        // must not go out on a pace slot taken long before (the slots of several waiting
+        // requests would then be spent at once, above the rate).
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| Error::Internal("semaphore closed".into()))?;
+        let ticket = match &self.pacer {
+            Some(pacer) => Some(pacer.acquire().await),
+            None => None,
+        };
 
         let mut request = self
             .api

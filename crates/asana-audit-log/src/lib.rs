@@ -102,6 +102,9 @@
 //!   an error naming it, not silently changed.
 //! - **Our semver is ours.** No public signature names a type of the HTTP stack except
 //!   [`ClientBuilder::http_client_builder`], whose point is to take a `reqwest::ClientBuilder`.
+//!   The types that do appear are deliberate and stable: `serde_json`'s `RawValue`, `Value`
+//!   and `Error` (events are JSON, kept exactly), `chrono`'s `DateTime<Utc>` (times),
+//!   `futures`' `Stream` (what the streams are) and `secrecy`'s `SecretString` (re-exported).
 //!   Statuses are `u16`, failures of the HTTP stack are an opaque [`HttpError`] whose `source()`
 //!   is the underlying error. Enums that mirror server strings are `#[non_exhaustive]` and keep
 //!   values they do not know (`Unknown(String)`), and round-trip them.

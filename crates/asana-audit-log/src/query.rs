@@ -72,11 +72,11 @@ pub enum QueryError {
     /// A backfill concurrency outside 1..=50 (the API serves at most 50 concurrent reads).
     #[error("backfill concurrency must be between 1 and 50, got {0}")]
     Concurrency(usize),
-    /// A backfill with fewer than 1 initial slice per unit of concurrency.
-    #[error("backfill slices per worker must be at least 1, got {0}")]
+    /// A backfill with initial slices per unit of concurrency outside 1..=1000.
+    #[error("backfill slices per worker must be between 1 and 1000, got {0}")]
     SlicesPerWorker(usize),
-    /// A backfill with a read-ahead of fewer than 1 page per slice.
-    #[error("backfill buffered pages must be at least 1, got {0}")]
+    /// A backfill with a read-ahead per slice outside 1..=1024 pages.
+    #[error("backfill buffered pages must be between 1 and 1024, got {0}")]
     BufferedPages(usize),
 }
 

@@ -253,6 +253,16 @@ fn backfill_needs_a_bounded_window() {
         query_error(bounded().backfill(Backfill::concurrency(2).with_buffered_pages(0))),
         QueryError::BufferedPages(0)
     );
+    assert_eq!(
+        query_error(bounded().backfill(Backfill::concurrency(2).with_buffered_pages(usize::MAX))),
+        QueryError::BufferedPages(usize::MAX)
+    );
+    assert_eq!(
+        query_error(
+            bounded().backfill(Backfill::concurrency(50).with_slices_per_worker(usize::MAX))
+        ),
+        QueryError::SlicesPerWorker(usize::MAX)
+    );
     c.audit_log_events("1")
         .since(Duration::from_secs(60))
         .end_at(now + chrono::TimeDelta::seconds(1))
