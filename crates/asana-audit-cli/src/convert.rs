@@ -184,7 +184,15 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         }
         summary.events += events.len() as u64;
     }
-    let _ = parser.join();
+    if parser.join().is_err() {
+        // The reading thread died: the input was not read to its end, so nothing more is
+        // committed.
+        return Err(CliError::local(format!(
+            "reading {input_name} stopped unexpectedly after {} event(s); nothing after them \
+             was committed",
+            summary.events
+        )));
+    }
     match &mut out {
         Out::Lines(writer, _) => writer
             .flush()
