@@ -251,16 +251,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     let plan = Plan::new(&args);
     let started = Instant::now();
     let load_before = load_average();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = target_dir(root);
     build(root, plan.release)?;
     let bin_dir = target_dir.join(if plan.release { "release" } else { "debug" });
     let scratch = target_dir.join("bench-tmp");
@@ -293,7 +284,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
         report.profile = profile(&tools, events)?;
     }
     if let Some((events, reps, lengths)) = &plan.convert {
-        let python = crate::pyenv::venv(&target_dir.join("test-venv"), crate::pyenv::TEST_PINS)?;
+        let python = crate::pyenv::test_venv(&target_dir)?;
         let convert_tools = crate::bench_convert::Tools {
             cli: &tools.cli,
             mock: &tools.mock,
@@ -331,6 +322,20 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR`, relative to the root, or `target`).
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("target"))
 }
 
 fn build(root: &Path, release: bool) -> Result<()> {

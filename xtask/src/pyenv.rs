@@ -1,5 +1,6 @@
-//! Python virtualenvs under the target directory, made from PyPI with pinned packages: the
-//! official client for `bench`, the readers and the S3 server the tests use for `test`.
+//! Python virtualenvs under the target directory, made from PyPI with the top-level packages
+//! pinned (their own dependencies are resolved by pip): the official client for `bench`, the
+//! readers and the S3 server the tests use for `test`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +41,11 @@ pub const TEST_PINS: &[Pin] = &[
         version: "26.0.1",
     },
 ];
+
+/// The tests' virtualenv (`test-venv` under the target directory), made unless it is there.
+pub fn test_venv(target_dir: &Path) -> Result<PathBuf> {
+    venv(&target_dir.join("test-venv"), TEST_PINS)
+}
 
 /// The virtualenv at `dir` with `pins` installed, made (from PyPI) unless it is there already;
 /// returns its interpreter.

@@ -64,16 +64,24 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             |(name, version)| format!("{name} ({version})")
         )
     );
-    // The tests' Python side: an S3-compatible server and readers that are not ours.
-    let python = crate::pyenv::venv(&root.join("target/test-venv"), crate::pyenv::TEST_PINS)?;
-    eprintln!("==> python for the tests: {}", python.display());
+    // The tests' Python side (an S3-compatible server and readers that are not ours), made
+    // only when the tests are about to run, so the cheap checks need no Python.
+    let python = std::cell::OnceCell::new();
     let run_cargo = |args: &[&str]| -> Result<bool> {
-        let status = Command::new(&cargo)
-            .args(args)
-            .env("ASANA_AUDIT_PYTHON", &python)
-            .current_dir(root)
-            .status()
-            .context("starting cargo")?;
+        let mut command = Command::new(&cargo);
+        command.args(args).current_dir(root);
+        if args.first() == Some(&"test") {
+            let python = match python.get() {
+                Some(python) => python,
+                None => {
+                    let made = crate::pyenv::test_venv(&crate::bench::target_dir(root))?;
+                    eprintln!("==> python for the tests: {}", made.display());
+                    python.get_or_init(|| made)
+                }
+            };
+            command.env("ASANA_AUDIT_PYTHON", python);
+        }
+        let status = command.status().context("starting cargo")?;
         Ok(status.success())
     };
     for (name, args) in STEPS {
