@@ -15,6 +15,7 @@ Exit codes:
   2    bad usage or input (nothing was sent)
   3    authentication or permission refused (401, 402, 403)
   4    API or network failure, after retries
+  5    another run holds this checkpoint (or file output); nothing was read or written
   130  interrupted (Ctrl-C); the output is flushed and the checkpoint saved";
 
 /// Export and follow Asana's audit log as NDJSON, without losing or repeating an event.

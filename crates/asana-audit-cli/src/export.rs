@@ -83,6 +83,8 @@ pub struct Plan {
     query: Query,
     checkpoint: Option<Checkpoint>,
     target: PlanTarget,
+    /// The checkpoint's and the file output's locks, held until the run ends.
+    locks: crate::lock::Locks,
 }
 
 /// Where the events of a run go.
@@ -147,6 +149,11 @@ impl Plan {
         }
         let query = request.to_query()?;
 
+        // One writer per checkpoint: locked before it is read (see src/lock.rs).
+        let mut locks = crate::lock::Locks::default();
+        if let Some(path) = &args.checkpoint {
+            locks.checkpoint(path)?;
+        }
         let checkpoint = match &args.checkpoint {
             Some(path) => Checkpoint::load(path)?,
             None => None,
@@ -168,6 +175,7 @@ impl Plan {
                 ));
             }
             Target::File => {
+                locks.output(&args.output)?;
                 let covered = checkpoint
                     .as_ref()
                     .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
@@ -184,6 +192,7 @@ impl Plan {
             query,
             checkpoint,
             target,
+            locks,
         })
     }
 
@@ -304,6 +313,8 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     let started = Instant::now();
+    // Released when the run has saved its last checkpoint and returns.
+    let _locks = std::mem::take(&mut plan.locks);
     for warning in plan.query().warnings() {
         tracing::warn!("{warning}");
     }

@@ -10,6 +10,7 @@ mod convert;
 mod demo;
 mod error;
 mod export;
+mod lock;
 mod output;
 mod progress;
 mod signals;
