@@ -74,6 +74,10 @@ pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError
         0 => builder.no_rate_limit(),
         per_minute => builder.requests_per_minute(per_minute),
     };
+    let builder = match crate::metrics::installed() {
+        Some(metrics) => builder.observer(metrics),
+        None => builder,
+    };
     Ok(builder.build()?)
 }
 
@@ -318,6 +322,7 @@ pub async fn run(
     for warning in plan.query().warnings() {
         tracing::warn!("{warning}");
     }
+    let watch = crate::metrics::workspace(&args.workspace);
     let mut checkpoint = plan.checkpoint.take();
     let mut writer = match plan.target {
         PlanTarget::Lines {
@@ -406,6 +411,9 @@ pub async fn run(
             Some(Ok(event)) => event,
         };
         progress.event(&event);
+        if let Some(watch) = &watch {
+            watch.event(&event);
+        }
         let due = match &mut writer {
             Writer::Lines {
                 output,
@@ -416,6 +424,9 @@ pub async fn run(
             } => {
                 if !dedupe.is_empty() && dedupe.remove(event.gid()) {
                     summary.duplicates_dropped += 1;
+                    if let Some(watch) = &watch {
+                        watch.duplicate();
+                    }
                     continue;
                 }
                 output
@@ -504,7 +515,9 @@ async fn checkpoint_now(
             output, unsaved, ..
         } => {
             *unsaved = 0;
-            save(args, output, source, events_total, last)
+            save(args, output, source, events_total, last)?;
+            committed_now(args);
+            Ok(())
         }
         Writer::Archive {
             sink,
@@ -545,8 +558,16 @@ async fn checkpoint_now(
             };
             sink.commit(record).await?;
             *committed = Some((cursor, events_total));
+            committed_now(args);
             Ok(())
         }
+    }
+}
+
+/// Tells the metrics, if any, that written events were just made durable.
+fn committed_now(args: &ExportArgs) {
+    if let Some(watch) = crate::metrics::workspace(&args.workspace) {
+        watch.committed();
     }
 }
 

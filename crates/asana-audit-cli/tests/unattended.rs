@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use asana_audit_log_mock::MockServer;
+use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
 use common::{run, text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 
@@ -237,4 +238,177 @@ async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
         count_gids(&std::fs::read_to_string(file).unwrap(), &mut counts);
     }
     assert_each_once(&counts, &server, "directory output");
+}
+
+/// GET `path` from the metrics endpoint: the status code and the body.
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_string();
+    (status, body)
+}
+
+/// The value of the sample `name{labels}` in a scrape, 0 when absent.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// A free port on the loopback interface (released for the binary to take).
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_the_mock_request_log_and_the_silence_alarm_fires() {
+    let server = MockServer::builder()
+        .events(300)
+        .seed(32)
+        .faults(
+            FaultPlan::new()
+                .on_request(
+                    2,
+                    Fault::TooManyRequests {
+                        retry_after_secs: 1,
+                    },
+                )
+                .on_request(
+                    4,
+                    Fault::TooManyRequests {
+                        retry_after_secs: 1,
+                    },
+                ),
+        )
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("events.ndjson");
+    let checkpoint = dir.path().join("events.ckpt");
+    let addr = free_addr();
+    let ws = server.workspace_gid().to_string();
+    let series = |name: &str| format!("asana_audit_{name}{{workspace=\"{ws}\"}}");
+    let child = command(
+        &server,
+        "follow",
+        &[
+            "--poll-interval",
+            "2s",
+            "--output",
+            &s(&output),
+            "--checkpoint",
+            &s(&checkpoint),
+            "--metrics-addr",
+            &addr,
+            "--alert-silence",
+            "1s",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_until("the follow caught up", || {
+        events_written(&checkpoint) == Some(300)
+    })
+    .await;
+
+    assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get(&addr, "/readyz").await.0, 200);
+    let (status, _) = get(&addr, "/nowhere").await;
+    assert_eq!(status, 404);
+
+    // The counters against the mock's log, at a moment when no request is under way (the log
+    // reads the same before and after the scrape).
+    let started = Instant::now();
+    let (log, scrape) = loop {
+        let before = server.requests();
+        let (status, scrape) = get(&addr, "/metrics").await;
+        assert_eq!(status, 200);
+        let after = server.requests();
+        if before.len() == after.len() && before.last().is_none_or(|r| r.status.is_some()) {
+            break (after, scrape);
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never quiet");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let count = |status: u16| log.iter().filter(|r| r.status == Some(status)).count() as f64;
+    assert_eq!(count(429), 2.0, "the fault plan's refusals");
+    assert_eq!(sample(&scrape, &series("pages_received_total")), count(200));
+    assert_eq!(sample(&scrape, &series("rate_limited_total")), count(429));
+    let with = |labels: &str| format!("asana_audit_{labels}");
+    assert_eq!(
+        sample(
+            &scrape,
+            &with(&format!(
+                "retries_total{{workspace=\"{ws}\",reason=\"rate_limited\"}}"
+            ))
+        ),
+        count(429)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            &with(&format!(
+                "requests_total{{workspace=\"{ws}\",status=\"429\"}}"
+            ))
+        ),
+        count(429)
+    );
+    assert_eq!(
+        sample(&scrape, &series("request_duration_seconds_count")),
+        log.len() as f64
+    );
+    let delivered: Vec<String> = server.events_json();
+    assert_eq!(sample(&scrape, &series("events_received_total")), 300.0);
+    let bytes: usize = delivered.iter().map(String::len).sum();
+    assert_eq!(
+        sample(&scrape, &series("bytes_received_total")),
+        bytes as f64
+    );
+    assert_eq!(sample(&scrape, &series("duplicates_dropped_total")), 0.0);
+    assert!(sample(&scrape, &series("checkpoint_saves_total")) >= 1.0);
+    assert!(sample(&scrape, &series("last_commit_timestamp_seconds")) > 0.0);
+    assert!(sample(&scrape, &series("last_successful_poll_timestamp_seconds")) > 0.0);
+    let newest: serde_json::Value = serde_json::from_str(delivered.last().unwrap()).unwrap();
+    let newest = chrono::DateTime::parse_from_rfc3339(newest["created_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis() as f64
+        / 1000.0;
+    assert_eq!(
+        sample(&scrape, &series("newest_event_timestamp_seconds")),
+        newest
+    );
+    assert!(sample(&scrape, &series("newest_event_lag_seconds")) >= 0.0);
+    assert!(scrape.contains("asana_audit_late_events_caught_total"));
+
+    // No event for over a second: the alarm is raised.
+    let started = Instant::now();
+    while sample(&get(&addr, "/metrics").await.1, &series("silent")) != 1.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the alarm never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        get(&addr, "/readyz").await.0,
+        200,
+        "silence is not unreadiness"
+    );
+
+    let out = interrupt(child).await;
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no audit log event has arrived for --alert-silence"),
+        "{stderr}"
+    );
 }
