@@ -148,6 +148,7 @@ impl Checkpoint {
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
+        crate::metrics::checkpoint_saved(self.query.workspace_gid());
         Ok(())
     }
 }

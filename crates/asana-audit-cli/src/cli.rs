@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ Exit codes:
   2    bad usage or input (nothing was sent)
   3    authentication or permission refused (401, 402, 403)
   4    API or network failure, after retries
+  5    another run holds this checkpoint (or file output); nothing was read or written
   130  interrupted (Ctrl-C); the output is flushed and the checkpoint saved";
 
 /// Export and follow Asana's audit log as NDJSON, without losing or repeating an event.
@@ -177,6 +179,27 @@ pub struct ExportArgs {
     /// Progress on stderr: auto (only on a terminal), always or never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,
+
+    /// Metrics and health for running unattended.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+/// Metrics, health and the silence alarm of `export` and `follow`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MonitorArgs {
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (per workspace: events, pages and
+    /// bytes received, duplicates dropped, requests by status, 429s, retries by reason, request
+    /// latency, the newest event's time and lag, the last successful poll and commit,
+    /// checkpoint saves), /healthz (200 while the process runs) and /readyz (200 while the last
+    /// successful poll is at most 3 poll intervals + 60 s old, else 503).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Warn, and set the metric asana_audit_silent to 1, once no event has arrived for this
+    /// long (e.g. 2h): a domain whose log falls silent may have lost its audit log export.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub alert_silence: Option<Duration>,
 }
 
 /// How events land in a directory or object store: encoding, partitions, rotation. Shared by

@@ -14,6 +14,9 @@ pub enum Failure {
     Api,
     /// The output or the checkpoint could not be written (exit 1).
     Local,
+    /// Another run holds the checkpoint (or the file output); nothing was read or written
+    /// (exit 5).
+    Locked,
     /// Interrupted by Ctrl-C or SIGTERM after saving what was done (exit 130).
     Interrupted,
 }
@@ -26,6 +29,7 @@ impl Failure {
             Failure::Input => 2,
             Failure::Auth => 3,
             Failure::Api => 4,
+            Failure::Locked => 5,
             Failure::Interrupted => 130,
         }
     }

@@ -74,6 +74,10 @@ pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError
         0 => builder.no_rate_limit(),
         per_minute => builder.requests_per_minute(per_minute),
     };
+    let builder = match crate::metrics::installed() {
+        Some(metrics) => builder.observer(metrics),
+        None => builder,
+    };
     Ok(builder.build()?)
 }
 
@@ -83,6 +87,8 @@ pub struct Plan {
     query: Query,
     checkpoint: Option<Checkpoint>,
     target: PlanTarget,
+    /// The checkpoint's and the file output's locks, held until the run ends.
+    locks: crate::lock::Locks,
 }
 
 /// Where the events of a run go.
@@ -147,6 +153,11 @@ impl Plan {
         }
         let query = request.to_query()?;
 
+        // One writer per checkpoint: locked before it is read (see src/lock.rs).
+        let mut locks = crate::lock::Locks::default();
+        if let Some(path) = &args.checkpoint {
+            locks.checkpoint(path)?;
+        }
         let checkpoint = match &args.checkpoint {
             Some(path) => Checkpoint::load(path)?,
             None => None,
@@ -168,6 +179,7 @@ impl Plan {
                 ));
             }
             Target::File => {
+                locks.output(&args.output)?;
                 let covered = checkpoint
                     .as_ref()
                     .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
@@ -184,6 +196,7 @@ impl Plan {
             query,
             checkpoint,
             target,
+            locks,
         })
     }
 
@@ -304,9 +317,12 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     let started = Instant::now();
+    // Released when the run has saved its last checkpoint and returns.
+    let _locks = std::mem::take(&mut plan.locks);
     for warning in plan.query().warnings() {
         tracing::warn!("{warning}");
     }
+    let watch = crate::metrics::workspace(&args.workspace);
     let mut checkpoint = plan.checkpoint.take();
     let mut writer = match plan.target {
         PlanTarget::Lines {
@@ -395,6 +411,9 @@ pub async fn run(
             Some(Ok(event)) => event,
         };
         progress.event(&event);
+        if let Some(watch) = &watch {
+            watch.event(&event);
+        }
         let due = match &mut writer {
             Writer::Lines {
                 output,
@@ -405,6 +424,9 @@ pub async fn run(
             } => {
                 if !dedupe.is_empty() && dedupe.remove(event.gid()) {
                     summary.duplicates_dropped += 1;
+                    if let Some(watch) = &watch {
+                        watch.duplicate();
+                    }
                     continue;
                 }
                 output
@@ -493,7 +515,9 @@ async fn checkpoint_now(
             output, unsaved, ..
         } => {
             *unsaved = 0;
-            save(args, output, source, events_total, last)
+            save(args, output, source, events_total, last)?;
+            committed_now(args);
+            Ok(())
         }
         Writer::Archive {
             sink,
@@ -534,8 +558,16 @@ async fn checkpoint_now(
             };
             sink.commit(record).await?;
             *committed = Some((cursor, events_total));
+            committed_now(args);
             Ok(())
         }
+    }
+}
+
+/// Tells the metrics, if any, that written events were just made durable.
+fn committed_now(args: &ExportArgs) {
+    if let Some(watch) = crate::metrics::workspace(&args.workspace) {
+        watch.committed();
     }
 }
 

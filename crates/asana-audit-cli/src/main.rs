@@ -10,6 +10,8 @@ mod convert;
 mod demo;
 mod error;
 mod export;
+mod lock;
+mod metrics;
 mod output;
 mod progress;
 mod signals;
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Export(args) => {
+            let _monitor = metrics::start(&args.monitor, None).await?;
             let client = export::client(&args, export::read_token(args.token_file.as_deref())?)?;
             let plan = export::Plan::new(&args, &client, false)?;
             let progress = progress::Progress::new(args.progress);
@@ -58,6 +61,7 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Follow(args) => {
             let export = &args.export;
+            let _monitor = metrics::start(&export.monitor, Some(args.poll_interval)).await?;
             let client = export::client(export, export::read_token(export.token_file.as_deref())?)?;
             let plan = export::Plan::new(export, &client, true)?;
             let progress = progress::Progress::new(export.progress);

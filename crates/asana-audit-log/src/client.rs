@@ -12,6 +12,7 @@ use crate::cursor::{Cursor, Position};
 use crate::enums::EventType;
 use crate::error::Error;
 use crate::http::{RetryPolicy, Transport};
+use crate::observe::RequestObserver;
 use crate::query::{Actor, Query, QueryError, QueryFields};
 use crate::settings::Settings;
 use crate::stream::{EventStream, Mode, PageStream, Pager};
@@ -409,6 +410,7 @@ pub struct ClientBuilder {
     token_from_env: bool,
     settings: Settings,
     http: Option<reqwest::ClientBuilder>,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -548,6 +550,13 @@ impl ClientBuilder {
         self
     }
 
+    /// An observer told about each request the client sends (status, latency, pages, retries
+    /// and their reasons), for metrics; see [`RequestObserver`]. Default: none.
+    pub fn observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the client; fails on a missing token or an invalid setting, and sends nothing.
     pub fn build(self) -> Result<Client, Error> {
         let token = match self.token {
@@ -563,7 +572,7 @@ impl ClientBuilder {
         }
         let token = SecretString::from(trimmed);
         let settings = self.settings.validate()?;
-        let transport = Transport::new(&token, settings, self.http)?;
+        let transport = Transport::new(&token, settings, self.http, self.observer)?;
         Ok(Client {
             transport: Arc::new(transport),
         })

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::error::{ApiError, AsanaError, Error, HttpError};
+use crate::observe::{RequestObserver, RetryReason};
 use crate::query::{Actor, Query};
 use crate::settings::Settings;
 
@@ -141,6 +142,8 @@ pub(crate) struct Transport {
     /// `None` when the client's rate limit is off.
     pacer: Option<Pacer>,
     permits: Semaphore,
+    /// Told about each request, for metrics.
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 /// The API serves at most this many concurrent reads per token.
@@ -198,6 +201,7 @@ impl Transport {
         token: &SecretString,
         settings: Settings,
         http: Option<reqwest::ClientBuilder>,
+        observer: Option<Arc<dyn RequestObserver>>,
     ) -> Result<Self, Error> {
         let mut auth =
             HeaderValue::try_from(format!("Bearer {}", token.expose_secret())).map_err(|_| {
@@ -235,6 +239,7 @@ impl Transport {
             pacer: settings.requests_per_minute.map(Pacer::new),
             permits: Semaphore::new(settings.max_concurrent_requests),
             settings,
+            observer,
         })
     }
 
@@ -264,6 +269,9 @@ impl Transport {
             backoff.map(|wait| retry_wait(error.retry_after(), wait, &policy))
         })
         .notify(|error, wait| {
+            if let (Some(observer), Some(reason)) = (&self.observer, RetryReason::of(error)) {
+                observer.retry(query.workspace_gid(), reason, wait);
+            }
             tracing::warn!(
                 workspace_gid = query.workspace_gid(),
                 wait_ms = wait.as_millis() as u64,
@@ -334,9 +342,22 @@ impl Transport {
             with_offset = offset.is_some(),
             attempt,
         );
+        let sent = std::time::Instant::now();
         let result = request.send().instrument(span.clone()).await;
         let carried_offset = offset.is_some();
         let outcome = self.classify(result, carried_offset).await;
+        if let Some(observer) = &self.observer {
+            let workspace = query.workspace_gid();
+            let status = match &outcome {
+                Ok(_) => Some(200),
+                Err(error) => error.status(),
+            };
+            observer.request(workspace, status, sent.elapsed());
+            if let Ok(page) = &outcome {
+                let bytes = page.events.iter().map(|e| e.get().len() as u64).sum();
+                observer.page(workspace, page.events.len(), bytes);
+            }
+        }
         if let (Some(pacer), Some(ticket)) = (&self.pacer, ticket) {
             match &outcome {
                 Ok(_) => pacer.answered(ticket),

@@ -126,6 +126,7 @@ mod error;
 mod event;
 mod fields;
 mod http;
+mod observe;
 mod query;
 mod settings;
 mod stream;
@@ -141,6 +142,7 @@ pub use event::{
 };
 pub use fields::Fields;
 pub use http::RetryPolicy;
+pub use observe::{RequestObserver, RetryReason};
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
 pub use stream::{AuditLogStream, EventStream, Page, PageStream, WithCursors};
 
