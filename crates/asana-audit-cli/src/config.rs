@@ -282,7 +282,17 @@ fn source(
                     }
                     set_token(&mut draft, TokenRef::Env(var), at)?;
                 }
-                "base_url" => args.base_url = string(value)?,
+                "base_url" => {
+                    let url = string(value)?;
+                    // The client's own check (HTTPS unless the host is loopback), with a token
+                    // that is never sent.
+                    Client::builder()
+                        .token(SecretString::from("unused".to_string()))
+                        .base_url(&url)
+                        .build()
+                        .map_err(|e| CliError::from(e).message)?;
+                    args.base_url = url;
+                }
                 "event_type" => {
                     let text = string(value)?;
                     // Checked once every key is read: allow_unknown_event_type may follow.
