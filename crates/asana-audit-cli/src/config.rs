@@ -93,6 +93,7 @@ const SOURCE_KEYS: &[&str] = &[
     "workspace",
     "token_file",
     "token_env",
+    "token_credential",
     "base_url",
     "event_type",
     "allow_unknown_event_type",
@@ -124,6 +125,8 @@ const SOURCE_KEYS: &[&str] = &[
 enum TokenRef {
     File(PathBuf),
     Env(String),
+    /// A file of `$CREDENTIALS_DIRECTORY`, where systemd's `LoadCredential=` puts it.
+    Credential(String),
 }
 
 /// A source whose keys all parsed, before its token is read and its plan made.
@@ -282,6 +285,13 @@ fn source(
                     }
                     set_token(&mut draft, TokenRef::Env(var), at)?;
                 }
+                "token_credential" => {
+                    let name = string(value)?;
+                    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                        return Err(format!("{name:?} is not a credential's name"));
+                    }
+                    set_token(&mut draft, TokenRef::Credential(name), at)?;
+                }
                 "base_url" => {
                     let url = string(value)?;
                     // The client's own check (HTTPS unless the host is loopback), with a token
@@ -400,8 +410,10 @@ fn source(
             "`workspace` (the workspace gid)",
         ),
         (
-            !seen.contains_key("token_file") && !seen.contains_key("token_env"),
-            "`token_file` or `token_env` (where its token is)",
+            !["token_file", "token_env", "token_credential"]
+                .iter()
+                .any(|k| seen.contains_key(*k)),
+            "`token_file`, `token_env` or `token_credential` (where its token is)",
         ),
         (
             !seen.contains_key("output"),
@@ -550,7 +562,7 @@ fn normalize(path: &Path) -> PathBuf {
 
 fn set_token(draft: &mut Draft, token: TokenRef, at: usize) -> Result<(), String> {
     if draft.token.is_some() {
-        return Err("give token_file or token_env, not both".to_string());
+        return Err("give one of token_file, token_env and token_credential".to_string());
     }
     draft.token = Some((token, at));
     Ok(())
@@ -567,12 +579,24 @@ fn read_token(
         TokenRef::Env(var) => {
             env(var).ok_or_else(|| format!("token_env {var} is not set in the environment"))?
         }
+        TokenRef::Credential(name) => {
+            let dir = env("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                format!(
+                    "token_credential {name}: CREDENTIALS_DIRECTORY is not set (systemd sets it \
+                     for a unit with LoadCredential=); outside systemd use token_file"
+                )
+            })?;
+            let path = Path::new(&dir).join(name);
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read credential {}: {e}", path.display()))?
+        }
     };
     let text = text.trim();
     if text.is_empty() {
         return Err(match token {
             TokenRef::File(path) => format!("token_file {} is empty", path.display()),
             TokenRef::Env(var) => format!("token_env {var} is empty"),
+            TokenRef::Credential(name) => format!("token_credential {name} is empty"),
         });
     }
     Ok(SecretString::from(text.to_string()))
@@ -677,6 +701,59 @@ mod tests {
         let found = errors("[[source]]\nworkspace = \"1\"\n  bogus = 1\n", &[]);
         let bogus = found.iter().find(|e| e.message.contains("bogus")).unwrap();
         assert_eq!((bogus.line, bogus.column), (3, 3));
+    }
+
+    #[test]
+    fn a_credential_is_read_from_the_credentials_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("acme"), "secret\n").unwrap();
+        let text = "[[source]]\nworkspace = \"1\"\ntoken_credential = \"acme\"\n\
+                    output = \"a.ndjson\"\ncheckpoint = \"a.ckpt\"\n";
+        let credentials = dir.path().display().to_string();
+        let mut env = |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| credentials.clone());
+        assert!(prepare(text, dir.path(), &mut env).is_ok());
+        let found = errors(text, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .message
+                .contains("CREDENTIALS_DIRECTORY is not set")
+        );
+        assert_eq!(found[0].line, 3);
+    }
+
+    #[test]
+    fn the_contrib_example_prepares() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["acme", "globex"] {
+            std::fs::write(dir.path().join(name), "secret").unwrap();
+        }
+        let example = include_str!("../../../contrib/collector.toml")
+            .replace("/var/lib/asana-audit", &dir.path().display().to_string());
+        let credentials = dir.path().display().to_string();
+        let mut env = |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| credentials.clone());
+        let sources = prepare(&example, dir.path(), &mut env)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        assert_eq!(sources.len(), 2);
+    }
+
+    #[test]
+    fn the_readme_example_prepares() {
+        let readme = include_str!("../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|block| block.split("```").next())
+            .expect("a TOML example in the README");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tokens")).unwrap();
+        std::fs::write(dir.path().join("tokens/acme"), "secret").unwrap();
+        let mut env = |name: &str| (name == "GLOBEX_TOKEN").then(|| "secret".to_string());
+        let sources = prepare(example, dir.path(), &mut env)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        assert_eq!(sources.len(), 2);
     }
 
     #[test]
