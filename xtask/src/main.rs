@@ -37,6 +37,7 @@ mod package;
 mod pyenv;
 mod soak;
 mod spec;
+mod systemd;
 mod test;
 
 /// Project chores for the asana-audit-log workspace.

@@ -91,6 +91,28 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    if !step(
+        "the systemd unit",
+        &format!("systemd-analyze verify {}", crate::systemd::UNIT),
+        || {
+            let binary = root.join("target/debug/asana-audit");
+            Ok(match crate::systemd::verify(root, &binary)? {
+                crate::systemd::Verified::Clean => true,
+                crate::systemd::Verified::Skipped => {
+                    eprintln!(
+                        "    skipped: systemd-analyze is not installed (Debian package `systemd`)"
+                    );
+                    true
+                }
+                crate::systemd::Verified::Failed(said) => {
+                    eprintln!("{said}");
+                    false
+                }
+            })
+        },
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
     let package = crate::package::package_args();
     if !step(
         "packages build from their packed files",

@@ -60,6 +60,16 @@ pub enum Command {
     /// Example: asana-audit follow --workspace 1234 --since 1h --output events.ndjson
     /// --checkpoint events.checkpoint --poll-interval 30s
     Follow(FollowArgs),
+    /// Follow several workspaces at once, each source as its own `follow`, as a service.
+    ///
+    /// Every source of the TOML file has its workspace, token, filters, output and checkpoint.
+    /// A source whose token is refused stops; one that fails otherwise starts again from its
+    /// checkpoint after a pause; neither stops the others. SIGINT or SIGTERM commits every
+    /// source and exits with 130. Every error in the file is reported, with its line, before
+    /// anything starts.
+    ///
+    /// Example: asana-audit run --config /etc/asana-audit/collector.toml
+    Run(RunArgs),
     /// Re-encode an NDJSON export (a file or standard input) into partitioned files of any
     /// encoding, in a directory or object store.
     ///
@@ -359,6 +369,18 @@ pub struct FollowArgs {
     /// How long to wait after the newest event before asking again.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub poll_interval: Duration,
+}
+
+/// The options of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The configuration: [[source]] tables (see the README for their keys).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Check the configuration, tokens, outputs and checkpoints, then exit without following.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// The options of `demo`.

@@ -308,13 +308,36 @@ enum Writer {
     },
 }
 
-/// Runs an export (`follow = None`) or a follow (`Some(poll interval)`).
+/// Runs an export (`follow = None`) or a follow (`Some(poll interval)`) until it ends or the
+/// process is asked to stop (SIGINT, SIGTERM).
 pub async fn run(
+    args: &ExportArgs,
+    client: &Client,
+    plan: Plan,
+    follow: Option<Duration>,
+    progress: &Progress,
+) -> Result<Summary, CliError> {
+    run_until(
+        args,
+        client,
+        plan,
+        follow,
+        progress,
+        crate::signals::interrupted(),
+    )
+    .await
+}
+
+/// [`run`], stopped by `stop` instead of the process's signals: when it completes, what was
+/// written is committed and the run ends as interrupted. `asana-audit run` gives every source
+/// one shared stop.
+pub async fn run_until(
     args: &ExportArgs,
     client: &Client,
     mut plan: Plan,
     follow: Option<Duration>,
     progress: &Progress,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<Summary, CliError> {
     let started = Instant::now();
     // Released when the run has saved its last checkpoint and returns.
@@ -381,7 +404,7 @@ pub async fn run(
         resumed,
         ..Summary::default()
     };
-    let mut interrupt = std::pin::pin!(crate::signals::interrupted());
+    let mut interrupt = std::pin::pin!(stop);
     // One timer for the whole run, moved after each save (a timer made anew for every event
     // would cost a timer-wheel insertion and removal per event). Its deadline is when the next
     // save is due (lines) or when the oldest open file must be committed (archive).

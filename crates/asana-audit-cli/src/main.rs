@@ -5,6 +5,7 @@
 mod archive;
 mod checkpoint;
 mod cli;
+mod config;
 mod convert;
 #[cfg(feature = "demo")]
 mod demo;
@@ -14,6 +15,7 @@ mod lock;
 mod metrics;
 mod output;
 mod progress;
+mod run;
 mod signals;
 
 use std::io::Write;
@@ -70,6 +72,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             report(&summary);
             Ok(())
         }
+        Command::Run(args) => run::run(&args).await,
         Command::Convert(args) => {
             let summary = convert::run(&args).await?;
             tracing::info!(

@@ -7,27 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
-use common::{Delays, run, text};
-
-const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
-
-/// A command for the binary with a clean environment: no token unless given.
-fn cmd() -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("ASANA_ACCESS_TOKEN")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+use common::{Delays, cmd, lines, run, text};
 
 async fn mock(events: u64) -> MockServer {
     MockServer::builder()

@@ -2,7 +2,27 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// A command for the binary with a clean environment: no token unless given.
+pub fn cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_asana-audit"));
+    cmd.env_remove("ASANA_ACCESS_TOKEN")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// The lines of a file (none when it does not exist).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
 
 /// Runs a command on a blocking thread (the mock server lives on the test's runtime).
 pub async fn run(mut cmd: Command) -> Output {

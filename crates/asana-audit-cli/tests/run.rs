@@ -1,0 +1,217 @@
+//! `asana-audit run --config`: several sources in one process, against mock servers.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
+use common::{cmd, lines, run, text};
+
+/// A variable no test sets: a source that names it has no token.
+const UNSET: &str = "ASANA_AUDIT_TEST_TOKEN_NEVER_SET";
+
+async fn mock(events: u64, seed: u64, faults: FaultPlan) -> MockServer {
+    MockServer::builder()
+        .events(events)
+        .seed(seed)
+        .faults(faults)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A `[[source]]` for `server`, following every 50 ms, restarting 200 ms after a failure.
+fn source(name: &str, server: &MockServer, token: &str) -> String {
+    format!(
+        "[[source]]\nname = \"{name}\"\nworkspace = \"{}\"\nbase_url = \"{}\"\n{token}\n\
+         output = \"{name}.ndjson\"\ncheckpoint = \"{name}.ckpt\"\npoll_interval = \"50ms\"\n\
+         restart_after = \"200ms\"\nmax_retries = 1\nrequests_per_minute = 0\n\n",
+        server.workspace_gid(),
+        server.base_url(),
+    )
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    // Bounded: 30 s, polling.
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn events_written(checkpoint: &Path) -> u64 {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checkpoint).unwrap()).unwrap();
+    json["events_written"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_fail_alone_and_all_commit_on_interrupt() {
+    let good = mock(140, 21, FaultPlan::new()).await;
+    let flaky = mock(
+        90,
+        22,
+        FaultPlan::new().with_probability(Fault::InternalServerError, 1.0),
+    )
+    .await;
+    let refused = mock(30, 23, FaultPlan::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("refused.token"), refused.forbidden_token()).unwrap();
+    let config = [
+        source("good", &good, "token_env = \"GOOD_TOKEN\""),
+        source("flaky", &flaky, "token_env = \"FLAKY_TOKEN\""),
+        source("refused", &refused, "token_file = \"refused.token\""),
+    ]
+    .concat();
+    std::fs::write(dir.path().join("collector.toml"), config).unwrap();
+
+    let mut command = cmd();
+    command
+        .env_remove(UNSET)
+        .env("GOOD_TOKEN", good.token())
+        .env("FLAKY_TOKEN", flaky.token())
+        .arg("run")
+        .arg("--config")
+        .arg(dir.path().join("collector.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+
+    let out = |name: &str| dir.path().join(format!("{name}.ndjson"));
+    wait_until("the good source has every event", || {
+        lines(&out("good")).len() >= 140
+    })
+    .await;
+    // The flaky source has failed (one try and one retry each time) and started again at least
+    // once before the storm ends.
+    wait_until("the flaky source restarted", || flaky.requests().len() >= 4).await;
+    assert!(lines(&out("flaky")).is_empty());
+    flaky.set_faults(FaultPlan::new());
+    wait_until("the flaky source has every event", || {
+        lines(&out("flaky")).len() >= 90
+    })
+    .await;
+    // New events reach the sources that follow.
+    good.append_generated(12);
+    wait_until("the good source has the new events", || {
+        lines(&out("good")).len() >= 152
+    })
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "run keeps going while a source is refused"
+    );
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+
+    assert_eq!(lines(&out("good")), good.events_json());
+    assert_eq!(lines(&out("flaky")), flaky.events_json());
+    assert!(lines(&out("refused")).is_empty());
+    assert_eq!(events_written(&dir.path().join("good.ckpt")), 152);
+    assert_eq!(events_written(&dir.path().join("flaky.ckpt")), 90);
+
+    assert!(
+        stderr.contains("refused") && stderr.contains("this source stops"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("flaky") && stderr.contains("starts again from its checkpoint"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!stderr.contains(good.token()), "a token leaked: {stderr}");
+    assert!(
+        !stderr.contains(refused.forbidden_token()),
+        "a token leaked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_of_a_config_is_listed_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.token"), "a-token\n").unwrap();
+    let config = format!(
+        r#"# Two sources, many mistakes.
+[[source]]
+name = "acme"
+workspace = "1234"
+token_file = "absent.token"
+output = "archive/"
+checkpoint = "acme.ckpt"
+encoding = "ndjson.xz"
+poll_interval = "soon"
+actor_type = "robot"
+
+[[source]]
+name = "beta"
+workspace = 5678
+token_env = "{UNSET}"
+output = "archive/"
+checkpoint = "acme.ckpt"
+rotate_sise = "1GiB"
+event_type = "user_logged_in"
+page_size = 500
+format = "cef"
+
+[[source]]
+workspace = "42"
+token_file = "ok.token"
+base_url = "http://example.com/api"
+output = "-"
+
+colour = "blue"
+"#
+    );
+    std::fs::write(dir.path().join("collector.toml"), config).unwrap();
+    let mut command = cmd();
+    command
+        .env_remove(UNSET)
+        .current_dir(dir.path())
+        .args(["run", "--config", "collector.toml"]);
+    let out = run(command).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let dir_text = std::path::absolute(dir.path()).unwrap();
+    let stderr = stderr.replace(&dir_text.display().to_string(), "[DIR]");
+    insta::assert_snapshot!("config_errors", stderr);
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 2,
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_prepares_the_sources_and_exits() {
+    let server = mock(5, 1, FaultPlan::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        source("only", &server, "token_env = \"ONLY_TOKEN\""),
+    )
+    .unwrap();
+    let mut command = cmd();
+    command
+        .env("ONLY_TOKEN", server.token())
+        .arg("run")
+        .arg("--check")
+        .arg("--config")
+        .arg(dir.path().join("collector.toml"));
+    let out = run(command).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 source ready"));
+    assert_eq!(server.request_count(), 0, "--check sends nothing");
+}

@@ -1,0 +1,97 @@
+//! The systemd unit in `contrib/`, checked by `systemd-analyze verify` where that tool exists.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+/// The unit, relative to the repository root.
+pub const UNIT: &str = "contrib/asana-audit.service";
+
+/// Where the unit expects the binary; the check points it at the one just built instead,
+/// since `systemd-analyze verify` refuses a unit whose command does not exist.
+const INSTALLED: &str = "/usr/local/bin/asana-audit";
+
+/// What became of the check.
+pub enum Verified {
+    /// The tool found nothing to say.
+    Clean,
+    /// The tool is not on this machine (the Debian package `systemd` provides it).
+    Skipped,
+    /// It failed or warned; the text says what.
+    Failed(String),
+}
+
+/// Runs `systemd-analyze verify` on a copy of the unit whose commands run `binary`.
+pub fn verify(root: &Path, binary: &Path) -> Result<Verified> {
+    let probe = Command::new("systemd-analyze").arg("--version").output();
+    if probe.is_err() {
+        return Ok(Verified::Skipped);
+    }
+    let unit =
+        std::fs::read_to_string(root.join(UNIT)).with_context(|| format!("reading {UNIT}"))?;
+    let binary = std::path::absolute(binary)?;
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} is not built: the unit's commands need it",
+        binary.display()
+    );
+    let dir = root.join("target/systemd-verify");
+    std::fs::create_dir_all(&dir)?;
+    let copy = dir.join("asana-audit.service");
+    std::fs::write(
+        &copy,
+        unit.replace(INSTALLED, &binary.display().to_string()),
+    )?;
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .context("running systemd-analyze verify")?;
+    // Settings it cannot parse are only warnings ("..., ignoring") with exit status 0: any
+    // output at all fails the check.
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(if out.status.success() && said.trim().is_empty() {
+        Verified::Clean
+    } else {
+        Verified::Failed(format!("{}\n{said}", out.status))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any executable stands in for the binary: the test's own.
+    fn stand_in() -> std::path::PathBuf {
+        std::env::current_exe().unwrap()
+    }
+
+    #[test]
+    fn the_unit_verifies_clean_and_a_broken_one_does_not() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        match verify(root, &stand_in()).unwrap() {
+            Verified::Clean | Verified::Skipped => {}
+            Verified::Failed(said) => panic!("{UNIT}: {said}"),
+        }
+        let broken = std::env::temp_dir().join(format!("xtask-systemd-{}", std::process::id()));
+        std::fs::create_dir_all(broken.join("contrib")).unwrap();
+        let unit = std::fs::read_to_string(root.join(UNIT)).unwrap();
+        std::fs::write(
+            broken.join(UNIT),
+            unit.replace("ProtectHome=yes", "ProtectHome=maybe"),
+        )
+        .unwrap();
+        let verdict = verify(&broken, &stand_in()).unwrap();
+        std::fs::remove_dir_all(&broken).unwrap();
+        match verdict {
+            Verified::Failed(said) => assert!(said.contains("maybe"), "{said}"),
+            Verified::Skipped => {}
+            Verified::Clean => panic!("a unit with a bad setting verified clean"),
+        }
+    }
+}
