@@ -129,7 +129,7 @@ mod stream;
 
 pub use backfill::Backfill;
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, EventsRequest, TOKEN_ENV};
-pub use cursor::{CURSOR_VERSION, Cursor, MAX_SEEN_GIDS};
+pub use cursor::{CURSOR_VERSION, Cursor, MAX_LOOKBACK_GIDS, MAX_SEEN_GIDS};
 pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
 pub use error::{ApiError, AsanaError, Error, HttpError};
 pub use event::{

@@ -75,6 +75,12 @@ pub enum QueryError {
     /// A backfill with fewer than 1 initial slice per unit of concurrency.
     #[error("backfill slices per worker must be at least 1, got {0}")]
     SlicesPerWorker(usize),
+    /// A follow's lookback window outside 1 ms..=90 days.
+    #[error("a lookback must be between 1 ms and 90 days, got {0:?}")]
+    Lookback(std::time::Duration),
+    /// A lookback on a stream that does not follow (`stream`, `pages`, `backfill`).
+    #[error("a lookback applies to follow only (a stream that ends reads no window again)")]
+    LookbackWithoutFollow,
     /// A backfill with a read-ahead of fewer than 1 page per slice.
     #[error("backfill buffered pages must be at least 1, got {0}")]
     BufferedPages(usize),
