@@ -11,6 +11,8 @@
 //!   [`backfill`](EventsRequest::backfill) of a bounded window, all three an [`EventStream`],
 //!   and [`pages`](EventsRequest::pages); every stream is an [`AuditLogStream`];
 //! - a serializable [`Cursor`] after every event, to resume without gap or duplicate;
+//! - late events (visible after paging has passed their `created_at`) picked up by a follow
+//!   with a [`lookback`](EventsRequest::lookback) window, each once;
 //! - lossless events ([`AuditLogEvent`]): the exact JSON Asana sent, plus typed views, with
 //!   open enums ([`EventType`], [`ActorType`], ...) that keep values this version does not know.
 //!

@@ -613,6 +613,12 @@ enum Source {
 /// millisecond may repeat after such a restart.) The gids of the last 1,000 events delivered are
 /// also kept in memory, so an event the server sends again is dropped whatever its `created_at`.
 ///
+/// **Late events.** Offsets only move forward, so an event that becomes visible with a
+/// `created_at` older than events already delivered is never returned by a plain `follow`.
+/// [`EventsRequest::lookback`](crate::EventsRequest::lookback) makes a follow read a trailing
+/// window again after each poll and deliver such events (once, out of `created_at` order); its
+/// documentation states the guarantee and the cost in requests.
+///
 /// **No spinning.** A server that breaks the paging contract ends the stream with
 /// [`Error::Protocol`](crate::Error::Protocol) instead of making it stop early or loop: a page of
 /// events without `next_page.offset` (its events are delivered first), or page after page of
