@@ -89,6 +89,8 @@ pub struct Plan {
     target: PlanTarget,
     /// The checkpoint's and the file output's locks, held until the run ends.
     locks: crate::lock::Locks,
+    /// The window a follow reads again after each poll (`follow --lookback`).
+    lookback: Option<Duration>,
 }
 
 /// Where the events of a run go.
@@ -197,7 +199,16 @@ impl Plan {
             checkpoint,
             target,
             locks,
+            lookback: None,
         })
+    }
+
+    /// Makes a follow read the last `window` before its newest event again after each poll
+    /// (late events; see `EventsRequest::lookback`). The gids it remembers travel in the
+    /// checkpoint's cursor.
+    pub fn with_lookback(mut self, window: Option<Duration>) -> Plan {
+        self.lookback = window;
+        self
     }
 
     /// The validated query (the checkpoint's, when resuming).
@@ -381,6 +392,7 @@ pub async fn run_until(
         }
     };
     let resumed = checkpoint.is_some();
+    let lookback = plan.lookback;
     let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
     let request = match checkpoint {
         Some(cp) => client.resume(cp.cursor),
@@ -389,7 +401,10 @@ pub async fn run_until(
     // Follow, backfill and drain are one stream type; `next` is cancel-safe: an interrupted call
     // loses nothing.
     let mut source = match follow {
-        Some(interval) => request.follow(interval)?,
+        Some(interval) => match lookback {
+            Some(window) => request.lookback(window).follow(interval)?,
+            None => request.follow(interval)?,
+        },
         None if args.concurrency > 1 => {
             request.backfill(Backfill::concurrency(args.concurrency))?
         }

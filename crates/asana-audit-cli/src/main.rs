@@ -65,7 +65,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             let export = &args.export;
             let _monitor = metrics::start(&export.monitor, Some(args.poll_interval)).await?;
             let client = export::client(export, export::read_token(export.token_file.as_deref())?)?;
-            let plan = export::Plan::new(export, &client, true)?;
+            let plan = export::Plan::new(export, &client, true)?.with_lookback(args.lookback);
             let progress = progress::Progress::new(export.progress);
             let summary =
                 export::run(export, &client, plan, Some(args.poll_interval), &progress).await?;

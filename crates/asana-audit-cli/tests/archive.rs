@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
-use common::{Delays, run, text};
+use common::{Delays, interrupt, run, text};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
@@ -643,15 +643,7 @@ async fn follow_commits_files_by_age_and_on_interrupt() {
     server.append_generated(7);
     // Interrupted with events not yet a second old: they are committed on the way out.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    interrupt(child).await;
     wait_for_committed(&ckpt, 347).await;
     assert_exactly(
         &dump(archive.to_str().unwrap(), None).await,

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
-use common::{Delays, cmd, lines, run, text};
+use common::{Delays, cmd, interrupt, lines, run, text};
 
 async fn mock(events: u64) -> MockServer {
     MockServer::builder()
@@ -403,15 +403,7 @@ async fn follow_appends_new_events_and_saves_on_interrupt() {
     server.append_generated(5);
     wait_for_lines(&out_path, 155).await;
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    interrupt(child).await;
     assert_eq!(lines(&out_path), server.events_json());
     let checkpoint: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&ckpt).unwrap()).unwrap();

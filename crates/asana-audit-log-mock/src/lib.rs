@@ -70,11 +70,23 @@
 //!   and asking again later with that offset returns the events appended since.
 //! * Offset tokens are opaque (base64url), signed with SipHash-2-4 under a per-server key
 //!   (random, or [fixed](MockServerBuilder::offset_secret)), bound to the query's filters
-//!   and workspace but not to `limit`, carry the position "after event (created_at, seq)",
+//!   and workspace but not to `limit`, carry the position "after event (created_at, key)"
+//!   (see [Late events](#late-events)),
 //!   and expire after [`MockServerBuilder::offset_lifetime`] (default one hour) by the server
 //!   clock.
 //! * Retention: events older than 90 days by the server clock are not served; nothing is
 //!   older than 2021-10-08T00:00:00Z.
+//!
+//! # Late events
+//!
+//! With [`MockServerBuilder::late_events`], some of the events appended while the server
+//! runs are stored with a `created_at` in the past, at the place in the order where that
+//! `created_at` puts them. Paging works on that order: an offset means "after this event", so
+//! when a late event lands before an offset a client already holds, paging on from the offset
+//! never returns it; only a query whose window covers its `created_at` (a new `start_at`,
+//! no offset) finds it. A client that only follows offsets misses such events, as it would
+//! against a live log whose events become visible later than their `created_at`.
+//! [`MockServer::events`] holds them at their place.
 //!
 //! # Data
 //!
@@ -214,6 +226,7 @@ pub struct MockServerBuilder {
     faults: FaultPlan,
     forward_compat: bool,
     live_rate: Option<f64>,
+    late: Option<server::Late>,
     bind: SocketAddr,
     log_capacity: usize,
 }
@@ -240,6 +253,7 @@ impl Default for MockServerBuilder {
             faults: FaultPlan::default(),
             forward_compat: false,
             live_rate: None,
+            late: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             log_capacity: 100_000,
         }
@@ -410,6 +424,28 @@ impl MockServerBuilder {
         self
     }
 
+    /// Makes a `fraction` (0..=1) of the generated events appended while the server runs
+    /// ([`live_rate`](Self::live_rate), [`MockServer::append_generated`], `POST
+    /// /_mock/events?count=N`) *late* (default off): such an event gets a `created_at` between
+    /// 1 ms and `max_age` before the time it is appended at, and is stored at the place of
+    /// that `created_at` (after the events of the same millisecond). See "Late events" in the
+    /// crate documentation for what a client sees. Which events are late, and how late, depends
+    /// only on the seed and the event's number. A fraction outside 0..=1 (or not a number) is
+    /// clamped to it; a zero fraction or a zero `max_age` turns the mode off.
+    pub fn late_events(mut self, fraction: f64, max_age: Duration) -> Self {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        let max_age_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        self.late = (fraction > 0.0 && max_age_ms > 0).then_some(server::Late {
+            fraction,
+            max_age_ms,
+        });
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1:0`, a free port).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
@@ -488,6 +524,7 @@ impl MockServerBuilder {
             offset_lifetime_ms: self.offset_lifetime.map(|d| d.as_millis() as i64),
             base_url: base_url.clone(),
             log_capacity: self.log_capacity,
+            late: self.late,
         };
         let rate = self
             .rate_limit

@@ -95,6 +95,14 @@ struct Serve {
     /// Append generated events continuously at this many per second.
     #[arg(long)]
     live_rate: Option<f64>,
+    /// Make this fraction (0..=1) of the generated events appended while serving late: their
+    /// created_at lies up to --late-max-age in the past, before offsets clients already hold,
+    /// so a client that only follows offsets misses them.
+    #[arg(long, value_name = "FRACTION", requires = "late_max_age", value_parser = parse_fraction)]
+    late_fraction: Option<f64>,
+    /// How far in the past a late event's created_at may lie (e.g. 20m).
+    #[arg(long, value_name = "DURATION", requires = "late_fraction", value_parser = parse_duration)]
+    late_max_age: Option<Duration>,
     /// Print one JSON line with base_url, token, workspace_gid, … instead of the text lines.
     #[arg(long)]
     print_json: bool,
@@ -106,6 +114,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         Fault::Delay(d) => Ok(d),
         _ => Err(format!("not a duration: {s:?}")),
     }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("not a fraction between 0 and 1: {s:?}"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -183,6 +198,9 @@ async fn serve(args: Serve) -> std::io::Result<()> {
     }
     if let Some(secret) = args.offset_secret {
         builder = builder.offset_secret(secret);
+    }
+    if let (Some(fraction), Some(max_age)) = (args.late_fraction, args.late_max_age) {
+        builder = builder.late_events(fraction, max_age);
     }
     if let Some(rate) = args.live_rate {
         builder = builder.live_rate(rate);

@@ -2,7 +2,7 @@
 //!
 //! Layout before encoding (42 bytes, then unpadded base64url):
 //! version (1) | issued_at ms (8) | cursor tag (1) | cursor created_at ms (8) |
-//! cursor seq (8) | query fingerprint (8) | SipHash-2-4 tag over all of that (8).
+//! cursor key (8) | query fingerprint (8) | SipHash-2-4 tag over all of that (8).
 //!
 //! The token is bound to the query's filters (workspace, time window, event type, actor,
 //! resource) but not to `limit`: a client may change its page size between pages.
@@ -54,7 +54,7 @@ pub(crate) fn encode(key: (u64, u64), data: TokenData) -> String {
     bytes.extend_from_slice(&data.issued_ms.to_le_bytes());
     let (tag, ms, seq) = match data.cursor {
         Cursor::Start => (0u8, 0i64, 0u64),
-        Cursor::After { ms, seq } => (1, ms, seq),
+        Cursor::After { ms, key } => (1, ms, key),
     };
     bytes.push(tag);
     bytes.extend_from_slice(&ms.to_le_bytes());
@@ -92,7 +92,7 @@ pub(crate) fn decode(
         0 => Cursor::Start,
         _ => Cursor::After {
             ms: i64::from_le_bytes(word(&bytes, 10)),
-            seq: u64::from_le_bytes(word(&bytes, 18)),
+            key: u64::from_le_bytes(word(&bytes, 18)),
         },
     };
     let data = TokenData {
@@ -126,7 +126,7 @@ mod tests {
     fn token() -> (String, TokenData) {
         let data = TokenData {
             issued_ms: 1000,
-            cursor: Cursor::After { ms: 5, seq: 9 },
+            cursor: Cursor::After { ms: 5, key: 9 },
             query: 77,
         };
         (encode(KEY, data), data)

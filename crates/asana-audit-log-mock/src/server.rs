@@ -23,6 +23,7 @@ use crate::generate::{FLOOR_MS, Generator, event_gid};
 use crate::json::JsonOut;
 use crate::limits::{CONCURRENCY_RETRY_AFTER, ConcurrencyCap, RateLimiter, Slot};
 use crate::offset::{self, TokenData, TokenError};
+use crate::prng::SplitMix64;
 use crate::record::{CursorPosition, RequestRecord};
 use crate::store::{ACTOR_TYPES, Cursor, Filters, Store, actor_type_code};
 
@@ -46,7 +47,21 @@ pub(crate) struct Config {
     pub(crate) base_url: String,
     /// How many request records are kept.
     pub(crate) log_capacity: usize,
+    /// Late events among generated appends, if any.
+    pub(crate) late: Option<Late>,
 }
+
+/// Which generated appends are late, and how late: a fraction of them, chosen by the seed and
+/// the event's number, get a `created_at` up to `max_age_ms` before the time they are
+/// appended at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Late {
+    pub(crate) fraction: f64,
+    pub(crate) max_age_ms: i64,
+}
+
+/// The salt that makes the late draws independent of the event's own content.
+const LATE_SALT: u64 = 0x6c61_7465;
 
 /// Everything the connections share.
 #[derive(Debug)]
@@ -116,11 +131,36 @@ impl Shared {
     pub(crate) fn append_generated(&self, n: usize) -> usize {
         let mut store = self.write_store();
         let ms = self.append_ms(&store);
+        let mut any_late = false;
         for _ in 0..n {
             let seq = store.len() as u64;
-            store.push_generated(&self.generator, seq, ms, false);
+            match self.late_ms(seq, ms) {
+                Some(late_ms) => {
+                    store.insert_generated(&self.generator, seq, late_ms);
+                    any_late = true;
+                }
+                None => store.push_generated(&self.generator, seq, ms, false),
+            }
+        }
+        if any_late {
+            // "Searched up to position N" no longer covers what was stored before N.
+            self.matched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
         }
         store.len()
+    }
+
+    /// The `created_at` of generated event `seq`, appended at `ms`, when it is to be late.
+    fn late_ms(&self, seq: u64, ms: i64) -> Option<i64> {
+        let late = self.cfg.late?;
+        let mut r = SplitMix64::derive(self.generator.config().seed ^ LATE_SALT, seq);
+        if !r.chance(late.fraction) {
+            return None;
+        }
+        let age = 1 + r.below(late.max_age_ms.max(1) as u64) as i64;
+        Some((ms - age).max(FLOOR_MS))
     }
 
     /// Appends the given event objects, all or none; returns the store's new size.
@@ -484,12 +524,13 @@ fn parse_time(name: &str, value: &str) -> Result<i64, Reply> {
     })
 }
 
-fn position(cursor: Cursor) -> CursorPosition {
+fn position(shared: &Shared, cursor: Cursor) -> CursorPosition {
     match cursor {
         Cursor::Start => CursorPosition::Start,
-        Cursor::After { ms, seq } => CursorPosition::After {
+        Cursor::After { ms, key } => CursorPosition::After {
             created_at: ms_to_datetime(ms),
-            seq,
+            // A token from another server names no stored event: its key stands in.
+            seq: shared.read_store().position_of(cursor).unwrap_or(key),
         },
     }
 }
@@ -553,7 +594,7 @@ fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, 
                 cfg.offset_lifetime_ms,
             ) {
                 Ok(data) => {
-                    offset_position = Some(position(data.cursor));
+                    offset_position = Some(position(shared, data.cursor));
                     data.cursor
                 }
                 Err((problem, data)) => {
@@ -577,7 +618,7 @@ fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, 
                         ),
                     };
                     let mut reply = Reply::error(400, &message);
-                    reply.offset = data.map(|d| position(d.cursor));
+                    reply.offset = data.map(|d| position(shared, d.cursor));
                     return Err(reply);
                 }
             }

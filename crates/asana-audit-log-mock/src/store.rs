@@ -1,10 +1,15 @@
 //! The event store: every event's JSON bytes in a few large arenas (one per generator
-//! thread, appends go to the last), plus a small fixed-size index entry per event (40 bytes)
+//! thread, appends go to the last), plus a small fixed-size index entry per event (48 bytes)
 //! holding what the filters and the paging need.
 //!
-//! Events are kept in `(created_at, seq)` order, where `seq` is the position in the store;
-//! appends only ever go at the end (an appended event is never older than the last one), so
-//! a position stays valid forever and "after event `seq`" is all an offset token needs.
+//! Events are kept in `(created_at, key)` order, where `key` is where the event's JSON starts
+//! in the arenas: it only grows with every event stored, so it says which of two events with
+//! the same `created_at` came first, and it never changes. An offset token holds "after
+//! event `(created_at, key)`", which stays meaningful whatever is stored later. Appends go at
+//! the end (an appended event is never older than the last one); a *late* event
+//! ([`Store::insert_generated`]) goes to the place of its `created_at`, after every event of
+//! the same millisecond, and when that place is before an offset a client holds, paging on
+//! from that offset never returns it, as with the live API.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -53,6 +58,8 @@ fn numeric_gid(s: &str) -> Option<u64> {
 struct Entry {
     ms: i64,
     start: u64,
+    /// Bytes of JSON at `start`.
+    len: u32,
     actor_gid: u64,
     resource_gid: u64,
     event_type: u32,
@@ -88,11 +95,12 @@ impl Resolved {
     }
 }
 
-/// Where a page starts: at the beginning, or after the event at position `seq`.
+/// Where a page starts: at the beginning, or after the event `(ms, key)` in store order (see
+/// the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cursor {
     Start,
-    After { ms: i64, seq: u64 },
+    After { ms: i64, key: u64 },
 }
 
 /// All events the server has, in order.
@@ -171,17 +179,39 @@ impl Store {
         initial: bool,
     ) {
         debug_assert!(self.last_ms().is_none_or(|last| last <= ms));
+        let entry = self.write_generated(generator, seq, ms, initial);
+        self.entries.push(entry);
+    }
+
+    /// Stores generated event `seq` created at `ms`, which may be older than events already
+    /// stored: it goes after every event created at or before `ms` (a late event).
+    pub(crate) fn insert_generated(&mut self, generator: &Generator, seq: u64, ms: i64) {
+        let entry = self.write_generated(generator, seq, ms, false);
+        let at = self.entries.partition_point(|e| e.ms <= ms);
+        self.entries.insert(at, entry);
+    }
+
+    fn write_generated(
+        &mut self,
+        generator: &Generator,
+        seq: u64,
+        ms: i64,
+        initial: bool,
+    ) -> Entry {
         let (arena, start) = self.tail();
+        let before = arena.len();
         let meta: GenMeta = generator.write(seq, ms, initial, arena);
+        let len = u32::try_from(arena.len() - before).expect("an event under 4 GiB");
         let event_type = self.event_type_code(meta.event_type);
-        self.entries.push(Entry {
+        Entry {
             ms,
             start,
+            len,
             actor_gid: meta.actor_gid.unwrap_or(0),
             resource_gid: meta.resource_gid.unwrap_or(0),
             event_type,
             actor_type: actor_type_code(Some(meta.actor_type)),
-        });
+        }
     }
 
     /// Gives the generator's event types their codes up front, in a fixed order, so stores
@@ -229,10 +259,12 @@ impl Store {
         debug_assert!(self.last_ms().is_none_or(|last| last <= ms));
         let (arena, start) = self.tail();
         arena.extend_from_slice(json);
+        let len = u32::try_from(json.len()).expect("an event under 4 GiB");
         let event_type = self.event_type_code(event_type.unwrap_or(""));
         let entry = Entry {
             ms,
             start,
+            len,
             actor_gid: self.gid_code(actor_gid),
             resource_gid: self.gid_code(resource_gid),
             event_type,
@@ -243,15 +275,35 @@ impl Store {
 
     /// The JSON text of event `i`.
     pub(crate) fn bytes(&self, i: usize) -> &[u8] {
-        let start = self.entries[i].start;
+        let Entry { start, len, .. } = self.entries[i];
         let arena = &self.arenas[(start >> ARENA_SHIFT) as usize];
-        let end = match self.entries.get(i + 1) {
-            Some(next) if next.start >> ARENA_SHIFT == start >> ARENA_SHIFT => {
-                next.start & OFFSET_MASK
-            }
-            _ => arena.len() as u64,
-        };
-        &arena[(start & OFFSET_MASK) as usize..end as usize]
+        let from = (start & OFFSET_MASK) as usize;
+        &arena[from..from + len as usize]
+    }
+
+    /// The cursor right after event `i`.
+    pub(crate) fn after(&self, i: usize) -> Cursor {
+        Cursor::After {
+            ms: self.entries[i].ms,
+            key: self.entries[i].start,
+        }
+    }
+
+    /// The first position after `cursor`.
+    fn first_after(&self, cursor: Cursor) -> usize {
+        match cursor {
+            Cursor::Start => 0,
+            Cursor::After { ms, key } => self
+                .entries
+                .partition_point(|e| (e.ms, e.start) <= (ms, key)),
+        }
+    }
+
+    /// The position of the event `cursor` is right after, if it is stored (what the request
+    /// log shows).
+    pub(crate) fn position_of(&self, cursor: Cursor) -> Option<u64> {
+        let next = self.first_after(cursor);
+        (next > 0 && self.after(next - 1) == cursor).then(|| (next - 1) as u64)
     }
 
     /// `created_at` of event `i`.
@@ -304,7 +356,7 @@ impl Store {
 
     /// Writes up to `limit` matching events after `cursor`, comma-separated, into `out`;
     /// returns how many, and the cursor for the next page (after the last event looked at,
-    /// matching or not: nothing can ever be inserted before it).
+    /// matching or not: only a late event can be stored before it, and paging skips it).
     pub(crate) fn page(
         &self,
         f: &Filters,
@@ -317,10 +369,7 @@ impl Store {
             return (0, cursor);
         };
         let window = self.window(f, visible_from_ms);
-        let lo = match cursor {
-            Cursor::Start => window.start,
-            Cursor::After { seq, .. } => window.start.max((seq as usize).saturating_add(1)),
-        };
+        let lo = window.start.max(self.first_after(cursor));
         let mut returned = 0;
         let mut last = None;
         for i in lo..window.end {
@@ -336,10 +385,7 @@ impl Store {
                 }
             }
         }
-        let next = last.map_or(cursor, |i| Cursor::After {
-            ms: self.entries[i].ms,
-            seq: i as u64,
-        });
+        let next = last.map_or(cursor, |i| self.after(i));
         (returned, next)
     }
 
@@ -436,7 +482,8 @@ mod tests {
         };
         let mut out = Vec::new();
         let (n, c) = s.page(&f, Cursor::Start, 10, i64::MIN, &mut out);
-        assert_eq!((n, c), (1, Cursor::After { ms: 30, seq: 3 }));
+        assert_eq!((n, c), (1, s.after(3)));
+        assert_eq!(s.position_of(c), Some(3));
         let (n, c2) = s.page(&f, c, 10, i64::MIN, &mut Vec::new());
         assert_eq!((n, c2), (0, c));
         // Retention hides the first two.

@@ -295,7 +295,8 @@ enum Entry {
     Pending {
         id: u64,
         query: Query,
-        position: Position,
+        /// Boxed: the position is the larger part of a pending slice.
+        position: Box<Position>,
     },
     Running {
         id: u64,
@@ -476,7 +477,7 @@ impl Slices {
         Entry::Pending {
             id: self.next_id,
             query: self.query.with_window(Some(start), Some(end)),
-            position,
+            position: Box::new(position),
         }
     }
 
@@ -519,7 +520,7 @@ impl Slices {
             let core = Core::new(
                 self.transport.clone(),
                 Arc::new(query.clone()),
-                std::mem::take(position),
+                std::mem::take(&mut **position),
                 true,
                 Mode::Drain,
             );

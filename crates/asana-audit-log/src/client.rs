@@ -126,6 +126,7 @@ impl Client {
             client: self.clone(),
             fields,
             since: None,
+            lookback: None,
             resume: None,
         }
     }
@@ -173,6 +174,8 @@ pub struct EventsRequest {
     fields: QueryFields,
     /// A start relative to when the query is built; replaces `fields.start_at` then.
     since: Option<Duration>,
+    /// The trailing window a follow reads again after each poll.
+    lookback: Option<Duration>,
     resume: Option<Cursor>,
 }
 
@@ -222,6 +225,59 @@ impl EventsRequest {
         self
     }
 
+    /// Makes [`follow`](Self::follow) also pick up *late* events: events that become visible
+    /// with a `created_at` older than events already delivered, so that paging by offset has
+    /// passed their place and never returns them.
+    ///
+    /// After every poll that reaches the end of the events available, the follow reads the
+    /// window `[newest delivered created_at − window, newest delivered created_at]` again (a
+    /// separate query with `start_at`/`end_at` set and the same filters, paged to its end)
+    /// and delivers the events of it that it has not delivered yet, recognised by gid.
+    ///
+    /// **Guarantee.** An event whose `created_at` is at most `window` older than the newest
+    /// event delivered when a poll reaches the end is delivered by that poll at the latest,
+    /// and no event is delivered twice, across resumes from any cursor of the stream too.
+    /// Late events arrive out of `created_at` order (older than events before them). An event
+    /// that becomes visible later than `window` after its `created_at` (counted from the newest
+    /// delivered event) can still be missed. (With filters, a late event between the newest
+    /// matching event and the newest event of the log is picked up once a newer matching event
+    /// is delivered.)
+    ///
+    /// **Memory.** The follow remembers the gids it delivered within the window (and a
+    /// [`Cursor`] carries them: cursor format version 2), at most
+    /// [`MAX_LOOKBACK_GIDS`](crate::MAX_LOOKBACK_GIDS). Past that, the oldest are forgotten and
+    /// the window read again starts after them, so the guarantee covers a shorter window
+    /// instead of repeating events. Resuming a cursor without that memory (version 1) starts
+    /// it at the cursor's last event: events older than that are not read again.
+    ///
+    /// **Cost.** One more query per poll that reaches the end: one request per page of events
+    /// in the window (`window` × the event rate ÷ the page size, at least one), counted against
+    /// the client's request rate like every other request.
+    ///
+    /// `window` must be at least 1 ms and at most [`RETENTION`](crate::RETENTION) (90 days);
+    /// anything else fails with [`QueryError::Lookback`] when the stream starts. Only `follow`
+    /// reads a lookback window: `stream`, `pages` and `backfill` reject a request that has one
+    /// ([`QueryError::LookbackWithoutFollow`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = asana_audit_log::Client::new("0/1234:secret")?;
+    /// let follow = client
+    ///     .audit_log_events("1234")
+    ///     .lookback(Duration::from_secs(30 * 60))
+    ///     .follow(Duration::from_secs(30))?;
+    /// assert_eq!(follow.cursor().lookback_gids().count(), 0);
+    /// assert!(client.audit_log_events("1234").lookback(Duration::ZERO).follow(Duration::from_secs(30)).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn lookback(mut self, window: Duration) -> Self {
+        self.lookback = Some(window);
+        self
+    }
+
     /// Continues right after `cursor` instead of from the start.
     ///
     /// The cursor must come from a query with the same workspace and filters, otherwise the
@@ -268,10 +324,21 @@ impl EventsRequest {
         for warning in query.warnings() {
             tracing::warn!(workspace_gid = query.workspace_gid(), "{warning}");
         }
+        let mut position = position;
+        if self.lookback.is_some() {
+            position.start_lookback();
+        } else {
+            // A stream without a lookback does not keep the memory up to date: its cursors
+            // drop it, and a later follow with a lookback starts it anew from their last event.
+            position.drop_lookback();
+        }
         Ok((query, position, repositioned))
     }
 
     fn pager(&self, mode: Mode) -> Result<Pager, Error> {
+        if self.lookback.is_some() && matches!(mode, Mode::Drain) {
+            return Err(QueryError::LookbackWithoutFollow.into());
+        }
         let (query, position, repositioned) = self.start()?;
         Ok(Pager::new(
             self.client.transport.clone(),
@@ -310,7 +377,7 @@ impl EventsRequest {
     /// Like [`stream`](Self::stream), but never ends: after the last event it waits
     /// `poll_interval` and asks again from where it stopped, delivering new events in order.
     /// Polls count against the client's request rate (a zero interval polls as fast as it
-    /// allows). With an `end_at` in the past the stream keeps polling without result: use
+    /// allows). With a [`lookback`](Self::lookback) it also picks up late events. With an `end_at` in the past the stream keeps polling without result: use
     /// `stream` for bounded windows.
     ///
     /// ```
@@ -339,7 +406,16 @@ impl EventsRequest {
     /// # Ok(()) }
     /// ```
     pub fn follow(&self, poll_interval: Duration) -> Result<EventStream, Error> {
-        Ok(EventStream::paged(self.pager(Mode::Follow(poll_interval))?))
+        let lookback = self.lookback;
+        if let Some(window) = lookback
+            && (window < Duration::from_millis(1) || window > crate::query::RETENTION)
+        {
+            return Err(QueryError::Lookback(window).into());
+        }
+        Ok(EventStream::paged(self.pager(Mode::Follow {
+            poll_interval,
+            lookback,
+        })?))
     }
 
     /// The events of [`stream`](Self::stream) a page at a time, each with the cursor after it.
@@ -394,6 +470,9 @@ impl EventsRequest {
     /// # Ok(()) }
     /// ```
     pub fn backfill(&self, options: Backfill) -> Result<EventStream, Error> {
+        if self.lookback.is_some() {
+            return Err(QueryError::LookbackWithoutFollow.into());
+        }
         let (query, position, _) = self.start()?;
         let slices = Slices::new(self.client.transport.clone(), query, position, options)?;
         Ok(EventStream::backfill(slices))

@@ -11,6 +11,8 @@
 //!   [`backfill`](EventsRequest::backfill) of a bounded window, all three an [`EventStream`],
 //!   and [`pages`](EventsRequest::pages); every stream is an [`AuditLogStream`];
 //! - a serializable [`Cursor`] after every event, to resume without gap or duplicate;
+//! - late events (visible after paging has passed their `created_at`) picked up by a follow
+//!   with a [`lookback`](EventsRequest::lookback) window, each once;
 //! - lossless events ([`AuditLogEvent`]): the exact JSON Asana sent, plus typed views, with
 //!   open enums ([`EventType`], [`ActorType`], ...) that keep values this version does not know.
 //!
@@ -133,7 +135,7 @@ mod stream;
 
 pub use backfill::Backfill;
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, EventsRequest, TOKEN_ENV};
-pub use cursor::{CURSOR_VERSION, Cursor, MAX_SEEN_GIDS};
+pub use cursor::{CURSOR_VERSION, Cursor, MAX_LOOKBACK_GIDS, MAX_SEEN_GIDS};
 pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
 pub use error::{ApiError, AsanaError, Error, HttpError};
 pub use event::{

@@ -75,6 +75,12 @@ pub enum QueryError {
     /// A backfill with initial slices per unit of concurrency outside 1..=1000.
     #[error("backfill slices per worker must be between 1 and 1000, got {0}")]
     SlicesPerWorker(usize),
+    /// A follow's lookback window outside 1 ms..=90 days.
+    #[error("a lookback must be between 1 ms and 90 days, got {0:?}")]
+    Lookback(std::time::Duration),
+    /// A lookback on a stream that does not follow (`stream`, `pages`, `backfill`).
+    #[error("a lookback applies to follow only (a stream that ends reads no window again)")]
+    LookbackWithoutFollow,
     /// A backfill with a read-ahead per slice outside 1..=1024 pages.
     #[error("backfill buffered pages must be between 1 and 1024, got {0}")]
     BufferedPages(usize),

@@ -61,11 +61,27 @@ impl RecentGids {
     }
 }
 
-/// Whether a pager ends at the first empty page or keeps polling.
+/// Whether a pager ends at the first empty page or keeps polling (and then whether it reads
+/// a trailing window again after each poll that reached the end).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Mode {
     Drain,
-    Follow(Duration),
+    Follow {
+        poll_interval: Duration,
+        lookback: Option<Duration>,
+    },
+}
+
+/// A read of the lookback window under way: its own query (the stream's filters over
+/// `[start, end)`) and offset, neither of which a cursor records (a resumed follow reads the
+/// window again and drops what its lookback memory holds).
+struct Scan {
+    query: Query,
+    offset: Option<String>,
+    restarts: u32,
+    /// Pages in a row with events but none after the newest seen by this read.
+    stale_pages: u32,
+    newest: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The new events of one page (already delivered ones removed).
@@ -75,6 +91,8 @@ pub(crate) struct Batch {
     pub(crate) received: usize,
     /// The offset to continue with once `events` are delivered (`None` only with an `error`).
     pub(crate) next: Option<String>,
+    /// The events come from a read of the lookback window (`next` is that read's offset).
+    pub(crate) late: bool,
     /// A failure after `events` (an event that cannot be decoded, a broken paging contract):
     /// deliver them, then this error.
     pub(crate) error: Option<Error>,
@@ -96,6 +114,8 @@ pub(crate) struct Core {
     recent: Box<RecentGids>,
     /// The batch being handed out.
     pending: Option<Batch>,
+    /// The read of the lookback window under way, if any.
+    scan: Option<Box<Scan>>,
 }
 
 impl Core {
@@ -116,12 +136,149 @@ impl Core {
             stale_pages: 0,
             recent: Box::default(),
             pending: None,
+            scan: None,
         }
+    }
+
+    /// The lookback window of a follow that has one.
+    fn lookback(&self) -> Option<Duration> {
+        match self.mode {
+            Mode::Follow { lookback, .. } => lookback,
+            Mode::Drain => None,
+        }
+    }
+
+    /// Whether the lookback memory holds `event` (delivered by either read).
+    fn remembered(&self, event: &AuditLogEvent) -> bool {
+        self.position
+            .lookback()
+            .is_some_and(|lookback| lookback.contains(event.created_at(), event.gid()))
+    }
+
+    /// Starts reading the lookback window again, if the follow has one and there is a window:
+    /// `[newest delivered - lookback, newest delivered]`, within the query's own window.
+    fn start_scan(&mut self) -> bool {
+        let Some(window) = self.lookback() else {
+            return false;
+        };
+        let Some((start, end)) = self.position.lookback_window(window) else {
+            return false;
+        };
+        let start = crate::query::ceil_millis(start).max(self.query.start_at().unwrap_or(start));
+        let end = self.query.end_at().map_or(end, |e| e.min(end));
+        if start >= end {
+            return false;
+        }
+        self.scan = Some(Box::new(Scan {
+            query: self.query.with_window(Some(start), Some(end)),
+            offset: None,
+            restarts: 0,
+            stale_pages: 0,
+            newest: None,
+        }));
+        true
+    }
+
+    /// One page of the lookback read under way: `Some(batch)` of events not delivered yet,
+    /// `None` when the page held none (the read goes on, or is over when the page was empty).
+    async fn scan_page(&mut self) -> Result<Option<Batch>, Error> {
+        let scan = self.scan.as_mut().expect("a scan is under way");
+        let page = match self
+            .transport
+            .fetch_page(&scan.query, scan.query.start_at(), scan.offset.as_deref())
+            .await
+        {
+            Ok(page) => page,
+            Err(Error::BadRequest(error))
+                if error.carried_offset() && scan.restarts < MAX_RESTARTS_WITHOUT_PROGRESS =>
+            {
+                // The window is read again from its start; the lookback memory drops what was
+                // delivered already.
+                scan.restarts += 1;
+                scan.offset = None;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        let page_len = page.events.len();
+        if page_len == 0 {
+            self.scan = None;
+            return Ok(None);
+        }
+        let mut events = VecDeque::new();
+        let mut error = None;
+        let mut progressed = false;
+        for raw in page.events {
+            match AuditLogEvent::from_raw(raw) {
+                Ok(event) => {
+                    let scan = self.scan.as_mut().expect("a scan is under way");
+                    if scan.newest.is_none_or(|newest| event.created_at() > newest) {
+                        scan.newest = Some(event.created_at());
+                        progressed = true;
+                    }
+                    if self.remembered(&event)
+                        || self.position.already_delivered(&event, false)
+                        || !self.recent.insert(event.gid())
+                    {
+                        continue;
+                    }
+                    progressed = true;
+                    events.push_back(event);
+                }
+                Err(e) => {
+                    error = Some(Error::Decode(e));
+                    break;
+                }
+            }
+        }
+        let scan = self.scan.as_mut().expect("a scan is under way");
+        scan.stale_pages = if progressed { 0 } else { scan.stale_pages + 1 };
+        if error.is_none() && scan.stale_pages > stale_page_limit(scan.query.page_size()) {
+            error = Some(Error::Protocol {
+                reason: format!(
+                    "{} pages in a row of the lookback read held nothing newer than the pages \
+                     before; the offset is not moving forward, so the stream stopped instead of \
+                     looping",
+                    scan.stale_pages
+                ),
+            });
+        }
+        if error.is_none() && page.next_offset.is_none() {
+            error = Some(Error::Protocol {
+                reason: format!(
+                    "a page of {page_len} event(s) came without next_page.offset, which the \
+                     API always sends after events"
+                ),
+            });
+        }
+        if events.is_empty() && error.is_none() {
+            scan.offset = page.next_offset;
+            return Ok(None);
+        }
+        Ok(Some(Batch {
+            events,
+            received: page_len,
+            next: page.next_offset,
+            late: true,
+            error,
+        }))
     }
 
     /// Fetches until there is a batch of new events, or the end (drain mode only).
     pub(crate) async fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
         loop {
+            if self.scan.is_some() {
+                if let Some(batch) = self.scan_page().await? {
+                    return Ok(Some(batch));
+                }
+                if self.scan.is_none()
+                    && let Mode::Follow { poll_interval, .. } = self.mode
+                {
+                    // The window is read: wait, then poll from the offset again.
+                    tokio::time::sleep(poll_interval).await;
+                }
+                continue;
+            }
             let start_at = self.position.start_at(&self.query);
             let page = match self
                 .transport
@@ -154,6 +311,7 @@ impl Core {
                 match AuditLogEvent::from_raw(raw) {
                     Ok(event) => {
                         if self.position.already_delivered(&event, self.repositioned)
+                            || self.remembered(&event)
                             || !self.recent.insert(event.gid())
                         {
                             continue;
@@ -207,6 +365,7 @@ impl Core {
                     events,
                     received: page_len,
                     next: page.next_offset,
+                    late: false,
                     error,
                 }));
             }
@@ -218,7 +377,12 @@ impl Core {
                 _ if page_len > 0 => {}
                 // No more events now; the cursor resumes from the offset later.
                 Mode::Drain => return Ok(None),
-                Mode::Follow(interval) => tokio::time::sleep(interval).await,
+                Mode::Follow { poll_interval, .. } => {
+                    // At the end: read the lookback window again first, when there is one.
+                    if !self.start_scan() {
+                        tokio::time::sleep(poll_interval).await;
+                    }
+                }
             }
         }
     }
@@ -243,13 +407,30 @@ impl Core {
         let pending = self.pending.as_mut()?;
         let event = pending.events.pop_front();
         if let Some(event) = &event {
-            self.position.observe(event);
-            self.restarts = 0;
+            if pending.late {
+                self.position.observe_late(event);
+            } else {
+                self.position.observe(event);
+                self.restarts = 0;
+            }
+            if let Mode::Follow {
+                lookback: Some(window),
+                ..
+            } = self.mode
+            {
+                self.position.remember(event, window);
+            }
         }
         if pending.events.is_empty() && pending.error.is_none() {
             let next = pending.next.take();
+            let late = pending.late;
             self.pending = None;
-            self.position.advance(next);
+            if !late {
+                self.position.advance(next);
+            } else if let Some(scan) = &mut self.scan {
+                // The lookback read's own offset: never part of the position.
+                scan.offset = next;
+            }
         }
         event
     }
@@ -401,6 +582,9 @@ pub trait AuditLogStream: Stream + Unpin {
 }
 
 /// Where an [`EventStream`]'s events come from.
+// Both variants are large (a pager holds two positions, a backfill its slice list); a stream
+// holds one of them for its whole life, so boxing either would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     /// One query walked page by page ([`EventsRequest::stream`](crate::EventsRequest::stream),
     /// [`follow`](crate::EventsRequest::follow)).
@@ -428,6 +612,12 @@ enum Source {
 /// cursor. (Caveat: more than [`MAX_SEEN_GIDS`](crate::MAX_SEEN_GIDS) events sharing one
 /// millisecond may repeat after such a restart.) The gids of the last 1,000 events delivered are
 /// also kept in memory, so an event the server sends again is dropped whatever its `created_at`.
+///
+/// **Late events.** Offsets only move forward, so an event that becomes visible with a
+/// `created_at` older than events already delivered is never returned by a plain `follow`.
+/// [`EventsRequest::lookback`](crate::EventsRequest::lookback) makes a follow read a trailing
+/// window again after each poll and deliver such events (once, out of `created_at` order); its
+/// documentation states the guarantee and the cost in requests.
 ///
 /// **No spinning.** A server that breaks the paging contract ends the stream with
 /// [`Error::Protocol`](crate::Error::Protocol) instead of making it stop early or loop: a page of

@@ -31,6 +31,20 @@ pub async fn run(mut cmd: Command) -> Output {
         .unwrap()
 }
 
+/// Interrupts a running command (SIGINT) and checks that it stopped with exit code 130, the
+/// code of a run that saved what it wrote and was interrupted.
+pub async fn interrupt(child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+}
+
 /// Bytes from a process as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
