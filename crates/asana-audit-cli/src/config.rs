@@ -32,6 +32,8 @@ pub struct Source {
     pub args: ExportArgs,
     /// How long to wait after the newest event before asking again.
     pub poll_interval: Duration,
+    /// The window read again after each poll, for late events (`follow --lookback`).
+    pub lookback: Option<Duration>,
     /// How long to wait before starting again after a failure.
     pub restart_after: Duration,
     /// Its client, with its own token and rate limit.
@@ -118,6 +120,7 @@ const SOURCE_KEYS: &[&str] = &[
     "requests_per_minute",
     "max_retries",
     "poll_interval",
+    "lookback",
     "restart_after",
 ];
 
@@ -136,6 +139,7 @@ struct Draft {
     at: usize,
     args: ExportArgs,
     poll_interval: Duration,
+    lookback: Option<Duration>,
     restart_after: Duration,
     token: Option<(TokenRef, usize)>,
     /// Whether every key parsed (else only its token, checkpoint and output are checked).
@@ -258,6 +262,7 @@ fn source(
         at,
         args: args.clone(),
         poll_interval: defaults.poll_interval,
+        lookback: defaults.lookback,
         restart_after: DEFAULT_RESTART_AFTER,
         token: None,
         usable: true,
@@ -356,6 +361,7 @@ fn source(
                 }
                 "max_retries" => args.max_retries = integer(value, 0, 1_000)? as u32,
                 "poll_interval" => draft.poll_interval = cli::parse_duration(&string(value)?)?,
+                "lookback" => draft.lookback = Some(cli::parse_duration(&string(value)?)?),
                 "restart_after" => draft.restart_after = cli::parse_duration(&string(value)?)?,
                 _ => {
                     return Err(unknown_key(k));
@@ -519,13 +525,16 @@ fn finish(
             continue;
         }
         let Some(token) = token else { continue };
-        let prepared = export::client(&draft.args, token)
-            .and_then(|client| Plan::new(&draft.args, &client, true).map(|plan| (client, plan)));
+        let prepared = export::client(&draft.args, token).and_then(|client| {
+            Plan::new(&draft.args, &client, true)
+                .map(|plan| (client, plan.with_lookback(draft.lookback)))
+        });
         match prepared {
             Ok((client, plan)) => sources.push(Source {
                 name: draft.name,
                 args: draft.args,
                 poll_interval: draft.poll_interval,
+                lookback: draft.lookback,
                 restart_after: draft.restart_after,
                 client,
                 plan,

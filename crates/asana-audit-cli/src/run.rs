@@ -121,6 +121,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         name,
         args,
         poll_interval,
+        lookback,
         restart_after,
         client,
         plan,
@@ -137,7 +138,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, true),
+            None => Plan::new(&args, &client, true).map(|plan| plan.with_lookback(lookback)),
         };
         let result = match next {
             Ok(plan) => {
