@@ -413,6 +413,13 @@ pub async fn run_until(
     if let Writer::Archive { committed, .. } = &mut writer {
         *committed = Some((source.cursor(), events_total));
     }
+    // A first run's file output gets its checkpoint before its first line: a run killed before
+    // its first periodic save then leaves a checkpoint that covers 0 bytes, and the rerun
+    // reads back the lines after that instead of refusing a non-empty file it has no
+    // checkpoint for.
+    if !resumed && args.checkpoint.is_some() && matches!(writer, Writer::Lines { .. }) {
+        checkpoint_now(args, &mut writer, &source, events_total, false).await?;
+    }
     progress.start(source.query());
 
     let mut summary = Summary {
