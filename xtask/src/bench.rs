@@ -14,10 +14,14 @@
 //! - sustained, shared, recovery: the rate-limit scenarios, time compressed (see
 //!   [`bench_paced`](crate::bench_paced)): a backfill at the rate limit by the library and by
 //!   the CLI; the library's while another program spends half the token's budget; and the
-//!   library's recovery after a scripted burst of 429s.
+//!   library's recovery after a scripted burst of 429s;
+//! - many: one `asana-audit run` following 1,000 workspaces of one mock, polling every 30 s,
+//!   for three minutes: peak RSS per workspace and CPU per minute (see
+//!   [`bench_many`](crate::bench_many)).
 //!
 //! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
-//! latency run and a few seconds of the sustained scenario, and prints the report instead of
+//! latency run, a few seconds of the sustained scenario and of the many scenario (100
+//! workspaces), and prints the report instead of
 //! writing it: a CI check that the benchmark and the clients work end to end, not a
 //! measurement.
 
@@ -92,6 +96,8 @@ pub enum Part {
     Shared,
     /// The library's recovery after a scripted burst of 429s.
     Recovery,
+    /// One `asana-audit run` following many workspaces: memory and CPU per workspace.
+    Many,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -121,6 +127,7 @@ impl Part {
             Part::Sustained => "sustained",
             Part::Shared => "shared",
             Part::Recovery => "recovery",
+            Part::Many => "many",
         }
     }
 }
@@ -145,6 +152,8 @@ struct Plan {
     profile: Option<u64>,
     /// The convert scenario: events, repetitions, and the lengths of the memory runs.
     convert: Option<(u64, usize, Vec<u64>)>,
+    /// The many-workspaces scenario.
+    many: Option<crate::bench_many::Settings>,
     paced: Option<PacedPlan>,
     release: bool,
     smoke: bool,
@@ -200,6 +209,7 @@ impl Plan {
                 memory: None,
                 profile: None,
                 convert: wanted(Part::Convert).then(|| (2_000, 1, vec![1_000, 2_000])),
+                many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(true)),
                 paced: PacedPlan::new(wanted, true),
                 release: false,
                 smoke: true,
@@ -217,6 +227,7 @@ impl Plan {
                 memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
                 profile: wanted(Part::Profile).then_some(20_000),
                 convert: wanted(Part::Convert).then(|| (1_000_000, 3, vec![100_000, 1_000_000])),
+                many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(false)),
                 paced: PacedPlan::new(wanted, false),
                 release: true,
                 smoke: false,
@@ -300,6 +311,14 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     }
     if let Some(settings) = &plan.paced {
         report.paced = Some(paced(&tools, settings)?);
+    }
+    if let Some(settings) = &plan.many {
+        report.many = Some(crate::bench_many::run(
+            &tools.mock,
+            &tools.cli,
+            &tools.scratch,
+            settings,
+        )?);
     }
     report.meta = meta(root, &plan, load_before);
 

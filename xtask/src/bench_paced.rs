@@ -116,7 +116,7 @@ pub fn recovery_seconds(answered_ms: &[f64], throttled_ms: &[f64]) -> Option<f64
     None
 }
 
-fn exact(v: f64) -> Option<Stat> {
+pub(crate) fn exact(v: f64) -> Option<Stat> {
     Some(Stat {
         median: v,
         min: v,

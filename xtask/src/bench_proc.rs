@@ -110,24 +110,39 @@ impl Mock {
         })
     }
 
-    /// The mock's `GET /_mock/status` answer (event count, request count, clock).
-    pub fn status(&self) -> Result<Value> {
+    /// Sends one admin request (`METHOD PATH`, no body) to the mock; gives the raw response.
+    fn admin_request(&self, method_and_path: &str) -> Result<String> {
         let mut stream = TcpStream::connect(&self.authority)
             .with_context(|| format!("connecting to the mock at {}", self.authority))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
             stream,
-            "GET /_mock/status HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "{method_and_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             self.authority
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
+        Ok(response)
+    }
+
+    /// The mock's `GET /_mock/status` answer (event count, request count, clock).
+    pub fn status(&self) -> Result<Value> {
+        let response = self.admin_request("GET /_mock/status")?;
         let body = response
             .split_once("\r\n\r\n")
             .map(|(_, body)| body)
             .context("no body in the mock's status response")?;
         serde_json::from_str(body.trim())
             .with_context(|| format!("the mock's status is not JSON: {body:?}"))
+    }
+
+    /// Pauses the mock's live arrival (`POST /_mock/live?paused=true`).
+    pub fn pause_live(&self) -> Result<()> {
+        let response = self.admin_request("POST /_mock/live?paused=true")?;
+        if !response.starts_with("HTTP/1.1 200") {
+            bail!("the mock refused to pause live arrival: {response:?}");
+        }
+        Ok(())
     }
 
     /// The number of API requests the server has answered.
@@ -202,7 +217,16 @@ fn poll_hwm(pid: u32) -> std::thread::JoinHandle<Option<u64>> {
 }
 
 /// Runs a command to completion, capturing its output and its resource usage.
-pub fn run_measured(mut command: Command) -> Result<Finished> {
+pub fn run_measured(command: Command) -> Result<Finished> {
+    run_measured_while(command, |_| Ok(()))
+}
+
+/// Like [`run_measured`], calling `control` with the child's pid once it has started (to
+/// watch it, signal it, …). If `control` fails, the child is killed and its error returned.
+pub fn run_measured_while(
+    mut command: Command,
+    control: impl FnOnce(u32) -> Result<()>,
+) -> Result<Finished> {
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -217,12 +241,18 @@ pub fn run_measured(mut command: Command) -> Result<Finished> {
         let _ = stderr_pipe.read_to_string(&mut text);
         text
     });
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .context("stdout")?
-        .read_to_string(&mut stdout)?;
+    let mut stdout_pipe = child.stdout.take().context("stdout")?;
+    let stdout_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout_pipe.read_to_string(&mut text);
+        text
+    });
+    if let Err(e) = control(child.id()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
+    let stdout = stdout_reader.join().unwrap_or_default();
     let (success, status, cpu_seconds, max_rss_kb) = reap(child)?;
     let wall_seconds = started.elapsed().as_secs_f64();
     let stderr = stderr_reader.join().unwrap_or_default();

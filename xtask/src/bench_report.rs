@@ -160,6 +160,8 @@ pub struct Report {
     pub convert: Option<crate::bench_convert::Figures>,
     /// The rate-limit scenarios, if run.
     pub paced: Option<crate::bench_paced::Paced>,
+    /// The many-workspaces scenario, if run.
+    pub many: Option<crate::bench_many::Figures>,
 }
 
 /// The throughput contenders, in table order, with what each one does.
@@ -385,6 +387,9 @@ pub fn checks(report: &Report) -> Vec<Check> {
     if let Some(p) = &report.paced {
         checks.extend(crate::bench_paced::checks(p));
     }
+    if let Some(f) = &report.many {
+        checks.extend(crate::bench_many::checks(f));
+    }
     if let Some(m) = &report.memory {
         let rss = |events: u64| {
             stat(
@@ -504,6 +509,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.convert {
         out.push_str(&crate::bench_convert::render(figures));
+    }
+    if let Some(figures) = &report.many {
+        out.push_str(&crate::bench_many::render(figures));
     }
     let _ = writeln!(out, "{END}");
     out

@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_convert;
+mod bench_many;
 mod bench_paced;
 mod bench_proc;
 mod bench_profile;

@@ -98,10 +98,13 @@
 //! # Admin routes
 //!
 //! For use from another process (the binary): `POST /_mock/events` appends events (a JSON
-//! array of event objects, or `?count=N` for generated ones) and `GET /_mock/status` reports
-//! the event count, the clock, the request count and the requests the rate limit refused
-//! (`rate_limited`, all tokens together). They need no token, are not numbered,
-//! logged or faulted.
+//! array of event objects, or `?count=N` for generated ones), `POST /_mock/live?paused=true`
+//! (or `false`) pauses or resumes live arrival, and `GET /_mock/status` reports the event
+//! count, the clock, the request count and the requests the rate limit refused
+//! (`rate_limited`, all tokens together); serving [several
+//! workspaces](MockServerBuilder::workspaces), `events` is their total and the status adds
+//! `workspaces` (how many) and `workspace_events` (each one's count, in gid order). They need
+//! no token, are not numbered, logged or faulted.
 //!
 //! # Answers no real server gives
 //!
@@ -217,6 +220,7 @@ pub struct MockServerBuilder {
     forbidden_token: Option<String>,
     unpaid_token: Option<String>,
     workspace_gid: String,
+    workspaces: usize,
     page_default: usize,
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
@@ -244,6 +248,7 @@ impl Default for MockServerBuilder {
             forbidden_token: None,
             unpaid_token: None,
             workspace_gid: DEFAULT_WORKSPACE_GID.to_owned(),
+            workspaces: 1,
             page_default: 100,
             rate_limit: Some(1500),
             rate_burst: None,
@@ -346,6 +351,21 @@ impl MockServerBuilder {
     /// The workspace gid served (default [`DEFAULT_WORKSPACE_GID`]); any other is `404`.
     pub fn workspace_gid(mut self, gid: impl Into<String>) -> Self {
         self.workspace_gid = gid.into();
+        self
+    }
+
+    /// How many workspaces are served (default 1, at least 1). The first is
+    /// [`workspace_gid`](Self::workspace_gid); workspace `i` (from 0) has that gid plus `i`
+    /// when the gid is a decimal number, else the gid followed by `-i` (see
+    /// [`workspace_gid_at`]). Each has its own dataset of [`events`](Self::events) events
+    /// from its own seed (the first uses [`seed`](Self::seed) itself, so its events are those
+    /// a one-workspace server serves); event gids may repeat across workspaces. Live events
+    /// ([`live_rate`](Self::live_rate)) go to the workspaces in turn; the tokens, limits and
+    /// faults are shared. Methods that read or append events without naming a workspace
+    /// ([`MockServer::events`], [`MockServer::append_events`], `POST /_mock/events`, …) act
+    /// on the first.
+    pub fn workspaces(mut self, count: usize) -> Self {
+        self.workspaces = count.max(1);
         self
     }
 
@@ -486,17 +506,34 @@ impl MockServerBuilder {
             .saturating_sub(self.span.as_millis() as i64)
             .max(FLOOR_MS);
         let end_ms = end_ms.max(start_ms + 1);
-        let generator = Generator::new(GenConfig {
-            seed: self.seed,
-            count: self.events,
-            start_ms,
-            end_ms,
-            workspace_gid: self.workspace_gid.clone(),
-            forward_compat: self.forward_compat,
-        });
-        let (generator, store) = tokio::task::spawn_blocking(move || {
-            let store = build_store(&generator);
-            (generator, store)
+        let (base_gid, base_seed, count, forward_compat) = (
+            self.workspace_gid.clone(),
+            self.seed,
+            self.events,
+            self.forward_compat,
+        );
+        let workspace_count = self.workspaces;
+        let workspaces = tokio::task::spawn_blocking(move || {
+            (0..workspace_count)
+                .map(|i| {
+                    let gid = workspace_gid_at(&base_gid, i);
+                    let seed = if i == 0 {
+                        base_seed
+                    } else {
+                        prng::SplitMix64::derive(base_seed ^ 0x0077_6f72_6b73, i as u64).next_u64()
+                    };
+                    let generator = Generator::new(GenConfig {
+                        seed,
+                        count,
+                        start_ms,
+                        end_ms,
+                        workspace_gid: gid.clone(),
+                        forward_compat,
+                    });
+                    let store = build_store(&generator);
+                    server::Workspace::new(gid, store, generator)
+                })
+                .collect::<Vec<_>>()
         })
         .await
         .map_err(io::Error::other)?;
@@ -529,15 +566,7 @@ impl MockServerBuilder {
         let rate = self
             .rate_limit
             .map(|per_minute| RateLimiter::new(per_minute, self.rate_burst));
-        let shared = Arc::new(Shared::new(
-            cfg,
-            store,
-            generator,
-            clock,
-            self.faults,
-            rate,
-            key,
-        ));
+        let shared = Arc::new(Shared::new(cfg, workspaces, clock, self.faults, rate, key));
         let mut tasks = vec![tokio::spawn(server::accept_loop(
             listener,
             Arc::clone(&shared),
@@ -558,6 +587,23 @@ impl MockServerBuilder {
             seed: self.seed,
             tasks,
         })
+    }
+}
+
+/// The gid of workspace `index` (from 0) of a server whose first workspace is `base` (see
+/// [`MockServerBuilder::workspaces`]): `base` plus `index` when `base` is a decimal number
+/// that has room, else `base-index`; `base` itself for index 0.
+pub fn workspace_gid_at(base: &str, index: usize) -> String {
+    if index == 0 {
+        return base.to_owned();
+    }
+    match base
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_add(index as u64))
+    {
+        Some(n) if !base.starts_with('+') && !base.starts_with('0') => n.to_string(),
+        _ => format!("{base}-{index}"),
     }
 }
 
@@ -677,6 +723,32 @@ impl MockServer {
         &self.shared.cfg.workspace_gid
     }
 
+    /// The gids of the workspaces served, the first being
+    /// [`workspace_gid`](Self::workspace_gid) (see [`MockServerBuilder::workspaces`]).
+    pub fn workspace_gids(&self) -> Vec<String> {
+        self.shared
+            .workspaces
+            .iter()
+            .map(|w| w.gid.clone())
+            .collect()
+    }
+
+    /// How many events each workspace stores (including those past retention), in the order
+    /// of [`workspace_gids`](Self::workspace_gids).
+    pub fn workspace_event_counts(&self) -> Vec<usize> {
+        self.shared
+            .workspaces
+            .iter()
+            .map(|w| w.read_store().len())
+            .collect()
+    }
+
+    /// Pauses (`true`) or resumes live arrival ([`MockServerBuilder::live_rate`]); events due
+    /// while paused are skipped, not delivered on resuming.
+    pub fn set_live_paused(&self, paused: bool) {
+        self.shared.live_paused.store(paused, Ordering::SeqCst);
+    }
+
     /// The dataset's seed.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -747,7 +819,8 @@ impl MockServer {
             .collect()
     }
 
-    /// How many events are stored (including those past retention).
+    /// How many events are stored (including those past retention), in the first workspace
+    /// (see [`workspace_event_counts`](Self::workspace_event_counts) for all).
     pub fn event_count(&self) -> usize {
         self.shared.read_store().len()
     }

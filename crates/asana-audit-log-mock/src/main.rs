@@ -57,6 +57,11 @@ struct Serve {
     /// The workspace gid served.
     #[arg(long, default_value = asana_audit_log_mock::DEFAULT_WORKSPACE_GID)]
     workspace_gid: String,
+    /// Serve this many workspaces: the first is --workspace-gid, the others count up from it
+    /// (gid + 1, gid + 2, …); each has its own dataset of --events events and --live-rate
+    /// spreads its events over them in turn. /_mock/status then lists each one's count.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    workspaces: u32,
     /// Page size when a request has no limit (1..=100).
     #[arg(long, default_value_t = 100)]
     page_default: usize,
@@ -180,6 +185,7 @@ async fn serve(args: Serve) -> std::io::Result<()> {
         .span(args.span)
         .clock(clock)
         .workspace_gid(args.workspace_gid)
+        .workspaces(args.workspaces as usize)
         .default_page_size(args.page_default)
         .rate_limit(Some(args.rate_limit).filter(|&n| n > 0))
         .rate_burst(args.rate_burst)
@@ -207,7 +213,7 @@ async fn serve(args: Serve) -> std::io::Result<()> {
     }
     let server = builder.start().await?;
     if args.print_json {
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "base_url": server.base_url(),
             "token": server.token(),
             "workspace_gid": server.workspace_gid(),
@@ -219,6 +225,9 @@ async fn serve(args: Serve) -> std::io::Result<()> {
             "concurrency_limit": (args.concurrency > 0).then_some(args.concurrency),
             "pid": std::process::id(),
         });
+        if args.workspaces > 1 {
+            line["workspaces"] = args.workspaces.into();
+        }
         println!("{line}");
     } else {
         println!(
@@ -229,6 +238,9 @@ async fn serve(args: Serve) -> std::io::Result<()> {
         println!("base_url: {}", server.base_url());
         println!("token: {}", server.token());
         println!("workspace_gid: {}", server.workspace_gid());
+        if args.workspaces > 1 {
+            println!("workspaces: {}", args.workspaces);
+        }
         println!("forbidden_token: {}", server.forbidden_token());
     }
     use std::io::Write as _;

@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
@@ -63,54 +63,111 @@ pub(crate) struct Late {
 /// The salt that makes the late draws independent of the event's own content.
 const LATE_SALT: u64 = 0x6c61_7465;
 
+/// One workspace served: its gid, its events and what its queries have matched.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    pub(crate) gid: String,
+    store: RwLock<Store>,
+    generator: Generator,
+    /// Per query: whether it has matched an event, and how far the store was searched.
+    matched: Mutex<HashMap<Filters, (bool, usize)>>,
+}
+
+impl Workspace {
+    pub(crate) fn new(gid: String, store: Store, generator: Generator) -> Self {
+        Workspace {
+            gid,
+            store: RwLock::new(store),
+            generator,
+            matched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn read_store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_store(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Everything the connections share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) cfg: Config,
-    pub(crate) store: RwLock<Store>,
-    pub(crate) generator: Generator,
+    /// The workspaces served; the first is [`Config::workspace_gid`].
+    pub(crate) workspaces: Vec<Workspace>,
+    /// Workspace gid to index in `workspaces` (empty when there is only one).
+    by_gid: HashMap<String, usize>,
+    /// Which workspace the next live event goes to.
+    live_next: AtomicUsize,
+    /// Live arrival paused (`POST /_mock/live?paused=true`).
+    pub(crate) live_paused: AtomicBool,
     pub(crate) clock: Clock,
     pub(crate) faults: RwLock<FaultPlan>,
     pub(crate) log: Mutex<VecDeque<RequestRecord>>,
     pub(crate) counter: AtomicU64,
     pub(crate) rate: Option<RateLimiter>,
     pub(crate) cap: ConcurrencyCap,
-    /// Per query: whether it has matched an event, and how far the store was searched.
-    matched: Mutex<HashMap<Filters, (bool, usize)>>,
     key: (u64, u64),
 }
 
 impl Shared {
     pub(crate) fn new(
         cfg: Config,
-        store: Store,
-        generator: Generator,
+        workspaces: Vec<Workspace>,
         clock: Clock,
         faults: FaultPlan,
         rate: Option<RateLimiter>,
         key: (u64, u64),
     ) -> Self {
+        assert!(
+            !workspaces.is_empty(),
+            "a server serves at least one workspace"
+        );
+        let by_gid = if workspaces.len() > 1 {
+            workspaces
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.gid.clone(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Shared {
             cfg,
-            store: RwLock::new(store),
-            generator,
+            workspaces,
+            by_gid,
+            live_next: AtomicUsize::new(0),
+            live_paused: AtomicBool::new(false),
             clock,
             faults: RwLock::new(faults),
             log: Mutex::new(VecDeque::new()),
             counter: AtomicU64::new(0),
             rate,
             cap: ConcurrencyCap::default(),
-            matched: Mutex::new(HashMap::new()),
             key,
         }
     }
 
+    /// The first workspace's store.
     pub(crate) fn read_store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
-        self.store.read().unwrap_or_else(|e| e.into_inner())
+        self.workspaces[0].read_store()
     }
 
-    fn write_store(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
-        self.store.write().unwrap_or_else(|e| e.into_inner())
+    /// The index of the workspace with this gid.
+    fn workspace_index(&self, gid: &str) -> Option<usize> {
+        if self.workspaces.len() == 1 {
+            (self.workspaces[0].gid == gid).then_some(0)
+        } else {
+            self.by_gid.get(gid).copied()
+        }
+    }
+
+    /// Events stored over all workspaces.
+    pub(crate) fn total_events(&self) -> usize {
+        self.workspaces.iter().map(|w| w.read_store().len()).sum()
     }
 
     /// The oldest `created_at` still served.
@@ -127,24 +184,31 @@ impl Shared {
             .max(FLOOR_MS)
     }
 
-    /// Appends `n` generated events; returns the store's new size.
+    /// Appends `n` generated events to the first workspace; returns its store's new size.
     pub(crate) fn append_generated(&self, n: usize) -> usize {
-        let mut store = self.write_store();
+        self.append_generated_to(0, n)
+    }
+
+    /// Appends `n` generated events to workspace `index`; returns its store's new size.
+    fn append_generated_to(&self, index: usize, n: usize) -> usize {
+        let workspace = &self.workspaces[index];
+        let mut store = workspace.write_store();
         let ms = self.append_ms(&store);
         let mut any_late = false;
         for _ in 0..n {
             let seq = store.len() as u64;
-            match self.late_ms(seq, ms) {
+            match self.late_ms(&workspace.generator, seq, ms) {
                 Some(late_ms) => {
-                    store.insert_generated(&self.generator, seq, late_ms);
+                    store.insert_generated(&workspace.generator, seq, late_ms);
                     any_late = true;
                 }
-                None => store.push_generated(&self.generator, seq, ms, false),
+                None => store.push_generated(&workspace.generator, seq, ms, false),
             }
         }
         if any_late {
             // "Searched up to position N" no longer covers what was stored before N.
-            self.matched
+            workspace
+                .matched
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clear();
@@ -152,10 +216,23 @@ impl Shared {
         store.len()
     }
 
+    /// Appends `n` generated events spread round-robin over the workspaces.
+    fn append_live(&self, n: usize) {
+        let count = self.workspaces.len();
+        if count == 1 {
+            self.append_generated_to(0, n);
+            return;
+        }
+        for _ in 0..n {
+            let index = self.live_next.fetch_add(1, Ordering::Relaxed) % count;
+            self.append_generated_to(index, 1);
+        }
+    }
+
     /// The `created_at` of generated event `seq`, appended at `ms`, when it is to be late.
-    fn late_ms(&self, seq: u64, ms: i64) -> Option<i64> {
+    fn late_ms(&self, generator: &Generator, seq: u64, ms: i64) -> Option<i64> {
         let late = self.cfg.late?;
-        let mut r = SplitMix64::derive(self.generator.config().seed ^ LATE_SALT, seq);
+        let mut r = SplitMix64::derive(generator.config().seed ^ LATE_SALT, seq);
         if !r.chance(late.fraction) {
             return None;
         }
@@ -163,9 +240,11 @@ impl Shared {
         Some((ms - age).max(FLOOR_MS))
     }
 
-    /// Appends the given event objects, all or none; returns the store's new size.
+    /// Appends the given event objects to the first workspace, all or none; returns its
+    /// store's new size.
     pub(crate) fn append_values(&self, values: Vec<Value>) -> Result<usize, AppendError> {
-        let mut store = self.write_store();
+        let workspace = &self.workspaces[0];
+        let mut store = workspace.write_store();
         let mut last = store.last_ms().unwrap_or(i64::MIN);
         let default_ms = self.append_ms(&store);
         let mut prepared = Vec::with_capacity(values.len());
@@ -204,7 +283,7 @@ impl Shared {
             last = ms;
             if !map.contains_key("gid") {
                 let seq = (store.len() + index) as u64;
-                let gid = event_gid(self.generator.config().seed, seq).to_string();
+                let gid = event_gid(workspace.generator.config().seed, seq).to_string();
                 map.insert("gid".into(), Value::String(gid));
             }
             prepared.push((ms, Value::Object(map)));
@@ -228,8 +307,8 @@ impl Shared {
         Ok(store.len())
     }
 
-    fn ever_matched(&self, store: &Store, filters: &Filters) -> bool {
-        let mut cache = self.matched.lock().unwrap_or_else(|e| e.into_inner());
+    fn ever_matched(workspace: &Workspace, store: &Store, filters: &Filters) -> bool {
+        let mut cache = workspace.matched.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
@@ -296,7 +375,10 @@ pub(crate) async fn live_arrival(shared: Weak<Shared>, per_sec: f64) {
         };
         let due = (start.elapsed().as_secs_f64() * per_sec) as u64;
         if due > appended {
-            shared.append_generated((due - appended) as usize);
+            // While paused the due events are skipped, not saved up for later.
+            if !shared.live_paused.load(Ordering::Relaxed) {
+                shared.append_live((due - appended) as usize);
+            }
             appended = due;
         }
     }
@@ -382,7 +464,8 @@ fn workspace_of(path: &str) -> Option<&str> {
 }
 
 /// Route, credentials and limits: everything decided before the request's parameters.
-fn admit(shared: &Shared, req: &Request<Incoming>) -> Result<Option<Slot>, Reply> {
+/// Gives the concurrency slot and the index of the workspace asked for.
+fn admit(shared: &Shared, req: &Request<Incoming>) -> Result<(Slot, usize), Reply> {
     let path = req.uri().path();
     let Some(workspace) = workspace_of(path) else {
         return Err(Reply::error(
@@ -446,15 +529,15 @@ fn admit(shared: &Shared, req: &Request<Incoming>) -> Result<Option<Slot>, Reply
             ));
         }
     };
-    if workspace != cfg.workspace_gid {
+    let Some(index) = shared.workspace_index(workspace) else {
         return Err(Reply::error(
             404,
             &format!(
                 "workspace: Unknown object: {workspace}. No workspace with this gid is visible to this token."
             ),
         ));
-    }
-    Ok(Some(slot))
+    };
+    Ok((slot, index))
 }
 
 /// The known query parameters, last value wins, empty values ignored.
@@ -536,13 +619,17 @@ fn position(shared: &Shared, cursor: Cursor) -> CursorPosition {
 }
 
 /// The audit-log endpoint proper, once the request is admitted.
-fn serve_page(shared: &Shared, query: &[(String, String)]) -> Reply {
-    match try_serve_page(shared, query) {
+fn serve_page(shared: &Shared, workspace: usize, query: &[(String, String)]) -> Reply {
+    match try_serve_page(shared, &shared.workspaces[workspace], query) {
         Ok(reply) | Err(reply) => reply,
     }
 }
 
-fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, Reply> {
+fn try_serve_page(
+    shared: &Shared,
+    workspace: &Workspace,
+    query: &[(String, String)],
+) -> Result<Reply, Reply> {
     let cfg = &shared.cfg;
     let p = Params::from(query);
     let limit = match p.limit {
@@ -580,7 +667,7 @@ fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, 
         actor_gid: p.actor_gid.map(str::to_owned),
         resource_gid: p.resource_gid.map(str::to_owned),
     };
-    let fingerprint = offset::fingerprint(&cfg.workspace_gid, &filters);
+    let fingerprint = offset::fingerprint(&workspace.gid, &filters);
     let now_ms = shared.clock.now_ms();
     let mut offset_position = None;
     let cursor = match p.offset {
@@ -625,11 +712,12 @@ fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, 
         }
     };
 
-    let store = shared.read_store();
+    let store = workspace.read_store();
     let mut body = Vec::with_capacity(limit * 800 + 512);
     body.extend_from_slice(b"{\"data\":[");
     let (returned, next) = store.page(&filters, cursor, limit, shared.visible_from_ms(), &mut body);
-    let matched = returned > 0 || p.offset.is_some() || shared.ever_matched(&store, &filters);
+    let matched =
+        returned > 0 || p.offset.is_some() || Shared::ever_matched(workspace, &store, &filters);
     drop(store);
     body.extend_from_slice(b"],\"next_page\":");
     if matched {
@@ -641,7 +729,7 @@ fn try_serve_page(shared: &Shared, query: &[(String, String)]) -> Result<Reply, 
                 query: fingerprint,
             },
         );
-        let path = p.next_path(&cfg.workspace_gid, &token);
+        let path = p.next_path(&workspace.gid, &token);
         let uri = format!("{}{path}", cfg.base_url);
         let mut o = JsonOut::new(&mut body);
         o.begin();
@@ -738,8 +826,8 @@ async fn handle(
     // Credentials and limits are checked (and the concurrency slot held) before the delay,
     // so a delayed request counts as in flight the whole time.
     let (slot, refused) = match admit(&shared, &req) {
-        Ok(slot) => (slot, None),
-        Err(reply) => (None, Some(reply)),
+        Ok((slot, workspace)) => (Some(slot), Ok(workspace)),
+        Err(reply) => (None, Err(reply)),
     };
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
@@ -761,8 +849,8 @@ async fn handle(
             server_error(fault.status().unwrap_or(500), fault_seed, number)
         }
         _ => match refused {
-            Some(reply) => reply,
-            None => serve_page(&shared, &record.query),
+            Err(reply) => reply,
+            Ok(workspace) => serve_page(&shared, workspace, &record.query),
         },
     };
     drop(slot);
@@ -782,8 +870,9 @@ fn json_response(status: u16, body: Vec<u8>) -> Response<MockBody> {
         .expect("static response parts are valid")
 }
 
-/// `POST /_mock/events` (append: a JSON array of events, or `?count=N` / `{"count":N}` for
-/// generated ones) and `GET /_mock/status`.
+/// `POST /_mock/events` (append to the first workspace: a JSON array of events, or
+/// `?count=N` / `{"count":N}` for generated ones), `POST /_mock/live?paused=true|false`
+/// (pause or resume live arrival) and `GET /_mock/status`.
 async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<MockBody> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -827,15 +916,45 @@ async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<MockBody> {
                 Err(e) => json_response(400, error_body(&e.to_string(), None)),
             }
         }
+        (Method::POST, "/_mock/live") => {
+            let paused = req.uri().query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "paused")
+                    .map(|(_, v)| v == "true" || v == "1")
+            });
+            match paused {
+                Some(paused) => {
+                    shared.live_paused.store(paused, Ordering::SeqCst);
+                    json_response(200, format!("{{\"paused\":{paused}}}").into_bytes())
+                }
+                None => json_response(
+                    400,
+                    error_body("expected ?paused=true or ?paused=false", None),
+                ),
+            }
+        }
         (Method::GET, "/_mock/status") => {
-            let store = shared.read_store();
-            let body = format!(
-                "{{\"events\":{},\"now\":\"{}\",\"requests\":{},\"rate_limited\":{}}}",
-                store.len(),
+            let mut body = format!(
+                "{{\"events\":{},\"now\":\"{}\",\"requests\":{},\"rate_limited\":{}",
+                shared.total_events(),
                 format_ms(shared.clock.now_ms()),
                 shared.counter.load(Ordering::SeqCst),
                 shared.rate.as_ref().map_or(0, |rate| rate.refused())
             );
+            if shared.workspaces.len() > 1 {
+                // Events per workspace, in the order of their gids' derivation.
+                let counts: Vec<String> = shared
+                    .workspaces
+                    .iter()
+                    .map(|w| w.read_store().len().to_string())
+                    .collect();
+                body.push_str(&format!(
+                    ",\"workspaces\":{},\"workspace_events\":[{}]",
+                    shared.workspaces.len(),
+                    counts.join(",")
+                ));
+            }
+            body.push('}');
             json_response(200, body.into_bytes())
         }
         _ => json_response(404, error_body(&format!("no admin route {path}"), None)),
