@@ -62,7 +62,11 @@ impl Progress {
             );
         }
         self.bar.set_message("waiting for the first page");
-        self.bar.enable_steady_tick(Duration::from_millis(200));
+        // The tick is a thread that wakes five times a second: a hidden display (every
+        // source of `run`) has nothing to redraw.
+        if !self.bar.is_hidden() {
+            self.bar.enable_steady_tick(Duration::from_millis(200));
+        }
     }
 
     /// Counts one event.
