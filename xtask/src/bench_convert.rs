@@ -51,7 +51,8 @@ const DUCKDB: &str = r#"
 import json, sys, time
 import duckdb
 source, target = sys.argv[1], sys.argv[2]
-con = duckdb.connect()
+# A query past two seconds would print a progress bar into the JSON answer.
+con = duckdb.connect(config={"enable_progress_bar": False})
 started = time.perf_counter()
 con.execute(f"COPY (SELECT * FROM read_json('{source}', format = 'newline_delimited')) TO '{target}' (FORMAT parquet)")
 seconds = time.perf_counter() - started
@@ -63,7 +64,8 @@ print(json.dumps({"seconds": seconds, "events": count}))
 const COUNT: &str = r#"
 import json, sys
 import duckdb
-print(json.dumps(duckdb.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}/**/*.parquet')").fetchall()[0][0]))
+con = duckdb.connect(config={"enable_progress_bar": False})
+print(json.dumps(con.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}/**/*.parquet')").fetchall()[0][0]))
 "#;
 
 fn python(tools: &Tools, script: &str, args: &[&Path]) -> Result<Value> {

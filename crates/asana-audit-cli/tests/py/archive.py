@@ -77,7 +77,8 @@ def lines_of(path):
 def duckdb_view(root, files):
     import duckdb
 
-    con = duckdb.connect()
+    # A query past two seconds (a loaded machine) would print a progress bar into stdout.
+    con = duckdb.connect(config={"enable_progress_bar": False})
     if any(f.endswith(".parquet") for f in files):
         source = f"read_parquet('{root}/**/*.parquet', hive_partitioning = true, filename = true, file_row_number = true)"
         order = "filename, file_row_number"
@@ -157,7 +158,8 @@ def main():
         import duckdb
 
         os.chdir(sys.argv[2])
-        rows = duckdb.sql(sys.argv[3]).fetchall()
+        con = duckdb.connect(config={"enable_progress_bar": False})
+        rows = con.sql(sys.argv[3]).fetchall()
         print(json.dumps(rows, default=str))
     else:
         sys.exit(f"unknown command {command}")
