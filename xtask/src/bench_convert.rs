@@ -52,7 +52,8 @@ import json, sys, time
 import duckdb
 source, target = sys.argv[1], sys.argv[2]
 # A query past two seconds would print a progress bar into the JSON answer.
-con = duckdb.connect(config={"enable_progress_bar": False})
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 started = time.perf_counter()
 con.execute(f"COPY (SELECT * FROM read_json('{source}', format = 'newline_delimited')) TO '{target}' (FORMAT parquet)")
 seconds = time.perf_counter() - started
@@ -64,7 +65,8 @@ print(json.dumps({"seconds": seconds, "events": count}))
 const COUNT: &str = r#"
 import json, sys
 import duckdb
-con = duckdb.connect(config={"enable_progress_bar": False})
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 print(json.dumps(con.sql(f"SELECT count(*) FROM read_parquet('{sys.argv[1]}/**/*.parquet')").fetchall()[0][0]))
 "#;
 

@@ -78,7 +78,8 @@ def duckdb_view(root, files):
     import duckdb
 
     # A query past two seconds (a loaded machine) would print a progress bar into stdout.
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if any(f.endswith(".parquet") for f in files):
         source = f"read_parquet('{root}/**/*.parquet', hive_partitioning = true, filename = true, file_row_number = true)"
         order = "filename, file_row_number"
@@ -158,7 +159,8 @@ def main():
         import duckdb
 
         os.chdir(sys.argv[2])
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         rows = con.sql(sys.argv[3]).fetchall()
         print(json.dumps(rows, default=str))
     else:
