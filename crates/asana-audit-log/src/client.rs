@@ -229,19 +229,22 @@ impl EventsRequest {
     /// with a `created_at` older than events already delivered, so that paging by offset has
     /// passed their place and never returns them.
     ///
-    /// After every poll that reaches the end of the events available, the follow reads the
-    /// window `[newest delivered created_at − window, newest delivered created_at]` again (a
-    /// separate query with `start_at`/`end_at` set and the same filters, paged to its end)
-    /// and delivers the events of it that it has not delivered yet, recognised by gid.
+    /// After every poll that reaches the end of the events available, the follow reads a
+    /// trailing window again (a separate query with `start_at`/`end_at` set and the same
+    /// filters, paged to its end) and delivers the events of it that it has not delivered yet,
+    /// recognised by gid. The window ends at the newest delivered `created_at` and starts
+    /// `window` before the newest event delivered when the previous such read began: a follow
+    /// that pages on without reaching the end (events keep coming) reads no window meanwhile,
+    /// and the next one reaches back over all that time. The first read reaches back to the
+    /// first event the follow delivered (or the instant it resumed from).
     ///
-    /// **Guarantee.** An event whose `created_at` is at most `window` older than the newest
-    /// event delivered when a poll reaches the end is delivered by that poll at the latest,
-    /// and no event is delivered twice, across resumes from any cursor of the stream too.
-    /// Late events arrive out of `created_at` order (older than events before them). An event
-    /// that becomes visible later than `window` after its `created_at` (counted from the newest
-    /// delivered event) can still be missed. (With filters, a late event between the newest
-    /// matching event and the newest event of the log is picked up once a newer matching event
-    /// is delivered.)
+    /// **Guarantee.** An event that becomes visible while the newest delivered event is at
+    /// most `window` newer than its `created_at` is delivered, at the latest by the read after
+    /// the next poll that reaches the end, and no event is delivered twice, across resumes
+    /// from any cursor of the stream too. Late events arrive out of `created_at` order (older
+    /// than events before them). An event that becomes visible later than that can be missed.
+    /// (With filters, a late event between the newest matching event and the newest event of
+    /// the log is picked up once a newer matching event is delivered.)
     ///
     /// **Memory.** The follow remembers the gids it delivered within the window (and a
     /// [`Cursor`] carries them: cursor format version 2), at most
@@ -251,8 +254,10 @@ impl EventsRequest {
     /// it at the cursor's last event: events older than that are not read again.
     ///
     /// **Cost.** One more query per poll that reaches the end: one request per page of events
-    /// in the window (`window` × the event rate ÷ the page size, at least one), counted against
-    /// the client's request rate like every other request.
+    /// in the window (`window` × the event rate ÷ the page size, at least one; more after a
+    /// stretch without reaching the end, and once after the first poll, which reads again
+    /// what it delivered, as far as the memory below reaches), counted against the client's
+    /// request rate like every other request.
     ///
     /// `window` must be at least 1 ms and at most [`RETENTION`](crate::RETENTION) (90 days);
     /// anything else fails with [`QueryError::Lookback`] when the stream starts. Only `follow`

@@ -124,6 +124,13 @@ pub(crate) struct Lookback {
     /// more than [`MAX_LOOKBACK_GIDS`] were remembered. `None`: complete since the query began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     complete_from: Option<DateTime<Utc>>,
+    /// The newest delivered instant when the last complete read of the window began
+    /// (`None`: no read completed since this memory started). The next read starts a window
+    /// before it, not before the newest delivered instant: a follow that pages on without
+    /// reaching the end (events keep coming) reads no window meanwhile, and an event that
+    /// appeared within the window of the newest event delivered then must still be found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read_from: Option<DateTime<Utc>>,
     /// Delivered gids by `created_at`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     seen: BTreeMap<DateTime<Utc>, Vec<String>>,
@@ -164,13 +171,29 @@ impl Lookback {
         self.count += 1;
     }
 
-    /// Forgets what lies before `newest - window` (never read again), then, while more than
-    /// [`MAX_LOOKBACK_GIDS`] are left, the oldest instants, moving
+    /// Where the next read of the window starts, before what is remembered completely is
+    /// taken into account: `window` before [`read_from`](Self::read_from) (not after
+    /// `newest`). Until a read has completed, the window reaches back to the start of this
+    /// memory: the first events delivered, or the instant a resumed follow started from. A
+    /// follow whose first poll pages through a long backlog thus reads that backlog again
+    /// once, as far back as the memory is complete (at most [`MAX_LOOKBACK_GIDS`] events).
+    fn anchored_start(&self, newest: DateTime<Utc>, window: TimeDelta) -> DateTime<Utc> {
+        let first = || {
+            self.complete_from
+                .or_else(|| self.seen.keys().next().copied())
+        };
+        self.read_from
+            .or_else(first)
+            .map_or(newest, |from| from.min(newest))
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Forgets what lies before the next read's window (never read again), then, while more
+    /// than [`MAX_LOOKBACK_GIDS`] are left, the oldest instants, moving
     /// [`complete_from`](Self::complete_from) past them.
     fn prune(&mut self, newest: DateTime<Utc>, window: TimeDelta) {
-        let keep_from = newest
-            .checked_sub_signed(window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let keep_from = self.anchored_start(newest, window);
         while let Some(entry) = self.seen.first_entry() {
             let at = *entry.key();
             if at >= keep_from && self.count <= MAX_LOOKBACK_GIDS {
@@ -185,12 +208,11 @@ impl Lookback {
         }
     }
 
-    /// Where the window read again starts: `newest - window`, but not before what is
-    /// remembered completely.
+    /// Where the window read again starts: `window` before the newest instant delivered when
+    /// the last complete read began (or before `newest`), but not before what is remembered
+    /// completely.
     fn window_start(&self, newest: DateTime<Utc>, window: TimeDelta) -> DateTime<Utc> {
-        let start = newest
-            .checked_sub_signed(window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let start = self.anchored_start(newest, window);
         self.complete_from.map_or(start, |c| c.max(start))
     }
 
@@ -223,6 +245,9 @@ impl Lookback {
             .is_some_and(|c| c > last + TimeDelta::milliseconds(1))
         {
             return Err("cursor lookback complete_from lies after last_created_at".to_owned());
+        }
+        if self.read_from.is_some_and(|from| from > last) {
+            return Err("cursor lookback read_from lies after last_created_at".to_owned());
         }
         Ok(())
     }
@@ -367,6 +392,19 @@ impl Position {
         lookback.insert(event.created_at(), event.gid());
         if let (Some(newest), Ok(window)) = (self.last_created_at, TimeDelta::from_std(window)) {
             lookback.prune(newest, window);
+        }
+    }
+
+    /// Records that a read of the lookback window which began when `newest` was the newest
+    /// delivered instant went to its end: the next read starts `window` before `newest`.
+    pub(crate) fn lookback_read(&mut self, newest: DateTime<Utc>, window: Duration) {
+        let Some(lookback) = &mut self.lookback else {
+            return;
+        };
+        let lookback = Arc::make_mut(lookback);
+        lookback.read_from = Some(lookback.read_from.map_or(newest, |from| from.max(newest)));
+        if let (Some(last), Ok(window)) = (self.last_created_at, TimeDelta::from_std(window)) {
+            lookback.prune(last, window);
         }
     }
 
@@ -542,10 +580,18 @@ mod tests {
             end,
             pos.last_created_at.unwrap() + TimeDelta::milliseconds(1)
         );
-        // What lies before `newest - window` is forgotten without shrinking anything.
+        // Until a read of the window completes, the window reaches back to what the memory
+        // holds, however far the newest event moves.
         let late = event("late", "2024-01-01T01:00:00Z");
         pos.observe(&late);
         pos.remember(&late, window);
+        let (start, _) = pos.lookback_window(window).unwrap();
+        let oldest_now = *pos.lookback().unwrap().seen.keys().next().unwrap();
+        assert!(oldest_now > oldest, "one more instant forgotten by the bound");
+        assert_eq!(start, oldest_now);
+        // Once a read that began at the newest event completes, what lies before
+        // `newest - window` is forgotten without shrinking anything.
+        pos.lookback_read(late.created_at(), window);
         let lookback = pos.lookback().unwrap();
         assert_eq!(lookback.count, 1);
         let (start, _) = pos.lookback_window(window).unwrap();

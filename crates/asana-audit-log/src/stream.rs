@@ -82,6 +82,8 @@ struct Scan {
     /// Pages in a row with events but none after the newest seen by this read.
     stale_pages: u32,
     newest: Option<chrono::DateTime<chrono::Utc>>,
+    /// The newest delivered instant when this read began.
+    began_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The new events of one page (already delivered ones removed).
@@ -164,6 +166,9 @@ impl Core {
         let Some((start, end)) = self.position.lookback_window(window) else {
             return false;
         };
+        let Some(began_at) = self.position.last_created_at() else {
+            return false;
+        };
         let start = crate::query::ceil_millis(start).max(self.query.start_at().unwrap_or(start));
         let end = self.query.end_at().map_or(end, |e| e.min(end));
         if start >= end {
@@ -175,6 +180,7 @@ impl Core {
             restarts: 0,
             stale_pages: 0,
             newest: None,
+            began_at,
         }));
         true
     }
@@ -202,7 +208,11 @@ impl Core {
         };
         let page_len = page.events.len();
         if page_len == 0 {
+            let began_at = scan.began_at;
             self.scan = None;
+            if let Some(window) = self.lookback() {
+                self.position.lookback_read(began_at, window);
+            }
             return Ok(None);
         }
         let mut events = VecDeque::new();
