@@ -194,6 +194,39 @@ fn asana_errors(bytes: &[u8]) -> Option<Vec<AsanaError>> {
     serde_json::from_slice(bytes).ok().map(reasons)
 }
 
+/// The `reqwest` builder a client starts from when its caller gave none: reqwest's own
+/// defaults, with the TLS configuration every such client of the process shares.
+fn default_http_builder() -> reqwest::ClientBuilder {
+    match shared_tls() {
+        Some(tls) => reqwest::Client::builder().tls_backend_preconfigured(tls),
+        None => reqwest::Client::builder(),
+    }
+}
+
+/// The TLS configuration reqwest would build (the platform's certificate verifier with the
+/// process's default crypto provider, else aws-lc-rs; TLS 1.2 and 1.3; HTTP/1.1), built once:
+/// reqwest builds it for each client, reading and parsing the system's root certificates
+/// every time, which for a collector of 1,000 workspaces took 10 s of CPU and 150 MB. `None`
+/// when it cannot be built: reqwest then builds its own and reports the error.
+fn shared_tls() -> Option<rustls::ClientConfig> {
+    static TLS: std::sync::OnceLock<Option<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).ok()?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Some(config)
+    })
+    .clone()
+}
+
 impl Transport {
     /// The transport for validated `settings` (see [`Settings::validate`]), starting from
     /// `http` when the caller gave a `reqwest` builder.
@@ -216,7 +249,7 @@ impl Transport {
         headers.insert(AUTHORIZATION, auth);
 
         let http = http
-            .unwrap_or_else(reqwest::Client::builder)
+            .unwrap_or_else(default_http_builder)
             .default_headers(headers)
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout)
@@ -499,6 +532,19 @@ impl fmt::Debug for Transport {
 mod tests {
     use super::*;
     use backon::BackoffBuilder;
+
+    #[test]
+    fn clients_share_one_tls_configuration() {
+        let first = shared_tls().expect("the platform's verifier builds");
+        let second = shared_tls().expect("built once");
+        assert!(Arc::ptr_eq(
+            first.crypto_provider(),
+            second.crypto_provider()
+        ));
+        assert_eq!(first.alpn_protocols, [b"http/1.1".to_vec()]);
+        assert!(first.enable_sni);
+        assert!(default_http_builder().build().is_ok());
+    }
 
     #[test]
     fn retry_after_seconds() {
