@@ -481,13 +481,7 @@ impl<R> ParquetFile<R> {
     }
 
     fn join(&mut self) -> Result<Target, SinkError> {
-        match self.encoder.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) | None => Err(SinkError::io(
-                "encode Parquet",
-                std::io::Error::other("the encoder thread panicked"),
-            )),
-        }
+        join(self.encoder.take())
     }
 
     /// Bytes written so far plus the row group in progress (an estimate of the file's size,
@@ -496,11 +490,29 @@ impl<R> ParquetFile<R> {
         self.size.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn finish(mut self) -> Result<Target, SinkError> {
+    /// Hands the rows still held to the encoder and closes its input; the closure returned
+    /// waits for the encoder to write the footer and returns the file.
+    pub(crate) fn close_input(
+        mut self,
+    ) -> Result<impl FnOnce() -> Result<Target, SinkError> + Send + 'static, SinkError> {
         self.flush_batch()?;
         // Closing the channel ends the encoder, which writes the footer.
         self.batches = None;
-        self.join()
+        let encoder = self.encoder.take();
+        Ok(move || join(encoder))
+    }
+}
+
+/// The encoder's result: the file, or why it stopped.
+fn join(
+    encoder: Option<std::thread::JoinHandle<Result<Target, SinkError>>>,
+) -> Result<Target, SinkError> {
+    match encoder.map(std::thread::JoinHandle::join) {
+        Some(Ok(result)) => result,
+        Some(Err(_)) | None => Err(SinkError::io(
+            "encode Parquet",
+            std::io::Error::other("the encoder thread panicked"),
+        )),
     }
 }
 

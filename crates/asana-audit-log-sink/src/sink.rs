@@ -293,8 +293,12 @@ struct OpenFile<R> {
     table: Option<String>,
     name: String,
     staged: PathBuf,
-    /// `None` once the file is finished (synced, footer written, its memory released).
+    /// `None` once the file is finished (synced, footer written, its memory released) or
+    /// finishing.
     encoder: Option<FileEncoder<R>>,
+    /// A file left for another folder of its table finishes on a thread of its own while the
+    /// next one fills; the commit waits for it.
+    finishing: Option<std::thread::JoinHandle<Result<(), SinkError>>>,
     events: u64,
     opened: Instant,
 }
@@ -333,9 +337,11 @@ pub struct Sink<R: Record = AuditLogEvent> {
     run_id: String,
     sequence: u64,
     open: Vec<OpenFile<R>>,
-    /// The last record's table, period and folder: formatting a folder for every record
-    /// would cost more than the rest of writing an NDJSON line.
-    last_folder: Option<(Option<String>, i64, String)>,
+    /// Per table, the period and folder of its last record: formatting a folder for every
+    /// record would cost more than the rest of writing an NDJSON line.
+    folders: Vec<(Option<String>, i64, String)>,
+    /// Whether a file reached the size limit when last written.
+    size_due: bool,
     /// Set once a write or commit failed: see [`Sink::commit`].
     failed: bool,
     /// The private staging folder of an object-store sink, removed with the sink.
@@ -417,7 +423,8 @@ impl<R: Record> Sink<R> {
             run_id,
             sequence: 0,
             open: Vec::new(),
-            last_folder: None,
+            folders: Vec::new(),
+            size_due: false,
             failed: false,
             _private_staging: private_staging,
         })
@@ -431,9 +438,10 @@ impl<R: Record> Sink<R> {
     /// Writes `record` to the file of its folder (staged: not yet committed).
     ///
     /// One file is written at a time per table: when a record goes to another folder (the
-    /// next day, in a stream in time order), the file it leaves is finished at once (synced,
-    /// and its Parquet row group out of memory) and waits, staged, for the next commit. So
-    /// memory stays bounded by one row group per table, however many days a run covers.
+    /// next day, in a stream in time order), the file it leaves starts finishing at once, on a
+    /// thread of its own (footer, sync, its Parquet row group out of memory), and waits,
+    /// staged, for the next commit. So memory stays bounded by about one row group per table
+    /// (two while the last one finishes), however many days a run covers.
     pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
         self.check_usable()?;
         let written = self.write_record(record);
@@ -445,16 +453,20 @@ impl<R: Record> Sink<R> {
         let table = record.table();
         let at = record.created_at();
         let period = self.options.layout.period(at);
-        let folder = match &self.last_folder {
-            Some((last_table, last_period, folder))
-                if *last_period == period && last_table.as_deref() == table.map(|t| t.value) =>
-            {
-                folder.clone()
-            }
+        let table_value = table.map(|t| t.value);
+        let cached = self
+            .folders
+            .iter()
+            .position(|(t, _, _)| t.as_deref() == table_value);
+        let folder = match cached {
+            Some(i) if self.folders[i].1 == period => self.folders[i].2.clone(),
             _ => {
                 let folder = self.options.layout.folder(table, at);
-                self.last_folder =
-                    Some((table.map(|t| t.value.to_owned()), period, folder.clone()));
+                let entry = (table_value.map(str::to_owned), period, folder.clone());
+                match cached {
+                    Some(i) => self.folders[i] = entry,
+                    None => self.folders.push(entry),
+                }
                 folder
             }
         };
@@ -465,12 +477,11 @@ impl<R: Record> Sink<R> {
         {
             Some(index) => index,
             None => {
-                let table_value = table.map(|t| t.value);
                 for file in &mut self.open {
                     if file.table.as_deref() == table_value
                         && let Some(encoder) = file.encoder.take()
                     {
-                        encoder.finish()?;
+                        file.finishing = Some(encoder.finish_in_background()?);
                     }
                 }
                 let file = self.open_file(folder, record)?;
@@ -479,11 +490,15 @@ impl<R: Record> Sink<R> {
             }
         };
         let file = &mut self.open[index];
-        file.encoder
+        let encoder = file
+            .encoder
             .as_mut()
-            .expect("the file found or opened is being written")
-            .write(record)?;
+            .expect("the file found or opened is being written");
+        encoder.write(record)?;
         file.events += 1;
+        if encoder.size() >= self.options.max_file_bytes {
+            self.size_due = true;
+        }
         Ok(())
     }
 
@@ -514,6 +529,7 @@ impl<R: Record> Sink<R> {
             name,
             staged,
             encoder: Some(encoder),
+            finishing: None,
             events: 0,
             opened: Instant::now(),
         })
@@ -526,18 +542,15 @@ impl<R: Record> Sink<R> {
 
     /// When the oldest open file must be committed (`None` when no file is open).
     pub fn commit_deadline(&self) -> Option<Instant> {
+        // Files are opened in turn and all committed together: the first is the oldest.
         self.open
-            .iter()
+            .first()
             .map(|file| file.opened + self.options.max_file_age)
-            .min()
     }
 
     /// Whether a file has reached the size or age limit: time to [`commit`](Self::commit).
     pub fn commit_due(&self) -> bool {
-        self.open
-            .iter()
-            .filter_map(|file| file.encoder.as_ref())
-            .any(|encoder| encoder.size() >= self.options.max_file_bytes)
+        self.size_due
             || self
                 .commit_deadline()
                 .is_some_and(|deadline| Instant::now() >= deadline)
@@ -559,6 +572,7 @@ impl<R: Record> Sink<R> {
             return Ok(0);
         }
         let mut files = std::mem::take(&mut self.open);
+        self.size_due = false;
         files.sort_by(|a, b| a.name.cmp(&b.name));
         let commit = Commit {
             files: files.iter().map(|file| file.name.clone()).collect(),
@@ -567,12 +581,19 @@ impl<R: Record> Sink<R> {
         let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
         let result = async {
             let mut sealed = Vec::with_capacity(files.len());
+            // Every file is waited for, even after one failed: none may still be written
+            // to when the staged copies are removed.
+            let mut finished = Ok(());
             for file in files {
-                if let Some(encoder) = file.encoder {
-                    encoder.finish()?;
-                }
+                let result = match (file.encoder, file.finishing) {
+                    (Some(encoder), _) => encoder.finish(),
+                    (None, Some(finishing)) => join_finishing(finishing),
+                    (None, None) => Ok(()),
+                };
+                finished = finished.and(result);
                 sealed.push((file.staged, file.name));
             }
+            finished?;
             save_checkpoint(Some(&commit)).map_err(CommitError::Checkpoint)?;
             for (index, (staged, name)) in sealed.iter().enumerate() {
                 if let Err(error) = self.destination.publish(staged, name).await {
@@ -637,11 +658,26 @@ impl<R: Record> Sink<R> {
     }
 }
 
+/// The result of a file finishing on a thread of its own.
+fn join_finishing(
+    finishing: std::thread::JoinHandle<Result<(), SinkError>>,
+) -> Result<(), SinkError> {
+    finishing.join().unwrap_or_else(|_| {
+        Err(SinkError::io(
+            "finish a staged file",
+            std::io::Error::other("the finishing thread panicked"),
+        ))
+    })
+}
+
 impl<R: Record> Drop for Sink<R> {
     /// Staged files of a sink dropped without a commit are removed: they were never published
     /// and the caller's checkpoint does not cover their events.
     fn drop(&mut self) {
         for file in self.open.drain(..) {
+            if let Some(finishing) = file.finishing {
+                let _ = finishing.join();
+            }
             let _ = std::fs::remove_file(&file.staged);
         }
     }
