@@ -227,6 +227,7 @@ impl ParquetRows<OcsfRecord> for OcsfRows {
 }
 
 /// What `--format` asks events to be written as.
+#[derive(Clone)]
 pub enum Format {
     /// As received.
     Raw,
@@ -259,12 +260,39 @@ impl Format {
         }
     }
 
+    /// `event` in this format, ready for [`AnySink::write_prepared`] or as a line: mapping is
+    /// the costly step, and this lets it run on other threads than the writer's.
+    pub fn prepare(&self, event: AuditLogEvent) -> Prepared {
+        match self {
+            Format::Raw => Prepared::Raw(event),
+            Format::Ocsf(mapper) => Prepared::Ocsf(Format::record(mapper, &event)),
+        }
+    }
+
     fn record(mapper: &Mapper, event: &AuditLogEvent) -> OcsfRecord {
         let event_ocsf = mapper.map(event);
         OcsfRecord {
             class_uid: event_ocsf.class().uid().to_string(),
             created_at: event.created_at(),
             event: event_ocsf,
+        }
+    }
+}
+
+/// An event in the run's format (see [`Format::prepare`]).
+pub enum Prepared {
+    /// As received.
+    Raw(AuditLogEvent),
+    /// Mapped to OCSF.
+    Ocsf(OcsfRecord),
+}
+
+impl Prepared {
+    /// The event as one line of JSON.
+    pub fn json(&self) -> &str {
+        match self {
+            Prepared::Raw(event) => event.json(),
+            Prepared::Ocsf(record) => record.json(),
         }
     }
 }
@@ -314,6 +342,20 @@ impl AnySink {
         match self {
             AnySink::Raw(sink) => sink.write(event),
             AnySink::Ocsf(sink, mapper) => sink.write(&Format::record(mapper, event)),
+        }
+        .map_err(sink_error)
+    }
+
+    /// Writes one event prepared by the format this sink was opened with.
+    pub fn write_prepared(&mut self, event: &Prepared) -> Result<(), CliError> {
+        match (self, event) {
+            (AnySink::Raw(sink), Prepared::Raw(event)) => sink.write(event),
+            (AnySink::Ocsf(sink, _), Prepared::Ocsf(record)) => sink.write(record),
+            _ => {
+                return Err(CliError::local(
+                    "an event prepared for another format than the sink's (a bug)",
+                ));
+            }
         }
         .map_err(sink_error)
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 
-use crate::archive::{AnySink, Format, Target};
+use crate::archive::{AnySink, Format, Prepared, Target};
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
 
@@ -26,39 +26,113 @@ const REPORTED_SKIPS: u64 = 20;
 
 /// Where converted events go.
 enum Out {
-    Lines(BufWriter<Box<dyn Write>>, Format),
+    Lines(BufWriter<Box<dyn Write>>),
     Archive(Box<AnySink>),
 }
 
-/// Events per message from the parsing thread.
-const BATCH: usize = 1024;
+/// Lines per chunk a parsing thread decodes at a time.
+const CHUNK_LINES: usize = 1024;
+/// Bytes after which a chunk is cut even with fewer lines.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Chunks that may wait for each parsing thread, and decoded chunks for the writer.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// What the parsing thread sends: events, or a line that is not one.
+/// What the parsing threads send, in input order: events, or a line that is not one.
 enum Parsed {
-    Events(Vec<AuditLogEvent>),
+    Events(Vec<Prepared>),
     Malformed { line: u64, reason: String },
     Failed(String),
 }
 
-/// Reads `input` line by line on a thread of its own and sends the events in batches, so
-/// that decoding and encoding run on two cores. Blank lines are skipped.
-fn parse_lines(input: Box<dyn Read + Send>, sender: tokio::sync::mpsc::Sender<Parsed>) {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
-    let mut line = Vec::with_capacity(4096);
-    let mut number: u64 = 0;
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                let _ = sender.blocking_send(Parsed::Failed(e.to_string()));
-                return;
+/// What the reading thread hands a parsing thread.
+enum Chunk {
+    /// Lines of the input cut at line ends, with the number of the first.
+    Lines { first_line: u64, bytes: Vec<u8> },
+    /// The input could not be read further.
+    Failed(String),
+}
+
+/// Reads `input` on a thread of its own and decodes its lines on `workers` more, chunk `i`
+/// on worker `i % workers`: the receivers, read in turn, give the decoded chunks in input
+/// order. Decoding, the heaviest step before encoding, so runs on every core.
+fn spawn_parsers(
+    input: Box<dyn Read + Send>,
+    format: &Format,
+    workers: usize,
+) -> io::Result<Parsers> {
+    let mut chunk_senders = Vec::with_capacity(workers);
+    let mut receivers = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers + 1);
+    for index in 0..workers {
+        let (chunks, chunk_receiver) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+        let (parsed, parsed_receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let format = format.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("ndjson-parser-{index}"))
+                .spawn(move || {
+                    for chunk in chunk_receiver {
+                        if parsed.blocking_send(parse_chunk(chunk, &format)).is_err() {
+                            return;
+                        }
+                    }
+                })?,
+        );
+        chunk_senders.push(chunks);
+        receivers.push(parsed_receiver);
+    }
+    let reader = std::thread::Builder::new()
+        .name("ndjson-reader".into())
+        .spawn(move || {
+            let mut reader = BufReader::with_capacity(1 << 20, input);
+            let mut next_line: u64 = 1;
+            for worker in chunk_senders.iter().cycle() {
+                let mut bytes = Vec::with_capacity(CHUNK_BYTES + 4096);
+                let mut lines = 0;
+                while lines < CHUNK_LINES && bytes.len() < CHUNK_BYTES {
+                    match reader.read_until(b'\n', &mut bytes) {
+                        Ok(0) => break,
+                        Ok(_) => lines += 1,
+                        Err(e) => {
+                            // In this worker's turn, so it arrives after every chunk before.
+                            let _ = worker.send(Chunk::Failed(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                if lines == 0 {
+                    return;
+                }
+                let first_line = next_line;
+                next_line += lines as u64;
+                if worker.send(Chunk::Lines { first_line, bytes }).is_err() {
+                    return;
+                }
             }
-        }
-        number += 1;
-        let text = trim_line(&line);
+        })?;
+    threads.push(reader);
+    Ok(Parsers { receivers, threads })
+}
+
+/// The parsing threads: their decoded chunks, read in turn, and the threads (the reader's
+/// among them), joined at the end to tell the input's end from a thread that died.
+struct Parsers {
+    receivers: Vec<tokio::sync::mpsc::Receiver<Vec<Parsed>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Decodes a chunk's lines (blank lines skipped) and prepares them in `format`, keeping their
+/// order.
+fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
+    let (first_line, bytes) = match chunk {
+        Chunk::Lines { first_line, bytes } => (first_line, bytes),
+        Chunk::Failed(error) => return vec![Parsed::Failed(error)],
+    };
+    let mut out = Vec::new();
+    let mut events = Vec::with_capacity(CHUNK_LINES);
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    for (number, line) in (first_line..).zip(body.split(|&b| b == b'\n')) {
+        let text = trim_line(line);
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -66,30 +140,18 @@ fn parse_lines(input: Box<dyn Read + Send>, sender: tokio::sync::mpsc::Sender<Pa
             .map_err(|e| e.to_string())
             .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
         {
-            Ok(event) => {
-                batch.push(event);
-                if batch.len() == BATCH
-                    && sender
-                        .blocking_send(Parsed::Events(std::mem::take(&mut batch)))
-                        .is_err()
-                {
-                    return;
-                }
-            }
+            Ok(event) => events.push(format.prepare(event)),
             Err(reason) => {
-                let events = Parsed::Events(std::mem::take(&mut batch));
-                let malformed = Parsed::Malformed {
+                out.push(Parsed::Events(std::mem::take(&mut events)));
+                out.push(Parsed::Malformed {
                     line: number,
                     reason,
-                };
-                if sender.blocking_send(events).is_err() || sender.blocking_send(malformed).is_err()
-                {
-                    return;
-                }
+                });
             }
         }
     }
-    let _ = sender.blocking_send(Parsed::Events(batch));
+    out.push(Parsed::Events(events));
+    out
 }
 
 /// Runs `convert`.
@@ -104,11 +166,9 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?,
         )
     };
+    let format = Format::new(&args.archive, None);
     let mut out = match Target::classify(&args.output, &args.archive)? {
-        Target::Stdout => Out::Lines(
-            BufWriter::with_capacity(1 << 18, Box::new(io::stdout())),
-            Format::new(&args.archive, None),
-        ),
+        Target::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
         Target::File => {
             let path = &args.output;
             if path.exists() {
@@ -119,73 +179,74 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
             }
             let file = File::create(path)
                 .map_err(|e| CliError::input(format!("cannot create {}: {e}", path.display())))?;
-            Out::Lines(
-                BufWriter::with_capacity(1 << 18, Box::new(file)),
-                Format::new(&args.archive, None),
-            )
+            Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
         }
         Target::Archive(destination) => Out::Archive(Box::new(
-            AnySink::open(destination, &args.archive, Format::new(&args.archive, None)).await?,
+            AnySink::open(destination, &args.archive, format.clone()).await?,
         )),
     };
 
-    let (sender, mut batches) = tokio::sync::mpsc::channel(8);
-    let parser = std::thread::Builder::new()
-        .name("ndjson-reader".into())
-        .spawn(move || parse_lines(input, sender))
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let Parsers {
+        mut receivers,
+        threads,
+    } = spawn_parsers(input, &format, workers)
         .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
     let mut summary = Summary::default();
-    let mut line = String::new();
-    while let Some(parsed) = batches.recv().await {
-        let events = match parsed {
-            Parsed::Events(events) => events,
-            Parsed::Failed(e) => {
-                return Err(CliError::input(format!("cannot read {input_name}: {e}")));
-            }
-            Parsed::Malformed { line, reason } => {
-                let at = format!("{input_name}:{line}: not an audit log event: {reason}");
-                match args.on_error {
-                    OnError::Stop => {
-                        return Err(CliError::input(format!(
-                            "{at}; stopped there ({} event(s) before it were converted{}); fix \
+    let mut turn = 0;
+    while let Some(chunk) = receivers[turn % workers].recv().await {
+        turn += 1;
+        for parsed in chunk {
+            let events = match parsed {
+                Parsed::Events(events) => events,
+                Parsed::Failed(e) => {
+                    return Err(CliError::input(format!("cannot read {input_name}: {e}")));
+                }
+                Parsed::Malformed { line, reason } => {
+                    let at = format!("{input_name}:{line}: not an audit log event: {reason}");
+                    match args.on_error {
+                        OnError::Stop => {
+                            return Err(CliError::input(format!(
+                                "{at}; stopped there ({} event(s) before it were converted{}); fix \
                              the line, or pass --on-error skip",
-                            summary.events,
-                            match &out {
-                                Out::Archive(_) => {
-                                    ", and only files already committed by rotation are in place"
+                                summary.events,
+                                match &out {
+                                    Out::Archive(_) => {
+                                        ", and only files already committed by rotation are in place"
+                                    }
+                                    Out::Lines(..) => "",
                                 }
-                                Out::Lines(..) => "",
-                            }
-                        )));
-                    }
-                    OnError::Skip => {
-                        summary.skipped += 1;
-                        if summary.skipped <= REPORTED_SKIPS {
-                            tracing::warn!("{at}; skipped");
+                            )));
                         }
-                        continue;
+                        OnError::Skip => {
+                            summary.skipped += 1;
+                            if summary.skipped <= REPORTED_SKIPS {
+                                tracing::warn!("{at}; skipped");
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            for event in &events {
+                match &mut out {
+                    Out::Lines(writer) => writer
+                        .write_all(event.json().as_bytes())
+                        .and_then(|()| writer.write_all(b"\n"))
+                        .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
+                    Out::Archive(sink) => {
+                        sink.write_prepared(event)?;
+                        if sink.commit_due() {
+                            commit(sink).await?;
+                        }
                     }
                 }
             }
-        };
-        for event in &events {
-            match &mut out {
-                Out::Lines(writer, format) => writer
-                    .write_all(format.line(event, &mut line).as_bytes())
-                    .and_then(|()| writer.write_all(b"\n"))
-                    .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
-                Out::Archive(sink) => {
-                    sink.write(event)?;
-                    if sink.commit_due() {
-                        commit(sink).await?;
-                    }
-                }
-            }
+            summary.events += events.len() as u64;
         }
-        summary.events += events.len() as u64;
     }
-    if parser.join().is_err() {
-        // The reading thread died: the input was not read to its end, so nothing more is
+    if threads.into_iter().any(|thread| thread.join().is_err()) {
+        // A reading or parsing thread died: the input was not read to its end, so nothing more is
         // committed.
         return Err(CliError::local(format!(
             "reading {input_name} stopped unexpectedly after {} event(s); nothing after them \
@@ -194,7 +255,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         )));
     }
     match &mut out {
-        Out::Lines(writer, _) => writer
+        Out::Lines(writer) => writer
             .flush()
             .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
         Out::Archive(sink) => {
