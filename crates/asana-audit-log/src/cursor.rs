@@ -587,7 +587,10 @@ mod tests {
         pos.remember(&late, window);
         let (start, _) = pos.lookback_window(window).unwrap();
         let oldest_now = *pos.lookback().unwrap().seen.keys().next().unwrap();
-        assert!(oldest_now > oldest, "one more instant forgotten by the bound");
+        assert!(
+            oldest_now > oldest,
+            "one more instant forgotten by the bound"
+        );
         assert_eq!(start, oldest_now);
         // Once a read that began at the newest event completes, what lies before
         // `newest - window` is forgotten without shrinking anything.
