@@ -277,3 +277,52 @@ fn trim_line(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks decoded on several threads come back in input order, with the right line
+    /// numbers for malformed lines in any chunk, blank lines skipped.
+    #[tokio::test]
+    async fn parsers_keep_input_order_and_line_numbers() {
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        for number in 1..=5_000u64 {
+            match number {
+                1_500 | 4_999 => input.push_str("{\"gid\": oops\n"),
+                2_048 => input.push_str("   \r\n"),
+                _ => {
+                    input.push_str(&format!(
+                        "{{\"gid\":\"{number}\",\"created_at\":\"2024-01-01T00:00:00Z\"}}\r\n"
+                    ));
+                    expected.push(number.to_string());
+                }
+            }
+        }
+        let Parsers {
+            mut receivers,
+            threads,
+        } = spawn_parsers(Box::new(std::io::Cursor::new(input)), &Format::Raw, 3).unwrap();
+        let (mut gids, mut malformed) = (Vec::new(), Vec::new());
+        let mut turn = 0;
+        while let Some(chunk) = receivers[turn % 3].recv().await {
+            turn += 1;
+            for parsed in chunk {
+                match parsed {
+                    Parsed::Events(events) => gids.extend(events.iter().map(|e| match e {
+                        Prepared::Raw(event) => event.gid().to_owned(),
+                        Prepared::Ocsf(_) => unreachable!("raw format"),
+                    })),
+                    Parsed::Malformed { line, .. } => malformed.push(line),
+                    Parsed::Failed(e) => panic!("read failed: {e}"),
+                }
+            }
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(malformed, [1_500, 4_999]);
+        assert_eq!(gids, expected);
+    }
+}
