@@ -46,8 +46,13 @@ enum Parsed {
 
 /// What the reading thread hands a parsing thread.
 enum Chunk {
-    /// Lines of the input cut at line ends, with the number of the first.
-    Lines { first_line: u64, bytes: Vec<u8> },
+    /// Lines of the input cut at line ends, with the number of the first and where each
+    /// ends in `bytes` (the reader finds the ends anyway).
+    Lines {
+        first_line: u64,
+        bytes: Vec<u8>,
+        ends: Vec<usize>,
+    },
     /// The input could not be read further.
     Failed(String),
 }
@@ -88,11 +93,11 @@ fn spawn_parsers(
             let mut next_line: u64 = 1;
             for worker in chunk_senders.iter().cycle() {
                 let mut bytes = Vec::with_capacity(CHUNK_BYTES + 4096);
-                let mut lines = 0;
-                while lines < CHUNK_LINES && bytes.len() < CHUNK_BYTES {
+                let mut ends = Vec::with_capacity(CHUNK_LINES);
+                while ends.len() < CHUNK_LINES && bytes.len() < CHUNK_BYTES {
                     match reader.read_until(b'\n', &mut bytes) {
                         Ok(0) => break,
-                        Ok(_) => lines += 1,
+                        Ok(_) => ends.push(bytes.len()),
                         Err(e) => {
                             // In this worker's turn, so it arrives after every chunk before.
                             let _ = worker.send(Chunk::Failed(e.to_string()));
@@ -100,12 +105,17 @@ fn spawn_parsers(
                         }
                     }
                 }
-                if lines == 0 {
+                if ends.is_empty() {
                     return;
                 }
                 let first_line = next_line;
-                next_line += lines as u64;
-                if worker.send(Chunk::Lines { first_line, bytes }).is_err() {
+                next_line += ends.len() as u64;
+                let chunk = Chunk::Lines {
+                    first_line,
+                    bytes,
+                    ends,
+                };
+                if worker.send(chunk).is_err() {
                     return;
                 }
             }
@@ -124,15 +134,19 @@ struct Parsers {
 /// Decodes a chunk's lines (blank lines skipped) and prepares them in `format`, keeping their
 /// order.
 fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
-    let (first_line, bytes) = match chunk {
-        Chunk::Lines { first_line, bytes } => (first_line, bytes),
+    let (first_line, bytes, ends) = match chunk {
+        Chunk::Lines {
+            first_line,
+            bytes,
+            ends,
+        } => (first_line, bytes, ends),
         Chunk::Failed(error) => return vec![Parsed::Failed(error)],
     };
     let mut out = Vec::new();
-    let mut events = Vec::with_capacity(CHUNK_LINES);
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    for (number, line) in (first_line..).zip(body.split(|&b| b == b'\n')) {
-        let text = trim_line(line);
+    let mut events = Vec::with_capacity(ends.len());
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    for ((number, start), end) in (first_line..).zip(starts).zip(ends.iter().copied()) {
+        let text = trim_line(&bytes[start..end]);
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
