@@ -286,6 +286,15 @@ pub enum CommitError<E> {
     Checkpoint(E),
 }
 
+/// Where the last record of a table went: its period, folder and open file.
+struct Route {
+    table: Option<String>,
+    period: i64,
+    folder: String,
+    /// Its index in [`Sink::open`], until the next commit empties that.
+    file: Option<usize>,
+}
+
 /// One file not yet committed: being written, or finished and waiting for the commit.
 struct OpenFile<R> {
     folder: String,
@@ -337,9 +346,9 @@ pub struct Sink<R: Record = AuditLogEvent> {
     run_id: String,
     sequence: u64,
     open: Vec<OpenFile<R>>,
-    /// Per table, the period and folder of its last record: formatting a folder for every
-    /// record would cost more than the rest of writing an NDJSON line.
-    folders: Vec<(Option<String>, i64, String)>,
+    /// Per table, where its last record went: formatting a folder and finding its file for
+    /// every record would cost more than the rest of writing an NDJSON line.
+    routes: Vec<Route>,
     /// Whether a file reached the size limit when last written.
     size_due: bool,
     /// Set once a write or commit failed: see [`Sink::commit`].
@@ -423,7 +432,7 @@ impl<R: Record> Sink<R> {
             run_id,
             sequence: 0,
             open: Vec::new(),
-            folders: Vec::new(),
+            routes: Vec::new(),
             size_due: false,
             failed: false,
             _private_staging: private_staging,
@@ -455,40 +464,60 @@ impl<R: Record> Sink<R> {
         let period = self.options.layout.period(at);
         let table_value = table.map(|t| t.value);
         let cached = self
-            .folders
+            .routes
             .iter()
-            .position(|(t, _, _)| t.as_deref() == table_value);
-        let folder = match cached {
-            Some(i) if self.folders[i].1 == period => self.folders[i].2.clone(),
+            .position(|r| r.table.as_deref() == table_value);
+        let route = match cached {
+            Some(i) if self.routes[i].period == period => i,
             _ => {
-                let folder = self.options.layout.folder(table, at);
-                let entry = (table_value.map(str::to_owned), period, folder.clone());
+                let route = Route {
+                    table: table_value.map(str::to_owned),
+                    period,
+                    folder: self.options.layout.folder(table, at),
+                    file: None,
+                };
                 match cached {
-                    Some(i) => self.folders[i] = entry,
-                    None => self.folders.push(entry),
-                }
-                folder
-            }
-        };
-        let index = match self
-            .open
-            .iter()
-            .position(|file| file.encoder.is_some() && file.folder == folder)
-        {
-            Some(index) => index,
-            None => {
-                for file in &mut self.open {
-                    if file.table.as_deref() == table_value
-                        && let Some(encoder) = file.encoder.take()
-                    {
-                        file.finishing = Some(encoder.finish_in_background()?);
+                    Some(i) => {
+                        self.routes[i] = route;
+                        i
+                    }
+                    None => {
+                        self.routes.push(route);
+                        self.routes.len() - 1
                     }
                 }
-                let file = self.open_file(folder, record)?;
-                self.open.push(file);
-                self.open.len() - 1
             }
         };
+        let folder = &self.routes[route].folder;
+        let open = |i: usize| {
+            self.open
+                .get(i)
+                .is_some_and(|file| file.encoder.is_some() && file.folder == *folder)
+        };
+        let index = match self.routes[route].file.filter(|&i| open(i)) {
+            Some(index) => index,
+            None => match self
+                .open
+                .iter()
+                .position(|file| file.encoder.is_some() && file.folder == *folder)
+            {
+                Some(index) => index,
+                None => {
+                    let folder = folder.clone();
+                    for file in &mut self.open {
+                        if file.table.as_deref() == table_value
+                            && let Some(encoder) = file.encoder.take()
+                        {
+                            file.finishing = Some(encoder.finish_in_background()?);
+                        }
+                    }
+                    let file = self.open_file(folder, record)?;
+                    self.open.push(file);
+                    self.open.len() - 1
+                }
+            },
+        };
+        self.routes[route].file = Some(index);
         let file = &mut self.open[index];
         let encoder = file
             .encoder
@@ -573,6 +602,9 @@ impl<R: Record> Sink<R> {
         }
         let mut files = std::mem::take(&mut self.open);
         self.size_due = false;
+        for route in &mut self.routes {
+            route.file = None;
+        }
         files.sort_by(|a, b| a.name.cmp(&b.name));
         let commit = Commit {
             files: files.iter().map(|file| file.name.clone()).collect(),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use arrow_array::{Array, StringArray, TimestampMillisecondArray};
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_sink::{
-    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Partitioning, Recovery,
-    STAGING_DIR, Sink, SinkOptions, parquet_schema,
+    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, ParquetRows, Partitioning,
+    Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -415,4 +415,127 @@ async fn bad_destinations_and_options_are_refused_before_writing() {
     .await
     .unwrap_err();
     assert!(error.to_string().contains("cannot"), "{error}");
+}
+
+/// An event filed under a table of its own choosing (as OCSF events are, by class).
+struct Tagged {
+    event: AuditLogEvent,
+    kind: &'static str,
+}
+
+impl asana_audit_log_sink::Record for Tagged {
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.event.created_at()
+    }
+
+    fn json(&self) -> &str {
+        self.event.json()
+    }
+
+    fn table(&self) -> Option<asana_audit_log_sink::Table<'_>> {
+        Some(asana_audit_log_sink::Table {
+            key: "kind",
+            value: self.kind,
+        })
+    }
+}
+
+/// Parquet rows of tagged events: those of the events inside.
+struct TaggedRows;
+
+struct TaggedColumns(Box<dyn asana_audit_log_sink::RowBuilder<AuditLogEvent>>);
+
+impl asana_audit_log_sink::RowBuilder<Tagged> for TaggedColumns {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.0.schema()
+    }
+    fn push(&mut self, record: &Tagged) -> Result<(), asana_audit_log_sink::SinkError> {
+        self.0.push(&record.event)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn finish(&mut self) -> Result<arrow_array::RecordBatch, asana_audit_log_sink::SinkError> {
+        self.0.finish()
+    }
+}
+
+impl ParquetRows<Tagged> for TaggedRows {
+    fn builder(
+        &self,
+        _table: Option<asana_audit_log_sink::Table<'_>>,
+    ) -> Result<Box<dyn asana_audit_log_sink::RowBuilder<Tagged>>, asana_audit_log_sink::SinkError>
+    {
+        Ok(Box::new(TaggedColumns(
+            asana_audit_log_sink::EventRows.builder(None)?,
+        )))
+    }
+}
+
+/// Records of two tables interleaved over several days, with commits (by size and in the
+/// middle) while both tables have files open: every record lands once, in its table's folder
+/// of its day, in order within its table; files left for the next day finish on their own
+/// thread before the commit puts them in place.
+#[tokio::test]
+async fn interleaved_tables_land_in_their_own_folders() {
+    let events = dataset(3_000).await;
+    for encoding in [Encoding::Ndjson, Encoding::Parquet] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SinkOptions::new(encoding).with_max_file_bytes(64 * 1024);
+        let mut sink: Sink<Tagged> = Sink::open_with(
+            Destination::parse(dir.path().to_str().unwrap()).unwrap(),
+            options,
+            std::sync::Arc::new(TaggedRows),
+        )
+        .await
+        .unwrap();
+        let kind = |i: usize| if i.is_multiple_of(3) { "a" } else { "b" };
+        let mut committed = 0;
+        for (i, event) in events.iter().enumerate() {
+            sink.write(&Tagged {
+                event: event.clone(),
+                kind: kind(i),
+            })
+            .unwrap();
+            if sink.commit_due() || i == events.len() / 2 {
+                committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+            }
+        }
+        committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+        assert_eq!(committed, events.len() as u64);
+
+        for table in ["a", "b"] {
+            let expected: Vec<&str> = events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| kind(*i) == table)
+                .map(|(_, e)| e.json())
+                .collect();
+            let mut found = Vec::new();
+            for path in committed_files(&dir.path().join(format!("kind={table}"))) {
+                let day = path
+                    .parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy();
+                for json in read_file(&path) {
+                    let event = AuditLogEvent::from_json(&json).unwrap();
+                    assert_eq!(
+                        day,
+                        event.created_at().format("event_date=%Y-%m-%d").to_string(),
+                        "{encoding}: {}",
+                        path.display()
+                    );
+                    found.push(json);
+                }
+            }
+            assert_eq!(found, expected, "{encoding}, table {table}");
+        }
+        let files = committed_files(dir.path());
+        assert!(
+            files.len() > 10,
+            "{encoding}: rotated and partitioned: {files:?}"
+        );
+    }
 }
