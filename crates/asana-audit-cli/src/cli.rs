@@ -372,10 +372,10 @@ pub struct FollowArgs {
 
     /// Also pick up late events: after every poll that reaches the newest event, read the
     /// DURATION before the newest event written again and write what was not written yet.
-    /// Guarantee: an event whose created_at is at most DURATION older than the newest event
-    /// written when a poll reaches the end is written, once (across restarts too: the gids
-    /// written within DURATION, up to 10,000, are kept in the checkpoint). Cost: one more
-    /// query per poll, one request per page of events within DURATION. From 1ms to 90d.
+    /// Guarantee: an event that becomes visible while the newest event written is at most
+    /// DURATION newer than its created_at is written, once (across restarts too: the gids
+    /// written within the window, up to 10,000, are kept in the checkpoint). Cost: one more
+    /// query per poll, one request per page of events within the window. From 1ms to 90d.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lookback: Option<Duration>,
 }
