@@ -415,12 +415,9 @@ impl<R: Record> Sink<R> {
                 .unwrap_or_else(std::env::temp_dir);
             std::fs::create_dir_all(&parent)
                 .map_err(|e| SinkError::io(format!("create {}", parent.display()), e))?;
-            let dir = tempfile::Builder::new()
-                .prefix("asana-audit-staging-")
-                .tempdir_in(&parent)
-                .map_err(|e| {
-                    SinkError::io(format!("create a folder in {}", parent.display()), e)
-                })?;
+            let dir = private_staging(&parent).map_err(|e| {
+                SinkError::io(format!("create a folder in {}", parent.display()), e)
+            })?;
             (dir.path().to_owned(), Some(dir))
         };
         destination.probe(&format!("probe-{run_id}")).await?;
@@ -690,6 +687,19 @@ impl<R: Record> Sink<R> {
     }
 }
 
+/// A new staging folder in `parent` that only this user may enter (mode 0700 on Unix: the
+/// staged files are the audit log itself). tempfile leaves the mode to the umask.
+fn private_staging(parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("asana-audit-staging-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    builder.tempdir_in(parent)
+}
+
 /// The result of a file finishing on a thread of its own.
 fn join_finishing(
     finishing: std::thread::JoinHandle<Result<(), SinkError>>,
@@ -712,5 +722,33 @@ impl<R: Record> Drop for Sink<R> {
             }
             let _ = std::fs::remove_file(&file.staged);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Staged files of an object-store sink are the audit log: no other user may list or
+    /// read them, whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn the_private_staging_folder_is_the_users_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let staging = private_staging(parent.path()).unwrap();
+        let mode = std::fs::metadata(staging.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        assert!(
+            staging
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("asana-audit-staging-")
+        );
     }
 }
