@@ -1,4 +1,5 @@
-//! The systemd unit in `contrib/`, checked by `systemd-analyze verify` where that tool exists.
+//! The deployment files in `contrib/`: the systemd unit, checked by `systemd-analyze verify`
+//! where that tool exists, and the example configuration, checked by the CLI itself.
 
 use std::path::Path;
 use std::process::Command;
@@ -60,6 +61,53 @@ pub fn verify(root: &Path, binary: &Path) -> Result<Verified> {
     } else {
         Verified::Failed(format!("{}\n{said}", out.status))
     })
+}
+
+/// The example configuration, relative to the repository root.
+pub const EXAMPLE: &str = "contrib/collector.toml";
+
+/// The state directory the example's paths use (the unit's `StateDirectory`).
+const STATE_DIRECTORY: &str = "/var/lib/asana-audit";
+
+/// Runs `binary run --check` on a copy of the example configuration whose state directory is
+/// a scratch folder and whose credentials (`acme`, `globex`) are files there, as
+/// `LoadCredential` would hand them over. `Err` with what the CLI said when it does not
+/// prepare both sources.
+pub fn check_example(root: &Path, binary: &Path) -> Result<std::result::Result<(), String>> {
+    let example = std::fs::read_to_string(root.join(EXAMPLE))
+        .with_context(|| format!("reading {EXAMPLE}"))?;
+    let dir = std::path::absolute(root.join("target/contrib-example"))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let credentials = dir.join("credentials");
+    std::fs::create_dir_all(&credentials)?;
+    for name in ["acme", "globex"] {
+        std::fs::write(credentials.join(name), "secret")?;
+    }
+    let config = dir.join("collector.toml");
+    std::fs::write(
+        &config,
+        example.replace(STATE_DIRECTORY, &dir.display().to_string()),
+    )?;
+    let out = Command::new(binary)
+        .args(["run", "--check", "--config"])
+        .arg(&config)
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(
+        if out.status.success() && said.contains("2 sources ready") {
+            Ok(())
+        } else {
+            Err(format!("{}\n{said}", out.status))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -113,6 +113,25 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     )? {
         return Ok(ExitCode::FAILURE);
     }
+    if !step(
+        "the example configuration",
+        &format!(
+            "asana-audit run --check --config {}",
+            crate::systemd::EXAMPLE
+        ),
+        || {
+            let binary = root.join("target/debug/asana-audit");
+            Ok(match crate::systemd::check_example(root, &binary)? {
+                Ok(()) => true,
+                Err(said) => {
+                    eprintln!("{said}");
+                    false
+                }
+            })
+        },
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
     let package = crate::package::package_args();
     if !step(
         "packages build from their packed files",

@@ -732,22 +732,6 @@ mod tests {
     }
 
     #[test]
-    fn the_contrib_example_prepares() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["acme", "globex"] {
-            std::fs::write(dir.path().join(name), "secret").unwrap();
-        }
-        let example = include_str!("../../../contrib/collector.toml")
-            .replace("/var/lib/asana-audit", &dir.path().display().to_string());
-        let credentials = dir.path().display().to_string();
-        let mut env = |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| credentials.clone());
-        let sources = prepare(&example, dir.path(), &mut env)
-            .map_err(|e| format!("{e:?}"))
-            .unwrap();
-        assert_eq!(sources.len(), 2);
-    }
-
-    #[test]
     fn the_readme_example_prepares() {
         let readme = include_str!("../README.md");
         let example = readme
