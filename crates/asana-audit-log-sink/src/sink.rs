@@ -286,7 +286,8 @@ pub enum CommitError<E> {
     Checkpoint(E),
 }
 
-/// Where the last record of a table went: its period, folder and open file.
+/// Where the last record of a table went: its period, folder and open file (one file is
+/// written at a time per table).
 struct Route {
     table: Option<String>,
     period: i64,
@@ -297,9 +298,6 @@ struct Route {
 
 /// One file not yet committed: being written, or finished and waiting for the commit.
 struct OpenFile<R> {
-    folder: String,
-    /// The table of its records (one file is written at a time per table).
-    table: Option<String>,
     name: String,
     staged: PathBuf,
     /// `None` once the file is finished (synced, footer written, its memory released) or
@@ -464,6 +462,8 @@ impl<R: Record> Sink<R> {
             .routes
             .iter()
             .position(|r| r.table.as_deref() == table_value);
+        // The file a table's records went to until now, when they move to another folder.
+        let mut left = None;
         let route = match cached {
             Some(i) if self.routes[i].period == period => i,
             _ => {
@@ -475,7 +475,7 @@ impl<R: Record> Sink<R> {
                 };
                 match cached {
                     Some(i) => {
-                        self.routes[i] = route;
+                        left = std::mem::replace(&mut self.routes[i], route).file;
                         i
                     }
                     None => {
@@ -485,34 +485,22 @@ impl<R: Record> Sink<R> {
                 }
             }
         };
-        let folder = &self.routes[route].folder;
-        let open = |i: usize| {
-            self.open
-                .get(i)
-                .is_some_and(|file| file.encoder.is_some() && file.folder == *folder)
-        };
-        let index = match self.routes[route].file.filter(|&i| open(i)) {
+        // A route's file is the open file of its table and folder: routes change only here,
+        // one per table, and a commit forgets their files.
+        let index = match self.routes[route].file {
             Some(index) => index,
-            None => match self
-                .open
-                .iter()
-                .position(|file| file.encoder.is_some() && file.folder == *folder)
-            {
-                Some(index) => index,
-                None => {
-                    let folder = folder.clone();
-                    for file in &mut self.open {
-                        if file.table.as_deref() == table_value
-                            && let Some(encoder) = file.encoder.take()
-                        {
-                            file.finishing = Some(encoder.finish_in_background()?);
-                        }
-                    }
-                    let file = self.open_file(folder, record)?;
-                    self.open.push(file);
-                    self.open.len() - 1
+            None => {
+                if let Some(left) = left
+                    && let Some(encoder) = self.open[left].encoder.take()
+                {
+                    self.open[left].finishing = Some(encoder.finish_in_background()?);
                 }
-            },
+                // Once per file, not per record.
+                let folder = self.routes[route].folder.clone();
+                let file = self.open_file(&folder, record)?;
+                self.open.push(file);
+                self.open.len() - 1
+            }
         };
         self.routes[route].file = Some(index);
         let file = &mut self.open[index];
@@ -528,7 +516,7 @@ impl<R: Record> Sink<R> {
         Ok(())
     }
 
-    fn open_file(&mut self, folder: String, first: &R) -> Result<OpenFile<R>, SinkError> {
+    fn open_file(&mut self, folder: &str, first: &R) -> Result<OpenFile<R>, SinkError> {
         let table = first.table();
         let first = first.created_at();
         self.sequence += 1;
@@ -550,8 +538,6 @@ impl<R: Record> Sink<R> {
             self.options.row_group_rows,
         )?;
         Ok(OpenFile {
-            folder,
-            table: table.map(|t| t.value.to_owned()),
             name,
             staged,
             encoder: Some(encoder),
