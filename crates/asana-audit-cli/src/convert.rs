@@ -218,28 +218,13 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 }
                 Parsed::Malformed { line, reason } => {
                     let at = format!("{input_name}:{line}: not an audit log event: {reason}");
-                    match args.on_error {
-                        OnError::Stop => {
-                            return Err(CliError::input(format!(
-                                "{at}; stopped there ({} event(s) before it were converted{}); fix \
-                             the line, or pass --on-error skip",
-                                summary.events,
-                                match &out {
-                                    Out::Archive(_) => {
-                                        ", and only files already committed by rotation are in place"
-                                    }
-                                    Out::Lines(..) => "",
-                                }
-                            )));
-                        }
-                        OnError::Skip => {
-                            summary.skipped += 1;
-                            if summary.skipped <= REPORTED_SKIPS {
-                                tracing::warn!("{at}; skipped");
-                            }
-                            continue;
-                        }
-                    }
+                    skip_or_stop(
+                        args.on_error,
+                        &at,
+                        &mut summary,
+                        matches!(out, Out::Archive(_)),
+                    )?;
+                    continue;
                 }
             };
             for event in &events {
@@ -278,6 +263,35 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// A malformed line (`at` says where and why): counted and reported with `--on-error skip`,
+/// else the error that stops the conversion.
+fn skip_or_stop(
+    on_error: OnError,
+    at: &str,
+    summary: &mut Summary,
+    archive: bool,
+) -> Result<(), CliError> {
+    match on_error {
+        OnError::Stop => Err(CliError::input(format!(
+            "{at}; stopped there ({} event(s) before it were converted{}); fix the line, or \
+             pass --on-error skip",
+            summary.events,
+            if archive {
+                ", and only files already committed by rotation are in place"
+            } else {
+                ""
+            }
+        ))),
+        OnError::Skip => {
+            summary.skipped += 1;
+            if summary.skipped <= REPORTED_SKIPS {
+                tracing::warn!("{at}; skipped");
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
