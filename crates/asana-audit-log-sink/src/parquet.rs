@@ -114,7 +114,7 @@ mod members {
     use super::{Object, Source, TEXT_COLUMNS};
 
     /// Each text column's value, by column.
-    pub(super) type Values<'a> = Vec<Option<Cow<'a, str>>>;
+    pub(super) type Values<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS.len()];
 
     /// A string, or `None` for any other JSON value.
     struct MaybeString<'a>(Option<Cow<'a, str>>);
@@ -344,7 +344,7 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
     }
 
     fn push(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
-        let mut values: members::Values = vec![None; TEXT_COLUMNS.len()];
+        let mut values: members::Values = Default::default();
         members::read(event.json(), &mut values).map_err(|e| SinkError::Encode {
             source: Box::new(e),
         })?;
@@ -370,19 +370,24 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
     }
 
     fn finish(&mut self) -> Result<RecordBatch, SinkError> {
+        let rows = std::mem::take(&mut self.rows);
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.gid.finish()),
+            finish_text(&mut self.gid, rows),
             Arc::new(self.created_at.finish()),
         ];
-        columns.extend(
-            self.text
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
-        );
-        columns.push(Arc::new(self.json.finish()));
-        self.rows = 0;
+        columns.extend(self.text.iter_mut().map(|b| finish_text(b, rows)));
+        columns.push(finish_text(&mut self.json, rows));
         RecordBatch::try_new(parquet_schema(), columns).map_err(SinkError::arrow)
     }
+}
+
+/// The column a text builder holds, leaving in its place a builder sized like it (the next batch
+/// is likely the same size), so the next batch's values are not copied into ever larger buffers
+/// as they arrive. Arrow's `finish` leaves a builder of no capacity.
+fn finish_text(builder: &mut StringBuilder, rows: usize) -> ArrayRef {
+    let bytes = builder.values_slice().len();
+    let sized = StringBuilder::with_capacity(rows, bytes + bytes / 8);
+    Arc::new(std::mem::replace(builder, sized).finish())
 }
 
 /// The file a Parquet writer writes to.
