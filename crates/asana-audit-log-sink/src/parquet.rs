@@ -46,6 +46,25 @@ impl Object {
             Object::Context => "context",
         }
     }
+
+    /// The object's members that have a text column, as (member key, column index), read
+    /// from [`TEXT_COLUMNS`] once: each key of each event looks only at its own object's few.
+    fn columns(self) -> &'static [(&'static str, usize)] {
+        static COLUMNS: OnceLock<[Vec<(&'static str, usize)>; 3]> = OnceLock::new();
+        let all = COLUMNS.get_or_init(|| {
+            Object::ALL.map(|object| {
+                TEXT_COLUMNS
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, column)| match column.source {
+                        Source::Member(o, key) if o == object => Some((key, index)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        });
+        &all[self as usize]
+    }
 }
 
 /// A text column of the Parquet schema: its name and where its value comes from.
@@ -111,7 +130,7 @@ mod members {
 
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-    use super::{Object, Source, TEXT_COLUMNS};
+    use super::{Object, TEXT_COLUMNS};
 
     /// Each text column's value, by column.
     pub(super) type Values<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS.len()];
@@ -176,10 +195,8 @@ mod members {
     impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            for (value, column) in self.values.iter_mut().zip(TEXT_COLUMNS) {
-                if matches!(column.source, Source::Member(o, _) if o == self.object) {
-                    *value = None;
-                }
+            for &(_, column) in self.object.columns() {
+                self.values[column] = None;
             }
             deserializer.deserialize_any(self)
         }
@@ -192,11 +209,9 @@ mod members {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                let column = TEXT_COLUMNS.iter().position(
-                    |c| matches!(c.source, Source::Member(o, k) if o == self.object && k == key),
-                );
+                let column = self.object.columns().iter().find(|(k, _)| *k == key);
                 match column {
-                    Some(index) => self.values[index] = map.next_value::<MaybeString>()?.0,
+                    Some(&(_, index)) => self.values[index] = map.next_value::<MaybeString>()?.0,
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
