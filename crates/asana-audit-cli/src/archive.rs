@@ -162,7 +162,24 @@ pub fn commit_error(error: CommitError<CliError>) -> CliError {
 pub struct OcsfRecord {
     event: OcsfEvent,
     created_at: DateTime<Utc>,
-    class_uid: String,
+    class_uid: &'static str,
+}
+
+/// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
+/// record costs no string of its own.
+fn class_folder(class: OcsfClass) -> &'static str {
+    static FOLDERS: std::sync::OnceLock<Vec<(OcsfClass, String)>> = std::sync::OnceLock::new();
+    let folders = FOLDERS.get_or_init(|| {
+        OcsfClass::ALL
+            .into_iter()
+            .map(|class| (class, class.uid().to_string()))
+            .collect()
+    });
+    folders
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, uid)| uid.as_str())
+        .expect("OcsfClass::ALL lists every class")
 }
 
 impl Record for OcsfRecord {
@@ -177,7 +194,7 @@ impl Record for OcsfRecord {
     fn table(&self) -> Option<Table<'_>> {
         Some(Table {
             key: "class_uid",
-            value: &self.class_uid,
+            value: self.class_uid,
         })
     }
 }
@@ -215,7 +232,7 @@ impl ParquetRows<OcsfRecord> for OcsfRows {
             .and_then(|t| {
                 OcsfClass::ALL
                     .into_iter()
-                    .find(|c| c.uid().to_string() == t.value)
+                    .find(|&c| class_folder(c) == t.value)
             })
             .ok_or_else(|| SinkError::Encode {
                 source: format!("no OCSF class for {table:?}").into(),
@@ -272,7 +289,7 @@ impl Format {
     fn record(mapper: &Mapper, event: &AuditLogEvent) -> OcsfRecord {
         let event_ocsf = mapper.map(event);
         OcsfRecord {
-            class_uid: event_ocsf.class().uid().to_string(),
+            class_uid: class_folder(event_ocsf.class()),
             created_at: event.created_at(),
             event: event_ocsf,
         }
