@@ -353,6 +353,11 @@ pub struct ReportArgs {
     /// Also write the findings, with the events behind each, as JSON for tooling.
     #[arg(long, value_name = "FILE")]
     pub findings_json: Option<PathBuf>,
+
+    /// Also write everything the page shows (counts, series by day, rankings, changes,
+    /// findings) as JSON, to check its numbers another way.
+    #[arg(long, value_name = "FILE")]
+    pub data_json: Option<PathBuf>,
 }
 
 /// Parses a time (see [`parse_time`]) or a duration before now.

@@ -159,13 +159,14 @@ pub fn run(args: &ReportArgs) -> Result<Summary, CliError> {
         },
     );
     if let Some(path) = &args.findings_json {
-        let mut json = serde_json::to_vec_pretty(&FindingsJson {
+        let findings = FindingsJson {
             window: &report.window,
             rules: &report.rules,
-        })
-        .expect("findings serialize");
-        json.push(b'\n');
-        write(path, &json)?;
+        };
+        write(path, &json(&findings))?;
+    }
+    if let Some(path) = &args.data_json {
+        write(path, &json(&report))?;
     }
     write(&args.output, page.as_bytes())?;
     Ok(Summary {
@@ -195,6 +196,12 @@ fn check_not_empty(report: &Report) -> Result<(), CliError> {
     } else {
         "the input holds no events (empty files); nothing was written".to_owned()
     }))
+}
+
+fn json(value: &impl Serialize) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(value).expect("the report's data serializes");
+    json.push(b'\n');
+    json
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
