@@ -1,0 +1,607 @@
+//! `asana-audit report`: the data behind the page for a seeded dataset, each finding rule with
+//! planted events and near misses, every encoding, bad input, and the page in a real browser.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use asana_audit_log_mock::MockServer;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{cmd, text};
+use serde_json::{Value, json};
+
+/// The seeded dataset's end, fixed so that its days and counts never change.
+fn span_end() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()
+}
+
+/// The mock server's seeded dataset of `events` events (seed 7, 30 days), as an NDJSON export.
+async fn seeded_export(dir: &Path, events: u64) -> PathBuf {
+    let server = MockServer::builder()
+        .events(events)
+        .seed(7)
+        .span_end(span_end())
+        .start()
+        .await
+        .unwrap();
+    let lines: Vec<String> = server
+        .all_events_json()
+        .into_iter()
+        .map(|(_, json)| json)
+        .collect();
+    let path = dir.join("events.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Runs `report` on `inputs` with `args`.
+fn report(inputs: &[&Path], args: &[&str]) -> Output {
+    let mut command = cmd();
+    command.arg("report").args(inputs).args(args);
+    command.output().unwrap()
+}
+
+/// Runs `report` on `inputs` and gives the data JSON; fails the test on failure.
+fn data(inputs: &[&Path], dir: &Path) -> Value {
+    let (page, json) = (dir.join("report.html"), dir.join("data.json"));
+    let out = report(
+        inputs,
+        &[
+            "--output",
+            page.to_str().unwrap(),
+            "--data-json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+}
+
+/// A finding, for a snapshot: what fired, on what, and its first events.
+fn finding_summary(finding: &Value) -> Value {
+    let gids: Vec<&Value> = finding["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|e| &e["gid"])
+        .collect();
+    json!({
+        "subject": finding.get("subject"),
+        "matched": finding["matched"],
+        "first": finding["first"],
+        "last": finding["last"],
+        "first_gids": gids,
+    })
+}
+
+/// The data of the seeded dataset: counts, series by day, rankings and findings are what a
+/// reader sees; the snapshot pins them. The counts also agree with a count done another way
+/// (reading the lines with serde_json).
+#[tokio::test]
+async fn the_data_of_a_seeded_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = seeded_export(dir.path(), 1_000).await;
+    let data = data(&[&export], dir.path());
+
+    let lines: Vec<Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let of_type = |t: &str| lines.iter().filter(|e| e["event_type"] == t).count() as u64;
+    let days = data["days"].as_array().unwrap();
+    let sum = |f: &dyn Fn(&Value) -> u64| days.iter().map(f).sum::<u64>();
+    assert_eq!(data["counts"]["events"], lines.len() as u64);
+    assert_eq!(
+        sum(&|d| d["by_category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum()),
+        lines.len() as u64
+    );
+    assert_eq!(
+        sum(&|d| d["logins_succeeded"].as_u64().unwrap()),
+        of_type("user_login_succeeded")
+    );
+    assert_eq!(
+        sum(&|d| d["logins_failed"].as_u64().unwrap()),
+        of_type("user_login_failed")
+    );
+    let support = lines
+        .iter()
+        .filter(|e| e["actor"]["actor_type"] == "asana_support")
+        .count() as u64;
+    let rule = |name: &str| {
+        data["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rule("support_access")["findings"][0]["matched"], support);
+
+    let snapshot = json!({
+        "window": data["window"],
+        "counts": data["counts"],
+        "categories": data["categories"],
+        "days": data["days"],
+        "top_humans": data["top_humans"],
+        "top_non_humans": data["top_non_humans"],
+        "top_event_types": data["top_event_types"],
+        "changes": {
+            "shown": data["changes"].as_array().unwrap().len(),
+            "earlier": data["earlier_changes"],
+            "first_gids": data["changes"].as_array().unwrap().iter().take(3).map(|e| &e["gid"]).collect::<Vec<_>>(),
+        },
+        "rules": data["rules"].as_array().unwrap().iter().map(|r| json!({
+            "rule": r["rule"],
+            "severity": r["severity"],
+            "findings": r["findings"].as_array().unwrap().iter().map(finding_summary).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    insta::assert_json_snapshot!("seeded_data", snapshot);
+}
+
+/// Events for the findings tests, written in time order.
+struct Planted {
+    events: Vec<(DateTime<Utc>, Value)>,
+    next_gid: u64,
+}
+
+impl Planted {
+    fn new() -> Planted {
+        Planted {
+            events: Vec::new(),
+            next_gid: 1,
+        }
+    }
+
+    /// Adds an event; returns its gid.
+    fn add(
+        &mut self,
+        at: DateTime<Utc>,
+        event_type: &str,
+        actor: Value,
+        ip: &str,
+        details: Value,
+    ) -> String {
+        let gid = format!("9{:05}", self.next_gid);
+        self.next_gid += 1;
+        self.events.push((
+            at,
+            json!({
+                "gid": gid,
+                "created_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "event_type": event_type,
+                "actor": actor,
+                "resource": {"resource_type": "workspace", "gid": "1", "name": "Acme"},
+                "context": {"context_type": "web", "client_ip_address": ip},
+                "details": details,
+            }),
+        ));
+        gid
+    }
+
+    fn write(&mut self, path: &Path) {
+        self.events.sort_by_key(|(at, _)| *at);
+        let text: String = self.events.iter().map(|(_, e)| format!("{e}\n")).collect();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+fn user(n: u32) -> Value {
+    json!({"actor_type": "user", "gid": format!("100{n}"), "name": format!("User {n}"), "email": format!("u{n}@acme.example")})
+}
+
+/// Each rule fires on the events planted for it, and on nothing else: not on the near misses
+/// (a value, type or actor next to the rule's, or a burst one event short of its threshold or
+/// spread over more than its window).
+#[test]
+fn each_rule_finds_its_planted_events_and_not_the_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 10, 1, 8, 0, 0).unwrap();
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let mut p = Planted::new();
+    let nothing = json!({});
+    // Background: ordinary events by ordinary users.
+    for i in 0..300 {
+        p.add(
+            at(i * 7),
+            "user_login_succeeded",
+            user(i as u32 % 20),
+            "198.51.100.7",
+            nothing.clone(),
+        );
+        p.add(
+            at(i * 7 + 3),
+            "task_deleted",
+            user(i as u32 % 20),
+            "198.51.100.7",
+            nothing.clone(),
+        );
+    }
+    let change = |old: &str, new: &str| json!({"old_value": old, "new_value": new});
+    let mut expected: Vec<(&str, Option<&str>, Vec<String>)> = Vec::new();
+
+    let admin = p.add(
+        at(10),
+        "user_workspace_admin_role_changed",
+        user(1),
+        "203.0.113.1",
+        change("member", "admin"),
+    );
+    p.add(
+        at(11),
+        "user_workspace_admin_role_changed",
+        user(1),
+        "203.0.113.1",
+        change("admin", "member"),
+    );
+    expected.push(("admin_granted", None, vec![admin]));
+
+    let export = p.add(
+        at(20),
+        "workspace_export_started",
+        user(2),
+        "203.0.113.2",
+        nothing.clone(),
+    );
+    p.add(
+        at(21),
+        "project_csv_export_started",
+        user(2),
+        "203.0.113.2",
+        nothing.clone(),
+    );
+    expected.push(("org_export", None, vec![export]));
+
+    let saml = p.add(
+        at(30),
+        "workspace_saml_settings_changed",
+        user(3),
+        "203.0.113.3",
+        change("required", "optional"),
+    );
+    p.add(
+        at(31),
+        "workspace_saml_settings_changed",
+        user(3),
+        "203.0.113.3",
+        change("optional", "required"),
+    );
+    expected.push(("sso_relaxed", None, vec![saml]));
+
+    let two_factor = p.add(
+        at(40),
+        "workspace_require_two_factor_auth_disabled",
+        user(4),
+        "203.0.113.4",
+        change("on", "off"),
+    );
+    p.add(
+        at(41),
+        "workspace_require_two_factor_auth_enabled",
+        user(4),
+        "203.0.113.4",
+        change("off", "on"),
+    );
+    expected.push(("two_factor_relaxed", None, vec![two_factor]));
+
+    let support = p.add(
+        at(50),
+        "user_password_reset",
+        json!({"actor_type": "asana_support", "name": "Asana Support"}),
+        "192.0.2.50",
+        nothing.clone(),
+    );
+    p.add(
+        at(51),
+        "task_deleted",
+        json!({"actor_type": "asana", "name": "Asana"}),
+        "192.0.2.51",
+        nothing.clone(),
+    );
+    expected.push(("support_access", None, vec![support]));
+
+    let app = p.add(
+        at(60),
+        "user_app_authorized",
+        user(6),
+        "203.0.113.6",
+        json!({"app_name": "Zapier"}),
+    );
+    p.add(
+        at(61),
+        "user_app_revoked",
+        user(6),
+        "203.0.113.6",
+        json!({"app_name": "Zapier"}),
+    );
+    expected.push(("app_approved", None, vec![app]));
+
+    // 50 deletions by user 70 within an hour: a burst. 49 by user 71 within an hour, and 50 by
+    // user 72 spread over more than an hour, are not; undeletions do not count.
+    let burst: Vec<String> = (0..50)
+        .map(|i| {
+            p.add(
+                at(100) + Duration::seconds(i * 70),
+                "task_deleted",
+                user(70),
+                "203.0.113.70",
+                nothing.clone(),
+            )
+        })
+        .collect();
+    for i in 0..49 {
+        p.add(
+            at(400) + Duration::seconds(i * 70),
+            "task_deleted",
+            user(71),
+            "203.0.113.71",
+            nothing.clone(),
+        );
+        p.add(
+            at(400) + Duration::seconds(i * 70 + 1),
+            "task_undeleted",
+            user(71),
+            "203.0.113.71",
+            nothing.clone(),
+        );
+    }
+    for i in 0..50 {
+        p.add(
+            at(800) + Duration::seconds(i * 75),
+            "task_deleted",
+            user(72),
+            "203.0.113.72",
+            nothing.clone(),
+        );
+    }
+    expected.push(("deletion_burst", Some("User 70 <u70@acme.example>"), burst));
+
+    // 10 failed logins from one address within 10 minutes: a burst. 9 from another, and 10
+    // from a third spread over 20 minutes, are not.
+    let anonymous = json!({"actor_type": "anonymous"});
+    let failed: Vec<String> = (0..10)
+        .map(|i| {
+            p.add(
+                at(1_500) + Duration::seconds(i * 60),
+                "user_login_failed",
+                anonymous.clone(),
+                "192.0.2.99",
+                json!({"reason": "invalid_password"}),
+            )
+        })
+        .collect();
+    for i in 0..9 {
+        p.add(
+            at(1_600) + Duration::seconds(i * 30),
+            "user_login_failed",
+            anonymous.clone(),
+            "192.0.2.98",
+            nothing.clone(),
+        );
+    }
+    for i in 0..10 {
+        p.add(
+            at(1_700) + Duration::seconds(i * 130),
+            "user_login_failed",
+            anonymous.clone(),
+            "192.0.2.97",
+            nothing.clone(),
+        );
+    }
+    expected.push(("failed_login_burst", Some("192.0.2.99"), failed));
+
+    let input = dir.path().join("planted.ndjson");
+    p.write(&input);
+    let findings = dir.path().join("findings.json");
+    let out = report(
+        &[&input],
+        &[
+            "--output",
+            dir.path().join("r.html").to_str().unwrap(),
+            "--findings-json",
+            findings.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let findings: Value = serde_json::from_slice(&std::fs::read(findings).unwrap()).unwrap();
+    let rules = findings["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), expected.len(), "a rule without a planted test");
+    for (rule, (name, subject, gids)) in rules.iter().zip(&expected) {
+        assert_eq!(rule["rule"], *name);
+        let found = rule["findings"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{name}: {found:#?}");
+        assert_eq!(found[0]["subject"].as_str(), *subject, "{name}");
+        let found_gids: Vec<&str> = found[0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["gid"].as_str().unwrap())
+            .collect();
+        assert_eq!(found_gids, *gids, "{name}");
+        assert_eq!(found[0]["matched"], gids.len(), "{name}");
+        for event in found[0]["events"].as_array().unwrap() {
+            for key in ["created_at", "actor", "ip", "event_type"] {
+                assert!(!event[key].is_null(), "{name}: {key} missing in {event}");
+            }
+        }
+    }
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    for (name, _, gids) in &expected {
+        assert!(page.contains(&format!("href=\"#{name}-0\"")), "{name}");
+        assert!(page.contains(&format!("id=\"{name}-0\"")), "{name}");
+        assert!(page.contains(&gids[0]), "{name}");
+    }
+}
+
+/// The same events as NDJSON, gzip and zstd NDJSON, and Parquet (written by `convert`) give
+/// the same report.
+#[tokio::test]
+async fn every_encoding_gives_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = seeded_export(dir.path(), 600).await;
+    let mut expected = data(&[&export], dir.path());
+    expected["counts"]["files"] = json!(null);
+    for encoding in ["ndjson.gz", "ndjson.zst", "parquet"] {
+        let archive = dir.path().join(encoding);
+        let out = cmd()
+            .args(["convert", export.to_str().unwrap(), "--output"])
+            .arg(&archive)
+            .args(["--encoding", encoding])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut got = data(&[&archive], dir.path());
+        assert!(got["counts"]["files"].as_u64().unwrap() >= 1);
+        got["counts"]["files"] = json!(null);
+        assert_eq!(got, expected, "{encoding}");
+    }
+}
+
+/// `--since` and `--until` bound the window; events outside are counted, not shown.
+#[tokio::test]
+async fn since_and_until_bound_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = seeded_export(dir.path(), 600).await;
+    let (page, json) = (dir.path().join("r.html"), dir.path().join("d.json"));
+    let out = report(
+        &[&export],
+        &[
+            "--since",
+            "2026-11-10",
+            "--until",
+            "2026-11-20T00:00:00Z",
+            "--output",
+            page.to_str().unwrap(),
+            "--data-json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let data: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let days = data["days"].as_array().unwrap();
+    assert_eq!(days.first().unwrap()["date"], "2026-11-10");
+    assert_eq!(days.last().unwrap()["date"], "2026-11-19");
+    let counts = &data["counts"];
+    assert_eq!(
+        counts["events"].as_u64().unwrap() + counts["outside_window"].as_u64().unwrap(),
+        600
+    );
+}
+
+/// Lines that are not events are counted and named (file and line), and the rest is reported.
+#[tokio::test]
+async fn lines_that_are_not_events_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = seeded_export(dir.path(), 200).await;
+    let mut text_in = std::fs::read_to_string(&export).unwrap();
+    text_in.insert_str(0, "not json\n{\"gid\": \"1\"}\n");
+    text_in.push_str("[1, 2]\n");
+    std::fs::write(&export, text_in).unwrap();
+    let (page, json) = (dir.path().join("r.html"), dir.path().join("d.json"));
+    let out = report(
+        &[&export],
+        &[
+            "--output",
+            page.to_str().unwrap(),
+            "--data-json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("events.ndjson:1: not an audit log event"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("events.ndjson:2: not an audit log event"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 line(s) were not events"), "{stderr}");
+    let data: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert_eq!(data["counts"]["not_events"], 3);
+    assert_eq!(data["counts"]["events"], 200);
+}
+
+/// Bad input stops with exit code 2 and a message that says what is wrong, and leaves the
+/// output as it was: nothing half-written.
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let export = seeded_export(d, 150).await;
+    let ocsf = d.join("ocsf.ndjson");
+    let out = cmd()
+        .args([
+            "convert",
+            export.to_str().unwrap(),
+            "--format",
+            "ocsf",
+            "--output",
+        ])
+        .arg(&ocsf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(d.join("empty.ndjson"), "").unwrap();
+    std::fs::write(d.join("junk.ndjson"), "hello\nworld\n").unwrap();
+    std::fs::write(d.join("broken.ndjson.gz"), b"\x1f\x8b\x08\x00 not gzip").unwrap();
+    std::fs::create_dir(d.join("nothing-here")).unwrap();
+    std::fs::write(d.join("nothing-here/notes.txt"), "x").unwrap();
+    let path = |name: &str| d.join(name);
+    let cases: Vec<(Vec<PathBuf>, Vec<&str>, &str)> = vec![
+        (vec![path("empty.ndjson")], vec![], "no events"),
+        (vec![path("missing.ndjson")], vec![], "cannot read"),
+        (
+            vec![path("junk.ndjson")],
+            vec![],
+            "no audit log events (2 line(s)",
+        ),
+        (vec![path("broken.ndjson.gz")], vec![], "cannot read"),
+        (vec![path("nothing-here")], vec![], "holds no export files"),
+        (
+            vec![export.clone(), ocsf.clone()],
+            vec![],
+            "mixes raw Asana events",
+        ),
+        (vec![ocsf.clone()], vec![], "holds OCSF events"),
+        (
+            vec![export.clone()],
+            vec!["--since", "2030-01-01"],
+            "none of the 150 events",
+        ),
+    ];
+    let output = d.join("report.html");
+    for (inputs, extra, says) in cases {
+        std::fs::write(&output, "the previous report").unwrap();
+        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        let mut args = vec!["--output", output.to_str().unwrap()];
+        args.extend(extra);
+        let out = report(&inputs, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{inputs:?}: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{inputs:?}: expected {says:?} in {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            "the previous report"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
