@@ -202,7 +202,7 @@ struct Ranked {
 
 /// The longest label of a ranking, in characters, before it is cut (the whole label is its
 /// tooltip).
-const LABEL_CHARS: usize = 48;
+const LABEL_CHARS: usize = 44;
 
 /// Ranked horizontal bars, the label left of each bar and its value right of it.
 fn ranking(out: &mut String, id: &str, title: &str, x_label: &str, rows: &[Ranked]) {
