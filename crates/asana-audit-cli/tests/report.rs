@@ -605,3 +605,388 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Debian's Chromium, which `.ci/run` installs.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands
+/// on its fd 3, answers and events on its fd 4, each message ended by a NUL byte), so no port
+/// and no websocket client are needed.
+struct Browser {
+    child: std::process::Child,
+    commands: std::io::PipeWriter,
+    messages: std::sync::mpsc::Receiver<Value>,
+    next_id: u64,
+    /// Events received while waiting for answers, in order.
+    events: Vec<Value>,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start(chromium: &Path) -> Browser {
+        use std::io::{BufRead, BufReader};
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+
+        let profile = tempfile::tempdir().unwrap();
+        let (their_commands, commands) = std::io::pipe().unwrap();
+        let (answers, their_answers) = std::io::pipe().unwrap();
+        let (read_fd, write_fd) = (their_commands.as_raw_fd(), their_answers.as_raw_fd());
+        let mut command = std::process::Command::new(chromium);
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: only dup2, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(read_fd, 3) < 0 || libc::dup2(write_fd, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("chromium starts");
+        drop((their_commands, their_answers));
+        let (sender, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(answers);
+            let mut message = Vec::new();
+            while reader.read_until(0, &mut message).is_ok_and(|n| n > 0) {
+                message.pop_if(|b| *b == 0);
+                if let Ok(value) = serde_json::from_slice::<Value>(&message)
+                    && sender.send(value).is_err()
+                {
+                    return;
+                }
+                message.clear();
+            }
+        });
+        Browser {
+            child,
+            commands,
+            messages,
+            next_id: 0,
+            events: Vec::new(),
+            _profile: profile,
+        }
+    }
+
+    /// Sends a command (to a page when `session` is given) and waits for its answer.
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        use std::io::Write;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if let Some(session) = session {
+            message["sessionId"] = json!(session);
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        self.commands.write_all(&bytes).unwrap();
+        loop {
+            let message = self.next(method);
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method}: {message}");
+                return message["result"].clone();
+            }
+            self.events.push(message);
+        }
+    }
+
+    /// Waits for an event named `method`.
+    fn wait_for(&mut self, method: &str) {
+        if self.events.iter().any(|e| e["method"] == method) {
+            return;
+        }
+        loop {
+            let message = self.next(method);
+            let found = message["method"] == method;
+            self.events.push(message);
+            if found {
+                return;
+            }
+        }
+    }
+
+    fn next(&mut self, waiting_for: &str) -> Value {
+        self.messages
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("chromium did not answer {waiting_for}: {e}"))
+    }
+
+    /// Opens `page` in a new tab and gives the console errors, the requests for anything but
+    /// the page itself and `data:` URLs, what the page holds, and a PNG of the whole page.
+    fn visit(&mut self, page: &Path) -> Visit {
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+        let attached = self.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        let session = attached["sessionId"].as_str().unwrap().to_owned();
+        let s = Some(session.as_str());
+        for domain in ["Page", "Runtime", "Log", "Network"] {
+            self.call(s, &format!("{domain}.enable"), json!({}));
+        }
+        self.call(
+            s,
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        self.events.clear();
+        let url = format!("file://{}", page.display());
+        self.call(s, "Page.navigate", json!({"url": url}));
+        self.wait_for("Page.loadEventFired");
+        let held = self.call(
+            s,
+            "Runtime.evaluate",
+            json!({"returnByValue": true, "expression": "({svgs: document.querySelectorAll('svg').length, \
+                bars: document.querySelectorAll('svg rect').length, text: document.body.innerText.length})"}),
+        )["result"]["value"]
+            .clone();
+        let layout = self.call(s, "Page.getLayoutMetrics", json!({}));
+        let size = &layout["cssContentSize"];
+        let shot = self.call(
+            s,
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true, "clip": {"x": 0, "y": 0,
+                "width": size["width"], "height": size["height"], "scale": 1}}),
+        );
+        let mut visit = Visit {
+            held,
+            png: base64_decode(shot["data"].as_str().unwrap()),
+            ..Visit::default()
+        };
+        for event in self.events.iter().filter(|e| e["sessionId"] == session) {
+            let params = &event["params"];
+            match event["method"].as_str().unwrap_or_default() {
+                "Runtime.consoleAPICalled"
+                    if matches!(
+                        params["type"].as_str(),
+                        Some("error" | "warning" | "assert")
+                    ) =>
+                {
+                    visit.console_errors.push(params["args"].to_string())
+                }
+                "Runtime.exceptionThrown" => visit.console_errors.push(params.to_string()),
+                "Log.entryAdded" if params["entry"]["level"] == "error" => visit
+                    .console_errors
+                    .push(params["entry"]["text"].to_string()),
+                "Network.requestWillBeSent" => {
+                    let requested = params["request"]["url"].as_str().unwrap_or_default();
+                    if requested != url && !requested.starts_with("data:") {
+                        visit.requests.push(requested.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.call(
+            None,
+            "Target.closeTarget",
+            json!({"targetId": target["targetId"]}),
+        );
+        visit
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a visit of a page found.
+#[derive(Debug, Default)]
+struct Visit {
+    console_errors: Vec<String>,
+    requests: Vec<String>,
+    held: Value,
+    png: Vec<u8>,
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// The pixels of an 8-bit RGB or RGBA PNG (what Chromium's screenshots are), as RGB triples.
+fn png_pixels(png: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    use std::io::Read;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut at, mut width, mut height, mut channels, mut data) = (8, 0, 0, 0, Vec::new());
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let (kind, body) = (&png[at + 4..at + 8], &png[at + 8..at + 8 + len]);
+        match kind {
+            b"IHDR" => {
+                width = u32::from_be_bytes(body[0..4].try_into().unwrap());
+                height = u32::from_be_bytes(body[4..8].try_into().unwrap());
+                assert_eq!((body[8], body[12]), (8, 0), "8-bit, not interlaced");
+                channels = match body[9] {
+                    2 => 3,
+                    6 => 4,
+                    other => panic!("PNG colour type {other}"),
+                };
+            }
+            b"IDAT" => data.extend_from_slice(body),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&data[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = width as usize * channels;
+    let mut previous = vec![0u8; stride];
+    let mut pixels = Vec::with_capacity(width as usize * height as usize);
+    for row in raw.chunks(stride + 1).take(height as usize) {
+        let (filter, line) = (row[0], &row[1..]);
+        let mut current = vec![0u8; stride];
+        for i in 0..stride {
+            let a = if i >= channels {
+                current[i - channels]
+            } else {
+                0
+            };
+            let (b, c) = (
+                previous[i],
+                if i >= channels {
+                    previous[i - channels]
+                } else {
+                    0
+                },
+            );
+            let predicted = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                4 => {
+                    let p = i16::from(a) + i16::from(b) - i16::from(c);
+                    let (pa, pb, pc) = (
+                        (p - i16::from(a)).abs(),
+                        (p - i16::from(b)).abs(),
+                        (p - i16::from(c)).abs(),
+                    );
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                other => panic!("PNG filter {other}"),
+            };
+            current[i] = line[i].wrapping_add(predicted);
+        }
+        pixels.extend(current.chunks(channels).map(|p| [p[0], p[1], p[2]]));
+        previous = current;
+    }
+    (width, height, pixels)
+}
+
+/// The page of the seeded dataset in Debian's Chromium: no console error, no request for
+/// anything outside the page, charts drawn, and a screenshot that is not blank (kept in
+/// target/tmp/report-screenshot.png to look at). A planted page with an external image and a
+/// console error shows that the checks catch both.
+///
+/// Without /usr/bin/chromium the test fails, unless ASANA_AUDIT_SKIP_BROWSER=1 says to skip it.
+#[tokio::test]
+async fn the_page_renders_in_chromium_offline_without_errors() {
+    let chromium = Path::new(CHROMIUM);
+    if !chromium.exists() {
+        if std::env::var_os("ASANA_AUDIT_SKIP_BROWSER").is_some_and(|v| v == "1") {
+            eprintln!("skipped: {CHROMIUM} is missing and ASANA_AUDIT_SKIP_BROWSER=1");
+            return;
+        }
+        panic!(
+            "{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; \
+             .ci/run does), or set ASANA_AUDIT_SKIP_BROWSER=1 to skip this test"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let export = seeded_export(dir.path(), 2_000).await;
+    let page = dir.path().join("report.html");
+    let out = report(&[&export], &["--output", page.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let planted = dir.path().join("planted.html");
+    std::fs::write(
+        &planted,
+        "<!DOCTYPE html><html><body><p>planted</p><img src=\"http://127.0.0.1:9/x.png\">\
+         <script>console.error('planted error')</script></body></html>",
+    )
+    .unwrap();
+
+    let mut browser = Browser::start(chromium);
+    let caught = browser.visit(&planted);
+    assert!(
+        caught.requests.iter().any(|r| r.contains("127.0.0.1:9")),
+        "the check misses an external request: {caught:?}"
+    );
+    assert!(
+        caught
+            .console_errors
+            .iter()
+            .any(|e| e.contains("planted error")),
+        "the check misses a console error: {:?}",
+        caught.console_errors
+    );
+
+    let visit = browser.visit(&page);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    std::fs::write(&shot, &visit.png).unwrap();
+    assert!(
+        visit.console_errors.is_empty(),
+        "console errors: {:?}",
+        visit.console_errors
+    );
+    assert!(visit.requests.is_empty(), "requests: {:?}", visit.requests);
+    assert!(visit.held["svgs"].as_u64().unwrap() >= 5, "{}", visit.held);
+    assert!(
+        visit.held["bars"].as_u64().unwrap() >= 100,
+        "{}",
+        visit.held
+    );
+    assert!(
+        visit.held["text"].as_u64().unwrap() >= 2_000,
+        "{}",
+        visit.held
+    );
+
+    let (width, height, pixels) = png_pixels(&visit.png);
+    assert!(width >= 1_000 && height >= 2_000, "{width}x{height}");
+    let colours: std::collections::HashSet<[u8; 3]> = pixels.iter().copied().collect();
+    let inked = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
+    assert!(
+        colours.len() >= 50,
+        "{} colours: blank? {}",
+        colours.len(),
+        shot.display()
+    );
+    assert!(
+        inked * 20 >= pixels.len(),
+        "{inked} of {} pixels are not white: blank? {}",
+        pixels.len(),
+        shot.display()
+    );
+}
