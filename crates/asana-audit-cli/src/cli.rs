@@ -75,13 +75,20 @@ pub enum Command {
     ///
     /// Example: asana-audit convert events.ndjson --output s3://bucket/asana --encoding parquet
     Convert(ConvertArgs),
-    /// Make one self-contained HTML page from an export: the window and counts, events and
-    /// logins per day, the top actors and event types, admin-setting and permission changes,
-    /// and the findings an auditor must see, each linked to the events behind it.
+    /// Make one self-contained HTML page from an export: charts of the domain's activity and
+    /// the findings an auditor must see.
+    ///
+    /// The page shows the window and counts, events per day by category, logins per day
+    /// (succeeded and failed), the top actors (Asana support and external administrators called
+    /// out) and event types, the admin-setting and permission changes, and the findings, each
+    /// linked to the events behind it (gid, time, actor, IP address).
     ///
     /// Reads the files `export` or `convert` wrote (NDJSON, .ndjson.gz, .ndjson.zst, Parquet),
     /// given as files or folders. The page needs no network: no script, font or image is
-    /// loaded from anywhere. The finding rules are listed in the page.
+    /// loaded from anywhere. The finding rules (admin granted, organization-wide export, SSO or
+    /// two-factor relaxed, Asana support access, app authorized, bursts of deletions or failed
+    /// logins) are listed in the page. Lines that are not events are counted and reported; an
+    /// input without events, or OCSF files, exit with code 2 and write nothing.
     ///
     /// Example: asana-audit report events.ndjson --output report.html
     Report(ReportArgs),
