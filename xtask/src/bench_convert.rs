@@ -92,8 +92,9 @@ fn logged_seconds(stderr: &str, message: &str) -> Option<f64> {
     })
 }
 
-fn export_command(tools: &Tools, mock: &Mock) -> Command {
-    let mut command = Command::new(tools.cli);
+/// `asana-audit export` from `mock` as fast as it serves (its time logged as JSON).
+pub(crate) fn export_command(cli: &Path, mock: &Mock) -> Command {
+    let mut command = Command::new(cli);
     command
         .args(["-v", "--log-format", "json"])
         .args(["export", "--workspace", &mock.workspace])
@@ -118,7 +119,7 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
     )?;
     let input = tools.scratch.join("convert-input.ndjson");
     let finished = run_measured({
-        let mut command = export_command(tools, &mock);
+        let mut command = export_command(tools.cli, &mock);
         command
             .args([
                 "--max-events",
@@ -206,7 +207,7 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
         let dir: PathBuf = tools.scratch.join(format!("rss-{length}"));
         let _ = std::fs::remove_dir_all(&dir);
         let finished = run_measured({
-            let mut command = export_command(tools, &mock);
+            let mut command = export_command(tools.cli, &mock);
             command
                 .args(["--max-events", &length.to_string(), "--encoding", "parquet"])
                 .arg("--output")

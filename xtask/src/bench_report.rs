@@ -158,6 +158,8 @@ pub struct Report {
     pub profile: Option<Profile>,
     /// Archive conversion scenario, if run.
     pub convert: Option<crate::bench_convert::Figures>,
+    /// The report scenario, if run.
+    pub report: Option<crate::bench_audit_report::Figures>,
     /// The rate-limit scenarios, if run.
     pub paced: Option<crate::bench_paced::Paced>,
     /// The many-workspaces scenario, if run.
@@ -509,6 +511,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.convert {
         out.push_str(&crate::bench_convert::render(figures));
+    }
+    if let Some(figures) = &report.report {
+        out.push_str(&crate::bench_audit_report::render(figures));
     }
     if let Some(figures) = &report.many {
         out.push_str(&crate::bench_many::render(figures));
