@@ -41,12 +41,11 @@ impl Kind {
     }
 }
 
-/// The extensions a folder's files must have to be read (others, such as a checkpoint, are
-/// skipped).
+/// The extensions a folder's files must have to be read (others, such as a checkpoint or a
+/// report's own `--data-json`, are skipped).
 const EXTENSIONS: &[&str] = &[
     ".ndjson",
     ".jsonl",
-    ".json",
     ".ndjson.gz",
     ".jsonl.gz",
     ".ndjson.zst",

@@ -94,8 +94,8 @@ pub fn aggregate(args: &ReportArgs) -> Result<Aggregator, CliError> {
                 Err((false, reason)) => {
                     aggregator.not_event();
                     if aggregator.not_events() <= REPORTED_NOT_EVENTS {
-                        eprintln!(
-                            "asana-audit: {}:{number}: not an audit log event, skipped: {reason}",
+                        tracing::warn!(
+                            "{}:{number}: not an audit log event, skipped: {reason}",
                             path.display()
                         );
                     }
