@@ -199,6 +199,9 @@ fn user(n: u32) -> Value {
     json!({"actor_type": "user", "gid": format!("100{n}"), "name": format!("User {n}"), "email": format!("u{n}@acme.example")})
 }
 
+/// An event to plant: its type, actor and details.
+type Plant<'a> = (&'a str, &'a Value, Value);
+
 /// Each rule fires on the events planted for it, and on nothing else: not on the near misses
 /// (a value, type or actor next to the rule's, or a burst one event short of its threshold or
 /// spread over more than its window).
@@ -227,103 +230,82 @@ fn each_rule_finds_its_planted_events_and_not_the_near_misses() {
         );
     }
     let change = |old: &str, new: &str| json!({"old_value": old, "new_value": new});
+    let support = json!({"actor_type": "asana_support", "name": "Asana Support"});
+    let asana = json!({"actor_type": "asana", "name": "Asana"});
+    let app = json!({"app_name": "Zapier"});
+    // Each rule without a burst: an event it must find, then a near miss it must not.
+    let single: [(&str, Plant, Plant); 6] = [
+        (
+            "admin_granted",
+            (
+                "user_workspace_admin_role_changed",
+                &user(1),
+                change("member", "admin"),
+            ),
+            (
+                "user_workspace_admin_role_changed",
+                &user(1),
+                change("admin", "member"),
+            ),
+        ),
+        (
+            "org_export",
+            ("workspace_export_started", &user(2), nothing.clone()),
+            ("project_csv_export_started", &user(2), nothing.clone()),
+        ),
+        (
+            "sso_relaxed",
+            (
+                "workspace_saml_settings_changed",
+                &user(3),
+                change("required", "optional"),
+            ),
+            (
+                "workspace_saml_settings_changed",
+                &user(3),
+                change("optional", "required"),
+            ),
+        ),
+        (
+            "two_factor_relaxed",
+            (
+                "workspace_require_two_factor_auth_disabled",
+                &user(4),
+                change("on", "off"),
+            ),
+            (
+                "workspace_require_two_factor_auth_enabled",
+                &user(4),
+                change("off", "on"),
+            ),
+        ),
+        (
+            "support_access",
+            ("user_password_reset", &support, nothing.clone()),
+            ("task_deleted", &asana, nothing.clone()),
+        ),
+        (
+            "app_approved",
+            ("user_app_authorized", &user(6), app.clone()),
+            ("user_app_revoked", &user(6), app.clone()),
+        ),
+    ];
     let mut expected: Vec<(&str, Option<&str>, Vec<String>)> = Vec::new();
-
-    let admin = p.add(
-        at(10),
-        "user_workspace_admin_role_changed",
-        user(1),
-        "203.0.113.1",
-        change("member", "admin"),
-    );
-    p.add(
-        at(11),
-        "user_workspace_admin_role_changed",
-        user(1),
-        "203.0.113.1",
-        change("admin", "member"),
-    );
-    expected.push(("admin_granted", None, vec![admin]));
-
-    let export = p.add(
-        at(20),
-        "workspace_export_started",
-        user(2),
-        "203.0.113.2",
-        nothing.clone(),
-    );
-    p.add(
-        at(21),
-        "project_csv_export_started",
-        user(2),
-        "203.0.113.2",
-        nothing.clone(),
-    );
-    expected.push(("org_export", None, vec![export]));
-
-    let saml = p.add(
-        at(30),
-        "workspace_saml_settings_changed",
-        user(3),
-        "203.0.113.3",
-        change("required", "optional"),
-    );
-    p.add(
-        at(31),
-        "workspace_saml_settings_changed",
-        user(3),
-        "203.0.113.3",
-        change("optional", "required"),
-    );
-    expected.push(("sso_relaxed", None, vec![saml]));
-
-    let two_factor = p.add(
-        at(40),
-        "workspace_require_two_factor_auth_disabled",
-        user(4),
-        "203.0.113.4",
-        change("on", "off"),
-    );
-    p.add(
-        at(41),
-        "workspace_require_two_factor_auth_enabled",
-        user(4),
-        "203.0.113.4",
-        change("off", "on"),
-    );
-    expected.push(("two_factor_relaxed", None, vec![two_factor]));
-
-    let support = p.add(
-        at(50),
-        "user_password_reset",
-        json!({"actor_type": "asana_support", "name": "Asana Support"}),
-        "192.0.2.50",
-        nothing.clone(),
-    );
-    p.add(
-        at(51),
-        "task_deleted",
-        json!({"actor_type": "asana", "name": "Asana"}),
-        "192.0.2.51",
-        nothing.clone(),
-    );
-    expected.push(("support_access", None, vec![support]));
-
-    let app = p.add(
-        at(60),
-        "user_app_authorized",
-        user(6),
-        "203.0.113.6",
-        json!({"app_name": "Zapier"}),
-    );
-    p.add(
-        at(61),
-        "user_app_revoked",
-        user(6),
-        "203.0.113.6",
-        json!({"app_name": "Zapier"}),
-    );
-    expected.push(("app_approved", None, vec![app]));
+    for (i, (rule, (hit_type, hit_actor, hit_details), (miss_type, miss_actor, miss_details))) in
+        single.into_iter().enumerate()
+    {
+        let minute = 10 * (i as i64 + 1);
+        let ip = format!("203.0.113.{i}");
+        let gid = p.add(at(minute), hit_type, hit_actor.clone(), &ip, hit_details);
+        p.add(
+            at(minute + 1),
+            miss_type,
+            miss_actor.clone(),
+            &ip,
+            miss_details,
+        );
+        expected.push((rule, None, vec![gid]));
+    }
 
     // 50 deletions by user 70 within an hour: a burst. 49 by user 71 within an hour, and 50 by
     // user 72 spread over more than an hour, are not; undeletions do not count.
