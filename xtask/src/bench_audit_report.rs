@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_convert::export_command;
+use crate::bench_convert::export_input;
 use crate::bench_proc::{Mock, MockSettings, run_measured};
 use crate::bench_report::{stat, thousands};
 
@@ -67,21 +67,7 @@ pub fn run(
     };
     for &length in lengths {
         let input: PathBuf = scratch.join(format!("report-input-{length}.ndjson"));
-        let finished = run_measured({
-            let mut command = export_command(cli, &mock);
-            command
-                .args([
-                    "--max-events",
-                    &length.to_string(),
-                    "--overwrite",
-                    "--output",
-                ])
-                .arg(&input);
-            command
-        })?;
-        if !finished.success {
-            bail!("export of the input failed: {}", finished.stderr);
-        }
+        export_input(cli, &mock, length, &input)?;
         let runs = if length == largest { reps.max(1) } else { 1 };
         for rep in 0..runs {
             let finished = report(&input)?;

@@ -93,7 +93,7 @@ fn logged_seconds(stderr: &str, message: &str) -> Option<f64> {
 }
 
 /// `asana-audit export` from `mock` as fast as it serves (its time logged as JSON).
-pub(crate) fn export_command(cli: &Path, mock: &Mock) -> Command {
+fn export_command(cli: &Path, mock: &Mock) -> Command {
     let mut command = Command::new(cli);
     command
         .args(["-v", "--log-format", "json"])
@@ -102,6 +102,26 @@ pub(crate) fn export_command(cli: &Path, mock: &Mock) -> Command {
         .args(["--requests-per-minute", "0", "--progress", "never"])
         .env("ASANA_ACCESS_TOKEN", &mock.token);
     command
+}
+
+/// Exports the first `events` events of `mock` to the NDJSON file `path` (replaced).
+pub(crate) fn export_input(cli: &Path, mock: &Mock, events: u64, path: &Path) -> Result<()> {
+    let finished = run_measured({
+        let mut command = export_command(cli, mock);
+        command
+            .args([
+                "--max-events",
+                &events.to_string(),
+                "--overwrite",
+                "--output",
+            ])
+            .arg(path);
+        command
+    })?;
+    if !finished.success {
+        bail!("export of the input failed: {}", finished.stderr);
+    }
+    Ok(())
 }
 
 /// Runs the scenario: `events` in the input, `reps` interleaved runs of each side, and the
@@ -118,21 +138,7 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
         },
     )?;
     let input = tools.scratch.join("convert-input.ndjson");
-    let finished = run_measured({
-        let mut command = export_command(tools.cli, &mock);
-        command
-            .args([
-                "--max-events",
-                &events.to_string(),
-                "--overwrite",
-                "--output",
-            ])
-            .arg(&input);
-        command
-    })?;
-    if !finished.success {
-        bail!("export of the input failed: {}", finished.stderr);
-    }
+    export_input(tools.cli, &mock, events, &input)?;
     let mut figures = Figures {
         events,
         input_bytes: std::fs::metadata(&input)?.len(),

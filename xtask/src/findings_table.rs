@@ -224,23 +224,7 @@ pub fn run(root: &Path, check: bool) -> Result<bool> {
         std::fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"))
     };
     let text = render(&read(FINDINGS_TSV)?, &read(CATALOGUE_TSV)?)?;
-    let path = FINDINGS_GENERATED_PATH;
-    let target = root.join(path);
-    if check {
-        let current = std::fs::read_to_string(&target).unwrap_or_default();
-        if current == text {
-            println!("{path} is up to date with {FINDINGS_TSV}");
-            return Ok(true);
-        }
-        eprintln!(
-            "{path} is stale: it differs from what {FINDINGS_TSV} generates.\n\
-             Run `cargo xtask generate`, review the diff and commit both files."
-        );
-        return Ok(false);
-    }
-    std::fs::write(&target, &text).with_context(|| format!("writing {path}"))?;
-    println!("wrote {path} ({} lines)", text.lines().count());
-    Ok(true)
+    crate::ocsf_table::write_or_check(root, FINDINGS_GENERATED_PATH, FINDINGS_TSV, &text, check)
 }
 
 #[cfg(test)]
