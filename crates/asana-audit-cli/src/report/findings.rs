@@ -5,7 +5,8 @@
 //! a rule with a burst fires only when at least `count` matching events with the same key
 //! (actor or IP address) fall within `window_secs`. Memory stays bounded: a finding keeps at
 //! most [`KEPT_EVENTS`] events and counts the rest, and a burst rule keeps the last `count`
-//! matching events of each key.
+//! matching events of each key active within its window (at least `count` events of a key
+//! within the window, the window inclusive, make a burst).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -204,8 +205,31 @@ struct RuleState {
     rule: &'static Rule,
     /// The findings of this rule so far (one for a plain rule, one per burst).
     findings: Vec<Finding>,
-    /// For a burst rule: the window of each key.
+    /// For a burst rule: the window of each key seen within the last window.
     windows: HashMap<String, KeyWindow>,
+    /// When `windows` is next swept of keys whose window has passed.
+    sweep_at: usize,
+}
+
+/// The fewest keys before a sweep.
+const SWEEP_MIN: usize = 1024;
+
+impl RuleState {
+    /// Forgets the keys without an event in the window before `now`, once there are twice as
+    /// many as after the last sweep: the windows kept are those of keys active within one
+    /// window, however many keys the whole input has (e.g. addresses of failed logins).
+    fn sweep(&mut self, now: DateTime<Utc>, span: chrono::Duration) {
+        if self.windows.len() < self.sweep_at {
+            return;
+        }
+        self.windows.retain(|_, window| {
+            window
+                .recent
+                .back()
+                .is_some_and(|last| now - last.created_at <= span)
+        });
+        self.sweep_at = (self.windows.len() * 2).max(SWEEP_MIN);
+    }
 }
 
 /// Runs every rule over a stream of events.
@@ -229,6 +253,7 @@ impl Detector {
                     rule,
                     findings: Vec::new(),
                     windows: HashMap::new(),
+                    sweep_at: SWEEP_MIN,
                 })
                 .collect(),
         }
@@ -256,9 +281,10 @@ impl Detector {
                     None => continue,
                 },
             };
-            let window = state.windows.entry(key.clone()).or_default();
             let at = event.created_at;
             let span = chrono::Duration::seconds(burst.window_secs as i64);
+            state.sweep(at, span);
+            let window = state.windows.entry(key.clone()).or_default();
             window.recent.push_back(event.clone());
             while window.recent.len() > burst.count as usize
                 || window
