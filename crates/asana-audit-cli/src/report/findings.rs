@@ -320,3 +320,50 @@ impl Detector {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_login(n: u64, ip: &str, seconds: i64) -> AuditLogEvent {
+        let at = DateTime::<Utc>::from_timestamp(1_790_000_000 + seconds, 0).unwrap();
+        AuditLogEvent::from_json(&format!(
+            r#"{{"gid":"{n}","created_at":"{}","event_type":"user_login_failed",
+              "actor":{{"actor_type":"anonymous"}},"context":{{"client_ip_address":"{ip}"}}}}"#,
+            at.to_rfc3339()
+        ))
+        .unwrap()
+    }
+
+    /// Failed logins from 5,000 addresses, one a minute: the windows kept are those of the
+    /// addresses seen in the last 10 minutes (swept past 1,024), and a burst after them is
+    /// still found.
+    #[test]
+    fn windows_of_quiet_keys_are_swept_and_bursts_still_found() {
+        let mut detector = Detector::default();
+        let mut add = |event: AuditLogEvent| detector.add(&event, || EventRef::of(&event));
+        for n in 0..5_000 {
+            add(failed_login(
+                n,
+                &format!("10.0.{}.{}", n / 256, n % 256),
+                n as i64 * 60,
+            ));
+        }
+        for n in 0..10 {
+            add(failed_login(
+                9_000 + n,
+                "192.0.2.1",
+                300_000 + n as i64 * 30,
+            ));
+        }
+        let state = detector
+            .rules
+            .iter()
+            .find(|state| state.rule.name == "failed_login_burst")
+            .unwrap();
+        assert!(state.windows.len() <= SWEEP_MIN, "{}", state.windows.len());
+        assert_eq!(state.findings.len(), 1);
+        assert_eq!(state.findings[0].subject.as_deref(), Some("192.0.2.1"));
+        assert_eq!(state.findings[0].matched, 10);
+    }
+}
