@@ -264,7 +264,7 @@ fn actor_ranking(out: &mut String, id: &str, title: &str, actors: &[ActorRow]) {
         .map(|a| Ranked {
             label: match a.callout {
                 Some(callout) => format!("{} ({callout})", a.label),
-                None if a.actor_type == "user" => a.label.clone(),
+                None if a.actor_type == "user" || a.actor_type == "(none)" => a.label.clone(),
                 None => format!("{} ({})", a.label, a.actor_type),
             },
             value: a.events,
@@ -393,7 +393,7 @@ fn summary(out: &mut String, report: &Report, meta: &Meta) {
         );
     };
     card("events", c.events, false);
-    card("days", report.days.len() as u64, false);
+    card("days covered", report.days.len() as u64, false);
     card(
         "findings",
         report.finding_count() as u64,

@@ -320,9 +320,13 @@ impl Aggregator {
             }
             self.changes.push_back(EventRef::of(event));
         }
+        let type_name = match event.event_type().as_str() {
+            "" => "(no event type)",
+            name => name,
+        };
         let type_count = self
             .types
-            .entry(event.event_type().as_str().to_owned())
+            .entry(type_name.to_owned())
             .or_insert_with(|| (category.clone(), 0));
         type_count.1 += 1;
         *day.by_category.entry(category).or_default() += 1;
