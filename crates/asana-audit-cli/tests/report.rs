@@ -188,6 +188,24 @@ impl Planted {
         gid
     }
 
+    /// Adds `count` events of one kind, `step` seconds apart from `start`; returns their gids.
+    fn series(
+        &mut self,
+        start: DateTime<Utc>,
+        count: i64,
+        step: i64,
+        (event_type, details): (&str, &Value),
+        actor: &Value,
+        ip: &str,
+    ) -> Vec<String> {
+        (0..count)
+            .map(|i| {
+                let at = start + Duration::seconds(i * step);
+                self.add(at, event_type, actor.clone(), ip, details.clone())
+            })
+            .collect()
+    }
+
     fn write(&mut self, path: &Path) {
         self.events.sort_by_key(|(at, _)| *at);
         let text: String = self.events.iter().map(|(_, e)| format!("{e}\n")).collect();
@@ -309,76 +327,28 @@ fn each_rule_finds_its_planted_events_and_not_the_near_misses() {
 
     // 50 deletions by user 70 within an hour: a burst. 49 by user 71 within an hour, and 50 by
     // user 72 spread over more than an hour, are not; undeletions do not count.
-    let burst: Vec<String> = (0..50)
-        .map(|i| {
-            p.add(
-                at(100) + Duration::seconds(i * 70),
-                "task_deleted",
-                user(70),
-                "203.0.113.70",
-                nothing.clone(),
-            )
-        })
-        .collect();
-    for i in 0..49 {
-        p.add(
-            at(400) + Duration::seconds(i * 70),
-            "task_deleted",
-            user(71),
-            "203.0.113.71",
-            nothing.clone(),
-        );
-        p.add(
-            at(400) + Duration::seconds(i * 70 + 1),
-            "task_undeleted",
-            user(71),
-            "203.0.113.71",
-            nothing.clone(),
-        );
-    }
-    for i in 0..50 {
-        p.add(
-            at(800) + Duration::seconds(i * 75),
-            "task_deleted",
-            user(72),
-            "203.0.113.72",
-            nothing.clone(),
-        );
-    }
+    let deleted = ("task_deleted", &nothing);
+    let burst = p.series(at(100), 50, 70, deleted, &user(70), "203.0.113.70");
+    p.series(at(400), 49, 70, deleted, &user(71), "203.0.113.71");
+    p.series(
+        at(401),
+        49,
+        70,
+        ("task_undeleted", &nothing),
+        &user(71),
+        "203.0.113.71",
+    );
+    p.series(at(800), 50, 75, deleted, &user(72), "203.0.113.72");
     expected.push(("deletion_burst", Some("User 70 <u70@acme.example>"), burst));
 
     // 10 failed logins from one address within 10 minutes: a burst. 9 from another, and 10
     // from a third spread over 20 minutes, are not.
     let anonymous = json!({"actor_type": "anonymous"});
-    let failed: Vec<String> = (0..10)
-        .map(|i| {
-            p.add(
-                at(1_500) + Duration::seconds(i * 60),
-                "user_login_failed",
-                anonymous.clone(),
-                "192.0.2.99",
-                json!({"reason": "invalid_password"}),
-            )
-        })
-        .collect();
-    for i in 0..9 {
-        p.add(
-            at(1_600) + Duration::seconds(i * 30),
-            "user_login_failed",
-            anonymous.clone(),
-            "192.0.2.98",
-            nothing.clone(),
-        );
-    }
-    for i in 0..10 {
-        p.add(
-            at(1_700) + Duration::seconds(i * 130),
-            "user_login_failed",
-            anonymous.clone(),
-            "192.0.2.97",
-            nothing.clone(),
-        );
-    }
+    let reason = json!({"reason": "invalid_password"});
+    let failed_login = ("user_login_failed", &reason);
+    let failed = p.series(at(1_500), 10, 60, failed_login, &anonymous, "192.0.2.99");
+    p.series(at(1_600), 9, 30, failed_login, &anonymous, "192.0.2.98");
+    p.series(at(1_700), 10, 130, failed_login, &anonymous, "192.0.2.97");
     expected.push(("failed_login_burst", Some("192.0.2.99"), failed));
 
     let input = dir.path().join("planted.ndjson");
