@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_convert::export_input;
 use crate::bench_proc::{Mock, MockSettings, run_measured};
-use crate::bench_report::{stat, thousands};
+use crate::bench_report::{rss_by_length, stat, thousands};
 
 /// The scenario's figures.
 #[derive(Clone, Debug, Default)]
@@ -119,12 +119,7 @@ pub fn render(figures: &Figures) -> String {
     let _ = writeln!(
         out,
         "Peak RSS by length of the export: {}.\n",
-        figures
-            .rss
-            .iter()
-            .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
-            .collect::<Vec<_>>()
-            .join("; ")
+        rss_by_length(&figures.rss)
     );
     out
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench_proc::{Mock, MockSettings, run_measured};
-use crate::bench_report::{Stat, stat, thousands};
+use crate::bench_report::{Stat, rss_by_length, stat, thousands};
 
 /// What the scenario needs.
 pub struct Tools<'a> {
@@ -299,12 +299,7 @@ pub fn render(figures: &Figures) -> String {
             out,
             "Peak RSS of `asana-audit export --encoding parquet` (row groups of 65,536 rows), by \
              length of the run: {}.\n",
-            figures
-                .rss
-                .iter()
-                .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
-                .collect::<Vec<_>>()
-                .join("; ")
+            rss_by_length(&figures.rss)
         );
     }
     out

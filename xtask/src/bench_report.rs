@@ -219,6 +219,14 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Peak RSS figures by length of a run: `100,000 events: 11 MiB; 1,000,000 events: 13 MiB`.
+pub fn rss_by_length(rss: &[(u64, u64)]) -> String {
+    rss.iter()
+        .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A value with about three significant digits (whole numbers with thousands separators).
 pub fn sig(v: f64) -> String {
     let a = v.abs();
