@@ -618,15 +618,7 @@ fn throughput(tools: &Tools, plan: &Plan) -> Result<Throughput> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mock = Mock::start(
-        &tools.mock,
-        &MockSettings {
-            events: plan.events,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(&tools.mock, &MockSettings::unlimited(plan.events, SEED))?;
     let mut samples = Vec::new();
     for rep in 0..plan.reps {
         eprintln!("  repetition {}/{}", rep + 1, plan.reps);
@@ -703,17 +695,7 @@ fn memory(tools: &Tools, plan: &Plan, small: u64, large: u64) -> Result<Memory> 
         thousands(large),
         plan.reps
     );
-    let start = |events| {
-        Mock::start(
-            &tools.mock,
-            &MockSettings {
-                events,
-                seed: SEED,
-                default_limits: false,
-                latency: None,
-            },
-        )
-    };
+    let start = |events| Mock::start(&tools.mock, &MockSettings::unlimited(events, SEED));
     let mocks = [(small, start(small)?), (large, start(large)?)];
     let mut samples = Vec::new();
     for rep in 0..plan.reps {
@@ -747,15 +729,7 @@ fn profile(tools: &Tools, events: u64) -> Result<Option<crate::bench_profile::Pr
         "==> profile: stream drain of {} events under callgrind",
         thousands(events)
     );
-    let mock = Mock::start(
-        &tools.mock,
-        &MockSettings {
-            events,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(&tools.mock, &MockSettings::unlimited(events, SEED))?;
     let (command, _) = contender_command(tools, Part::Stream, &mock, events)?;
     let out_file = tools.scratch.join("callgrind.out");
     Ok(Some(crate::bench_profile::run(command, events, &out_file)?))

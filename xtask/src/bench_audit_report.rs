@@ -40,15 +40,7 @@ pub fn run(
     lengths: &[u64],
 ) -> Result<Figures> {
     let largest = lengths.iter().copied().max().context("no length")?;
-    let mock = Mock::start(
-        mock_binary,
-        &MockSettings {
-            events: largest,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(mock_binary, &MockSettings::unlimited(largest, SEED))?;
     let mut figures = Figures {
         events: largest,
         ..Figures::default()

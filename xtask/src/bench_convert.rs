@@ -128,15 +128,7 @@ pub(crate) fn export_input(cli: &Path, mock: &Mock, events: u64, path: &Path) ->
 /// memory of an export into Parquet at `rss_lengths` events.
 pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Result<Figures> {
     let largest = rss_lengths.iter().copied().max().unwrap_or(0).max(events);
-    let mock = Mock::start(
-        tools.mock,
-        &MockSettings {
-            events: largest,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(tools.mock, &MockSettings::unlimited(largest, SEED))?;
     let input = tools.scratch.join("convert-input.ndjson");
     export_input(tools.cli, &mock, events, &input)?;
     let mut figures = Figures {
