@@ -504,6 +504,14 @@ async fn bad_input_is_refused_and_nothing_is_written() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let ocsf_parquet = d.join("ocsf-parquet");
+    let out = cmd()
+        .args(["convert", export.to_str().unwrap(), "--format", "ocsf"])
+        .args(["--encoding", "parquet", "--output"])
+        .arg(&ocsf_parquet)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::write(d.join("empty.ndjson"), "").unwrap();
     std::fs::write(d.join("junk.ndjson"), "hello\nworld\n").unwrap();
     std::fs::write(d.join("broken.ndjson.gz"), b"\x1f\x8b\x08\x00 not gzip").unwrap();
@@ -526,6 +534,12 @@ async fn bad_input_is_refused_and_nothing_is_written() {
             "mixes raw Asana events",
         ),
         (vec![ocsf.clone()], vec![], "holds OCSF events"),
+        (vec![ocsf_parquet.clone()], vec![], "holds OCSF events"),
+        (
+            vec![export.clone(), ocsf_parquet],
+            vec![],
+            "mixes raw Asana events",
+        ),
         (
             vec![export.clone()],
             vec!["--since", "2030-01-01"],
