@@ -90,6 +90,8 @@ pub enum Part {
     Profile,
     /// `asana-audit convert` to Parquet next to DuckDB, and the memory of writing Parquet.
     Convert,
+    /// `asana-audit report` of an export: time and peak RSS at two lengths.
+    Report,
     /// A backfill at the rate limit (library and CLI), time compressed.
     Sustained,
     /// The library's backfill while another program spends half the token's budget.
@@ -124,6 +126,7 @@ impl Part {
             Part::Memory => "memory",
             Part::Profile => "profile",
             Part::Convert => "convert",
+            Part::Report => "report",
             Part::Sustained => "sustained",
             Part::Shared => "shared",
             Part::Recovery => "recovery",
@@ -152,6 +155,8 @@ struct Plan {
     profile: Option<u64>,
     /// The convert scenario: events, repetitions, and the lengths of the memory runs.
     convert: Option<(u64, usize, Vec<u64>)>,
+    /// The report scenario: repetitions at the largest length, and the lengths.
+    report: Option<(usize, Vec<u64>)>,
     /// The many-workspaces scenario.
     many: Option<crate::bench_many::Settings>,
     paced: Option<PacedPlan>,
@@ -209,6 +214,7 @@ impl Plan {
                 memory: None,
                 profile: None,
                 convert: wanted(Part::Convert).then(|| (2_000, 1, vec![1_000, 2_000])),
+                report: wanted(Part::Report).then(|| (1, vec![1_000, 2_000])),
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(true)),
                 paced: PacedPlan::new(wanted, true),
                 release: false,
@@ -227,6 +233,7 @@ impl Plan {
                 memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
                 profile: wanted(Part::Profile).then_some(20_000),
                 convert: wanted(Part::Convert).then(|| (1_000_000, 3, vec![100_000, 1_000_000])),
+                report: wanted(Part::Report).then(|| (3, vec![100_000, 1_000_000])),
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(false)),
                 paced: PacedPlan::new(wanted, false),
                 release: true,
@@ -305,6 +312,15 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
         report.convert = Some(crate::bench_convert::run(
             &convert_tools,
             *events,
+            *reps,
+            lengths,
+        )?);
+    }
+    if let Some((reps, lengths)) = &plan.report {
+        report.report = Some(crate::bench_audit_report::run(
+            &tools.cli,
+            &tools.mock,
+            &tools.scratch,
             *reps,
             lengths,
         )?);
@@ -602,15 +618,7 @@ fn throughput(tools: &Tools, plan: &Plan) -> Result<Throughput> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mock = Mock::start(
-        &tools.mock,
-        &MockSettings {
-            events: plan.events,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(&tools.mock, &MockSettings::unlimited(plan.events, SEED))?;
     let mut samples = Vec::new();
     for rep in 0..plan.reps {
         eprintln!("  repetition {}/{}", rep + 1, plan.reps);
@@ -687,17 +695,7 @@ fn memory(tools: &Tools, plan: &Plan, small: u64, large: u64) -> Result<Memory> 
         thousands(large),
         plan.reps
     );
-    let start = |events| {
-        Mock::start(
-            &tools.mock,
-            &MockSettings {
-                events,
-                seed: SEED,
-                default_limits: false,
-                latency: None,
-            },
-        )
-    };
+    let start = |events| Mock::start(&tools.mock, &MockSettings::unlimited(events, SEED));
     let mocks = [(small, start(small)?), (large, start(large)?)];
     let mut samples = Vec::new();
     for rep in 0..plan.reps {
@@ -731,15 +729,7 @@ fn profile(tools: &Tools, events: u64) -> Result<Option<crate::bench_profile::Pr
         "==> profile: stream drain of {} events under callgrind",
         thousands(events)
     );
-    let mock = Mock::start(
-        &tools.mock,
-        &MockSettings {
-            events,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
+    let mock = Mock::start(&tools.mock, &MockSettings::unlimited(events, SEED))?;
     let (command, _) = contender_command(tools, Part::Stream, &mock, events)?;
     let out_file = tools.scratch.join("callgrind.out");
     Ok(Some(crate::bench_profile::run(command, events, &out_file)?))

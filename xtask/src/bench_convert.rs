@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench_proc::{Mock, MockSettings, run_measured};
-use crate::bench_report::{Stat, stat, thousands};
+use crate::bench_report::{Stat, rss_by_length, stat, thousands};
 
 /// What the scenario needs.
 pub struct Tools<'a> {
@@ -92,8 +92,9 @@ fn logged_seconds(stderr: &str, message: &str) -> Option<f64> {
     })
 }
 
-fn export_command(tools: &Tools, mock: &Mock) -> Command {
-    let mut command = Command::new(tools.cli);
+/// `asana-audit export` from `mock` as fast as it serves (its time logged as JSON).
+fn export_command(cli: &Path, mock: &Mock) -> Command {
+    let mut command = Command::new(cli);
     command
         .args(["-v", "--log-format", "json"])
         .args(["export", "--workspace", &mock.workspace])
@@ -103,22 +104,10 @@ fn export_command(tools: &Tools, mock: &Mock) -> Command {
     command
 }
 
-/// Runs the scenario: `events` in the input, `reps` interleaved runs of each side, and the
-/// memory of an export into Parquet at `rss_lengths` events.
-pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Result<Figures> {
-    let largest = rss_lengths.iter().copied().max().unwrap_or(0).max(events);
-    let mock = Mock::start(
-        tools.mock,
-        &MockSettings {
-            events: largest,
-            seed: SEED,
-            default_limits: false,
-            latency: None,
-        },
-    )?;
-    let input = tools.scratch.join("convert-input.ndjson");
+/// Exports the first `events` events of `mock` to the NDJSON file `path` (replaced).
+pub(crate) fn export_input(cli: &Path, mock: &Mock, events: u64, path: &Path) -> Result<()> {
     let finished = run_measured({
-        let mut command = export_command(tools, &mock);
+        let mut command = export_command(cli, mock);
         command
             .args([
                 "--max-events",
@@ -126,12 +115,22 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
                 "--overwrite",
                 "--output",
             ])
-            .arg(&input);
+            .arg(path);
         command
     })?;
     if !finished.success {
         bail!("export of the input failed: {}", finished.stderr);
     }
+    Ok(())
+}
+
+/// Runs the scenario: `events` in the input, `reps` interleaved runs of each side, and the
+/// memory of an export into Parquet at `rss_lengths` events.
+pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Result<Figures> {
+    let largest = rss_lengths.iter().copied().max().unwrap_or(0).max(events);
+    let mock = Mock::start(tools.mock, &MockSettings::unlimited(largest, SEED))?;
+    let input = tools.scratch.join("convert-input.ndjson");
+    export_input(tools.cli, &mock, events, &input)?;
     let mut figures = Figures {
         events,
         input_bytes: std::fs::metadata(&input)?.len(),
@@ -206,7 +205,7 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
         let dir: PathBuf = tools.scratch.join(format!("rss-{length}"));
         let _ = std::fs::remove_dir_all(&dir);
         let finished = run_measured({
-            let mut command = export_command(tools, &mock);
+            let mut command = export_command(tools.cli, &mock);
             command
                 .args(["--max-events", &length.to_string(), "--encoding", "parquet"])
                 .arg("--output")
@@ -292,12 +291,7 @@ pub fn render(figures: &Figures) -> String {
             out,
             "Peak RSS of `asana-audit export --encoding parquet` (row groups of 65,536 rows), by \
              length of the run: {}.\n",
-            figures
-                .rss
-                .iter()
-                .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
-                .collect::<Vec<_>>()
-                .join("; ")
+            rss_by_length(&figures.rss)
         );
     }
     out

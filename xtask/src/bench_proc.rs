@@ -39,6 +39,19 @@ pub struct MockSettings {
     pub latency: Option<String>,
 }
 
+impl MockSettings {
+    /// `events` of dataset `seed`, served without limits or latency, so that the client's own
+    /// work is all there is.
+    pub fn unlimited(events: u64, seed: u64) -> MockSettings {
+        MockSettings {
+            events,
+            seed,
+            default_limits: false,
+            latency: None,
+        }
+    }
+}
+
 impl Mock {
     /// Starts the mock binary for a benchmark on a free loopback port.
     pub fn start(binary: &Path, settings: &MockSettings) -> Result<Mock> {

@@ -158,6 +158,8 @@ pub struct Report {
     pub profile: Option<Profile>,
     /// Archive conversion scenario, if run.
     pub convert: Option<crate::bench_convert::Figures>,
+    /// The report scenario, if run.
+    pub report: Option<crate::bench_audit_report::Figures>,
     /// The rate-limit scenarios, if run.
     pub paced: Option<crate::bench_paced::Paced>,
     /// The many-workspaces scenario, if run.
@@ -215,6 +217,14 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Peak RSS figures by length of a run: `100,000 events: 11 MiB; 1,000,000 events: 13 MiB`.
+pub fn rss_by_length(rss: &[(u64, u64)]) -> String {
+    rss.iter()
+        .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A value with about three significant digits (whole numbers with thousands separators).
@@ -509,6 +519,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.convert {
         out.push_str(&crate::bench_convert::render(figures));
+    }
+    if let Some(figures) = &report.report {
+        out.push_str(&crate::bench_audit_report::render(figures));
     }
     if let Some(figures) = &report.many {
         out.push_str(&crate::bench_many::render(figures));

@@ -470,24 +470,37 @@ pub fn run(root: &Path, check: bool) -> Result<bool> {
     ];
     let mut fresh = true;
     for (path, text) in outputs {
-        let target = root.join(path);
-        if check {
-            let current = std::fs::read_to_string(&target).unwrap_or_default();
-            if current == text {
-                println!("{path} is up to date with {OCSF_MAPPING_TSV}");
-            } else {
-                eprintln!(
-                    "{path} is stale: it differs from what {OCSF_MAPPING_TSV} generates.\n\
-                     Run `cargo xtask generate`, review the diff and commit both files."
-                );
-                fresh = false;
-            }
-        } else {
-            std::fs::write(&target, &text).with_context(|| format!("writing {path}"))?;
-            println!("wrote {path} ({} lines)", text.lines().count());
-        }
+        fresh &= write_or_check(root, path, OCSF_MAPPING_TSV, &text, check)?;
     }
     Ok(fresh)
+}
+
+/// Writes `text`, generated from `source`, to `path` (relative to `root`), or with `check`
+/// says whether the file on disk already holds it; returns whether it did (always true when
+/// writing).
+pub fn write_or_check(
+    root: &Path,
+    path: &str,
+    source: &str,
+    text: &str,
+    check: bool,
+) -> Result<bool> {
+    let target = root.join(path);
+    if check {
+        let current = std::fs::read_to_string(&target).unwrap_or_default();
+        if current == text {
+            println!("{path} is up to date with {source}");
+            return Ok(true);
+        }
+        eprintln!(
+            "{path} is stale: it differs from what {source} generates.\n\
+             Run `cargo xtask generate`, review the diff and commit both files."
+        );
+        return Ok(false);
+    }
+    std::fs::write(&target, text).with_context(|| format!("writing {path}"))?;
+    println!("wrote {path} ({} lines)", text.lines().count());
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -115,42 +115,51 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// Writes the checkpoint atomically (temp file, fsync, rename, fsync of the directory).
+    /// Writes the checkpoint atomically (see [`write_atomically`]).
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "checkpoint path has no file name",
-            )
-        })?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        // The rename is durable only once the directory entry is.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        write_atomically(path, &bytes)?;
         crate::metrics::checkpoint_saved(self.query.workspace_gid());
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the whole new one, never a
+/// part: a temp file beside it, fsync, rename over it, fsync of the directory. A failed write
+/// removes the temp file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

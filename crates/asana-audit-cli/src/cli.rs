@@ -75,6 +75,23 @@ pub enum Command {
     ///
     /// Example: asana-audit convert events.ndjson --output s3://bucket/asana --encoding parquet
     Convert(ConvertArgs),
+    /// Make one self-contained HTML page from an export: charts of the domain's activity and
+    /// the findings an auditor must see.
+    ///
+    /// The page shows the window and counts, events per day by category, logins per day
+    /// (succeeded and failed), the top actors (Asana support and external administrators called
+    /// out) and event types, the admin-setting and permission changes, and the findings, each
+    /// linked to the events behind it (gid, time, actor, IP address).
+    ///
+    /// Reads the files `export` or `convert` wrote (NDJSON, .ndjson.gz, .ndjson.zst, Parquet),
+    /// given as files or folders. The page needs no network: no script, font or image is
+    /// loaded from anywhere. The finding rules (admin granted, organization-wide export, SSO or
+    /// two-factor relaxed, Asana support access, app authorized, bursts of deletions or failed
+    /// logins) are listed in the page. Lines that are not events are counted and reported; an
+    /// input without events, or OCSF files, exit with code 2 and write nothing.
+    ///
+    /// Example: asana-audit report events.ndjson --output report.html
+    Report(ReportArgs),
     /// Start a local mock of the API with a realistic dataset and export from it (no token).
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -317,6 +334,50 @@ pub struct ConvertArgs {
     /// Progress on stderr: auto (only on a terminal), always or never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,
+}
+
+/// The options of `report`.
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// The export: files (.ndjson, .ndjson.gz, .ndjson.zst, .parquet) or folders, read
+    /// recursively (names starting with . or _ are skipped).
+    #[arg(value_name = "FILE|DIR", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Where to write the HTML page (written whole: a temp file renamed into place).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Only events at or after this time (RFC 3339 or a date), or within this DURATION before
+    /// now (e.g. 30d).
+    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
+    pub since: Option<DateTime<Utc>>,
+
+    /// Only events before this time (exclusive; RFC 3339, a date, or a DURATION before now).
+    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
+    pub until: Option<DateTime<Utc>>,
+
+    /// Also write the findings, with the events behind each, as JSON for tooling.
+    #[arg(long, value_name = "FILE")]
+    pub findings_json: Option<PathBuf>,
+
+    /// Also write everything the page shows (counts, series by day, rankings, changes,
+    /// findings) as JSON, to check its numbers another way.
+    #[arg(long, value_name = "FILE")]
+    pub data_json: Option<PathBuf>,
+}
+
+/// Parses a time (see [`parse_time`]) or a duration before now.
+pub fn parse_time_or_ago(text: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(text).or_else(|time_error| {
+        let ago = humantime::parse_duration(text).map_err(|_| {
+            format!("{time_error}; or give a duration before now such as 30d or 12h")
+        })?;
+        chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| Utc::now().checked_sub_signed(ago))
+            .ok_or_else(|| format!("{text:?} reaches too far back"))
+    })
 }
 
 /// What `convert` does with a malformed line.

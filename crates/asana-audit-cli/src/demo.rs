@@ -93,8 +93,17 @@ pub async fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> 
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64().max(1e-9)
     ));
-    if let Some(path) = &args.output {
-        text.push_str(&format!("All events were written to {}.\n", path.display()));
+    match &args.output {
+        Some(path) => text.push_str(&format!(
+            "All events were written to {path}.\n\nSee them as a report (charts and the findings \
+             an auditor must see, one HTML page):\n  asana-audit report {path} --output report.html\n",
+            path = path.display()
+        )),
+        None => text.push_str(
+            "\nSee these events as a report (charts and the findings an auditor must see, one \
+             HTML page):\n  asana-audit demo --output demo.ndjson && asana-audit report \
+             demo.ndjson --output report.html\n",
+        ),
     }
     text.push_str(
         "\nAgainst Asana: export ASANA_ACCESS_TOKEN=<service account token>, then\n  \

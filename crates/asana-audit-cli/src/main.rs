@@ -15,6 +15,7 @@ mod lock;
 mod metrics;
 mod output;
 mod progress;
+mod report;
 mod run;
 mod signals;
 
@@ -87,6 +88,21 @@ async fn run(command: Command) -> Result<(), CliError> {
                     summary.events, summary.skipped
                 );
             }
+            Ok(())
+        }
+        Command::Report(args) => {
+            let summary = report::run(&args)?;
+            eprintln!(
+                "asana-audit: wrote {}: {} event(s), {} finding(s){}",
+                args.output.display(),
+                summary.events,
+                summary.findings,
+                if summary.not_events > 0 {
+                    format!("; {} line(s) were not events", summary.not_events)
+                } else {
+                    String::new()
+                }
+            );
             Ok(())
         }
         #[cfg(feature = "demo")]

@@ -434,6 +434,7 @@ fn help_texts() {
         vec!["--help"],
         vec!["export", "--help"],
         vec!["follow", "--help"],
+        vec!["report", "--help"],
     ] {
         let out = cmd().args(&args).output().unwrap();
         assert!(out.status.success());
