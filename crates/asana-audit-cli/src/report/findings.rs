@@ -285,12 +285,17 @@ impl Detector {
             let span = chrono::Duration::seconds(burst.window_secs as i64);
             state.sweep(at, span);
             let window = state.windows.entry(key.clone()).or_default();
-            window.recent.push_back(event.clone());
+            // An export is in time order; an event that is not (a late arrival that `follow`
+            // appended, files named out of order) takes its place by time, so the window is
+            // always the latest events within `span` of the newest.
+            let place = window.recent.partition_point(|e| e.created_at <= at);
+            window.recent.insert(place, event.clone());
+            let newest = window.recent.back().map_or(at, |e| e.created_at);
             while window.recent.len() > burst.count as usize
                 || window
                     .recent
                     .front()
-                    .is_some_and(|first| at - first.created_at > span)
+                    .is_some_and(|first| newest - first.created_at > span)
             {
                 window.recent.pop_front();
             }
@@ -333,6 +338,32 @@ mod tests {
             at.to_rfc3339()
         ))
         .unwrap()
+    }
+
+    /// The failed-login burst of one address (10 within 10 minutes), from events in an order
+    /// other than time: shuffled within the burst it is found; 10 spread over 20 minutes,
+    /// newest first, are not a burst.
+    #[test]
+    fn bursts_are_judged_by_time_not_by_input_order() {
+        let found = |seconds: &[i64]| {
+            let mut detector = Detector::default();
+            for (n, &at) in seconds.iter().enumerate() {
+                let event = failed_login(n as u64 + 1, "192.0.2.7", at);
+                detector.add(&event, || EventRef::of(&event));
+            }
+            let state = detector
+                .rules
+                .iter()
+                .find(|state| state.rule.name == "failed_login_burst")
+                .unwrap();
+            state.findings.iter().map(|f| f.matched).collect::<Vec<_>>()
+        };
+        assert_eq!(found(&[50, 10, 90, 0, 30, 70, 20, 80, 40, 60]), [10]);
+        let spread: Vec<i64> = (0..10).rev().map(|n| n * 120).collect();
+        assert_eq!(found(&spread), Vec::<u64>::new());
+        let mut in_order = spread.clone();
+        in_order.reverse();
+        assert_eq!(found(&in_order), Vec::<u64>::new());
     }
 
     /// Failed logins from 5,000 addresses, one a minute: the windows kept are those of the
