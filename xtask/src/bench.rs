@@ -232,7 +232,7 @@ impl Plan {
                 }),
                 memory: wanted(Part::Memory).then_some((100_000, 1_000_000)),
                 profile: wanted(Part::Profile).then_some(20_000),
-                convert: wanted(Part::Convert).then(|| (1_000_000, 3, vec![100_000, 1_000_000])),
+                convert: wanted(Part::Convert).then(|| (1_000_000, 5, vec![100_000, 1_000_000])),
                 report: wanted(Part::Report).then(|| (3, vec![100_000, 1_000_000])),
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(false)),
                 paced: PacedPlan::new(wanted, false),
