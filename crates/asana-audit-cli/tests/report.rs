@@ -585,7 +585,8 @@ struct Browser {
     next_id: u64,
     /// Events received while waiting for answers, in order.
     events: Vec<Value>,
-    _profile: tempfile::TempDir,
+    /// Its profile folder, with its log (`chromium.log`).
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -614,11 +615,20 @@ impl Browser {
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        // SAFETY: only dup2, which is async-signal-safe, runs between fork and exec.
+            .stderr(std::fs::File::create(profile.path().join("chromium.log")).unwrap());
+        // SAFETY: only fcntl and dup2, which are async-signal-safe, run between fork and exec.
         unsafe {
             command.pre_exec(move || {
-                if libc::dup2(read_fd, 3) < 0 || libc::dup2(write_fd, 4) < 0 {
+                // Both ends go above fd 4 first: either may be fd 3 or 4 already (other tests
+                // open and close files meanwhile), and a dup2 onto itself would keep its
+                // close-on-exec flag, or the first dup2 would overwrite the other end.
+                let read_high = libc::fcntl(read_fd, libc::F_DUPFD_CLOEXEC, 10);
+                let write_high = libc::fcntl(write_fd, libc::F_DUPFD_CLOEXEC, 10);
+                if read_high < 0
+                    || write_high < 0
+                    || libc::dup2(read_high, 3) < 0
+                    || libc::dup2(write_high, 4) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -646,7 +656,7 @@ impl Browser {
             messages,
             next_id: 0,
             events: Vec::new(),
-            _profile: profile,
+            profile,
         }
     }
 
@@ -661,7 +671,13 @@ impl Browser {
         }
         let mut bytes = serde_json::to_vec(&message).unwrap();
         bytes.push(0);
-        self.commands.write_all(&bytes).unwrap();
+        if let Err(e) = self.commands.write_all(&bytes) {
+            let log = std::fs::read_to_string(self.profile.path().join("chromium.log"));
+            panic!(
+                "chromium stopped ({e}); its output: {}",
+                log.unwrap_or_default()
+            );
+        }
         loop {
             let message = self.next(method);
             if message["id"] == id {
