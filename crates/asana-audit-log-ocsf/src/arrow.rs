@@ -97,10 +97,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::{
-    ArrayRef, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+use arrow_array::RecordBatch;
+use arrow_array::builder::{
+    ArrayBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+    make_builder,
 };
-use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 use chrono::{DateTime, NaiveDate};
 use serde_json::Value;
@@ -247,34 +248,51 @@ pub fn arrow_schema(class: OcsfClass) -> SchemaRef {
     Arc::clone(&schemas[i])
 }
 
-/// One event, read back from its JSON text: every attribute but `unmapped` as a value, and
-/// `unmapped`'s text.
-struct Row {
-    attributes: serde_json::Map<String, Value>,
-    unmapped: Option<String>,
-}
-
 /// Collects events of one class and builds a [`RecordBatch`] with [`arrow_schema()`]'s schema.
-#[derive(Debug)]
 pub struct BatchBuilder {
     class: OcsfClass,
     schema: SchemaRef,
-    rows: Vec<Row>,
+    /// Each column's position, by name.
+    positions: HashMap<String, usize>,
+    /// Where `unmapped` is.
+    unmapped: usize,
+    /// One builder per column, in schema order: each event is appended as it comes, so the
+    /// builder holds Arrow buffers, not the events.
+    columns: Vec<Box<dyn ArrayBuilder>>,
+    rows: usize,
 }
 
-impl std::fmt::Debug for Row {
+impl std::fmt::Debug for BatchBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Row").finish_non_exhaustive()
+        f.debug_struct("BatchBuilder")
+            .field("class", &self.class)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 
 impl BatchBuilder {
     /// An empty builder for `class`.
     pub fn new(class: OcsfClass) -> Self {
+        let schema = arrow_schema(class);
+        let positions: HashMap<String, usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, field)| (field.name().clone(), i))
+            .collect();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| make_builder(field.data_type(), 0))
+            .collect();
         BatchBuilder {
             class,
-            schema: arrow_schema(class),
-            rows: Vec::new(),
+            unmapped: positions["unmapped"],
+            positions,
+            schema,
+            columns,
+            rows: 0,
         }
     }
 
@@ -285,12 +303,12 @@ impl BatchBuilder {
 
     /// How many events were pushed since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows
     }
 
     /// Whether no event was pushed since the last [`finish`](Self::finish).
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows == 0
     }
 
     /// Adds one event. Fails when it is of another class, or is not an OCSF event of this
@@ -307,21 +325,24 @@ impl BatchBuilder {
     }
 
     /// Adds one event from its OCSF JSON text (e.g. what [`Mapper::map_into`] wrote); the
-    /// text's `class_uid` must be this builder's class.
+    /// text's `class_uid` must be this builder's class. A refused event leaves the builder as
+    /// it was.
     ///
     /// [`Mapper::map_into`]: crate::Mapper::map_into
     pub fn push_json(&mut self, json: &str) -> Result<(), ArrowError> {
         let invalid = |e: serde_json::Error| ArrowError::JsonError(e.to_string());
         let members: HashMap<&str, &RawValue> = serde_json::from_str(json).map_err(invalid)?;
-        let mut attributes = serde_json::Map::new();
+        // Every attribute is read and checked before any column grows, so a refused event
+        // leaves no partial row.
+        let mut values: Vec<Option<Value>> = vec![None; self.columns.len()];
         let mut unmapped = None;
         for (key, raw) in members {
             if key == "unmapped" {
-                unmapped = Some(raw.get().to_owned());
-            } else if let Some((_, field)) = self.schema.column_with_name(key) {
+                unmapped = Some(raw.get());
+            } else if let Some(&at) = self.positions.get(key) {
                 let value: Value = serde_json::from_str(raw.get()).map_err(invalid)?;
-                check(&value, field.data_type(), key)?;
-                attributes.insert(key.to_owned(), value);
+                check(&value, self.schema.field(at).data_type(), key)?;
+                values[at] = Some(value);
             } else {
                 return Err(ArrowError::SchemaError(format!(
                     "`{key}` is not a column of the {} schema",
@@ -329,39 +350,30 @@ impl BatchBuilder {
                 )));
             }
         }
-        if attributes.get("class_uid").and_then(Value::as_u64) != Some(u64::from(self.class.uid()))
-        {
+        let class_uid = values[self.positions["class_uid"]].as_ref();
+        if class_uid.and_then(Value::as_u64) != Some(u64::from(self.class.uid())) {
             return Err(ArrowError::InvalidArgumentError(format!(
                 "not a {} event (class_uid {})",
                 self.class.schema_name(),
                 self.class.uid()
             )));
         }
-        self.rows.push(Row {
-            attributes,
-            unmapped,
-        });
+        for (at, value) in values.iter().enumerate() {
+            let column = self.columns[at].as_mut();
+            if at == self.unmapped {
+                text_builder(column).append_option(unmapped);
+            } else {
+                append(column, self.schema.field(at).data_type(), value.as_ref());
+            }
+        }
+        self.rows += 1;
         Ok(())
     }
 
     /// Builds the batch of the events pushed so far (in push order) and empties the builder.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let rows = std::mem::take(&mut self.rows);
-        let mut columns = Vec::with_capacity(self.schema.fields().len());
-        for field in self.schema.fields() {
-            let column: ArrayRef = if field.name() == "unmapped" {
-                Arc::new(StringArray::from_iter(
-                    rows.iter().map(|r| r.unmapped.as_deref()),
-                ))
-            } else {
-                let values: Vec<Option<&Value>> = rows
-                    .iter()
-                    .map(|r| r.attributes.get(field.name()))
-                    .collect();
-                column(field.data_type(), &values, field.name())?
-            };
-            columns.push(column);
-        }
+        self.rows = 0;
+        let columns = self.columns.iter_mut().map(|c| c.finish()).collect();
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
     }
 }
@@ -408,121 +420,59 @@ fn wrong_type(path: &str, value: &Value, expected: &DataType) -> ArrowError {
     ArrowError::JsonError(format!("`{path}` is {value}, not of type {expected}"))
 }
 
-/// The integers of `values` that `fit` takes, `None` where absent or null.
-fn integers<T>(
-    values: &[Option<&Value>],
-    path: &str,
-    data_type: &DataType,
-    fit: impl Fn(i64) -> Option<T>,
-) -> Result<Vec<Option<T>>, ArrowError> {
-    values
-        .iter()
-        .map(|v| match present(v) {
-            None => Ok(None),
-            Some(n) => n
-                .as_i64()
-                .and_then(&fit)
-                .map(Some)
-                .ok_or_else(|| wrong_type(path, n, data_type)),
-        })
-        .collect()
+/// The string builder [`make_builder`] made for a `Utf8` column.
+fn text_builder(builder: &mut dyn ArrayBuilder) -> &mut StringBuilder {
+    builder
+        .as_any_mut()
+        .downcast_mut::<StringBuilder>()
+        .expect("make_builder makes a StringBuilder for Utf8")
 }
 
-/// `value` unless absent or `null`.
-fn present<'a>(value: &Option<&'a Value>) -> Option<&'a Value> {
-    value.filter(|v| !v.is_null())
-}
-
-/// The column of type `data_type` for `values` (one per row, `None` or `null` for null).
-fn column(
-    data_type: &DataType,
-    values: &[Option<&Value>],
-    path: &str,
-) -> Result<ArrayRef, ArrowError> {
-    Ok(match data_type {
-        DataType::Utf8 => Arc::new(
-            values
-                .iter()
-                .map(|v| match present(v) {
-                    None => Ok(None),
-                    Some(Value::String(s)) => Ok(Some(s.as_str())),
-                    Some(other) => Err(wrong_type(path, other, data_type)),
-                })
-                .collect::<Result<StringArray, _>>()?,
-        ),
-        DataType::Int32 => Arc::new(
-            integers(values, path, data_type, |n| i32::try_from(n).ok())?
-                .into_iter()
-                .collect::<Int32Array>(),
-        ),
-        DataType::Int64 => Arc::new(
-            integers(values, path, data_type, Some)?
-                .into_iter()
-                .collect::<Int64Array>(),
-        ),
+/// Appends `value` (absent or `null`: a null) to `builder`, which [`make_builder`] made for
+/// `data_type`; [`check`] has found that the value fits the type.
+fn append(builder: &mut dyn ArrayBuilder, data_type: &DataType, value: Option<&Value>) {
+    let value = value.filter(|v| !v.is_null());
+    match data_type {
+        DataType::Utf8 => text_builder(builder).append_option(value.and_then(Value::as_str)),
+        DataType::Int32 => builder
+            .as_any_mut()
+            .downcast_mut::<Int32Builder>()
+            .expect("make_builder makes an Int32Builder for Int32")
+            .append_option(
+                value
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok()),
+            ),
+        DataType::Int64 => builder
+            .as_any_mut()
+            .downcast_mut::<Int64Builder>()
+            .expect("make_builder makes an Int64Builder for Int64")
+            .append_option(value.and_then(Value::as_i64)),
         DataType::Struct(fields) => {
-            let mut objects = Vec::with_capacity(values.len());
-            for v in values {
-                objects.push(match present(v) {
-                    None => None,
-                    Some(Value::Object(map)) => {
-                        if let Some(key) = map.keys().find(|k| fields.find(k).is_none()) {
-                            return Err(ArrowError::SchemaError(format!(
-                                "`{path}.{key}` is not in the schema"
-                            )));
-                        }
-                        Some(map)
-                    }
-                    Some(other) => return Err(wrong_type(path, other, data_type)),
-                });
+            let builder = builder
+                .as_any_mut()
+                .downcast_mut::<StructBuilder>()
+                .expect("make_builder makes a StructBuilder for Struct");
+            let object = value.and_then(Value::as_object);
+            for (child, field) in builder.field_builders_mut().iter_mut().zip(fields.iter()) {
+                let member = object.and_then(|o| o.get(field.name()));
+                append(child.as_mut(), field.data_type(), member);
             }
-            let mut children = Vec::with_capacity(fields.len());
-            for field in fields {
-                let child: Vec<Option<&Value>> = objects
-                    .iter()
-                    .map(|o| o.and_then(|m| m.get(field.name())))
-                    .collect();
-                children.push(column(
-                    field.data_type(),
-                    &child,
-                    &format!("{path}.{}", field.name()),
-                )?);
-            }
-            let nulls = NullBuffer::from(objects.iter().map(Option::is_some).collect::<Vec<_>>());
-            Arc::new(StructArray::try_new(fields.clone(), children, Some(nulls))?)
+            builder.append(object.is_some());
         }
         DataType::List(item) => {
-            let mut lengths = Vec::with_capacity(values.len());
-            let mut valid = Vec::with_capacity(values.len());
-            let mut items = Vec::new();
-            for v in values {
-                match present(v) {
-                    None => {
-                        lengths.push(0);
-                        valid.push(false);
-                    }
-                    Some(Value::Array(elements)) => {
-                        lengths.push(elements.len());
-                        valid.push(true);
-                        items.extend(elements.iter().map(Some));
-                    }
-                    Some(other) => return Err(wrong_type(path, other, data_type)),
-                }
+            let builder = builder
+                .as_any_mut()
+                .downcast_mut::<ListBuilder<Box<dyn ArrayBuilder>>>()
+                .expect("make_builder makes a ListBuilder for List");
+            let items = value.and_then(Value::as_array);
+            for element in items.into_iter().flatten() {
+                append(builder.values().as_mut(), item.data_type(), Some(element));
             }
-            let values = column(item.data_type(), &items, &format!("{path}[]"))?;
-            Arc::new(ListArray::try_new(
-                Arc::clone(item),
-                OffsetBuffer::from_lengths(lengths),
-                values,
-                Some(NullBuffer::from(valid)),
-            )?)
+            builder.append(items.is_some());
         }
-        other => {
-            return Err(ArrowError::NotYetImplemented(format!(
-                "`{path}`: columns of type {other}"
-            )));
-        }
-    })
+        other => unreachable!("the OCSF schemas have no {other} column"),
+    }
 }
 
 /// An Amazon Security Lake custom source: where its Parquet objects go.

@@ -183,6 +183,9 @@ fn the_builder_refuses_what_it_cannot_keep() {
         .replacen(r#""severity_id":1"#, r#""severity_id":"1""#, 1);
     assert!(builder.push_json(&typed).is_err());
     assert!(builder.is_empty(), "refused events are not kept");
+    // Nor any part of them: the next event makes a batch of one whole row.
+    builder.push(&ocsf).unwrap();
+    assert_eq!(builder.finish().unwrap().num_rows(), 1);
 
     let mut builder = BatchBuilder::new(OcsfClass::GroupManagement);
     builder.push(&ocsf).unwrap();
