@@ -149,7 +149,9 @@ pub struct SinkOptions {
     pub row_group_rows: usize,
     /// Where files for an object store are staged before upload, in a private folder made
     /// there for each sink (default: the system's temporary folder). Local destinations stage
-    /// inside the destination.
+    /// inside the destination. A sink removes its folder when it is dropped; the folder of a
+    /// run that was killed is removed by a later sink once its process is gone and the folder
+    /// has been left alone for a day.
     pub staging_dir: Option<PathBuf>,
 }
 
@@ -676,14 +678,88 @@ impl<R: Record> Sink<R> {
 /// A new staging folder in `parent` that only this user may enter (mode 0700 on Unix: the
 /// staged files are the audit log itself). tempfile leaves the mode to the umask.
 fn private_staging(parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    remove_stale_staging(parent, STALE_STAGING_AGE);
+    let prefix = format!("{PRIVATE_STAGING}{}-", std::process::id());
     let mut builder = tempfile::Builder::new();
-    builder.prefix("asana-audit-staging-");
+    builder.prefix(&prefix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o700));
     }
     builder.tempdir_in(parent)
+}
+
+/// How a private staging folder's name starts; the id of the process that made it follows,
+/// then `-` and a random part.
+const PRIVATE_STAGING: &str = "asana-audit-staging-";
+
+/// How long a private staging folder of a process that is gone must have been left alone
+/// before another run removes it: a folder shared between containers (whose process ids are
+/// not each other's) is not emptied under a live run that is only quiet.
+const STALE_STAGING_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the private staging folders in `parent` that a process left when it was killed
+/// (SIGKILL, a crash, a power cut) and that nothing touched for `age`: their files were
+/// never uploaded and no checkpoint covers their events, so the next run fetches those
+/// again. Best effort: a folder that cannot be read or removed stays.
+fn remove_stale_staging(parent: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(PRIVATE_STAGING))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let untouched = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .and_then(|meta| meta.modified().ok())
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if untouched && process_is_gone(pid) {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!(
+                    folder = %path.display(),
+                    pid,
+                    "removed the staging folder of a run that ended without removing it"
+                ),
+                Err(error) => tracing::debug!(
+                    folder = %path.display(),
+                    %error,
+                    "could not remove a stale staging folder"
+                ),
+            }
+        }
+    }
+}
+
+/// Whether no process `pid` runs (here: one that could be signalled would be found).
+#[cfg(unix)]
+fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 is never delivered; `kill` only checks that the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    !found && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Off Unix no folder is taken for stale.
+#[cfg(not(unix))]
+fn process_is_gone(_pid: u32) -> bool {
+    false
 }
 
 /// The result of a file finishing on a thread of its own.
@@ -734,7 +810,37 @@ mod tests {
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with("asana-audit-staging-")
+                .starts_with(&format!("asana-audit-staging-{}-", std::process::id()))
+        );
+    }
+
+    /// A killed run's staging folder is removed by a later run once it is old, and no other.
+    #[cfg(unix)]
+    #[test]
+    fn stale_staging_folders_of_runs_that_are_gone_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let folder = |name: String| {
+            let path = parent.path().join(name);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join("20261130T000000Z-run-1.parquet.staged"), b"x").unwrap();
+            path
+        };
+        let of_gone = folder(format!("{PRIVATE_STAGING}{gone}-a1b2"));
+        let of_us = folder(format!("{PRIVATE_STAGING}{}-c3d4", std::process::id()));
+        let other = folder("asana-audit-staging-notapid-e5f6".to_owned());
+        // Recent: kept whoever made it.
+        remove_stale_staging(parent.path(), std::time::Duration::from_secs(3600));
+        assert!(of_gone.exists() && of_us.exists() && other.exists());
+        // Old enough: only the folder of the process that is gone goes.
+        remove_stale_staging(parent.path(), std::time::Duration::ZERO);
+        assert!(!of_gone.exists(), "the folder of a run that is gone stays");
+        assert!(of_us.exists(), "a live run's folder was removed");
+        assert!(
+            other.exists(),
+            "a folder not named by a process id was removed"
         );
     }
 }
