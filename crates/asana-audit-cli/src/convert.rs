@@ -320,8 +320,8 @@ async fn commit(sink: &mut AnySink) -> Result<u64, CliError> {
     sink.commit(|_| Ok(())).await
 }
 
-/// The line without its `\n` or `\r\n`.
-fn trim_line(line: &[u8]) -> &[u8] {
+/// The line without its `\n` or `\r\n` (an export's line, as `convert` and `report` read it).
+pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
 }

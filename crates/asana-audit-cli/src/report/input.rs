@@ -139,8 +139,7 @@ pub fn read(path: &Path, mut on_record: impl FnMut(u64, &[u8])) -> Result<(), Re
             return Ok(());
         }
         number += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let text = crate::convert::trim_line(&line);
         if !text.iter().all(u8::is_ascii_whitespace) {
             on_record(number, text);
         }
