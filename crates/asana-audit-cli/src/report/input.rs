@@ -6,38 +6,24 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use asana_audit_log_sink::EVENT_JSON_COLUMN;
+use asana_audit_log_sink::{EVENT_JSON_COLUMN, Encoding};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::CliError;
 
-/// How a file is encoded, from its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// One JSON event per line.
-    Ndjson,
-    /// NDJSON, gzip-compressed (`.gz`).
-    Gzip,
-    /// NDJSON, zstd-compressed (`.zst`).
-    Zstd,
-    /// Parquet with an `event_json` column (`.parquet`).
-    Parquet,
-}
-
-impl Kind {
-    /// The encoding of a file named `path`: by its extension, NDJSON when it has no known one.
-    pub fn of(path: &Path) -> Kind {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if name.ends_with(".gz") {
-            Kind::Gzip
-        } else if name.ends_with(".zst") {
-            Kind::Zstd
-        } else if name.ends_with(".parquet") {
-            Kind::Parquet
-        } else {
-            Kind::Ndjson
-        }
+/// How a file is encoded, from its name: `.gz` gzip, `.zst` zstd, `.parquet` Parquet, NDJSON
+/// when it has none of these (a file given by name may be called anything).
+fn encoding_of(path: &Path) -> Encoding {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if name.ends_with(".gz") {
+        Encoding::NdjsonGzip
+    } else if name.ends_with(".zst") {
+        Encoding::NdjsonZstd
+    } else if name.ends_with(".parquet") {
+        Encoding::Parquet
+    } else {
+        Encoding::Ndjson
     }
 }
 
@@ -120,11 +106,12 @@ pub enum ReadError {
 pub fn read(path: &Path, mut on_record: impl FnMut(u64, &[u8])) -> Result<(), ReadError> {
     let unreadable = |e: &dyn std::fmt::Display| ReadError::Unreadable(e.to_string());
     let file = File::open(path).map_err(|e| unreadable(&e))?;
-    let reader: Box<dyn Read> = match Kind::of(path) {
-        Kind::Ndjson => Box::new(file),
-        Kind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Kind::Zstd => Box::new(zstd::Decoder::new(file).map_err(|e| unreadable(&e))?),
-        Kind::Parquet => return read_parquet(file, on_record),
+    // Every encoding the sink writes; a new one fails to compile here until it is read.
+    let reader: Box<dyn Read> = match encoding_of(path) {
+        Encoding::Ndjson => Box::new(file),
+        Encoding::NdjsonGzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Encoding::NdjsonZstd => Box::new(zstd::Decoder::new(file).map_err(|e| unreadable(&e))?),
+        Encoding::Parquet => return read_parquet(file, on_record),
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(4096);
