@@ -254,7 +254,8 @@ pub struct BatchBuilder {
     schema: SchemaRef,
     /// Each column's position, by name.
     positions: HashMap<String, usize>,
-    /// Where `unmapped` is.
+    /// Where `class_uid` and `unmapped` are.
+    class_uid: usize,
     unmapped: usize,
     /// One builder per column, in schema order: each event is appended as it comes, so the
     /// builder holds Arrow buffers, not the events.
@@ -288,6 +289,7 @@ impl BatchBuilder {
             .collect();
         BatchBuilder {
             class,
+            class_uid: positions["class_uid"],
             unmapped: positions["unmapped"],
             positions,
             schema,
@@ -350,7 +352,7 @@ impl BatchBuilder {
                 )));
             }
         }
-        let class_uid = values[self.positions["class_uid"]].as_ref();
+        let class_uid = values[self.class_uid].as_ref();
         if class_uid.and_then(Value::as_u64) != Some(u64::from(self.class.uid())) {
             return Err(ArrowError::InvalidArgumentError(format!(
                 "not a {} event (class_uid {})",
