@@ -65,6 +65,9 @@ pub struct AuditLogEvent {
     created_at: DateTime<Utc>,
     event_type: EventType,
     event_category: Option<EventCategory>,
+    /// Where the `actor`, `resource` and `context` members' values are in `json`, found by the
+    /// decoding scan.
+    objects: ObjectSpans,
     /// Built from `json` on the first call of an accessor that needs it: a drain that only
     /// forwards events (the CLI's export) never pays for maps it does not read.
     views: OnceLock<Box<Views>>,
@@ -344,12 +347,15 @@ impl AuditLogEvent {
             .map(EventCategory::from_wire);
 
         // Compacting only drops whitespace between tokens: the members read above keep their
-        // meaning.
-        let json = if shape.has_whitespace {
-            RawValue::from_string(compact::compact(text))
-                .expect("compacting valid JSON gives valid JSON")
+        // meaning, though not their places, so a compacted text is scanned again for those.
+        let located = head.objects;
+        let (json, objects) = if shape.has_whitespace {
+            let json = RawValue::from_string(compact::compact(text))
+                .expect("compacting valid JSON gives valid JSON");
+            let objects = Head::scan(json.get()).0.objects;
+            (json, objects)
         } else {
-            raw
+            (raw, located)
         };
         Ok(Self {
             json,
@@ -357,6 +363,7 @@ impl AuditLogEvent {
             created_at,
             event_type,
             event_category,
+            objects,
             views: OnceLock::new(),
         })
     }
@@ -428,6 +435,35 @@ impl AuditLogEvent {
         self.json.get()
     }
 
+    /// The exact JSON text of the event's top-level `actor` member, whatever its type (an
+    /// object when Asana sends it), or `None` when the event has none. It is located when the
+    /// event is decoded, so this costs nothing: for a reader that takes a few members of the
+    /// object itself instead of the typed [`actor`](Self::actor) view, which parses them all.
+    ///
+    /// ```
+    /// let event = asana_audit_log::AuditLogEvent::from_json(
+    ///     r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","actor":{"gid":"7","name":"Ada"}}"#,
+    /// )?;
+    /// assert_eq!(event.actor_json(), Some(r#"{"gid":"7","name":"Ada"}"#));
+    /// assert_eq!(event.resource_json(), None);
+    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// ```
+    pub fn actor_json(&self) -> Option<&str> {
+        self.objects.get(self.json.get(), 0)
+    }
+
+    /// The exact JSON text of the event's top-level `resource` member, as
+    /// [`actor_json`](Self::actor_json) gives `actor`'s.
+    pub fn resource_json(&self) -> Option<&str> {
+        self.objects.get(self.json.get(), 1)
+    }
+
+    /// The exact JSON text of the event's top-level `context` member, as
+    /// [`actor_json`](Self::actor_json) gives `actor`'s.
+    pub fn context_json(&self) -> Option<&str> {
+        self.objects.get(self.json.get(), 2)
+    }
+
     /// The event's JSON as a `RawValue`, e.g. to embed it in another serde structure verbatim.
     pub fn raw_json(&self) -> &RawValue {
         &self.json
@@ -450,6 +486,23 @@ struct Head<'a> {
     created_at: Option<&'a str>,
     event_type: Option<&'a str>,
     event_category: Option<&'a str>,
+    objects: ObjectSpans,
+}
+
+/// Where the values of the top-level `actor`, `resource` and `context` members are in an
+/// event's text (in that order), as byte offsets; `None` for a member the event lacks.
+#[derive(Clone, Copy, Default)]
+struct ObjectSpans([Option<(u32, u32)>; 3]);
+
+impl ObjectSpans {
+    /// The keys whose values are located, in slot order.
+    const KEYS: [&'static str; 3] = ["actor", "resource", "context"];
+
+    /// The value text of member `slot` (an index into [`KEYS`](Self::KEYS)) in `text`.
+    fn get<'t>(&self, text: &'t str, slot: usize) -> Option<&'t str> {
+        let (start, end) = self.0[slot]?;
+        text.get(start as usize..end as usize)
+    }
 }
 
 impl<'a> Head<'a> {
@@ -463,7 +516,17 @@ impl<'a> Head<'a> {
                 Some("created_at") => &mut head.created_at,
                 Some("event_type") => &mut head.event_type,
                 Some("event_category") => &mut head.event_category,
-                _ => return,
+                Some(other) => {
+                    if let Some(slot) = ObjectSpans::KEYS.iter().position(|k| *k == other) {
+                        // An event is far below 4 GiB (the page it came in is bounded); a value
+                        // past that is simply not located, and reads as absent.
+                        head.objects.0[slot] = u32::try_from(value.start)
+                            .ok()
+                            .zip(u32::try_from(value.end).ok());
+                    }
+                    return;
+                }
+                None => return,
             };
             *slot = Some(&text[value]);
         });
@@ -668,6 +731,39 @@ mod tests {
     use super::*;
 
     const FULL: &str = r#"{"gid":"12345","created_at":"2021-10-08T12:30:00.123Z","event_type":"task_deleted","event_category":"deletion","actor":{"actor_type":"user","gid":"1111","name":"Greg","email":"g@example.com","new_actor_field":[1,2]},"resource":{"resource_type":"task","resource_subtype":"milestone","gid":"2222","name":null,"email":"t@example.com"},"details":{"old_value":"a","new_value":{"not":"a string"},"group":{"gid":"9","name":"Div"},"saml_response":null,"method":"ui"},"context":{"context_type":"api","api_authentication_method":"service_account","client_ip_address":"1.1.1.1","user_agent":"curl","oauth_app_name":"App","rule_name":"Rule","on_behalf_of_user_id":12345},"big":123456789012345678901234567890,"text":"héllo 👋"}"#;
+
+    #[test]
+    fn object_texts_are_the_members_exact_values() {
+        let event = AuditLogEvent::from_json(FULL).unwrap();
+        let value = event.to_value().unwrap();
+        for (key, text) in [
+            ("actor", event.actor_json()),
+            ("resource", event.resource_json()),
+            ("context", event.context_json()),
+        ] {
+            let text = text.unwrap_or_else(|| panic!("{key} located"));
+            assert_eq!(text, event.get(key).unwrap().get(), "{key}");
+            assert_eq!(serde_json::from_str::<Value>(text).unwrap(), value[key]);
+        }
+        // Whitespace (the text is compacted, and the places are those in the compacted text),
+        // a repeated key (the last counts, as everywhere), other JSON types, a missing member,
+        // an escaped key.
+        let odd = "{ \"gid\": \"1\", \"created_at\": \"2024-01-01T00:00:00Z\",\n \"actor\": { \"gid\" : \"7\" },\n \"resource\": [ 1, 2 ], \"actor\": \"later\", \"cont\\u0065xt\": null }";
+        let event = AuditLogEvent::from_json(odd).unwrap();
+        assert_eq!(event.actor_json(), Some("\"later\""));
+        assert_eq!(event.resource_json(), Some("[1,2]"));
+        assert_eq!(event.context_json(), Some("null"));
+        let plain =
+            AuditLogEvent::from_json(r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(
+            (
+                plain.actor_json(),
+                plain.resource_json(),
+                plain.context_json()
+            ),
+            (None, None, None)
+        );
+    }
 
     #[test]
     fn views_read_known_fields() {
