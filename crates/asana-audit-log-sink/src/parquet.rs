@@ -39,11 +39,12 @@ enum Object {
 impl Object {
     const ALL: [Object; 3] = [Object::Actor, Object::Resource, Object::Context];
 
-    fn key(self) -> &'static str {
+    /// The object's exact JSON text in `event`, as the library located it.
+    fn text(self, event: &AuditLogEvent) -> Option<&str> {
         match self {
-            Object::Actor => "actor",
-            Object::Resource => "resource",
-            Object::Context => "context",
+            Object::Actor => event.actor_json(),
+            Object::Resource => event.resource_json(),
+            Object::Context => event.context_json(),
         }
     }
 
@@ -120,14 +121,16 @@ const TEXT_COLUMNS: &[TextColumn] = &[
     member("context_rule_name", Object::Context, "rule_name"),
 ];
 
-/// The string members the text columns read, found in one pass over the event's JSON with
-/// `serde_json`, borrowing unescaped strings (no allocation for most events). Same rules as
+/// The string members the text columns read, found in one `serde_json` pass over each of the
+/// event's `actor`, `resource` and `context` objects (located by the library when it decoded
+/// the event), borrowing unescaped strings (no allocation for most events). Same rules as
 /// the library's typed views: a member that is not a string is null, and when a key repeats
 /// the last value counts.
 mod members {
     use std::borrow::Cow;
     use std::fmt;
 
+    use asana_audit_log::AuditLogEvent;
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
     use super::{Object, TEXT_COLUMNS};
@@ -208,7 +211,9 @@ mod members {
             f.write_str("any JSON value")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            // Keys through `MaybeString`, which borrows them: serde's own `Cow` always copies.
+            while let Some(MaybeString(key)) = map.next_key::<MaybeString>()? {
+                let key = key.as_deref().unwrap_or_default();
                 let column = self.object.columns().iter().find(|(k, _)| *k == key);
                 match column {
                     Some(&(_, index)) => self.values[index] = map.next_value::<MaybeString>()?.0,
@@ -243,42 +248,45 @@ mod members {
         }
     }
 
-    /// The top level: the objects with columns, every other member skipped.
-    struct Top<'v, 'a> {
-        values: &'v mut Values<'a>,
-    }
-
-    impl<'de> Visitor<'de> for Top<'_, 'de> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an audit log event object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                match Object::ALL.into_iter().find(|o| o.key() == key) {
-                    Some(object) => map.next_value_seed(ObjectSeed {
-                        object,
-                        values: &mut *self.values,
-                    })?,
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
+    /// Reads the member columns of an event into `values` (one slot per text column; the
+    /// others are left as they are), parsing only the text of the objects that have columns,
+    /// which the library located when it decoded the event.
+    pub(super) fn read<'a>(event: &'a AuditLogEvent, values: &mut Values<'a>) {
+        for object in Object::ALL {
+            let Some(text) = object.text(event) else {
+                continue;
+            };
+            // The library accepted this JSON, so it nests at most `MAX_EVENT_DEPTH` (64) deep,
+            // within serde_json's own limit (128).
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            let read = ObjectSeed {
+                object,
+                values: &mut *values,
             }
-            Ok(())
+            .deserialize(&mut deserializer);
+            if read.is_err() {
+                // Valid JSON that serde refuses as a string: a lone surrogate escape
+                // (`"\ud800"`), which no Rust string holds. The library's fields of the object
+                // still index it, and such a member reads as null (its exact text stays in
+                // `event_json`): one odd name must not stop an archive.
+                from_fields(event, object, values);
+            }
         }
     }
 
-    /// Reads the member columns of an event's JSON into `values` (one slot per text column;
-    /// the others are left as they are).
-    pub(super) fn read<'a>(
-        json: &'a str,
-        values: &mut Values<'a>,
-    ) -> Result<(), serde_json::Error> {
-        // The library accepted this JSON, so it nests at most `MAX_EVENT_DEPTH` (64) deep,
-        // within serde_json's own limit (128).
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        deserializer.deserialize_map(Top { values })
+    /// Fills the columns of `object` from the library's index of its members.
+    fn from_fields<'a>(event: &'a AuditLogEvent, object: Object, values: &mut Values<'a>) {
+        let fields = match object {
+            Object::Actor => &event.actor().fields,
+            Object::Resource => &event.resource().fields,
+            Object::Context => &event.context().fields,
+        };
+        for &(key, index) in object.columns() {
+            values[index] = fields
+                .get(key)
+                .and_then(|value| serde_json::from_str::<String>(value.get()).ok())
+                .map(Cow::Owned);
+        }
     }
 }
 
@@ -360,9 +368,7 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
 
     fn push(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
         let mut values: members::Values = Default::default();
-        members::read(event.json(), &mut values).map_err(|e| SinkError::Encode {
-            source: Box::new(e),
-        })?;
+        members::read(event, &mut values);
         self.gid.append_value(event.gid());
         self.created_at
             .append_value(event.created_at().timestamp_millis());
