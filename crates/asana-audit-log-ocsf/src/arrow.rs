@@ -342,7 +342,7 @@ impl BatchBuilder {
             if key == "unmapped" {
                 unmapped = Some(raw.get());
             } else if let Some(&at) = self.positions.get(key) {
-                let value: Value = serde_json::from_str(raw.get()).map_err(invalid)?;
+                let value = parse_value(raw.get()).map_err(invalid)?;
                 check(&value, self.schema.field(at).data_type(), key)?;
                 values[at] = Some(value);
             } else {
@@ -378,6 +378,54 @@ impl BatchBuilder {
         let columns = self.columns.iter_mut().map(|c| c.finish()).collect();
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
     }
+}
+
+/// An attribute's JSON text as a value. A lone surrogate escape (`"\ud800"`: valid JSON, as
+/// Asana may send in a name, but no Unicode text) becomes U+FFFD, the replacement character,
+/// since a Parquet text column holds UTF-8 only; the NDJSON encoding keeps the escape as sent.
+fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(text).or_else(|error| match replace_lone_surrogates(text) {
+        Some(replaced) => serde_json::from_str(&replaced),
+        None => Err(error),
+    })
+}
+
+/// `json` with each lone surrogate escape replaced by `\ufffd`, or `None` when it has none.
+fn replace_lone_surrogates(json: &str) -> Option<String> {
+    /// The code unit of a `\uXXXX` escape starting at `at`.
+    fn unit(bytes: &[u8], at: usize) -> Option<u16> {
+        let digits = bytes.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    }
+    let bytes = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let (mut copied, mut at, mut replaced) = (0, 0, false);
+    while at < bytes.len() {
+        if bytes[at] != b'\\' {
+            at += 1;
+            continue;
+        }
+        match unit(bytes, at) {
+            // A pair: one character.
+            Some(0xD800..=0xDBFF)
+                if unit(bytes, at + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                at += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&json[copied..at]);
+                out.push_str("\\ufffd");
+                at += 6;
+                copied = at;
+                replaced = true;
+            }
+            // Any other escape: two bytes (`\\` must not start another one), or six.
+            Some(_) => at += 6,
+            None => at += 2,
+        }
+    }
+    out.push_str(&json[copied..]);
+    replaced.then_some(out)
 }
 
 /// Builds `[OcsfEvent]`s of one class into a batch: [`BatchBuilder`] in one call.

@@ -150,6 +150,30 @@ async fn every_class_round_trips_through_parquet() {
 }
 
 #[test]
+fn lone_surrogates_become_replacement_characters_and_unmapped_keeps_them() {
+    // Valid JSON that no Unicode text holds: a lone surrogate escape in a mapped name (beside
+    // an escaped backslash before `u` and a real pair, which stay as they are), and one in an
+    // unmapped key. The event is kept; Parquet's UTF-8 columns get U+FFFD.
+    let event = AuditLogEvent::from_json(
+        r#"{"gid":"5","created_at":"2025-01-01T00:00:00Z","event_type":"user_login_succeeded","actor":{"actor_type":"user","gid":"8","name":"a\ud800b \\ud800 \ud83d\ude00 \udc00"},"resource":{"resource_type":"user","gid":"8","name":"Renée"},"details":{"k\udfff":"v"}}"#,
+    )
+    .unwrap();
+    let ocsf = Mapper::new().map(&event);
+    assert_eq!(ocsf.class(), OcsfClass::Authentication);
+    let batch = parquet_round_trip(&record_batch(OcsfClass::Authentication, &[ocsf]).unwrap());
+    let actor = batch.column_by_name("actor").unwrap();
+    let name = json_at(actor, 0).unwrap()["user"]["name"].clone();
+    assert_eq!(name, "a\u{FFFD}b \\ud800 \u{1F600} \u{FFFD}");
+    let unmapped = batch.column_by_name("unmapped").unwrap();
+    let unmapped = unmapped.as_any().downcast_ref::<StringArray>().unwrap();
+    assert!(
+        unmapped.value(0).contains(r#""k\udfff":"v""#),
+        "{}",
+        unmapped.value(0)
+    );
+}
+
+#[test]
 fn the_builder_refuses_what_it_cannot_keep() {
     let mapper = Mapper::new();
     let event = AuditLogEvent::from_json(
