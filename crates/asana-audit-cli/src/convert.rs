@@ -67,16 +67,23 @@ fn spawn_parsers(
 ) -> io::Result<Parsers> {
     let mut chunk_senders = Vec::with_capacity(workers);
     let mut receivers = Vec::with_capacity(workers);
+    let mut returns = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers + 1);
     for index in 0..workers {
         let (chunks, chunk_receiver) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let (parsed, parsed_receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let (done, done_receiver) = std::sync::mpsc::channel::<Vec<Parsed>>();
         let format = format.clone();
         threads.push(
             std::thread::Builder::new()
                 .name(format!("ndjson-parser-{index}"))
                 .spawn(move || {
                     for chunk in chunk_receiver {
+                        // Chunks written since the last one are freed here, where their memory
+                        // was allocated: it is reused, still in this core's cache, for the next.
+                        while let Ok(written) = done_receiver.try_recv() {
+                            drop(written);
+                        }
                         if parsed.blocking_send(parse_chunk(chunk, &format)).is_err() {
                             return;
                         }
@@ -85,6 +92,7 @@ fn spawn_parsers(
         );
         chunk_senders.push(chunks);
         receivers.push(parsed_receiver);
+        returns.push(done);
     }
     let reader = std::thread::Builder::new()
         .name("ndjson-reader".into())
@@ -121,13 +129,19 @@ fn spawn_parsers(
             }
         })?;
     threads.push(reader);
-    Ok(Parsers { receivers, threads })
+    Ok(Parsers {
+        receivers,
+        returns,
+        threads,
+    })
 }
 
-/// The parsing threads: their decoded chunks, read in turn, and the threads (the reader's
-/// among them), joined at the end to tell the input's end from a thread that died.
+/// The parsing threads: their decoded chunks, read in turn; where each chunk goes back once
+/// written (to be freed by the thread that made it); and the threads (the reader's among
+/// them), joined at the end to tell the input's end from a thread that died.
 struct Parsers {
     receivers: Vec<tokio::sync::mpsc::Receiver<Vec<Parsed>>>,
+    returns: Vec<std::sync::mpsc::Sender<Vec<Parsed>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -204,14 +218,16 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let Parsers {
         mut receivers,
+        returns,
         threads,
     } = spawn_parsers(input, &format, workers)
         .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
     let mut summary = Summary::default();
     let mut turn = 0;
     while let Some(chunk) = receivers[turn % workers].recv().await {
+        let worker = turn % workers;
         turn += 1;
-        for parsed in chunk {
+        for parsed in &chunk {
             let events = match parsed {
                 Parsed::Events(events) => events,
                 Parsed::Failed(e) => {
@@ -228,7 +244,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                     continue;
                 }
             };
-            for event in &events {
+            for event in events {
                 match &mut out {
                     Out::Lines(writer) => writer
                         .write_all(event.json().as_bytes())
@@ -244,6 +260,8 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
             }
             summary.events += events.len() as u64;
         }
+        // A worker that has stopped (the input ended) lets the chunk be freed here.
+        let _ = returns[worker].send(chunk);
     }
     if threads.into_iter().any(|thread| thread.join().is_err()) {
         // A reading or parsing thread died: the input was not read to its end, so nothing more is
@@ -295,8 +313,6 @@ fn skip_or_stop(
     }
 }
 
-/// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
-/// destination).
 /// Asks glibc's allocator to keep the memory a conversion frees for its next allocations.
 ///
 /// The conversion's large buffers (input chunks, column batches, pages) are allocated on one
@@ -316,6 +332,8 @@ fn keep_freed_memory() {
     }
 }
 
+/// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
+/// destination).
 async fn commit(sink: &mut AnySink) -> Result<u64, CliError> {
     sink.commit(|_| Ok(())).await
 }
@@ -351,6 +369,7 @@ mod tests {
         let Parsers {
             mut receivers,
             threads,
+            ..
         } = spawn_parsers(Box::new(std::io::Cursor::new(input)), &Format::Raw, 3).unwrap();
         let (mut gids, mut malformed) = (Vec::new(), Vec::new());
         let mut turn = 0;
