@@ -1,9 +1,10 @@
 //! `--output DIR|URL` and `convert`, checked with real components: an S3-compatible server
-//! (moto, started on loopback), DuckDB and pyarrow reading back what was written.
+//! (moto, started on loopback), DuckDB, pyarrow and Apache Spark (local mode, on the machine's
+//! Java) reading back what was written.
 //!
 //! The Python side is `tests/py/archive.py`, run with the interpreter named by
-//! `ASANA_AUDIT_PYTHON`: `cargo xtask test` makes a virtualenv with moto, duckdb, pyarrow and
-//! boto3 under `target/` and sets it.
+//! `ASANA_AUDIT_PYTHON`: `cargo xtask test` makes a virtualenv with moto, duckdb, pyarrow,
+//! boto3 and pyspark under `target/` and sets it.
 
 mod common;
 
@@ -24,7 +25,8 @@ fn python() -> PathBuf {
     std::env::var_os("ASANA_AUDIT_PYTHON")
         .map(PathBuf::from)
         .expect(
-            "ASANA_AUDIT_PYTHON must name a Python with moto[server], duckdb, pyarrow and boto3: \
+            "ASANA_AUDIT_PYTHON must name a Python with moto[server], duckdb, pyarrow, boto3 and \
+             pyspark: \
          run the tests with `cargo xtask test`, which makes that virtualenv",
         )
 }
@@ -586,6 +588,119 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
         );
     }
     assert!(server.requests().is_empty());
+}
+
+/// Apache Spark in local mode, a distributed query engine (neither ours nor DuckDB), reads the
+/// partitioned Parquet of an export (day and hour partitions, rotated files) and each Security
+/// Lake source: every event once, exactly, with the partition columns typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_reads_the_partitioned_parquet() {
+    let server = mock(1_200, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let lake = dir.path().join("lake");
+    let cases: [(&PathBuf, &[&str]); 2] = [
+        (
+            &raw,
+            &[
+                "--encoding",
+                "parquet",
+                "--partition",
+                "hour",
+                "--rotate-size",
+                "48KiB",
+            ],
+        ),
+        (&lake, &["--security-lake", "eu-west-1:123456789012"]),
+    ];
+    for (target, extra) in cases {
+        let ckpt = target.with_extension("ckpt");
+        let mut args = vec![
+            "--output",
+            target.to_str().unwrap(),
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(export(&server, &args)).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // Security Lake: one custom source, so one table, per OCSF class.
+    let mut roots = vec![raw.clone()];
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(lake.join("ext"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    sources.sort();
+    assert!(sources.len() > 3, "{sources:?}");
+    roots.extend(sources);
+    let out = run({
+        let mut cmd = Command::new(python());
+        cmd.arg(SCRIPT)
+            .arg("spark")
+            .args(&roots)
+            .env("SPARK_LOCAL_IP", "127.0.0.1");
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "spark: {}", text(&out.stderr));
+    let tables: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tables.len(), roots.len());
+
+    let want = server.events_json();
+    let table = &tables[0];
+    for (column, spark_type) in [
+        ("gid", "string"),
+        ("created_at", "timestamp"),
+        ("event_json", "string"),
+        ("event_date", "date"),
+        ("event_hour", "int"),
+    ] {
+        assert_eq!(table["columns"][column], spark_type, "{column}");
+    }
+    assert_eq!(table["count"], want.len(), "Spark counts every event");
+    let mut got: Vec<(String, String)> = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (text_of(&row[0]), text_of(&row[1])))
+        .collect();
+    let mut expected: Vec<(String, String)> = want
+        .iter()
+        .map(|json| {
+            let gid = serde_json::from_str::<Value>(json).unwrap()["gid"].clone();
+            (text_of(&gid), json.clone())
+        })
+        .collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "each event once, its JSON exactly");
+
+    let mut uids = Vec::new();
+    for table in &tables[1..] {
+        let root = table["root"].as_str().unwrap();
+        for column in ["region", "accountId", "eventDay", "metadata", "class_uid"] {
+            assert!(!table["columns"][column].is_null(), "{root}: {column}");
+        }
+        for row in table["rows"].as_array().unwrap() {
+            assert!(
+                root.ends_with(&format!("/asana-{}", row[1])),
+                "{root}: {row}"
+            );
+            uids.push(text_of(&row[0]));
+        }
+    }
+    uids.sort();
+    let mut gids = gids(&server);
+    gids.sort();
+    assert_eq!(
+        uids, gids,
+        "one OCSF event per Asana event, across the sources"
+    );
+}
+
+fn text_of(value: &Value) -> String {
+    value.as_str().unwrap().to_owned()
 }
 
 /// Waits until the checkpoint at `path` covers `events` committed events.

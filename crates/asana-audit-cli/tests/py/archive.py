@@ -6,6 +6,7 @@ Used by tests/archive.rs:
     archive.py dump TARGET          # TARGET: a directory or s3://bucket/prefix (AWS_* in env)
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
     archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
+    archive.py spark DIR [DIR...]   # Apache Spark (local mode) reads each partitioned Parquet tree
 
 `dump` prints one JSON object: the committed files in name order, every event's exact JSON
 text in file order, the Parquet schema as pyarrow reads it, and what DuckDB counts over the
@@ -145,6 +146,40 @@ def ocsf(root):
     print(json.dumps(out))
 
 
+def spark(roots):
+    """Apache Spark, a distributed query engine, in local mode on loopback, reads each folder
+    of partitioned Parquet as one table (partition discovery: `event_date=`, `event_hour=`,
+    `region=`, `accountId=`, `eventDay=`; `_`-prefixed staging folders skipped, as Spark
+    does), with every file's schema merged. Prints, per folder, the table's column types, its
+    row count and its rows, oldest first: gid and exact JSON, or for OCSF `metadata.uid` and
+    `class_uid`."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("asana-audit-archive-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    out = []
+    for root in roots:
+        table = session.read.option("mergeSchema", "true").parquet(root)
+        table.createOrReplaceTempView("archive")
+        columns = dict(table.dtypes)
+        if "event_json" in columns:
+            query = "SELECT gid, event_json FROM archive ORDER BY created_at, gid"
+        else:
+            query = "SELECT metadata.uid, class_uid FROM archive ORDER BY time, metadata.uid"
+        rows = [[row[0], row[1]] for row in session.sql(query).collect()]
+        out.append({"root": root, "columns": columns, "count": table.count(), "rows": rows})
+    session.stop()
+    print(json.dumps(out))
+
+
 def main():
     command = sys.argv[1]
     if command == "create-bucket":
@@ -155,6 +190,8 @@ def main():
         dump(sys.argv[2])
     elif command == "ocsf":
         ocsf(sys.argv[2])
+    elif command == "spark":
+        spark(sys.argv[2:])
     elif command == "query":
         import duckdb
 
