@@ -496,6 +496,26 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
 }
 
 /// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
+/// A successful `export` of `server` into `target` with `extra` options, its checkpoint beside
+/// it (`target` with the extension `ckpt`).
+async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&str]) {
+    let ckpt = target.with_extension("ckpt");
+    let mut args = vec![
+        "--output",
+        target.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(export(server, &args)).await;
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        target.display(),
+        text(&out.stderr)
+    );
+}
+
 async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
     let out = run({
         let mut cmd = Command::new(python());
@@ -523,18 +543,9 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
     ];
     for (name, extra) in cases {
         let target = dir.path().join(name);
-        let ckpt = dir.path().join(format!("{name}.ckpt"));
-        let mut args = vec![
-            "--format",
-            "ocsf",
-            "--output",
-            target.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ];
+        let mut args = vec!["--format", "ocsf"];
         args.extend_from_slice(extra);
-        let out = run(export(&server, &args)).await;
-        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        export_into(&server, &target, &args).await;
         let events = ocsf_events(&target).await;
         let uids: std::collections::BTreeSet<String> = events
             .iter()
@@ -614,16 +625,7 @@ async fn spark_reads_the_partitioned_parquet() {
         (&lake, &["--security-lake", "eu-west-1:123456789012"]),
     ];
     for (target, extra) in cases {
-        let ckpt = target.with_extension("ckpt");
-        let mut args = vec![
-            "--output",
-            target.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let out = run(export(&server, &args)).await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        export_into(&server, target, extra).await;
     }
     // Security Lake: one custom source, so one table, per OCSF class.
     let mut roots = vec![raw.clone()];
