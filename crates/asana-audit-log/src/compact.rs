@@ -28,7 +28,14 @@ pub struct Shape {
 /// (the length of `bytes` when it never closes). A backslash escapes the byte after it, so `\"`
 /// never ends the string. The contents are skipped eight bytes at a time (a word-wide test for
 /// a quote or a backslash), not byte by byte.
-fn string_end(bytes: &[u8], mut from: usize) -> usize {
+fn string_end(bytes: &[u8], from: usize) -> usize {
+    string_end_escaped(bytes, from).0
+}
+
+/// [`string_end`], and whether the string has an escape (a backslash).
+#[inline]
+fn string_end_escaped(bytes: &[u8], mut from: usize) -> (usize, bool) {
+    let mut escaped = false;
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     /// High bit set in each byte of `word` that is zero; the lowest one is always exact.
@@ -47,9 +54,12 @@ fn string_end(bytes: &[u8], mut from: usize) -> usize {
             from += 8;
         }
         match bytes.get(from) {
-            None => return bytes.len(),
-            Some(b'"') => return from + 1,
-            Some(b'\\') => from += 2,
+            None => return (bytes.len(), escaped),
+            Some(b'"') => return (from + 1, escaped),
+            Some(b'\\') => {
+                escaped = true;
+                from += 2;
+            }
             Some(_) => from += 1,
         }
     }
@@ -133,6 +143,104 @@ pub(crate) fn scan_object(
     (shape, is_object == Some(true))
 }
 
+/// How many members [`compact_members`] reports at the most; an object with more is scanned
+/// by [`scan_object`].
+const COMPACT_MEMBERS: usize = 24;
+
+/// The members of the object `json` as [`scan_object`] gives them (key literal, value), found
+/// faster when the text is compact (no whitespace outside strings, as every event text of this
+/// crate is): it steps from member to member, skips strings eight bytes at a time and walks
+/// only the values that are objects or arrays. Text that is not a compact object, or has more
+/// than [`COMPACT_MEMBERS`] members, is handed to [`scan_object`] instead, so the members are
+/// always the same. Like it, meaningful only for valid JSON, and never panics.
+///
+/// `member` is also told whether the member is plain: neither its key nor its value (when that
+/// is a string) has an escape, so their text between the quotes is their value. Members found
+/// by [`scan_object`] are never called plain.
+pub(crate) fn compact_members(
+    json: &str,
+    mut member: impl FnMut(Range<usize>, Range<usize>, bool),
+) {
+    let mut found = [([0; 4], false); COMPACT_MEMBERS];
+    match compact_walk(json.as_bytes(), &mut found) {
+        Some(count) => {
+            for ([key, key_end, value, value_end], plain) in found.into_iter().take(count) {
+                member(key..key_end, value..value_end, plain);
+            }
+        }
+        None => {
+            scan_object(json, |key, value| member(key, value, false));
+        }
+    }
+}
+
+/// The walk of [`compact_members`]: how many members it put in `found` (key start and end,
+/// value start and end; whether plain), or `None` where it met anything but compact JSON (or
+/// too many members).
+fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<usize> {
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let mut count = 0;
+    let mut at = 1;
+    if bytes.get(at) == Some(&b'}') {
+        return (at + 1 == bytes.len()).then_some(0);
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, key_escaped) = string_end_escaped(bytes, at + 1);
+        if bytes.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let start = key_end + 1;
+        let mut value_escaped = false;
+        let end = match bytes.get(start)? {
+            b'"' => {
+                let (end, escaped) = string_end_escaped(bytes, start + 1);
+                value_escaped = escaped;
+                end
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut i = start;
+                loop {
+                    match bytes.get(i)? {
+                        b'"' => i = string_end(bytes, i + 1),
+                        b'{' | b'[' => {
+                            depth += 1;
+                            i += 1;
+                        }
+                        b'}' | b']' => {
+                            depth -= 1;
+                            i += 1;
+                            if depth == 0 {
+                                break i;
+                            }
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => {
+                let mut i = start;
+                while !matches!(bytes.get(i)?, b',' | b'}') && !is_json_whitespace(bytes[i]) {
+                    i += 1;
+                }
+                i
+            }
+        };
+        *found.get_mut(count)? = ([at, key_end, start, end], !key_escaped && !value_escaped);
+        count += 1;
+        match bytes.get(end)? {
+            b',' => at = end + 1,
+            b'}' if end + 1 == bytes.len() => return Some(count),
+            _ => return None,
+        }
+    }
+}
+
 /// Copies `json` without the whitespace outside string literals.
 ///
 /// Input is expected to be valid JSON; for any input the function only ever drops the four
@@ -179,6 +287,37 @@ mod tests {
         );
         assert!(shape(input).has_whitespace);
         assert!(!shape(&out).has_whitespace);
+    }
+
+    #[test]
+    fn compact_objects_are_walked_and_others_handed_on() {
+        let mut found = [([0; 4], false); COMPACT_MEMBERS];
+        let text = r#"{"a":"x","b\"":{"c":["}",1]},"d":-1.5e3,"e":"\u00e9","f":null}"#;
+        assert_eq!(compact_walk(text.as_bytes(), &mut found), Some(5));
+        let plain: Vec<bool> = found[..5].iter().map(|(_, plain)| *plain).collect();
+        assert_eq!(plain, [true, false, true, false, true]);
+        for other in [
+            r#"{ "a":1}"#,
+            r#"{"a": 1}"#,
+            r#"{"a":1 }"#,
+            r#"{"a":1} "#,
+            "[1]",
+            "",
+            r#"{"a":1"#,
+        ] {
+            assert_eq!(compact_walk(other.as_bytes(), &mut found), None, "{other}");
+        }
+        let many = format!(
+            "{{{}}}",
+            (0..=COMPACT_MEMBERS)
+                .map(|i| format!("\"k{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(compact_walk(many.as_bytes(), &mut found), None);
+        let mut count = 0;
+        compact_members(&many, |_, _, _| count += 1);
+        assert_eq!(count, COMPACT_MEMBERS + 1, "the rest is scanned");
     }
 
     #[test]
@@ -313,6 +452,26 @@ mod tests {
                     prop_assert_eq!(&serde_json::from_str::<serde_json::Value>(raw).unwrap(), want_value);
                 }
             }
+        }
+
+        #[test]
+        fn compact_members_are_scan_objects_members(value in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let (_, _, want) = members(&text);
+            let mut found = Vec::new();
+            compact_members(&text, |key, value, plain| {
+                let (key, value) = (&text[key], &text[value]);
+                if plain {
+                    assert!(!key.contains('\\'), "{key}");
+                    assert!(!value.starts_with('"') || !value.contains('\\'), "{value}");
+                }
+                found.push((key.to_owned(), value.to_owned()));
+            });
+            prop_assert_eq!(found, want);
         }
 
         #[test]

@@ -20,6 +20,48 @@ pub(crate) fn string_of(text: &str) -> Option<Cow<'_, str>> {
     serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
+/// Visits the members of a JSON object's text in one scan, without building [`Fields`]: each
+/// member's key (unescaped) and its value when that is a string (unescaped, borrowed unless it
+/// has escapes; `None` for a value of any other JSON type), in order, repeated keys included.
+/// Meant for the object texts an event locates, such as
+/// [`AuditLogEvent::actor_json`](crate::AuditLogEvent::actor_json), when a few string members
+/// are read: it steps over compact text (as an event's is) member by member, which costs far
+/// less than a `serde_json` pass or the typed views.
+///
+/// Text that is not an object visits nothing. `object` must be valid JSON (as every text an
+/// event gives is); for other text the members visited are unspecified, but nothing panics. A
+/// key or string JSON allows but Rust cannot hold (a lone surrogate escape, `"\ud800"`) is
+/// skipped, or visited as `None`.
+///
+/// ```
+/// let mut found = Vec::new();
+/// asana_audit_log::string_members(r#"{"gid":"7","n":1,"na\u006de":"Ada \"A\""}"#, |key, value| {
+///     found.push((key.to_owned(), value.map(|v| v.into_owned())));
+/// });
+/// assert_eq!(found, [
+///     ("gid".to_owned(), Some("7".to_owned())),
+///     ("n".to_owned(), None),
+///     ("name".to_owned(), Some("Ada \"A\"".to_owned())),
+/// ]);
+/// ```
+pub fn string_members<'a>(object: &'a str, mut visit: impl FnMut(&str, Option<Cow<'a, str>>)) {
+    compact::compact_members(object, |key, value, plain| {
+        // `get`: on text that is not JSON a range may end inside a character.
+        let (Some(key), Some(value)) = (object.get(key), object.get(value)) else {
+            return;
+        };
+        if plain {
+            // No escapes: the text between the quotes is the key, and the string.
+            let inner = |text: &'a str| text.strip_prefix('"')?.strip_suffix('"');
+            if let Some(key) = inner(key) {
+                visit(key, inner(value).map(Cow::Borrowed));
+            }
+        } else if let Some(key) = string_of(key) {
+            visit(&key, string_of(value));
+        }
+    });
+}
+
 /// A value's JSON text as a [`RawValue`], borrowed.
 pub(crate) fn raw(text: &str) -> &RawValue {
     // Every value text comes from scanning valid JSON: it is one complete JSON value without

@@ -142,7 +142,7 @@ pub use event::{
     AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource,
     MAX_EVENT_DEPTH,
 };
-pub use fields::Fields;
+pub use fields::{Fields, string_members};
 pub use http::RetryPolicy;
 pub use observe::{RequestObserver, RetryReason};
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
