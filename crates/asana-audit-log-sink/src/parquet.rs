@@ -121,171 +121,36 @@ const TEXT_COLUMNS: &[TextColumn] = &[
     member("context_rule_name", Object::Context, "rule_name"),
 ];
 
-/// The string members the text columns read, found in one `serde_json` pass over each of the
-/// event's `actor`, `resource` and `context` objects (located by the library when it decoded
-/// the event), borrowing unescaped strings (no allocation for most events). Same rules as
-/// the library's typed views: a member that is not a string is null, and when a key repeats
-/// the last value counts.
+/// The string members the text columns read, from the text of the event's `actor`, `resource`
+/// and `context` objects (located by the library when it decoded the event), one step over
+/// each with the library's [`string_members`](asana_audit_log::string_members), borrowing
+/// unescaped strings (no allocation for most events). Same rules as the library's typed
+/// views: a member that is not a string is null (so is one holding a lone surrogate escape,
+/// which no Rust string holds; its text stays in `event_json`), and when a key repeats the last
+/// value counts.
 mod members {
     use std::borrow::Cow;
-    use std::fmt;
 
     use asana_audit_log::AuditLogEvent;
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
     use super::{Object, TEXT_COLUMNS};
 
     /// Each text column's value, by column.
     pub(super) type Values<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS.len()];
 
-    /// A string, or `None` for any other JSON value.
-    struct MaybeString<'a>(Option<Cow<'a, str>>);
-
-    impl<'de> serde::Deserialize<'de> for MaybeString<'de> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = MaybeString<'de>;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("any JSON value")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                    Ok(MaybeString(Some(Cow::Borrowed(v))))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                    Ok(MaybeString(Some(Cow::Owned(v.to_owned()))))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                    Ok(MaybeString(Some(Cow::Owned(v))))
-                }
-                fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                    Ok(MaybeString(None))
-                }
-                fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                    Ok(MaybeString(None))
-                }
-                fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                    Ok(MaybeString(None))
-                }
-                fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                    Ok(MaybeString(None))
-                }
-                fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                    Ok(MaybeString(None))
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                    Ok(MaybeString(None))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut seq: A,
-                ) -> Result<Self::Value, A::Error> {
-                    while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    Ok(MaybeString(None))
-                }
-            }
-            deserializer.deserialize_any(V)
-        }
-    }
-
-    /// Fills the columns of `object` from its JSON value (all null unless it is an object).
-    struct ObjectSeed<'v, 'a> {
-        object: Object,
-        values: &'v mut Values<'a>,
-    }
-
-    impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            for &(_, column) in self.object.columns() {
-                self.values[column] = None;
-            }
-            deserializer.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            // Keys through `MaybeString`, which borrows them: serde's own `Cow` always copies.
-            while let Some(MaybeString(key)) = map.next_key::<MaybeString>()? {
-                let key = key.as_deref().unwrap_or_default();
-                let column = self.object.columns().iter().find(|(k, _)| *k == key);
-                match column {
-                    Some(&(_, index)) => self.values[index] = map.next_value::<MaybeString>()?.0,
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-            }
-            Ok(())
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-    }
-
     /// Reads the member columns of an event into `values` (one slot per text column; the
-    /// others are left as they are), parsing only the text of the objects that have columns,
-    /// which the library located when it decoded the event.
+    /// others are left as they are).
     pub(super) fn read<'a>(event: &'a AuditLogEvent, values: &mut Values<'a>) {
         for object in Object::ALL {
             let Some(text) = object.text(event) else {
                 continue;
             };
-            // The library accepted this JSON, so it nests at most `MAX_EVENT_DEPTH` (64) deep,
-            // within serde_json's own limit (128).
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            let read = ObjectSeed {
-                object,
-                values: &mut *values,
-            }
-            .deserialize(&mut deserializer);
-            if read.is_err() {
-                // Valid JSON that serde refuses as a string: a lone surrogate escape
-                // (`"\ud800"`), which no Rust string holds. The library's fields of the object
-                // still index it, and such a member reads as null (its exact text stays in
-                // `event_json`): one odd name must not stop an archive.
-                from_fields(event, object, values);
-            }
-        }
-    }
-
-    /// Fills the columns of `object` from the library's index of its members.
-    fn from_fields<'a>(event: &'a AuditLogEvent, object: Object, values: &mut Values<'a>) {
-        let fields = match object {
-            Object::Actor => &event.actor().fields,
-            Object::Resource => &event.resource().fields,
-            Object::Context => &event.context().fields,
-        };
-        for &(key, index) in object.columns() {
-            values[index] = fields
-                .get(key)
-                .and_then(|value| serde_json::from_str::<String>(value.get()).ok())
-                .map(Cow::Owned);
+            let columns = object.columns();
+            asana_audit_log::string_members(text, |key, value| {
+                if let Some(&(_, index)) = columns.iter().find(|(k, _)| *k == key) {
+                    values[index] = value;
+                }
+            });
         }
     }
 }
