@@ -434,14 +434,19 @@ mod tests {
         })
     }
 
+    /// `value` as JSON text, pretty or compact.
+    fn text_of(value: &serde_json::Value, pretty: bool) -> String {
+        if pretty {
+            serde_json::to_string_pretty(value).unwrap()
+        } else {
+            serde_json::to_string(value).unwrap()
+        }
+    }
+
     proptest! {
         #[test]
         fn scan_object_agrees_with_serde_json(value in arb_json(), pretty in any::<bool>()) {
-            let text = if pretty {
-                serde_json::to_string_pretty(&value).unwrap()
-            } else {
-                serde_json::to_string(&value).unwrap()
-            };
+            let text = text_of(&value, pretty);
             let (shape_found, is_object, found) = members(&text);
             prop_assert_eq!(shape_found, shape(&text));
             prop_assert_eq!(is_object, value.is_object());
@@ -456,11 +461,7 @@ mod tests {
 
         #[test]
         fn compact_members_are_scan_objects_members(value in arb_json(), pretty in any::<bool>()) {
-            let text = if pretty {
-                serde_json::to_string_pretty(&value).unwrap()
-            } else {
-                serde_json::to_string(&value).unwrap()
-            };
+            let text = text_of(&value, pretty);
             let (_, _, want) = members(&text);
             let mut found = Vec::new();
             compact_members(&text, |key, value, plain| {
