@@ -156,35 +156,40 @@ const COMPACT_MEMBERS: usize = 24;
 ///
 /// `member` is also told whether the member is plain: neither its key nor its value (when that
 /// is a string) has an escape, so their text between the quotes is their value. Members found
-/// by [`scan_object`] are never called plain.
+/// by [`scan_object`] are never called plain. Returns what [`scan_object`] returns: the shape,
+/// and whether the text is an object.
 pub(crate) fn compact_members(
     json: &str,
     mut member: impl FnMut(Range<usize>, Range<usize>, bool),
-) {
+) -> (Shape, bool) {
     let mut found = [([0; 4], false); COMPACT_MEMBERS];
     match compact_walk(json.as_bytes(), &mut found) {
-        Some(count) => {
+        Some((count, depth)) => {
             for ([key, key_end, value, value_end], plain) in found.into_iter().take(count) {
                 member(key..key_end, value..value_end, plain);
             }
+            let shape = Shape {
+                has_whitespace: false,
+                depth,
+            };
+            (shape, true)
         }
-        None => {
-            scan_object(json, |key, value| member(key, value, false));
-        }
+        None => scan_object(json, |key, value| member(key, value, false)),
     }
 }
 
 /// The walk of [`compact_members`]: how many members it put in `found` (key start and end,
-/// value start and end; whether plain), or `None` where it met anything but compact JSON (or
-/// too many members).
-fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<usize> {
+/// value start and end; whether plain) and how deep the object nests, or `None` where it met
+/// anything but one compact object (or too many members).
+fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<(usize, usize)> {
     if bytes.first() != Some(&b'{') {
         return None;
     }
     let mut count = 0;
+    let mut deepest = 1;
     let mut at = 1;
     if bytes.get(at) == Some(&b'}') {
-        return (at + 1 == bytes.len()).then_some(0);
+        return (at + 1 == bytes.len()).then_some((0, 1));
     }
     loop {
         if bytes.get(at) != Some(&b'"') {
@@ -210,6 +215,7 @@ fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<usize>
                         b'"' => i = string_end(bytes, i + 1),
                         b'{' | b'[' => {
                             depth += 1;
+                            deepest = deepest.max(depth + 1);
                             i += 1;
                         }
                         b'}' | b']' => {
@@ -219,6 +225,7 @@ fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<usize>
                                 break i;
                             }
                         }
+                        byte if is_json_whitespace(*byte) => return None,
                         _ => i += 1,
                     }
                 }
@@ -235,7 +242,7 @@ fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<usize>
         count += 1;
         match bytes.get(end)? {
             b',' => at = end + 1,
-            b'}' if end + 1 == bytes.len() => return Some(count),
+            b'}' if end + 1 == bytes.len() => return Some((count, deepest)),
             _ => return None,
         }
     }
@@ -293,7 +300,7 @@ mod tests {
     fn compact_objects_are_walked_and_others_handed_on() {
         let mut found = [([0; 4], false); COMPACT_MEMBERS];
         let text = r#"{"a":"x","b\"":{"c":["}",1]},"d":-1.5e3,"e":"\u00e9","f":null}"#;
-        assert_eq!(compact_walk(text.as_bytes(), &mut found), Some(5));
+        assert_eq!(compact_walk(text.as_bytes(), &mut found), Some((5, 3)));
         let plain: Vec<bool> = found[..5].iter().map(|(_, plain)| *plain).collect();
         assert_eq!(plain, [true, false, true, false, true]);
         for other in [
@@ -304,6 +311,7 @@ mod tests {
             "[1]",
             "",
             r#"{"a":1"#,
+            r#"{"a":[1, 2]}"#,
         ] {
             assert_eq!(compact_walk(other.as_bytes(), &mut found), None, "{other}");
         }
@@ -462,9 +470,9 @@ mod tests {
         #[test]
         fn compact_members_are_scan_objects_members(value in arb_json(), pretty in any::<bool>()) {
             let text = text_of(&value, pretty);
-            let (_, _, want) = members(&text);
+            let (want_shape, want_object, want) = members(&text);
             let mut found = Vec::new();
-            compact_members(&text, |key, value, plain| {
+            let (shape, is_object) = compact_members(&text, |key, value, plain| {
                 let (key, value) = (&text[key], &text[value]);
                 if plain {
                     assert!(!key.contains('\\'), "{key}");
@@ -473,6 +481,7 @@ mod tests {
                 found.push((key.to_owned(), value.to_owned()));
             });
             prop_assert_eq!(found, want);
+            prop_assert_eq!((shape, is_object), (want_shape, want_object));
         }
 
         #[test]

@@ -510,8 +510,14 @@ impl<'a> Head<'a> {
     /// eagerly decoded members.
     fn scan(text: &'a str) -> (Self, compact::Shape, bool) {
         let mut head = Head::default();
-        let (shape, is_object) = compact::scan_object(text, |key, value| {
-            let slot = match string_of(&text[key]).as_deref() {
+        let (shape, is_object) = compact::compact_members(text, |key, value, plain| {
+            let key = if plain {
+                // No escape: the text between the quotes is the key.
+                text.get(key.start + 1..key.end - 1).map(Cow::Borrowed)
+            } else {
+                string_of(&text[key])
+            };
+            let slot = match key.as_deref() {
                 Some("gid") => &mut head.gid,
                 Some("created_at") => &mut head.created_at,
                 Some("event_type") => &mut head.event_type,
