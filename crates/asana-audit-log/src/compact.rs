@@ -165,7 +165,8 @@ pub(crate) fn compact_members(
     let mut found = [([0; 4], false); COMPACT_MEMBERS];
     match compact_walk(json.as_bytes(), &mut found) {
         Some((count, depth)) => {
-            for ([key, key_end, value, value_end], plain) in found.into_iter().take(count) {
+            // By reference: an array's `into_iter` would copy all of it first.
+            for &([key, key_end, value, value_end], plain) in &found[..count] {
                 member(key..key_end, value..value_end, plain);
             }
             let shape = Shape {
