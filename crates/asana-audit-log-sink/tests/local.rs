@@ -145,10 +145,31 @@ async fn every_encoding_gives_back_every_event_in_order_once() {
             "{encoding}: rotation by size and day: {files:?}"
         );
         let mut read = Vec::new();
+        let mut split_files = 0;
         for file in &files {
             let relative = file.strip_prefix(dir.path()).unwrap().to_string_lossy();
             assert!(relative.ends_with(encoding.extension()), "{relative}");
             let lines = read_file(file);
+            if encoding == Encoding::Parquet {
+                // Row groups of the rows asked for, the last of a file holding the rest.
+                let reader =
+                    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+                        .unwrap();
+                let groups: Vec<i64> = reader
+                    .metadata()
+                    .row_groups()
+                    .iter()
+                    .map(|group| group.num_rows())
+                    .collect();
+                let (last, full) = groups.split_last().unwrap();
+                assert!(
+                    full.iter().all(|&rows| rows == 500),
+                    "{relative}: {groups:?}"
+                );
+                assert!((1..=500).contains(last), "{relative}: {groups:?}");
+                assert_eq!(groups.iter().sum::<i64>(), lines.len() as i64);
+                split_files += usize::from(groups.len() > 1);
+            }
             // Each file sits in the partition of its events.
             let folder = relative.split('/').next().unwrap();
             for line in &lines {
@@ -158,6 +179,9 @@ async fn every_encoding_gives_back_every_event_in_order_once() {
             read.extend(lines);
         }
         assert_eq!(read, source, "{encoding}: the exact events, in order, once");
+        if encoding == Encoding::Parquet {
+            assert!(split_files > 0, "some file holds several row groups");
+        }
         let staging: Vec<_> = std::fs::read_dir(dir.path().join(STAGING_DIR))
             .unwrap()
             .collect();
