@@ -1,5 +1,5 @@
 //! The `convert` scenario of `cargo xtask bench`: `asana-audit convert` of an NDJSON export to
-//! Parquet next to DuckDB doing the same on the same file, and the peak RSS of an export into
+//! Parquet next to DuckDB doing the same on the same file, and the peak RSS of a follow into
 //! Parquet at two lengths (it should follow the row-group size, not the length of the run).
 
 use std::fmt::Write as _;
@@ -41,7 +41,7 @@ pub struct Figures {
     pub raw_ndjson: Vec<f64>,
     /// Seconds per run of `asana-audit convert --format ocsf --encoding ndjson`.
     pub ocsf_ndjson: Vec<f64>,
-    /// Peak RSS (KiB) of `export --encoding parquet` at (events, KiB) for two lengths.
+    /// Peak RSS (KiB) of `follow --encoding parquet` at (events, KiB) for two lengths.
     pub rss: Vec<(u64, u64)>,
 }
 
@@ -98,10 +98,15 @@ fn logged_seconds(stderr: &str, message: &str) -> Option<f64> {
 
 /// `asana-audit export` from `mock` as fast as it serves (its time logged as JSON).
 fn export_command(cli: &Path, mock: &Mock) -> Command {
+    read_command(cli, mock, "export")
+}
+
+/// `asana-audit SUBCOMMAND` (`export` or `follow`) of `mock`'s workspace, unpaced.
+fn read_command(cli: &Path, mock: &Mock, subcommand: &str) -> Command {
     let mut command = Command::new(cli);
     command
         .args(["-v", "--log-format", "json"])
-        .args(["export", "--workspace", &mock.workspace])
+        .args([subcommand, "--workspace", &mock.workspace])
         .args(["--base-url", &mock.base_url])
         .args(["--requests-per-minute", "0", "--progress", "never"])
         .env("ASANA_ACCESS_TOKEN", &mock.token);
@@ -129,7 +134,7 @@ pub(crate) fn export_input(cli: &Path, mock: &Mock, events: u64, path: &Path) ->
 }
 
 /// Runs the scenario: `events` in the input, `reps` interleaved runs of each side, and the
-/// memory of an export into Parquet at `rss_lengths` events.
+/// memory of a follow into Parquet at `rss_lengths` events.
 pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Result<Figures> {
     let largest = rss_lengths.iter().copied().max().unwrap_or(0).max(events);
     let mock = Mock::start(tools.mock, &MockSettings::unlimited(largest, SEED))?;
@@ -218,8 +223,10 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
     for &length in rss_lengths {
         let dir: PathBuf = tools.scratch.join(format!("rss-{length}"));
         let _ = std::fs::remove_dir_all(&dir);
+        // `follow`, as the issue asks: its sink stays open across polls, which is where memory
+        // could grow with the run; it stops after `length` events.
         let finished = run_measured({
-            let mut command = export_command(tools.cli, &mock);
+            let mut command = read_command(tools.cli, &mock, "follow");
             command
                 .args(["--max-events", &length.to_string(), "--encoding", "parquet"])
                 .arg("--output")
@@ -227,14 +234,14 @@ pub fn run(tools: &Tools, events: u64, reps: usize, rss_lengths: &[u64]) -> Resu
             command
         })?;
         if !finished.success {
-            bail!("export into Parquet failed: {}", finished.stderr);
+            bail!("follow into Parquet failed: {}", finished.stderr);
         }
         let kb = finished
             .polled_hwm_kb
             .or(finished.max_rss_kb)
             .context("no peak RSS")?;
         eprintln!(
-            "    export --encoding parquet of {} events: peak RSS {} MiB",
+            "    follow --encoding parquet of {} events: peak RSS {} MiB",
             thousands(length),
             kb / 1024
         );
@@ -343,7 +350,7 @@ pub fn render(figures: &Figures) -> String {
     if !figures.rss.is_empty() {
         let _ = writeln!(
             out,
-            "Peak RSS of `asana-audit export --encoding parquet` (row groups of 65,536 rows), by \
+            "Peak RSS of `asana-audit follow --encoding parquet` (row groups of 65,536 rows), by \
              length of the run: {}.\n",
             rss_by_length(&figures.rss)
         );
