@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::compact;
 use crate::enums::OpenEnum;
 use crate::enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
-use crate::fields::{Fields, Members, raw, string_of};
+use crate::fields::{Fields, Members, raw, string_in, string_of};
 
 /// One audit log event: the JSON object Asana sent, kept verbatim, and typed views parsed from it.
 ///
@@ -511,13 +511,7 @@ impl<'a> Head<'a> {
     fn scan(text: &'a str) -> (Self, compact::Shape, bool) {
         let mut head = Head::default();
         let (shape, is_object) = compact::compact_members(text, |key, value, plain| {
-            let key = if plain {
-                // No escape: the text between the quotes is the key.
-                text.get(key.start + 1..key.end - 1).map(Cow::Borrowed)
-            } else {
-                string_of(&text[key])
-            };
-            let slot = match key.as_deref() {
+            let slot = match string_in(&text[key], plain).as_deref() {
                 Some("gid") => &mut head.gid,
                 Some("created_at") => &mut head.created_at,
                 Some("event_type") => &mut head.event_type,

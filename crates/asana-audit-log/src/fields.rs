@@ -20,6 +20,20 @@ pub(crate) fn string_of(text: &str) -> Option<Cow<'_, str>> {
     serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
+/// The value of the string literal `literal` (`None` for any other JSON value), as
+/// [`string_of`] reads it; `plain` (no escape in it, as a scan found) lets the text between the
+/// quotes serve as it is.
+pub(crate) fn string_in(literal: &str, plain: bool) -> Option<Cow<'_, str>> {
+    if plain {
+        literal
+            .strip_prefix('"')?
+            .strip_suffix('"')
+            .map(Cow::Borrowed)
+    } else {
+        string_of(literal)
+    }
+}
+
 /// Visits the members of a JSON object's text in one scan, without building [`Fields`]: each
 /// member's key (unescaped) and its value when that is a string (unescaped, borrowed unless it
 /// has escapes; `None` for a value of any other JSON type), in order, repeated keys included.
@@ -50,14 +64,8 @@ pub fn string_members<'a>(object: &'a str, mut visit: impl FnMut(&str, Option<Co
         let (Some(key), Some(value)) = (object.get(key), object.get(value)) else {
             return;
         };
-        if plain {
-            // No escapes: the text between the quotes is the key, and the string.
-            let inner = |text: &'a str| text.strip_prefix('"')?.strip_suffix('"');
-            if let Some(key) = inner(key) {
-                visit(key, inner(value).map(Cow::Borrowed));
-            }
-        } else if let Some(key) = string_of(key) {
-            visit(&key, string_of(value));
+        if let Some(key) = string_in(key, plain) {
+            visit(&key, string_in(value, plain));
         }
     });
 }
