@@ -409,22 +409,21 @@ fn encode(
         .into_serialized_writer()
         .map_err(SinkError::parquet)?;
     let mut group: Option<RowGroup> = None;
-    let mut groups = 0;
     for batch in batches {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let current = match group.as_mut() {
                 Some(current) => current,
-                None => group.insert(RowGroup::start(&factory, groups)?),
+                // The next row group's index is the count of those already in the file.
+                None => group.insert(RowGroup::start(&factory, file.flushed_row_groups().len())?),
             };
             let take = (row_group_rows - current.rows).min(batch.num_rows() - offset);
             current.write(schema, &batch.slice(offset, take))?;
             offset += take;
-            if current.rows == row_group_rows {
-                if let Some(full) = group.take() {
-                    full.finish(&mut file)?;
-                }
-                groups += 1;
+            if current.rows == row_group_rows
+                && let Some(full) = group.take()
+            {
+                full.finish(&mut file)?;
             }
         }
         let in_progress = group.as_ref().map_or(0, RowGroup::estimated_bytes);
