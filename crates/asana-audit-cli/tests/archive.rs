@@ -104,13 +104,22 @@ impl Drop for S3 {
 /// Everything written under `target` (a directory or s3:// URL), read by pyarrow, DuckDB and
 /// boto3 (see `archive.py dump`).
 async fn dump(target: &str, s3: Option<&S3>) -> Value {
+    archive_py(&["dump", target], |cmd| {
+        if let Some(s3) = s3 {
+            s3.configure(cmd);
+        }
+    })
+    .await
+}
+
+/// What `archive.py` prints (JSON) for `args` (its command first), run with `configure`'s
+/// changes to its environment; a failure fails the test with its standard error.
+async fn archive_py(args: &[&str], configure: impl FnOnce(&mut Command)) -> Value {
     let mut cmd = Command::new(python());
-    cmd.args([SCRIPT, "dump", target]);
-    if let Some(s3) = s3 {
-        s3.configure(&mut cmd);
-    }
+    cmd.arg(SCRIPT).args(args);
+    configure(&mut cmd);
     let out = run(cmd).await;
-    assert!(out.status.success(), "dump: {}", text(&out.stderr));
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -495,7 +504,6 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
     assert_eq!(saved["archive"]["url"], "s3://dies/asana");
 }
 
-/// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
 /// A successful `export` of `server` into `target` with `extra` options, its checkpoint beside
 /// it (`target` with the extension `ckpt`).
 async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&str]) {
@@ -516,16 +524,10 @@ async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&st
     );
 }
 
+/// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
 async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
-    let out = run({
-        let mut cmd = Command::new(python());
-        cmd.args([SCRIPT, "ocsf", dir.to_str().unwrap()]);
-        cmd
-    })
-    .await;
-    assert!(out.status.success(), "ocsf: {}", text(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
+    archive_py(&["ocsf", dir.to_str().unwrap()], |_| {})
+        .await
         .as_array()
         .unwrap()
         .clone()
@@ -636,17 +638,13 @@ async fn spark_reads_the_partitioned_parquet() {
     sources.sort();
     assert!(sources.len() > 3, "{sources:?}");
     roots.extend(sources);
-    let out = run({
-        let mut cmd = Command::new(python());
-        cmd.arg(SCRIPT)
-            .arg("spark")
-            .args(&roots)
-            .env("SPARK_LOCAL_IP", "127.0.0.1");
-        cmd
+    let mut args = vec!["spark"];
+    args.extend(roots.iter().map(|root| root.to_str().unwrap()));
+    let tables = archive_py(&args, |cmd| {
+        cmd.env("SPARK_LOCAL_IP", "127.0.0.1");
     })
     .await;
-    assert!(out.status.success(), "spark: {}", text(&out.stderr));
-    let tables: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let tables = tables.as_array().unwrap();
     assert_eq!(tables.len(), roots.len());
 
     let want = server.events_json();
@@ -667,13 +665,7 @@ async fn spark_reads_the_partitioned_parquet() {
         .iter()
         .map(|row| (text_of(&row[0]), text_of(&row[1])))
         .collect();
-    let mut expected: Vec<(String, String)> = want
-        .iter()
-        .map(|json| {
-            let gid = serde_json::from_str::<Value>(json).unwrap()["gid"].clone();
-            (text_of(&gid), json.clone())
-        })
-        .collect();
+    let mut expected: Vec<(String, String)> = gids(&server).into_iter().zip(want).collect();
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "each event once, its JSON exactly");
@@ -891,14 +883,7 @@ async fn the_readme_queries_run() {
     )
     .unwrap();
     for query in queries {
-        let out = run({
-            let mut cmd = Command::new(python());
-            cmd.args([SCRIPT, "query", dir.path().to_str().unwrap(), query]);
-            cmd
-        })
-        .await;
-        assert!(out.status.success(), "{query}: {}", text(&out.stderr));
-        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = archive_py(&["query", dir.path().to_str().unwrap(), query], |_| {}).await;
         assert!(!rows.as_array().unwrap().is_empty(), "{query}: no rows");
     }
 }
