@@ -124,12 +124,7 @@ async fn archive_py(args: &[&str], configure: impl FnOnce(&mut Command)) -> Valu
 }
 
 fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
+    value.as_array().unwrap().iter().map(text_of).collect()
 }
 
 /// The gids of `server`'s events, in order.
@@ -693,6 +688,7 @@ async fn spark_reads_the_partitioned_parquet() {
     );
 }
 
+/// A JSON string's text.
 fn text_of(value: &Value) -> String {
     value.as_str().unwrap().to_owned()
 }
