@@ -566,8 +566,9 @@ fn write_unmapped(o: &mut Obj<'_>, source: &Source<'_>, used: &Used) {
     let rollback = out.len() - r#","unmapped":"#.len();
     out.push('{');
     let mut first = true;
-    for i in 0..source.top.len() {
-        let m = source.top.get(i);
+    let top = source.top();
+    for i in 0..top.len() {
+        let m = top.get(i);
         if (TOP_GID..TOP_OBJECT).contains(&m.slot) && used.top[usize::from(m.slot - 1)] {
             continue;
         }
@@ -575,11 +576,12 @@ fn write_unmapped(o: &mut Obj<'_>, source: &Source<'_>, used: &Used) {
         if !first {
             out.push(',');
         }
-        push_key(out, m.key);
-        let wrote = if m.slot >= TOP_OBJECT && m.value.starts_with('{') && m.value != "{}" {
+        let value = source.value(m);
+        let wrote = if m.slot >= TOP_OBJECT && value.starts_with('{') && value != "{}" {
+            out.push_str(source.head(m));
             write_object(out, source, usize::from(m.slot - TOP_OBJECT), m, used)
         } else {
-            out.push_str(m.value);
+            out.push_str(source.whole(m));
             true
         };
         if wrote {
@@ -602,14 +604,15 @@ fn write_object(
     out: &mut String,
     source: &Source<'_>,
     object: usize,
-    parent: Member<'_>,
+    parent: Member,
     used: &Used,
 ) -> bool {
     let marks = used.objects[object];
     out.push('{');
     let mut first = true;
+    let nested = source.nested();
     for i in parent.children.0..parent.children.1 {
-        let m = source.nested.get(usize::from(i));
+        let m = nested.get(usize::from(i));
         if m.slot > 0 && marks[usize::from(m.slot - 1)] {
             continue;
         }
@@ -617,11 +620,11 @@ fn write_object(
         if !first {
             out.push(',');
         }
-        push_key(out, m.key);
         let wrote = if object == DETAILS && m.slot == 3 && (used.member_gid || used.member_name) {
-            write_member(out, m.value, used)
+            out.push_str(source.head(m));
+            write_member(out, source.value(m), used)
         } else {
-            out.push_str(m.value);
+            out.push_str(source.whole(m));
             true
         };
         if wrote {

@@ -9,12 +9,14 @@
 
 use std::borrow::Cow;
 
-/// One member of an object: the key's text between its quotes (escapes kept), the value's
-/// JSON text, and which known member it is (`slot`, 0 for none; see [`Source`]).
+/// One member of an object, as offsets into the text: where its key's opening quote is,
+/// where its value starts and where it ends, and which known member it is (`slot`, 0 for
+/// none; see [`Source`]). Being plain numbers, a list of them starts as zeros (one `memset`).
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Member<'a> {
-    pub(crate) key: &'a str,
-    pub(crate) value: &'a str,
+pub(crate) struct Member {
+    start: u32,
+    value: u32,
+    end: u32,
     pub(crate) slot: u8,
     /// For a top-level `actor`, `resource`, `context` or `details` object: its members'
     /// range in [`Source::nested`].
@@ -29,20 +31,30 @@ pub(crate) struct List<T, const N: usize> {
     spill: Vec<T>,
 }
 
-impl<T: Copy + Default, const N: usize> List<T, N> {
+impl<const N: usize> List<Member, N> {
+    #[inline(always)]
     fn new() -> Self {
+        const ZERO: Member = Member {
+            start: 0,
+            value: 0,
+            end: 0,
+            slot: 0,
+            children: (0, 0),
+        };
         List {
-            inline: [T::default(); N],
+            inline: [ZERO; N],
             len: 0,
             spill: Vec::new(),
         }
     }
+}
 
+impl<T: Copy, const N: usize> List<T, N> {
+    #[inline]
     fn push(&mut self, item: T) {
-        if self.len < N {
-            self.inline[self.len] = item;
-        } else {
-            self.spill.push(item);
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = item,
+            None => self.spill.push(item),
         }
         self.len += 1;
     }
@@ -51,11 +63,11 @@ impl<T: Copy + Default, const N: usize> List<T, N> {
         self.len
     }
 
+    #[inline]
     pub(crate) fn get(&self, i: usize) -> T {
-        if i < N {
-            self.inline[i]
-        } else {
-            self.spill[i - N]
+        match self.inline.get(i) {
+            Some(item) => *item,
+            None => self.spill[i - N],
         }
     }
 }
@@ -74,15 +86,60 @@ pub(crate) const RESOURCE: usize = 1;
 pub(crate) const CONTEXT: usize = 2;
 pub(crate) const DETAILS: usize = 3;
 
-fn top_slot(key: &str) -> u8 {
-    match key {
-        "gid" => TOP_GID,
-        "created_at" => TOP_CREATED_AT,
-        "event_type" => TOP_EVENT_TYPE,
-        "actor" => TOP_OBJECT,
-        "resource" => TOP_OBJECT + 1,
-        "context" => TOP_OBJECT + 2,
-        "details" => TOP_OBJECT + 3,
+/// A key of at most 16 bytes as one number (its bytes, little-endian, zeros after), so that
+/// telling known keys apart is a few integer comparisons, not a string comparison each.
+const fn word(key: &[u8]) -> u128 {
+    let mut bytes = [0; 16];
+    let mut i = 0;
+    while i < key.len() && i < 16 {
+        bytes[i] = key[i];
+        i += 1;
+    }
+    u128::from_le_bytes(bytes)
+}
+
+/// A key as [`top_slot`] and [`nested_slot`] compare it: its length, and the [`word`] of its
+/// first 16 bytes.
+#[derive(Clone, Copy)]
+struct Key<'k> {
+    text: &'k [u8],
+    word: u128,
+}
+
+impl<'k> Key<'k> {
+    /// The key `bytes[from..to]`; `bytes` usually has 16 bytes from `from` on, read at once.
+    #[inline]
+    fn at(bytes: &'k [u8], from: usize, to: usize) -> Key<'k> {
+        let text = &bytes[from..to];
+        let word = match bytes.get(from..from + 16) {
+            Some(chunk) if text.len() < 16 => {
+                let chunk: [u8; 16] = chunk.try_into().expect("16 bytes");
+                u128::from_le_bytes(chunk) & ((1 << (8 * text.len())) - 1)
+            }
+            _ => word(text),
+        };
+        Key { text, word }
+    }
+}
+
+fn top_slot(key: Key<'_>) -> u8 {
+    const GID: u128 = word(b"gid");
+    const CREATED_AT: u128 = word(b"created_at");
+    const EVENT_TYPE: u128 = word(b"event_type");
+    const ACTOR_KEY: u128 = word(b"actor");
+    const RESOURCE_KEY: u128 = word(b"resource");
+    const CONTEXT_KEY: u128 = word(b"context");
+    const DETAILS_KEY: u128 = word(b"details");
+    // Every known key is shorter than 16 bytes: its word holds all of it, and no longer key
+    // has the same word with the same length.
+    match (key.text.len(), key.word) {
+        (3, GID) => TOP_GID,
+        (10, CREATED_AT) => TOP_CREATED_AT,
+        (10, EVENT_TYPE) => TOP_EVENT_TYPE,
+        (5, ACTOR_KEY) => TOP_OBJECT,
+        (8, RESOURCE_KEY) => TOP_OBJECT + 1,
+        (7, CONTEXT_KEY) => TOP_OBJECT + 2,
+        (7, DETAILS_KEY) => TOP_OBJECT + 3,
         _ => 0,
     }
 }
@@ -91,25 +148,60 @@ fn top_slot(key: &str) -> u8 {
 /// objects: `actor` gid, name, email, actor_type; `resource` gid, name, email, resource_type;
 /// `context` client_ip_address, user_agent, oauth_app_name; `details` reason, new_value,
 /// member.
-fn nested_slot(object: usize, key: &str) -> u8 {
-    match (object, key) {
-        (ACTOR | RESOURCE, "gid") => 1,
-        (ACTOR | RESOURCE, "name") => 2,
-        (ACTOR | RESOURCE, "email") => 3,
-        (ACTOR, "actor_type") | (RESOURCE, "resource_type") => 4,
-        (CONTEXT, "client_ip_address") | (DETAILS, "reason") => 1,
-        (CONTEXT, "user_agent") | (DETAILS, "new_value") => 2,
-        (CONTEXT, "oauth_app_name") | (DETAILS, "member") => 3,
+fn nested_slot(object: usize, key: Key<'_>) -> u8 {
+    const GID: u128 = word(b"gid");
+    const NAME: u128 = word(b"name");
+    const EMAIL: u128 = word(b"email");
+    const ACTOR_TYPE: u128 = word(b"actor_type");
+    const RESOURCE_TYPE: u128 = word(b"resource_type");
+    // Seventeen bytes: the word holds the first sixteen, the last is checked apart.
+    const CLIENT_IP_ADDRESS: u128 = word(b"client_ip_address");
+    const USER_AGENT: u128 = word(b"user_agent");
+    const OAUTH_APP_NAME: u128 = word(b"oauth_app_name");
+    const REASON: u128 = word(b"reason");
+    const NEW_VALUE: u128 = word(b"new_value");
+    const MEMBER: u128 = word(b"member");
+    match (object, key.text.len(), key.word) {
+        (ACTOR | RESOURCE, 3, GID) => 1,
+        (ACTOR | RESOURCE, 4, NAME) => 2,
+        (ACTOR | RESOURCE, 5, EMAIL) => 3,
+        (ACTOR, 10, ACTOR_TYPE) | (RESOURCE, 13, RESOURCE_TYPE) => 4,
+        (CONTEXT, 17, CLIENT_IP_ADDRESS) if key.text[16] == b's' => 1,
+        (CONTEXT, 10, USER_AGENT) => 2,
+        (CONTEXT, 14, OAUTH_APP_NAME) => 3,
+        (DETAILS, 6, REASON) => 1,
+        (DETAILS, 9, NEW_VALUE) => 2,
+        (DETAILS, 6, MEMBER) => 3,
         _ => 0,
+    }
+}
+
+/// The slot of the key between `from` and `to` through `slot_of`; a key with an escape is
+/// unescaped first (rare: Asana's keys are plain).
+#[inline]
+fn slot_with(
+    text: &str,
+    (from, to): (usize, usize),
+    escaped: bool,
+    slot_of: impl Fn(Key<'_>) -> u8,
+) -> u8 {
+    let bytes = text.as_bytes();
+    if escaped {
+        let key = unescaped(text.get(from..to).unwrap_or(""));
+        let key = key.as_bytes();
+        slot_of(Key::at(key, 0, key.len()))
+    } else {
+        slot_of(Key::at(bytes, from, to))
     }
 }
 
 /// The event's text, walked once.
 pub(crate) struct Source<'a> {
+    text: &'a str,
     /// The top-level members, in order, repeats included.
-    pub(crate) top: List<Member<'a>, 24>,
+    top: List<Member, 24>,
     /// The members of the top-level `actor`, `resource`, `context` and `details` objects.
-    pub(crate) nested: List<Member<'a>, 32>,
+    nested: List<Member, 32>,
     /// The values of `gid`, `created_at` and `event_type` (the last where a key repeats, as
     /// `serde_json` reads it).
     pub(crate) leaves: [Option<&'a str>; 3],
@@ -119,34 +211,79 @@ pub(crate) struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    /// Walks `text`, an object.
+    /// Walks `text`, an object. Text of 4 GiB or more (offsets are 32-bit) is not an event:
+    /// nothing is read of it.
+    #[inline(always)]
     pub(crate) fn read(text: &'a str) -> Self {
         let mut source = Source {
+            text,
             top: List::new(),
             nested: List::new(),
             leaves: [None; 3],
             fields: [[None; 4]; 4],
         };
-        source.walk(text);
+        if u32::try_from(text.len()).is_ok() {
+            source.walk();
+        }
         source
     }
 
-    fn walk(&mut self, text: &'a str) -> Option<()> {
+    /// The top-level members.
+    pub(crate) fn top(&self) -> &List<Member, 24> {
+        &self.top
+    }
+
+    /// The members of the four objects (see [`Member::children`]).
+    pub(crate) fn nested(&self) -> &List<Member, 32> {
+        &self.nested
+    }
+
+    fn slice(&self, from: u32, to: u32) -> &'a str {
+        self.text.get(from as usize..to as usize).unwrap_or("")
+    }
+
+    /// The member's text, `"key":value`, as received.
+    pub(crate) fn whole(&self, m: Member) -> &'a str {
+        self.slice(m.start, m.end)
+    }
+
+    /// The member's `"key":`, as received.
+    pub(crate) fn head(&self, m: Member) -> &'a str {
+        self.slice(m.start, m.value)
+    }
+
+    /// The member's value's JSON text.
+    pub(crate) fn value(&self, m: Member) -> &'a str {
+        self.slice(m.value, m.end)
+    }
+
+    /// The member's key between its quotes, escapes kept.
+    #[cfg(test)]
+    pub(crate) fn key(&self, m: Member) -> &'a str {
+        self.slice(m.start + 1, m.value - 2)
+    }
+
+    fn walk(&mut self) -> Option<()> {
+        let text = self.text;
         let bytes = text.as_bytes();
         if bytes.first() != Some(&b'{') {
             return None;
         }
         let mut i = 1;
         while bytes.get(i) == Some(&b'"') {
-            let (key, escaped, start) = read_key(text, i)?;
-            let slot = top_slot(&key_text(key, escaped));
+            let (key_end, escaped) = string_end_escaped(bytes, i)?;
+            if bytes.get(key_end) != Some(&b':') {
+                return None;
+            }
+            let start = key_end + 1;
+            let slot = slot_with(text, (i + 1, key_end - 1), escaped, top_slot);
             let mut children = (0, 0);
             let end = if slot >= TOP_OBJECT {
                 let object = usize::from(slot - TOP_OBJECT);
                 self.fields[object] = [None; 4];
                 if bytes.get(start) == Some(&b'{') {
                     let first = self.nested.len();
-                    let end = self.walk_object(text, object, start)?;
+                    let end = self.walk_object(object, start)?;
                     children = (index(first)?, index(self.nested.len())?);
                     end
                 } else {
@@ -155,13 +292,14 @@ impl<'a> Source<'a> {
             } else {
                 let end = value_end(bytes, start)?;
                 if slot > 0 {
-                    self.leaves[usize::from(slot - 1)] = text.get(start..end);
+                    self.leaves[usize::from(slot - 1)] = Some(text.get(start..end)?);
                 }
                 end
             };
             self.top.push(Member {
-                key,
-                value: text.get(start..end)?,
+                start: i as u32,
+                value: start as u32,
+                end: end as u32,
                 slot,
                 children,
             });
@@ -175,7 +313,8 @@ impl<'a> Source<'a> {
 
     /// Records the members of the object at `start` under `object`; returns the index just
     /// past it.
-    fn walk_object(&mut self, text: &'a str, object: usize, start: usize) -> Option<usize> {
+    fn walk_object(&mut self, object: usize, start: usize) -> Option<usize> {
+        let text = self.text;
         let bytes = text.as_bytes();
         let mut i = start + 1;
         loop {
@@ -183,16 +322,22 @@ impl<'a> Source<'a> {
                 b'}' => return Some(i + 1),
                 b',' => i += 1,
                 b'"' => {
-                    let (key, escaped, value_start) = read_key(text, i)?;
-                    let end = value_end(bytes, value_start)?;
-                    let value = text.get(value_start..end)?;
-                    let slot = nested_slot(object, &key_text(key, escaped));
+                    let (key_end, escaped) = string_end_escaped(bytes, i)?;
+                    if bytes.get(key_end) != Some(&b':') {
+                        return None;
+                    }
+                    let value = key_end + 1;
+                    let end = value_end(bytes, value)?;
+                    let slot = slot_with(text, (i + 1, key_end - 1), escaped, |key| {
+                        nested_slot(object, key)
+                    });
                     if slot > 0 {
-                        self.fields[object][usize::from(slot - 1)] = Some(value);
+                        self.fields[object][usize::from(slot - 1)] = Some(text.get(value..end)?);
                     }
                     self.nested.push(Member {
-                        key,
-                        value,
+                        start: i as u32,
+                        value: value as u32,
+                        end: end as u32,
                         slot,
                         children: (0, 0),
                     });
@@ -219,15 +364,6 @@ fn read_key(text: &str, i: usize) -> Option<(&str, bool, usize)> {
     Some((text.get(i + 1..key_end - 1)?, escaped, key_end + 1))
 }
 
-/// The key, unescaped when it has an escape.
-fn key_text(key: &str, escaped: bool) -> Cow<'_, str> {
-    if escaped {
-        unescaped(key)
-    } else {
-        Cow::Borrowed(key)
-    }
-}
-
 /// A key's text as received, unescaped (borrowed when it has no escape).
 pub(crate) fn unescaped(key: &str) -> Cow<'_, str> {
     if key.bytes().any(|b| b == b'\\') {
@@ -240,10 +376,18 @@ pub(crate) fn unescaped(key: &str) -> Cow<'_, str> {
 }
 
 /// The members of the object `text` (which must start with `{`), in order, repeats included
-/// (without slots).
+/// (as [`Pair`]s).
 pub(crate) fn members(text: &str) -> Members<'_> {
     let pos = if text.starts_with('{') { 1 } else { text.len() };
     Members { text, pos }
+}
+
+/// One member [`members`] gives: its key between the quotes (escapes kept) and its value's
+/// JSON text.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pair<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: &'a str,
 }
 
 /// Iterator of [`members`].
@@ -253,9 +397,9 @@ pub(crate) struct Members<'a> {
 }
 
 impl<'a> Iterator for Members<'a> {
-    type Item = Member<'a>;
+    type Item = Pair<'a>;
 
-    fn next(&mut self) -> Option<Member<'a>> {
+    fn next(&mut self) -> Option<Pair<'a>> {
         let bytes = self.text.as_bytes();
         let mut i = self.pos;
         if bytes.get(i) == Some(&b',') {
@@ -268,11 +412,9 @@ impl<'a> Iterator for Members<'a> {
         let (key, _, start) = read_key(self.text, i)?;
         let end = value_end(bytes, start)?;
         self.pos = end;
-        Some(Member {
+        Some(Pair {
             key,
             value: self.text.get(start..end)?,
-            slot: 0,
-            children: (0, 0),
         })
     }
 }
@@ -386,8 +528,8 @@ mod tests {
     fn one_walk_records_members_slots_and_the_last_values() {
         let text = r#"{"gid":"1","actor":{"gid":"2","x":[1,"}"]},"\u0067id":"3","resource":{"name":"R","email":"e@x.io"},"actor":null,"details":{"member":{"gid":"4"},"reason":"why"},"z":{}}"#;
         let s = Source::read(text);
-        let top: Vec<(&str, u8)> = (0..s.top.len())
-            .map(|i| (s.top.get(i).key, s.top.get(i).slot))
+        let top: Vec<(&str, u8)> = (0..s.top().len())
+            .map(|i| (s.key(s.top().get(i)), s.top().get(i).slot))
             .collect();
         assert_eq!(
             top,
@@ -413,18 +555,28 @@ mod tests {
             [Some(r#""why""#), None, Some(r#"{"gid":"4"}"#), None]
         );
         // The first `actor`'s members are still recorded, for `unmapped`.
-        let (from, to) = s.top.get(1).children;
+        let (from, to) = s.top().get(1).children;
         let nested: Vec<(&str, &str, u8)> = (from..to)
-            .map(|i| s.nested.get(usize::from(i)))
-            .map(|m| (m.key, m.value, m.slot))
+            .map(|i| s.nested().get(usize::from(i)))
+            .map(|m| (s.key(m), s.value(m), m.slot))
             .collect();
         assert_eq!(nested, [("gid", r#""2""#, 1), ("x", r#"[1,"}"]"#, 0)]);
-        assert_eq!(s.top.get(6).value, "{}");
+        assert_eq!(s.value(s.top().get(6)), "{}");
+        assert_eq!(s.whole(s.top().get(6)), r#""z":{}"#);
+        assert_eq!(s.head(s.top().get(3)), r#""resource":"#);
+
+        // Keys are told apart by their whole text, however long.
+        let text = r#"{"gid_":"1","gi":"2","context":{"client_ip_addresses":"x","client_ip_addresz":"y","client_ip_address":"z"},"created_at_and_more":"3"}"#;
+        let s = Source::read(text);
+        assert_eq!(s.leaves, [None; 3]);
+        assert_eq!(s.fields[CONTEXT], [Some(r#""z""#), None, None, None]);
+        let slots: Vec<u8> = (0..s.nested().len()).map(|i| s.nested().get(i).slot).collect();
+        assert_eq!(slots, [0, 0, 1]);
 
         // Broken text stops the walk without a panic.
         for broken in [r#"{"a":"#, r#"{"actor":{"gid":"2""#, r#"{"a":1,"b""#, "[]"] {
             let s = Source::read(broken);
-            assert!(s.top.len() <= 1);
+            assert!(s.top().len() <= 1);
         }
     }
 
@@ -466,10 +618,10 @@ mod tests {
         }
         text.push_str("\"user_agent\":\"UA\"}}");
         let s = Source::read(&text);
-        assert_eq!(s.top.len(), 41);
-        assert_eq!(s.top.get(39).value, "39");
-        assert_eq!(s.nested.len(), 41);
-        assert_eq!(s.nested.get(40).key, "user_agent");
+        assert_eq!(s.top().len(), 41);
+        assert_eq!(s.value(s.top().get(39)), "39");
+        assert_eq!(s.nested().len(), 41);
+        assert_eq!(s.key(s.nested().get(40)), "user_agent");
         assert_eq!(s.fields[CONTEXT][1], Some(r#""UA""#));
     }
 }
