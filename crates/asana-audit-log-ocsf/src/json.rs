@@ -25,7 +25,13 @@ impl<'a> Obj<'a> {
         Obj { out, first: true }
     }
 
+    /// Goes on writing an object whose opening brace and first members `out` already holds.
+    pub(crate) fn resume(out: &'a mut String) -> Self {
+        Obj { out, first: false }
+    }
+
     /// Writes the key (made by [`key!`]) and returns the buffer for the value.
+    #[inline]
     pub(crate) fn key(&mut self, key: &'static str) -> &mut String {
         debug_assert!(key.starts_with(",\"") && key.ends_with("\":"));
         let key = if self.first { &key[1..] } else { key };
@@ -35,6 +41,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A member whose value is JSON text already (copied verbatim).
+    #[inline]
     pub(crate) fn raw(&mut self, key: &'static str, json: &str) {
         self.key(key).push_str(json);
     }
@@ -46,6 +53,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A member whose value is one of this crate's constant strings, which need no escaping.
+    #[inline]
     pub(crate) fn lit(&mut self, key: &'static str, value: &'static str) {
         debug_assert!(!value.contains(['"', '\\']) && !value.contains(char::is_control));
         let out = self.key(key);
@@ -105,6 +113,18 @@ pub(crate) fn unquote(text: &str) -> Option<Cow<'_, str>> {
     } else {
         Some(Cow::Borrowed(inner))
     }
+}
+
+/// Whether the value of the JSON string literal `text` (quotes included) passes `test`, which
+/// must reject any text holding a backslash (as [`is_ocsf_email`] and [`is_ocsf_ip`] do). Most
+/// literals have no escape, so the text between the quotes is tried as it is; only a literal
+/// that fails that and has an escape is unescaped and tried again.
+pub(crate) fn literal_passes(text: &str, test: impl Fn(&str) -> bool) -> bool {
+    let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
+        return false;
+    };
+    // `test` passing means no backslash, so `inner` is the value.
+    test(inner) || (inner.contains('\\') && unquote(text).is_some_and(|value| test(&value)))
 }
 
 /// The bytes the local part of an `email_t` may hold.
@@ -191,6 +211,16 @@ mod tests {
         ] {
             assert!(!is_ocsf_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn literals_are_tested_by_their_value() {
+        assert!(literal_passes(r#""a@b.c""#, is_ocsf_email));
+        assert!(literal_passes(r#""a@b.c""#, is_ocsf_email));
+        assert!(literal_passes(r#""203.0.113.7""#, is_ocsf_ip));
+        assert!(!literal_passes(r#""a\@b.c""#, is_ocsf_email));
+        assert!(!literal_passes(r#""a@b.c"#, is_ocsf_email));
+        assert!(!literal_passes("null", is_ocsf_email));
     }
 
     #[test]

@@ -107,6 +107,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+mod header;
 mod json;
 mod map;
 mod scan;

@@ -3,7 +3,8 @@
 use asana_audit_log::{AuditLogEvent, EventType};
 use serde_json::value::RawValue;
 
-use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, key, push_str, unquote};
+use crate::header::header;
+use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, key, literal_passes, push_str, unquote};
 use crate::mapping_table::row_of_known;
 use crate::scan::{
     ACTOR, CONTEXT, DETAILS, Member, RESOURCE, Source, TOP_GID, TOP_OBJECT, members, unescaped,
@@ -219,7 +220,7 @@ impl Mapper {
         let actor_type = actor_type.as_deref();
         let oauth_app_name = string_text(oauth_app_name);
         let has_actor_user = actor_gid.is_some() || actor_name.is_some();
-        let ip = string_text(ip).filter(|t| unquote(t).is_some_and(|ip| is_ocsf_ip(&ip)));
+        let ip = string_text(ip).filter(|t| literal_passes(t, is_ocsf_ip));
         let user_agent = string_text(user_agent);
         let new_value = string_text(new_value);
         let type_text = string_text(type_text);
@@ -256,31 +257,19 @@ impl Mapper {
             observables[n_obs] = o;
             n_obs += 1;
         };
-        let mut o = Obj::begin(out);
-        o.int(key!("class_uid"), i64::from(class.uid()));
-        o.lit(key!("class_name"), class.caption());
-        o.int(key!("category_uid"), i64::from(class.category_uid()));
-        o.lit(key!("category_name"), class.category_caption());
-        o.int(key!("activity_id"), i64::from(activity_id));
+        let header = header(class, activity_id, activity_name, status);
+        out.push_str(&header.before);
         match type_text {
             // Activity 99: the sibling carries the source's own value.
-            Some(text) if activity_id == 99 => o.raw(key!("activity_name"), text),
-            _ => o.lit(key!("activity_name"), activity_name),
+            Some(text) if activity_id == 99 => out.push_str(text),
+            _ => {
+                out.push('"');
+                out.push_str(activity_name);
+                out.push('"');
+            }
         }
-        o.int(
-            key!("type_uid"),
-            i64::from(class.uid()) * 100 + i64::from(activity_id),
-        );
-        {
-            let out = o.key(key!("type_name"));
-            out.push('"');
-            out.push_str(class.caption());
-            out.push_str(": ");
-            out.push_str(activity_name);
-            out.push_str(r#"","severity_id":1,"severity":"Informational""#);
-        }
-        o.int(key!("status_id"), i64::from(status.status_id()));
-        o.lit(key!("status"), status.caption());
+        out.push_str(&header.after);
+        let mut o = Obj::resume(out);
         if status == StatusRule::Failure
             && let Some(reason) = string_text(reason)
         {
@@ -542,7 +531,7 @@ fn string_text(text: Option<&str>) -> Option<&str> {
 }
 
 fn valid_email(text: Option<&str>) -> Option<&str> {
-    string_text(text).filter(|t| unquote(t).is_some_and(|e| is_ocsf_email(&e)))
+    string_text(text).filter(|t| literal_passes(t, is_ocsf_email))
 }
 
 /// `uid` and `name` of the carrier, from the resource's `gid` and `name`.
