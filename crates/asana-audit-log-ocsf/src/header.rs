@@ -65,7 +65,11 @@ impl Header {
 
 /// Activity ids below this are kept (OCSF's go up to 99, Other).
 const ACTIVITIES: usize = 100;
-const STATUSES: [StatusRule; 3] = [StatusRule::Success, StatusRule::Failure, StatusRule::Unknown];
+const STATUSES: [StatusRule; 3] = [
+    StatusRule::Success,
+    StatusRule::Failure,
+    StatusRule::Unknown,
+];
 
 fn slot(class: OcsfClass, activity_id: u8, status: StatusRule) -> Option<usize> {
     let class = OcsfClass::ALL.iter().position(|&c| c == class)?;
@@ -137,6 +141,9 @@ mod tests {
         // A combination the mapping never makes is still written right.
         let h = header(OcsfClass::BaseEvent, 5, "Made Up", StatusRule::Success);
         assert!(matches!(h, Cow::Owned(_)));
-        assert!(h.after.starts_with(r#","type_uid":5,"type_name":"Base Event: Made Up""#));
+        assert!(
+            h.after
+                .starts_with(r#","type_uid":5,"type_name":"Base Event: Made Up""#)
+        );
     }
 }

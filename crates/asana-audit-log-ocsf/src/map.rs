@@ -178,10 +178,27 @@ impl Mapper {
     }
 
     /// Maps one event. Never fails: see the crate docs for what goes where.
+    ///
+    /// The event is written into a buffer the thread keeps, then copied into a string of
+    /// exactly its size: the copy costs less than allocating for the largest possible event
+    /// and keeping that slack while the event waits to be written.
     pub fn map(&self, event: &AuditLogEvent) -> OcsfEvent {
-        let mut json = String::with_capacity(event.json().len() * 3 + 768);
-        let mapped = self.map_into(event, &mut json);
-        OcsfEvent { json, mapped }
+        thread_local! {
+            static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            let mapped = self.map_into(event, buffer);
+            let event = OcsfEvent {
+                json: buffer.as_str().to_owned(),
+                mapped,
+            };
+            // A buffer grown by an unusually large event does not stay that large.
+            if buffer.capacity() > 1 << 20 {
+                *buffer = String::new();
+            }
+            event
+        })
     }
 
     /// Maps one event, appending its JSON text (one line, no newline) to `out`; reusing one

@@ -570,7 +570,9 @@ mod tests {
         let s = Source::read(text);
         assert_eq!(s.leaves, [None; 3]);
         assert_eq!(s.fields[CONTEXT], [Some(r#""z""#), None, None, None]);
-        let slots: Vec<u8> = (0..s.nested().len()).map(|i| s.nested().get(i).slot).collect();
+        let slots: Vec<u8> = (0..s.nested().len())
+            .map(|i| s.nested().get(i).slot)
+            .collect();
         assert_eq!(slots, [0, 0, 1]);
 
         // Broken text stops the walk without a panic.
