@@ -573,8 +573,7 @@ fn write_unmapped(o: &mut Obj<'_>, source: &Source<'_>, used: &Used) {
     out.push('{');
     let mut first = true;
     let top = source.top();
-    for i in 0..top.len() {
-        let m = top.get(i);
+    for &m in top {
         if (TOP_GID..TOP_OBJECT).contains(&m.slot) && used.top[usize::from(m.slot - 1)] {
             continue;
         }
@@ -618,7 +617,7 @@ fn write_object(
     let mut first = true;
     let nested = source.nested();
     for i in parent.children.0..parent.children.1 {
-        let m = nested.get(usize::from(i));
+        let m = nested[usize::from(i)];
         if m.slot > 0 && marks[usize::from(m.slot - 1)] {
             continue;
         }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 /// One member of an object, as offsets into the text: where its key's opening quote is,
 /// where its value starts and where it ends, and which known member it is (`slot`, 0 for
-/// none; see [`Source`]). Being plain numbers, a list of them starts as zeros (one `memset`).
+/// none; see [`Source`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Member {
     start: u32,
@@ -21,55 +21,6 @@ pub(crate) struct Member {
     /// For a top-level `actor`, `resource`, `context` or `details` object: its members'
     /// range in [`Source::nested`].
     pub(crate) children: (u16, u16),
-}
-
-/// A list that keeps its first `N` items inline and spills the rest to the heap, so an event
-/// of ordinary size costs no allocation.
-pub(crate) struct List<T, const N: usize> {
-    inline: [T; N],
-    len: usize,
-    spill: Vec<T>,
-}
-
-impl<const N: usize> List<Member, N> {
-    #[inline(always)]
-    fn new() -> Self {
-        const ZERO: Member = Member {
-            start: 0,
-            value: 0,
-            end: 0,
-            slot: 0,
-            children: (0, 0),
-        };
-        List {
-            inline: [ZERO; N],
-            len: 0,
-            spill: Vec::new(),
-        }
-    }
-}
-
-impl<T: Copy, const N: usize> List<T, N> {
-    #[inline]
-    fn push(&mut self, item: T) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = item,
-            None => self.spill.push(item),
-        }
-        self.len += 1;
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> T {
-        match self.inline.get(i) {
-            Some(item) => *item,
-            None => self.spill[i - N],
-        }
-    }
 }
 
 /// Top-level slots: `gid`, `created_at`, `event_type` (leaves the mapper may copy), then the
@@ -199,9 +150,9 @@ fn slot_with(
 pub(crate) struct Source<'a> {
     text: &'a str,
     /// The top-level members, in order, repeats included.
-    top: List<Member, 24>,
+    top: Vec<Member>,
     /// The members of the top-level `actor`, `resource`, `context` and `details` objects.
-    nested: List<Member, 32>,
+    nested: Vec<Member>,
     /// The values of `gid`, `created_at` and `event_type` (the last where a key repeats, as
     /// `serde_json` reads it).
     pub(crate) leaves: [Option<&'a str>; 3],
@@ -210,15 +161,37 @@ pub(crate) struct Source<'a> {
     pub(crate) fields: [[Option<&'a str>; 4]; 4],
 }
 
+thread_local! {
+    /// The member lists of the thread's last [`Source`], kept for its next one: mapping an
+    /// event then allocates nothing and sets up no list.
+    static SPARE_LISTS: std::cell::Cell<(Vec<Member>, Vec<Member>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+impl Drop for Source<'_> {
+    fn drop(&mut self) {
+        let lists = (
+            std::mem::take(&mut self.top),
+            std::mem::take(&mut self.nested),
+        );
+        // Lists grown by an unusually large event are not kept.
+        if lists.0.capacity() + lists.1.capacity() <= 1024 {
+            SPARE_LISTS.set(lists);
+        }
+    }
+}
+
 impl<'a> Source<'a> {
     /// Walks `text`, an object. Text of 4 GiB or more (offsets are 32-bit) is not an event:
     /// nothing is read of it.
-    #[inline(always)]
     pub(crate) fn read(text: &'a str) -> Self {
+        let (mut top, mut nested) = SPARE_LISTS.take();
+        top.clear();
+        nested.clear();
         let mut source = Source {
             text,
-            top: List::new(),
-            nested: List::new(),
+            top,
+            nested,
             leaves: [None; 3],
             fields: [[None; 4]; 4],
         };
@@ -229,12 +202,12 @@ impl<'a> Source<'a> {
     }
 
     /// The top-level members.
-    pub(crate) fn top(&self) -> &List<Member, 24> {
+    pub(crate) fn top(&self) -> &[Member] {
         &self.top
     }
 
     /// The members of the four objects (see [`Member::children`]).
-    pub(crate) fn nested(&self) -> &List<Member, 32> {
+    pub(crate) fn nested(&self) -> &[Member] {
         &self.nested
     }
 
@@ -529,7 +502,7 @@ mod tests {
         let text = r#"{"gid":"1","actor":{"gid":"2","x":[1,"}"]},"\u0067id":"3","resource":{"name":"R","email":"e@x.io"},"actor":null,"details":{"member":{"gid":"4"},"reason":"why"},"z":{}}"#;
         let s = Source::read(text);
         let top: Vec<(&str, u8)> = (0..s.top().len())
-            .map(|i| (s.key(s.top().get(i)), s.top().get(i).slot))
+            .map(|i| (s.key(s.top()[i]), s.top()[i].slot))
             .collect();
         assert_eq!(
             top,
@@ -555,24 +528,22 @@ mod tests {
             [Some(r#""why""#), None, Some(r#"{"gid":"4"}"#), None]
         );
         // The first `actor`'s members are still recorded, for `unmapped`.
-        let (from, to) = s.top().get(1).children;
+        let (from, to) = s.top()[1].children;
         let nested: Vec<(&str, &str, u8)> = (from..to)
-            .map(|i| s.nested().get(usize::from(i)))
+            .map(|i| s.nested()[usize::from(i)])
             .map(|m| (s.key(m), s.value(m), m.slot))
             .collect();
         assert_eq!(nested, [("gid", r#""2""#, 1), ("x", r#"[1,"}"]"#, 0)]);
-        assert_eq!(s.value(s.top().get(6)), "{}");
-        assert_eq!(s.whole(s.top().get(6)), r#""z":{}"#);
-        assert_eq!(s.head(s.top().get(3)), r#""resource":"#);
+        assert_eq!(s.value(s.top()[6]), "{}");
+        assert_eq!(s.whole(s.top()[6]), r#""z":{}"#);
+        assert_eq!(s.head(s.top()[3]), r#""resource":"#);
 
         // Keys are told apart by their whole text, however long.
         let text = r#"{"gid_":"1","gi":"2","context":{"client_ip_addresses":"x","client_ip_addresz":"y","client_ip_address":"z"},"created_at_and_more":"3"}"#;
         let s = Source::read(text);
         assert_eq!(s.leaves, [None; 3]);
         assert_eq!(s.fields[CONTEXT], [Some(r#""z""#), None, None, None]);
-        let slots: Vec<u8> = (0..s.nested().len())
-            .map(|i| s.nested().get(i).slot)
-            .collect();
+        let slots: Vec<u8> = (0..s.nested().len()).map(|i| s.nested()[i].slot).collect();
         assert_eq!(slots, [0, 0, 1]);
 
         // Broken text stops the walk without a panic.
@@ -609,7 +580,7 @@ mod tests {
     }
 
     #[test]
-    fn more_members_than_the_inline_room_spill() {
+    fn many_members_are_all_kept() {
         let mut text = String::from("{");
         for i in 0..40 {
             text.push_str(&format!("\"k{i}\":{i},"));
@@ -621,9 +592,9 @@ mod tests {
         text.push_str("\"user_agent\":\"UA\"}}");
         let s = Source::read(&text);
         assert_eq!(s.top().len(), 41);
-        assert_eq!(s.value(s.top().get(39)), "39");
+        assert_eq!(s.value(s.top()[39]), "39");
         assert_eq!(s.nested().len(), 41);
-        assert_eq!(s.key(s.nested().get(40)), "user_agent");
+        assert_eq!(s.key(s.nested()[40]), "user_agent");
         assert_eq!(s.fields[CONTEXT][1], Some(r#""UA""#));
     }
 }
