@@ -1,7 +1,9 @@
 //! Directory and object store outputs: which `--output` is one, the sink's options, and how
 //! its errors map to exit codes.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
@@ -160,9 +162,16 @@ pub fn commit_error(error: CommitError<CliError>) -> CliError {
 /// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
 /// Security Lake source `asana-3002`), Parquet rows by the class's schema.
 pub struct OcsfRecord {
-    event: OcsfEvent,
+    json: OcsfText,
     created_at: DateTime<Utc>,
     class_uid: &'static str,
+}
+
+/// An OCSF event's JSON text: its own, or its part of a text that the events mapped together
+/// share (see [`Batch`]).
+enum OcsfText {
+    Own(OcsfEvent),
+    Shared(Arc<String>, Range<usize>),
 }
 
 /// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
@@ -188,7 +197,10 @@ impl Record for OcsfRecord {
     }
 
     fn json(&self) -> &str {
-        self.event.json()
+        match &self.json {
+            OcsfText::Own(event) => event.json(),
+            OcsfText::Shared(text, range) => text.get(range.clone()).unwrap_or_default(),
+        }
     }
 
     fn table(&self) -> Option<Table<'_>> {
@@ -211,7 +223,8 @@ impl RowBuilder<OcsfRecord> for OcsfColumns {
     }
 
     fn push(&mut self, record: &OcsfRecord) -> Result<(), SinkError> {
-        self.0.push(&record.event).map_err(SinkError::arrow)
+        // Records reach the builder of their own class: the class is their table.
+        self.0.push_json(record.json()).map_err(SinkError::arrow)
     }
 
     fn len(&self) -> usize {
@@ -277,12 +290,16 @@ impl Format {
         }
     }
 
-    /// `event` in this format, ready for [`AnySink::write_prepared`] or as a line: mapping is
-    /// the costly step, and this lets it run on other threads than the writer's.
-    pub fn prepare(&self, event: AuditLogEvent) -> Prepared {
-        match self {
-            Format::Raw => Prepared::Raw(event),
-            Format::Ocsf(mapper) => Prepared::Ocsf(Format::record(mapper, &event)),
+    /// A batch of events to prepare in this format, e.g. one chunk of `convert`'s input,
+    /// for about `bytes` of input JSON.
+    pub fn batch(&self, bytes: usize) -> Batch<'_> {
+        Batch {
+            format: self,
+            prepared: Vec::new(),
+            // OCSF text is about twice the size of its source.
+            text_capacity: bytes.saturating_mul(2),
+            text: String::new(),
+            mapped: Vec::new(),
         }
     }
 
@@ -291,12 +308,61 @@ impl Format {
         OcsfRecord {
             class_uid: class_folder(event_ocsf.class()),
             created_at: event.created_at(),
-            event: event_ocsf,
+            json: OcsfText::Own(event_ocsf),
         }
     }
 }
 
-/// An event in the run's format (see [`Format::prepare`]).
+/// Events being put in the run's format together, ready for [`AnySink::write_prepared`] or
+/// as lines: mapping is the costly step, and a batch lets it run on other threads than the
+/// writer's. Mapped OCSF events are written one after the other into one text that they
+/// share, which saves an allocation and a copy per event.
+pub struct Batch<'f> {
+    format: &'f Format,
+    prepared: Vec<Prepared>,
+    /// OCSF: what `text` starts with room for.
+    text_capacity: usize,
+    /// OCSF: the text of the events mapped since the last [`take`](Self::take).
+    text: String,
+    /// OCSF: each of those events' part of `text`, class and time.
+    mapped: Vec<(Range<usize>, OcsfClass, DateTime<Utc>)>,
+}
+
+impl Batch<'_> {
+    /// Adds an event.
+    pub fn push(&mut self, event: AuditLogEvent) {
+        match self.format {
+            Format::Raw => self.prepared.push(Prepared::Raw(event)),
+            Format::Ocsf(mapper) => {
+                if self.text.capacity() == 0 {
+                    self.text.reserve(self.text_capacity);
+                }
+                let start = self.text.len();
+                let mapped = mapper.map_into(&event, &mut self.text);
+                self.mapped
+                    .push((start..self.text.len(), mapped.class, event.created_at()));
+            }
+        }
+    }
+
+    /// The events added since the last call, in order.
+    pub fn take(&mut self) -> Vec<Prepared> {
+        if !self.mapped.is_empty() {
+            let text = Arc::new(std::mem::take(&mut self.text));
+            self.prepared
+                .extend(self.mapped.drain(..).map(|(range, class, created_at)| {
+                    Prepared::Ocsf(OcsfRecord {
+                        json: OcsfText::Shared(Arc::clone(&text), range),
+                        created_at,
+                        class_uid: class_folder(class),
+                    })
+                }));
+        }
+        std::mem::take(&mut self.prepared)
+    }
+}
+
+/// An event in the run's format (see [`Batch`]).
 pub enum Prepared {
     /// As received.
     Raw(AuditLogEvent),
