@@ -165,11 +165,6 @@ impl<R: Record> FileEncoder<R> {
         }
     }
 
-    /// Ends the file (compression trailer, Parquet footer) and syncs it to disk.
-    pub(crate) fn finish(self) -> Result<(), SinkError> {
-        (self.sealer()?)()
-    }
-
     /// Ends the file on a thread of its own: the rows still held go to the encoder now, the
     /// trailer or footer and the sync happen there. Join the handle before the file is used.
     pub(crate) fn finish_in_background(

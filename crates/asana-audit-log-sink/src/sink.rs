@@ -598,29 +598,35 @@ impl<R: Record> Sink<R> {
         let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
         let result = async {
             let mut sealed = Vec::with_capacity(files.len());
-            // Every file is waited for, even after one failed: none may still be written
-            // to when the staged copies are removed.
+            // The files still being written finish side by side, each on a thread of its own
+            // (its end is mostly a sync waiting for the disk), and every file is waited for,
+            // even after one failed: none may still be written to when the staged copies are
+            // removed.
             let mut finished = Ok(());
+            let mut finishing = Vec::with_capacity(files.len());
             for file in files {
-                let result = match (file.encoder, file.finishing) {
-                    (Some(encoder), _) => encoder.finish(),
-                    (None, Some(finishing)) => join_finishing(finishing),
-                    (None, None) => Ok(()),
-                };
-                finished = finished.and(result);
+                match (file.encoder, file.finishing) {
+                    (Some(encoder), _) => match encoder.finish_in_background() {
+                        Ok(thread) => finishing.push(thread),
+                        Err(error) => finished = finished.and(Err(error)),
+                    },
+                    (None, Some(thread)) => finishing.push(thread),
+                    (None, None) => {}
+                }
                 sealed.push((file.staged, file.name));
+            }
+            for thread in finishing {
+                finished = finished.and(join_finishing(thread));
             }
             finished?;
             save_checkpoint(Some(&commit)).map_err(CommitError::Checkpoint)?;
-            for (index, (staged, name)) in sealed.iter().enumerate() {
-                if let Err(error) = self.destination.publish(staged, name).await {
-                    // Undo what this commit put in place, so that a caller that saves another
-                    // checkpoint over this pending commit leaves no stray file behind.
-                    for (_, published) in &sealed[..index] {
-                        let _ = self.destination.remove(published).await;
-                    }
-                    return Err(error.into());
+            if let Err((placed, error)) = self.destination.publish_all(&sealed).await {
+                // Undo what this commit put in place, so that a caller that saves another
+                // checkpoint over this pending commit leaves no stray file behind.
+                for (_, published) in &sealed[..placed] {
+                    let _ = self.destination.remove(published).await;
                 }
+                return Err(error.into());
             }
             save_checkpoint(None).map_err(CommitError::Checkpoint)
         }
