@@ -434,6 +434,54 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
     std::fs::remove_file(&outside).unwrap();
 }
 
+/// A file that cannot be moved into place fails the commit: the files of that commit already
+/// in place are removed again, no staged file is left, the checkpoint is never told the commit
+/// happened, and the sink takes no more writes. Files that did move are in their folders.
+#[tokio::test]
+async fn a_commit_that_cannot_place_a_file_puts_none_in_place() {
+    let events = dataset(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = sink(dir.path(), SinkOptions::new(Encoding::Ndjson)).await;
+    for event in &events {
+        sink.write(event).unwrap();
+    }
+    // A plain file where the last day's folder goes: files sort by day, so the days before it
+    // are in place when its move fails.
+    let last_day = events.iter().map(|e| e.created_at()).max().unwrap();
+    let blocked = dir.path().join(Partitioning::Day.folder(last_day));
+    std::fs::write(&blocked, b"in the way").unwrap();
+    let mut checkpoints = Vec::new();
+    let error = sink
+        .commit(|pending| {
+            checkpoints.push(pending.is_some());
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("create"), "{error}");
+    // Told of the pending commit, never that it was done.
+    assert_eq!(checkpoints, [true]);
+    assert_eq!(committed_files(dir.path()), [blocked.clone()]);
+    let staging = dir.path().join(STAGING_DIR);
+    let staged: Vec<_> = std::fs::read_dir(&staging).unwrap().collect();
+    assert!(staged.is_empty(), "{staged:?}");
+    assert!(sink.write(&events[0]).is_err());
+
+    // With the way clear, a new sink lands every day, each in its folder.
+    std::fs::remove_file(&blocked).unwrap();
+    let mut again = self::sink(dir.path(), SinkOptions::new(Encoding::Ndjson)).await;
+    assert_eq!(land(&mut again, &events).await, events.len() as u64);
+    let files = committed_files(dir.path());
+    let days: std::collections::BTreeSet<_> = events
+        .iter()
+        .map(|e| Partitioning::Day.folder(e.created_at()))
+        .collect();
+    assert_eq!(files.len(), days.len());
+    for (file, day) in files.iter().zip(&days) {
+        assert!(file.starts_with(dir.path().join(day)), "{file:?} in {day}");
+    }
+}
+
 #[tokio::test]
 async fn bad_destinations_and_options_are_refused_before_writing() {
     for (text, needle) in [("ftp://host/x", "unknown scheme"), ("s3://", "bucket")] {
