@@ -377,15 +377,17 @@ fn sync_dirs(dirs: &[PathBuf]) -> Result<(), SinkError> {
             .map(|some| scope.spawn(move || some.iter().try_for_each(|dir| sync_dir(dir))))
             .collect();
         // Every thread is joined (the scope would anyway); the first error is reported.
-        syncing.into_iter().fold(Ok(()), |result, thread| {
+        let mut result = Ok(());
+        for thread in syncing {
             let synced = thread.join().unwrap_or_else(|_| {
                 Err(SinkError::io(
                     "sync folders",
                     std::io::Error::other("a syncing thread panicked"),
                 ))
             });
-            result.and(synced)
-        })
+            result = result.and(synced);
+        }
+        result
     })
 }
 

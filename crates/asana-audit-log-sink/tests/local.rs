@@ -461,7 +461,7 @@ async fn a_commit_that_cannot_place_a_file_puts_none_in_place() {
     assert!(error.to_string().contains("create"), "{error}");
     // Told of the pending commit, never that it was done.
     assert_eq!(checkpoints, [true]);
-    assert_eq!(committed_files(dir.path()), [blocked.clone()]);
+    assert_eq!(committed_files(dir.path()), std::slice::from_ref(&blocked));
     let staging = dir.path().join(STAGING_DIR);
     let staged: Vec<_> = std::fs::read_dir(&staging).unwrap().collect();
     assert!(staged.is_empty(), "{staged:?}");
