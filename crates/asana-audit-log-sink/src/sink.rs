@@ -495,7 +495,8 @@ impl<R: Record> Sink<R> {
                 if let Some(left) = left
                     && let Some(encoder) = self.open[left].encoder.take()
                 {
-                    self.open[left].finishing = Some(encoder.finish_in_background()?);
+                    self.open[left].finishing =
+                        Some(encoder.finish_in_background(self.destination.is_local())?);
                 }
                 // Once per file, not per record.
                 let folder = self.routes[route].folder.clone();
@@ -604,9 +605,12 @@ impl<R: Record> Sink<R> {
             // removed.
             let mut finished = Ok(());
             let mut finishing = Vec::with_capacity(files.len());
+            // A local file is moved into place, never read again; a staged copy for an object
+            // store is read right away, to be uploaded.
+            let uncache = self.destination.is_local();
             for file in files {
                 match (file.encoder, file.finishing) {
-                    (Some(encoder), _) => match encoder.finish_in_background() {
+                    (Some(encoder), _) => match encoder.finish_in_background(uncache) {
                         Ok(thread) => finishing.push(thread),
                         Err(error) => finished = finished.and(Err(error)),
                     },
