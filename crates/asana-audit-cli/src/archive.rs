@@ -290,17 +290,20 @@ impl Format {
         }
     }
 
-    /// A batch of events to prepare in this format, e.g. one chunk of `convert`'s input,
-    /// for about `bytes` of input JSON.
-    pub fn batch(&self, bytes: usize) -> Batch<'_> {
+    /// A batch of events to prepare in this format, e.g. one chunk of `convert`'s input: about
+    /// `events` events in `bytes` of input JSON.
+    pub fn batch(&self, events: usize, bytes: usize) -> Batch<'_> {
         Batch {
             format: self,
-            prepared: Vec::new(),
+            prepared: Vec::with_capacity(events),
             // OCSF text is up to about three times the size of its source (2.7 times on the
             // mock's events): room for it all at once, as growing the text would copy it.
             text_capacity: bytes.saturating_mul(3).saturating_add(4096),
             text: String::new(),
-            mapped: Vec::new(),
+            mapped: match self {
+                Format::Raw => Vec::new(),
+                Format::Ocsf(_) => Vec::with_capacity(events),
+            },
         }
     }
 

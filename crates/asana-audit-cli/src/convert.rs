@@ -157,7 +157,7 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
         Chunk::Failed(error) => return vec![Parsed::Failed(error)],
     };
     let mut out = Vec::new();
-    let mut events = format.batch(bytes.len());
+    let mut events = format.batch(ends.len(), bytes.len());
     let starts = std::iter::once(0).chain(ends.iter().copied());
     for ((number, start), end) in (first_line..).zip(starts).zip(ends.iter().copied()) {
         let text = trim_line(&bytes[start..end]);
