@@ -165,6 +165,12 @@ impl<R: Record> FileEncoder<R> {
         }
     }
 
+    /// Ends the file (compression trailer, Parquet footer) and syncs it to disk; with
+    /// `uncache`, its pages then leave the page cache (see [`uncache`]).
+    pub(crate) fn finish(self, uncache: bool) -> Result<(), SinkError> {
+        (self.sealer(uncache)?)()
+    }
+
     /// Ends the file on a thread of its own: the rows still held go to the encoder now, the
     /// trailer or footer and the sync happen there. Join the handle before the file is used.
     /// With `uncache`, the file's pages leave the page cache once synced (see [`uncache`]).

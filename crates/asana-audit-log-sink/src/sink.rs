@@ -599,25 +599,32 @@ impl<R: Record> Sink<R> {
         let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
         let result = async {
             let mut sealed = Vec::with_capacity(files.len());
-            // The files still being written finish side by side, each on a thread of its own
-            // (its end is mostly a sync waiting for the disk), and every file is waited for,
-            // even after one failed: none may still be written to when the staged copies are
-            // removed.
-            let mut finished = Ok(());
+            let mut writing = Vec::new();
             let mut finishing = Vec::with_capacity(files.len());
-            // A local file is moved into place, never read again; a staged copy for an object
-            // store is read right away, to be uploaded.
-            let uncache = self.destination.is_local();
             for file in files {
                 match (file.encoder, file.finishing) {
-                    (Some(encoder), _) => match encoder.finish_in_background(uncache) {
-                        Ok(thread) => finishing.push(thread),
-                        Err(error) => finished = finished.and(Err(error)),
-                    },
+                    (Some(encoder), _) => writing.push(encoder),
                     (None, Some(thread)) => finishing.push(thread),
                     (None, None) => {}
                 }
                 sealed.push((file.staged, file.name));
+            }
+            // A local file is moved into place, never read again; a staged copy for an object
+            // store is read right away, to be uploaded.
+            let uncache = self.destination.is_local();
+            // Files still being written finish side by side, each on a thread of its own (its
+            // end is mostly a sync waiting for the disk); a lone one finishes here. Every file
+            // is waited for, even after one failed: none may still be written to when the
+            // staged copies are removed.
+            let mut finished = Ok(());
+            if writing.len() == 1 {
+                finished = writing.pop().expect("one file").finish(uncache);
+            }
+            for encoder in writing {
+                match encoder.finish_in_background(uncache) {
+                    Ok(thread) => finishing.push(thread),
+                    Err(error) => finished = finished.and(Err(error)),
+                }
             }
             for thread in finishing {
                 finished = finished.and(join_finishing(thread));
