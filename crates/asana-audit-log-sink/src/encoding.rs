@@ -218,9 +218,9 @@ impl<R: Record> FileEncoder<R> {
 /// of megabytes a second would otherwise fill the cache with pages nobody asked for, pushing
 /// out other programs' data and making further writes wait for memory to be reclaimed (in the
 /// convert benchmark, conversion to OCSF swung between 270,000 and 430,000 events/s from run
-/// to run before this, and held at 420,000–450,000 after; see BENCHMARKS.md). Readers of the
-/// archive read it from disk as any reader of a file does. The pages are clean after the
-/// sync, so nothing is lost; it is only advice, and a refusal changes nothing.
+/// to run before this, and held between 420,000 and 490,000 after; see BENCHMARKS.md).
+/// Readers of the archive read it from disk as any reader of a file does. The pages are clean
+/// after the sync, so nothing is lost; it is only advice, and a refusal changes nothing.
 fn uncache(file: &File) {
     #[cfg(target_os = "linux")]
     {
