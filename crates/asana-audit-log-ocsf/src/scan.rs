@@ -244,12 +244,8 @@ impl<'a> Source<'a> {
         }
         let mut i = 1;
         while bytes.get(i) == Some(&b'"') {
-            let (key_end, escaped) = string_end_escaped(bytes, i)?;
-            if bytes.get(key_end) != Some(&b':') {
-                return None;
-            }
-            let start = key_end + 1;
-            let slot = slot_with(text, (i + 1, key_end - 1), escaped, top_slot);
+            let (key_end, escaped, start) = read_key(bytes, i)?;
+            let slot = slot_with(text, (i + 1, key_end), escaped, top_slot);
             let mut children = (0, 0);
             let end = if slot >= TOP_OBJECT {
                 let object = usize::from(slot - TOP_OBJECT);
@@ -295,13 +291,9 @@ impl<'a> Source<'a> {
                 b'}' => return Some(i + 1),
                 b',' => i += 1,
                 b'"' => {
-                    let (key_end, escaped) = string_end_escaped(bytes, i)?;
-                    if bytes.get(key_end) != Some(&b':') {
-                        return None;
-                    }
-                    let value = key_end + 1;
+                    let (key_end, escaped, value) = read_key(bytes, i)?;
                     let end = value_end(bytes, value)?;
-                    let slot = slot_with(text, (i + 1, key_end - 1), escaped, |key| {
+                    let slot = slot_with(text, (i + 1, key_end), escaped, |key| {
                         nested_slot(object, key)
                     });
                     if slot > 0 {
@@ -326,15 +318,15 @@ fn index(n: usize) -> Option<u16> {
     u16::try_from(n).ok()
 }
 
-/// The key starting (with its quote) at `i`: its text between the quotes, whether it has an
-/// escape, and the index of its value.
-fn read_key(text: &str, i: usize) -> Option<(&str, bool, usize)> {
-    let bytes = text.as_bytes();
+/// The key starting (with its quote) at `i`: where its text between the quotes ends, whether
+/// it has an escape, and the index of its value (just past the colon).
+#[inline]
+fn read_key(bytes: &[u8], i: usize) -> Option<(usize, bool, usize)> {
     let (key_end, escaped) = string_end_escaped(bytes, i)?;
     if bytes.get(key_end) != Some(&b':') {
         return None;
     }
-    Some((text.get(i + 1..key_end - 1)?, escaped, key_end + 1))
+    Some((key_end - 1, escaped, key_end + 1))
 }
 
 /// A key's text as received, unescaped (borrowed when it has no escape).
@@ -382,7 +374,8 @@ impl<'a> Iterator for Members<'a> {
         if bytes.get(i) != Some(&b'"') {
             return None;
         }
-        let (key, _, start) = read_key(self.text, i)?;
+        let (key_end, _, start) = read_key(bytes, i)?;
+        let key = self.text.get(i + 1..key_end)?;
         let end = value_end(bytes, start)?;
         self.pos = end;
         Some(Pair {
