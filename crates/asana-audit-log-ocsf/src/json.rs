@@ -243,8 +243,11 @@ mod tests {
     #[test]
     fn literals_are_tested_by_their_value() {
         assert!(literal_passes(r#""a@b.c""#, is_ocsf_email));
-        assert!(literal_passes(r#""a@b.c""#, is_ocsf_email));
-        assert!(literal_passes(r#""203.0.113.7""#, is_ocsf_ip));
+        // Escapes are read as their values.
+        assert!(literal_passes(r#""a\u0040b.c""#, is_ocsf_email));
+        assert!(literal_passes(r#""203.0.113.\u0037""#, is_ocsf_ip));
+        assert!(!literal_passes(r#""a\\@b.c""#, is_ocsf_email));
+        // Not a JSON string: an escape JSON does not have.
         assert!(!literal_passes(r#""a\@b.c""#, is_ocsf_email));
         assert!(!literal_passes(r#""a@b.c"#, is_ocsf_email));
         assert!(!literal_passes("null", is_ocsf_email));
