@@ -497,7 +497,7 @@ impl<R: Record> Sink<R> {
                     && let Some(encoder) = self.open[left].encoder.take()
                 {
                     self.open[left].finishing =
-                        Some(encoder.finish_in_background(self.destination.is_local())?);
+                        Some(encoder.finish_in_background(self.uncache_finished())?);
                 }
                 // Once per file, not per record.
                 let folder = self.routes[route].folder.clone();
@@ -549,6 +549,13 @@ impl<R: Record> Sink<R> {
             events: 0,
             opened: Instant::now(),
         })
+    }
+
+    /// Whether a finished file leaves the page cache once synced: a local file is moved into
+    /// place and never read again; a staged copy for an object store is read right away, to be
+    /// uploaded.
+    fn uncache_finished(&self) -> bool {
+        self.destination.is_local()
     }
 
     /// Events written but not yet committed.
@@ -610,9 +617,7 @@ impl<R: Record> Sink<R> {
                 }
                 sealed.push((file.staged, file.name));
             }
-            // A local file is moved into place, never read again; a staged copy for an object
-            // store is read right away, to be uploaded.
-            let uncache = self.destination.is_local();
+            let uncache = self.uncache_finished();
             // Files still being written finish side by side, each on a thread of its own (its
             // end is mostly a sync waiting for the disk); a lone one finishes here. Every file
             // is waited for, even after one failed: none may still be written to when the
