@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
-use asana_audit_log_sink::arrow as sink_arrow;
-use asana_audit_log_sink::{
+use asana_audit_log_pipeline::arrow as sink_arrow;
+use asana_audit_log_pipeline::{
     Commit, CommitError, Destination, Encoding, Layout, ParquetRows, Partitioning, Record,
     Recovery, RowBuilder, Sink, SinkError, SinkOptions, Table,
 };
@@ -55,7 +55,7 @@ impl Target {
             }
             return Ok(Target::Stdout);
         }
-        let is_archive = asana_audit_log_sink::is_url(&text)
+        let is_archive = asana_audit_log_pipeline::is_url(&text)
             || output.is_dir()
             || text.ends_with('/')
             || encoding != Encoding::Ndjson;

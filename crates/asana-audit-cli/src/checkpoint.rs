@@ -37,7 +37,7 @@ pub struct Checkpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveMark>,
     /// A commit of files that was under way: `cursor` and `events_written` above still hold
-    /// until it is found complete (see `asana_audit_log_sink::Sink::recover`).
+    /// until it is found complete (see `asana_audit_log_pipeline::Sink::recover`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingCommit>,
 }
@@ -61,7 +61,7 @@ pub struct ArchiveMark {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingCommit {
     /// The files.
-    pub commit: asana_audit_log_sink::Commit,
+    pub commit: asana_audit_log_pipeline::Commit,
     /// The cursor after their events.
     pub cursor: Cursor,
     /// Events written by all runs once they are in place.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use asana_audit_log::{ActorType, EventType};
-use asana_audit_log_sink::Encoding;
+use asana_audit_log_pipeline::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -392,7 +392,7 @@ pub enum OnError {
 /// Parses an encoding name.
 pub fn parse_encoding(text: &str) -> Result<Encoding, String> {
     text.parse()
-        .map_err(|e: asana_audit_log_sink::UnknownEncoding| e.to_string())
+        .map_err(|e: asana_audit_log_pipeline::UnknownEncoding| e.to_string())
 }
 
 /// Parses a size: bytes, or a number with KB, MB, GB (powers of 1000) or KiB, MiB, GiB.

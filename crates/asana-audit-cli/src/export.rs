@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use asana_audit_log::{
     Actor, AuditLogStream, Backfill, Client, Cursor, Query, RetryPolicy, SecretString,
 };
-use asana_audit_log_sink::{Commit, Destination, Recovery};
+use asana_audit_log_pipeline::{Commit, Destination, Recovery};
 use chrono::Utc;
 use futures::StreamExt;
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use asana_audit_log_sink::{EVENT_JSON_COLUMN, Encoding};
+use asana_audit_log_pipeline::{EVENT_JSON_COLUMN, Encoding};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 

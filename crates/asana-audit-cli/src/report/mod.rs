@@ -116,7 +116,7 @@ pub fn aggregate(args: &ReportArgs) -> Result<Aggregator, CliError> {
                     "{} is a Parquet file without an {} column: not one `asana-audit export` \
                      wrote",
                     path.display(),
-                    asana_audit_log_sink::EVENT_JSON_COLUMN
+                    asana_audit_log_pipeline::EVENT_JSON_COLUMN
                 )));
             }
             Err(ReadError::Unreadable(e)) => {

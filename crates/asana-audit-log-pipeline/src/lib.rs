@@ -19,7 +19,7 @@
 //! ```
 //! use futures::TryStreamExt;
 //! use asana_audit_log::Client;
-//! use asana_audit_log_sink::{Destination, Encoding, Sink, SinkOptions};
+//! use asana_audit_log_pipeline::{Destination, Encoding, Sink, SinkOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

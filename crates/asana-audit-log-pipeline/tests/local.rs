@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, StringArray, TimestampMillisecondArray};
 use asana_audit_log::AuditLogEvent;
-use asana_audit_log_sink::{
+use asana_audit_log_pipeline::{
     Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, ParquetRows, Partitioning,
     Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
 };
@@ -426,7 +426,7 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
         let bad = Commit { files, events: 1 };
         let error = rerun.recover(&bad).await.unwrap_err();
         assert!(
-            matches!(error, asana_audit_log_sink::SinkError::InvalidCommit { .. }),
+            matches!(error, asana_audit_log_pipeline::SinkError::InvalidCommit { .. }),
             "{bad:?}: {error}"
         );
     }
@@ -515,7 +515,7 @@ struct Tagged {
     kind: &'static str,
 }
 
-impl asana_audit_log_sink::Record for Tagged {
+impl asana_audit_log_pipeline::Record for Tagged {
     fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.event.created_at()
     }
@@ -524,8 +524,8 @@ impl asana_audit_log_sink::Record for Tagged {
         self.event.json()
     }
 
-    fn table(&self) -> Option<asana_audit_log_sink::Table<'_>> {
-        Some(asana_audit_log_sink::Table {
+    fn table(&self) -> Option<asana_audit_log_pipeline::Table<'_>> {
+        Some(asana_audit_log_pipeline::Table {
             key: "kind",
             value: self.kind,
         })
@@ -535,19 +535,19 @@ impl asana_audit_log_sink::Record for Tagged {
 /// Parquet rows of tagged events: those of the events inside.
 struct TaggedRows;
 
-struct TaggedColumns(Box<dyn asana_audit_log_sink::RowBuilder<AuditLogEvent>>);
+struct TaggedColumns(Box<dyn asana_audit_log_pipeline::RowBuilder<AuditLogEvent>>);
 
-impl asana_audit_log_sink::RowBuilder<Tagged> for TaggedColumns {
+impl asana_audit_log_pipeline::RowBuilder<Tagged> for TaggedColumns {
     fn schema(&self) -> arrow_schema::SchemaRef {
         self.0.schema()
     }
-    fn push(&mut self, record: &Tagged) -> Result<(), asana_audit_log_sink::SinkError> {
+    fn push(&mut self, record: &Tagged) -> Result<(), asana_audit_log_pipeline::SinkError> {
         self.0.push(&record.event)
     }
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn finish(&mut self) -> Result<arrow_array::RecordBatch, asana_audit_log_sink::SinkError> {
+    fn finish(&mut self) -> Result<arrow_array::RecordBatch, asana_audit_log_pipeline::SinkError> {
         self.0.finish()
     }
 }
@@ -555,11 +555,11 @@ impl asana_audit_log_sink::RowBuilder<Tagged> for TaggedColumns {
 impl ParquetRows<Tagged> for TaggedRows {
     fn builder(
         &self,
-        _table: Option<asana_audit_log_sink::Table<'_>>,
-    ) -> Result<Box<dyn asana_audit_log_sink::RowBuilder<Tagged>>, asana_audit_log_sink::SinkError>
+        _table: Option<asana_audit_log_pipeline::Table<'_>>,
+    ) -> Result<Box<dyn asana_audit_log_pipeline::RowBuilder<Tagged>>, asana_audit_log_pipeline::SinkError>
     {
         Ok(Box::new(TaggedColumns(
-            asana_audit_log_sink::EventRows.builder(None)?,
+            asana_audit_log_pipeline::EventRows.builder(None)?,
         )))
     }
 }

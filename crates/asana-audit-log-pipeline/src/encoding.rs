@@ -15,7 +15,7 @@ use crate::record::{Record, RowBuilder};
 /// Parquet files hold typed columns plus the exact JSON (see [`parquet_schema`](crate::parquet_schema)).
 ///
 /// ```
-/// use asana_audit_log_sink::Encoding;
+/// use asana_audit_log_pipeline::Encoding;
 ///
 /// let encoding: Encoding = "ndjson.zst".parse().unwrap();
 /// assert_eq!(encoding, Encoding::NdjsonZstd);

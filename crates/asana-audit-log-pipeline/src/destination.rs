@@ -35,7 +35,7 @@ pub const STAGING_DIR: &str = "_asana_audit_staging";
 /// object appears under its name only once it is fully uploaded.
 ///
 /// ```
-/// use asana_audit_log_sink::Destination;
+/// use asana_audit_log_pipeline::Destination;
 ///
 /// let local = Destination::parse("/var/lib/asana-audit").unwrap();
 /// assert!(local.is_local());

@@ -181,7 +181,7 @@ pub const EVENT_JSON_COLUMN: &str = "event_json";
 /// file's path (Hive style), not in the file.
 ///
 /// ```
-/// let schema = asana_audit_log_sink::parquet_schema();
+/// let schema = asana_audit_log_pipeline::parquet_schema();
 /// assert_eq!(schema.field(0).name(), "gid");
 /// assert_eq!(schema.fields().last().unwrap().name(), "event_json");
 /// ```
@@ -317,7 +317,7 @@ impl<R> ParquetFile<R> {
             .set_column_dictionary_enabled(unique("gid"), false)
             .set_column_dictionary_enabled(unique(EVENT_JSON_COLUMN), false)
             .set_column_statistics_enabled(unique(EVENT_JSON_COLUMN), EnabledStatistics::None)
-            .set_created_by(concat!("asana-audit-log-sink ", env!("CARGO_PKG_VERSION")).into())
+            .set_created_by(concat!("asana-audit-log-pipeline ", env!("CARGO_PKG_VERSION")).into())
             .build();
         let schema = rows.schema();
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(properties))

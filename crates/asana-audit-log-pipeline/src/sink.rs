@@ -29,7 +29,7 @@ impl Partitioning {
     /// The folder (relative path) of an event created at `at`.
     ///
     /// ```
-    /// use asana_audit_log_sink::Partitioning;
+    /// use asana_audit_log_pipeline::Partitioning;
     ///
     /// let at = "2026-11-30T07:15:00Z".parse().unwrap();
     /// assert_eq!(Partitioning::Day.folder(at), "event_date=2026-11-30");
@@ -46,7 +46,7 @@ impl Partitioning {
 /// Where files go, by table and time.
 ///
 /// ```
-/// use asana_audit_log_sink::{Layout, Partitioning, Table};
+/// use asana_audit_log_pipeline::{Layout, Partitioning, Table};
 ///
 /// let at = "2026-11-30T07:15:00Z".parse().unwrap();
 /// let class = Some(Table { key: "class_uid", value: "3002" });
@@ -124,7 +124,7 @@ impl Layout {
 ///
 /// ```
 /// use std::time::Duration;
-/// use asana_audit_log_sink::{Encoding, Partitioning, SinkOptions};
+/// use asana_audit_log_pipeline::{Encoding, Partitioning, SinkOptions};
 ///
 /// let options = SinkOptions::new(Encoding::Parquet)
 ///     .with_partitioning(Partitioning::Hour)
