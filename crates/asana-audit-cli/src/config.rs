@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use asana_audit_log::{Client, SecretString};
+use asana_audit_log_pipeline::Output;
 use clap::{Parser, ValueEnum};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::archive::Target;
 use crate::cli::{self, ExportArgs, FollowArgs};
 use crate::error::CliError;
 use crate::export::{self, Plan};
@@ -547,8 +547,8 @@ fn finish(
 
 /// What makes two outputs the same: the destination's URL, or the file's path.
 fn destination_key(args: &ExportArgs) -> Result<String, CliError> {
-    Ok(match Target::classify(&args.output, &args.archive)? {
-        Target::Archive(destination) => destination.url().trim_end_matches('/').to_owned(),
+    Ok(match crate::archive::output(&args.output, &args.archive)? {
+        Output::Archive(destination) => destination.url().trim_end_matches('/').to_owned(),
         _ => normalize(&args.output).display().to_string(),
     })
 }

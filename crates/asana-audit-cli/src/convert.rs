@@ -5,8 +5,9 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
+use asana_audit_log_pipeline::read::trim_line;
+use asana_audit_log_pipeline::{Format, FormatSink, Output, Prepared};
 
-use crate::archive::{AnySink, Format, Prepared, Target};
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
 
@@ -27,7 +28,7 @@ const REPORTED_SKIPS: u64 = 20;
 /// Where converted events go.
 enum Out {
     Lines(BufWriter<Box<dyn Write>>),
-    Archive(Box<AnySink>),
+    Archive(Box<FormatSink>),
 }
 
 /// Lines per chunk a parsing thread decodes at a time.
@@ -195,11 +196,11 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?,
         )
     };
-    let format = Format::new(&args.archive, None);
-    let mut out = match Target::classify(&args.output, &args.archive)? {
-        Target::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
-        Target::File => {
-            let path = &args.output;
+    let format = crate::archive::format(&args.archive, None);
+    let mut out = match crate::archive::output(&args.output, &args.archive)? {
+        Output::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
+        Output::File(path) => {
+            let path = &path;
             if path.exists() {
                 return Err(CliError::input(format!(
                     "output {} already exists; convert writes a new file, or a directory or URL",
@@ -210,8 +211,13 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 .map_err(|e| CliError::input(format!("cannot create {}: {e}", path.display())))?;
             Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
         }
-        Target::Archive(destination) => Out::Archive(Box::new(
-            AnySink::open(destination, &args.archive, format.clone()).await?,
+        Output::Archive(destination) => Out::Archive(Box::new(
+            FormatSink::open(
+                destination,
+                crate::archive::options(&args.archive),
+                format.clone(),
+            )
+            .await?,
         )),
     };
 
@@ -334,14 +340,8 @@ fn keep_freed_memory() {
 
 /// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
 /// destination).
-async fn commit(sink: &mut AnySink) -> Result<u64, CliError> {
-    sink.commit(|_| Ok(())).await
-}
-
-/// The line without its `\n` or `\r\n` (an export's line, as `convert` and `report` read it).
-pub(crate) fn trim_line(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+async fn commit(sink: &mut FormatSink) -> Result<u64, CliError> {
+    Ok(sink.commit(|_| Ok(())).await?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 
 use crate::cli::DemoArgs;
 use crate::error::CliError;
-use crate::output::Output;
+use asana_audit_log_pipeline::Lines;
 
 /// Starts the mock, exports every event through the library, prints a few and a summary.
 pub async fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
@@ -25,7 +25,7 @@ pub async fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> 
         .base_url(server.base_url())
         .build()?;
     let mut file = match &args.output {
-        Some(path) => Some(Output::file(path, None, true)?.0),
+        Some(path) => Some(Lines::file(path, None, true)?.0),
         None => None,
     };
 

@@ -93,3 +93,33 @@ impl From<asana_audit_log::Error> for CliError {
         CliError { failure, message }
     }
 }
+
+impl From<asana_audit_log_pipeline::Error> for CliError {
+    fn from(err: asana_audit_log_pipeline::Error) -> Self {
+        use asana_audit_log_pipeline::Error as E;
+        let err = match err {
+            E::Stream(err) => return err.into(),
+            other => other,
+        };
+        let failure = match &err {
+            E::Refused { .. } | E::InvalidDestination { .. } | E::InvalidCommit { .. } => {
+                Failure::Input
+            }
+            E::Locked { .. } => Failure::Locked,
+            // The object store failing is exit 4, like the API failing.
+            E::Store { .. } => Failure::Api,
+            E::Commit { source } => match **source {
+                E::Store { .. } => Failure::Api,
+                // A checkpoint altered by hand, or not ours: bad input, and nothing was
+                // touched.
+                E::InvalidCommit { .. } => Failure::Input,
+                _ => Failure::Local,
+            },
+            _ => Failure::Local,
+        };
+        CliError {
+            failure,
+            message: err.to_string(),
+        }
+    }
+}

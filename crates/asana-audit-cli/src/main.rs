@@ -3,7 +3,6 @@
 //! See `asana-audit --help`. The library behind it is the `asana-audit-log` crate.
 
 mod archive;
-mod checkpoint;
 mod cli;
 mod config;
 mod convert;
@@ -11,9 +10,7 @@ mod convert;
 mod demo;
 mod error;
 mod export;
-mod lock;
 mod metrics;
-mod output;
 mod progress;
 mod report;
 mod run;
@@ -116,7 +113,7 @@ async fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
-fn report(summary: &export::Summary) {
+fn report(summary: &asana_audit_log_pipeline::Summary) {
     tracing::info!(
         written = summary.written,
         duplicates_dropped = summary.duplicates_dropped,

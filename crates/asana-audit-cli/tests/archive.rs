@@ -579,23 +579,71 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
             }
         }
     }
-    // Parquet to standard output, and OCSF to a single file, are refused before any request.
+    // Parquet to standard output is refused before any request.
     server.clear_requests();
-    for args in [
-        vec!["--format", "ocsf", "--encoding", "parquet", "--output", "-"],
-        vec!["--format", "ocsf", "--output", "events.ndjson"],
-    ] {
-        let mut cmd = export(&server, &args);
-        cmd.current_dir(dir.path());
-        let out = run(cmd).await;
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
+    let args = ["--format", "ocsf", "--encoding", "parquet", "--output", "-"];
+    let mut cmd = export(&server, &args);
+    cmd.current_dir(dir.path());
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
     assert!(server.requests().is_empty());
+}
+
+/// OCSF lines go to a single file like events as received, and resume exactly once: each line
+/// carries its event's gid in `metadata.uid`, so lines a killed run wrote after its last
+/// checkpoint are recognised and not written again, and a torn last line is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
+    let server = mock(900, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ocsf = |output: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["--format", "ocsf", "--output", output.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        export(&server, &args)
+    };
+    // What one uninterrupted run writes.
+    let whole = dir.path().join("whole.ndjson");
+    let out = run(ocsf(&whole, &[])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = expected.lines().collect();
+    assert_eq!(lines.len(), 900);
+
+    // A run that stops after 300 events, then lines a killed run would have written after its
+    // checkpoint (the next 200, and half of one more), then a rerun.
+    let file = dir.path().join("events.ndjson");
+    let checkpoint = dir.path().join("events.ckpt");
+    let checkpoint = checkpoint.to_str().unwrap();
+    let out = run(ocsf(
+        &file,
+        &["--checkpoint", checkpoint, "--max-events", "300"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut written = std::fs::read_to_string(&file).unwrap();
+    let first: String = lines[..300]
+        .iter()
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(written, first);
+    for line in &lines[300..500] {
+        written.push_str(line);
+        written.push('\n');
+    }
+    written.push_str(&lines[500][..lines[500].len() / 2]);
+    std::fs::write(&file, &written).unwrap();
+    let out = run(ocsf(&file, &["--checkpoint", checkpoint])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected,
+        "every OCSF event once, in order"
+    );
 }
 
 /// Apache Spark in local mode, a distributed query engine (neither ours nor DuckDB), reads the

@@ -10,7 +10,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::SinkError;
+use crate::error::Error;
 
 /// The folder, under a destination, that holds what is not part of the archive: staged files
 /// of a local destination (written there, then renamed into place) and the small probe a sink
@@ -99,8 +99,8 @@ impl Destination {
     /// Reads a path or URL; configuration of object stores comes from the environment. Sends
     /// nothing: see [`Sink::open`](crate::Sink::open) for the check that the destination takes
     /// writes.
-    pub fn parse(text: &str) -> Result<Destination, SinkError> {
-        let invalid = |reason: String| SinkError::InvalidDestination {
+    pub fn parse(text: &str) -> Result<Destination, Error> {
+        let invalid = |reason: String| Error::InvalidDestination {
             destination: text.to_owned(),
             reason,
         };
@@ -206,16 +206,16 @@ impl Destination {
     /// in the staging folder and removes it. Finds missing or refused credentials, a bucket
     /// that does not exist or refuses writes. Probes that runs killed in between left behind
     /// are removed too.
-    pub(crate) async fn probe(&self, name: &str) -> Result<(), SinkError> {
+    pub(crate) async fn probe(&self, name: &str) -> Result<(), Error> {
         match &self.kind {
             Kind::Local { root } => {
                 std::fs::create_dir_all(root.join(STAGING_DIR))
-                    .map_err(|e| SinkError::io(format!("create {}", root.display()), e))?;
+                    .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
                 let probe = root.join(STAGING_DIR).join(name);
                 std::fs::write(&probe, b"probe")
-                    .map_err(|e| SinkError::io(format!("write to {}", root.display()), e))?;
+                    .map_err(|e| Error::io(format!("write to {}", root.display()), e))?;
                 std::fs::remove_file(&probe)
-                    .map_err(|e| SinkError::io(format!("remove {}", probe.display()), e))
+                    .map_err(|e| Error::io(format!("remove {}", probe.display()), e))
             }
             Kind::Object { store, prefix } => {
                 let name = format!("{STAGING_DIR}/{name}");
@@ -224,14 +224,14 @@ impl Destination {
                 store
                     .put(&path, bytes::Bytes::from_static(b"probe").into())
                     .await
-                    .map_err(|e| SinkError::store("cannot write to", &location, e))?;
+                    .map_err(|e| Error::store("cannot write to", &location, e))?;
                 let staging = Self::object_path(prefix, STAGING_DIR);
                 let mut leftovers = store.list(Some(&staging));
                 while let Some(item) = futures::StreamExt::next(&mut leftovers).await {
-                    let item = item.map_err(|e| SinkError::store("cannot list", &location, e))?;
+                    let item = item.map_err(|e| Error::store("cannot list", &location, e))?;
                     match store.delete(&item.location).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(SinkError::store("cannot delete", &location, e)),
+                        Err(e) => return Err(Error::store("cannot delete", &location, e)),
                     }
                 }
                 Ok(())
@@ -249,7 +249,7 @@ impl Destination {
     pub(crate) async fn publish_all(
         &self,
         files: &[(PathBuf, String)],
-    ) -> Result<(), (usize, SinkError)> {
+    ) -> Result<(), (usize, Error)> {
         match &self.kind {
             Kind::Local { root } => {
                 let mut folders = BTreeSet::new();
@@ -257,14 +257,11 @@ impl Destination {
                     let target = root.join(name);
                     let parent = target.parent().expect("a file name under the root");
                     std::fs::create_dir_all(parent).map_err(|e| {
-                        (
-                            index,
-                            SinkError::io(format!("create {}", parent.display()), e),
-                        )
+                        (index, Error::io(format!("create {}", parent.display()), e))
                     })?;
                     std::fs::rename(staged, &target).map_err(|e| {
                         let action = format!("move a file into {}", target.display());
-                        (index, SinkError::io(action, e))
+                        (index, Error::io(action, e))
                     })?;
                     // The rename, and any folder it needed, are durable once their folders are
                     // synced: the file's folder and those above it, up to the root.
@@ -298,12 +295,12 @@ impl Destination {
         prefix: &ObjectPath,
         staged: &Path,
         name: &str,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), Error> {
         let path = Self::object_path(prefix, name);
         let location = self.location(name);
         let mut file = tokio::fs::File::open(staged)
             .await
-            .map_err(|e| SinkError::io(format!("read {}", staged.display()), e))?;
+            .map_err(|e| Error::io(format!("read {}", staged.display()), e))?;
         // Small files in one request, large ones in parts; the object appears only when
         // the upload completes.
         let mut upload = object_store::buffered::BufWriter::new(store.clone(), path);
@@ -318,45 +315,45 @@ impl Destination {
             }
         };
         if let Some(e) = failed {
-            return Err(SinkError::Store {
+            return Err(Error::Store {
                 action: "cannot upload",
                 location,
                 source: Box::new(e),
             });
         }
         std::fs::remove_file(staged)
-            .map_err(|e| SinkError::io(format!("remove {}", staged.display()), e))
+            .map_err(|e| Error::io(format!("remove {}", staged.display()), e))
     }
 
     /// Whether a file named `name` is in place.
-    pub(crate) async fn exists(&self, name: &str) -> Result<bool, SinkError> {
+    pub(crate) async fn exists(&self, name: &str) -> Result<bool, Error> {
         match &self.kind {
             Kind::Local { root } => Ok(root.join(name).is_file()),
             Kind::Object { store, prefix } => {
                 match store.head(&Self::object_path(prefix, name)).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
-                    Err(e) => Err(SinkError::store("cannot check", self.location(name), e)),
+                    Err(e) => Err(Error::store("cannot check", self.location(name), e)),
                 }
             }
         }
     }
 
     /// Removes the file named `name` if it is there.
-    pub(crate) async fn remove(&self, name: &str) -> Result<(), SinkError> {
+    pub(crate) async fn remove(&self, name: &str) -> Result<(), Error> {
         match &self.kind {
             Kind::Local { root } => {
                 let target = root.join(name);
                 match std::fs::remove_file(&target) {
                     Ok(()) => sync_dir(target.parent().expect("a file name under the root")),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(SinkError::io(format!("remove {}", target.display()), e)),
+                    Err(e) => Err(Error::io(format!("remove {}", target.display()), e)),
                 }
             }
             Kind::Object { store, prefix } => {
                 match store.delete(&Self::object_path(prefix, name)).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(SinkError::store("cannot delete", self.location(name), e)),
+                    Err(e) => Err(Error::store("cannot delete", self.location(name), e)),
                 }
             }
         }
@@ -365,7 +362,7 @@ impl Destination {
 
 /// [`sync_dir`] of each of `dirs`, on up to eight threads: a folder's sync mostly waits for
 /// the disk, and syncs issued together share the file system's journal commits.
-fn sync_dirs(dirs: &[PathBuf]) -> Result<(), SinkError> {
+fn sync_dirs(dirs: &[PathBuf]) -> Result<(), Error> {
     const THREADS: usize = 8;
     if dirs.len() <= 1 {
         return dirs.iter().try_for_each(|dir| sync_dir(dir));
@@ -380,7 +377,7 @@ fn sync_dirs(dirs: &[PathBuf]) -> Result<(), SinkError> {
         let mut result = Ok(());
         for thread in syncing {
             let synced = thread.join().unwrap_or_else(|_| {
-                Err(SinkError::io(
+                Err(Error::io(
                     "sync folders",
                     std::io::Error::other("a syncing thread panicked"),
                 ))
@@ -392,8 +389,8 @@ fn sync_dirs(dirs: &[PathBuf]) -> Result<(), SinkError> {
 }
 
 /// Makes the entries of `dir` (a rename into it, a new folder in it) durable.
-fn sync_dir(dir: &Path) -> Result<(), SinkError> {
+fn sync_dir(dir: &Path) -> Result<(), Error> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| SinkError::io(format!("sync {}", dir.display()), e))
+        .map_err(|e| Error::io(format!("sync {}", dir.display()), e))
 }

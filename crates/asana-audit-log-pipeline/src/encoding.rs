@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::str::FromStr;
 
-use crate::error::SinkError;
+use crate::error::Error;
 use crate::parquet::ParquetFile;
 use crate::record::{Record, RowBuilder};
 
@@ -53,6 +53,39 @@ impl Encoding {
         }
     }
 
+    /// The encoding of a file named `name`, by what it ends with: `.gz` gzip, `.zst` zstd,
+    /// `.parquet` Parquet, NDJSON otherwise (a file given by name may be called anything).
+    ///
+    /// ```
+    /// use asana_audit_log_pipeline::Encoding;
+    ///
+    /// assert_eq!(Encoding::of_file("a.ndjson.zst"), Encoding::NdjsonZstd);
+    /// assert_eq!(Encoding::of_file("a.jsonl.gz"), Encoding::NdjsonGzip);
+    /// assert_eq!(Encoding::of_file("events.txt"), Encoding::Ndjson);
+    /// assert_eq!(Encoding::of_export_file("checkpoint.json"), None);
+    /// ```
+    pub fn of_file(name: &str) -> Encoding {
+        Encoding::ALL
+            .into_iter()
+            .find(|encoding| {
+                // The last part of the extension tells the encodings apart.
+                let last = encoding.extension().rsplit('.').next().unwrap_or_default();
+                has_extension(name, last)
+            })
+            .unwrap_or(Encoding::Ndjson)
+    }
+
+    /// The encoding of a file named as this crate names them (`.ndjson`, `.ndjson.gz`,
+    /// `.ndjson.zst`, `.parquet`, or `.jsonl` for `.ndjson`), `None` for any other file (a
+    /// checkpoint, a report's JSON).
+    pub fn of_export_file(name: &str) -> Option<Encoding> {
+        Encoding::ALL.into_iter().find(|encoding| {
+            let extension = encoding.extension();
+            has_extension(name, extension)
+                || has_extension(name, &extension.replace("ndjson", "jsonl"))
+        })
+    }
+
     /// Whether the encoding can be streamed to a pipe (Parquet cannot: its footer is written
     /// last and readers seek to it).
     pub fn streams(self) -> bool {
@@ -80,6 +113,12 @@ impl FromStr for Encoding {
             .find(|encoding| encoding.extension() == name)
             .ok_or_else(|| UnknownEncoding(name.to_owned()))
     }
+}
+
+/// Whether `name` ends with `.` and `extension`.
+fn has_extension(name: &str, extension: &str) -> bool {
+    name.strip_suffix(extension)
+        .is_some_and(|stem| stem.ends_with('.'))
 }
 
 /// Counts the bytes that reach the file, for rotation by size.
@@ -117,9 +156,9 @@ impl<R: Record> FileEncoder<R> {
     pub(crate) fn new(
         encoding: Encoding,
         file: File,
-        rows: impl FnOnce() -> Result<Box<dyn RowBuilder<R>>, SinkError>,
+        rows: impl FnOnce() -> Result<Box<dyn RowBuilder<R>>, Error>,
         row_group_rows: usize,
-    ) -> Result<Self, SinkError> {
+    ) -> Result<Self, Error> {
         let sink = Counting {
             inner: BufWriter::with_capacity(256 * 1024, file),
             bytes: 0,
@@ -131,7 +170,7 @@ impl<R: Record> FileEncoder<R> {
                 flate2::Compression::new(6),
             )),
             Encoding::NdjsonZstd => FileEncoder::Zstd(
-                zstd::Encoder::new(sink, 3).map_err(|e| SinkError::io("start zstd", e))?,
+                zstd::Encoder::new(sink, 3).map_err(|e| Error::io("start zstd", e))?,
             ),
             Encoding::Parquet => {
                 FileEncoder::Parquet(Box::new(ParquetFile::new(sink, rows()?, row_group_rows)?))
@@ -140,7 +179,7 @@ impl<R: Record> FileEncoder<R> {
     }
 
     /// Appends one record.
-    pub(crate) fn write(&mut self, record: &R) -> Result<(), SinkError> {
+    pub(crate) fn write(&mut self, record: &R) -> Result<(), Error> {
         let line = |w: &mut dyn Write| {
             w.write_all(record.json().as_bytes())?;
             w.write_all(b"\n")
@@ -151,7 +190,7 @@ impl<R: Record> FileEncoder<R> {
             FileEncoder::Zstd(w) => line(w),
             FileEncoder::Parquet(p) => return p.write(record),
         }
-        .map_err(|e| SinkError::io("write a staged file", e))
+        .map_err(|e| Error::io("write a staged file", e))
     }
 
     /// About how many bytes the file has now (compressed; for Parquet, with the row group in
@@ -167,7 +206,7 @@ impl<R: Record> FileEncoder<R> {
 
     /// Ends the file (compression trailer, Parquet footer) and syncs it to disk; with
     /// `uncache`, its pages then leave the page cache (see [`uncache`]).
-    pub(crate) fn finish(self, uncache: bool) -> Result<(), SinkError> {
+    pub(crate) fn finish(self, uncache: bool) -> Result<(), Error> {
         (self.sealer(uncache)?)()
     }
 
@@ -177,24 +216,24 @@ impl<R: Record> FileEncoder<R> {
     pub(crate) fn finish_in_background(
         self,
         uncache: bool,
-    ) -> Result<std::thread::JoinHandle<Result<(), SinkError>>, SinkError> {
+    ) -> Result<std::thread::JoinHandle<Result<(), Error>>, Error> {
         let seal = self.sealer(uncache)?;
         std::thread::Builder::new()
             .name("sink-finish".into())
             .spawn(seal)
-            .map_err(|e| SinkError::io("start a thread", e))
+            .map_err(|e| Error::io("start a thread", e))
     }
 
     /// What is left of ending the file once no record is held: it no longer depends on the
     /// record type.
-    fn sealer(self, uncache: bool) -> Result<Sealer, SinkError> {
-        let end: Box<dyn FnOnce() -> Result<Target, SinkError> + Send> = match self {
+    fn sealer(self, uncache: bool) -> Result<Sealer, Error> {
+        let end: Box<dyn FnOnce() -> Result<Target, Error> + Send> = match self {
             FileEncoder::Ndjson(w) => Box::new(move || Ok(w)),
             FileEncoder::Gzip(w) => {
-                Box::new(move || w.finish().map_err(|e| SinkError::io("end gzip", e)))
+                Box::new(move || w.finish().map_err(|e| Error::io("end gzip", e)))
             }
             FileEncoder::Zstd(w) => {
-                Box::new(move || w.finish().map_err(|e| SinkError::io("end zstd", e)))
+                Box::new(move || w.finish().map_err(|e| Error::io("end zstd", e)))
             }
             FileEncoder::Parquet(p) => Box::new(p.close_input()?),
         };
@@ -202,9 +241,9 @@ impl<R: Record> FileEncoder<R> {
             let file = end()?
                 .inner
                 .into_inner()
-                .map_err(|e| SinkError::io("write a staged file", e.into_error()))?;
+                .map_err(|e| Error::io("write a staged file", e.into_error()))?;
             file.sync_all()
-                .map_err(|e| SinkError::io("sync a staged file", e))?;
+                .map_err(|e| Error::io("sync a staged file", e))?;
             if uncache {
                 self::uncache(&file);
             }
@@ -235,4 +274,4 @@ fn uncache(file: &File) {
 }
 
 /// The end of a file that holds no record any more: trailer or footer, flush, sync.
-type Sealer = Box<dyn FnOnce() -> Result<(), SinkError> + Send>;
+type Sealer = Box<dyn FnOnce() -> Result<(), Error> + Send>;

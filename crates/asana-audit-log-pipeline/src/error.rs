@@ -9,7 +9,7 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 /// store client, of the Parquet writer) is the [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SinkError {
+pub enum Error {
     /// The destination is not one this crate can write to (unknown URL scheme, a URL without a
     /// bucket, an option out of range): found before anything is written.
     #[error("invalid destination {destination:?}: {reason}")]
@@ -63,25 +63,89 @@ pub enum SinkError {
         #[source]
         source: Cause,
     },
+
+    /// What a run was asked to do cannot work, found before anything was read or written: a
+    /// checkpoint that is not valid or belongs to another query or output, an output that
+    /// cannot be opened or would be overwritten, a destination that takes no writes. The
+    /// message says what to do.
+    #[error("{message}")]
+    Refused {
+        /// What is wrong, and what to do about it.
+        message: String,
+    },
+
+    /// Another run holds the checkpoint (or the file output): nothing was read or written.
+    #[error("{message}")]
+    Locked {
+        /// Which lock, and what to do about it.
+        message: String,
+    },
+
+    /// A commit of files failed during a run: the checkpoint covers only the files that were
+    /// in place before it. The source says why.
+    #[error(
+        "{}; the checkpoint covers only the files already in place",
+        chain(source)
+    )]
+    Commit {
+        /// The sink's error.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A file or standard output given lines could not be written.
+    #[error("{message}")]
+    Output {
+        /// What failed, e.g. "cannot write output events.ndjson: No space left on device".
+        message: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The event stream failed (the API, the network, the token, the query).
+    #[error(transparent)]
+    Stream(#[from] asana_audit_log::Error),
 }
 
-impl SinkError {
+/// An error and its causes on one line, each cause once.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = error.source();
+    }
+    text
+}
+
+impl Error {
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
+        Error::Refused {
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
-        SinkError::Io {
+        Error::Io {
             action: action.into(),
             source,
         }
     }
 
     pub(crate) fn parquet(source: parquet::errors::ParquetError) -> Self {
-        SinkError::Encode {
+        Error::Encode {
             source: Box::new(source),
         }
     }
 
     /// An Arrow error (for [`RowBuilder`](crate::RowBuilder) implementations).
     pub fn arrow(source: arrow_schema::ArrowError) -> Self {
-        SinkError::Encode {
+        Error::Encode {
             source: Box::new(source),
         }
     }
@@ -91,7 +155,7 @@ impl SinkError {
         location: impl Into<String>,
         source: object_store::Error,
     ) -> Self {
-        SinkError::Store {
+        Error::Store {
             action,
             location: location.into(),
             source: Box::new(source),

@@ -1,15 +1,22 @@
-//! Land Asana audit log events where security teams query them: a local directory or an
-//! object store (S3, GCS, Azure Blob), as Hive-partitioned NDJSON, compressed NDJSON or
-//! Parquet files, each event exactly once.
+//! Everything after the Asana audit log stream: land events where security teams query them,
+//! exactly once.
 //!
-//! - [`Destination`]: a path or an `s3://`, `gs://`, `az://` URL, configured from the standard
+//! - [`Pipeline`]: runs any event stream of `asana-audit-log` into an [`Output`] with a
+//!   [`Checkpoint`], so that a run killed at any instant and started again writes every event
+//!   once; progress and metrics reach an [`Observer`]; one writer per checkpoint ([`Locks`]);
+//! - [`Output`]: standard output or a file ([`Lines`], one event per line), or an archive in a
+//!   [`Destination`]: a path or an `s3://`, `gs://`, `az://` URL, configured from the standard
 //!   environment of each ecosystem;
+//! - [`Format`]: each event as received, or mapped to OCSF ([`OcsfRecord`], [`OcsfRows`]);
 //! - [`Encoding`]: `ndjson` (the exact bytes received), `ndjson.gz`, `ndjson.zst`, `parquet`
 //!   (typed columns plus the exact JSON, [`parquet_schema`]);
 //! - [`Sink`]: partitions by the event's UTC day or hour ([`Partitioning`]), rotates files by
 //!   size and age ([`SinkOptions`]), and commits them with a protocol that lets the caller's
 //!   checkpoint cover only events that are durably stored ([`Sink::commit`],
-//!   [`Sink::recover`]).
+//!   [`Sink::recover`]);
+//! - [`read`]: the files this crate writes, read back record by record.
+//!
+//! The [`Pipeline`] page has an example of a whole run; the one below uses the [`Sink`] alone.
 //!
 //! # Example
 //!
@@ -50,17 +57,32 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod checkpoint;
 mod destination;
 mod encoding;
 mod error;
+mod format;
+mod lines;
+mod lock;
+mod output;
 mod parquet;
+mod pipeline;
+pub mod read;
 mod record;
 mod sink;
 
+pub use checkpoint::{
+    ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit, write_atomically,
+};
 pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
-pub use error::SinkError;
+pub use error::Error;
+pub use format::{Batch, Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
+pub use lines::{Lines, Recovered, scan_tail};
+pub use lock::{Locks, sidecar};
+pub use output::Output;
 pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};
+pub use pipeline::{Observer, Pipeline, Planned, Summary};
 pub use record::{EventRows, ParquetRows, Record, RowBuilder, Table};
 
 /// The Arrow types of [`RowBuilder`]'s signatures, so that an implementation names the same

@@ -20,7 +20,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::encoding::Counting;
-use crate::error::SinkError;
+use crate::error::Error;
 use crate::record::RowBuilder;
 
 /// Where a text column's value comes from.
@@ -237,7 +237,7 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
         parquet_schema()
     }
 
-    fn push(&mut self, event: &AuditLogEvent) -> Result<(), SinkError> {
+    fn push(&mut self, event: &AuditLogEvent) -> Result<(), Error> {
         let mut values: members::Values = Default::default();
         members::read(event, &mut values);
         self.gid.append_value(event.gid());
@@ -261,7 +261,7 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
         self.rows
     }
 
-    fn finish(&mut self) -> Result<RecordBatch, SinkError> {
+    fn finish(&mut self) -> Result<RecordBatch, Error> {
         let rows = std::mem::take(&mut self.rows);
         let mut columns: Vec<ArrayRef> = vec![
             finish_text(&mut self.gid, rows),
@@ -269,7 +269,7 @@ impl RowBuilder<AuditLogEvent> for EventColumns {
         ];
         columns.extend(self.text.iter_mut().map(|b| finish_text(b, rows)));
         columns.push(finish_text(&mut self.json, rows));
-        RecordBatch::try_new(parquet_schema(), columns).map_err(SinkError::arrow)
+        RecordBatch::try_new(parquet_schema(), columns).map_err(Error::arrow)
     }
 }
 
@@ -294,7 +294,7 @@ const BATCHES_IN_FLIGHT: usize = 2;
 pub(crate) struct ParquetFile<R> {
     rows: Box<dyn RowBuilder<R>>,
     batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
-    encoder: Option<std::thread::JoinHandle<Result<Target, SinkError>>>,
+    encoder: Option<std::thread::JoinHandle<Result<Target, Error>>>,
     /// The writer's bytes written plus its row group in progress, after the last batch.
     size: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -304,7 +304,7 @@ impl<R> ParquetFile<R> {
         sink: Target,
         rows: Box<dyn RowBuilder<R>>,
         row_group_rows: usize,
-    ) -> Result<Self, SinkError> {
+    ) -> Result<Self, Error> {
         // The exact JSON (and the gid) is unique per event: a dictionary or min/max statistics
         // of hundreds of bytes per page would only cost time there. zstd level 1: most of
         // level 3's ratio on JSON text at about twice the speed.
@@ -320,8 +320,8 @@ impl<R> ParquetFile<R> {
             .set_created_by(concat!("asana-audit-log-pipeline ", env!("CARGO_PKG_VERSION")).into())
             .build();
         let schema = rows.schema();
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(properties))
-            .map_err(SinkError::parquet)?;
+        let writer =
+            ArrowWriter::try_new(sink, schema.clone(), Some(properties)).map_err(Error::parquet)?;
         let (batches, received) = std::sync::mpsc::sync_channel::<RecordBatch>(BATCHES_IN_FLIGHT);
         let size = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let reported = size.clone();
@@ -329,7 +329,7 @@ impl<R> ParquetFile<R> {
         let encoder = std::thread::Builder::new()
             .name("parquet-encoder".into())
             .spawn(move || encode(writer, &schema, row_group_rows, received, &reported))
-            .map_err(|e| SinkError::io("start the Parquet encoder", e))?;
+            .map_err(|e| Error::io("start the Parquet encoder", e))?;
         Ok(ParquetFile {
             rows,
             batches: Some(batches),
@@ -338,7 +338,7 @@ impl<R> ParquetFile<R> {
         })
     }
 
-    pub(crate) fn write(&mut self, record: &R) -> Result<(), SinkError> {
+    pub(crate) fn write(&mut self, record: &R) -> Result<(), Error> {
         self.rows.push(record)?;
         if self.rows.len() == BATCH_ROWS {
             self.flush_batch()?;
@@ -346,7 +346,7 @@ impl<R> ParquetFile<R> {
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> Result<(), SinkError> {
+    fn flush_batch(&mut self) -> Result<(), Error> {
         if self.rows.is_empty() {
             return Ok(());
         }
@@ -362,14 +362,14 @@ impl<R> ParquetFile<R> {
         self.batches = None;
         match self.join() {
             Err(error) => Err(error),
-            Ok(_) => Err(SinkError::io(
+            Ok(_) => Err(Error::io(
                 "encode Parquet",
                 std::io::Error::other("the encoder stopped"),
             )),
         }
     }
 
-    fn join(&mut self) -> Result<Target, SinkError> {
+    fn join(&mut self) -> Result<Target, Error> {
         join(self.encoder.take())
     }
 
@@ -383,7 +383,7 @@ impl<R> ParquetFile<R> {
     /// waits for the encoder to write the footer and returns the file.
     pub(crate) fn close_input(
         mut self,
-    ) -> Result<impl FnOnce() -> Result<Target, SinkError> + Send + 'static, SinkError> {
+    ) -> Result<impl FnOnce() -> Result<Target, Error> + Send + 'static, Error> {
         self.flush_batch()?;
         // Closing the channel ends the encoder, which writes the footer.
         self.batches = None;
@@ -404,10 +404,8 @@ fn encode(
     row_group_rows: usize,
     batches: std::sync::mpsc::Receiver<RecordBatch>,
     size: &std::sync::atomic::AtomicU64,
-) -> Result<Target, SinkError> {
-    let (mut file, factory) = writer
-        .into_serialized_writer()
-        .map_err(SinkError::parquet)?;
+) -> Result<Target, Error> {
+    let (mut file, factory) = writer.into_serialized_writer().map_err(Error::parquet)?;
     let mut group: Option<RowGroup> = None;
     for batch in batches {
         let mut offset = 0;
@@ -436,7 +434,7 @@ fn encode(
         last.finish(&mut file)?;
     }
     // Writes the footer.
-    file.into_inner().map_err(SinkError::parquet)
+    file.into_inner().map_err(Error::parquet)
 }
 
 /// A row group being encoded: the column writers of every leaf column but the last here, the
@@ -451,12 +449,12 @@ struct RowGroup {
 }
 
 impl RowGroup {
-    fn start(factory: &ArrowRowGroupWriterFactory, index: usize) -> Result<Self, SinkError> {
+    fn start(factory: &ArrowRowGroupWriterFactory, index: usize) -> Result<Self, Error> {
         let mut writers = factory
             .create_column_writers(index)
-            .map_err(SinkError::parquet)?;
+            .map_err(Error::parquet)?;
         let mut last_writer = writers.pop().ok_or_else(|| {
-            SinkError::parquet(ParquetError::General("a schema without columns".into()))
+            Error::parquet(ParquetError::General("a schema without columns".into()))
         })?;
         let (last, leaves) = std::sync::mpsc::sync_channel::<ArrowLeafColumn>(BATCHES_IN_FLIGHT);
         let last_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -473,7 +471,7 @@ impl RowGroup {
                 }
                 last_writer.close()
             })
-            .map_err(|e| SinkError::io("start the Parquet encoder", e))?;
+            .map_err(|e| Error::io("start the Parquet encoder", e))?;
         Ok(RowGroup {
             writers,
             last: Some(last),
@@ -484,12 +482,12 @@ impl RowGroup {
     }
 
     /// Encodes `batch`'s rows, every leaf column in schema order.
-    fn write(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), SinkError> {
+    fn write(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), Error> {
         let mut leaf_index = 0;
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column).map_err(SinkError::parquet)? {
+            for leaf in compute_leaves(field, column).map_err(Error::parquet)? {
                 match self.writers.get_mut(leaf_index) {
-                    Some(writer) => writer.write(&leaf).map_err(SinkError::parquet)?,
+                    Some(writer) => writer.write(&leaf).map_err(Error::parquet)?,
                     None => {
                         let sent = self
                             .last
@@ -498,9 +496,7 @@ impl RowGroup {
                         if !sent {
                             // The last column's thread stopped: its error says why.
                             return Err(self.join_last().err().unwrap_or_else(|| {
-                                SinkError::parquet(ParquetError::General(
-                                    "the encoder stopped".into(),
-                                ))
+                                Error::parquet(ParquetError::General("the encoder stopped".into()))
                             }));
                         }
                     }
@@ -522,11 +518,11 @@ impl RowGroup {
     }
 
     /// The last column's chunk, once its input is closed, or why its thread stopped.
-    fn join_last(&mut self) -> Result<ArrowColumnChunk, SinkError> {
+    fn join_last(&mut self) -> Result<ArrowColumnChunk, Error> {
         self.last = None;
         match self.last_encoder.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result.map_err(SinkError::parquet),
-            Some(Err(_)) | None => Err(SinkError::io(
+            Some(Ok(result)) => result.map_err(Error::parquet),
+            Some(Err(_)) | None => Err(Error::io(
                 "encode Parquet",
                 std::io::Error::other("the encoder thread panicked"),
             )),
@@ -534,31 +530,29 @@ impl RowGroup {
     }
 
     /// Closes the column writers and appends the row group to `file`.
-    fn finish(mut self, file: &mut SerializedFileWriter<Target>) -> Result<(), SinkError> {
+    fn finish(mut self, file: &mut SerializedFileWriter<Target>) -> Result<(), Error> {
         let mut chunks = std::mem::take(&mut self.writers)
             .into_iter()
             .map(ArrowColumnWriter::close)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(SinkError::parquet)?;
+            .map_err(Error::parquet)?;
         chunks.push(self.join_last()?);
-        let mut row_group = file.next_row_group().map_err(SinkError::parquet)?;
+        let mut row_group = file.next_row_group().map_err(Error::parquet)?;
         for chunk in chunks {
             chunk
                 .append_to_row_group(&mut row_group)
-                .map_err(SinkError::parquet)?;
+                .map_err(Error::parquet)?;
         }
-        row_group.close().map_err(SinkError::parquet)?;
+        row_group.close().map_err(Error::parquet)?;
         Ok(())
     }
 }
 
 /// The encoder's result: the file, or why it stopped.
-fn join(
-    encoder: Option<std::thread::JoinHandle<Result<Target, SinkError>>>,
-) -> Result<Target, SinkError> {
+fn join(encoder: Option<std::thread::JoinHandle<Result<Target, Error>>>) -> Result<Target, Error> {
     match encoder.map(std::thread::JoinHandle::join) {
         Some(Ok(result)) => result,
-        Some(Err(_)) | None => Err(SinkError::io(
+        Some(Err(_)) | None => Err(Error::io(
             "encode Parquet",
             std::io::Error::other("the encoder thread panicked"),
         )),

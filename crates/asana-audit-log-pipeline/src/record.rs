@@ -7,7 +7,7 @@ use arrow_schema::SchemaRef;
 use asana_audit_log::AuditLogEvent;
 use chrono::{DateTime, Utc};
 
-use crate::error::SinkError;
+use crate::error::Error;
 
 /// A group of records that never share a file: a folder above the partitions, e.g.
 /// `class_uid=3002/` (and, for Parquet, one schema per table).
@@ -49,7 +49,7 @@ pub trait RowBuilder<R>: Send {
     /// The rows' schema.
     fn schema(&self) -> SchemaRef;
     /// Adds a record.
-    fn push(&mut self, record: &R) -> Result<(), SinkError>;
+    fn push(&mut self, record: &R) -> Result<(), Error>;
     /// Records added since the last [`finish`](Self::finish).
     fn len(&self) -> usize;
     /// Whether no record was added since the last [`finish`](Self::finish).
@@ -57,13 +57,13 @@ pub trait RowBuilder<R>: Send {
         self.len() == 0
     }
     /// The records added since the last call, as a batch.
-    fn finish(&mut self) -> Result<RecordBatch, SinkError>;
+    fn finish(&mut self) -> Result<RecordBatch, Error>;
 }
 
 /// How records of type `R` become Parquet rows: a row builder per file, by table.
 pub trait ParquetRows<R>: Send + Sync {
     /// A builder for a file of `table`.
-    fn builder(&self, table: Option<Table<'_>>) -> Result<Box<dyn RowBuilder<R>>, SinkError>;
+    fn builder(&self, table: Option<Table<'_>>) -> Result<Box<dyn RowBuilder<R>>, Error>;
 }
 
 /// Parquet rows of Asana events as received: [`parquet_schema`](crate::parquet_schema).
@@ -74,7 +74,7 @@ impl ParquetRows<AuditLogEvent> for EventRows {
     fn builder(
         &self,
         _table: Option<Table<'_>>,
-    ) -> Result<Box<dyn RowBuilder<AuditLogEvent>>, SinkError> {
+    ) -> Result<Box<dyn RowBuilder<AuditLogEvent>>, Error> {
         Ok(Box::new(crate::parquet::EventColumns::new()))
     }
 }

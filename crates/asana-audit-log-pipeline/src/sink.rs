@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::destination::Destination;
 use crate::encoding::{Encoding, FileEncoder};
-use crate::error::SinkError;
+use crate::error::Error;
 use crate::record::{EventRows, ParquetRows, Record, Rows, Table};
 
 /// How files are grouped in folders: Hive-style partitions by the event's UTC day, optionally
@@ -203,8 +203,8 @@ impl SinkOptions {
         self
     }
 
-    fn validate(&self, destination: &Destination) -> Result<(), SinkError> {
-        let invalid = |reason: &str| SinkError::InvalidDestination {
+    fn validate(&self, destination: &Destination) -> Result<(), Error> {
+        let invalid = |reason: &str| Error::InvalidDestination {
             destination: destination.url().to_owned(),
             reason: reason.to_owned(),
         };
@@ -241,8 +241,8 @@ fn staged_stem(name: &str) -> Option<&str> {
 impl Commit {
     /// Checks a commit read from a checkpoint: a non-empty list of names this crate could
     /// have made for `encoding` (relative, no `.` or `..` parts, the encoding's extension).
-    fn validate(&self, encoding: Encoding) -> Result<(), SinkError> {
-        let invalid = |reason: String| SinkError::InvalidCommit { reason };
+    fn validate(&self, encoding: Encoding) -> Result<(), Error> {
+        let invalid = |reason: String| Error::InvalidCommit { reason };
         if self.files.is_empty() {
             return Err(invalid("it names no file".into()));
         }
@@ -282,7 +282,7 @@ pub enum Recovery {
 pub enum CommitError<E> {
     /// Writing or publishing a file failed.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] Error),
     /// The caller's `save_checkpoint` failed.
     #[error("{0}")]
     Checkpoint(E),
@@ -307,7 +307,7 @@ struct OpenFile<R> {
     encoder: Option<FileEncoder<R>>,
     /// A file left for another folder of its table finishes on a thread of its own while the
     /// next one fills; the commit waits for it.
-    finishing: Option<std::thread::JoinHandle<Result<(), SinkError>>>,
+    finishing: Option<std::thread::JoinHandle<Result<(), Error>>>,
     events: u64,
     opened: Instant,
 }
@@ -386,7 +386,7 @@ impl Sink<AuditLogEvent> {
     /// [`parquet_schema`](crate::parquet_schema) says). Checks the options and that the
     /// destination takes writes (a small probe file is written and removed), so that a
     /// destination that cannot work fails here, before any event is read.
-    pub async fn open(destination: Destination, options: SinkOptions) -> Result<Self, SinkError> {
+    pub async fn open(destination: Destination, options: SinkOptions) -> Result<Self, Error> {
         Sink::open_with(destination, options, Arc::new(EventRows)).await
     }
 }
@@ -398,7 +398,7 @@ impl<R: Record> Sink<R> {
         destination: Destination,
         options: SinkOptions,
         rows: Arc<dyn ParquetRows<R>>,
-    ) -> Result<Self, SinkError> {
+    ) -> Result<Self, Error> {
         options.validate(&destination)?;
         let run_id = run_id();
         // An object-store sink stages in a folder of its own (mode 0700), inside the given
@@ -407,7 +407,7 @@ impl<R: Record> Sink<R> {
         let (staging, private_staging) = if destination.is_local() {
             let staging = destination.staging_dir(Path::new(""));
             std::fs::create_dir_all(&staging)
-                .map_err(|e| SinkError::io(format!("create {}", staging.display()), e))?;
+                .map_err(|e| Error::io(format!("create {}", staging.display()), e))?;
             (staging, None)
         } else {
             let parent = options
@@ -415,10 +415,9 @@ impl<R: Record> Sink<R> {
                 .clone()
                 .unwrap_or_else(std::env::temp_dir);
             std::fs::create_dir_all(&parent)
-                .map_err(|e| SinkError::io(format!("create {}", parent.display()), e))?;
-            let dir = private_staging(&parent).map_err(|e| {
-                SinkError::io(format!("create a folder in {}", parent.display()), e)
-            })?;
+                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+            let dir = private_staging(&parent)
+                .map_err(|e| Error::io(format!("create a folder in {}", parent.display()), e))?;
             (dir.path().to_owned(), Some(dir))
         };
         destination.probe(&format!("probe-{run_id}")).await?;
@@ -449,14 +448,14 @@ impl<R: Record> Sink<R> {
     /// thread of its own (footer, sync, its Parquet row group out of memory), and waits,
     /// staged, for the next commit. So memory stays bounded by about one row group per table
     /// (two while the last one finishes), however many days a run covers.
-    pub fn write(&mut self, record: &R) -> Result<(), SinkError> {
+    pub fn write(&mut self, record: &R) -> Result<(), Error> {
         self.check_usable()?;
         let written = self.write_record(record);
         self.failed = written.is_err();
         written
     }
 
-    fn write_record(&mut self, record: &R) -> Result<(), SinkError> {
+    fn write_record(&mut self, record: &R) -> Result<(), Error> {
         let table = record.table();
         let at = record.created_at();
         let period = self.options.layout.period(at);
@@ -520,7 +519,7 @@ impl<R: Record> Sink<R> {
         Ok(())
     }
 
-    fn open_file(&mut self, folder: &str, first: &R) -> Result<OpenFile<R>, SinkError> {
+    fn open_file(&mut self, folder: &str, first: &R) -> Result<OpenFile<R>, Error> {
         let table = first.table();
         let first = first.created_at();
         self.sequence += 1;
@@ -533,7 +532,7 @@ impl<R: Record> Sink<R> {
         let name = format!("{folder}/{stem}.{}", self.options.encoding.extension());
         let staged = self.staging.join(format!("{stem}.partial"));
         let file = std::fs::File::create(&staged)
-            .map_err(|e| SinkError::io(format!("create {}", staged.display()), e))?;
+            .map_err(|e| Error::io(format!("create {}", staged.display()), e))?;
         let rows = &self.rows;
         let encoder = FileEncoder::new(
             self.options.encoding,
@@ -584,7 +583,7 @@ impl<R: Record> Sink<R> {
     ///
     /// On an error, the files this commit already put in place are removed again (as far as
     /// the destination lets), the staged copies are deleted, and the sink refuses further
-    /// writes and commits ([`SinkError::Failed`]): the caller's checkpoint may hold the pending
+    /// writes and commits ([`Error::Failed`]): the caller's checkpoint may hold the pending
     /// commit, which a new sink's [`recover`](Self::recover) finishes or undoes.
     pub async fn commit<E>(
         &mut self,
@@ -659,9 +658,9 @@ impl<R: Record> Sink<R> {
 
     /// An error once a write or a commit has failed: the sink's files are then in an unknown
     /// state, and only a new sink (after [`recover`](Self::recover)) may go on.
-    fn check_usable(&self) -> Result<(), SinkError> {
+    fn check_usable(&self) -> Result<(), Error> {
         if self.failed {
-            Err(SinkError::Failed)
+            Err(Error::Failed)
         } else {
             Ok(())
         }
@@ -673,8 +672,8 @@ impl<R: Record> Sink<R> {
     ///
     /// The commit comes from a checkpoint file, so it is checked first: a file name must be a
     /// relative path inside the destination as this crate names them, and the list must not
-    /// be empty; anything else is [`SinkError::InvalidCommit`] and nothing is touched.
-    pub async fn recover(&self, commit: &Commit) -> Result<Recovery, SinkError> {
+    /// be empty; anything else is [`Error::InvalidCommit`] and nothing is touched.
+    pub async fn recover(&self, commit: &Commit) -> Result<Recovery, Error> {
         commit.validate(self.options.encoding)?;
         let mut present = Vec::new();
         for name in &commit.files {
@@ -786,11 +785,9 @@ fn process_is_gone(_pid: u32) -> bool {
 }
 
 /// The result of a file finishing on a thread of its own.
-fn join_finishing(
-    finishing: std::thread::JoinHandle<Result<(), SinkError>>,
-) -> Result<(), SinkError> {
+fn join_finishing(finishing: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
     finishing.join().unwrap_or_else(|_| {
-        Err(SinkError::io(
+        Err(Error::io(
             "finish a staged file",
             std::io::Error::other("the finishing thread panicked"),
         ))

@@ -426,7 +426,7 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
         let bad = Commit { files, events: 1 };
         let error = rerun.recover(&bad).await.unwrap_err();
         assert!(
-            matches!(error, asana_audit_log_pipeline::SinkError::InvalidCommit { .. }),
+            matches!(error, asana_audit_log_pipeline::Error::InvalidCommit { .. }),
             "{bad:?}: {error}"
         );
     }
@@ -541,13 +541,13 @@ impl asana_audit_log_pipeline::RowBuilder<Tagged> for TaggedColumns {
     fn schema(&self) -> arrow_schema::SchemaRef {
         self.0.schema()
     }
-    fn push(&mut self, record: &Tagged) -> Result<(), asana_audit_log_pipeline::SinkError> {
+    fn push(&mut self, record: &Tagged) -> Result<(), asana_audit_log_pipeline::Error> {
         self.0.push(&record.event)
     }
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn finish(&mut self) -> Result<arrow_array::RecordBatch, asana_audit_log_pipeline::SinkError> {
+    fn finish(&mut self) -> Result<arrow_array::RecordBatch, asana_audit_log_pipeline::Error> {
         self.0.finish()
     }
 }
@@ -556,8 +556,10 @@ impl ParquetRows<Tagged> for TaggedRows {
     fn builder(
         &self,
         _table: Option<asana_audit_log_pipeline::Table<'_>>,
-    ) -> Result<Box<dyn asana_audit_log_pipeline::RowBuilder<Tagged>>, asana_audit_log_pipeline::SinkError>
-    {
+    ) -> Result<
+        Box<dyn asana_audit_log_pipeline::RowBuilder<Tagged>>,
+        asana_audit_log_pipeline::Error,
+    > {
         Ok(Box::new(TaggedColumns(
             asana_audit_log_pipeline::EventRows.builder(None)?,
         )))

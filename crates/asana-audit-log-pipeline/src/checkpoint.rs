@@ -1,9 +1,10 @@
-//! Checkpoint files: where an export stands, saved atomically after the output is durable.
+//! Checkpoint files: where a run stands, saved atomically after the output is durable.
 //!
 //! A checkpoint is JSON: the query it belongs to, the stream cursor after the last event the
-//! output durably holds, and the output's length at that moment. It is written to a temporary
-//! file beside the target, fsynced, renamed over the target, and the directory is fsynced, so a
-//! crash at any instant leaves either the old checkpoint or the new one, never a torn file.
+//! output durably holds, and the output's length at that moment (or the archive it lands in,
+//! with a commit under way). It is written to a temporary file beside the target, fsynced,
+//! renamed over the target, and the directory is fsynced, so a crash at any instant leaves
+//! either the old checkpoint or the new one, never a torn file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -13,13 +14,17 @@ use asana_audit_log::{Cursor, Query};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CliError;
+use crate::destination::Destination;
+use crate::error::Error;
+use crate::format::Format;
+use crate::sink::{Commit, Layout, Partitioning, SinkOptions};
 
 /// The file format's version; a different one is refused with a clear message.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// What a checkpoint file holds.
+/// What a checkpoint file holds. Made by [`Checkpoint::new`], read by [`Checkpoint::load`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// [`FORMAT_VERSION`] when written.
     pub version: u32,
@@ -37,7 +42,7 @@ pub struct Checkpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveMark>,
     /// A commit of files that was under way: `cursor` and `events_written` above still hold
-    /// until it is found complete (see `asana_audit_log_pipeline::Sink::recover`).
+    /// until it is found complete (see [`Sink::recover`](crate::Sink::recover)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingCommit>,
 }
@@ -56,12 +61,30 @@ pub struct ArchiveMark {
     pub format: Option<String>,
 }
 
+impl ArchiveMark {
+    /// The mark of an archive in `destination`, written with `options` in `format`.
+    pub fn new(destination: &Destination, options: &SinkOptions, format: &Format) -> ArchiveMark {
+        ArchiveMark {
+            url: destination.url().to_owned(),
+            encoding: options.encoding.to_string(),
+            partition: match &options.layout {
+                Layout::Hive(Partitioning::Day) => "day".to_owned(),
+                Layout::Hive(Partitioning::Hour) => "hour".to_owned(),
+                Layout::SecurityLake {
+                    region, account_id, ..
+                } => format!("security-lake {region}:{account_id}"),
+            },
+            format: format.is_ocsf().then(|| "ocsf".to_owned()),
+        }
+    }
+}
+
 /// Files being put in place when the checkpoint was saved, and where the export stands once
 /// they all are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingCommit {
     /// The files.
-    pub commit: asana_audit_log_pipeline::Commit,
+    pub commit: Commit,
     /// The cursor after their events.
     pub cursor: Cursor,
     /// Events written by all runs once they are in place.
@@ -78,13 +101,46 @@ pub struct OutputMark {
 }
 
 impl Checkpoint {
+    /// The checkpoint of a run of `query` that stands at `cursor`, with `events_written`
+    /// events written by all runs, saved now; it names no output until one is set.
+    pub fn new(query: Query, cursor: Cursor, events_written: u64) -> Checkpoint {
+        Checkpoint {
+            version: FORMAT_VERSION,
+            query,
+            cursor,
+            output: None,
+            events_written,
+            saved_at: Utc::now(),
+            archive: None,
+            pending: None,
+        }
+    }
+
+    /// The same checkpoint, for a file output (`None`: standard output).
+    pub fn with_output(mut self, output: Option<OutputMark>) -> Checkpoint {
+        self.output = output;
+        self
+    }
+
+    /// The same checkpoint, for an archive.
+    pub fn with_archive(mut self, archive: ArchiveMark) -> Checkpoint {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The same checkpoint, with a commit under way.
+    pub fn with_pending(mut self, pending: PendingCommit) -> Checkpoint {
+        self.pending = Some(pending);
+        self
+    }
+
     /// Reads a checkpoint; `Ok(None)` when the file does not exist yet.
-    pub fn load(path: &Path) -> Result<Option<Checkpoint>, CliError> {
+    pub fn load(path: &Path) -> Result<Option<Checkpoint>, Error> {
         let text = match fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(CliError::input(format!(
+                return Err(Error::refused(format!(
                     "cannot read checkpoint {}: {e}",
                     path.display()
                 )));
@@ -95,18 +151,18 @@ impl Checkpoint {
 
     /// Reads a checkpoint from the bytes of the file at `path` (named in messages only).
     ///
-    /// Pure, so that it can be fuzzed: any bytes give a checkpoint or an input error, never a
-    /// panic. Only `load` calls it.
-    pub fn parse(text: &[u8], path: &Path) -> Result<Checkpoint, CliError> {
+    /// Pure, so that it can be fuzzed: any bytes give a checkpoint or an error
+    /// ([`Error::Refused`]), never a panic.
+    pub fn parse(text: &[u8], path: &Path) -> Result<Checkpoint, Error> {
         let checkpoint: Checkpoint = serde_json::from_slice(text).map_err(|e| {
-            CliError::input(format!(
+            Error::refused(format!(
                 "checkpoint {} is not a valid checkpoint ({e}); nothing was sent. Restore it from \
                  a backup, or move it away to start the export from the beginning",
                 path.display()
             ))
         })?;
         if checkpoint.version != FORMAT_VERSION {
-            return Err(CliError::input(format!(
+            return Err(Error::refused(format!(
                 "checkpoint {} has format version {}, this build reads version {FORMAT_VERSION}",
                 path.display(),
                 checkpoint.version
@@ -116,12 +172,14 @@ impl Checkpoint {
     }
 
     /// Writes the checkpoint atomically (see [`write_atomically`]).
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        write_atomically(path, &bytes)?;
-        crate::metrics::checkpoint_saved(self.query.workspace_gid());
-        Ok(())
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other);
+        if let Ok(bytes) = &mut bytes {
+            bytes.push(b'\n');
+        }
+        bytes
+            .and_then(|bytes| write_atomically(path, &bytes))
+            .map_err(|e| Error::io(format!("save checkpoint {}", path.display()), e))
     }
 }
 
@@ -165,7 +223,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Failure;
 
     /// A checkpoint as the CLI writes it (a stdout export with an actor filter; the same file
     /// seeds the library's checkpoint fuzz target).
@@ -206,9 +263,11 @@ mod tests {
             ),
         ] {
             let error = Checkpoint::parse(bytes, Path::new("x.ckpt")).unwrap_err();
-            assert_eq!(error.failure, Failure::Input);
-            assert!(error.message.contains(expected), "{}", error.message);
-            assert!(error.message.contains("x.ckpt"), "{}", error.message);
+            let Error::Refused { message } = error else {
+                panic!("not refused as input: {error:?}");
+            };
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains("x.ckpt"), "{message}");
         }
     }
 }

@@ -18,9 +18,22 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::error::{CliError, Failure};
+use crate::error::Error;
 
 /// Locks held for the whole run; dropping them (or the process ending) releases them.
+///
+/// ```
+/// use asana_audit_log_pipeline::{Error, Locks};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let checkpoint = dir.path().join("events.ckpt");
+/// let mut held = Locks::default();
+/// held.checkpoint(&checkpoint).unwrap();
+/// let second = Locks::default().checkpoint(&checkpoint).unwrap_err();
+/// assert!(matches!(second, Error::Locked { .. }));
+/// drop(held);
+/// Locks::default().checkpoint(&checkpoint).unwrap();
+/// ```
 #[derive(Debug, Default)]
 pub struct Locks {
     held: Vec<File>,
@@ -28,7 +41,7 @@ pub struct Locks {
 
 impl Locks {
     /// Locks the checkpoint at `checkpoint` through its sidecar `<checkpoint>.lock`.
-    pub fn checkpoint(&mut self, checkpoint: &Path) -> Result<(), CliError> {
+    pub fn checkpoint(&mut self, checkpoint: &Path) -> Result<(), Error> {
         let sidecar = sidecar(checkpoint);
         let file = OpenOptions::new()
             .create(true)
@@ -36,7 +49,7 @@ impl Locks {
             .write(true)
             .open(&sidecar)
             .map_err(|e| {
-                CliError::input(format!(
+                Error::refused(format!(
                     "cannot open the lock file {} of checkpoint {}: {e}",
                     sidecar.display(),
                     checkpoint.display()
@@ -55,7 +68,7 @@ impl Locks {
     /// Locks the file output at `path`, creating it empty when it does not exist (opening it
     /// for the run would create it anyway). When it cannot be opened, nothing is locked: the
     /// output's own open then reports why.
-    pub fn output(&mut self, path: &Path) -> Result<(), CliError> {
+    pub fn output(&mut self, path: &Path) -> Result<(), Error> {
         let Ok(file) = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -72,21 +85,16 @@ impl Locks {
         })
     }
 
-    fn hold(
-        &mut self,
-        file: File,
-        held_by_another: impl FnOnce() -> String,
-    ) -> Result<(), CliError> {
+    fn hold(&mut self, file: File, held_by_another: impl FnOnce() -> String) -> Result<(), Error> {
         match try_lock(&file) {
             Ok(true) => {
                 self.held.push(file);
                 Ok(())
             }
-            Ok(false) => Err(CliError {
-                failure: Failure::Locked,
+            Ok(false) => Err(Error::Locked {
                 message: held_by_another(),
             }),
-            Err(e) => Err(CliError::local(format!("cannot lock: {e}"))),
+            Err(e) => Err(Error::io("lock", e)),
         }
     }
 }
@@ -134,8 +142,10 @@ mod tests {
         assert!(sidecar(&checkpoint).exists());
         assert!(!checkpoint.exists(), "the checkpoint itself is not created");
         let refused = Locks::default().checkpoint(&checkpoint).unwrap_err();
-        assert_eq!(refused.failure, Failure::Locked);
-        assert!(refused.message.contains("another run holds checkpoint"));
+        assert!(
+            matches!(&refused, Error::Locked { message } if message.contains("another run holds checkpoint")),
+            "{refused:?}"
+        );
         drop(first);
         Locks::default().checkpoint(&checkpoint).unwrap();
     }
@@ -147,7 +157,7 @@ mod tests {
         let mut first = Locks::default();
         first.output(&output).unwrap();
         let refused = Locks::default().output(&output).unwrap_err();
-        assert_eq!(refused.failure, Failure::Locked);
+        assert!(matches!(refused, Error::Locked { .. }), "{refused:?}");
         // An output that cannot be opened is left for the output's own open to report.
         Locks::default()
             .output(&dir.path().join("missing/events.ndjson"))

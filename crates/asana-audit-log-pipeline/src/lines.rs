@@ -1,9 +1,11 @@
-//! The NDJSON output: one event per line, appended, made durable before a checkpoint names it.
+//! Lines: one event per line, appended to a file or standard output, made durable before a
+//! checkpoint names it.
 //!
-//! A file output remembers how many bytes a checkpoint covers. On resume, lines written after
-//! that point (the process died between writing them and saving the next checkpoint) are read
-//! back: their gids are dropped when the stream delivers them again, so the file never holds an
-//! event twice, and a torn last line (death in the middle of a write) is cut off.
+//! A file remembers how many bytes a checkpoint covers. On resume, lines written after that
+//! point (the process died between writing them and saving the next checkpoint) are read back:
+//! their gids (an event's `gid`, an OCSF event's `metadata.uid`) are dropped when the stream
+//! delivers them again, so the file never holds an event twice, and a torn last line (death in
+//! the middle of a write) is cut off.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -13,11 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 
-use crate::error::CliError;
+use crate::error::Error;
 
-/// Where events go.
-pub enum Output {
-    /// A file, appended to; durable on [`Output::make_durable`].
+/// Where lines go: a file or standard output.
+pub struct Lines(Inner);
+
+impl std::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lines")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Inner {
+    /// A file, appended to; durable on [`Lines::make_durable`].
     File {
         /// The file's path, for messages.
         path: PathBuf,
@@ -26,7 +38,7 @@ pub enum Output {
         /// Bytes in the file once the buffer is flushed.
         len: u64,
     },
-    /// Standard output (`--output -`): flushed, but nothing to resume from.
+    /// Standard output: flushed, but nothing to resume from.
     Stdout(BufWriter<io::Stdout>),
 }
 
@@ -57,7 +69,7 @@ enum Job {
 /// thread.
 ///
 /// [`finish`]: FileWriter::finish
-pub struct FileWriter {
+struct FileWriter {
     chunk: Vec<u8>,
     /// Set by the thread when a write fails, so that the export stops at once rather than at
     /// the next `finish` (which reports the error itself).
@@ -179,10 +191,13 @@ pub struct Recovered {
     pub truncated_bytes: u64,
 }
 
-impl Output {
+impl Lines {
     /// Opens standard output.
     pub fn stdout() -> Self {
-        Output::Stdout(BufWriter::with_capacity(1 << 16, io::stdout()))
+        Lines(Inner::Stdout(BufWriter::with_capacity(
+            1 << 16,
+            io::stdout(),
+        )))
     }
 
     /// Opens a file output.
@@ -193,9 +208,9 @@ impl Output {
         path: &Path,
         checkpointed: Option<u64>,
         overwrite: bool,
-    ) -> Result<(Self, Recovered), CliError> {
+    ) -> Result<(Self, Recovered), Error> {
         let open_err = |e: io::Error| {
-            CliError::input(format!(
+            Error::refused(format!(
                 "cannot open output {}: {e}; choose a writable path with --output",
                 path.display()
             ))
@@ -207,7 +222,7 @@ impl Output {
                     .map(|m| m.len() > 0)
                     .unwrap_or(false);
                 if exists_non_empty && !overwrite {
-                    return Err(CliError::input(format!(
+                    return Err(Error::refused(format!(
                         "output {} already exists and is not empty; pass --checkpoint FILE to resume \
                          an earlier run, --overwrite to replace it, or choose another --output",
                         path.display()
@@ -230,7 +245,7 @@ impl Output {
                     .map_err(open_err)?;
                 recovered = recover_tail(&mut file, covered).map_err(|e| match e {
                     RecoverError::Io(e) => open_err(e),
-                    RecoverError::Shorter(len) => CliError::input(format!(
+                    RecoverError::Shorter(len) => Error::refused(format!(
                         "output {} holds {len} bytes but the checkpoint covers {covered}: the file \
                          was truncated or replaced since; restore it, or start a new export without \
                          this --checkpoint",
@@ -244,24 +259,24 @@ impl Output {
         let mut file = file;
         file.seek(SeekFrom::End(0)).map_err(open_err)?;
         Ok((
-            Output::File {
+            Lines(Inner::File {
                 path: path.to_path_buf(),
                 writer: FileWriter::new(file),
                 len,
-            },
+            }),
             recovered,
         ))
     }
 
     /// Appends one event (its compact JSON) and a newline.
     pub fn write_line(&mut self, json: &str) -> io::Result<()> {
-        match self {
-            Output::File { writer, len, .. } => {
+        match &mut self.0 {
+            Inner::File { writer, len, .. } => {
                 writer.write_line(json)?;
                 *len += json.len() as u64 + 1;
                 Ok(())
             }
-            Output::Stdout(writer) => {
+            Inner::Stdout(writer) => {
                 writer.write_all(json.as_bytes())?;
                 writer.write_all(b"\n")
             }
@@ -270,21 +285,21 @@ impl Output {
 
     /// Hands what is buffered to the operating system (no sync): readers of the file see it.
     pub fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::File { writer, .. } => writer.finish(Finish::Flush),
-            Output::Stdout(writer) => writer.flush(),
+        match &mut self.0 {
+            Inner::File { writer, .. } => writer.finish(Finish::Flush),
+            Inner::Stdout(writer) => writer.flush(),
         }
     }
 
     /// Flushes, and for a file waits until the bytes are on disk; returns the file's length
     /// (`None` for standard output).
     pub fn make_durable(&mut self) -> io::Result<Option<u64>> {
-        match self {
-            Output::File { writer, len, .. } => {
+        match &mut self.0 {
+            Inner::File { writer, len, .. } => {
                 writer.finish(Finish::Sync)?;
                 Ok(Some(*len))
             }
-            Output::Stdout(writer) => {
+            Inner::Stdout(writer) => {
                 writer.flush()?;
                 Ok(None)
             }
@@ -293,9 +308,9 @@ impl Output {
 
     /// The file's path, if the output is a file.
     pub fn path(&self) -> Option<&Path> {
-        match self {
-            Output::File { path, .. } => Some(path),
-            Output::Stdout(_) => None,
+        match &self.0 {
+            Inner::File { path, .. } => Some(path),
+            Inner::Stdout(_) => None,
         }
     }
 }
@@ -342,17 +357,29 @@ pub fn scan_tail(tail: &[u8]) -> Recovered {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
     {
-        #[derive(serde::Deserialize)]
-        struct GidOnly {
-            gid: String,
-        }
         // A complete line was written whole by us; one that does not parse is left in place
         // and reported by its absence from the dedupe set (it cannot be matched anyway).
-        if let Ok(GidOnly { gid }) = serde_json::from_slice::<GidOnly>(line) {
+        if let Some(gid) = gid_of_line(line) {
             recovered.gids.insert(gid);
         }
     }
     recovered
+}
+
+/// The Asana gid a line holds: an event's `gid`, or an OCSF event's `metadata.uid` (the gid
+/// it was mapped from); `None` for a line that is neither.
+pub(crate) fn gid_of_line(line: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct GidOnly {
+        gid: Option<String>,
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        uid: String,
+    }
+    let line = serde_json::from_slice::<GidOnly>(line).ok()?;
+    line.gid.or(line.metadata.map(|m| m.uid))
 }
 
 #[cfg(test)]
@@ -388,11 +415,15 @@ mod tests {
 
     #[test]
     fn the_tail_scan_reports_complete_lines_and_the_torn_rest() {
-        let tail = b"{\"gid\":\"1\",\"x\":[]}\n\nnot json\n{\"gid\":2}\n{\"gid\":\"3\"}\n{\"gid\":\"4\",\"cut";
+        let tail = b"{\"gid\":\"1\",\"x\":[]}\n\nnot json\n{\"gid\":2}\n{\"gid\":\"3\"}\n{\"class_uid\":3002,\"metadata\":{\"uid\":\"5\"}}\n{\"gid\":\"4\",\"cut";
         let recovered = scan_tail(tail);
         let mut gids: Vec<&str> = recovered.gids.iter().map(String::as_str).collect();
         gids.sort();
-        assert_eq!(gids, ["1", "3"], "lines that do not parse are left alone");
+        assert_eq!(
+            gids,
+            ["1", "3", "5"],
+            "lines that do not parse are left alone; OCSF lines give their metadata.uid"
+        );
         assert_eq!(
             recovered.truncated_bytes,
             "{\"gid\":\"4\",\"cut".len() as u64
@@ -411,7 +442,7 @@ mod tests {
         let covered = b"{\"gid\":\"1\"}\n";
         let after = b"{\"gid\":\"2\"}\n{\"gid\":\"3\",\"tor";
         std::fs::write(&path, [&covered[..], &after[..]].concat()).unwrap();
-        let (_output, recovered) = Output::file(&path, Some(covered.len() as u64), false).unwrap();
+        let (_output, recovered) = Lines::file(&path, Some(covered.len() as u64), false).unwrap();
         assert_eq!(
             recovered.gids.into_iter().collect::<Vec<_>>(),
             ["2".to_string()]
@@ -422,11 +453,11 @@ mod tests {
             b"{\"gid\":\"1\"}\n{\"gid\":\"2\"}\n"
         );
         // A checkpoint that covers more than the file holds is refused, and nothing is cut.
-        let error = Output::file(&path, Some(1000), false).err().unwrap();
+        let error = Lines::file(&path, Some(1000), false).err().unwrap();
         assert!(
-            error
-                .message
-                .contains("holds 24 bytes but the checkpoint covers 1000")
+            matches!(&error, Error::Refused { message }
+                if message.contains("holds 24 bytes but the checkpoint covers 1000")),
+            "{error:?}"
         );
         assert_eq!(std::fs::read(&path).unwrap().len(), 24);
     }

@@ -1,0 +1,357 @@
+//! What each event is written as: [`Format::Raw`] (exactly as received) or [`Format::Ocsf`]
+//! (mapped to an OCSF event by `asana-audit-log-ocsf`), and a [`FormatSink`] that lands
+//! either. OCSF records go in a folder (and, in Parquet, a schema) per OCSF class.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
+use chrono::{DateTime, Utc};
+
+use crate::arrow as sink_arrow;
+use crate::destination::Destination;
+use crate::error::{Error, chain};
+use crate::record::{ParquetRows, Record, RowBuilder, Table};
+use crate::sink::{Commit, CommitError, Recovery, Sink, SinkOptions};
+
+/// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
+/// Security Lake source `asana-3002`), Parquet rows by the class's schema.
+#[derive(Debug)]
+pub struct OcsfRecord {
+    json: OcsfText,
+    created_at: DateTime<Utc>,
+    class_uid: &'static str,
+}
+
+/// An OCSF event's JSON text: its own, or its part of a text that the events mapped together
+/// share (see [`Batch`]).
+#[derive(Debug)]
+enum OcsfText {
+    Own(OcsfEvent),
+    Shared(Arc<String>, Range<usize>),
+}
+
+/// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
+/// record costs no string of its own.
+fn class_folder(class: OcsfClass) -> &'static str {
+    static FOLDERS: std::sync::OnceLock<Vec<(OcsfClass, String)>> = std::sync::OnceLock::new();
+    let folders = FOLDERS.get_or_init(|| {
+        OcsfClass::ALL
+            .into_iter()
+            .map(|class| (class, class.uid().to_string()))
+            .collect()
+    });
+    folders
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, uid)| uid.as_str())
+        .expect("OcsfClass::ALL lists every class")
+}
+
+impl Record for OcsfRecord {
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    fn json(&self) -> &str {
+        match &self.json {
+            OcsfText::Own(event) => event.json(),
+            OcsfText::Shared(text, range) => text.get(range.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn table(&self) -> Option<Table<'_>> {
+        Some(Table {
+            key: "class_uid",
+            value: self.class_uid,
+        })
+    }
+}
+
+/// Parquet rows of OCSF events: one schema per class (`asana_audit_log_ocsf::arrow`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OcsfRows;
+
+/// The rows of one OCSF class, built by the OCSF crate.
+struct OcsfColumns(asana_audit_log_ocsf::arrow::BatchBuilder);
+
+impl RowBuilder<OcsfRecord> for OcsfColumns {
+    fn schema(&self) -> sink_arrow::SchemaRef {
+        asana_audit_log_ocsf::arrow::arrow_schema(self.0.class())
+    }
+
+    fn push(&mut self, record: &OcsfRecord) -> Result<(), Error> {
+        // Records reach the builder of their own class: the class is their table.
+        self.0.push_json(record.json()).map_err(Error::arrow)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn finish(&mut self) -> Result<sink_arrow::RecordBatch, Error> {
+        self.0.finish().map_err(Error::arrow)
+    }
+}
+
+impl ParquetRows<OcsfRecord> for OcsfRows {
+    fn builder(&self, table: Option<Table<'_>>) -> Result<Box<dyn RowBuilder<OcsfRecord>>, Error> {
+        let class = table
+            .and_then(|t| {
+                OcsfClass::ALL
+                    .into_iter()
+                    .find(|&c| class_folder(c) == t.value)
+            })
+            .ok_or_else(|| Error::Encode {
+                source: format!("no OCSF class for {table:?}").into(),
+            })?;
+        Ok(Box::new(OcsfColumns(
+            asana_audit_log_ocsf::arrow::BatchBuilder::new(class),
+        )))
+    }
+}
+
+/// What each event is written as.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Format {
+    /// As received.
+    Raw,
+    /// Mapped to OCSF.
+    Ocsf(Mapper),
+}
+
+impl Format {
+    /// OCSF; `tenant` (the workspace gid, when known) goes into each event's
+    /// `metadata.tenant_uid`.
+    pub fn ocsf(tenant: Option<&str>) -> Format {
+        Format::Ocsf(match tenant {
+            Some(tenant) => Mapper::new().tenant_uid(tenant),
+            None => Mapper::new(),
+        })
+    }
+
+    /// Whether events are mapped to OCSF.
+    pub fn is_ocsf(&self) -> bool {
+        matches!(self, Format::Ocsf(_))
+    }
+
+    /// The line to write for `event` (NDJSON to a file or standard output).
+    pub fn line<'a>(&self, event: &'a AuditLogEvent, buffer: &'a mut String) -> &'a str {
+        match self {
+            Format::Raw => event.json(),
+            Format::Ocsf(mapper) => {
+                buffer.clear();
+                mapper.map_into(event, buffer);
+                buffer
+            }
+        }
+    }
+
+    /// A batch of events to prepare in this format, e.g. one chunk of `convert`'s input: about
+    /// `events` events in `bytes` of input JSON.
+    pub fn batch(&self, events: usize, bytes: usize) -> Batch<'_> {
+        Batch {
+            format: self,
+            prepared: Vec::with_capacity(events),
+            // OCSF text is up to about three times the size of its source (2.7 times on the
+            // mock's events): room for it all at once, as growing the text would copy it.
+            text_capacity: bytes.saturating_mul(3).saturating_add(4096),
+            text: String::new(),
+            mapped: match self {
+                Format::Raw => Vec::new(),
+                Format::Ocsf(_) => Vec::with_capacity(events),
+            },
+        }
+    }
+
+    fn record(mapper: &Mapper, event: &AuditLogEvent) -> OcsfRecord {
+        let event_ocsf = mapper.map(event);
+        OcsfRecord {
+            class_uid: class_folder(event_ocsf.class()),
+            created_at: event.created_at(),
+            json: OcsfText::Own(event_ocsf),
+        }
+    }
+}
+
+/// Events being put in the run's format together, ready for [`FormatSink::write_prepared`] or
+/// as lines: mapping is the costly step, and a batch lets it run on other threads than the
+/// writer's. Mapped OCSF events are written one after the other into one text that they
+/// share, which saves an allocation and a copy per event.
+#[derive(Debug)]
+pub struct Batch<'f> {
+    format: &'f Format,
+    prepared: Vec<Prepared>,
+    /// OCSF: what `text` starts with room for.
+    text_capacity: usize,
+    /// OCSF: the text of the events mapped since the last [`take`](Self::take).
+    text: String,
+    /// OCSF: each of those events' part of `text`, class and time.
+    mapped: Vec<(Range<usize>, OcsfClass, DateTime<Utc>)>,
+}
+
+impl Batch<'_> {
+    /// Adds an event.
+    pub fn push(&mut self, event: AuditLogEvent) {
+        match self.format {
+            Format::Raw => self.prepared.push(Prepared::Raw(event)),
+            Format::Ocsf(mapper) => {
+                if self.text.capacity() == 0 {
+                    self.text.reserve(self.text_capacity);
+                }
+                let start = self.text.len();
+                let mapped = mapper.map_into(&event, &mut self.text);
+                self.mapped
+                    .push((start..self.text.len(), mapped.class, event.created_at()));
+            }
+        }
+    }
+
+    /// The events added since the last call, in order.
+    pub fn take(&mut self) -> Vec<Prepared> {
+        if !self.mapped.is_empty() {
+            let text = Arc::new(std::mem::take(&mut self.text));
+            self.prepared
+                .extend(self.mapped.drain(..).map(|(range, class, created_at)| {
+                    Prepared::Ocsf(OcsfRecord {
+                        json: OcsfText::Shared(Arc::clone(&text), range),
+                        created_at,
+                        class_uid: class_folder(class),
+                    })
+                }));
+        }
+        std::mem::take(&mut self.prepared)
+    }
+}
+
+/// An event in the run's format (see [`Batch`]).
+#[derive(Debug)]
+pub enum Prepared {
+    /// As received.
+    Raw(AuditLogEvent),
+    /// Mapped to OCSF.
+    Ocsf(OcsfRecord),
+}
+
+impl Prepared {
+    /// The event as one line of JSON.
+    pub fn json(&self) -> &str {
+        match self {
+            Prepared::Raw(event) => event.json(),
+            Prepared::Ocsf(record) => record.json(),
+        }
+    }
+}
+
+/// A sink of the run's format: the events as received, or mapped to OCSF on the way in.
+///
+/// Its errors after opening are [`Error::Commit`]: the caller's checkpoint covers only the
+/// files already in place.
+#[derive(Debug)]
+pub enum FormatSink {
+    /// Events as received.
+    Raw(Sink),
+    /// OCSF events.
+    Ocsf(Sink<OcsfRecord>, Mapper),
+}
+
+impl FormatSink {
+    /// Opens a sink of `format` into `destination`, checking that the destination takes
+    /// writes: a failure here is [`Error::Refused`], found before any event is read.
+    pub async fn open(
+        destination: Destination,
+        options: SinkOptions,
+        format: Format,
+    ) -> Result<FormatSink, Error> {
+        let url = destination.url().to_owned();
+        let hint = if destination.is_local() {
+            "check that the directory can be created and written"
+        } else {
+            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
+             AZURE_* environment variables)"
+        };
+        let opened = match format {
+            Format::Raw => Sink::open(destination, options).await.map(FormatSink::Raw),
+            Format::Ocsf(mapper) => Sink::open_with(destination, options, Arc::new(OcsfRows))
+                .await
+                .map(|sink| FormatSink::Ocsf(sink, mapper)),
+        };
+        opened.map_err(|e| {
+            Error::refused(format!(
+                "cannot write to {url}: {}; {hint}; nothing was sent",
+                chain(&e)
+            ))
+        })
+    }
+
+    /// Writes one event (mapped first, for OCSF).
+    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), Error> {
+        match self {
+            FormatSink::Raw(sink) => sink.write(event),
+            FormatSink::Ocsf(sink, mapper) => sink.write(&Format::record(mapper, event)),
+        }
+        .map_err(committing)
+    }
+
+    /// Writes one event prepared by the format this sink was opened with.
+    pub fn write_prepared(&mut self, event: &Prepared) -> Result<(), Error> {
+        match (self, event) {
+            (FormatSink::Raw(sink), Prepared::Raw(event)) => sink.write(event),
+            (FormatSink::Ocsf(sink, _), Prepared::Ocsf(record)) => sink.write(record),
+            _ => Err(Error::io(
+                "write an event",
+                std::io::Error::other("it was prepared for another format than the sink's"),
+            )),
+        }
+        .map_err(committing)
+    }
+
+    /// See [`Sink::commit_due`].
+    pub fn commit_due(&self) -> bool {
+        match self {
+            FormatSink::Raw(sink) => sink.commit_due(),
+            FormatSink::Ocsf(sink, _) => sink.commit_due(),
+        }
+    }
+
+    /// See [`Sink::commit_deadline`].
+    pub fn commit_deadline(&self) -> Option<std::time::Instant> {
+        match self {
+            FormatSink::Raw(sink) => sink.commit_deadline(),
+            FormatSink::Ocsf(sink, _) => sink.commit_deadline(),
+        }
+    }
+
+    /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are.
+    pub async fn commit(
+        &mut self,
+        save_checkpoint: impl FnMut(Option<&Commit>) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        match self {
+            FormatSink::Raw(sink) => sink.commit(save_checkpoint).await,
+            FormatSink::Ocsf(sink, _) => sink.commit(save_checkpoint).await,
+        }
+        .map_err(|error| match error {
+            CommitError::Sink(error) => committing(error),
+            CommitError::Checkpoint(error) => error,
+        })
+    }
+
+    /// See [`Sink::recover`].
+    pub async fn recover(&self, commit: &Commit) -> Result<Recovery, Error> {
+        match self {
+            FormatSink::Raw(sink) => sink.recover(commit).await,
+            FormatSink::Ocsf(sink, _) => sink.recover(commit).await,
+        }
+        .map_err(committing)
+    }
+}
+
+/// A sink's failure during a run.
+fn committing(error: Error) -> Error {
+    Error::Commit {
+        source: Box::new(error),
+    }
+}

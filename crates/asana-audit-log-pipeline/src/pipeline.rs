@@ -1,0 +1,688 @@
+//! [`Pipeline`]: any event stream into an [`Output`], exactly once, with a checkpoint.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use asana_audit_log::{Actor, AuditLogEvent, AuditLogStream, Client, EventsRequest, Query};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+
+use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
+use crate::error::Error;
+use crate::format::{Format, FormatSink};
+use crate::lines::Lines;
+use crate::lock::Locks;
+use crate::output::Output;
+use crate::sink::{Commit, Recovery, SinkOptions};
+
+/// Save a checkpoint at least this often in time while events flow (also when the stream
+/// idles with unsaved events), besides every [`Pipeline::checkpoint_every`] events.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a pipeline tells while it runs: progress, metrics, notes for the person running it.
+/// Every method has an empty default; implement those you need.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use asana_audit_log::AuditLogEvent;
+/// use asana_audit_log_pipeline::Observer;
+///
+/// #[derive(Default)]
+/// struct Count(AtomicU64);
+///
+/// impl Observer for Count {
+///     fn event(&self, _event: &AuditLogEvent) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+/// ```
+pub trait Observer: Send + Sync {
+    /// The run starts reading `query` (the checkpoint's, when it resumes).
+    fn started(&self, query: &Query) {
+        let _ = query;
+    }
+
+    /// An event arrived and is being written.
+    fn event(&self, event: &AuditLogEvent) {
+        let _ = event;
+    }
+
+    /// An event arrived that the output already held (written after the last checkpoint by a
+    /// run that stopped); it was dropped.
+    fn duplicate_dropped(&self, event: &AuditLogEvent) {
+        let _ = event;
+    }
+
+    /// What was written so far is durable and covered by the checkpoint.
+    fn committed(&self) {}
+
+    /// A checkpoint of `query` was saved.
+    fn checkpoint_saved(&self, query: &Query) {
+        let _ = query;
+    }
+
+    /// Something a person running the pipeline should know (what was recovered of an earlier
+    /// run, for one).
+    fn note(&self, message: &str) {
+        let _ = message;
+    }
+
+    /// The run ended (after its last checkpoint).
+    fn finished(&self) {}
+}
+
+/// An observer that tells nothing.
+impl Observer for () {}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Events written by this run.
+    pub written: u64,
+    /// Events delivered again after a restart and dropped because the output already had them.
+    pub duplicates_dropped: u64,
+    /// Whether the run resumed from a checkpoint.
+    pub resumed: bool,
+    /// Whether the run ended because it was asked to stop (what it wrote is committed).
+    pub stopped: bool,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// How a run lands events: the output, the format, the checkpoint and its cadence.
+///
+/// [`plan`](Self::plan) checks everything that can be checked before a request (the
+/// checkpoint, and that it belongs to this query and output; the output, and what a crash
+/// left in it) and takes the locks; [`Planned::run`] then runs a stream into the output.
+/// Killed at any instant and run again with the same output and checkpoint, every event is
+/// written exactly once (standard output: events after the last checkpoint may repeat).
+///
+/// ```
+/// use asana_audit_log_pipeline::{Encoding, Format, Output, Pipeline};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mock = asana_audit_log_mock::MockServer::builder().events(300).start().await?;
+/// # let client = asana_audit_log::Client::builder().token(mock.token()).base_url(mock.base_url()).build()?;
+/// # let workspace_gid = mock.workspace_gid();
+/// let dir = tempfile::tempdir()?;
+/// let query = client.audit_log_events(workspace_gid).to_query()?;
+/// let planned = Pipeline::new(Output::File(dir.path().join("events.ndjson")))
+///     .format(Format::ocsf(Some(workspace_gid)))
+///     .checkpoint(dir.path().join("events.ckpt"))
+///     .plan(query)?;
+/// let stream = planned.request(&client).stream()?;
+/// let summary = planned.run(stream, std::future::pending(), &()).await?;
+/// assert_eq!(summary.written, 300);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    output: Output,
+    format: Format,
+    sink: SinkOptions,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: u64,
+    max_events: Option<u64>,
+    overwrite: bool,
+    pinned: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+}
+
+impl Pipeline {
+    /// Events as received into `output`, no checkpoint, an archive's files as
+    /// [`SinkOptions::new`] with the archive's encoding says.
+    pub fn new(output: Output) -> Pipeline {
+        Pipeline {
+            output,
+            format: Format::Raw,
+            sink: SinkOptions::new(crate::Encoding::Ndjson),
+            checkpoint: None,
+            checkpoint_every: 10_000,
+            max_events: None,
+            overwrite: false,
+            pinned: (None, None),
+        }
+    }
+
+    /// What each event is written as.
+    pub fn format(mut self, format: Format) -> Pipeline {
+        self.format = format;
+        self
+    }
+
+    /// How an archive output's files are encoded, partitioned and rotated.
+    pub fn sink_options(mut self, options: SinkOptions) -> Pipeline {
+        self.sink = options;
+        self
+    }
+
+    /// Saves progress at `path`, and resumes from it when it exists.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Pipeline {
+        self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Lines: saves the checkpoint after at most `events` events (and at least every second).
+    pub fn checkpoint_every(mut self, events: u64) -> Pipeline {
+        self.checkpoint_every = events.max(1);
+        self
+    }
+
+    /// Stops after writing `events` events (the checkpoint then continues after the last).
+    pub fn max_events(mut self, events: u64) -> Pipeline {
+        self.max_events = Some(events);
+        self
+    }
+
+    /// Replaces a non-empty file output when no checkpoint says to resume it.
+    pub fn overwrite(mut self, overwrite: bool) -> Pipeline {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// The window ends the user gave explicitly: a checkpoint of another window is refused
+    /// rather than resumed (a window given relative to now, such as "the last day", is not
+    /// pinned: it resumes where it stands).
+    pub fn pinned_window(
+        mut self,
+        start_at: Option<DateTime<Utc>>,
+        end_at: Option<DateTime<Utc>>,
+    ) -> Pipeline {
+        self.pinned = (start_at, end_at);
+        self
+    }
+
+    /// Checks everything that can be checked before a request, takes the locks (the
+    /// checkpoint's, a file output's) and opens a file output; sends nothing.
+    pub fn plan(self, query: Query) -> Result<Planned, Error> {
+        if self.max_events == Some(0) {
+            return Err(Error::refused("--max-events must be at least 1"));
+        }
+        // One writer per checkpoint: locked before it is read (see `Locks`).
+        let mut locks = Locks::default();
+        if let Some(path) = &self.checkpoint {
+            locks.checkpoint(path)?;
+        }
+        let checkpoint = match &self.checkpoint {
+            Some(path) => Checkpoint::load(path)?,
+            None => None,
+        };
+        if let Some(cp) = &checkpoint {
+            self.check_checkpoint_matches(cp, &query)?;
+        }
+        let target = match &self.output {
+            Output::Stdout => Target::Lines {
+                lines: Lines::stdout(),
+                dedupe: HashSet::new(),
+                truncated_bytes: 0,
+            },
+            Output::File(path) => {
+                locks.output(path)?;
+                let covered = checkpoint
+                    .as_ref()
+                    .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
+                let (lines, recovered) = Lines::file(path, covered, self.overwrite)?;
+                Target::Lines {
+                    lines,
+                    dedupe: recovered.gids,
+                    truncated_bytes: recovered.truncated_bytes,
+                }
+            }
+            Output::Archive(destination) => Target::Archive(destination.clone()),
+        };
+        Ok(Planned {
+            pipeline: self,
+            query,
+            checkpoint,
+            target,
+            locks,
+        })
+    }
+
+    fn checkpoint_path(&self) -> std::path::Display<'_> {
+        self.checkpoint
+            .as_deref()
+            .unwrap_or(Path::new("?"))
+            .display()
+    }
+
+    fn check_checkpoint_matches(&self, cp: &Checkpoint, query: &Query) -> Result<(), Error> {
+        let path = self.checkpoint_path();
+        if !cp.query.same_filters(query) {
+            return Err(Error::refused(format!(
+                "checkpoint {path} belongs to another query ({}); use the same --workspace and \
+                 filters, or another --checkpoint file",
+                describe(&cp.query)
+            )));
+        }
+        let (start_at, end_at) = self.pinned;
+        let explicit_window_differs = (start_at.is_some() && start_at != cp.query.start_at())
+            || (end_at.is_some() && end_at != cp.query.end_at());
+        if explicit_window_differs {
+            return Err(Error::refused(format!(
+                "checkpoint {path} belongs to the window {}; drop --start-at/--end-at to resume \
+                 it, or use another --checkpoint file",
+                describe_window(&cp.query)
+            )));
+        }
+        if let Some(mark) = &cp.archive {
+            let wanted = match &self.output {
+                Output::Archive(destination) => {
+                    Some(ArchiveMark::new(destination, &self.sink, &self.format))
+                }
+                _ => None,
+            };
+            return match wanted {
+                Some(wanted) if wanted == *mark => Ok(()),
+                _ => Err(Error::refused(format!(
+                    "checkpoint {path} belongs to --output {} with --encoding {} --partition {}; \
+                     pass those to resume it, or use another --checkpoint file",
+                    mark.url, mark.encoding, mark.partition
+                ))),
+            };
+        }
+        match (&cp.output, &self.output) {
+            (Some(mark), Output::File(output)) if mark.path != *output => {
+                Err(Error::refused(format!(
+                    "checkpoint {path} belongs to output {}, not {}; pass that --output to resume",
+                    mark.path.display(),
+                    output.display()
+                )))
+            }
+            (Some(mark), Output::Stdout) => Err(Error::refused(format!(
+                "checkpoint {path} belongs to output {}; pass --output {} to resume",
+                mark.path.display(),
+                mark.path.display()
+            ))),
+            (None, Output::File(_) | Output::Archive(_)) => Err(Error::refused(format!(
+                "checkpoint {path} was written for standard output; resume it with --output -"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn describe(query: &Query) -> String {
+    let mut parts = vec![format!("workspace {}", query.workspace_gid())];
+    if let Some(t) = query.event_type() {
+        parts.push(format!("event type {t}"));
+    }
+    match query.actor() {
+        Some(Actor::Type(t)) => parts.push(format!("actor type {t}")),
+        Some(Actor::Gid(g)) => parts.push(format!("actor {g}")),
+        _ => {}
+    }
+    if let Some(r) = query.resource_gid() {
+        parts.push(format!("resource {r}"));
+    }
+    parts.join(", ")
+}
+
+fn describe_window(query: &Query) -> String {
+    let show = |t: Option<DateTime<Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
+    format!("[{}, {})", show(query.start_at()), show(query.end_at()))
+}
+
+/// Where the events of a planned run go.
+#[derive(Debug)]
+enum Target {
+    /// A file or standard output, one line per event.
+    Lines {
+        lines: Lines,
+        /// Gids of events a crashed run wrote after its last checkpoint, to drop once.
+        dedupe: HashSet<String>,
+        truncated_bytes: u64,
+    },
+    /// A directory or object store, through a sink opened when the run starts.
+    Archive(crate::Destination),
+}
+
+/// A run checked and ready: its locks are held until it ends.
+#[derive(Debug)]
+pub struct Planned {
+    pipeline: Pipeline,
+    query: Query,
+    checkpoint: Option<Checkpoint>,
+    target: Target,
+    locks: Locks,
+}
+
+/// Where a running pipeline's events go, with what each kind of output needs between
+/// checkpoints.
+enum Writer {
+    /// A file or standard output: checkpointed every `checkpoint_every` events or second.
+    Lines {
+        lines: Lines,
+        dedupe: HashSet<String>,
+        /// Events written since the last checkpoint.
+        unsaved: u64,
+        /// Where an OCSF line is written before it goes out.
+        line: String,
+    },
+    /// A directory or object store: checkpointed around each commit of files.
+    Archive {
+        sink: Box<FormatSink>,
+        mark: ArchiveMark,
+        /// The cursor and event count the destination durably holds (set when the stream
+        /// starts).
+        committed: Option<(asana_audit_log::Cursor, u64)>,
+    },
+}
+
+impl Planned {
+    /// The query the run reads: the checkpoint's when it resumes.
+    pub fn query(&self) -> &Query {
+        self.checkpoint.as_ref().map_or(&self.query, |cp| &cp.query)
+    }
+
+    /// Whether a checkpoint was found to resume from.
+    pub fn resumes(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
+    /// The request to make the run's stream from: from the checkpoint's cursor when it
+    /// resumes, else the query. Pick `stream`, `follow` or `backfill` on it, and hand the
+    /// stream to [`run`](Self::run).
+    pub fn request(&self, client: &Client) -> EventsRequest {
+        match &self.checkpoint {
+            Some(cp) => client.resume(cp.cursor.clone()),
+            None => client.query(self.query.clone()),
+        }
+    }
+
+    /// Runs `stream` (made from [`request`](Self::request)) into the output until it ends,
+    /// [`Pipeline::max_events`] are written, or `stop` completes; whatever ends it, what was
+    /// written is made durable and covered by the checkpoint before it returns.
+    pub async fn run<S>(
+        mut self,
+        mut stream: S,
+        stop: impl Future<Output = ()>,
+        observer: &dyn Observer,
+    ) -> Result<Summary, Error>
+    where
+        S: AuditLogStream + Stream<Item = Result<AuditLogEvent, asana_audit_log::Error>>,
+    {
+        let started = Instant::now();
+        // Released when the run has saved its last checkpoint and returns.
+        let _locks = std::mem::take(&mut self.locks);
+        let pipeline = &self.pipeline;
+        let mut checkpoint = self.checkpoint.take();
+        let mut writer = match self.target {
+            Target::Lines {
+                lines,
+                dedupe,
+                truncated_bytes,
+            } => {
+                if truncated_bytes > 0 {
+                    observer.note(&format!(
+                        "cut {truncated_bytes} bytes of a line left incomplete by an earlier run"
+                    ));
+                }
+                Writer::Lines {
+                    lines,
+                    dedupe,
+                    unsaved: 0,
+                    line: String::new(),
+                }
+            }
+            Target::Archive(destination) => {
+                let mark = ArchiveMark::new(&destination, &pipeline.sink, &pipeline.format);
+                let sink =
+                    FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
+                        .await?;
+                if let Some(cp) = &mut checkpoint {
+                    pipeline.recover(&sink, cp, observer).await?;
+                }
+                Writer::Archive {
+                    sink: Box::new(sink),
+                    mark,
+                    committed: None,
+                }
+            }
+        };
+        let resumed = checkpoint.is_some();
+        let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
+        if let Writer::Archive { committed, .. } = &mut writer {
+            *committed = Some((stream.cursor(), events_total));
+        }
+        // A first run's file output gets its checkpoint before its first line: a run killed
+        // before its first periodic save then leaves a checkpoint that covers 0 bytes, and the
+        // rerun reads back the lines after that instead of refusing a non-empty file it has no
+        // checkpoint for.
+        if !resumed && pipeline.checkpoint.is_some() && matches!(writer, Writer::Lines { .. }) {
+            pipeline
+                .checkpoint_now(&mut writer, &stream, events_total, false, observer)
+                .await?;
+        }
+        observer.started(stream.query());
+
+        let mut summary = Summary {
+            resumed,
+            ..Summary::default()
+        };
+        let mut stop = std::pin::pin!(stop);
+        // One timer for the whole run, moved after each save. Its deadline is when the next
+        // save is due (lines) or when the oldest open file must be committed (archive).
+        let mut timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
+
+        let outcome: Result<(), Error> = loop {
+            let armed = match &writer {
+                Writer::Lines { unsaved, .. } => *unsaved > 0,
+                Writer::Archive { sink, .. } => sink.commit_deadline().is_some(),
+            };
+            let item = tokio::select! {
+                biased;
+                () = &mut stop => {
+                    summary.stopped = true;
+                    break Ok(());
+                }
+                item = stream.next() => item,
+                () = &mut timer, if armed => {
+                    pipeline.checkpoint_now(&mut writer, &stream, events_total, false, observer).await?;
+                    timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
+                    continue;
+                }
+            };
+            let event = match item {
+                None => break Ok(()),
+                Some(Err(err)) => break Err(err.into()),
+                Some(Ok(event)) => event,
+            };
+            observer.event(&event);
+            let due = match &mut writer {
+                Writer::Lines {
+                    lines,
+                    dedupe,
+                    unsaved,
+                    line,
+                } => {
+                    if !dedupe.is_empty() && dedupe.remove(event.gid()) {
+                        summary.duplicates_dropped += 1;
+                        observer.duplicate_dropped(&event);
+                        continue;
+                    }
+                    let text = match &pipeline.format {
+                        Format::Raw => event.json(),
+                        Format::Ocsf(mapper) => {
+                            line.clear();
+                            mapper.map_into(&event, line);
+                            line.as_str()
+                        }
+                    };
+                    lines.write_line(text).map_err(|e| write_error(lines, e))?;
+                    *unsaved += 1;
+                    // Also checked here: while events keep coming the timer branch is not
+                    // polled.
+                    *unsaved >= pipeline.checkpoint_every
+                        || tokio::time::Instant::now() >= timer.deadline()
+                }
+                Writer::Archive { sink, .. } => {
+                    let had_deadline = sink.commit_deadline();
+                    sink.write(&event)?;
+                    if had_deadline.is_none()
+                        && let Some(deadline) = sink.commit_deadline()
+                    {
+                        timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::from_std(deadline));
+                    }
+                    sink.commit_due()
+                }
+            };
+            summary.written += 1;
+            events_total += 1;
+            if pipeline
+                .max_events
+                .is_some_and(|max| summary.written >= max)
+            {
+                break Ok(());
+            }
+            if due {
+                pipeline
+                    .checkpoint_now(&mut writer, &stream, events_total, false, observer)
+                    .await?;
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
+            }
+        };
+        // Whatever ended the run, what was written is made durable and covered by a
+        // checkpoint.
+        pipeline
+            .checkpoint_now(&mut writer, &stream, events_total, true, observer)
+            .await?;
+        observer.finished();
+        summary.elapsed = started.elapsed();
+        outcome.map(|()| summary)
+    }
+}
+
+impl Pipeline {
+    /// Saves `checkpoint` at the pipeline's checkpoint path, and tells `observer`.
+    fn save(&self, checkpoint: &Checkpoint, observer: &dyn Observer) -> Result<(), Error> {
+        let Some(path) = &self.checkpoint else {
+            return Ok(());
+        };
+        checkpoint.save(path)?;
+        observer.checkpoint_saved(&checkpoint.query);
+        Ok(())
+    }
+
+    /// Finishes or undoes the commit a checkpoint recorded as under way, and saves the
+    /// checkpoint without it: from here on, `cp` describes exactly what the destination holds.
+    async fn recover(
+        &self,
+        sink: &FormatSink,
+        cp: &mut Checkpoint,
+        observer: &dyn Observer,
+    ) -> Result<(), Error> {
+        let Some(pending) = cp.pending.take() else {
+            return Ok(());
+        };
+        match sink.recover(&pending.commit).await? {
+            Recovery::Completed => {
+                cp.cursor = pending.cursor;
+                cp.events_written = pending.events_written;
+                observer.note(&format!(
+                    "an earlier run had put {} file(s) in place before it stopped; continuing \
+                     after them",
+                    pending.commit.files.len()
+                ));
+            }
+            Recovery::RolledBack => observer.note(&format!(
+                "an earlier run stopped while putting {} file(s) in place; removed those that \
+                 were, and reading their events again",
+                pending.commit.files.len()
+            )),
+        }
+        cp.saved_at = Utc::now();
+        self.save(cp, observer)
+    }
+
+    /// Makes what was written durable and covered by a checkpoint: for lines, syncs the
+    /// output and saves (periodic saves without a checkpoint only flush); for an archive,
+    /// commits the open files (when due, or `last`) with the checkpoint saved around the
+    /// commit.
+    async fn checkpoint_now(
+        &self,
+        writer: &mut Writer,
+        stream: &impl AuditLogStream,
+        events_total: u64,
+        last: bool,
+        observer: &dyn Observer,
+    ) -> Result<(), Error> {
+        match writer {
+            Writer::Lines { lines, unsaved, .. } => {
+                *unsaved = 0;
+                if self.checkpoint.is_none() && !last {
+                    // Without a checkpoint there is nothing for a sync to protect until the
+                    // end: only flush, so that readers of the output see it grow.
+                    return lines.flush().map_err(|e| write_error(lines, e));
+                }
+                let bytes = lines.make_durable().map_err(|e| write_error(lines, e))?;
+                let output = match (&self.output, bytes) {
+                    (Output::File(path), Some(bytes)) => Some(OutputMark {
+                        path: path.clone(),
+                        bytes,
+                    }),
+                    _ => None,
+                };
+                let checkpoint =
+                    Checkpoint::new(stream.query().clone(), stream.cursor(), events_total)
+                        .with_output(output);
+                self.save(&checkpoint, observer)?;
+                observer.committed();
+                Ok(())
+            }
+            Writer::Archive {
+                sink,
+                mark,
+                committed,
+            } => {
+                if !last && !sink.commit_due() {
+                    return Ok(());
+                }
+                let cursor = stream.cursor();
+                let query = stream.query();
+                let (committed_cursor, committed_events) =
+                    committed.clone().expect("set when the stream starts");
+                let record = |pending: Option<&Commit>| {
+                    let checkpoint = match pending {
+                        // Still at the last commit, with this one under way.
+                        Some(commit) => Checkpoint::new(
+                            query.clone(),
+                            committed_cursor.clone(),
+                            committed_events,
+                        )
+                        .with_pending(PendingCommit {
+                            commit: commit.clone(),
+                            cursor: cursor.clone(),
+                            events_written: events_total,
+                        }),
+                        None => Checkpoint::new(query.clone(), cursor.clone(), events_total),
+                    };
+                    self.save(&checkpoint.with_archive(mark.clone()), observer)
+                };
+                sink.commit(record).await?;
+                *committed = Some((cursor, events_total));
+                observer.committed();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A line output's write failure, naming the output.
+fn write_error(lines: &Lines, source: std::io::Error) -> Error {
+    let message = match lines.path() {
+        Some(path) => format!("cannot write output {}: {source}", path.display()),
+        None if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            "standard output was closed".to_owned()
+        }
+        None => format!("cannot write standard output: {source}"),
+    };
+    Error::Output { message, source }
+}
