@@ -15,7 +15,17 @@ const PATCHED: &[&str] = &[
     "asana-audit-log-api",
     "asana-audit-log",
     "asana-audit-log-mock",
+    "asana-audit-log-ocsf",
+    "asana-audit-log-pipeline",
 ];
+
+/// The pipeline crate's example the consumer builds and runs, killed and resumed, from the
+/// packed crate (as a registry user gets it).
+const LAND_OCSF: &str = "examples/land_ocsf.rs";
+
+/// When each killed run of the example is killed: early (before or around its first commit),
+/// in its first archive, in its second.
+const KILL_AFTER_MS: &[u64] = &[250, 800, 1_600];
 
 /// The version of every workspace crate (they share the workspace's).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -76,8 +86,12 @@ fn consumer_manifest(packages: &Path) -> Result<String> {
          [dependencies]\n\
          asana-audit-log = \"{VERSION}\"\n\
          asana-audit-log-mock = \"{VERSION}\"\n\
+         asana-audit-log-pipeline = \"{VERSION}\"\n\
          futures = \"0.3\"\n\
-         tokio = {{ version = \"1\", features = [\"rt\", \"macros\"] }}\n\n\
+         tokio = {{ version = \"1\", features = [\"rt\", \"rt-multi-thread\", \"macros\"] }}\n\n\
+         [[bin]]\n\
+         name = \"land_ocsf\"\n\
+         path = \"src/bin/land_ocsf.rs\"\n\n\
          [patch.crates-io]\n\
          {patch}"
     ))
@@ -120,12 +134,18 @@ pub fn consumer(root: &Path, cargo: &str) -> Result<bool> {
         .with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("Cargo.toml"), consumer_manifest(&packages)?)?;
     std::fs::write(dir.join("src/main.rs"), CONSUMER_MAIN)?;
+    let example = packages
+        .join(format!("asana-audit-log-pipeline-{VERSION}"))
+        .join(LAND_OCSF);
+    std::fs::create_dir_all(dir.join("src/bin"))?;
+    std::fs::copy(&example, dir.join("src/bin/land_ocsf.rs"))
+        .with_context(|| format!("copying {}", example.display()))?;
     let workspace_lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
     std::fs::write(dir.join("Cargo.lock"), &workspace_lock)?;
 
     eprintln!("    consumer project: {}", dir.display());
     let status = Command::new(cargo)
-        .args(["run", "--manifest-path"])
+        .args(["run", "--bin", "packed-crates-consumer", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
@@ -138,6 +158,10 @@ pub fn consumer(root: &Path, cargo: &str) -> Result<bool> {
         return Ok(false);
     }
 
+    if !land_ocsf_killed_and_resumed(&dir, &target, cargo)? {
+        return Ok(false);
+    }
+
     let ours = locked(&workspace_lock);
     let consumer_lock = std::fs::read_to_string(dir.join("Cargo.lock"))?;
     let new: Vec<_> = locked(&consumer_lock)
@@ -147,6 +171,58 @@ pub fn consumer(root: &Path, cargo: &str) -> Result<bool> {
         .collect();
     if !new.is_empty() {
         eprintln!("    the consumer resolved versions the workspace does not lock: {new:?}");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Builds the pipeline crate's `land_ocsf` example in the consumer project, runs it into a new
+/// folder, kills it (SIGKILL) at each of [`KILL_AFTER_MS`], then runs it to its end: it checks
+/// itself that each archive holds every event of the mock server once.
+fn land_ocsf_killed_and_resumed(dir: &Path, target: &Path, cargo: &str) -> Result<bool> {
+    let status = Command::new(cargo)
+        .args(["build", "--bin", "land_ocsf", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target)
+        .args(PROFILE_CONFIG)
+        .current_dir(dir)
+        .status()
+        .context("starting cargo for the consumer's land_ocsf")?;
+    if !status.success() {
+        eprintln!("    land_ocsf did not build ({status})");
+        return Ok(false);
+    }
+    let binary = target.join("debug/land_ocsf");
+    let archive = dir.join("land-ocsf-archive");
+    if archive.exists() {
+        std::fs::remove_dir_all(&archive)?;
+    }
+    for &after in KILL_AFTER_MS {
+        let mut child = Command::new(&binary)
+            .arg(&archive)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting land_ocsf")?;
+        std::thread::sleep(std::time::Duration::from_millis(after));
+        // `kill` is SIGKILL on Unix: no destructor, no flush, as a crash.
+        let _ = child.kill();
+        child.wait()?;
+    }
+    let out = Command::new(&binary)
+        .arg(&archive)
+        .output()
+        .context("starting land_ocsf")?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    for line in said.lines() {
+        eprintln!(
+            "    land_ocsf (after {} kills): {line}",
+            KILL_AFTER_MS.len()
+        );
+    }
+    if !out.status.success() {
+        eprintln!("    land_ocsf failed ({})", out.status);
         return Ok(false);
     }
     Ok(true)
