@@ -629,6 +629,12 @@ impl ClientBuilder {
     /// per-request headers, so the token must become a default header of the `reqwest::Client`,
     /// and only a builder can take it. Building overrides its default `Authorization` and
     /// `User-Agent`, its timeouts and its redirect policy (redirects are never followed).
+    ///
+    /// Available with the cargo feature `reqwest-client-builder` (off by default). The feature
+    /// ties this crate's semver to reqwest's: the method names a reqwest type, so a reqwest
+    /// release that changes it changes this crate's API, and the builder must come from the
+    /// same reqwest version this crate uses.
+    #[cfg(feature = "reqwest-client-builder")]
     pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
         self.http = Some(builder);
         self

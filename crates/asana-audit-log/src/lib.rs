@@ -102,8 +102,10 @@
 //!   built ([`Error::InvalidConfig`]); query filters and [`Backfill`] options when a stream
 //!   starts ([`Error::InvalidQuery`]). Both happen before any request; a value out of range is
 //!   an error naming it, not silently changed.
-//! - **Our semver is ours.** No public signature names a type of the HTTP stack except
-//!   [`ClientBuilder::http_client_builder`], whose point is to take a `reqwest::ClientBuilder`.
+//! - **Our semver is ours.** No public signature names a type of the HTTP stack, unless you
+//!   opt in: the cargo feature `reqwest-client-builder` (off by default) adds
+//!   `ClientBuilder::http_client_builder`, whose point is to take a `reqwest::ClientBuilder`,
+//!   and so ties this crate's semver to reqwest's for the programs that enable it.
 //!   The types that do appear are deliberate and stable: `serde_json`'s `RawValue`, `Value`
 //!   and `Error` (events are JSON, kept exactly), `chrono`'s `DateTime<Utc>` (times),
 //!   `futures`' `Stream` (what the streams are) and `secrecy`'s `SecretString` (re-exported).
