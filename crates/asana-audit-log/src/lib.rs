@@ -141,10 +141,10 @@ pub use cursor::{CURSOR_VERSION, Cursor, MAX_LOOKBACK_GIDS, MAX_SEEN_GIDS};
 pub use enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
 pub use error::{ApiError, AsanaError, Error, HttpError};
 pub use event::{
-    AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventResource,
+    AuditLogEvent, DecodeError, EventActor, EventContext, EventDetails, EventObject, EventResource,
     MAX_EVENT_DEPTH,
 };
-pub use fields::{Fields, string_members};
+pub use fields::Fields;
 pub use http::RetryPolicy;
 pub use observe::{RequestObserver, RetryReason};
 pub use query::{Actor, MAX_PAGE_SIZE, Query, QueryError, QueryWarning, RETENTION, log_start};
