@@ -4,9 +4,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{
-    Actor, AuditLogStream, Backfill, Client, Cursor, Query, RetryPolicy, SecretString,
-};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::streams::Backfill;
+use asana_audit_log::types::Actor;
+use asana_audit_log::{AuditLogStream, Client, Cursor, Query, SecretString};
 use asana_audit_log_pipeline::{Commit, Destination, Recovery};
 use chrono::Utc;
 use futures::StreamExt;
@@ -44,7 +45,7 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
             })?
             .trim()
             .to_string(),
-        None => std::env::var(asana_audit_log::TOKEN_ENV)
+        None => std::env::var(asana_audit_log::config::TOKEN_ENV)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -55,7 +56,7 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
             None => format!(
                 "no token: set {} to a service account's token (Enterprise domain), or pass \
                  --token-file FILE",
-                asana_audit_log::TOKEN_ENV
+                asana_audit_log::config::TOKEN_ENV
             ),
         }));
     }

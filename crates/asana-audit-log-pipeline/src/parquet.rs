@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use asana_audit_log::{AuditLogEvent, EventObject};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log::events::EventObject;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,

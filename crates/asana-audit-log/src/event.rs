@@ -45,7 +45,8 @@ use crate::fields::{Fields, Members, raw, string_in, string_members, string_of};
 /// itself it cannot be deserialized from a buffered context such as `#[serde(flatten)]`.
 ///
 /// ```
-/// use asana_audit_log::{AuditLogEvent, EventType};
+/// use asana_audit_log::AuditLogEvent;
+/// use asana_audit_log::types::EventType;
 ///
 /// let text = r#"{"gid":"42","created_at":"2024-05-01T12:00:00.000Z","event_type":"user_login_succeeded",
 ///   "actor":{"actor_type":"user","gid":"7","email":"a@example.com"},"brand_new_field":{"n":1e400}}"#;
@@ -256,7 +257,7 @@ impl AuditLogEvent {
     ///     r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","event_type":"task_deleted"}"#,
     /// )?;
     /// assert_eq!(event.created_at().to_rfc3339(), "2024-01-01T00:00:00+00:00");
-    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Self, DecodeError> {
         let raw = RawValue::from_string(json.to_owned())
@@ -447,7 +448,7 @@ impl AuditLogEvent {
     /// )?;
     /// assert_eq!(event.actor_json(), Some(r#"{"gid":"7","name":"Ada"}"#));
     /// assert_eq!(event.resource_json(), None);
-    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
     /// ```
     pub fn actor_json(&self) -> Option<&str> {
         self.objects.get(self.json.get(), EventObject::Actor)
@@ -479,7 +480,7 @@ impl AuditLogEvent {
     /// typed views ([`actor`](Self::actor), ...), which parse every member of every object.
     ///
     /// ```
-    /// use asana_audit_log::EventObject;
+    /// use asana_audit_log::events::EventObject;
     ///
     /// let event = asana_audit_log::AuditLogEvent::from_json(
     ///     r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","actor":{"gid":"7","n":1,"na\u006de":"Ada \"A\""},"resource":[1]}"#,
@@ -496,7 +497,7 @@ impl AuditLogEvent {
     /// // `resource` is not an object, and there is no `context`.
     /// event.for_each_member(EventObject::Resource, |_, _| unreachable!());
     /// event.for_each_member(EventObject::Context, |_, _| unreachable!());
-    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
     /// ```
     pub fn for_each_member<'a>(
         &'a self,

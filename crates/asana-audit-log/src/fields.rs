@@ -191,7 +191,7 @@ impl Members {
 /// assert_eq!(details.get("method").map(|raw| raw.get()), Some(r#""api""#));
 /// assert_eq!(details.keys().collect::<Vec<_>>(), ["method", "n"]);
 /// assert_eq!(details["n"].get(), "[1,2]");
-/// # Ok::<(), asana_audit_log::DecodeError>(())
+/// # Ok::<(), asana_audit_log::error::DecodeError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct Fields {
