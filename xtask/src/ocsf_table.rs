@@ -332,7 +332,7 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          // DO NOT EDIT BY HAND: change the TSV and run `cargo xtask generate`, then review the diff.\n\
          // `cargo xtask generate --check` fails when this file is stale.\n\n\
          //! The mapping of every catalogue event type (see `MAPPING.md`).\n\n\
-         use asana_audit_log::EventType;\n\n\
+         use asana_audit_log::types::EventType;\n\n\
          use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
     );
     let _ = writeln!(

@@ -39,7 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use asana_audit_log::{Backfill, Client};
+use asana_audit_log::Client;
+use asana_audit_log::streams::Backfill;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use futures::{Stream, TryStreamExt};
@@ -180,10 +181,15 @@ async fn spend(
 }
 
 fn token() -> Result<String> {
-    std::env::var(asana_audit_log::TOKEN_ENV)
+    std::env::var(asana_audit_log::config::TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty())
-        .with_context(|| format!("set {} to the server's token", asana_audit_log::TOKEN_ENV))
+        .with_context(|| {
+            format!(
+                "set {} to the server's token",
+                asana_audit_log::config::TOKEN_ENV
+            )
+        })
 }
 
 fn events_url(target: &Target) -> String {

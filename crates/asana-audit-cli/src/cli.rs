@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use asana_audit_log::{ActorType, EventType};
+use asana_audit_log::types::{ActorType, EventType};
 use asana_audit_log_pipeline::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -200,7 +200,7 @@ pub struct ExportArgs {
     pub token_file: Option<PathBuf>,
 
     /// The API root (HTTPS required unless the host is loopback).
-    #[arg(long, value_name = "URL", default_value = asana_audit_log::DEFAULT_BASE_URL)]
+    #[arg(long, value_name = "URL", default_value = asana_audit_log::config::DEFAULT_BASE_URL)]
     pub base_url: String,
 
     /// Progress on stderr: auto (only on a terminal), always or never.

@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use asana_audit_log::{Actor, AuditLogEvent, Backfill, Client, Query, RetryPolicy, SecretString};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::streams::Backfill;
+use asana_audit_log::types::Actor;
+use asana_audit_log::{AuditLogEvent, Client, Query, SecretString};
 use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
@@ -21,7 +24,7 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
             })?
             .trim()
             .to_string(),
-        None => std::env::var(asana_audit_log::TOKEN_ENV)
+        None => std::env::var(asana_audit_log::config::TOKEN_ENV)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -32,7 +35,7 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
             None => format!(
                 "no token: set {} to a service account's token (Enterprise domain), or pass \
                  --token-file FILE",
-                asana_audit_log::TOKEN_ENV
+                asana_audit_log::config::TOKEN_ENV
             ),
         }));
     }

@@ -125,7 +125,7 @@ fn report(summary: &asana_audit_log_pipeline::Summary) {
 
 /// The catalogue as a table or JSON.
 fn event_types(json: bool) -> String {
-    use asana_audit_log::EventType;
+    use asana_audit_log::types::EventType;
     if json {
         let rows: Vec<serde_json::Value> = EventType::ALL
             .iter()

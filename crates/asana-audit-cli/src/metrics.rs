@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{AuditLogEvent, RequestObserver, RetryReason};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log::observe::{RequestObserver, RetryReason};
 use chrono::Utc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

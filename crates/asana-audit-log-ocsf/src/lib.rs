@@ -96,7 +96,7 @@
 //! source's string literals as they are; [`Mapper::map_into`] appends to a buffer you reuse
 //! (many events may go one after the other into one buffer). It reads the event's text in one
 //! pass, into member lists the thread keeps from one event to the next, and looks the event
-//! type's row up by its [`EventType`](asana_audit_log::EventType) variant. The members every
+//! type's row up by its [`EventType`](asana_audit_log::types::EventType) variant. The members every
 //! event starts with (class to status) are written once per class, activity and status, and
 //! copied.
 //! `cargo run --release -p asana-audit-log-ocsf --example throughput` compares it with

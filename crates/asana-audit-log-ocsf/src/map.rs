@@ -1,6 +1,7 @@
 //! The mapper: one [`AuditLogEvent`] in, one OCSF event (JSON text) out.
 
-use asana_audit_log::{AuditLogEvent, EventType};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log::types::EventType;
 use serde_json::value::RawValue;
 
 use crate::header::header;
@@ -32,7 +33,7 @@ pub const LOG_NAME: &str = "audit_log";
 /// let ocsf = mapper.map(&event);
 /// assert_eq!(ocsf.type_uid(), 99);
 /// assert!(ocsf.json().contains(r#""tenant_uid":"1200000000000001""#));
-/// # Ok::<(), asana_audit_log::DecodeError>(())
+/// # Ok::<(), asana_audit_log::error::DecodeError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Mapper {

@@ -4,7 +4,7 @@
 
 //! The mapping of every catalogue event type (see `MAPPING.md`).
 
-use asana_audit_log::EventType;
+use asana_audit_log::types::EventType;
 
 use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};
 

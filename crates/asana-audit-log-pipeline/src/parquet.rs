@@ -8,6 +8,7 @@ use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use asana_audit_log::AuditLogEvent;
+use asana_audit_log::events::EventObject;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
@@ -45,12 +46,12 @@ enum Object {
 impl Object {
     const ALL: [Object; 3] = [Object::Actor, Object::Resource, Object::Context];
 
-    /// The object's exact JSON text in `event`, as the library located it.
-    fn text(self, event: &AuditLogEvent) -> Option<&str> {
+    /// The library's name for the object.
+    fn in_event(self) -> EventObject {
         match self {
-            Object::Actor => event.actor_json(),
-            Object::Resource => event.resource_json(),
-            Object::Context => event.context_json(),
+            Object::Actor => EventObject::Actor,
+            Object::Resource => EventObject::Resource,
+            Object::Context => EventObject::Context,
         }
     }
 
@@ -129,11 +130,10 @@ const TEXT_COLUMNS: &[TextColumn] = &[
 
 /// The string members the text columns read, from the text of the event's `actor`, `resource`
 /// and `context` objects (located by the library when it decoded the event), one step over
-/// each with the library's [`string_members`](asana_audit_log::string_members), borrowing
-/// unescaped strings (no allocation for most events). Same rules as the library's typed
-/// views: a member that is not a string is null (so is one holding a lone surrogate escape,
-/// which no Rust string holds; its text stays in `event_json`), and when a key repeats the last
-/// value counts.
+/// each with [`AuditLogEvent::for_each_member`], borrowing unescaped strings (no allocation
+/// for most events). Same rules as the library's typed views: a member that is not a string
+/// is null (so is one holding a lone surrogate escape, which no Rust string holds; its text
+/// stays in `event_json`), and when a key repeats the last value counts.
 mod members {
     use std::borrow::Cow;
 
@@ -148,11 +148,8 @@ mod members {
     /// others are left as they are).
     pub(super) fn read<'a>(event: &'a AuditLogEvent, values: &mut Values<'a>) {
         for object in Object::ALL {
-            let Some(text) = object.text(event) else {
-                continue;
-            };
             let columns = object.columns();
-            asana_audit_log::string_members(text, |key, value| {
+            event.for_each_member(object.in_event(), |key, value| {
                 if let Some(&(_, index)) = columns.iter().find(|(k, _)| *k == key) {
                     values[index] = value;
                 }

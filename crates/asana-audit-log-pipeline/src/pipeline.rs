@@ -5,7 +5,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use asana_audit_log::{Actor, AuditLogEvent, AuditLogStream, Client, EventsRequest, Query};
+use asana_audit_log::types::Actor;
+use asana_audit_log::{AuditLogEvent, AuditLogStream, Client, EventsRequest, Query};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 

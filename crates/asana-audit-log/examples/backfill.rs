@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use asana_audit_log::Backfill;
+use asana_audit_log::streams::Backfill;
 use asana_audit_log_mock::{Latency, MockServer};
 use chrono::{TimeDelta, Utc};
 use futures::TryStreamExt;

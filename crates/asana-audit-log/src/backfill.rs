@@ -40,7 +40,7 @@ use crate::stream::{Core, Mode};
 /// Requests still obey the client's rate limit and concurrency cap, which all streams share.
 ///
 /// ```
-/// use asana_audit_log::Backfill;
+/// use asana_audit_log::streams::Backfill;
 ///
 /// let options = Backfill::concurrency(8).with_buffered_pages(4);
 /// assert_eq!(options.concurrency, 8);

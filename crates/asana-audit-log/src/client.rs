@@ -74,7 +74,8 @@ impl Client {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use asana_audit_log::{Client, RetryPolicy};
+    /// use asana_audit_log::Client;
+    /// use asana_audit_log::config::RetryPolicy;
     ///
     /// let client = Client::builder()
     ///     .token("0/1234:secret")
@@ -104,7 +105,8 @@ impl Client {
     /// organization gid). Nothing is sent until a stream is polled.
     ///
     /// ```
-    /// use asana_audit_log::{Actor, ActorType, Client, EventType};
+    /// use asana_audit_log::Client;
+    /// use asana_audit_log::types::{Actor, ActorType, EventType};
     ///
     /// let client = Client::new("0/1234:secret")?;
     /// let query = client
@@ -165,7 +167,7 @@ impl Client {
 /// is made, before any request: gids must be numeric, the page size within 1..=100, the start
 /// before the end, and an actor-type filter one of the five types the API accepts. A window
 /// reaching before 2021-10-08 or beyond the 90-day retention is sent anyway, with a
-/// [`QueryWarning`](crate::QueryWarning) logged (see [`Query::warnings`]).
+/// [`QueryWarning`](crate::error::QueryWarning) logged (see [`Query::warnings`]).
 #[derive(Clone, Debug)]
 #[must_use = "an EventsRequest does nothing until a stream is started"]
 pub struct EventsRequest {
@@ -248,7 +250,7 @@ impl EventsRequest {
     ///
     /// **Memory.** The follow remembers the gids it delivered within the window (and a
     /// [`Cursor`] carries them: cursor format version 2), at most
-    /// [`MAX_LOOKBACK_GIDS`](crate::MAX_LOOKBACK_GIDS). Past that, the oldest are forgotten and
+    /// [`MAX_LOOKBACK_GIDS`](crate::limits::MAX_LOOKBACK_GIDS). Past that, the oldest are forgotten and
     /// the window read again starts after them, so the guarantee covers a shorter window
     /// instead of repeating events. Resuming a cursor without that memory (version 1) starts
     /// it at the cursor's last event: events older than that are not read again.
@@ -259,7 +261,7 @@ impl EventsRequest {
     /// what it delivered, as far as the memory below reaches), counted against the client's
     /// request rate like every other request.
     ///
-    /// `window` must be at least 1 ms and at most [`RETENTION`](crate::RETENTION) (90 days);
+    /// `window` must be at least 1 ms and at most [`RETENTION`](crate::limits::RETENTION) (90 days);
     /// anything else fails with [`QueryError::Lookback`] when the stream starts. Only `follow`
     /// reads a lookback window: `stream`, `pages` and `backfill` reject a request that has one
     /// ([`QueryError::LookbackWithoutFollow`]).
@@ -453,7 +455,7 @@ impl EventsRequest {
     ///
     /// ```
     /// use futures::TryStreamExt;
-    /// use asana_audit_log::Backfill;
+    /// use asana_audit_log::streams::Backfill;
     /// use chrono::{TimeDelta, Utc};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -629,6 +631,12 @@ impl ClientBuilder {
     /// per-request headers, so the token must become a default header of the `reqwest::Client`,
     /// and only a builder can take it. Building overrides its default `Authorization` and
     /// `User-Agent`, its timeouts and its redirect policy (redirects are never followed).
+    ///
+    /// Available with the cargo feature `reqwest-client-builder` (off by default). The feature
+    /// ties this crate's semver to reqwest's: the method names a reqwest type, so a reqwest
+    /// release that changes it changes this crate's API, and the builder must come from the
+    /// same reqwest version this crate uses.
+    #[cfg(feature = "reqwest-client-builder")]
     pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
         self.http = Some(builder);
         self

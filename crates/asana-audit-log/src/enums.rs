@@ -269,7 +269,7 @@ impl EventType {
     /// and for catalogue rows whose category is blank).
     ///
     /// ```
-    /// use asana_audit_log::{EventCategory, EventType};
+    /// use asana_audit_log::types::{EventCategory, EventType};
     /// assert_eq!(EventType::UserLoginSucceeded.category(), Some(EventCategory::Logins));
     /// assert_eq!("brand_new_type".parse::<EventType>().unwrap().category(), None);
     /// ```
@@ -280,7 +280,7 @@ impl EventType {
     /// The resource type the catalogue gives this event type (e.g. `"user"`), if it gives one.
     ///
     /// ```
-    /// use asana_audit_log::EventType;
+    /// use asana_audit_log::types::EventType;
     /// assert_eq!(EventType::UserLoginSucceeded.resource_type(), Some("user"));
     /// ```
     pub fn resource_type(&self) -> Option<&'static str> {

@@ -1,10 +1,15 @@
-//! The crate's error type.
+//! What can go wrong, and what looks wrong. [`Error`] (also at the crate root) is every
+//! failure of a client or stream: it carries an HTTP error answer as an [`ApiError`] (status,
+//! Asana's reasons as [`AsanaError`]s, a hint), a failure of the HTTP stack as an opaque
+//! [`HttpError`], a rejected query as a [`QueryError`] and an event that cannot be decoded as a
+//! [`DecodeError`] (which [`AuditLogEvent::from_json`](crate::AuditLogEvent::from_json) returns
+//! on its own). A [`QueryWarning`] is a note about a query that is sent anyway.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::event::DecodeError;
-use crate::query::QueryError;
+pub use crate::event::DecodeError;
+pub use crate::query::{QueryError, QueryWarning};
 
 /// Everything that can go wrong, from configuration to a page that cannot be read.
 ///
@@ -14,7 +19,7 @@ use crate::query::QueryError;
 /// [`source`](std::error::Error::source) is the underlying error, and statuses are plain `u16`s,
 /// so this crate's semver does not follow its dependencies'. Transient failures (429, 5xx,
 /// timeouts, connection resets, truncated bodies) are retried by the client before they surface
-/// (see [`RetryPolicy`](crate::RetryPolicy)); when one does surface,
+/// (see [`RetryPolicy`](crate::config::RetryPolicy)); when one does surface,
 /// [`is_retryable`](Self::is_retryable) says that trying again later may work. No variant ever
 /// contains the access token.
 ///

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::compact;
 use crate::enums::OpenEnum;
 use crate::enums::{ActorType, ApiAuthenticationMethod, ContextType, EventCategory, EventType};
-use crate::fields::{Fields, Members, raw, string_in, string_of};
+use crate::fields::{Fields, Members, raw, string_in, string_members, string_of};
 
 /// One audit log event: the JSON object Asana sent, kept verbatim, and typed views parsed from it.
 ///
@@ -45,7 +45,8 @@ use crate::fields::{Fields, Members, raw, string_in, string_of};
 /// itself it cannot be deserialized from a buffered context such as `#[serde(flatten)]`.
 ///
 /// ```
-/// use asana_audit_log::{AuditLogEvent, EventType};
+/// use asana_audit_log::AuditLogEvent;
+/// use asana_audit_log::types::EventType;
 ///
 /// let text = r#"{"gid":"42","created_at":"2024-05-01T12:00:00.000Z","event_type":"user_login_succeeded",
 ///   "actor":{"actor_type":"user","gid":"7","email":"a@example.com"},"brand_new_field":{"n":1e400}}"#;
@@ -256,7 +257,7 @@ impl AuditLogEvent {
     ///     r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","event_type":"task_deleted"}"#,
     /// )?;
     /// assert_eq!(event.created_at().to_rfc3339(), "2024-01-01T00:00:00+00:00");
-    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Self, DecodeError> {
         let raw = RawValue::from_string(json.to_owned())
@@ -437,8 +438,9 @@ impl AuditLogEvent {
 
     /// The exact JSON text of the event's top-level `actor` member, whatever its type (an
     /// object when Asana sends it), or `None` when the event has none. It is located when the
-    /// event is decoded, so this costs nothing: for a reader that takes a few members of the
-    /// object itself instead of the typed [`actor`](Self::actor) view, which parses them all.
+    /// event is decoded, so this costs nothing: for a reader that parses the object itself
+    /// instead of using the typed [`actor`](Self::actor) view, which parses every member
+    /// ([`for_each_member`](Self::for_each_member) reads its strings in one step).
     ///
     /// ```
     /// let event = asana_audit_log::AuditLogEvent::from_json(
@@ -446,22 +448,65 @@ impl AuditLogEvent {
     /// )?;
     /// assert_eq!(event.actor_json(), Some(r#"{"gid":"7","name":"Ada"}"#));
     /// assert_eq!(event.resource_json(), None);
-    /// # Ok::<(), asana_audit_log::DecodeError>(())
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
     /// ```
     pub fn actor_json(&self) -> Option<&str> {
-        self.objects.get(self.json.get(), 0)
+        self.objects.get(self.json.get(), EventObject::Actor)
     }
 
     /// The exact JSON text of the event's top-level `resource` member, as
     /// [`actor_json`](Self::actor_json) gives `actor`'s.
     pub fn resource_json(&self) -> Option<&str> {
-        self.objects.get(self.json.get(), 1)
+        self.objects.get(self.json.get(), EventObject::Resource)
     }
 
     /// The exact JSON text of the event's top-level `context` member, as
     /// [`actor_json`](Self::actor_json) gives `actor`'s.
     pub fn context_json(&self) -> Option<&str> {
-        self.objects.get(self.json.get(), 2)
+        self.objects.get(self.json.get(), EventObject::Context)
+    }
+
+    /// Visits the members of the event's `actor`, `resource` or `context` object straight from
+    /// the event's text: each member's key (unescaped) and its value when that is a string
+    /// (unescaped, borrowed from the event unless it has escapes), `None` for a value of any
+    /// other JSON type. Members come in the order received, a repeated key each time (the
+    /// typed views keep the last). Nothing is visited when the event lacks the member or its
+    /// value is not an object. A key or string that JSON allows but Rust cannot hold (a lone
+    /// surrogate escape, `"\ud800"`) is skipped, or visited as `None`.
+    ///
+    /// For a reader that takes a few strings from each of many events, such as a columnar
+    /// writer: the object is located when the event is decoded and this steps over its members
+    /// once, without allocating for strings that have no escapes, which costs far less than the
+    /// typed views ([`actor`](Self::actor), ...), which parse every member of every object.
+    ///
+    /// ```
+    /// use asana_audit_log::events::EventObject;
+    ///
+    /// let event = asana_audit_log::AuditLogEvent::from_json(
+    ///     r#"{"gid":"1","created_at":"2024-01-01T00:00:00Z","actor":{"gid":"7","n":1,"na\u006de":"Ada \"A\""},"resource":[1]}"#,
+    /// )?;
+    /// let mut found = Vec::new();
+    /// event.for_each_member(EventObject::Actor, |key, value| {
+    ///     found.push((key.to_owned(), value.map(|v| v.into_owned())));
+    /// });
+    /// assert_eq!(found, [
+    ///     ("gid".to_owned(), Some("7".to_owned())),
+    ///     ("n".to_owned(), None),
+    ///     ("name".to_owned(), Some("Ada \"A\"".to_owned())),
+    /// ]);
+    /// // `resource` is not an object, and there is no `context`.
+    /// event.for_each_member(EventObject::Resource, |_, _| unreachable!());
+    /// event.for_each_member(EventObject::Context, |_, _| unreachable!());
+    /// # Ok::<(), asana_audit_log::error::DecodeError>(())
+    /// ```
+    pub fn for_each_member<'a>(
+        &'a self,
+        object: EventObject,
+        visit: impl FnMut(&str, Option<Cow<'a, str>>),
+    ) {
+        if let Some(text) = self.objects.get(self.json.get(), object) {
+            string_members(text, visit);
+        }
     }
 
     /// The event's JSON as a `RawValue`, e.g. to embed it in another serde structure verbatim.
@@ -489,6 +534,20 @@ struct Head<'a> {
     objects: ObjectSpans,
 }
 
+/// One of the event's top-level objects whose text is located when the event is decoded, to
+/// read with [`AuditLogEvent::for_each_member`]: the objects that hold who did what, to what
+/// and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventObject {
+    /// `actor`: who caused the event.
+    Actor,
+    /// `resource`: what the event affected.
+    Resource,
+    /// `context`: where the event came from.
+    Context,
+}
+
 /// Where the values of the top-level `actor`, `resource` and `context` members are in an
 /// event's text (in that order), as byte offsets; `None` for a member the event lacks.
 #[derive(Clone, Copy, Default)]
@@ -498,8 +557,13 @@ impl ObjectSpans {
     /// The keys whose values are located, in slot order.
     const KEYS: [&'static str; 3] = ["actor", "resource", "context"];
 
-    /// The value text of member `slot` (an index into [`KEYS`](Self::KEYS)) in `text`.
-    fn get<'t>(&self, text: &'t str, slot: usize) -> Option<&'t str> {
+    /// The value text of `object`'s member in `text`.
+    fn get<'t>(&self, text: &'t str, object: EventObject) -> Option<&'t str> {
+        let slot = match object {
+            EventObject::Actor => 0,
+            EventObject::Resource => 1,
+            EventObject::Context => 2,
+        };
         let (start, end) = self.0[slot]?;
         text.get(start as usize..end as usize)
     }

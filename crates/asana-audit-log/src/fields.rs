@@ -37,28 +37,18 @@ pub(crate) fn string_in(literal: &str, plain: bool) -> Option<Cow<'_, str>> {
 /// Visits the members of a JSON object's text in one scan, without building [`Fields`]: each
 /// member's key (unescaped) and its value when that is a string (unescaped, borrowed unless it
 /// has escapes; `None` for a value of any other JSON type), in order, repeated keys included.
-/// Meant for the object texts an event locates, such as
-/// [`AuditLogEvent::actor_json`](crate::AuditLogEvent::actor_json), when a few string members
-/// are read: it steps over compact text (as an event's is) member by member, which costs far
-/// less than a `serde_json` pass or the typed views.
+/// Serves [`AuditLogEvent::for_each_member`](crate::AuditLogEvent::for_each_member): it steps
+/// over compact text (as an event's is) member by member, which costs far less than a
+/// `serde_json` pass or the typed views.
 ///
 /// Text that is not an object visits nothing. `object` must be valid JSON (as every text an
 /// event gives is); for other text the members visited are unspecified, but nothing panics. A
 /// key or string JSON allows but Rust cannot hold (a lone surrogate escape, `"\ud800"`) is
 /// skipped, or visited as `None`.
-///
-/// ```
-/// let mut found = Vec::new();
-/// asana_audit_log::string_members(r#"{"gid":"7","n":1,"na\u006de":"Ada \"A\""}"#, |key, value| {
-///     found.push((key.to_owned(), value.map(|v| v.into_owned())));
-/// });
-/// assert_eq!(found, [
-///     ("gid".to_owned(), Some("7".to_owned())),
-///     ("n".to_owned(), None),
-///     ("name".to_owned(), Some("Ada \"A\"".to_owned())),
-/// ]);
-/// ```
-pub fn string_members<'a>(object: &'a str, mut visit: impl FnMut(&str, Option<Cow<'a, str>>)) {
+pub(crate) fn string_members<'a>(
+    object: &'a str,
+    mut visit: impl FnMut(&str, Option<Cow<'a, str>>),
+) {
     compact::compact_members(object, |key, value, plain| {
         // `get`: on text that is not JSON a range may end inside a character.
         let (Some(key), Some(value)) = (object.get(key), object.get(value)) else {
@@ -201,7 +191,7 @@ impl Members {
 /// assert_eq!(details.get("method").map(|raw| raw.get()), Some(r#""api""#));
 /// assert_eq!(details.keys().collect::<Vec<_>>(), ["method", "n"]);
 /// assert_eq!(details["n"].get(), "[1,2]");
-/// # Ok::<(), asana_audit_log::DecodeError>(())
+/// # Ok::<(), asana_audit_log::error::DecodeError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct Fields {

@@ -41,7 +41,7 @@ use pacer::Pacer;
 ///
 /// ```
 /// use std::time::Duration;
-/// use asana_audit_log::RetryPolicy;
+/// use asana_audit_log::config::RetryPolicy;
 ///
 /// let mut policy = RetryPolicy::default();
 /// assert_eq!(policy.max_retries, 8);

@@ -1,5 +1,7 @@
-//! Watching the requests a client sends, for metrics, with plain types only: this crate ties its
-//! users to no metrics library.
+//! Watching the requests a client sends, for metrics: a [`RequestObserver`] set with
+//! [`ClientBuilder::observer`](crate::ClientBuilder::observer) is told each request's status,
+//! latency and pages, and each retry with its [`RetryReason`]. Plain types only: this crate
+//! ties its users to no metrics library.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use crate::error::Error;
 /// Why a failed request is tried again.
 ///
 /// ```
-/// use asana_audit_log::RetryReason;
+/// use asana_audit_log::observe::RetryReason;
 ///
 /// assert_eq!(RetryReason::RateLimited.as_str(), "rate_limited");
 /// ```
@@ -73,7 +75,8 @@ impl RetryReason {
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::time::Duration;
-/// use asana_audit_log::{Client, RequestObserver, RetryReason};
+/// use asana_audit_log::Client;
+/// use asana_audit_log::observe::{RequestObserver, RetryReason};
 ///
 /// #[derive(Default)]
 /// struct Counts {

@@ -326,7 +326,8 @@ impl Query {
     /// Where the window reaches before the log start or beyond the 90-day retention, as of now.
     ///
     /// ```
-    /// # use asana_audit_log::{Client, QueryWarning};
+    /// # use asana_audit_log::Client;
+    /// # use asana_audit_log::error::QueryWarning;
     /// # let client = Client::new("0/1:x")?;
     /// let query = client
     ///     .audit_log_events("1234")

@@ -36,7 +36,7 @@ pub(crate) struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            base_url: crate::DEFAULT_BASE_URL.to_owned(),
+            base_url: crate::client::DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             user_agent: concat!("asana-audit-log-rs/", env!("CARGO_PKG_VERSION")).to_owned(),

@@ -619,7 +619,7 @@ enum Source {
 /// `start_at` = the last delivered event's `created_at` and the same filters, and drops the
 /// events it already delivered at that instant (by gid): the server's at-least-once answer
 /// becomes exactly-once to the caller, with no gap. The same holds across a resume from a
-/// cursor. (Caveat: more than [`MAX_SEEN_GIDS`](crate::MAX_SEEN_GIDS) events sharing one
+/// cursor. (Caveat: more than [`MAX_SEEN_GIDS`](crate::limits::MAX_SEEN_GIDS) events sharing one
 /// millisecond may repeat after such a restart.) The gids of the last 1,000 events delivered are
 /// also kept in memory, so an event the server sends again is dropped whatever its `created_at`.
 ///

@@ -1,6 +1,7 @@
 //! `Client::from_env`. One test, because it changes the process environment.
 
-use asana_audit_log::{Client, Error, TOKEN_ENV};
+use asana_audit_log::config::TOKEN_ENV;
+use asana_audit_log::{Client, Error};
 
 #[test]
 fn token_from_the_environment() {

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::{AuditLogEvent, Client, Error, MAX_EVENT_DEPTH, RetryPolicy};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::limits::MAX_EVENT_DEPTH;
+use asana_audit_log::{AuditLogEvent, Client, Error};
 use asana_audit_log_mock::canned::{CannedRequest as Seen, CannedServer, Reply};
 use futures::StreamExt;
 

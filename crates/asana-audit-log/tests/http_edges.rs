@@ -6,7 +6,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::{Client, Error, RetryPolicy};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::{Client, Error};
 use asana_audit_log_mock::canned::{CannedServer, Reply};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
 use futures::{StreamExt, TryStreamExt};

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::{Client, Cursor, RetryPolicy};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::{Client, Cursor};
 use asana_audit_log_mock::MockServer;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use asana_audit_log::{
-    Actor, ActorType, AuditLogEvent, Backfill, Client, Cursor, Error, EventType, RetryPolicy,
-};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::streams::Backfill;
+use asana_audit_log::types::{Actor, ActorType, EventType};
+use asana_audit_log::{AuditLogEvent, Client, Cursor, Error};
 use asana_audit_log_mock::{
     Fault, FaultPlan, Latency, MockServer, MockServerBuilder, RequestRecord,
 };

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::{Client, RequestObserver, RetryPolicy, RetryReason};
+use asana_audit_log::Client;
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::observe::{RequestObserver, RetryReason};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
 use futures::TryStreamExt;
 

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use asana_audit_log::{
-    Actor, ActorType, Backfill, Client, Cursor, Error, EventType, QueryError, QueryWarning,
-    RetryPolicy,
-};
+use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::error::{QueryError, QueryWarning};
+use asana_audit_log::streams::Backfill;
+use asana_audit_log::types::{Actor, ActorType, EventType};
+use asana_audit_log::{Client, Cursor, Error};
 
 const TOKEN: &str = "2/1200000000000001/1200000000000002:0123456789abcdef0123456789abcdef";
 

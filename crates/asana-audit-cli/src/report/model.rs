@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use asana_audit_log::{ActorType, AuditLogEvent, EventType};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log::types::{ActorType, EventType};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 

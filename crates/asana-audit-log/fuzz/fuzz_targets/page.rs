@@ -9,7 +9,8 @@
 #![no_main]
 
 use asana_audit_log::fuzzing::{compact, shape};
-use asana_audit_log::{AuditLogEvent, MAX_EVENT_DEPTH};
+use asana_audit_log::AuditLogEvent;
+use asana_audit_log::limits::MAX_EVENT_DEPTH;
 use asana_audit_log_api::types::AuditLogEventPage;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
