@@ -451,6 +451,11 @@ pub struct RunArgs {
     /// Check the configuration, tokens, outputs and checkpoints, then exit without following.
     #[arg(long)]
     pub check: bool,
+
+    /// Metrics and health of every source at one address: each series is labelled by source
+    /// and workspace, and /readyz names each source that is behind.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
 }
 
 /// The options of `demo`.

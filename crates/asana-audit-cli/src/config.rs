@@ -525,7 +525,7 @@ fn finish(
             continue;
         }
         let Some(token) = token else { continue };
-        let prepared = export::client(&draft.args, token).and_then(|client| {
+        let prepared = export::client(&draft.args, token, Some(&draft.name)).and_then(|client| {
             Plan::new(&draft.args, &client, true)
                 .map(|plan| (client, plan.with_lookback(draft.lookback)))
         });

@@ -42,8 +42,12 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
     Ok(SecretString::from(token))
 }
 
-/// Builds the client for `args`.
-pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError> {
+/// Builds the client for `args`; `source` names it in the metrics (`run`'s sources).
+pub fn client(
+    args: &ExportArgs,
+    token: SecretString,
+    source: Option<&str>,
+) -> Result<Client, CliError> {
     let builder = Client::builder()
         .token(token)
         .base_url(&args.base_url)
@@ -54,8 +58,9 @@ pub fn client(args: &ExportArgs, token: SecretString) -> Result<Client, CliError
         0 => builder.no_rate_limit(),
         per_minute => builder.requests_per_minute(per_minute),
     };
-    let builder = match crate::metrics::installed() {
-        Some(metrics) => builder.observer(metrics),
+    let labels = crate::metrics::Ws::new(source, &args.workspace);
+    let builder = match crate::metrics::observer(labels) {
+        Some(observer) => builder.observer(observer),
         None => builder,
     };
     Ok(builder.build()?)
@@ -176,8 +181,10 @@ impl Observer for Watch<'_> {
         }
     }
 
-    fn checkpoint_saved(&self, query: &Query) {
-        crate::metrics::checkpoint_saved(query.workspace_gid());
+    fn checkpoint_saved(&self, _query: &Query) {
+        if let Some(metrics) = &self.metrics {
+            metrics.checkpoint_saved();
+        }
     }
 
     fn note(&self, message: &str) {
@@ -204,6 +211,7 @@ pub async fn run(
         plan,
         follow,
         progress,
+        None,
         crate::signals::interrupted(),
     )
     .await
@@ -211,16 +219,22 @@ pub async fn run(
 
 /// [`run`], stopped by `stop` instead of the process's signals: when it completes, what was
 /// written is committed and the run ends as interrupted. `asana-audit run` gives every source
-/// one shared stop.
+/// one shared stop, and its name (`source`) for the metrics.
 pub async fn run_until(
     args: &ExportArgs,
     client: &Client,
     plan: Plan,
     follow: Option<Duration>,
     progress: &Progress,
+    source: Option<&str>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Summary, CliError> {
     let Plan { planned, lookback } = plan;
+    // Before the first request, so that the source counts for `/readyz` from its start.
+    let watch = Watch {
+        progress,
+        metrics: crate::metrics::watch(crate::metrics::Ws::new(source, &args.workspace), follow),
+    };
     for warning in planned.query().warnings() {
         tracing::warn!("{warning}");
     }
@@ -236,10 +250,6 @@ pub async fn run_until(
             request.backfill(Backfill::concurrency(args.concurrency))?
         }
         None => request.stream()?,
-    };
-    let watch = Watch {
-        progress,
-        metrics: crate::metrics::workspace(&args.workspace),
     };
     let summary = planned.run(stream, stop, &watch).await?;
     if summary.stopped {

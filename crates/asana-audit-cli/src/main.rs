@@ -51,8 +51,9 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Export(args) => {
-            let _monitor = metrics::start(&args.monitor, None).await?;
-            let client = export::client(&args, export::read_token(args.token_file.as_deref())?)?;
+            let _monitor = metrics::start(&args.monitor).await?;
+            let token = export::read_token(args.token_file.as_deref())?;
+            let client = export::client(&args, token, None)?;
             let plan = export::Plan::new(&args, &client, false)?;
             let progress = progress::Progress::new(args.progress);
             let summary = export::run(&args, &client, plan, None, &progress).await?;
@@ -61,8 +62,9 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Follow(args) => {
             let export = &args.export;
-            let _monitor = metrics::start(&export.monitor, Some(args.poll_interval)).await?;
-            let client = export::client(export, export::read_token(export.token_file.as_deref())?)?;
+            let _monitor = metrics::start(&export.monitor).await?;
+            let token = export::read_token(export.token_file.as_deref())?;
+            let client = export::client(export, token, None)?;
             let plan = export::Plan::new(export, &client, true)?.with_lookback(args.lookback);
             let progress = progress::Progress::new(export.progress);
             let summary =

@@ -2,14 +2,14 @@
 //! `/readyz`, and a warning when the log falls silent.
 //!
 //! One [`Metrics`] serves the whole process (every workspace a process follows is a label on
-//! the same endpoint), so it is installed once, by [`start`], and found by the export loop
-//! through [`workspace`] and [`installed`] rather than threaded through every call. Without
-//! `--metrics-addr` and `--alert-silence` nothing is installed and the hooks cost a load of an
-//! empty `OnceLock`.
+//! the same endpoint; under `run`, every source too), so it is installed once, by [`start`],
+//! and found through [`watch`] and [`observer`] rather than threaded through every call.
+//! Without `--metrics-addr` and `--alert-silence` nothing is installed and the hooks cost a
+//! load of an empty `OnceLock`.
 //!
 //! Request-level facts (pages, bytes, statuses, retries, latency) come from the library through
-//! its [`RequestObserver`]; events, duplicates, commits and checkpoint saves from the export
-//! loop.
+//! its [`RequestObserver`]; events, duplicates, commits and checkpoint saves from the
+//! pipeline's observer (`export.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log::observe::{RequestObserver, RetryReason};
 use chrono::Utc;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -36,24 +36,67 @@ pub const READY_POLL_INTERVALS: u32 = 3;
 /// ... plus this slack (room for a slow answer or a `Retry-After`).
 pub const READY_SLACK: Duration = Duration::from_secs(60);
 
-/// The label of every metric: the workspace gid.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Ws {
+/// The labels of every metric: the source's name (under `run`; `export` and `follow` have
+/// one source and no such label) and the workspace gid.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Ws {
+    source: Option<String>,
     workspace: String,
 }
 
-/// A workspace and a retry reason.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+impl Ws {
+    /// The labels of `workspace`, read by the source named `source` (`None` outside `run`).
+    pub fn new(source: Option<&str>, workspace: &str) -> Ws {
+        Ws {
+            source: source.map(str::to_owned),
+            workspace: workspace.to_owned(),
+        }
+    }
+
+    /// How reports name it: the source (and its workspace), or the workspace.
+    fn describe(&self) -> String {
+        match &self.source {
+            Some(source) => format!("source {source} (workspace {})", self.workspace),
+            None => format!("workspace {}", self.workspace),
+        }
+    }
+}
+
+impl EncodeLabelSet for Ws {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(source) = &self.source {
+            ("source", source.as_str()).encode(encoder.encode_label())?;
+        }
+        ("workspace", self.workspace.as_str()).encode(encoder.encode_label())
+    }
+}
+
+/// A source's labels and a retry reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct WsReason {
-    workspace: String,
+    ws: Ws,
     reason: &'static str,
 }
 
-/// A workspace and an HTTP status (`none` when there was no usable answer).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+impl EncodeLabelSet for WsReason {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        self.ws.encode(encoder)?;
+        ("reason", self.reason).encode(encoder.encode_label())
+    }
+}
+
+/// A source's labels and an HTTP status (`none` when there was no usable answer).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct WsStatus {
-    workspace: String,
+    ws: Ws,
     status: String,
+}
+
+impl EncodeLabelSet for WsStatus {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        self.ws.encode(encoder)?;
+        ("status", self.status.as_str()).encode(encoder.encode_label())
+    }
 }
 
 type Seconds = Gauge<f64, AtomicU64>;
@@ -181,11 +224,13 @@ impl Families {
     }
 }
 
-/// What is known of one workspace beyond its metrics: for readiness, the lag and the silence
+/// What is known of one source beyond its metrics: for readiness, the lag and the silence
 /// alarm.
 struct Watch {
     /// When it was first seen (the reference before its first poll or event).
     since: Instant,
+    /// How old its last successful poll may be for `/readyz`.
+    ready_within: Mutex<Duration>,
     last_poll: Mutex<Option<Instant>>,
     last_event: Mutex<Option<Instant>>,
     /// The newest `created_at` delivered, in milliseconds since the epoch (`i64::MIN`: none).
@@ -198,24 +243,30 @@ struct Watch {
 pub struct Metrics {
     registry: Registry,
     families: Families,
-    watches: Mutex<HashMap<String, Arc<Watch>>>,
-    /// How old the last successful poll may be for `/readyz`.
-    ready_within: Duration,
+    watches: Mutex<HashMap<Ws, Arc<Watch>>>,
 }
 
 static INSTALLED: OnceLock<Arc<Metrics>> = OnceLock::new();
 
-/// The process's metrics, when `--metrics-addr` or `--alert-silence` installed them.
-pub fn installed() -> Option<Arc<Metrics>> {
-    INSTALLED.get().cloned()
+/// The request observer of the client of `labels`, when metrics are installed.
+pub fn observer(labels: Ws) -> Option<Arc<dyn RequestObserver>> {
+    INSTALLED.get().map(|metrics| {
+        Arc::new(Requests {
+            metrics: Arc::clone(metrics),
+            labels,
+        }) as Arc<dyn RequestObserver>
+    })
 }
 
-/// The metrics of `workspace`, when installed.
-pub fn workspace(workspace: &str) -> Option<WorkspaceMetrics> {
-    installed().map(|metrics| metrics.workspace(workspace))
+/// The hooks of `labels` for the pipeline, when metrics are installed. `poll_interval` is
+/// follow's, for the `/readyz` bound: [`READY_POLL_INTERVALS`] of them plus [`READY_SLACK`].
+pub fn watch(labels: Ws, poll_interval: Option<Duration>) -> Option<WorkspaceMetrics> {
+    INSTALLED
+        .get()
+        .map(|metrics| metrics.workspace(labels, poll_interval))
 }
 
-/// The hooks of one workspace, for the export loop.
+/// The hooks of one source, for the pipeline's observer.
 pub struct WorkspaceMetrics {
     metrics: Arc<Metrics>,
     label: Ws,
@@ -251,6 +302,12 @@ impl WorkspaceMetrics {
         f.last_commit.get_or_create(&self.label).set(unix_now());
     }
 
+    /// A checkpoint was saved.
+    pub fn checkpoint_saved(&self) {
+        let f = &self.metrics.families;
+        f.checkpoint_saves.get_or_create(&self.label).inc();
+    }
+
     /// `count` late events were caught: the hook for the lookback of `follow` (in its own
     /// branch), which calls it as it delivers an event created before the newest one.
     #[cfg_attr(not(test), allow(dead_code, reason = "called by follow's lookback"))]
@@ -260,41 +317,27 @@ impl WorkspaceMetrics {
     }
 }
 
-/// Counts a checkpoint save of `workspace` (a no-op when nothing is installed).
-pub fn checkpoint_saved(workspace: &str) {
-    if let Some(metrics) = INSTALLED.get() {
-        let label = Ws {
-            workspace: workspace.to_owned(),
-        };
-        metrics
-            .families
-            .checkpoint_saves
-            .get_or_create(&label)
-            .inc();
-    }
-}
-
 fn unix_now() -> f64 {
     Utc::now().timestamp_millis() as f64 / 1000.0
 }
 
 impl Metrics {
-    fn new(ready_within: Duration) -> Metrics {
+    fn new() -> Metrics {
         let mut registry = Registry::with_prefix("asana_audit");
         let families = Families::register(&mut registry);
         Metrics {
             registry,
             families,
             watches: Mutex::new(HashMap::new()),
-            ready_within,
         }
     }
 
-    fn watch(&self, workspace: &str) -> Arc<Watch> {
+    fn watch(&self, labels: &Ws) -> Arc<Watch> {
         let mut watches = self.watches.lock().expect("not poisoned");
-        let watch = watches.entry(workspace.to_owned()).or_insert_with(|| {
+        let watch = watches.entry(labels.clone()).or_insert_with(|| {
             Arc::new(Watch {
                 since: Instant::now(),
+                ready_within: Mutex::new(ready_within(None)),
                 last_poll: Mutex::new(None),
                 last_event: Mutex::new(None),
                 newest_ms: AtomicI64::new(i64::MIN),
@@ -304,11 +347,13 @@ impl Metrics {
         Arc::clone(watch)
     }
 
-    /// The hooks of `workspace` (which from now on counts for `/readyz` and the alarm).
-    pub fn workspace(self: &Arc<Self>, workspace: &str) -> WorkspaceMetrics {
-        let label = Ws {
-            workspace: workspace.to_owned(),
-        };
+    /// The hooks of `label` (which from now on counts for `/readyz` and the alarm), polled
+    /// every `poll_interval` (`None`: an export).
+    pub fn workspace(
+        self: &Arc<Self>,
+        label: Ws,
+        poll_interval: Option<Duration>,
+    ) -> WorkspaceMetrics {
         // Shown at 0 from the start rather than missing until the first of each.
         let f = &self.families;
         for family in [
@@ -321,9 +366,11 @@ impl Metrics {
             let _ = family.get_or_create(&label);
         }
         let _ = f.silent.get_or_create(&label);
+        let watch = self.watch(&label);
+        *watch.ready_within.lock().expect("not poisoned") = ready_within(poll_interval);
         WorkspaceMetrics {
             metrics: Arc::clone(self),
-            watch: self.watch(workspace),
+            watch,
             label,
         }
     }
@@ -331,14 +378,11 @@ impl Metrics {
     /// The text exposition (OpenMetrics, which Prometheus reads), with the lags computed now.
     fn encode(&self) -> String {
         let now_ms = Utc::now().timestamp_millis();
-        for (workspace, watch) in self.watches.lock().expect("not poisoned").iter() {
+        for (label, watch) in self.watches.lock().expect("not poisoned").iter() {
             let newest = watch.newest_ms.load(std::sync::atomic::Ordering::Relaxed);
             if newest != i64::MIN {
-                let label = Ws {
-                    workspace: workspace.clone(),
-                };
                 let lag = (now_ms - newest).max(0) as f64 / 1000.0;
-                self.families.lag.get_or_create(&label).set(lag);
+                self.families.lag.get_or_create(label).set(lag);
             }
         }
         let mut text = String::new();
@@ -347,31 +391,45 @@ impl Metrics {
         text
     }
 
-    /// `None` when ready, else why not: some workspace's last successful poll (or its start,
-    /// before the first) is older than the bound.
+    /// `None` when ready, else why not: each source (or workspace) whose last successful poll
+    /// (or its start, before the first) is older than its bound, in name order.
     fn not_ready(&self) -> Option<String> {
         let watches = self.watches.lock().expect("not poisoned");
-        watches.iter().find_map(|(workspace, watch)| {
-            let last = watch
-                .last_poll
-                .lock()
-                .expect("not poisoned")
-                .unwrap_or(watch.since);
-            let age = last.elapsed();
-            (age > self.ready_within).then(|| {
-                format!(
-                    "workspace {workspace}: last successful poll {}s ago (bound {}s)",
-                    age.as_secs(),
-                    self.ready_within.as_secs()
-                )
+        let mut behind: Vec<(&Ws, String)> = watches
+            .iter()
+            .filter_map(|(label, watch)| {
+                let last = watch
+                    .last_poll
+                    .lock()
+                    .expect("not poisoned")
+                    .unwrap_or(watch.since);
+                let age = last.elapsed();
+                let bound = *watch.ready_within.lock().expect("not poisoned");
+                (age > bound).then(|| {
+                    let why = format!(
+                        "{}: last successful poll {}s ago (bound {}s)",
+                        label.describe(),
+                        age.as_secs(),
+                        bound.as_secs()
+                    );
+                    (label, why)
+                })
             })
+            .collect();
+        behind.sort_by(|a, b| (&a.0.source, &a.0.workspace).cmp(&(&b.0.source, &b.0.workspace)));
+        (!behind.is_empty()).then(|| {
+            behind
+                .into_iter()
+                .map(|(_, why)| why)
+                .collect::<Vec<_>>()
+                .join("; ")
         })
     }
 
     /// Raises or clears each workspace's silence alarm.
     fn check_silence(&self, after: Duration) {
         let watches = self.watches.lock().expect("not poisoned");
-        for (workspace, watch) in watches.iter() {
+        for (label, watch) in watches.iter() {
             let last = watch
                 .last_event
                 .lock()
@@ -384,34 +442,46 @@ impl Metrics {
                 continue;
             }
             *silent = now_silent;
-            let label = Ws {
-                workspace: workspace.clone(),
-            };
             self.families
                 .silent
-                .get_or_create(&label)
+                .get_or_create(label)
                 .set(i64::from(now_silent));
+            let source = label.source.as_deref().unwrap_or_default();
+            let workspace = &label.workspace;
             if now_silent {
                 tracing::warn!(
+                    source,
                     workspace_gid = %workspace,
                     silent_for = %humantime::format_duration(Duration::from_secs(quiet.as_secs())),
                     "no audit log event has arrived for --alert-silence; is the domain's log still written?"
                 );
             } else {
-                tracing::warn!(workspace_gid = %workspace, "audit log events arrive again");
+                tracing::warn!(source, workspace_gid = %workspace, "audit log events arrive again");
             }
         }
     }
 }
 
-impl RequestObserver for Metrics {
+/// The request observer of one source's client: the library's facts under its labels.
+struct Requests {
+    metrics: Arc<Metrics>,
+    labels: Ws,
+}
+
+impl Requests {
+    /// The labels of a request of `workspace_gid` (the source's own, but a client may read
+    /// several workspaces).
+    fn labels(&self, workspace_gid: &str) -> Ws {
+        Ws::new(self.labels.source.as_deref(), workspace_gid)
+    }
+}
+
+impl RequestObserver for Requests {
     fn request(&self, workspace_gid: &str, status: Option<u16>, latency: Duration) {
-        let f = &self.families;
-        let label = Ws {
-            workspace: workspace_gid.to_owned(),
-        };
+        let f = &self.metrics.families;
+        let label = self.labels(workspace_gid);
         let status_label = WsStatus {
-            workspace: workspace_gid.to_owned(),
+            ws: label.clone(),
             status: status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
         };
         f.requests.get_or_create(&status_label).inc();
@@ -424,15 +494,14 @@ impl RequestObserver for Metrics {
     }
 
     fn page(&self, workspace_gid: &str, _events: usize, bytes: u64) {
-        let f = &self.families;
-        let label = Ws {
-            workspace: workspace_gid.to_owned(),
-        };
+        let f = &self.metrics.families;
+        let label = self.labels(workspace_gid);
         f.pages.get_or_create(&label).inc();
         f.bytes.get_or_create(&label).inc_by(bytes);
         f.last_poll.get_or_create(&label).set(unix_now());
         *self
-            .watch(workspace_gid)
+            .metrics
+            .watch(&label)
             .last_poll
             .lock()
             .expect("not poisoned") = Some(Instant::now());
@@ -440,10 +509,10 @@ impl RequestObserver for Metrics {
 
     fn retry(&self, workspace_gid: &str, reason: RetryReason, _wait: Duration) {
         let label = WsReason {
-            workspace: workspace_gid.to_owned(),
+            ws: self.labels(workspace_gid),
             reason: reason.as_str(),
         };
-        self.families.retries.get_or_create(&label).inc();
+        self.metrics.families.retries.get_or_create(&label).inc();
     }
 }
 
@@ -460,19 +529,20 @@ impl Drop for Monitor {
     }
 }
 
+/// How old the last successful poll of a source polled every `poll_interval` (`None`: an
+/// export) may be for `/readyz`.
+fn ready_within(poll_interval: Option<Duration>) -> Duration {
+    poll_interval.unwrap_or_default() * READY_POLL_INTERVALS + READY_SLACK
+}
+
 /// Installs the metrics and starts the endpoint and the alarm that `args` ask for, before the
-/// client is built (it takes the metrics as its observer, see [`installed`]). `poll_interval`
-/// is follow's, for the `/readyz` bound: [`READY_POLL_INTERVALS`] of them plus
-/// [`READY_SLACK`]. Returns `None` when neither option is given.
-pub async fn start(
-    args: &MonitorArgs,
-    poll_interval: Option<Duration>,
-) -> Result<Option<Monitor>, CliError> {
+/// clients are built (each takes an [`observer`]). Returns `None` when neither option is
+/// given.
+pub async fn start(args: &MonitorArgs) -> Result<Option<Monitor>, CliError> {
     if args.metrics_addr.is_none() && args.alert_silence.is_none() {
         return Ok(None);
     }
-    let ready_within = poll_interval.unwrap_or_default() * READY_POLL_INTERVALS + READY_SLACK;
-    let metrics = Arc::clone(INSTALLED.get_or_init(|| Arc::new(Metrics::new(ready_within))));
+    let metrics = Arc::clone(INSTALLED.get_or_init(|| Arc::new(Metrics::new())));
     let mut tasks = Vec::new();
     if let Some(addr) = args.metrics_addr {
         let listener = TcpListener::bind(addr)
@@ -578,12 +648,17 @@ mod tests {
 
     #[test]
     fn readiness_and_silence_follow_the_workspace_state() {
-        let metrics = Arc::new(Metrics::new(Duration::from_millis(50)));
-        let ws = metrics.workspace("42");
+        let metrics = Arc::new(Metrics::new());
+        let ws = metrics.workspace(Ws::new(None, "42"), None);
+        *ws.watch.ready_within.lock().unwrap() = Duration::from_millis(50);
+        let requests = Requests {
+            metrics: Arc::clone(&metrics),
+            labels: Ws::new(None, "42"),
+        };
         assert_eq!(metrics.not_ready(), None, "ready while starting");
         std::thread::sleep(Duration::from_millis(80));
         assert!(metrics.not_ready().unwrap().contains("workspace 42"));
-        metrics.page("42", 3, 120);
+        requests.page("42", 3, 120);
         assert_eq!(metrics.not_ready(), None);
 
         metrics.check_silence(Duration::from_millis(50));
@@ -596,5 +671,51 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains("asana_audit_late_events_caught_total{workspace=\"42\"} 2"));
         assert!(text.contains("asana_audit_bytes_received_total{workspace=\"42\"} 120"));
+    }
+
+    #[test]
+    fn the_sources_of_run_are_labelled_and_each_one_behind_is_named() {
+        let metrics = Arc::new(Metrics::new());
+        let poll = Some(Duration::from_secs(30));
+        let acme = metrics.workspace(Ws::new(Some("acme"), "1"), poll);
+        let beta = metrics.workspace(Ws::new(Some("beta"), "1"), poll);
+        assert_eq!(
+            *acme.watch.ready_within.lock().unwrap(),
+            Duration::from_secs(30) * READY_POLL_INTERVALS + READY_SLACK
+        );
+        for source in [&acme, &beta] {
+            *source.watch.ready_within.lock().unwrap() = Duration::from_millis(30);
+        }
+        std::thread::sleep(Duration::from_millis(80));
+        let why = metrics.not_ready().unwrap();
+        assert!(
+            why.starts_with("source acme (workspace 1): last successful poll"),
+            "{why}"
+        );
+        assert!(why.contains("; source beta (workspace 1): "), "{why}");
+        let requests = Requests {
+            metrics: Arc::clone(&metrics),
+            labels: Ws::new(Some("acme"), "1"),
+        };
+        requests.page("1", 1, 10);
+        let why = metrics.not_ready().unwrap();
+        assert!(
+            !why.contains("acme") && why.contains("source beta"),
+            "{why}"
+        );
+        acme.checkpoint_saved();
+        let text = metrics.encode();
+        assert!(
+            text.contains("asana_audit_checkpoint_saves_total{source=\"acme\",workspace=\"1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("asana_audit_checkpoint_saves_total{source=\"beta\",workspace=\"1\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("asana_audit_bytes_received_total{source=\"acme\",workspace=\"1\"} 10"),
+            "{text}"
+        );
     }
 }

@@ -27,6 +27,12 @@ struct Ended {
 
 /// Checks the configuration and, unless `--check`, follows every source until interrupted.
 pub async fn run(args: &RunArgs) -> Result<(), CliError> {
+    // Before the sources' clients are made: each takes the metrics as its observer.
+    let _monitor = if args.check {
+        None
+    } else {
+        crate::metrics::start(&args.monitor).await?
+    };
     let sources = config::load(&args.config)?;
     if args.check {
         println!(
@@ -147,9 +153,17 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
                     // An error means the sender is gone: the process is ending anyway.
                     let _ = stop.wait_for(|stop| *stop).await;
                 };
-                export::run_until(&args, &client, plan, Some(poll_interval), &progress, stop)
-                    .await
-                    .map(|_| ())
+                export::run_until(
+                    &args,
+                    &client,
+                    plan,
+                    Some(poll_interval),
+                    &progress,
+                    Some(&name),
+                    stop,
+                )
+                .await
+                .map(|_| ())
             }
             Err(error) => Err(error),
         };
