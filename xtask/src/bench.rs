@@ -10,7 +10,9 @@
 //!   `.stream()` against `.backfill()` at concurrency 4, 8 and 16, with the client's default
 //!   limits and with its rate limit off;
 //! - memory: the `stream` drain's peak RSS at 100,000 and 1,000,000 events;
-//! - profile: a `stream` drain of 20,000 events under `valgrind --tool=callgrind`;
+//! - profile: a `stream` drain of 20,000 events under `valgrind --tool=callgrind`, by an
+//!   `asana-audit-bench` built with the `profiling` profile (release code with symbols and line
+//!   tables; release binaries are stripped);
 //! - sustained, shared, recovery: the rate-limit scenarios, time compressed (see
 //!   [`bench_paced`](crate::bench_paced)): a backfill at the rate limit by the library and by
 //!   the CLI; the library's while another program spends half the token's budget; and the
@@ -143,6 +145,16 @@ const PAGE_SIZE: u32 = 100;
 const PYTHON_ASANA: &str = "5.4.0";
 /// Latency added per response in the latency scenario.
 const LATENCY_MS: u64 = 50;
+/// The cargo profile of the binary profiled under callgrind: release code that keeps its symbols
+/// and line tables (`[profile.profiling]` in the workspace manifest), where the release profile
+/// strips them and callgrind could name no function.
+const PROFILING: &str = "profiling";
+/// What the benchmark runs, built with the release (or, with `--smoke`, the dev) profile.
+const BENCH_PACKAGES: &[&str] = &[
+    "asana-audit-log-mock",
+    "asana-audit-bench",
+    "asana-audit-cli",
+];
 
 /// What a run does, after defaults and `--smoke`.
 #[derive(Debug)]
@@ -258,6 +270,8 @@ struct LatencyPlan {
 struct Tools {
     mock: PathBuf,
     bench: PathBuf,
+    /// `asana-audit-bench` built with the [`PROFILING`] profile, for the callgrind run.
+    profiling_bench: PathBuf,
     cli: PathBuf,
     python: Option<PathBuf>,
     script: PathBuf,
@@ -270,7 +284,14 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let load_before = load_average();
     let target_dir = target_dir(root);
-    build(root, plan.release)?;
+    build(
+        root,
+        if plan.release { "release" } else { "dev" },
+        BENCH_PACKAGES,
+    )?;
+    if plan.profile.is_some() {
+        build(root, PROFILING, &["asana-audit-bench"])?;
+    }
     let bin_dir = target_dir.join(if plan.release { "release" } else { "debug" });
     let scratch = target_dir.join("bench-tmp");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
@@ -282,6 +303,7 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     let tools = Tools {
         mock: bin_dir.join("asana-audit-log-mock"),
         bench: bin_dir.join("asana-audit-bench"),
+        profiling_bench: target_dir.join(PROFILING).join("asana-audit-bench"),
         cli: bin_dir.join("asana-audit"),
         python,
         script: root.join("crates/asana-audit-bench/python/drain.py"),
@@ -373,21 +395,17 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn build(root: &Path, release: bool) -> Result<()> {
+/// `cargo build` of `packages` with the cargo profile `profile` (`dev`, `release` or
+/// [`PROFILING`]).
+fn build(root: &Path, profile: &str, packages: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    command.current_dir(root).args(["build", "--locked"]);
-    if release {
-        command.arg("--release");
+    command
+        .current_dir(root)
+        .args(["build", "--locked", "--profile", profile]);
+    for package in packages {
+        command.args(["-p", package]);
     }
-    command.args([
-        "-p",
-        "asana-audit-log-mock",
-        "-p",
-        "asana-audit-bench",
-        "-p",
-        "asana-audit-cli",
-    ]);
     eprintln!("==> {command:?}");
     let status = command.status().context("starting cargo build")?;
     if !status.success() {
@@ -458,23 +476,10 @@ fn contender_command(
     mock: &Mock,
     events: u64,
 ) -> Result<(Command, Option<PathBuf>)> {
-    let target_args = |command: &mut Command| {
-        command
-            .args(["--base-url", &mock.base_url])
-            .args(["--workspace", &mock.workspace])
-            .args(["--page-size", &PAGE_SIZE.to_string()]);
-    };
     let mut output = None;
     let mut command = match part {
         Part::Bytes | Part::HandWritten | Part::Generated | Part::Stream | Part::StreamViews => {
-            let mut command = Command::new(&tools.bench);
-            match part {
-                Part::StreamViews => command.args(["stream", "--read-views"]),
-                _ => command.arg(part.name()),
-            };
-            target_args(&mut command);
-            command.args(["--expect", &events.to_string()]);
-            command
+            bench_contender(&tools.bench, part, mock, events)
         }
         Part::Cli => {
             let (mut command, file) = cli_export(tools, mock, "cli-export.ndjson");
@@ -498,6 +503,21 @@ fn contender_command(
     };
     command.env("ASANA_ACCESS_TOKEN", &mock.token);
     Ok((command, output))
+}
+
+/// A contender of the `asana-audit-bench` binary `bin` draining `events` events of `mock`.
+fn bench_contender(bin: &Path, part: Part, mock: &Mock, events: u64) -> Command {
+    let mut command = Command::new(bin);
+    match part {
+        Part::StreamViews => command.args(["stream", "--read-views"]),
+        _ => command.arg(part.name()),
+    };
+    command
+        .args(["--base-url", &mock.base_url])
+        .args(["--workspace", &mock.workspace])
+        .args(["--page-size", &PAGE_SIZE.to_string()])
+        .args(["--expect", &events.to_string()]);
+    command
 }
 
 /// Runs a prepared contender against `mock` and checks it read `expected` events.
@@ -730,7 +750,8 @@ fn profile(tools: &Tools, events: u64) -> Result<Option<crate::bench_profile::Pr
         thousands(events)
     );
     let mock = Mock::start(&tools.mock, &MockSettings::unlimited(events, SEED))?;
-    let (command, _) = contender_command(tools, Part::Stream, &mock, events)?;
+    let mut command = bench_contender(&tools.profiling_bench, Part::Stream, &mock, events);
+    command.env("ASANA_ACCESS_TOKEN", &mock.token);
     let out_file = tools.scratch.join("callgrind.out");
     Ok(Some(crate::bench_profile::run(command, events, &out_file)?))
 }

@@ -95,7 +95,9 @@ pub const LANDMARKS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Runs `command` (a drain of `events` events) under callgrind and summarises it.
+/// Runs `command` (a drain of `events` events) under callgrind and summarises it. Its binary
+/// must keep its symbols and line tables (the `profiling` cargo profile): the release profile
+/// strips them, and callgrind could then name neither functions nor source files.
 pub fn run(command: Command, events: u64, out_file: &Path) -> Result<Profile> {
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
