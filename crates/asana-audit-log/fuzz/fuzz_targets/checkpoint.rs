@@ -1,35 +1,22 @@
-//! The CLI's crash recovery: checkpoint files and the tail of the NDJSON output.
+//! The pipeline's crash recovery: checkpoint files and the tail of a line output.
 //!
-//! The CLI is a binary crate, so its `error`, `checkpoint` and `output` modules are compiled
-//! into this target from their sources. Each input is used three ways:
+//! Each input is used three ways:
 //!
 //! 1. as a checkpoint file: `Checkpoint::parse` never panics; an accepted checkpoint writes
 //!    back to JSON that parses to the same checkpoint;
 //! 2. as the bytes after the checkpointed length: `scan_tail` never panics, reports exactly the
 //!    bytes after the last newline as torn, and only gids that are in the input;
-//! 3. as a real output file resumed at a length taken from the input: `Output::file` either
+//! 3. as a real output file resumed at a length taken from the input: `Lines::file` either
 //!    refuses (the file is shorter than the checkpoint says) or cuts exactly the torn line.
 
 #![no_main]
-#![allow(dead_code)]
-
-#[path = "../../../asana-audit-cli/src/error.rs"]
-mod error;
-
-#[path = "../../../asana-audit-cli/src/checkpoint.rs"]
-mod checkpoint;
-
-#[path = "../../../asana-audit-cli/src/output.rs"]
-mod output;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 
-use crate::checkpoint::{Checkpoint, FORMAT_VERSION};
-use crate::error::Failure;
-use crate::output::{Output, scan_tail};
+use asana_audit_log_pipeline::{Checkpoint, Error, FORMAT_VERSION, Lines, scan_tail};
 
 /// A scratch file on tmpfs when there is one, so the fsync of a cut line costs nothing.
 fn scratch() -> &'static PathBuf {
@@ -56,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again.cursor, checkpoint.cursor);
             assert_eq!(again.query, checkpoint.query);
         }
-        Err(error) => assert_eq!(error.failure, Failure::Input),
+        Err(error) => assert!(matches!(error, Error::Refused { .. }), "{error:?}"),
     }
 
     // 2. The tail after the checkpointed length.
@@ -79,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         .map_or(0, |&b| u64::from(b) * data.len() as u64 / 255);
     let path = scratch();
     std::fs::write(path, data).expect("scratch file");
-    match Output::file(path, Some(covered), false) {
+    match Lines::file(path, Some(covered), false) {
         Ok((_output, recovered)) => {
             let after = std::fs::read(path).expect("scratch file");
             let tail = &data[covered as usize..];
@@ -92,6 +79,6 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_eq!(&after[..], &data[..after.len()], "only the end was cut");
         }
-        Err(error) => panic!("resuming within the file failed: {}", error.message),
+        Err(error) => panic!("resuming within the file failed: {error}"),
     }
 });
