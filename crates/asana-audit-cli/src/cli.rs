@@ -7,7 +7,7 @@ use std::time::Duration;
 use asana_audit_log::types::{ActorType, EventType};
 use asana_audit_log_pipeline::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -105,15 +105,47 @@ pub enum Command {
     Schema,
 }
 
-/// The options of `export` (and of `follow`).
+/// Options of a source that exclude each other, by their names in a `run` configuration
+/// (clap's argument ids, the flags with `_` for `-`): stated here once, applied to the
+/// command line by [`parse`] and to a configuration by `config.rs`.
+pub const CONFLICTS: &[(&str, &str)] = &[("since", "start_at"), ("actor_type", "actor_gid")];
+
+/// Parses the command line, with [`CONFLICTS`] applied to the subcommands that read a source.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    for subcommand in ["export", "follow"] {
+        command = command.mut_subcommand(subcommand, |mut subcommand| {
+            for (one, other) in CONFLICTS {
+                subcommand = subcommand.mut_arg(one, |arg| arg.conflicts_with(other));
+            }
+            subcommand
+        });
+    }
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
+}
+
+/// The options of `export`.
 #[derive(Debug, Args, Clone)]
 pub struct ExportArgs {
+    /// What every source takes.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Fetch a bounded window with K concurrent requests (needs a start; the end defaults to
+    /// now). Events are still written in order.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_concurrency)]
+    pub concurrency: usize,
+}
+
+/// The options of every source: `export`, `follow`, and each source of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
     /// The workspace (organization) gid whose audit log to read.
     #[arg(long, value_name = "GID")]
     pub workspace: String,
 
     /// Only events of the last DURATION (e.g. 90m, 24h, 7d); the window's start is computed once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "start_at")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<Duration>,
 
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
@@ -133,7 +165,7 @@ pub struct ExportArgs {
     pub allow_unknown_event_type: bool,
 
     /// Only events whose actor is of this type.
-    #[arg(long, value_name = "TYPE", value_parser = parse_actor_type, conflicts_with = "actor_gid")]
+    #[arg(long, value_name = "TYPE", value_parser = parse_actor_type)]
     pub actor_type: Option<ActorType>,
 
     /// Only events caused by the actor with this gid.
@@ -172,11 +204,6 @@ pub struct ExportArgs {
     /// Save the checkpoint after at most this many events (and at least every second).
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
-
-    /// Fetch a bounded window with K concurrent requests (needs a start; the end defaults to
-    /// now). Events are still written in order.
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_concurrency)]
-    pub concurrency: usize,
 
     /// How files land in a directory or URL --output.
     #[command(flatten)]
@@ -423,9 +450,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// The options of `follow`.
 #[derive(Debug, Args, Clone)]
 pub struct FollowArgs {
-    /// Everything `export` takes.
+    /// What every source takes.
     #[command(flatten)]
-    pub export: ExportArgs,
+    pub source: SourceArgs,
 
     /// How long to wait after the newest event before asking again.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]

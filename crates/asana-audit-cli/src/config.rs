@@ -16,9 +16,9 @@ use clap::{Parser, ValueEnum};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::cli::{self, ExportArgs, FollowArgs};
+use crate::cli::{self, FollowArgs, SourceArgs};
 use crate::error::CliError;
-use crate::export::{self, Plan};
+use crate::export::{self, Mode, Plan};
 
 /// How long a source that failed (the API or the disk) waits before it starts again, unless it
 /// says otherwise with `restart_after`.
@@ -29,11 +29,9 @@ pub struct Source {
     /// Its `name` (the workspace gid when it has none), which every report about it carries.
     pub name: String,
     /// What `follow` would have been given for it.
-    pub args: ExportArgs,
-    /// How long to wait after the newest event before asking again.
-    pub poll_interval: Duration,
-    /// The window read again after each poll, for late events (`follow --lookback`).
-    pub lookback: Option<Duration>,
+    pub args: SourceArgs,
+    /// How it is followed: its poll interval and lookback.
+    pub mode: Mode,
     /// How long to wait before starting again after a failure.
     pub restart_after: Duration,
     /// Its client, with its own token and rate limit.
@@ -137,7 +135,7 @@ struct Draft {
     name: String,
     /// Where its `[[source]]` is, for errors about the whole source.
     at: usize,
-    args: ExportArgs,
+    args: SourceArgs,
     poll_interval: Duration,
     lookback: Option<Duration>,
     restart_after: Duration,
@@ -256,7 +254,7 @@ fn source(
     let defaults = FollowDefaults::try_parse_from(["run", "--workspace", ""])
         .expect("follow's defaults parse")
         .follow;
-    let mut args = defaults.export;
+    let mut args = defaults.source;
     let mut draft = Draft {
         name: String::new(),
         at,
@@ -389,19 +387,15 @@ fn source(
         let at = seen.get("event_type").copied().unwrap_or(at);
         errors.at(at, format!("`event_type`: {message}"));
     }
-    if args.actor_type.is_some() && args.actor_gid.is_some() {
-        let at = seen.get("actor_gid").copied().unwrap_or(at);
-        errors.at(
-            at,
-            "`actor_gid`: give actor_type or actor_gid, not both".to_string(),
-        );
-    }
-    if args.since.is_some() && args.start_at.is_some() {
-        let at = seen.get("start_at").copied().unwrap_or(at);
-        errors.at(
-            at,
-            "`start_at`: give since or start_at, not both".to_string(),
-        );
+    for (one, other) in cli::CONFLICTS {
+        if seen.contains_key(*one)
+            && let Some(&other_at) = seen.get(*other)
+        {
+            errors.at(
+                other_at,
+                format!("`{other}`: give {one} or {other}, not both"),
+            );
+        }
     }
     let label = name.clone().unwrap_or_else(|| {
         if args.workspace.is_empty() {
@@ -525,16 +519,17 @@ fn finish(
             continue;
         }
         let Some(token) = token else { continue };
-        let prepared = export::client(&draft.args, token, Some(&draft.name)).and_then(|client| {
-            Plan::new(&draft.args, &client, true)
-                .map(|plan| (client, plan.with_lookback(draft.lookback)))
-        });
+        let mode = Mode::Follow {
+            interval: draft.poll_interval,
+            lookback: draft.lookback,
+        };
+        let prepared = export::client(&draft.args, mode, token, Some(&draft.name))
+            .and_then(|client| Plan::new(&draft.args, &client, mode).map(|plan| (client, plan)));
         match prepared {
             Ok((client, plan)) => sources.push(Source {
                 name: draft.name,
                 args: draft.args,
-                poll_interval: draft.poll_interval,
-                lookback: draft.lookback,
+                mode,
                 restart_after: draft.restart_after,
                 client,
                 plan,
@@ -546,7 +541,7 @@ fn finish(
 }
 
 /// What makes two outputs the same: the destination's URL, or the file's path.
-fn destination_key(args: &ExportArgs) -> Result<String, CliError> {
+fn destination_key(args: &SourceArgs) -> Result<String, CliError> {
     Ok(match crate::archive::output(&args.output, &args.archive)? {
         Output::Archive(destination) => destination.url().trim_end_matches('/').to_owned(),
         _ => normalize(&args.output).display().to_string(),

@@ -10,7 +10,7 @@ use asana_audit_log::{AuditLogEvent, Client, Query, SecretString};
 use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
-use crate::cli::{ExportArgs, resolve_event_type};
+use crate::cli::{SourceArgs, resolve_event_type};
 use crate::error::{CliError, Failure};
 use crate::metrics::WorkspaceMetrics;
 use crate::progress::Progress;
@@ -42,9 +42,40 @@ pub fn read_token(token_file: Option<&Path>) -> Result<SecretString, CliError> {
     Ok(SecretString::from(token))
 }
 
-/// Builds the client for `args`; `source` names it in the metrics (`run`'s sources).
+/// How a source is read.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// What is there now, then stop (`export`); a bounded window `concurrency` requests at a
+    /// time when above 1.
+    Export {
+        /// Requests at once (`--concurrency`).
+        concurrency: usize,
+    },
+    /// Then keep polling (`follow`, and each source of `run`).
+    Follow {
+        /// How long to wait after the newest event before asking again.
+        interval: Duration,
+        /// The window read again after each poll, for late events (`--lookback`; the gids it
+        /// remembers travel in the checkpoint's cursor).
+        lookback: Option<Duration>,
+    },
+}
+
+impl Mode {
+    /// Requests at once.
+    fn concurrency(self) -> usize {
+        match self {
+            Mode::Export { concurrency } => concurrency.max(1),
+            Mode::Follow { .. } => 1,
+        }
+    }
+}
+
+/// Builds the client for `args` read in `mode`; `source` names it in the metrics (`run`'s
+/// sources).
 pub fn client(
-    args: &ExportArgs,
+    args: &SourceArgs,
+    mode: Mode,
     token: SecretString,
     source: Option<&str>,
 ) -> Result<Client, CliError> {
@@ -52,7 +83,7 @@ pub fn client(
         .token(token)
         .base_url(&args.base_url)
         .user_agent(concat!("asana-audit/", env!("CARGO_PKG_VERSION")))
-        .max_concurrent_requests(args.concurrency.max(1))
+        .max_concurrent_requests(mode.concurrency())
         .retry_policy(RetryPolicy::default().with_max_retries(args.max_retries));
     let builder = match args.requests_per_minute {
         0 => builder.no_rate_limit(),
@@ -66,23 +97,17 @@ pub fn client(
     Ok(builder.build()?)
 }
 
-/// A checked run of `export` or `follow`: the pipeline's plan, and what else the flags ask.
+/// A checked run of `export` or `follow`: the pipeline's plan, and how the source is read.
 pub struct Plan {
     planned: Planned,
-    /// The window a follow reads again after each poll (`follow --lookback`).
-    lookback: Option<Duration>,
+    mode: Mode,
 }
 
 impl Plan {
     /// Checks the arguments (the query, the concurrency, the checkpoint and that it belongs to
     /// this query, the output and what a crash left in it) and takes the locks; sends nothing.
-    pub fn new(args: &ExportArgs, client: &Client, follow: bool) -> Result<Plan, CliError> {
-        if follow && args.concurrency > 1 {
-            return Err(CliError::input(
-                "--concurrency applies to export of a bounded window; follow reads one page at a time",
-            ));
-        }
-        let query = query(args, client)?;
+    pub fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
+        let query = query(args, mode, client)?;
         let mut pipeline = Pipeline::new(crate::archive::output(&args.output, &args.archive)?)
             .format(crate::archive::format(&args.archive, Some(&args.workspace)))
             .sink_options(crate::archive::options(&args.archive))
@@ -97,21 +122,14 @@ impl Plan {
         }
         Ok(Plan {
             planned: pipeline.plan(query)?,
-            lookback: None,
+            mode,
         })
-    }
-
-    /// Makes a follow read the last `window` before its newest event again after each poll
-    /// (late events; see `EventsRequest::lookback`). The gids it remembers travel in the
-    /// checkpoint's cursor.
-    pub fn with_lookback(mut self, window: Option<Duration>) -> Plan {
-        self.lookback = window;
-        self
     }
 }
 
-/// The query `args` ask for, validated.
-fn query(args: &ExportArgs, client: &Client) -> Result<Query, CliError> {
+/// The query `args` ask for, read in `mode`, validated.
+fn query(args: &SourceArgs, mode: Mode, client: &Client) -> Result<Query, CliError> {
+    let concurrency = mode.concurrency();
     let mut request = client
         .audit_log_events(&args.workspace)
         .page_size(args.page_size);
@@ -123,7 +141,7 @@ fn query(args: &ExportArgs, client: &Client) -> Result<Query, CliError> {
     }
     if let Some(end) = args.end_at {
         request = request.end_at(end);
-    } else if args.concurrency > 1 {
+    } else if concurrency > 1 {
         // A concurrent backfill needs a bounded window: fix its end now, in the query (and
         // so in the checkpoint).
         request = request.end_at(Utc::now());
@@ -143,7 +161,7 @@ fn query(args: &ExportArgs, client: &Client) -> Result<Query, CliError> {
     if let Some(gid) = &args.resource_gid {
         request = request.resource_gid(gid);
     }
-    if args.concurrency > 1 && args.start_at.is_none() && args.since.is_none() {
+    if concurrency > 1 && args.start_at.is_none() && args.since.is_none() {
         return Err(CliError::input(
             "--concurrency above 1 needs a bounded window: give --start-at or --since",
         ));
@@ -196,20 +214,18 @@ impl Observer for Watch<'_> {
     }
 }
 
-/// Runs an export (`follow = None`) or a follow (`Some(poll interval)`) until it ends or the
-/// process is asked to stop (SIGINT, SIGTERM).
+/// Runs an export or a follow until it ends or the process is asked to stop (SIGINT,
+/// SIGTERM).
 pub async fn run(
-    args: &ExportArgs,
+    args: &SourceArgs,
     client: &Client,
     plan: Plan,
-    follow: Option<Duration>,
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     run_until(
         args,
         client,
         plan,
-        follow,
         progress,
         None,
         crate::signals::interrupted(),
@@ -221,15 +237,18 @@ pub async fn run(
 /// written is committed and the run ends as interrupted. `asana-audit run` gives every source
 /// one shared stop, and its name (`source`) for the metrics.
 pub async fn run_until(
-    args: &ExportArgs,
+    args: &SourceArgs,
     client: &Client,
     plan: Plan,
-    follow: Option<Duration>,
     progress: &Progress,
     source: Option<&str>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Summary, CliError> {
-    let Plan { planned, lookback } = plan;
+    let Plan { planned, mode } = plan;
+    let follow = match mode {
+        Mode::Follow { interval, .. } => Some(interval),
+        Mode::Export { .. } => None,
+    };
     // Before the first request, so that the source counts for `/readyz` from its start.
     let watch = Watch {
         progress,
@@ -241,15 +260,16 @@ pub async fn run_until(
     let request = planned.request(client);
     // Follow, backfill and drain are one stream type; `next` is cancel-safe: an interrupted
     // call loses nothing.
-    let stream = match follow {
-        Some(interval) => match lookback {
-            Some(window) => request.lookback(window).follow(interval)?,
-            None => request.follow(interval)?,
-        },
-        None if args.concurrency > 1 => {
-            request.backfill(Backfill::concurrency(args.concurrency))?
+    let stream = match mode {
+        Mode::Follow {
+            interval,
+            lookback: Some(window),
+        } => request.lookback(window).follow(interval)?,
+        Mode::Follow { interval, .. } => request.follow(interval)?,
+        Mode::Export { concurrency } if concurrency > 1 => {
+            request.backfill(Backfill::concurrency(concurrency))?
         }
-        None => request.stream()?,
+        Mode::Export { .. } => request.stream()?,
     };
     let summary = planned.run(stream, stop, &watch).await?;
     if summary.stopped {

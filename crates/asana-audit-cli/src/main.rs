@@ -19,14 +19,13 @@ mod signals;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing::level_filters::LevelFilter;
 
-use crate::cli::{Cli, Command, LogFormat};
+use crate::cli::{Command, LogFormat};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_tracing(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -51,26 +50,17 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Export(args) => {
-            let _monitor = metrics::start(&args.monitor).await?;
-            let token = export::read_token(args.token_file.as_deref())?;
-            let client = export::client(&args, token, None)?;
-            let plan = export::Plan::new(&args, &client, false)?;
-            let progress = progress::Progress::new(args.progress);
-            let summary = export::run(&args, &client, plan, None, &progress).await?;
-            report(&summary);
-            Ok(())
+            let mode = export::Mode::Export {
+                concurrency: args.concurrency,
+            };
+            read(&args.source, mode).await
         }
         Command::Follow(args) => {
-            let export = &args.export;
-            let _monitor = metrics::start(&export.monitor).await?;
-            let token = export::read_token(export.token_file.as_deref())?;
-            let client = export::client(export, token, None)?;
-            let plan = export::Plan::new(export, &client, true)?.with_lookback(args.lookback);
-            let progress = progress::Progress::new(export.progress);
-            let summary =
-                export::run(export, &client, plan, Some(args.poll_interval), &progress).await?;
-            report(&summary);
-            Ok(())
+            let mode = export::Mode::Follow {
+                interval: args.poll_interval,
+                lookback: args.lookback,
+            };
+            read(&args.source, mode).await
         }
         Command::Run(args) => run::run(&args).await,
         Command::Convert(args) => {
@@ -113,6 +103,18 @@ async fn run(command: Command) -> Result<(), CliError> {
             print(&format!("{text}\n"))
         }
     }
+}
+
+/// `export` or `follow`: one source read in `mode`.
+async fn read(args: &cli::SourceArgs, mode: export::Mode) -> Result<(), CliError> {
+    let _monitor = metrics::start(&args.monitor).await?;
+    let token = export::read_token(args.token_file.as_deref())?;
+    let client = export::client(args, mode, token, None)?;
+    let plan = export::Plan::new(args, &client, mode)?;
+    let progress = progress::Progress::new(args.progress);
+    let summary = export::run(args, &client, plan, &progress).await?;
+    report(&summary);
+    Ok(())
 }
 
 fn report(summary: &asana_audit_log_pipeline::Summary) {

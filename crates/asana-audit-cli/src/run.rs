@@ -126,8 +126,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
     let Source {
         name,
         args,
-        poll_interval,
-        lookback,
+        mode,
         restart_after,
         client,
         plan,
@@ -144,7 +143,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, true).map(|plan| plan.with_lookback(lookback)),
+            None => Plan::new(&args, &client, mode),
         };
         let result = match next {
             Ok(plan) => {
@@ -153,17 +152,9 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
                     // An error means the sender is gone: the process is ending anyway.
                     let _ = stop.wait_for(|stop| *stop).await;
                 };
-                export::run_until(
-                    &args,
-                    &client,
-                    plan,
-                    Some(poll_interval),
-                    &progress,
-                    Some(&name),
-                    stop,
-                )
-                .await
-                .map(|_| ())
+                export::run_until(&args, &client, plan, &progress, Some(&name), stop)
+                    .await
+                    .map(|_| ())
             }
             Err(error) => Err(error),
         };

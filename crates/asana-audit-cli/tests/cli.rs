@@ -487,3 +487,29 @@ fn demo_runs_without_a_token_and_summarises() {
         .collect();
     insta::assert_snapshot!("demo_summary", summary.join("\n"));
 }
+
+/// `follow` takes what every source takes and refuses the same conflicts as `export` (stated
+/// once for both), and has no flag that means something to `export` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_refuses_conflicts_and_export_only_flags() {
+    let server = mock(10).await;
+    #[rustfmt::skip]
+    let cases: [(&[&str], &str); 3] = [
+        (&["--actor-type", "user", "--actor-gid", "123"], "cannot be used with"),
+        (&["--since", "1h", "--start-at", "2026-11-01"], "cannot be used with"),
+        (&["--since", "1h", "--concurrency", "4"], "unexpected argument '--concurrency'"),
+    ];
+    for (args, expected) in cases {
+        let mut command = cmd();
+        command
+            .env("ASANA_ACCESS_TOKEN", server.token())
+            .args(["follow", "--workspace", server.workspace_gid()])
+            .args(["--base-url", server.base_url()])
+            .args(args);
+        let out = run(command).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(server.requests().is_empty(), "a request was sent");
+}
