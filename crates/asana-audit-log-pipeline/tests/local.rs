@@ -426,7 +426,10 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
         let bad = Commit { files, events: 1 };
         let error = rerun.recover(&bad).await.unwrap_err();
         assert!(
-            matches!(error, asana_audit_log_pipeline::SinkError::InvalidCommit { .. }),
+            matches!(
+                error,
+                asana_audit_log_pipeline::SinkError::InvalidCommit { .. }
+            ),
             "{bad:?}: {error}"
         );
     }
@@ -556,8 +559,10 @@ impl ParquetRows<Tagged> for TaggedRows {
     fn builder(
         &self,
         _table: Option<asana_audit_log_pipeline::Table<'_>>,
-    ) -> Result<Box<dyn asana_audit_log_pipeline::RowBuilder<Tagged>>, asana_audit_log_pipeline::SinkError>
-    {
+    ) -> Result<
+        Box<dyn asana_audit_log_pipeline::RowBuilder<Tagged>>,
+        asana_audit_log_pipeline::SinkError,
+    > {
         Ok(Box::new(TaggedColumns(
             asana_audit_log_pipeline::EventRows.builder(None)?,
         )))
