@@ -39,8 +39,8 @@ use crate::bench_paced::{self, Paced, PacedRun};
 use crate::bench_proc::{Mock, MockSettings, run_measured};
 use crate::bench_report::{
     self, DEFAULT_LIMITS, Latency, Memory, Meta, NO_RATE_LIMIT, Report, Sample, Throughput,
-    thousands,
 };
+use crate::bench_stats::thousands;
 
 /// The options of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_convert::export_input;
 use crate::bench_proc::{Mock, MockSettings, run_measured};
-use crate::bench_report::{rss_by_length, stat, thousands};
+use crate::bench_stats::{rss_by_length, stat, thousands};
 
 /// The scenario's figures.
 #[derive(Clone, Debug, Default)]

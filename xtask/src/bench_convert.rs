@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench_proc::{Mock, MockSettings, run_measured};
-use crate::bench_report::{Stat, rss_by_length, stat, thousands};
+use crate::bench_stats::{Stat, rss_by_length, stat, thousands};
 
 /// What the scenario needs.
 pub struct Tools<'a> {

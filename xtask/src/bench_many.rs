@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_paced::exact;
 use crate::bench_proc::{Mock, run_measured_while};
-use crate::bench_report::{Check, thousands};
+use crate::bench_stats::{Check, thousands};
 
 /// Target: peak RSS per workspace, KiB.
 const RSS_TARGET_KIB: f64 = 1024.0;

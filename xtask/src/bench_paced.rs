@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench_report::{Check, Stat, sig, thousands};
+use crate::bench_stats::{Check, Stat, sig, thousands};
 
 /// How many times faster than Asana the scenarios run.
 pub const SCALE: u32 = 10;

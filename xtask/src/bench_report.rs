@@ -1,10 +1,13 @@
-//! The results of `cargo xtask bench` and their Markdown: statistics, tables, targets, and the
-//! generated section of `BENCHMARKS.md` (between [`BEGIN`] and [`END`], replaced on each run).
+//! The results of `cargo xtask bench` and their Markdown: tables, targets, and the generated
+//! section of `BENCHMARKS.md` (between [`BEGIN`] and [`END`], replaced on each run). It gathers
+//! what each scenario file measured; the statistics and number formats they share are in
+//! [`bench_stats`](crate::bench_stats).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::bench_profile::Profile;
+use crate::bench_stats::{Check, Stat, show, sig, stat, thousands};
 
 /// Opens the generated section of `BENCHMARKS.md`.
 pub const BEGIN: &str =
@@ -50,37 +53,6 @@ impl Sample {
     pub fn events_per_s(&self) -> f64 {
         self.events as f64 / self.seconds.max(1e-9)
     }
-}
-
-/// Median, minimum and maximum of some values.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stat {
-    /// The median (the mean of the two middle values for an even count).
-    pub median: f64,
-    /// The smallest value.
-    pub min: f64,
-    /// The largest value.
-    pub max: f64,
-}
-
-/// The [`Stat`] of `values`, `None` when there are none.
-pub fn stat(values: impl IntoIterator<Item = f64>) -> Option<Stat> {
-    let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let median = if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    };
-    Some(Stat {
-        median,
-        min: values[0],
-        max: values[n - 1],
-    })
 }
 
 /// Where and how the benchmark ran.
@@ -206,54 +178,6 @@ pub const DEFAULT_RATE_BURST: f64 = 30.0;
 /// The client's default concurrency cap.
 pub const DEFAULT_CONCURRENCY_CAP: usize = 10;
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Peak RSS figures by length of a run: `100,000 events: 11 MiB; 1,000,000 events: 13 MiB`.
-pub fn rss_by_length(rss: &[(u64, u64)]) -> String {
-    rss.iter()
-        .map(|(events, kb)| format!("{} events: {} MiB", thousands(*events), kb / 1024))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// A value with about three significant digits (whole numbers with thousands separators).
-pub fn sig(v: f64) -> String {
-    let a = v.abs();
-    if v.fract() == 0.0 && a < 1e15 {
-        thousands(a as u64)
-    } else if a >= 1000.0 {
-        thousands(v.round() as u64)
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-/// `median (min–max)`, or just the median when all values are equal.
-fn show(s: Option<Stat>, f: impl Fn(f64) -> String) -> String {
-    match s {
-        None => "–".to_owned(),
-        Some(s) if f(s.min) == f(s.max) => f(s.median),
-        Some(s) => format!("{} ({}–{})", f(s.median), f(s.min), f(s.max)),
-    }
-}
-
 fn of<'a>(samples: &'a [Sample], name: &'a str, variant: &'a str) -> Vec<&'a Sample> {
     samples
         .iter()
@@ -277,58 +201,6 @@ pub fn paired_ratio(samples: &[Sample], a: (&str, &str), b: (&str, &str)) -> Opt
         (Some(x), Some(y)) => Some(x / y),
         _ => None,
     }))
-}
-
-/// A target check: the measured value, the bound, and whether it is a floor or a ceiling.
-#[derive(Debug, Clone)]
-pub struct Check {
-    /// What is compared.
-    pub what: String,
-    /// The measured value.
-    pub value: Option<Stat>,
-    /// How to print the value.
-    pub unit: &'static str,
-    /// The target.
-    pub target: f64,
-    /// `true`: the value must be at least the target; `false`: at most.
-    pub at_least: bool,
-}
-
-impl Check {
-    /// `met`, `missed: ...` or `not measured`, judged on the median.
-    pub fn verdict(&self) -> String {
-        let Some(v) = self.value else {
-            return "not measured".to_owned();
-        };
-        let met = if self.at_least {
-            v.median >= self.target
-        } else {
-            v.median <= self.target
-        };
-        if met {
-            "met".to_owned()
-        } else if self.target == 0.0 {
-            format!("**missed** ({} instead of 0)", sig(v.median))
-        } else {
-            let off = (v.median / self.target - 1.0).abs() * 100.0;
-            format!(
-                "**missed** by {off:.0}% ({} the target)",
-                if self.at_least { "under" } else { "over" }
-            )
-        }
-    }
-
-    fn row(&self) -> String {
-        let value = show(self.value, |v| format!("{}{}", sig(v), self.unit));
-        let sign = if self.at_least { "≥" } else { "≤" };
-        format!(
-            "| {} | {value} | {sign} {}{} | {} |\n",
-            self.what,
-            sig(self.target),
-            self.unit,
-            self.verdict()
-        )
-    }
 }
 
 /// Every target of the issue that this report can judge.
@@ -798,14 +670,6 @@ mod tests {
     }
 
     #[test]
-    fn median_min_max() {
-        let s = stat([3.0, 1.0, 2.0]).unwrap();
-        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
-        assert_eq!(stat([4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
-        assert_eq!(stat([]), None);
-    }
-
-    #[test]
     fn ratios_pair_runs_of_the_same_repetition() {
         let samples = vec![
             sample("a", 0, 100, 1.0),
@@ -816,25 +680,6 @@ mod tests {
         ];
         let r = paired_ratio(&samples, ("a", ""), ("b", "")).unwrap();
         assert_eq!((r.min, r.max, r.median), (1.0, 2.0, 1.5));
-    }
-
-    #[test]
-    fn verdicts_say_met_or_by_how_much_a_target_is_missed() {
-        let check = |median: f64, target: f64, at_least: bool| Check {
-            what: String::new(),
-            value: Some(Stat {
-                median,
-                min: median,
-                max: median,
-            }),
-            unit: "×",
-            target,
-            at_least,
-        };
-        assert_eq!(check(1.2, 1.0, true).verdict(), "met");
-        assert!(check(0.5, 1.0, true).verdict().contains("by 50%"));
-        assert!(check(80.0, 64.0, false).verdict().contains("by 25% (over"));
-        assert!(check(3.0, 0.0, false).verdict().contains("3 instead of 0"));
     }
 
     #[test]
@@ -850,12 +695,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(sig(153_421.7), "153,422");
-        assert_eq!(sig(0.6512), "0.651");
-        assert_eq!(sig(21.0), "21");
+    fn function_names_are_shortened() {
         assert_eq!(
             shorten("<alloc::vec::Vec<T,A> as core::ops::Drop>::drop"),
             "<alloc::vec::Vec<…> as core::ops::Drop>::drop"

@@ -31,6 +31,7 @@ mod bench_paced;
 mod bench_proc;
 mod bench_profile;
 mod bench_report;
+mod bench_stats;
 mod catalogue;
 mod drift;
 mod findings_table;

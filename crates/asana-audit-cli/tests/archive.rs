@@ -14,10 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
-use common::{Delays, interrupt, run, text};
+use common::{Delays, against, cmd, events_written, interrupt, run, text, wait_for_committed};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/archive.py");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
@@ -179,22 +178,10 @@ async fn mock(events: u64, latency_ms: u64) -> MockServer {
     builder.start().await.unwrap()
 }
 
-/// `export` against `server`, with its token in the environment.
+/// `export` against `server`, with its token in the environment and no client-side pace.
 fn export(server: &MockServer, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("RUST_LOG")
-        .env("ASANA_ACCESS_TOKEN", server.token())
-        .stdin(Stdio::null())
-        .args([
-            "export",
-            "--workspace",
-            server.workspace_gid(),
-            "--base-url",
-            server.base_url(),
-            "--requests-per-minute",
-            "0",
-        ])
-        .args(extra);
+    let mut cmd = against(server, "export");
+    cmd.args(["--requests-per-minute", "0"]).args(extra);
     cmd
 }
 
@@ -471,13 +458,7 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     // Once a commit is complete, the object store goes away.
-    let committed = || {
-        std::fs::read(&ckpt)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-            .and_then(|saved| saved["events_written"].as_u64())
-            .is_some_and(|n| n > 0)
-    };
+    let committed = || events_written(&ckpt).is_some_and(|n| n > 0);
     let started = Instant::now();
     while !committed() {
         assert!(started.elapsed() < Duration::from_secs(60), "no commit");
@@ -741,53 +722,27 @@ fn text_of(value: &Value) -> String {
     value.as_str().unwrap().to_owned()
 }
 
-/// Waits until the checkpoint at `path` covers `events` committed events.
-async fn wait_for_committed(path: &std::path::Path, events: u64) {
-    let started = Instant::now();
-    loop {
-        let saved = std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
-        if saved.as_ref().and_then(|s| s["events_written"].as_u64()) == Some(events) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never committed {events}: {saved:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_commits_files_by_age_and_on_interrupt() {
     let server = mock(300, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let ckpt = dir.path().join("follow.ckpt");
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("RUST_LOG")
-        .env("ASANA_ACCESS_TOKEN", server.token())
-        .args([
-            "follow",
-            "--workspace",
-            server.workspace_gid(),
-            "--base-url",
-            server.base_url(),
-            "--poll-interval",
-            "100ms",
-            "--encoding",
-            "parquet",
-            "--rotate-after",
-            "1s",
-            "--output",
-            archive.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = against(&server, "follow");
+    cmd.args([
+        "--poll-interval",
+        "100ms",
+        "--encoding",
+        "parquet",
+        "--rotate-after",
+        "1s",
+        "--output",
+        archive.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     // Nothing ends the run: the files are committed because they are a second old.
     wait_for_committed(&ckpt, 300).await;
@@ -816,8 +771,8 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
     let convert = |extra: &[&str]| {
-        let mut cmd = Command::new(BIN);
-        cmd.env_remove("RUST_LOG").arg("convert").args(extra);
+        let mut cmd = cmd();
+        cmd.arg("convert").args(extra);
         cmd
     };
     let stopped = dir.path().join("stopped");

@@ -7,27 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
-use common::{Delays, cmd, interrupt, lines, run, text};
+use common::{Delays, against, cmd, interrupt, lines, mock, run, text, wait_until};
 
-async fn mock(events: u64) -> MockServer {
-    MockServer::builder()
-        .events(events)
-        .seed(11)
-        .start()
-        .await
-        .unwrap()
-}
+/// The seed of the mock's dataset in these tests.
+const SEED: u64 = 11;
 
 /// `export` against `server`, with its token in the environment.
 fn export(server: &MockServer, extra: &[&str]) -> Command {
-    let mut cmd = cmd();
-    cmd.env("ASANA_ACCESS_TOKEN", server.token()).args([
-        "export",
-        "--workspace",
-        server.workspace_gid(),
-        "--base-url",
-        server.base_url(),
-    ]);
+    let mut cmd = against(server, "export");
     cmd.args(extra);
     cmd
 }
@@ -37,7 +24,7 @@ fn export(server: &MockServer, extra: &[&str]) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_are_refused_before_any_request() {
-    let server = mock(50).await;
+    let server = mock(50, SEED).await;
     let dir = tempfile::tempdir().unwrap();
     let corrupt = dir.path().join("corrupt.ckpt");
     std::fs::write(&corrupt, "{ this is not a checkpoint").unwrap();
@@ -154,7 +141,7 @@ async fn bad_inputs_are_refused_before_any_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_never_appears_in_logs_or_output() {
-    let server = mock(40).await;
+    let server = mock(40, SEED).await;
     for format in ["text", "json"] {
         let mut command = export(
             &server,
@@ -181,7 +168,7 @@ async fn the_token_never_appears_in_logs_or_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_tokens_exit_3_with_a_hint() {
-    let server = mock(10).await;
+    let server = mock(10, SEED).await;
     for token in [
         server.forbidden_token().to_string(),
         "not-a-known-token".to_string(),
@@ -256,7 +243,7 @@ async fn export_writes_every_event_losslessly_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_export_equals_sequential_export() {
-    let server = mock(1_500).await;
+    let server = mock(1_500, SEED).await;
     let start = server.events()[0]["created_at"]
         .as_str()
         .unwrap()
@@ -280,7 +267,7 @@ async fn concurrent_export_equals_sequential_export() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_events_stops_and_the_checkpoint_continues_after_it() {
-    let server = mock(250).await;
+    let server = mock(250, SEED).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("events.ndjson");
     let ckpt = dir.path().join("events.ckpt");
@@ -373,19 +360,13 @@ async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_appends_new_events_and_saves_on_interrupt() {
-    let server = mock(120).await;
+    let server = mock(120, SEED).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("events.ndjson");
     let ckpt = dir.path().join("events.ckpt");
-    let mut command = cmd();
+    let mut command = against(&server, "follow");
     command
-        .env("ASANA_ACCESS_TOKEN", server.token())
         .args([
-            "follow",
-            "--workspace",
-            server.workspace_gid(),
-            "--base-url",
-            server.base_url(),
             "--poll-interval",
             "50ms",
             "--output",
@@ -412,17 +393,8 @@ async fn follow_appends_new_events_and_saves_on_interrupt() {
 
 async fn wait_for_lines(path: &Path, n: usize) {
     // Bounded wait: up to 20 s, polling; a correct binary gets there in well under a second.
-    for _ in 0..400 {
-        if lines(path).len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{} never reached {n} lines (has {})",
-        path.display(),
-        lines(path).len()
-    );
+    let what = format!("{} reaches {n} lines", path.display());
+    wait_until(&what, Duration::from_secs(20), || lines(path).len() >= n).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,7 +464,7 @@ fn demo_runs_without_a_token_and_summarises() {
 /// once for both), and has no flag that means something to `export` alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_refuses_conflicts_and_export_only_flags() {
-    let server = mock(10).await;
+    let server = mock(10, SEED).await;
     #[rustfmt::skip]
     let cases: [(&[&str], &str); 3] = [
         (&["--actor-type", "user", "--actor-gid", "123"], "cannot be used with"),
@@ -500,12 +472,8 @@ async fn follow_refuses_conflicts_and_export_only_flags() {
         (&["--since", "1h", "--concurrency", "4"], "unexpected argument '--concurrency'"),
     ];
     for (args, expected) in cases {
-        let mut command = cmd();
-        command
-            .env("ASANA_ACCESS_TOKEN", server.token())
-            .args(["follow", "--workspace", server.workspace_gid()])
-            .args(["--base-url", server.base_url()])
-            .args(args);
+        let mut command = against(&server, "follow");
+        command.args(args);
         let out = run(command).await;
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");

@@ -2,11 +2,11 @@
 //! code 4 and a clear message, keeps what it had written (and its checkpoint), and the token
 //! shows up in none of its output, logs or files, at any log level or format.
 
-use std::process::{Command, Stdio};
+mod common;
 
 use asana_audit_log_mock::canned::{CannedServer, Reply};
+use common::{cmd, run, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
 const TOKEN: &str = "2/1200000000000088/1208800000000088:c0ffeec0ffeec0ffeec0ffeec0ffee88";
 const SECRET: &str = "c0ffeec0ffeec0ffeec0ffeec0ffee88";
 
@@ -30,21 +30,16 @@ struct Run {
 }
 
 async fn export(base: &str, extra: &[&str]) -> Run {
-    let mut command = Command::new(BIN);
+    let mut command = cmd();
     command
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
         .env("ASANA_ACCESS_TOKEN", TOKEN)
-        .stdin(Stdio::null())
         .args(["export", "--workspace", "1", "--base-url", base])
         .args(extra);
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = run(command).await;
     Run {
         code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: text(&output.stdout),
+        stderr: text(&output.stderr),
     }
 }
 

@@ -5,13 +5,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::MockServer;
-use common::interrupt;
-
-const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
+use common::{against, interrupt};
 
 /// Events appended while `follow` runs, in batches, the mock's clock moving `STEP` between
 /// them; a fifth are late by up to 20 s.
@@ -20,28 +18,17 @@ const BATCH: usize = 100;
 const STEP: Duration = Duration::from_secs(2);
 
 fn follow(server: &MockServer, out: &Path, checkpoint: &Path, lookback: Option<&str>) -> Child {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .env("ASANA_ACCESS_TOKEN", server.token())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .args([
-            "follow",
-            "--workspace",
-            server.workspace_gid(),
-            "--base-url",
-            server.base_url(),
-            "--poll-interval",
-            "5ms",
-            "--checkpoint-every",
-            "200",
-            "--output",
-            out.to_str().unwrap(),
-            "--checkpoint",
-            checkpoint.to_str().unwrap(),
-        ]);
+    let mut cmd = against(server, "follow");
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).args([
+        "--poll-interval",
+        "5ms",
+        "--checkpoint-every",
+        "200",
+        "--output",
+        out.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
     if let Some(window) = lookback {
         cmd.args(["--lookback", window]);
     }

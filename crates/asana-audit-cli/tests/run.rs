@@ -2,25 +2,17 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::{cmd, lines, run, text};
+use common::{cmd, events_written, interrupt, lines, mock, run, text, wait_until};
+
+/// How long a source may take to get somewhere.
+const WITHIN: Duration = Duration::from_secs(30);
 
 /// A variable no test sets: a source that names it has no token.
 const UNSET: &str = "ASANA_AUDIT_TEST_TOKEN_NEVER_SET";
-
-async fn mock(events: u64, seed: u64, faults: FaultPlan) -> MockServer {
-    MockServer::builder()
-        .events(events)
-        .seed(seed)
-        .faults(faults)
-        .start()
-        .await
-        .unwrap()
-}
 
 /// A `[[source]]` for `server`, following every 50 ms, restarting 200 ms after a failure.
 fn source(name: &str, server: &MockServer, token: &str) -> String {
@@ -33,33 +25,12 @@ fn source(name: &str, server: &MockServer, token: &str) -> String {
     )
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    // Bounded: 30 s, polling.
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
-fn events_written(checkpoint: &Path) -> u64 {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(checkpoint).unwrap()).unwrap();
-    json["events_written"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_fail_alone_and_all_commit_on_interrupt() {
-    let good = mock(140, 21, FaultPlan::new()).await;
-    let flaky = mock(
-        90,
-        22,
-        FaultPlan::new().with_probability(Fault::InternalServerError, 1.0),
-    )
-    .await;
-    let refused = mock(30, 23, FaultPlan::new()).await;
+    let good = mock(140, 21).await;
+    let flaky = mock(90, 22).await;
+    flaky.set_faults(FaultPlan::new().with_probability(Fault::InternalServerError, 1.0));
+    let refused = mock(30, 23).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("refused.token"), refused.forbidden_token()).unwrap();
     let config = [
@@ -83,22 +54,25 @@ async fn sources_fail_alone_and_all_commit_on_interrupt() {
     let mut child = command.spawn().unwrap();
 
     let out = |name: &str| dir.path().join(format!("{name}.ndjson"));
-    wait_until("the good source has every event", || {
+    wait_until("the good source has every event", WITHIN, || {
         lines(&out("good")).len() >= 140
     })
     .await;
     // The flaky source has failed (one try and one retry each time) and started again at least
     // once before the storm ends.
-    wait_until("the flaky source restarted", || flaky.requests().len() >= 4).await;
+    wait_until("the flaky source restarted", WITHIN, || {
+        flaky.requests().len() >= 4
+    })
+    .await;
     assert!(lines(&out("flaky")).is_empty());
     flaky.set_faults(FaultPlan::new());
-    wait_until("the flaky source has every event", || {
+    wait_until("the flaky source has every event", WITHIN, || {
         lines(&out("flaky")).len() >= 90
     })
     .await;
     // New events reach the sources that follow.
     good.append_generated(12);
-    wait_until("the good source has the new events", || {
+    wait_until("the good source has the new events", WITHIN, || {
         lines(&out("good")).len() >= 152
     })
     .await;
@@ -107,22 +81,15 @@ async fn sources_fail_alone_and_all_commit_on_interrupt() {
         "run keeps going while a source is refused"
     );
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let output = interrupt(child).await;
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
 
     assert_eq!(lines(&out("good")), good.events_json());
     assert_eq!(lines(&out("flaky")), flaky.events_json());
     assert!(lines(&out("refused")).is_empty());
-    assert_eq!(events_written(&dir.path().join("good.ckpt")), 152);
-    assert_eq!(events_written(&dir.path().join("flaky.ckpt")), 90);
+    assert_eq!(events_written(&dir.path().join("good.ckpt")), Some(152));
+    assert_eq!(events_written(&dir.path().join("flaky.ckpt")), Some(90));
 
     assert!(
         stderr.contains("refused") && stderr.contains("this source stops"),
@@ -196,7 +163,7 @@ colour = "blue"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_prepares_the_sources_and_exits() {
-    let server = mock(5, 1, FaultPlan::new()).await;
+    let server = mock(5, 1).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("collector.toml"),

@@ -9,72 +9,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::{run, text};
+use common::{against, interrupt, mock, run, text, wait_for_committed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_asana-audit");
-
-async fn mock(events: u64) -> MockServer {
-    MockServer::builder()
-        .events(events)
-        .seed(31)
-        .start()
-        .await
-        .unwrap()
-}
 
 /// `SUBCOMMAND` against `server`, with its token in the environment and no client-side pace.
 fn command(server: &MockServer, subcommand: &str, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("RUST_LOG")
-        .env("ASANA_ACCESS_TOKEN", server.token())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .args([
-            subcommand,
-            "--workspace",
-            server.workspace_gid(),
-            "--base-url",
-            server.base_url(),
-            "--requests-per-minute",
-            "0",
-        ])
-        .args(extra);
+    let mut cmd = against(server, subcommand);
+    cmd.args(["--requests-per-minute", "0"]).args(extra);
     cmd
 }
 
 fn s(path: &Path) -> String {
     path.to_string_lossy().into_owned()
-}
-
-/// Waits until `ready` holds, for at most a minute.
-async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The `events_written` of the checkpoint at `path`.
-fn events_written(path: &Path) -> Option<u64> {
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    saved["events_written"].as_u64()
-}
-
-/// Stops a follow with SIGINT and returns its output (exit 130 expected).
-async fn interrupt(child: Child) -> std::process::Output {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap()
 }
 
 /// Starts a follow polling every 100 ms into `output` with `checkpoint`, and waits until its
@@ -95,10 +41,7 @@ async fn start_follow(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the follow caught up", || {
-        events_written(checkpoint) == Some(events)
-    })
-    .await;
+    wait_for_committed(checkpoint, events).await;
     child
 }
 
@@ -165,7 +108,7 @@ async fn second_run_is_refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
-    let server = mock(400).await;
+    let server = mock(400, 31).await;
     let dir = tempfile::tempdir().unwrap();
 
     // A file output.
@@ -196,10 +139,7 @@ async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
     assert_eq!(std::fs::read(&output).unwrap(), bytes_before);
 
     server.append_generated(25);
-    wait_until("the follow wrote the new events", || {
-        events_written(&checkpoint) == Some(425)
-    })
-    .await;
+    wait_for_committed(&checkpoint, 425).await;
     let out = interrupt(follow).await;
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let mut counts = HashMap::new();
@@ -315,10 +255,7 @@ async fn metrics_match_the_mock_request_log_and_the_silence_alarm_fires() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    wait_until("the follow caught up", || {
-        events_written(&checkpoint) == Some(300)
-    })
-    .await;
+    wait_for_committed(&checkpoint, 300).await;
 
     assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
     assert_eq!(get(&addr, "/readyz").await.0, 200);

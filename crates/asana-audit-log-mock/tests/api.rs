@@ -6,15 +6,9 @@ mod common;
 use std::time::Duration;
 
 use asana_audit_log_mock::{CursorPosition, Fault, FaultPlan, MockServer, audit_log_start};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use common::*;
 use serde_json::{Value, json};
-
-fn created_at(event: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(event["created_at"].as_str().unwrap())
-        .unwrap()
-        .to_utc()
-}
 
 #[tokio::test]
 async fn limit_bounds_and_default_page_size() {
@@ -616,14 +610,7 @@ async fn admin_route_appends_events() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    let status: Value = http
-        .get(format!("{root}/_mock/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = mock_status(&http, &server).await;
     assert_eq!(status["events"], 10);
     assert_eq!(
         server.request_count(),

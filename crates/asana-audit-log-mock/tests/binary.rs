@@ -17,8 +17,13 @@ impl Drop for Running {
     }
 }
 
+/// The mock's binary.
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_asana-audit-log-mock"))
+}
+
 fn start(args: &[&str]) -> (Running, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_asana-audit-log-mock"))
+    let mut child = binary()
         .arg("serve")
         .args(args)
         .stdout(Stdio::piped())
@@ -151,10 +156,7 @@ fn bad_flags_are_refused() {
         &["serve", "--chance", "500=2"],
         &["serve", "--latency", "fast"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_asana-audit-log-mock"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = binary().args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(!out.stderr.is_empty());
     }

@@ -7,15 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer, event_types};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use common::*;
 use serde_json::Value;
-
-fn created_at(event: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(event["created_at"].as_str().unwrap())
-        .unwrap()
-        .to_utc()
-}
 
 #[tokio::test]
 async fn same_seed_same_bytes() {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use asana_audit_log_mock::{MockServer, workspace_gid_at};
 use common::*;
-use serde_json::Value;
 
 fn workspace_url(server: &MockServer, gid: &str, query: &str) -> String {
     format!(
@@ -92,15 +91,7 @@ async fn each_workspace_has_its_own_dataset_and_offsets() {
     .await;
     assert_eq!(resp.status, 404);
 
-    let root = server.base_url().trim_end_matches("/api/1.0");
-    let status: Value = http
-        .get(format!("{root}/_mock/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = mock_status(&http, &server).await;
     assert_eq!(status["events"], 90);
     assert_eq!(status["workspaces"], 3);
     assert_eq!(status["workspace_events"], serde_json::json!([30, 30, 30]));

@@ -7,15 +7,18 @@
 //! The servers are the mock crate's canned-response servers, raw TCP on loopback; every test
 //! runs in well under a few seconds.
 
+mod common;
+
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::limits::MAX_EVENT_DEPTH;
 use asana_audit_log::{AuditLogEvent, Client, Error};
 use asana_audit_log_mock::canned::{CannedRequest as Seen, CannedServer, Reply};
+use common::Captured;
 use futures::StreamExt;
 
 const TOKEN: &str = "2/1200000000000077/1207700000000077:0ddba11c0ddba11c0ddba11c0ddba11c";
@@ -561,40 +564,6 @@ async fn redirects_never_carry_the_token_anywhere() {
 
 // ---------------------------------------------------------------------------------------------
 // Retry-After.
-
-/// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures every `tracing` event at TRACE on this thread until the guard drops. All the
-    /// capturing tests use TRACE: subscribers of different levels in one test binary would let
-    /// `tracing` cache a callsite as disabled for both.
-    fn trace() -> (Captured, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_retry_after_of_a_year_is_capped() {

@@ -2,14 +2,15 @@
 //! bodies, hanging servers), from a canned-response server, and the token's absence from
 //! every output, logs included.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::{Client, Error};
 use asana_audit_log_mock::canned::{CannedServer, Reply};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
+use common::Captured;
 use futures::{StreamExt, TryStreamExt};
 
 const TOKEN: &str = "2/1200000000000009/1209000000000009:feedfacefeedfacefeedfacefeedface";
@@ -220,30 +221,9 @@ async fn an_event_without_created_at_fails_after_the_good_ones() {
     assert!(stream.next().await.is_none());
 }
 
-/// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn the_token_appears_in_no_output() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::trace();
 
     let server = MockServer::builder()
         .events(150)

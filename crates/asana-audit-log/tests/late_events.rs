@@ -2,14 +2,16 @@
 //! with a `created_at` older than events already delivered are delivered, each once, also
 //! across a resume from a cursor; without the lookback, offset paging misses some of them.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::config::RetryPolicy;
-use asana_audit_log::{Client, Cursor};
+use asana_audit_log::Cursor;
 use asana_audit_log_mock::MockServer;
 use chrono::{DateTime, Utc};
+use common::{client_for, now};
 use futures::TryStreamExt;
 
 /// Events appended while the follow runs, in batches of `BATCH`, the clock moving `STEP`
@@ -22,24 +24,6 @@ const STEP: Duration = Duration::from_secs(2);
 const LATE_FRACTION: f64 = 0.2;
 const LATE_MAX_AGE: Duration = Duration::from_secs(20);
 const LOOKBACK: Duration = Duration::from_secs(25);
-
-fn now() -> DateTime<Utc> {
-    "2025-06-01T00:00:00Z".parse().unwrap()
-}
-
-fn client_for(server: &MockServer) -> Client {
-    Client::builder()
-        .token(server.token())
-        .base_url(server.base_url())
-        .retry_policy(
-            RetryPolicy::default()
-                .with_max_retries(12)
-                .with_delays(Duration::from_millis(1), Duration::from_millis(4)),
-        )
-        .no_rate_limit()
-        .build()
-        .unwrap()
-}
 
 /// What a run delivered, against what the mock holds at the end.
 struct Outcome {

@@ -1,6 +1,8 @@
 //! The client against the project's mock server (`asana-audit-log-mock`): paging, filters,
 //! follow, resume, expired offsets, error statuses, faults and backfill.
 
+mod common;
+
 use std::time::Duration;
 
 use asana_audit_log::config::RetryPolicy;
@@ -11,13 +13,9 @@ use asana_audit_log_mock::{
     Fault, FaultPlan, Latency, MockServer, MockServerBuilder, RequestRecord,
 };
 use chrono::{DateTime, TimeDelta, Utc};
+use common::{client_for, fast_retries, now};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
-
-/// The mock's frozen clock: tests move it by hand.
-fn now() -> DateTime<Utc> {
-    "2025-06-01T00:00:00Z".parse().unwrap()
-}
 
 fn mock(events: u64) -> MockServerBuilder {
     MockServer::builder()
@@ -25,24 +23,6 @@ fn mock(events: u64) -> MockServerBuilder {
         .seed(11)
         .now(now())
         .rate_limit(None)
-}
-
-/// Retries without real waiting: tests never sleep for long.
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy::default()
-        .with_max_retries(12)
-        .with_delays(Duration::from_millis(1), Duration::from_millis(4))
-        .with_max_retry_after(Duration::from_millis(5))
-}
-
-fn client_for(server: &MockServer) -> Client {
-    Client::builder()
-        .token(server.token())
-        .base_url(server.base_url())
-        .retry_policy(fast_retries())
-        .no_rate_limit()
-        .build()
-        .unwrap()
 }
 
 fn gid(event: &Value) -> String {

@@ -1,9 +1,14 @@
 //! What the binary's test files share.
 
+// Each test file is its own crate that includes this module and uses only some of it; the
+// rest would be dead code there, and clippy runs with `-D warnings`.
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use asana_audit_log_mock::MockServer;
 
 /// A command for the binary with a clean environment: no token unless given.
 pub fn cmd() -> Command {
@@ -13,6 +18,57 @@ pub fn cmd() -> Command {
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd
+}
+
+/// `subcommand` against `server`: [`cmd`] with the server's token, its workspace and base URL.
+pub fn against(server: &MockServer, subcommand: &str) -> Command {
+    let mut cmd = cmd();
+    cmd.env("ASANA_ACCESS_TOKEN", server.token()).args([
+        subcommand,
+        "--workspace",
+        server.workspace_gid(),
+        "--base-url",
+        server.base_url(),
+    ]);
+    cmd
+}
+
+/// A mock server with `events` events generated from `seed`.
+pub async fn mock(events: u64, seed: u64) -> MockServer {
+    MockServer::builder()
+        .events(events)
+        .seed(seed)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits until `ready` holds, polling every 50 ms; panics naming `what` once `within` has
+/// passed.
+pub async fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < within,
+            "never happened within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `events_written` of the checkpoint at `path` (none while there is no readable one).
+pub fn events_written(path: &Path) -> Option<u64> {
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    saved["events_written"].as_u64()
+}
+
+/// Waits, for at most a minute, until the checkpoint at `path` covers `events` events.
+pub async fn wait_for_committed(path: &Path, events: u64) {
+    let what = format!("{} covers {events} events", path.display());
+    wait_until(&what, Duration::from_secs(60), || {
+        events_written(path) == Some(events)
+    })
+    .await;
 }
 
 /// The lines of a file (none when it does not exist).
@@ -31,9 +87,9 @@ pub async fn run(mut cmd: Command) -> Output {
         .unwrap()
 }
 
-/// Interrupts a running command (SIGINT) and checks that it stopped with exit code 130, the
-/// code of a run that saved what it wrote and was interrupted.
-pub async fn interrupt(child: std::process::Child) {
+/// Interrupts a running command (SIGINT), checks that it stopped with exit code 130, the
+/// code of a run that saved what it wrote and was interrupted, and returns its output.
+pub async fn interrupt(child: Child) -> Output {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -43,6 +99,7 @@ pub async fn interrupt(child: std::process::Child) {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    out
 }
 
 /// Bytes from a process as text.

@@ -1,4 +1,7 @@
 //! Helpers shared by the integration tests.
+
+// Each test file is its own crate that includes this module and uses only some of it; the
+// rest would be dead code there, and clippy runs with `-D warnings`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -11,6 +14,13 @@ use serde_json::{Map, Value};
 /// The fixed "now" most tests freeze the clock at.
 pub fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2025-06-15T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// The `created_at` of an event.
+pub fn created_at(event: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(event["created_at"].as_str().unwrap())
         .unwrap()
         .to_utc()
 }
@@ -59,6 +69,18 @@ impl Resp {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The mock's own status (`GET /_mock/status`, beside the API).
+pub async fn mock_status(http: &reqwest::Client, server: &MockServer) -> Value {
+    let root = server.base_url().trim_end_matches("/api/1.0");
+    http.get(format!("{root}/_mock/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// GETs `url` with `token` (none when `None`); panics on transport errors.
