@@ -6,7 +6,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::{cmd, events_written, interrupt, lines, mock, run, text, wait_until};
+use common::{
+    cmd, events_written, free_addr, get, interrupt, lines, mock, run, sample, text, wait_until,
+};
 
 /// How long a source may take to get somewhere.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -181,4 +183,73 @@ async fn check_prepares_the_sources_and_exits() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("1 source ready"));
     assert_eq!(server.request_count(), 0, "--check sends nothing");
+}
+
+/// `run --metrics-addr` serves every source at one address: each series carries the source's
+/// name beside its workspace (two sources of one workspace stay apart), and /readyz answers
+/// for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_the_metrics_of_every_source_at_one_address() {
+    let first = mock(120, 31).await;
+    let second = mock(80, 32).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = [
+        source("first", &first, "token_env = \"FIRST_TOKEN\""),
+        source("second", &second, "token_env = \"SECOND_TOKEN\""),
+    ]
+    .concat();
+    std::fs::write(dir.path().join("collector.toml"), config).unwrap();
+    let addr = free_addr();
+    let mut command = cmd();
+    command
+        .env("FIRST_TOKEN", first.token())
+        .env("SECOND_TOKEN", second.token())
+        .arg("run")
+        .arg("--config")
+        .arg(dir.path().join("collector.toml"))
+        .args(["--metrics-addr", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let checkpoint = |name: &str| dir.path().join(format!("{name}.ckpt"));
+    wait_until("both sources have every event", WITHIN, || {
+        events_written(&checkpoint("first")) == Some(120)
+            && events_written(&checkpoint("second")) == Some(80)
+    })
+    .await;
+
+    let (status, scrape) = get(&addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for (name, server, events) in [("first", &first, 120.0), ("second", &second, 80.0)] {
+        let labels = format!(
+            "{{source=\"{name}\",workspace=\"{}\"}}",
+            server.workspace_gid()
+        );
+        let events_received = sample(
+            &scrape,
+            &format!("asana_audit_events_received_total{labels}"),
+        );
+        assert_eq!(events_received, events, "{name}: {scrape}");
+        assert!(
+            sample(
+                &scrape,
+                &format!("asana_audit_pages_received_total{labels}")
+            ) >= 1.0,
+            "{name}: {scrape}"
+        );
+        assert!(
+            sample(
+                &scrape,
+                &format!("asana_audit_checkpoint_saves_total{labels}")
+            ) >= 1.0,
+            "{name}: {scrape}"
+        );
+    }
+    assert!(
+        !scrape.contains("asana_audit_events_received_total{workspace="),
+        "a series without its source: {scrape}"
+    );
+    assert_eq!(get(&addr, "/readyz").await, (200, "ready\n".to_string()));
+    assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
+    interrupt(child).await;
 }

@@ -9,8 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::{against, interrupt, mock, run, text, wait_for_committed};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{against, free_addr, get, interrupt, mock, run, sample, text, wait_for_committed};
 
 /// `SUBCOMMAND` against `server`, with its token in the environment and no client-side pace.
 fn command(server: &MockServer, subcommand: &str, extra: &[&str]) -> Command {
@@ -178,32 +177,6 @@ async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
         count_gids(&std::fs::read_to_string(file).unwrap(), &mut counts);
     }
     assert_each_once(&counts, &server, "directory output");
-}
-
-/// GET `path` from the metrics endpoint: the status code and the body.
-async fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_string();
-    (status, body)
-}
-
-/// The value of the sample `name{labels}` in a scrape, 0 when absent.
-fn sample(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap())
-}
-
-/// A free port on the loopback interface (released for the binary to take).
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
