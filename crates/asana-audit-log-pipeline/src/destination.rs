@@ -170,6 +170,19 @@ impl Destination {
         }
     }
 
+    /// A destination in `store` under `prefix`, named `url` in messages: the crate's tests use
+    /// `object_store`'s in-memory store, so that every object-store path runs without a server.
+    #[cfg(test)]
+    pub(crate) fn in_store(store: Arc<dyn ObjectStore>, prefix: &str, url: &str) -> Destination {
+        Destination {
+            kind: Kind::Object {
+                store,
+                prefix: ObjectPath::from(prefix),
+            },
+            url: url.to_owned(),
+        }
+    }
+
     /// Whether files land in a local directory.
     pub fn is_local(&self) -> bool {
         matches!(self.kind, Kind::Local { .. })

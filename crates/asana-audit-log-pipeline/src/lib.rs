@@ -70,6 +70,8 @@ mod pipeline;
 pub mod read;
 mod record;
 mod sink;
+#[cfg(test)]
+mod store_tests;
 
 pub use checkpoint::{
     ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit, write_atomically,

@@ -1,0 +1,235 @@
+//! The object-store paths of the sink and the pipeline, against `object_store`'s in-memory
+//! store: the probe, the upload of committed files, recovery of a commit a crash interrupted,
+//! and a whole pipeline run into OCSF Parquet, resumed. (The same paths against a real
+//! S3-compatible server are tested by the CLI's tests, with moto.)
+
+use std::sync::Arc;
+
+use asana_audit_log::AuditLogEvent;
+use futures::TryStreamExt;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::{
+    Commit, Destination, Encoding, Format, FormatSink, Output, Pipeline, Recovery, Sink,
+    SinkOptions,
+};
+
+/// Names of every object in `store`, sorted.
+async fn objects(store: &InMemory) -> Vec<String> {
+    let mut names: Vec<String> = store
+        .list(None)
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    names.sort();
+    names
+}
+
+fn event(gid: u64, day: u32) -> AuditLogEvent {
+    AuditLogEvent::from_json(&format!(
+        r#"{{"gid":"{gid}","created_at":"2026-11-{day:02}T10:00:00.000Z","event_type":"user_login_succeeded","actor":{{"actor_type":"user","gid":"7"}}}}"#
+    ))
+    .unwrap()
+}
+
+fn options(staging: &tempfile::TempDir, encoding: Encoding) -> SinkOptions {
+    SinkOptions::new(encoding).with_staging_dir(staging.path())
+}
+
+#[tokio::test]
+async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays() {
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+    let mut sink = Sink::open(destination, options(&staging, Encoding::NdjsonGzip))
+        .await
+        .unwrap();
+    // Five events a day over two days, in time order as a stream gives them.
+    for gid in 1..=10 {
+        sink.write(&event(gid, if gid <= 5 { 1 } else { 2 }))
+            .unwrap();
+    }
+    let mut saved = Vec::new();
+    let committed = sink
+        .commit(|pending| {
+            saved.push(pending.cloned());
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(committed, 10);
+    // The checkpoint heard of the commit before any file was in place, then of its end.
+    let pending = saved[0].clone().expect("the pending commit is saved first");
+    assert_eq!(saved[1], None);
+    assert_eq!(pending.files.len(), 2, "one file a day");
+    let names = objects(&store).await;
+    let expected: Vec<String> = pending.files.iter().map(|f| format!("asana/{f}")).collect();
+    assert_eq!(
+        names, expected,
+        "only the committed files, no probe or staged copy"
+    );
+    for name in &names {
+        assert!(name.contains("/event_date=2026-11-0"), "{name}");
+        assert!(name.ends_with(".ndjson.gz"), "{name}");
+    }
+    // Their bytes are the events, gzip-compressed, one per line.
+    let bytes = store
+        .get(&ObjectPath::from(names[0].as_str()))
+        .await
+        .unwrap();
+    let bytes = bytes.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(text.lines().count(), 5);
+    assert!(std::fs::read_dir(staging.path()).unwrap().all(|entry| {
+        // The sink's private folder may stay until the sink is dropped, but holds nothing.
+        std::fs::read_dir(entry.unwrap().path())
+            .unwrap()
+            .next()
+            .is_none()
+    }));
+}
+
+#[tokio::test]
+async fn recovery_completes_a_commit_whose_files_are_all_in_place_and_undoes_one_that_is_not() {
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+    let sink = Sink::<AuditLogEvent>::open(destination, options(&staging, Encoding::Ndjson))
+        .await
+        .unwrap();
+    let files = vec![
+        "event_date=2026-11-01/20261101T100000.000Z-0000000000000001-000001.ndjson".to_owned(),
+        "event_date=2026-11-02/20261102T100000.000Z-0000000000000001-000002.ndjson".to_owned(),
+    ];
+    let commit = Commit {
+        files: files.clone(),
+        events: 2,
+    };
+    // A crash after the first upload: one file in place, the other not.
+    store
+        .put(
+            &ObjectPath::from(format!("asana/{}", files[0]).as_str()),
+            "{}\n".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sink.recover(&commit).await.unwrap(), Recovery::RolledBack);
+    assert!(
+        objects(&store).await.is_empty(),
+        "the file in place is removed"
+    );
+    // Every file in place: the commit stands.
+    for file in &files {
+        store
+            .put(
+                &ObjectPath::from(format!("asana/{file}").as_str()),
+                "{}\n".into(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.recover(&commit).await.unwrap(), Recovery::Completed);
+    assert_eq!(objects(&store).await.len(), 2);
+    // A commit naming a file outside the destination is refused, and nothing is touched.
+    let outside = Commit {
+        files: vec!["../elsewhere/20261101T100000.000Z-1-000001.ndjson".to_owned()],
+        events: 1,
+    };
+    assert!(matches!(
+        sink.recover(&outside).await,
+        Err(crate::Error::InvalidCommit { .. })
+    ));
+    assert_eq!(objects(&store).await.len(), 2);
+}
+
+#[tokio::test]
+async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let destination = Destination::in_store(store.clone(), "lake", "memory://lake");
+    let mut sink = FormatSink::open(
+        destination,
+        options(&staging, Encoding::Parquet),
+        Format::ocsf(Some("1")),
+    )
+    .await
+    .unwrap();
+    for gid in 1..=4 {
+        sink.write(&event(gid, 3)).unwrap();
+    }
+    assert_eq!(sink.commit(|_| Ok(())).await.unwrap(), 4);
+    let names = objects(&store).await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    let class = asana_audit_log_ocsf::Mapper::new()
+        .map(&event(1, 3))
+        .class()
+        .uid();
+    assert!(
+        names[0].starts_with(&format!("lake/class_uid={class}/event_date=2026-11-03/")),
+        "{names:?}"
+    );
+    assert!(names[0].ends_with(".parquet"));
+}
+
+#[tokio::test]
+async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_once() {
+    let mock = asana_audit_log_mock::MockServer::builder()
+        .events(450)
+        .start()
+        .await
+        .unwrap();
+    let client = asana_audit_log::Client::builder()
+        .token(mock.token())
+        .base_url(mock.base_url())
+        .build()
+        .unwrap();
+    let query = client
+        .audit_log_events(mock.workspace_gid())
+        .to_query()
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let checkpoint = staging.path().join("run.checkpoint");
+    let pipeline = |max: Option<u64>| {
+        let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+        let pipeline = Pipeline::new(Output::Archive(destination))
+            .sink_options(options(&staging, Encoding::Ndjson).with_max_file_bytes(8 << 10))
+            .checkpoint(&checkpoint);
+        match max {
+            Some(max) => pipeline.max_events(max),
+            None => pipeline,
+        }
+    };
+    for (max, written, resumed) in [(Some(200), 200, false), (None, 250, true)] {
+        let planned = pipeline(max).plan(query.clone()).unwrap();
+        assert_eq!(planned.resumes(), resumed);
+        let stream = planned.request(&client).stream().unwrap();
+        let summary = planned
+            .run(stream, std::future::pending(), &())
+            .await
+            .unwrap();
+        assert_eq!(summary.written, written);
+    }
+    // Every event of the mock once, read back from the store's objects.
+    let mut gids = Vec::new();
+    for name in objects(&store).await {
+        let bytes = store.get(&ObjectPath::from(name.as_str())).await.unwrap();
+        let text = String::from_utf8(bytes.bytes().await.unwrap().to_vec()).unwrap();
+        for line in text.lines() {
+            gids.push(AuditLogEvent::from_json(line).unwrap().gid().to_owned());
+        }
+    }
+    gids.sort();
+    let mut expected: Vec<String> = mock
+        .events()
+        .iter()
+        .map(|event| event["gid"].as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(gids, expected);
+}
