@@ -8,7 +8,8 @@
 //! catch up, and it is stopped with SIGINT. The report gives the peak RSS per workspace, the
 //! CPU time per minute of wall time (the whole run, from `wait4`, and the measured window
 //! alone, from `/proc`), the threads, the requests served, and whether every source
-//! delivered exactly the events its workspace holds.
+//! delivered exactly the events its workspace holds. The collector serves its metrics
+//! (`--metrics-addr`), which are scraped through the measured window as Prometheus would.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -97,6 +98,12 @@ pub struct Figures {
     pub complete_sources: usize,
     /// How the collector exited.
     pub exit: String,
+    /// `/metrics` scrapes during the measured window.
+    pub scrapes: usize,
+    /// Sources named in the last scrape's `asana_audit_events_received_total`.
+    pub scraped_sources: usize,
+    /// The last scrape's size, bytes.
+    pub scrape_bytes: usize,
 }
 
 impl Figures {
@@ -149,10 +156,12 @@ pub fn run(mock: &Path, cli: &Path, scratch: &Path, settings: &Settings) -> Resu
         .with_context(|| format!("writing {}", config.display()))?;
     let requests_before = status["requests"].as_u64().unwrap_or(0);
 
+    let metrics_addr = free_loopback_addr()?;
     let mut command = Command::new(cli);
     command
         .args(["--log-format", "json", "run", "--config"])
         .arg(&config)
+        .args(["--metrics-addr", &metrics_addr])
         .env("MANY_BENCH_TOKEN", &server.token);
     eprintln!(
         "==> many: {} workspaces, asana-audit run for {}s + {}s",
@@ -163,12 +172,21 @@ pub fn run(mock: &Path, cli: &Path, scratch: &Path, settings: &Settings) -> Resu
     let mut window_cpu = None;
     let mut threads = None;
     let mut counts: Vec<u64> = Vec::new();
+    let mut scrapes = 0;
+    let mut last_scrape = String::new();
     let finished = run_measured_while(command, |pid| {
         let started = Instant::now();
         std::thread::sleep(settings.warm_up);
         let cpu_start = proc_cpu_seconds(pid)?;
         let window_start = Instant::now();
-        std::thread::sleep(settings.window);
+        // Scraped as Prometheus does (every 15 s by default), at least four times a window.
+        let every = SCRAPE_EVERY.min(settings.window / 4);
+        while window_start.elapsed() + every <= settings.window {
+            std::thread::sleep(every);
+            last_scrape = scrape(&metrics_addr)?;
+            scrapes += 1;
+        }
+        std::thread::sleep(settings.window.saturating_sub(window_start.elapsed()));
         let cpu_end = proc_cpu_seconds(pid)?;
         window_cpu = Some((cpu_end - cpu_start, window_start.elapsed().as_secs_f64()));
         threads = proc_threads(pid);
@@ -223,7 +241,48 @@ pub fn run(mock: &Path, cli: &Path, scratch: &Path, settings: &Settings) -> Resu
         delivered,
         complete_sources,
         exit: finished.status,
+        scrapes,
+        scraped_sources: scraped_sources(&last_scrape),
+        scrape_bytes: last_scrape.len(),
     })
+}
+
+/// How often the collector's metrics are scraped in the measured window (Prometheus's default
+/// scrape interval).
+const SCRAPE_EVERY: Duration = Duration::from_secs(15);
+
+/// A loopback address with a free port (released for the collector to take).
+fn free_loopback_addr() -> Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.to_string())
+}
+
+/// GET /metrics from `addr`: the body of a 200 answer.
+fn scrape(addr: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)
+        .with_context(|| format!("connecting to the collector's metrics at {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
+        _ => bail!(
+            "the collector's /metrics did not answer 200: {}",
+            tail(&response)
+        ),
+    }
+}
+
+/// The distinct `source` labels of `asana_audit_events_received_total` in a scrape.
+fn scraped_sources(scrape: &str) -> usize {
+    scrape
+        .lines()
+        .filter_map(|line| line.strip_prefix("asana_audit_events_received_total{source=\""))
+        .filter_map(|rest| rest.split_once('"').map(|(source, _)| source))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// The gids the mock derives from its first one (see `workspace_gid_at` in the mock).
@@ -329,6 +388,13 @@ pub fn checks(f: &Figures) -> Vec<Check> {
             target: CPU_TARGET_PERCENT,
             at_least: false,
         },
+        Check {
+            what: "many: sources in the last /metrics scrape".to_owned(),
+            value: exact(f.scraped_sources as f64),
+            unit: "",
+            target: f.settings.workspaces as f64,
+            at_least: true,
+        },
     ]
 }
 
@@ -342,7 +408,8 @@ pub fn render(f: &Figures) -> String {
         "`asana-audit run` with {} `[[source]]`s (directory outputs, NDJSON, poll every {} s, \
          {} requests a minute each) against one mock serving {} workspaces of {} events, with \
          {} live events a second spread over them; {} s of warm-up (the backfill), a {} s \
-         measured window, then live arrival paused, one more poll interval, and SIGINT.\n",
+         measured window with the collector's `/metrics` scraped, then live arrival paused, one \
+         more poll interval, and SIGINT.\n",
         thousands(s.workspaces as u64),
         s.poll.as_secs(),
         s.requests_per_minute,
@@ -378,6 +445,13 @@ pub fn render(f: &Figures) -> String {
         let _ = writeln!(out, "| threads | {threads} | |");
     }
     let _ = writeln!(out, "| requests served | {} | |", thousands(f.requests));
+    let _ = writeln!(
+        out,
+        "| /metrics scrapes in the window | {} (the last: {} bytes, {} sources) | every source |",
+        f.scrapes,
+        thousands(f.scrape_bytes as u64),
+        thousands(f.scraped_sources as u64)
+    );
     let _ = writeln!(
         out,
         "| events delivered / held by the mock | {} / {} | equal |",
