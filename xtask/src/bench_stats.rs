@@ -33,18 +33,11 @@ pub fn stat(values: impl IntoIterator<Item = f64>) -> Option<Stat> {
     })
 }
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+// The report's number formatting, one function for both (xtask is not published, so it may
+// read the CLI's source).
+#[path = "../../crates/asana-audit-cli/src/report/number.rs"]
+mod number;
+pub use number::thousands;
 
 /// Peak RSS figures by length of a run: `100,000 events: 11 MiB; 1,000,000 events: 13 MiB`.
 pub fn rss_by_length(rss: &[(u64, u64)]) -> String {

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::findings::KEPT_EVENTS;
 use super::model::{ActorRow, Day, EventRef, Report, RuleResult};
+use super::number::thousands;
 
 /// What the page says about how it was made.
 pub struct Meta<'a> {
@@ -45,19 +46,6 @@ fn esc(text: &str) -> String {
             '\'' => out.push_str("&#39;"),
             _ => out.push(c),
         }
-    }
-    out
-}
-
-/// A number with thousands separators.
-fn num(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }
@@ -122,7 +110,7 @@ fn day_bars(
             WIDTH - right,
             left - 6.0,
             y(value) + 4.0,
-            num(value),
+            thousands(value),
             y = y(value)
         );
         value += tick;
@@ -150,7 +138,7 @@ fn day_bars(
                  <title>{day}: {} {}</title></rect>",
                 (y0 - y1).max(0.5),
                 s.colour,
-                num(v),
+                thousands(v),
                 esc(s.name)
             );
             below += v;
@@ -246,7 +234,7 @@ fn ranking(out: &mut String, id: &str, title: &str, x_label: &str, rows: &[Ranke
             row.colour,
             label_w + w + 6.0,
             y + 16.0,
-            num(row.value)
+            thousands(row.value)
         );
     }
     let _ = write!(
@@ -388,7 +376,7 @@ fn summary(out: &mut String, report: &Report, meta: &Meta) {
             out,
             "<div class=\"card{}\"><b>{}</b>{}</div>",
             if warn { " warn" } else { "" },
-            num(value),
+            thousands(value),
             esc(label)
         );
     };
@@ -445,7 +433,7 @@ fn findings(out: &mut String, report: &Report) {
             let _ = write!(
                 out,
                 "<li>{subject}{} event(s), {span}. <a href=\"#{}-{i}\">The events</a></li>",
-                num(finding.matched),
+                thousands(finding.matched),
                 rule.rule
             );
         }
@@ -495,7 +483,11 @@ fn charts(out: &mut String, report: &Report) {
     day_bars(
         out,
         "logins",
-        &format!("Logins per day: {} succeeded, {} failed", num(ok), num(ko)),
+        &format!(
+            "Logins per day: {} succeeded, {} failed",
+            thousands(ok),
+            thousands(ko)
+        ),
         "logins",
         &dates,
         &[
@@ -599,7 +591,7 @@ fn changes(out: &mut String, report: &Report) {
                 format!(
                     "; the latest {} are shown, {} earlier ones are left out",
                     report.changes.len(),
-                    num(report.earlier_changes)
+                    thousands(report.earlier_changes)
                 )
             } else {
                 String::new()
@@ -634,7 +626,7 @@ fn appendix(out: &mut String, report: &Report) {
                     out,
                     "<p class=\"quiet\">And {} more event(s): a finding keeps its first {KEPT_EVENTS}; \
                      the export holds them all.</p>",
-                    num(finding.more())
+                    thousands(finding.more())
                 );
             }
         }
@@ -660,6 +652,6 @@ mod tests {
             esc("<a href=\"x\">'&'"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;"
         );
-        assert_eq!(num(1234567), "1,234,567");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }
