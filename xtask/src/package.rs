@@ -23,9 +23,9 @@ const PATCHED: &[&str] = &[
 /// packed crate (as a registry user gets it).
 const LAND_OCSF: &str = "examples/land_ocsf.rs";
 
-/// When each killed run of the example is killed: early (before or around its first commit),
-/// in its first archive, in its second.
-const KILL_AFTER_MS: &[u64] = &[250, 800, 1_600];
+/// When each killed run of the example is killed: once the named checkpoint exists (a commit of
+/// that archive is done, more may be under way), or (`None`) right after it starts.
+const KILL_WHEN: &[Option<&str>] = &[Some("ocsf.checkpoint"), Some("raw.checkpoint"), None];
 
 /// The version of every workspace crate (they share the workspace's).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -177,8 +177,9 @@ pub fn consumer(root: &Path, cargo: &str) -> Result<bool> {
 }
 
 /// Builds the pipeline crate's `land_ocsf` example in the consumer project, runs it into a new
-/// folder, kills it (SIGKILL) at each of [`KILL_AFTER_MS`], then runs it to its end: it checks
-/// itself that each archive holds every event of the mock server once.
+/// folder, kills it (SIGKILL) at each moment of [`KILL_WHEN`], then runs it to its end: both
+/// archives must resume from their checkpoints, and it checks itself that each holds every
+/// event of the mock server once.
 fn land_ocsf_killed_and_resumed(dir: &Path, target: &Path, cargo: &str) -> Result<bool> {
     let status = Command::new(cargo)
         .args(["build", "--bin", "land_ocsf", "--manifest-path"])
@@ -198,13 +199,29 @@ fn land_ocsf_killed_and_resumed(dir: &Path, target: &Path, cargo: &str) -> Resul
     if archive.exists() {
         std::fs::remove_dir_all(&archive)?;
     }
-    for &after in KILL_AFTER_MS {
+    for &when in KILL_WHEN {
         let mut child = Command::new(&binary)
             .arg(&archive)
             .stdout(std::process::Stdio::null())
             .spawn()
             .context("starting land_ocsf")?;
-        std::thread::sleep(std::time::Duration::from_millis(after));
+        let started = std::time::Instant::now();
+        let due = || match when {
+            Some(checkpoint) => archive.join(checkpoint).exists(),
+            None => started.elapsed() >= std::time::Duration::from_millis(200),
+        };
+        while !due() && child.try_wait()?.is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                eprintln!("    land_ocsf never wrote {when:?}");
+                let _ = child.kill();
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if let Some(status) = child.try_wait()? {
+            eprintln!("    land_ocsf ended ({status}) before it could be killed at {when:?}");
+            return Ok(false);
+        }
         // `kill` is SIGKILL on Unix: no destructor, no flush, as a crash.
         let _ = child.kill();
         child.wait()?;
@@ -216,13 +233,18 @@ fn land_ocsf_killed_and_resumed(dir: &Path, target: &Path, cargo: &str) -> Resul
     let said = String::from_utf8_lossy(&out.stdout);
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     for line in said.lines() {
-        eprintln!(
-            "    land_ocsf (after {} kills): {line}",
-            KILL_AFTER_MS.len()
-        );
+        eprintln!("    land_ocsf (after {} kills): {line}", KILL_WHEN.len());
     }
     if !out.status.success() {
         eprintln!("    land_ocsf failed ({})", out.status);
+        return Ok(false);
+    }
+    let resumed = said
+        .lines()
+        .filter(|line| line.ends_with(", resumed"))
+        .count();
+    if resumed != 2 {
+        eprintln!("    land_ocsf's last run resumed {resumed} of its 2 archives, not both");
         return Ok(false);
     }
     Ok(true)

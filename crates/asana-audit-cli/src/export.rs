@@ -6,7 +6,7 @@ use std::time::Duration;
 use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::streams::Backfill;
 use asana_audit_log::types::Actor;
-use asana_audit_log::{AuditLogEvent, Client, Query, SecretString};
+use asana_audit_log::{AuditLogEvent, Client, EventsRequest, Query, SecretString};
 use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
@@ -257,21 +257,20 @@ pub async fn run_until(
     for warning in planned.query().warnings() {
         tracing::warn!("{warning}");
     }
-    let request = planned.request(client);
     // Follow, backfill and drain are one stream type; `next` is cancel-safe: an interrupted
     // call loses nothing.
-    let stream = match mode {
+    let stream = |request: EventsRequest| match mode {
         Mode::Follow {
             interval,
             lookback: Some(window),
-        } => request.lookback(window).follow(interval)?,
-        Mode::Follow { interval, .. } => request.follow(interval)?,
+        } => request.lookback(window).follow(interval),
+        Mode::Follow { interval, .. } => request.follow(interval),
         Mode::Export { concurrency } if concurrency > 1 => {
-            request.backfill(Backfill::concurrency(concurrency))?
+            request.backfill(Backfill::concurrency(concurrency))
         }
-        Mode::Export { .. } => request.stream()?,
+        Mode::Export { .. } => request.stream(),
     };
-    let summary = planned.run(stream, stop, &watch).await?;
+    let summary = planned.run(client, stream, stop, &watch).await?;
     if summary.stopped {
         return Err(CliError {
             failure: Failure::Interrupted,

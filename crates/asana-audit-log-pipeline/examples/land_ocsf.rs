@@ -63,8 +63,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .sink_options(SinkOptions::new(encoding).with_max_file_bytes(16 << 10))
             .checkpoint(dir.join(format!("{name}.checkpoint")))
             .plan(query.clone())?;
-        let stream = planned.request(&client).stream()?;
-        let summary = planned.run(stream, std::future::pending(), &()).await?;
+        let summary = planned
+            .run(
+                &client,
+                |request| request.stream(),
+                std::future::pending(),
+                &(),
+            )
+            .await?;
         println!(
             "{name}: wrote {} event(s){}",
             summary.written,

@@ -97,7 +97,8 @@ pub struct Summary {
 ///
 /// [`plan`](Self::plan) checks everything that can be checked before a request (the
 /// checkpoint, and that it belongs to this query and output; the output, and what a crash
-/// left in it) and takes the locks; [`Planned::run`] then runs a stream into the output.
+/// left in it) and takes the locks; [`Planned::run`] then finishes or undoes a commit a crash
+/// interrupted, and runs a stream from where the output stands into it.
 /// Killed at any instant and run again with the same output and checkpoint, every event is
 /// written exactly once (standard output: events after the last checkpoint may repeat).
 ///
@@ -115,8 +116,9 @@ pub struct Summary {
 ///     .format(Format::ocsf(Some(workspace_gid)))
 ///     .checkpoint(dir.path().join("events.ckpt"))
 ///     .plan(query)?;
-/// let stream = planned.request(&client).stream()?;
-/// let summary = planned.run(stream, std::future::pending(), &()).await?;
+/// let summary = planned
+///     .run(&client, |request| request.stream(), std::future::pending(), &())
+///     .await?;
 /// assert_eq!(summary.written, 300);
 /// # Ok(()) }
 /// ```
@@ -384,22 +386,17 @@ impl Planned {
         self.checkpoint.is_some()
     }
 
-    /// The request to make the run's stream from: from the checkpoint's cursor when it
-    /// resumes, else the query. Pick `stream`, `follow` or `backfill` on it, and hand the
-    /// stream to [`run`](Self::run).
-    pub fn request(&self, client: &Client) -> EventsRequest {
-        match &self.checkpoint {
-            Some(cp) => client.resume(cp.cursor.clone()),
-            None => client.query(self.query.clone()),
-        }
-    }
-
-    /// Runs `stream` (made from [`request`](Self::request)) into the output until it ends,
-    /// [`Pipeline::max_events`] are written, or `stop` completes; whatever ends it, what was
-    /// written is made durable and covered by the checkpoint before it returns.
+    /// Runs the events of `client` into the output until they end, [`Pipeline::max_events`]
+    /// are written, or `stop` completes; whatever ends it, what was written is made durable
+    /// and covered by the checkpoint before it returns.
+    ///
+    /// First a commit the checkpoint names as under way is finished or undone; then `stream`
+    /// gets the request that continues exactly where the output stands (the checkpoint's
+    /// cursor, else the query) and picks how to read it: `stream`, `follow` or `backfill`.
     pub async fn run<S>(
         mut self,
-        mut stream: S,
+        client: &Client,
+        stream: impl FnOnce(EventsRequest) -> Result<S, asana_audit_log::Error>,
         stop: impl Future<Output = ()>,
         observer: &dyn Observer,
     ) -> Result<Summary, Error>
@@ -446,6 +443,12 @@ impl Planned {
         };
         let resumed = checkpoint.is_some();
         let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
+        // From the checkpoint as recovery left it: a commit found complete moved its cursor.
+        let request = match &checkpoint {
+            Some(cp) => client.resume(cp.cursor.clone()),
+            None => client.query(self.query.clone()),
+        };
+        let mut stream = stream(request)?;
         if let Writer::Archive { committed, .. } = &mut writer {
             *committed = Some((stream.cursor(), events_total));
         }

@@ -208,9 +208,13 @@ async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_onc
     for (max, written, resumed) in [(Some(200), 200, false), (None, 250, true)] {
         let planned = pipeline(max).plan(query.clone()).unwrap();
         assert_eq!(planned.resumes(), resumed);
-        let stream = planned.request(&client).stream().unwrap();
         let summary = planned
-            .run(stream, std::future::pending(), &())
+            .run(
+                &client,
+                |request| request.stream(),
+                std::future::pending(),
+                &(),
+            )
             .await
             .unwrap();
         assert_eq!(summary.written, written);
@@ -232,4 +236,90 @@ async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_onc
         .collect();
     expected.sort();
     assert_eq!(gids, expected);
+}
+
+/// A run killed after every file of a commit was in place but before its checkpoint said so
+/// continues after those files: the recovered checkpoint, not the one on disk before recovery,
+/// gives the stream its start.
+#[tokio::test]
+async fn a_commit_found_complete_moves_the_start_of_the_next_stream() {
+    let mock = asana_audit_log_mock::MockServer::builder()
+        .events(300)
+        .start()
+        .await
+        .unwrap();
+    let client = asana_audit_log::Client::builder()
+        .token(mock.token())
+        .base_url(mock.base_url())
+        .build()
+        .unwrap();
+    let query = client
+        .audit_log_events(mock.workspace_gid())
+        .to_query()
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let checkpoint = staging.path().join("run.checkpoint");
+    let pipeline = |max: Option<u64>| {
+        let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+        let pipeline = Pipeline::new(Output::Archive(destination))
+            .sink_options(options(&staging, Encoding::Ndjson))
+            .checkpoint(&checkpoint);
+        match max {
+            Some(max) => pipeline.max_events(max),
+            None => pipeline,
+        }
+    };
+    let run = |max| {
+        let planned = pipeline(max).plan(query.clone()).unwrap();
+        let client = client.clone();
+        async move {
+            planned
+                .run(
+                    &client,
+                    |request| request.stream(),
+                    std::future::pending(),
+                    &(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(run(Some(120)).await.written, 120);
+    // The checkpoint as a run killed between putting the files in place and saving left it:
+    // still at the start, with the commit of those files under way.
+    let done = crate::Checkpoint::load(&checkpoint).unwrap().unwrap();
+    let start = client.query(query.clone()).stream().unwrap().cursor();
+    let files: Vec<String> = objects(&store)
+        .await
+        .into_iter()
+        .map(|name| name.trim_start_matches("asana/").to_owned())
+        .collect();
+    crate::Checkpoint::new(query.clone(), start, 0)
+        .with_archive(done.archive.clone().unwrap())
+        .with_pending(crate::PendingCommit {
+            commit: Commit { files, events: 120 },
+            cursor: done.cursor.clone(),
+            events_written: 120,
+        })
+        .save(&checkpoint)
+        .unwrap();
+    let summary = run(None).await;
+    assert!(summary.resumed);
+    assert_eq!(
+        summary.written, 180,
+        "the rest, after the commit found complete"
+    );
+    let mut lines = 0;
+    for name in objects(&store).await {
+        let bytes = store.get(&ObjectPath::from(name.as_str())).await.unwrap();
+        lines += bytes
+            .bytes()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+    }
+    assert_eq!(lines, 300, "every event once");
 }
