@@ -137,6 +137,23 @@ struct Tally {
     timeline: Option<retries::Timeline>,
 }
 
+impl Tally {
+    /// An empty tally of a drain that sees every response: it counts requests and page bytes.
+    fn per_response() -> Tally {
+        Tally {
+            page_bytes: Some(0),
+            requests: Some(0),
+            ..Tally::default()
+        }
+    }
+
+    /// Counts one response with a page of `bytes` bytes.
+    fn response(&mut self, bytes: u64) {
+        *self.requests.get_or_insert(0) += 1;
+        *self.page_bytes.get_or_insert(0) += bytes;
+    }
+}
+
 /// What the other program on the token has spent.
 #[derive(Debug, Default)]
 struct Spent {
@@ -210,11 +227,7 @@ async fn reqwest_drain(
     mut read_page: impl FnMut(&[u8]) -> Result<PageRead>,
 ) -> Result<(Tally, Instant)> {
     let (token, url, http) = (token()?, events_url(target), reqwest::Client::new());
-    let mut tally = Tally {
-        page_bytes: Some(0),
-        requests: Some(0),
-        ..Tally::default()
-    };
+    let mut tally = Tally::per_response();
     let mut offset: Option<String> = None;
     // Timed from here: client set-up (TLS roots, connection pool) is not part of the drain.
     let started = Instant::now();
@@ -227,8 +240,7 @@ async fn reqwest_drain(
             request = request.query(&[("offset", offset)]);
         }
         let body = request.send().await?.error_for_status()?.bytes().await?;
-        *tally.requests.get_or_insert(0) += 1;
-        *tally.page_bytes.get_or_insert(0) += body.len() as u64;
+        tally.response(body.len() as u64);
         let (events, next) = read_page(&body)?;
         if events == 0 {
             break;
@@ -280,11 +292,7 @@ async fn generated(target: &Target) -> Result<(Tally, Instant)> {
         asana_audit_log_api::ResponseLimits::default(),
     );
     let limit = NonZeroU64::new(u64::from(target.page_size)).context("--page-size 0")?;
-    let mut tally = Tally {
-        page_bytes: Some(0),
-        requests: Some(0),
-        ..Tally::default()
-    };
+    let mut tally = Tally::per_response();
     let mut offset: Option<String> = None;
     // Timed from here: client set-up (TLS roots, connection pool) is not part of the drain.
     let started = Instant::now();
@@ -297,13 +305,12 @@ async fn generated(target: &Target) -> Result<(Tally, Instant)> {
             request = request.offset(offset);
         }
         let response = request.send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        *tally.requests.get_or_insert(0) += 1;
         let length = response
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .unwrap_or(0);
-        *tally.page_bytes.get_or_insert(0) += length;
+        tally.response(length);
         let page = response.into_inner();
         if page.data.is_empty() {
             break;

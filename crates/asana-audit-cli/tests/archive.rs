@@ -14,7 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
-use common::{Delays, against, cmd, events_written, interrupt, run, text, wait_for_committed};
+use common::{
+    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, text,
+    wait_for_committed,
+};
 use serde_json::Value;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/archive.py");
@@ -37,6 +40,13 @@ struct S3 {
 }
 
 impl S3 {
+    /// Starts the server with one empty bucket, `bucket`.
+    fn with_bucket(bucket: &str) -> S3 {
+        let s3 = S3::start();
+        s3.create_bucket(bucket);
+        s3
+    }
+
     fn start() -> S3 {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -194,20 +204,17 @@ async fn every_encoding_lands_every_event_once_for_duckdb_and_pyarrow() {
     for encoding in ["ndjson", "ndjson.gz", "ndjson.zst", "parquet"] {
         let dir = root.path().join(encoding);
         let ckpt = root.path().join(format!("{encoding}.ckpt"));
-        let out = run(export(
-            &server,
-            &[
-                "--output",
-                &format!("{}/", dir.display()),
-                "--encoding",
-                encoding,
-                "--rotate-size",
-                "48KiB",
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ],
-        ))
-        .await;
+        let dir_arg = format!("{}/", dir.display());
+        let args = [
+            "--output",
+            &dir_arg,
+            "--encoding",
+            encoding,
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+        ];
+        let rotated = [&args[..], &["--rotate-size", "48KiB"]].concat();
+        let out = run(export(&server, &rotated)).await;
         assert!(out.status.success(), "{encoding}: {}", text(&out.stderr));
         let dumped = dump(dir.to_str().unwrap(), None).await;
         assert_exactly(&dumped, &server, encoding);
@@ -220,18 +227,7 @@ async fn every_encoding_lands_every_event_once_for_duckdb_and_pyarrow() {
             );
         }
         // A rerun with the same checkpoint finds nothing new and writes nothing.
-        let again = run(export(
-            &server,
-            &[
-                "--output",
-                &format!("{}/", dir.display()),
-                "--encoding",
-                encoding,
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ],
-        ))
-        .await;
+        let again = run(export(&server, &args)).await;
         assert!(again.status.success(), "{}", text(&again.stderr));
         assert_exactly(&dump(dir.to_str().unwrap(), None).await, &server, encoding);
     }
@@ -240,8 +236,7 @@ async fn every_encoding_lands_every_event_once_for_duckdb_and_pyarrow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_to_s3_through_object_store() {
     let server = mock(1_200, 0).await;
-    let s3 = S3::start();
-    s3.create_bucket("archive");
+    let s3 = S3::with_bucket("archive");
     let dir = tempfile::tempdir().unwrap();
     for (encoding, partition) in [("parquet", "hour"), ("ndjson.gz", "day")] {
         let url = format!("s3://archive/asana/{encoding}");
@@ -316,8 +311,7 @@ async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
     // Each page takes a few milliseconds, so a run lasts long enough to be killed mid-way;
     // small files make commits (and kills during them) frequent.
     let server = mock(2_500, 8).await;
-    let s3 = S3::start();
-    s3.create_bucket("kills");
+    let s3 = S3::with_bucket("kills");
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
@@ -354,8 +348,7 @@ async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_destinations_are_refused_before_any_request() {
     let server = mock(50, 0).await;
-    let s3 = S3::start();
-    s3.create_bucket("exists");
+    let s3 = S3::with_bucket("exists");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
@@ -437,8 +430,7 @@ async fn bad_destinations_are_refused_before_any_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_stored() {
     let server = mock(3_000, 5).await;
-    let mut s3 = S3::start();
-    s3.create_bucket("dies");
+    let mut s3 = S3::with_bucket("dies");
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("dies.ckpt");
     let mut cmd = export(
@@ -736,11 +728,8 @@ async fn follow_commits_files_by_age_and_on_interrupt() {
         "parquet",
         "--rotate-after",
         "1s",
-        "--output",
-        archive.to_str().unwrap(),
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
     ])
+    .args(output_and_checkpoint(&archive, &ckpt))
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
-use common::{Delays, against, cmd, interrupt, lines, mock, run, text, wait_until};
+use common::{Delays, ExportFiles, against, cmd, interrupt, lines, mock, run, text, wait_until};
 
 /// The seed of the mock's dataset in these tests.
 const SEED: u64 = 11;
@@ -268,25 +268,15 @@ async fn concurrent_export_equals_sequential_export() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_events_stops_and_the_checkpoint_continues_after_it() {
     let server = mock(250, SEED).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out_path = dir.path().join("events.ndjson");
-    let ckpt = dir.path().join("events.ckpt");
-    let args = [
-        "--page-size",
-        "30",
-        "--output",
-        out_path.to_str().unwrap(),
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-    ];
+    let files = ExportFiles::new();
+    let mut args = vec!["--page-size", "30", "--max-events", "45"];
+    args.extend(files.args());
     for expected in [45usize, 90, 135, 180, 225, 250, 250] {
-        let mut all = args.to_vec();
-        all.extend(["--max-events", "45"]);
-        let out = run(export(&server, &all)).await;
+        let out = run(export(&server, &args)).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
-        assert_eq!(lines(&out_path).len(), expected);
+        assert_eq!(lines(&files.output).len(), expected);
     }
-    assert_eq!(lines(&out_path), server.events_json());
+    assert_eq!(lines(&files.output), server.events_json());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,21 +292,9 @@ async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {
         .start()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out_path = dir.path().join("events.ndjson");
-    let ckpt = dir.path().join("events.ckpt");
-    let args: Vec<String> = [
-        "--page-size",
-        "10",
-        "--checkpoint-every",
-        "15",
-        "--output",
-        out_path.to_str().unwrap(),
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let files = ExportFiles::new();
+    let mut args = vec!["--page-size", "10", "--checkpoint-every", "15"];
+    args.extend(files.args());
 
     let mut delays = Delays(42);
     let mut kills = 0;
@@ -349,7 +327,7 @@ async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {
         kills >= 20,
         "the export finished after {kills} kills; slow it down"
     );
-    let got = lines(&out_path);
+    let got = lines(&files.output);
     let want = server.events_json();
     assert_eq!(got.len(), want.len(), "every event exactly once");
     assert_eq!(got, want);
@@ -361,33 +339,25 @@ async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_appends_new_events_and_saves_on_interrupt() {
     let server = mock(120, SEED).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out_path = dir.path().join("events.ndjson");
-    let ckpt = dir.path().join("events.ckpt");
+    let files = ExportFiles::new();
     let mut command = against(&server, "follow");
     command
-        .args([
-            "--poll-interval",
-            "50ms",
-            "--output",
-            out_path.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ])
+        .args(["--poll-interval", "50ms"])
+        .args(files.args())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let child = command.spawn().unwrap();
 
-    wait_for_lines(&out_path, 120).await;
+    wait_for_lines(&files.output, 120).await;
     server.append_generated(30);
-    wait_for_lines(&out_path, 150).await;
+    wait_for_lines(&files.output, 150).await;
     server.append_generated(5);
-    wait_for_lines(&out_path, 155).await;
+    wait_for_lines(&files.output, 155).await;
 
     interrupt(child).await;
-    assert_eq!(lines(&out_path), server.events_json());
+    assert_eq!(lines(&files.output), server.events_json());
     let checkpoint: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&ckpt).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&files.checkpoint).unwrap()).unwrap();
     assert_eq!(checkpoint["events_written"], 155);
 }
 

@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::MockServer;
-use common::{against, interrupt};
+use common::{ExportFiles, against, interrupt, output_and_checkpoint};
 
 /// Events appended while `follow` runs, in batches, the mock's clock moving `STEP` between
 /// them; a fifth are late by up to 20 s.
@@ -19,16 +19,10 @@ const STEP: Duration = Duration::from_secs(2);
 
 fn follow(server: &MockServer, out: &Path, checkpoint: &Path, lookback: Option<&str>) -> Child {
     let mut cmd = against(server, "follow");
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).args([
-        "--poll-interval",
-        "5ms",
-        "--checkpoint-every",
-        "200",
-        "--output",
-        out.to_str().unwrap(),
-        "--checkpoint",
-        checkpoint.to_str().unwrap(),
-    ]);
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .args(["--poll-interval", "5ms", "--checkpoint-every", "200"])
+        .args(output_and_checkpoint(out, checkpoint));
     if let Some(window) = lookback {
         cmd.args(["--lookback", window]);
     }
@@ -59,10 +53,9 @@ async fn run(lookback: Option<&str>) -> (Vec<String>, usize, HashMap<String, usi
         .start()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.ndjson");
-    let checkpoint = dir.path().join("events.ckpt");
-    let mut child = follow(&server, &out, &checkpoint, lookback);
+    let files = ExportFiles::new();
+    let (out, checkpoint) = (&files.output, &files.checkpoint);
+    let mut child = follow(&server, out, checkpoint, lookback);
     for batch in 0..APPENDED / BATCH {
         server.advance(STEP);
         server.append_generated(BATCH);
@@ -70,11 +63,11 @@ async fn run(lookback: Option<&str>) -> (Vec<String>, usize, HashMap<String, usi
         if batch == APPENDED / BATCH / 2 {
             // A restart from the checkpoint, mid-run.
             interrupt(child).await;
-            let saved = std::fs::read_to_string(&checkpoint).unwrap();
+            let saved = std::fs::read_to_string(checkpoint).unwrap();
             if lookback.is_some() {
                 assert!(saved.contains("\"lookback\""), "{saved:.400}");
             }
-            child = follow(&server, &out, &checkpoint, lookback);
+            child = follow(&server, out, checkpoint, lookback);
         }
     }
     let dataset: Vec<String> = server
@@ -86,7 +79,7 @@ async fn run(lookback: Option<&str>) -> (Vec<String>, usize, HashMap<String, usi
     let mut last = (0, tokio::time::Instant::now());
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let len = written_gids(&out).len();
+        let len = written_gids(out).len();
         if len >= dataset.len() {
             // A little longer, for any duplicate to show.
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -110,7 +103,7 @@ async fn run(lookback: Option<&str>) -> (Vec<String>, usize, HashMap<String, usi
         smallest_after = smallest_after.min(gid);
     }
     let mut times = HashMap::new();
-    for gid in written_gids(&out) {
+    for gid in written_gids(out) {
         *times.entry(gid).or_insert(0) += 1;
     }
     (dataset, late, times)

@@ -9,7 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::{against, free_addr, get, interrupt, mock, run, sample, text, wait_for_committed};
+use common::{
+    ExportFiles, against, free_addr, get, interrupt, mock, output_and_checkpoint, run, sample,
+    text, wait_for_committed,
+};
 
 /// `SUBCOMMAND` against `server`, with its token in the environment and no client-side pace.
 fn command(server: &MockServer, subcommand: &str, extra: &[&str]) -> Command {
@@ -108,11 +111,13 @@ async fn second_run_is_refused(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
     let server = mock(400, 31).await;
-    let dir = tempfile::tempdir().unwrap();
+    let ExportFiles {
+        dir,
+        output,
+        checkpoint,
+    } = ExportFiles::new();
 
     // A file output.
-    let output = dir.path().join("events.ndjson");
-    let checkpoint = dir.path().join("events.ckpt");
     let follow = start_follow(&server, &s(&output), &checkpoint, &[], 400).await;
     let bytes_before = std::fs::read(&output).unwrap();
     second_run_is_refused(&server, &checkpoint, &output, &[]).await;
@@ -149,7 +154,7 @@ async fn a_second_run_on_a_checkpoint_in_use_exits_5_and_writes_nothing() {
     let again = run(command(
         &server,
         "export",
-        &["--output", &s(&output), "--checkpoint", &s(&checkpoint)],
+        &output_and_checkpoint(&output, &checkpoint),
     ))
     .await;
     assert!(again.status.success(), "{}", text(&again.stderr));
@@ -202,33 +207,25 @@ async fn metrics_match_the_mock_request_log_and_the_silence_alarm_fires() {
         .start()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("events.ndjson");
-    let checkpoint = dir.path().join("events.ckpt");
+    let files = ExportFiles::new();
     let addr = free_addr();
     let ws = server.workspace_gid().to_string();
     let series = |name: &str| format!("asana_audit_{name}{{workspace=\"{ws}\"}}");
-    let child = command(
-        &server,
-        "follow",
-        &[
-            "--poll-interval",
-            "2s",
-            "--output",
-            &s(&output),
-            "--checkpoint",
-            &s(&checkpoint),
-            "--metrics-addr",
-            &addr,
-            "--alert-silence",
-            "1s",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    wait_for_committed(&checkpoint, 300).await;
+    let mut args = vec![
+        "--poll-interval",
+        "2s",
+        "--metrics-addr",
+        &addr,
+        "--alert-silence",
+        "1s",
+    ];
+    args.extend(files.args());
+    let child = command(&server, "follow", &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_committed(&files.checkpoint, 300).await;
 
     assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
     assert_eq!(get(&addr, "/readyz").await.0, 200);

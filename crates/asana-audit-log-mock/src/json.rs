@@ -98,35 +98,10 @@ pub(crate) fn write_u64(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&digits[i..]);
 }
 
-fn write_padded(buf: &mut Vec<u8>, n: u32, width: usize) {
-    let mut digits = [b'0'; 4];
-    let mut n = n;
-    for slot in digits[..width].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    buf.extend_from_slice(&digits[..width]);
-}
-
-/// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time between years 0 and 9999 (the wire form of
-/// `created_at`; the same text as chrono's RFC 3339 with milliseconds and `Z`).
+/// Writes `created_at`'s wire form, `YYYY-MM-DDTHH:MM:SS.mmmZ` (the one the rest of the mock
+/// writes too: [`format_ms`](crate::clock::format_ms)).
 pub(crate) fn write_time(buf: &mut Vec<u8>, ms: i64) {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    write_padded(buf, t.year().clamp(0, 9999) as u32, 4);
-    buf.push(b'-');
-    write_padded(buf, t.month(), 2);
-    buf.push(b'-');
-    write_padded(buf, t.day(), 2);
-    buf.push(b'T');
-    write_padded(buf, t.hour(), 2);
-    buf.push(b':');
-    write_padded(buf, t.minute(), 2);
-    buf.push(b':');
-    write_padded(buf, t.second(), 2);
-    buf.push(b'.');
-    write_padded(buf, t.timestamp_subsec_millis(), 3);
-    buf.push(b'Z');
+    buf.extend_from_slice(crate::clock::format_ms(ms).as_bytes());
 }
 
 /// Writes `s` as a JSON string literal (quotes, backslash and control characters escaped;

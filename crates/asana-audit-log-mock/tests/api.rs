@@ -90,6 +90,17 @@ async fn malformed_dates_and_actor_types_are_rejected() {
     }
 }
 
+/// Asserts that `query` is refused with a 400 whose message contains `needle`.
+async fn assert_refused(server: &MockServer, query: &str, needle: &str) {
+    let resp = get(server, query).await;
+    assert_eq!(resp.status, 400, "{query}");
+    assert!(
+        resp.message().contains(needle),
+        "{query}: {}",
+        resp.message()
+    );
+}
+
 fn urlencode(s: &str) -> String {
     form_urlencoded_byte_serialize(s)
 }
@@ -263,36 +274,16 @@ async fn offset_problems_are_each_named() {
     .await;
     assert_eq!(ok.status, 200);
 
-    let malformed = get(&server, "offset=hello").await;
-    assert_eq!(malformed.status, 400);
-    assert!(
-        malformed.message().contains("malformed"),
-        "{}",
-        malformed.message()
-    );
+    assert_refused(&server, "offset=hello", "malformed").await;
 
     let mut tampered = token.clone().into_bytes();
     tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let resp = get(
-        &server,
-        &format!("event_type=user_login_succeeded&offset={tampered}"),
-    )
-    .await;
-    assert_eq!(resp.status, 400);
-    assert!(resp.message().contains("tampered"), "{}", resp.message());
+    let query = format!("event_type=user_login_succeeded&offset={tampered}");
+    assert_refused(&server, &query, "tampered").await;
 
-    let other_query = get(
-        &server,
-        &format!("event_type=user_logged_out&offset={token}"),
-    )
-    .await;
-    assert_eq!(other_query.status, 400);
-    assert!(
-        other_query.message().contains("different query"),
-        "{}",
-        other_query.message()
-    );
+    let query = format!("event_type=user_logged_out&offset={token}");
+    assert_refused(&server, &query, "different query").await;
     let no_filter = get(&server, &format!("offset={token}")).await;
     assert!(no_filter.message().contains("different query"));
 
@@ -307,30 +298,12 @@ async fn offset_problems_are_each_named() {
         .await
         .offset()
         .unwrap();
-    let resp = get(
-        &server,
-        &format!("event_type=user_login_succeeded&offset={foreign_token}"),
-    )
-    .await;
-    assert_eq!(resp.status, 400);
-    assert!(
-        resp.message().contains("another server"),
-        "{}",
-        resp.message()
-    );
+    let query = format!("event_type=user_login_succeeded&offset={foreign_token}");
+    assert_refused(&server, &query, "another server").await;
 
     server.advance(Duration::from_secs(601));
-    let expired = get(
-        &server,
-        &format!("event_type=user_login_succeeded&offset={token}"),
-    )
-    .await;
-    assert_eq!(expired.status, 400);
-    assert!(
-        expired.message().contains("expired"),
-        "{}",
-        expired.message()
-    );
+    let query = format!("event_type=user_login_succeeded&offset={token}");
+    assert_refused(&server, &query, "expired").await;
     // The log still shows where the expired token pointed.
     let last = server.requests().pop().unwrap();
     assert!(matches!(last.offset, Some(CursorPosition::After { .. })));
@@ -588,27 +561,13 @@ async fn request_log_records_each_request() {
 async fn admin_route_appends_events() {
     let server = builder().events(5).start().await.unwrap();
     let http = client();
-    let root = server.base_url().trim_end_matches("/api/1.0").to_owned();
-    let resp = http
-        .post(format!("{root}/_mock/events"))
-        .body(r#"[{"event_type":"task_deleted"},{"event_type":"task_undeleted"}]"#)
-        .send()
-        .await
-        .unwrap();
+    let two = r#"[{"event_type":"task_deleted"},{"event_type":"task_undeleted"}]"#;
+    let resp = post_mock(&http, &server, "events", Some(two)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["total"], 7);
-    let resp = http
-        .post(format!("{root}/_mock/events?count=3"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_mock(&http, &server, "events?count=3", None).await;
     assert_eq!(resp.json::<Value>().await.unwrap()["total"], 10);
-    let bad = http
-        .post(format!("{root}/_mock/events"))
-        .body("[1]")
-        .send()
-        .await
-        .unwrap();
+    let bad = post_mock(&http, &server, "events", Some("[1]")).await;
     assert_eq!(bad.status(), 400);
     let status = mock_status(&http, &server).await;
     assert_eq!(status["events"], 10);

@@ -22,6 +22,12 @@ fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_asana-audit-log-mock"))
 }
 
+/// GETs `url` with `token` and reads the answer as JSON.
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 fn start(args: &[&str]) -> (Running, Vec<String>) {
     let mut child = binary()
         .arg("serve")
@@ -67,15 +73,7 @@ async fn print_json_gives_what_a_client_needs() {
     );
     let http = common::client();
     let token = info["token"].as_str().unwrap();
-    let page: Value = http
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&http, &url, token).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 100);
     let second = http.get(&url).bearer_auth(token).send().await.unwrap();
     assert_eq!(second.status(), 503, "--fault 2:503");
@@ -90,16 +88,16 @@ async fn print_json_gives_what_a_client_needs() {
 
 #[tokio::test]
 async fn text_output_and_deterministic_data() {
-    let (_a, lines) = start(&[
+    // Two servers of the same dataset: one printing text, one JSON.
+    let dataset = [
         "--events",
         "50",
         "--seed",
         "9",
         "--now",
         "2025-01-01T00:00:00Z",
-        "--rate-limit",
-        "0",
-    ]);
+    ];
+    let (_a, lines) = start(&[&dataset[..], &["--rate-limit", "0"]].concat());
     assert_eq!(lines[0], "asana-audit-log-mock: serving 50 events (seed 9)");
     let field = |name: &str| {
         lines
@@ -110,15 +108,7 @@ async fn text_output_and_deterministic_data() {
     };
     let (base, token, ws) = (field("base_url"), field("token"), field("workspace_gid"));
     assert_eq!(ws, "1200000000000001");
-    let (_b, json_lines) = start(&[
-        "--events",
-        "50",
-        "--seed",
-        "9",
-        "--now",
-        "2025-01-01T00:00:00Z",
-        "--print-json",
-    ]);
+    let (_b, json_lines) = start(&[&dataset[..], &["--print-json"]].concat());
     let other: Value = serde_json::from_str(&json_lines[0]).unwrap();
     assert_eq!(
         other["token"],
@@ -131,15 +121,7 @@ async fn text_output_and_deterministic_data() {
         let http = http.clone();
         async move {
             let url = format!("{base}/workspaces/1200000000000001/audit_log_events?limit=100");
-            let page: Value = http
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = get_json(&http, &url, &token).await;
             page["data"].clone()
         }
     };

@@ -14,6 +14,21 @@ async fn reference_page() -> Vec<Value> {
     get(&server, "limit=10").await.data().clone()
 }
 
+/// A server whose first request meets `fault`, and what that request got.
+async fn first_request_meets(fault: Fault) -> (MockServer, reqwest::Result<reqwest::Response>) {
+    let server = faulty(FaultPlan::new().on_request(1, fault)).await;
+    let answer = send(&client(), &server, "limit=10").await;
+    (server, answer)
+}
+
+/// Asserts that the next request to `server` gets the right first page (limit 10).
+async fn assert_serves_the_first_page(server: &MockServer) {
+    assert_eq!(
+        get(server, "limit=10").await.data(),
+        &reference_page().await
+    );
+}
+
 async fn faulty(plan: FaultPlan) -> MockServer {
     builder().events(50).faults(plan).start().await.unwrap()
 }
@@ -42,10 +57,7 @@ async fn status_faults_answer_with_asana_error_bodies() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.headers["retry-after"], "17");
     // The fifth request is not scripted: the right first page.
-    assert_eq!(
-        get(&server, "limit=10").await.data(),
-        &reference_page().await
-    );
+    assert_serves_the_first_page(&server).await;
     let log = server.requests();
     let faults: Vec<_> = log.iter().map(|r| (r.status, r.fault.clone())).collect();
     assert_eq!(
@@ -67,33 +79,18 @@ async fn status_faults_answer_with_asana_error_bodies() {
 
 #[tokio::test]
 async fn reset_before_response_fails_the_request() {
-    let server = faulty(FaultPlan::new().on_request(1, Fault::ResetBeforeResponse)).await;
-    let http = client();
-    let err = http
-        .get(url(&server, "limit=10"))
-        .bearer_auth(server.token())
-        .send()
-        .await
-        .unwrap_err();
+    let (server, answer) = first_request_meets(Fault::ResetBeforeResponse).await;
+    let err = answer.unwrap_err();
     assert!(!err.is_status() && !err.is_decode(), "{err:?}");
     assert_eq!(server.requests()[0].status, None);
     // The same request again gets the right page.
-    assert_eq!(
-        get(&server, "limit=10").await.data(),
-        &reference_page().await
-    );
+    assert_serves_the_first_page(&server).await;
 }
 
 #[tokio::test]
 async fn reset_mid_body_fails_the_request_or_its_body() {
-    let server = faulty(FaultPlan::new().on_request(1, Fault::ResetMidBody)).await;
-    let http = client();
-    let outcome = match http
-        .get(url(&server, "limit=10"))
-        .bearer_auth(server.token())
-        .send()
-        .await
-    {
+    let (server, answer) = first_request_meets(Fault::ResetMidBody).await;
+    let outcome = match answer {
         Err(e) => Err(format!("send: {e:?}")),
         Ok(resp) => {
             // If the headers made it, they promised the whole body.
@@ -110,43 +107,25 @@ async fn reset_mid_body_fails_the_request_or_its_body() {
         "the client must notice the reset: {outcome:?}"
     );
     assert_eq!(server.requests()[0].fault, Some(Fault::ResetMidBody));
-    assert_eq!(
-        get(&server, "limit=10").await.data(),
-        &reference_page().await
-    );
+    assert_serves_the_first_page(&server).await;
 }
 
 #[tokio::test]
 async fn truncated_body_is_an_incomplete_message() {
-    let server = faulty(FaultPlan::new().on_request(1, Fault::TruncatedBody)).await;
-    let http = client();
-    let resp = http
-        .get(url(&server, "limit=10"))
-        .bearer_auth(server.token())
-        .send()
-        .await
-        .unwrap();
+    let (server, answer) = first_request_meets(Fault::TruncatedBody).await;
+    let resp = answer.unwrap();
     assert_eq!(resp.status(), 200);
     let promised = resp.content_length().unwrap();
     let err = resp.bytes().await.unwrap_err();
     assert!(err.is_body() || err.is_decode(), "{err:?}");
     assert!(promised > 100);
-    assert_eq!(
-        get(&server, "limit=10").await.data(),
-        &reference_page().await
-    );
+    assert_serves_the_first_page(&server).await;
 }
 
 #[tokio::test]
 async fn truncated_json_is_complete_http_but_broken_json() {
-    let server = faulty(FaultPlan::new().on_request(1, Fault::TruncatedJson)).await;
-    let http = client();
-    let resp = http
-        .get(url(&server, "limit=10"))
-        .bearer_auth(server.token())
-        .send()
-        .await
-        .unwrap();
+    let (server, answer) = first_request_meets(Fault::TruncatedJson).await;
+    let resp = answer.unwrap();
     assert_eq!(resp.status(), 200);
     let promised = resp.content_length().unwrap();
     let bytes = resp
@@ -156,21 +135,13 @@ async fn truncated_json_is_complete_http_but_broken_json() {
     assert_eq!(bytes.len() as u64, promised);
     let parsed = serde_json::from_slice::<Value>(&bytes);
     assert!(parsed.unwrap_err().is_eof());
-    assert_eq!(
-        get(&server, "limit=10").await.data(),
-        &reference_page().await
-    );
+    assert_serves_the_first_page(&server).await;
 }
 
 /// GETs until a complete, 200, JSON page arrives; returns it and how many tries it took.
 async fn get_retrying(http: &reqwest::Client, server: &MockServer, query: &str) -> (Value, usize) {
     for attempt in 1..=50 {
-        let Ok(resp) = http
-            .get(url(server, query))
-            .bearer_auth(server.token())
-            .send()
-            .await
-        else {
+        let Ok(resp) = send(http, server, query).await else {
             continue;
         };
         if resp.status() != 200 {
@@ -252,11 +223,7 @@ async fn fault_sequence(seed: u64) -> Vec<(u64, Option<Fault>, Option<u16>, Dura
     let server = builder().events(20).faults(plan).start().await.unwrap();
     let http = client();
     for _ in 0..40 {
-        let _ = http
-            .get(url(&server, "limit=5"))
-            .bearer_auth(server.token())
-            .send()
-            .await;
+        let _ = send(&http, &server, "limit=5").await;
     }
     server
         .requests()

@@ -116,22 +116,13 @@ async fn live_events_go_round_the_workspaces_and_can_pause() {
     assert!(lo > 5 && hi - lo <= 1, "{counts:?}");
 
     let http = client();
-    let root = server.base_url().trim_end_matches("/api/1.0");
-    let resp = http
-        .post(format!("{root}/_mock/live?paused=true"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_mock(&http, &server, "live?paused=true", None).await;
     assert_eq!(resp.status(), 200);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let paused = server.workspace_event_counts();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.workspace_event_counts(), paused);
-    let bad = http
-        .post(format!("{root}/_mock/live"))
-        .send()
-        .await
-        .unwrap();
+    let bad = post_mock(&http, &server, "live", None).await;
     assert_eq!(bad.status(), 400);
 
     server.set_live_paused(false);

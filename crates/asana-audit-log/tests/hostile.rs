@@ -81,6 +81,25 @@ fn client(base: &str) -> Client {
     builder(base).build().unwrap()
 }
 
+/// A client for `server` like [`client`], that refuses bodies over 1 MiB.
+fn capped_client(server: &CannedServer) -> Client {
+    builder(&server.base_url())
+        .max_response_bytes(Some(MIB))
+        .build()
+        .unwrap()
+}
+
+/// Drains workspace `1` of `server` through a [`client`]: the events and the ending error.
+async fn drain_server(server: &CannedServer) -> (Vec<AuditLogEvent>, Option<Error>) {
+    drain(
+        client(&server.base_url())
+            .audit_log_events("1")
+            .stream()
+            .unwrap(),
+    )
+    .await
+}
+
 /// Drains workspace `1` through `client` and returns the error that must end the stream.
 async fn drain_to_error(client: &asana_audit_log::Client) -> Error {
     let (_, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
@@ -110,6 +129,22 @@ async fn drain(mut stream: asana_audit_log::EventStream) -> (Vec<AuditLogEvent>,
     .expect("the stream ends instead of hanging or looping")
 }
 
+/// Asserts that a drain delivered events `1000` to `1002`, then ended with a protocol error
+/// whose reason contains `reason`; `case` names the case in messages.
+fn assert_three_then_protocol_error(
+    case: &str,
+    (delivered, error): (Vec<AuditLogEvent>, Option<Error>),
+    reason: &str,
+) -> Error {
+    assert_eq!(gids(&delivered), ["1000", "1001", "1002"], "{case}");
+    let error = error.expect("an error");
+    assert!(
+        matches!(&error, Error::Protocol { reason: r } if r.contains(reason)),
+        "{case}: {error:?}"
+    );
+    error
+}
+
 fn gids(events: &[AuditLogEvent]) -> Vec<&str> {
     events.iter().map(AuditLogEvent::gid).collect()
 }
@@ -134,10 +169,7 @@ async fn a_declared_body_over_the_cap_is_refused_unread() {
         .keep_alive()
     })
     .await;
-    let client = builder(&server.base_url())
-        .max_response_bytes(Some(MIB))
-        .build()
-        .unwrap();
+    let client = capped_client(&server);
     let (delivered, error) = drain(client.audit_log_events("1").stream().unwrap()).await;
     assert!(delivered.is_empty());
     let error = error.expect("an error");
@@ -184,10 +216,7 @@ async fn an_undeclared_body_is_cut_off_at_the_cap() {
             )
         })
         .await;
-        let client = builder(&server.base_url())
-            .max_response_bytes(Some(MIB))
-            .build()
-            .unwrap();
+        let client = capped_client(&server);
         let error = drain_to_error(&client).await;
         assert!(
             matches!(
@@ -227,10 +256,7 @@ async fn error_bodies_are_capped_too() {
         )
     })
     .await;
-    let client = builder(&server.base_url())
-        .max_response_bytes(Some(MIB))
-        .build()
-        .unwrap();
+    let client = capped_client(&server);
     let error = drain_to_error(&client).await;
     assert!(matches!(error, Error::ResponseTooLarge { .. }), "{error:?}");
     let error = drain_to_error(&client).await;
@@ -357,13 +383,7 @@ async fn an_event_nested_thousands_deep_is_an_error() {
         events(0, 1)
     );
     let server = start(move |_, _| ok(&body)).await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert_eq!(
         gids(&delivered),
         ["1000"],
@@ -432,13 +452,7 @@ async fn deep_nesting_outside_events_is_an_error_or_ignored() {
             "200 OK"
         };
         let server = start(move |_, _| respond(status, JSON, &body)).await;
-        let (delivered, error) = drain(
-            client(&server.base_url())
-                .audit_log_events("1")
-                .stream()
-                .unwrap(),
-        )
-        .await;
+        let (delivered, error) = drain_server(&server).await;
         assert!(delivered.is_empty());
         let error = error.expect("an error");
         assert!(
@@ -462,13 +476,7 @@ async fn deep_nesting_outside_events_is_an_error_or_ignored() {
         Some(_) => ok(&page("", Some("a"))),
     })
     .await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(gids(&delivered), ["1000", "1001"]);
 }
@@ -495,13 +503,7 @@ async fn next_page_links_to_another_host_are_never_followed() {
         ))
     })
     .await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(gids(&delivered), ["1000", "1001", "1002", "1003"]);
     assert_eq!(elsewhere.hits(), 0, "the other host was never contacted");
@@ -542,13 +544,7 @@ async fn redirects_never_carry_the_token_anywhere() {
         for target in &targets {
             let location = format!("Location: {target}\r\n");
             let server = start(move |_, _| respond(status, &location, "")).await;
-            let (_, error) = drain(
-                client(&server.base_url())
-                    .audit_log_events("1")
-                    .stream()
-                    .unwrap(),
-            )
-            .await;
+            let (_, error) = drain_server(&server).await;
             let error = error.expect("an error");
             assert!(
                 matches!(&error, Error::UnexpectedStatus(e) if (300..400).contains(&e.status())),
@@ -605,13 +601,7 @@ async fn a_retry_after_of_a_year_is_capped() {
 #[tokio::test]
 async fn data_null_is_a_clear_error() {
     let server = start(|_, _| ok(r#"{"data":null,"next_page":{"offset":"a"}}"#)).await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(delivered.is_empty());
     let error = error.expect("an error");
     assert!(
@@ -638,13 +628,8 @@ async fn a_page_of_events_without_next_page_ends_with_an_error_after_its_events(
             request.stream().unwrap(),
             request.follow(Duration::from_millis(1)).unwrap(),
         ] {
-            let (delivered, error) = drain(stream).await;
-            assert_eq!(gids(&delivered), ["1000", "1001", "1002"], "{next}");
-            let error = error.expect("an error");
-            assert!(
-                matches!(&error, Error::Protocol { reason } if reason.contains("without next_page.offset")),
-                "{next}: {error:?}"
-            );
+            let outcome = drain(stream).await;
+            let error = assert_three_then_protocol_error(next, outcome, "without next_page.offset");
             assert!(!error.is_retryable());
         }
     }
@@ -654,13 +639,7 @@ async fn a_page_of_events_without_next_page_ends_with_an_error_after_its_events(
 async fn a_query_that_never_matched_ends_normally() {
     // `data: []` with `next_page: null` is how the API says the filters never matched.
     let server = start(|_, _| ok(r#"{"data":[],"next_page":null}"#)).await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(delivered.is_empty() && error.is_none(), "{error:?}");
     assert_eq!(server.hits(), 1);
 }
@@ -677,13 +656,7 @@ async fn an_offset_that_repeats_with_old_events_ends_with_an_error() {
         (request.follow(Duration::ZERO).unwrap(), "follow"),
     ] {
         let before = server.hits();
-        let (delivered, error) = drain(stream).await;
-        assert_eq!(gids(&delivered), ["1000", "1001", "1002"], "{mode}");
-        let error = error.expect("an error");
-        assert!(
-            matches!(&error, Error::Protocol { reason } if reason.contains("13 pages in a row")),
-            "{mode}: {error:?}"
-        );
+        assert_three_then_protocol_error(mode, drain(stream).await, "13 pages in a row");
         assert_eq!(
             server.hits() - before,
             14,
@@ -705,13 +678,7 @@ async fn replayed_events_in_any_order_are_never_delivered_twice() {
         ok(&page(&data, Some(&format!("o{i}"))))
     })
     .await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     let mut seen = gids(&delivered);
     assert_eq!(seen.len(), 6, "{seen:?}");
     seen.sort();
@@ -735,13 +702,7 @@ async fn an_offset_that_repeats_with_new_events_is_legitimate() {
         }
     })
     .await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(delivered.len(), 80);
 }
@@ -751,13 +712,7 @@ async fn an_oversized_offset_is_refused() {
     let long = "o".repeat(64 * 1024);
     let body = page(&events(0, 1), Some(&long));
     let server = start(move |_, _| ok(&body)).await;
-    let (delivered, error) = drain(
-        client(&server.base_url())
-            .audit_log_events("1")
-            .stream()
-            .unwrap(),
-    )
-    .await;
+    let (delivered, error) = drain_server(&server).await;
     assert!(delivered.is_empty());
     assert!(
         matches!(&error, Some(Error::Protocol { reason }) if reason.contains("65536 bytes long")),

@@ -10,7 +10,7 @@ use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::{Client, Error};
 use asana_audit_log_mock::canned::{CannedServer, Reply};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
-use common::Captured;
+use common::{Captured, client_for};
 use futures::{StreamExt, TryStreamExt};
 
 const TOKEN: &str = "2/1200000000000009/1209000000000009:feedfacefeedfacefeedfacefeedface";
@@ -45,6 +45,19 @@ fn client(base: &str, retry: RetryPolicy) -> Client {
 
 async fn first_error(client: &Client) -> Error {
     let mut stream = client.audit_log_events("1").stream().unwrap();
+    let error = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends after its error"
+    );
+    error
+}
+
+/// Reads event `1` from workspace `1` through `client`, then the error that must end the
+/// stream.
+async fn error_after_the_first_event(client: &Client) -> Error {
+    let mut stream = client.audit_log_events("1").stream().unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().gid(), "1");
     let error = stream.next().await.unwrap().unwrap_err();
     assert!(
         stream.next().await.is_none(),
@@ -93,12 +106,7 @@ async fn an_offset_rejected_again_and_again_is_reported() {
     ])
     .await;
     let base = server.base_url();
-    let mut stream = client(&base, RetryPolicy::default())
-        .audit_log_events("1")
-        .stream()
-        .unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap().gid(), "1");
-    let error = stream.next().await.unwrap().unwrap_err();
+    let error = error_after_the_first_event(&client(&base, RetryPolicy::default())).await;
     assert!(
         matches!(&error, Error::BadRequest(e) if e.carried_offset()),
         "{error:?}"
@@ -108,7 +116,6 @@ async fn an_offset_rejected_again_and_again_is_reported() {
         "{error}"
     );
     assert_eq!(server.hits(), 8);
-    assert!(stream.next().await.is_none());
 }
 
 #[tokio::test]
@@ -204,12 +211,7 @@ async fn an_event_without_created_at_fails_after_the_good_ones() {
     let page = r#"{"data":[{"gid":"1","created_at":"2024-01-01T00:00:00Z"},{"gid":"2"},{"gid":"3","created_at":"2024-01-01T00:00:01Z"}],"next_page":{"offset":"a"}}"#;
     let server = canned(vec![response("200 OK", JSON, page)]).await;
     let base = server.base_url();
-    let mut stream = client(&base, RetryPolicy::none())
-        .audit_log_events("1")
-        .stream()
-        .unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap().gid(), "1");
-    let error = stream.next().await.unwrap().unwrap_err();
+    let error = error_after_the_first_event(&client(&base, RetryPolicy::none())).await;
     assert!(
         matches!(&error, Error::Decode(e) if e.gid() == Some("2")),
         "{error:?}"
@@ -218,7 +220,6 @@ async fn an_event_without_created_at_fails_after_the_good_ones() {
         error.to_string().contains("`created_at` is missing"),
         "{error}"
     );
-    assert!(stream.next().await.is_none());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -245,16 +246,7 @@ async fn the_token_appears_in_no_output() {
         .unwrap();
     let token = server.token().to_owned();
     let secret = token.rsplit(':').next().unwrap().to_owned();
-    let client = Client::builder()
-        .token(token.as_str())
-        .base_url(server.base_url())
-        .retry_policy(
-            RetryPolicy::default()
-                .with_delays(Duration::from_millis(1), Duration::from_millis(2))
-                .with_max_retry_after(Duration::from_millis(2)),
-        )
-        .build()
-        .unwrap();
+    let client = client_for(&server);
     let mut outputs = vec![format!("{client:?}"), format!("{client:#?}")];
 
     let mut stream = client

@@ -41,6 +41,17 @@ async fn drain(request: asana_audit_log::EventsRequest) -> Vec<AuditLogEvent> {
     request.stream().unwrap().try_collect().await.unwrap()
 }
 
+/// The events of `server` through `client`, as a window from the first event to just after the
+/// last.
+fn whole_window(client: &Client, server: &MockServer) -> asana_audit_log::EventsRequest {
+    let all = server.events();
+    let last = &all[all.len() - 1];
+    client
+        .audit_log_events(server.workspace_gid())
+        .start_at(created_at(&all[0]))
+        .end_at(created_at(last) + TimeDelta::milliseconds(1))
+}
+
 /// A guard against hangs, not a timing assertion.
 async fn guarded<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), future)
@@ -699,18 +710,7 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
     // must cut themselves into many short pieces, and the result must not change.
     let server = mock(2000).start().await.unwrap();
     let client = client_for(&server);
-    let all = server.events();
-    let (start, end) = (
-        created_at(&all[0]),
-        created_at(&all[1999]) + TimeDelta::milliseconds(1),
-    );
-    let window = || {
-        client
-            .audit_log_events(server.workspace_gid())
-            .start_at(start)
-            .end_at(end)
-            .page_size(10)
-    };
+    let window = || whole_window(&client, &server).page_size(10);
     let expected = gids(&guarded(drain(window())).await);
     assert_eq!(expected.len(), 2000);
     let before = server.requests().len();
@@ -764,17 +764,7 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
 async fn backfill_resumes_from_its_cursor() {
     let server = mock(500).start().await.unwrap();
     let client = client_for(&server);
-    let all = server.events();
-    let (start, end) = (
-        created_at(&all[0]),
-        created_at(&all[499]) + TimeDelta::milliseconds(1),
-    );
-    let window = || {
-        client
-            .audit_log_events(server.workspace_gid())
-            .start_at(start)
-            .end_at(end)
-    };
+    let window = || whole_window(&client, &server);
     let expected = gids(&drain(window()).await);
     let mut backfill = window().backfill(Backfill::concurrency(4)).unwrap();
     let mut cursors = Vec::new();
@@ -824,18 +814,7 @@ async fn the_concurrency_cap_is_shared_by_all_streams() {
         .max_concurrent_requests(2)
         .build()
         .unwrap();
-    let all = server.events();
-    let (start, end) = (
-        created_at(&all[0]),
-        created_at(&all[799]) + TimeDelta::milliseconds(1),
-    );
-    let window = || {
-        client
-            .audit_log_events(server.workspace_gid())
-            .start_at(start)
-            .end_at(end)
-            .page_size(20)
-    };
+    let window = || whole_window(&client, &server).page_size(20);
     let (a, b) = guarded(async {
         tokio::join!(
             window()

@@ -1,12 +1,13 @@
 //! The request observer sees what the mock server's request log records.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::Client;
-use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::observe::{RequestObserver, RetryReason};
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
+use common::builder_for;
 use futures::TryStreamExt;
 
 /// Everything the observer was told, in order.
@@ -53,18 +54,7 @@ async fn the_observer_sees_each_request_page_and_retry() {
         .await
         .unwrap();
     let seen = Arc::new(Seen::default());
-    let client = Client::builder()
-        .token(server.token())
-        .base_url(server.base_url())
-        .retry_policy(
-            RetryPolicy::default()
-                .with_delays(Duration::from_millis(1), Duration::from_millis(4))
-                .with_max_retry_after(Duration::from_millis(5)),
-        )
-        .no_rate_limit()
-        .observer(seen.clone())
-        .build()
-        .unwrap();
+    let client = builder_for(&server).observer(seen.clone()).build().unwrap();
     let events: Vec<_> = tokio::time::timeout(
         Duration::from_secs(60),
         client

@@ -4,7 +4,7 @@
 // rest would be dead code there, and clippy runs with `-D warnings`.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,43 @@ pub fn against(server: &MockServer, subcommand: &str) -> Command {
         server.base_url(),
     ]);
     cmd
+}
+
+/// `--output <output> --checkpoint <checkpoint>`, for a command's arguments.
+pub fn output_and_checkpoint<'a>(output: &'a Path, checkpoint: &'a Path) -> [&'a str; 4] {
+    [
+        "--output",
+        output.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]
+}
+
+/// A temporary folder for an export's output (`events.ndjson`) and checkpoint (`events.ckpt`);
+/// neither file exists yet.
+pub struct ExportFiles {
+    /// The folder, removed when this is dropped.
+    pub dir: tempfile::TempDir,
+    pub output: PathBuf,
+    pub checkpoint: PathBuf,
+}
+
+impl ExportFiles {
+    pub fn new() -> ExportFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("events.ndjson");
+        let checkpoint = dir.path().join("events.ckpt");
+        ExportFiles {
+            dir,
+            output,
+            checkpoint,
+        }
+    }
+
+    /// `--output <output> --checkpoint <checkpoint>`.
+    pub fn args(&self) -> [&str; 4] {
+        output_and_checkpoint(&self.output, &self.checkpoint)
+    }
 }
 
 /// A mock server with `events` events generated from `seed`.

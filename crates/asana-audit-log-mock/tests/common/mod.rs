@@ -71,16 +71,48 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// The URL of the mock's own route `route` (`/_mock/...`, beside the API).
+pub fn mock_url(server: &MockServer, route: &str) -> String {
+    let root = server.base_url().trim_end_matches("/api/1.0");
+    format!("{root}/_mock/{route}")
+}
+
 /// The mock's own status (`GET /_mock/status`, beside the API).
 pub async fn mock_status(http: &reqwest::Client, server: &MockServer) -> Value {
-    let root = server.base_url().trim_end_matches("/api/1.0");
-    http.get(format!("{root}/_mock/status"))
+    http.get(mock_url(server, "status"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap()
+}
+
+/// POSTs `body` (none when `None`) to the mock's own route `route`; panics on transport errors.
+pub async fn post_mock(
+    http: &reqwest::Client,
+    server: &MockServer,
+    route: &str,
+    body: Option<&'static str>,
+) -> reqwest::Response {
+    let mut req = http.post(mock_url(server, route));
+    if let Some(body) = body {
+        req = req.body(body);
+    }
+    req.send().await.expect("request sent")
+}
+
+/// Sends one GET of the audit-log endpoint of `server` with its token, and nothing more: the
+/// answer is neither read nor checked.
+pub async fn send(
+    http: &reqwest::Client,
+    server: &MockServer,
+    query: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.get(url(server, query))
+        .bearer_auth(server.token())
+        .send()
+        .await
 }
 
 /// GETs `url` with `token` (none when `None`); panics on transport errors.

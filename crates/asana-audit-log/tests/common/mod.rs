@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asana_audit_log::Client;
 use asana_audit_log::config::RetryPolicy;
+use asana_audit_log::{Client, ClientBuilder};
 use asana_audit_log_mock::MockServer;
 use chrono::{DateTime, Utc};
 
@@ -25,15 +25,18 @@ pub fn fast_retries() -> RetryPolicy {
         .with_max_retry_after(Duration::from_millis(5))
 }
 
-/// A client for `server` with [`fast_retries`] and no client-side rate limit.
-pub fn client_for(server: &MockServer) -> Client {
+/// A client builder for `server` with [`fast_retries`] and no client-side rate limit.
+pub fn builder_for(server: &MockServer) -> ClientBuilder {
     Client::builder()
         .token(server.token())
         .base_url(server.base_url())
         .retry_policy(fast_retries())
         .no_rate_limit()
-        .build()
-        .unwrap()
+}
+
+/// A client for `server` from [`builder_for`].
+pub fn client_for(server: &MockServer) -> Client {
+    builder_for(server).build().unwrap()
 }
 
 /// A `tracing` writer that keeps everything in memory.
