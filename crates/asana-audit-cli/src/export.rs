@@ -108,18 +108,15 @@ impl Plan {
     /// this query, the output and what a crash left in it) and takes the locks; sends nothing.
     pub fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
         let query = query(args, mode, client)?;
-        let mut pipeline = Pipeline::new(crate::archive::output(&args.output, &args.archive)?)
-            .format(crate::archive::format(&args.archive, Some(&args.workspace)))
-            .sink_options(crate::archive::options(&args.archive))
-            .checkpoint_every(args.checkpoint_every)
-            .overwrite(args.overwrite)
-            .pinned_window(args.start_at, args.end_at);
-        if let Some(path) = &args.checkpoint {
-            pipeline = pipeline.checkpoint(path);
-        }
-        if let Some(max) = args.max_events {
-            pipeline = pipeline.max_events(max);
-        }
+        let mut pipeline = Pipeline::new(crate::archive::output(&args.output, &args.archive)?);
+        pipeline.format = crate::archive::format(&args.archive, Some(&args.workspace));
+        pipeline.sink = crate::archive::options(&args.archive);
+        pipeline.checkpoint = args.checkpoint.clone();
+        pipeline.checkpoint_every = args.checkpoint_every;
+        pipeline.max_events = args.max_events;
+        pipeline.overwrite = args.overwrite;
+        pipeline.pinned_start_at = args.start_at;
+        pipeline.pinned_end_at = args.end_at;
         Ok(Plan {
             planned: pipeline.plan(query)?,
             mode,

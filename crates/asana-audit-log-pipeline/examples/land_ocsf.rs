@@ -57,19 +57,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for (name, format, encoding) in archives {
         let destination = Destination::parse(dir.join(name).to_str().ok_or("a UTF-8 path")?)?;
-        let planned = Pipeline::new(Output::Archive(destination))
-            .format(format)
-            // Small files, so that a run commits many times along the way.
-            .sink_options(SinkOptions::new(encoding).with_max_file_bytes(16 << 10))
-            .checkpoint(dir.join(format!("{name}.checkpoint")))
-            .plan(query.clone())?;
-        let summary = planned
-            .run(
-                &client,
-                |request| request.stream(),
-                std::future::pending(),
-                &(),
-            )
+        let mut pipeline = Pipeline::new(Output::Archive(destination));
+        pipeline.format = format;
+        // Small files, so that a run commits many times along the way.
+        pipeline.sink = SinkOptions::new(encoding).with_max_file_bytes(16 << 10);
+        pipeline.checkpoint = Some(dir.join(format!("{name}.checkpoint")));
+        let stream = |request: asana_audit_log::EventsRequest| request.stream();
+        let summary = pipeline
+            .plan(query.clone())?
+            .run(&client, stream, std::future::pending(), &())
             .await?;
         println!(
             "{name}: wrote {} event(s){}",

@@ -102,7 +102,8 @@ pub struct OutputMark {
 
 impl Checkpoint {
     /// The checkpoint of a run of `query` that stands at `cursor`, with `events_written`
-    /// events written by all runs, saved now; it names no output until one is set.
+    /// events written by all runs, saved now; it names no output, archive or pending commit
+    /// until one is set.
     pub fn new(query: Query, cursor: Cursor, events_written: u64) -> Checkpoint {
         Checkpoint {
             version: FORMAT_VERSION,
@@ -114,24 +115,6 @@ impl Checkpoint {
             archive: None,
             pending: None,
         }
-    }
-
-    /// The same checkpoint, for a file output (`None`: standard output).
-    pub fn with_output(mut self, output: Option<OutputMark>) -> Checkpoint {
-        self.output = output;
-        self
-    }
-
-    /// The same checkpoint, for an archive.
-    pub fn with_archive(mut self, archive: ArchiveMark) -> Checkpoint {
-        self.archive = Some(archive);
-        self
-    }
-
-    /// The same checkpoint, with a commit under way.
-    pub fn with_pending(mut self, pending: PendingCommit) -> Checkpoint {
-        self.pending = Some(pending);
-        self
     }
 
     /// Reads a checkpoint; `Ok(None)` when the file does not exist yet.

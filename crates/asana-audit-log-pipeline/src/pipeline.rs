@@ -93,7 +93,8 @@ pub struct Summary {
     pub elapsed: Duration,
 }
 
-/// How a run lands events: the output, the format, the checkpoint and its cadence.
+/// How a run lands events: the output, the format, the checkpoint and its cadence (plain
+/// fields: [`new`](Self::new) sets the defaults, set those that differ).
 ///
 /// [`plan`](Self::plan) checks everything that can be checked before a request (the
 /// checkpoint, and that it belongs to this query and output; the output, and what a crash
@@ -112,10 +113,10 @@ pub struct Summary {
 /// # let workspace_gid = mock.workspace_gid();
 /// let dir = tempfile::tempdir()?;
 /// let query = client.audit_log_events(workspace_gid).to_query()?;
-/// let planned = Pipeline::new(Output::File(dir.path().join("events.ndjson")))
-///     .format(Format::ocsf(Some(workspace_gid)))
-///     .checkpoint(dir.path().join("events.ckpt"))
-///     .plan(query)?;
+/// let mut pipeline = Pipeline::new(Output::File(dir.path().join("events.ndjson")));
+/// pipeline.format = Format::ocsf(Some(workspace_gid));
+/// pipeline.checkpoint = Some(dir.path().join("events.ckpt"));
+/// let planned = pipeline.plan(query)?;
 /// let summary = planned
 ///     .run(&client, |request| request.stream(), std::future::pending(), &())
 ///     .await?;
@@ -123,20 +124,36 @@ pub struct Summary {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Pipeline {
-    output: Output,
-    format: Format,
-    sink: SinkOptions,
-    checkpoint: Option<PathBuf>,
-    checkpoint_every: u64,
-    max_events: Option<u64>,
-    overwrite: bool,
-    pinned: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    /// Where events go.
+    pub output: Output,
+    /// What each event is written as (default: as received).
+    pub format: Format,
+    /// How an archive output's files are encoded, partitioned and rotated (default:
+    /// [`SinkOptions::new`] with NDJSON).
+    pub sink: SinkOptions,
+    /// Where progress is saved, and resumed from when it exists (default: nowhere).
+    pub checkpoint: Option<PathBuf>,
+    /// Lines: the checkpoint is saved after at most this many events, and at least every
+    /// second (default 10,000).
+    pub checkpoint_every: u64,
+    /// Stop after writing this many events; the checkpoint then continues after the last
+    /// (default: no limit).
+    pub max_events: Option<u64>,
+    /// Replace a non-empty file output when no checkpoint says to resume it (default: refuse).
+    pub overwrite: bool,
+    /// The window ends the user gave explicitly: a checkpoint of another window is refused
+    /// rather than resumed (a window given relative to now, such as "the last day", is not
+    /// pinned: it resumes where it stands).
+    pub pinned_start_at: Option<DateTime<Utc>>,
+    /// See [`pinned_start_at`](Self::pinned_start_at).
+    pub pinned_end_at: Option<DateTime<Utc>>,
 }
 
 impl Pipeline {
-    /// Events as received into `output`, no checkpoint, an archive's files as
-    /// [`SinkOptions::new`] with the archive's encoding says.
+    /// Events as received into `output`, with the defaults each field names; set the fields
+    /// that differ.
     pub fn new(output: Output) -> Pipeline {
         Pipeline {
             output,
@@ -146,56 +163,9 @@ impl Pipeline {
             checkpoint_every: 10_000,
             max_events: None,
             overwrite: false,
-            pinned: (None, None),
+            pinned_start_at: None,
+            pinned_end_at: None,
         }
-    }
-
-    /// What each event is written as.
-    pub fn format(mut self, format: Format) -> Pipeline {
-        self.format = format;
-        self
-    }
-
-    /// How an archive output's files are encoded, partitioned and rotated.
-    pub fn sink_options(mut self, options: SinkOptions) -> Pipeline {
-        self.sink = options;
-        self
-    }
-
-    /// Saves progress at `path`, and resumes from it when it exists.
-    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Pipeline {
-        self.checkpoint = Some(path.into());
-        self
-    }
-
-    /// Lines: saves the checkpoint after at most `events` events (and at least every second).
-    pub fn checkpoint_every(mut self, events: u64) -> Pipeline {
-        self.checkpoint_every = events.max(1);
-        self
-    }
-
-    /// Stops after writing `events` events (the checkpoint then continues after the last).
-    pub fn max_events(mut self, events: u64) -> Pipeline {
-        self.max_events = Some(events);
-        self
-    }
-
-    /// Replaces a non-empty file output when no checkpoint says to resume it.
-    pub fn overwrite(mut self, overwrite: bool) -> Pipeline {
-        self.overwrite = overwrite;
-        self
-    }
-
-    /// The window ends the user gave explicitly: a checkpoint of another window is refused
-    /// rather than resumed (a window given relative to now, such as "the last day", is not
-    /// pinned: it resumes where it stands).
-    pub fn pinned_window(
-        mut self,
-        start_at: Option<DateTime<Utc>>,
-        end_at: Option<DateTime<Utc>>,
-    ) -> Pipeline {
-        self.pinned = (start_at, end_at);
-        self
     }
 
     /// Checks everything that can be checked before a request, takes the locks (the
@@ -203,6 +173,9 @@ impl Pipeline {
     pub fn plan(self, query: Query) -> Result<Planned, Error> {
         if self.max_events == Some(0) {
             return Err(Error::refused("--max-events must be at least 1"));
+        }
+        if self.checkpoint_every == 0 {
+            return Err(Error::refused("--checkpoint-every must be at least 1"));
         }
         // One writer per checkpoint: locked before it is read (see `Locks`).
         let mut locks = Locks::default();
@@ -261,7 +234,7 @@ impl Pipeline {
                 describe(&cp.query)
             )));
         }
-        let (start_at, end_at) = self.pinned;
+        let (start_at, end_at) = (self.pinned_start_at, self.pinned_end_at);
         let explicit_window_differs = (start_at.is_some() && start_at != cp.query.start_at())
             || (end_at.is_some() && end_at != cp.query.end_at());
         if explicit_window_differs {
@@ -634,9 +607,9 @@ impl Pipeline {
                     }),
                     _ => None,
                 };
-                let checkpoint =
-                    Checkpoint::new(stream.query().clone(), stream.cursor(), events_total)
-                        .with_output(output);
+                let mut checkpoint =
+                    Checkpoint::new(stream.query().clone(), stream.cursor(), events_total);
+                checkpoint.output = output;
                 self.save(&checkpoint, observer)?;
                 observer.committed();
                 Ok(())
@@ -654,21 +627,25 @@ impl Pipeline {
                 let (committed_cursor, committed_events) =
                     committed.clone().expect("set when the stream starts");
                 let record = |pending: Option<&Commit>| {
-                    let checkpoint = match pending {
+                    let mut checkpoint = match pending {
                         // Still at the last commit, with this one under way.
-                        Some(commit) => Checkpoint::new(
-                            query.clone(),
-                            committed_cursor.clone(),
-                            committed_events,
-                        )
-                        .with_pending(PendingCommit {
-                            commit: commit.clone(),
-                            cursor: cursor.clone(),
-                            events_written: events_total,
-                        }),
+                        Some(commit) => {
+                            let mut checkpoint = Checkpoint::new(
+                                query.clone(),
+                                committed_cursor.clone(),
+                                committed_events,
+                            );
+                            checkpoint.pending = Some(PendingCommit {
+                                commit: commit.clone(),
+                                cursor: cursor.clone(),
+                                events_written: events_total,
+                            });
+                            checkpoint
+                        }
                         None => Checkpoint::new(query.clone(), cursor.clone(), events_total),
                     };
-                    self.save(&checkpoint.with_archive(mark.clone()), observer)
+                    checkpoint.archive = Some(mark.clone());
+                    self.save(&checkpoint, observer)
                 };
                 sink.commit(record).await?;
                 *committed = Some((cursor, events_total));

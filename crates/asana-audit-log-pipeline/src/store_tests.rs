@@ -39,6 +39,92 @@ fn options(staging: &tempfile::TempDir, encoding: Encoding) -> SinkOptions {
     SinkOptions::new(encoding).with_staging_dir(staging.path())
 }
 
+/// A mock server of `events` events, a client of it, the query of all its events, and a
+/// pipeline into `store` (NDJSON, checkpoint in `staging`) for runs of that query.
+struct Runs {
+    _mock: asana_audit_log_mock::MockServer,
+    client: asana_audit_log::Client,
+    query: asana_audit_log::Query,
+    gids: Vec<String>,
+    store: Arc<InMemory>,
+    staging: tempfile::TempDir,
+}
+
+impl Runs {
+    async fn new(events: u64) -> Runs {
+        let mock = asana_audit_log_mock::MockServer::builder()
+            .events(events)
+            .start()
+            .await
+            .unwrap();
+        let client = asana_audit_log::Client::builder()
+            .token(mock.token())
+            .base_url(mock.base_url())
+            .build()
+            .unwrap();
+        let query = client
+            .audit_log_events(mock.workspace_gid())
+            .to_query()
+            .unwrap();
+        let mut gids: Vec<String> = mock
+            .events()
+            .iter()
+            .map(|event| event["gid"].as_str().unwrap().to_owned())
+            .collect();
+        gids.sort();
+        Runs {
+            _mock: mock,
+            client,
+            query,
+            gids,
+            store: Arc::new(InMemory::new()),
+            staging: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn checkpoint(&self) -> std::path::PathBuf {
+        self.staging.path().join("run.checkpoint")
+    }
+
+    /// Runs the query into the store, at most `max` events; how many were written.
+    async fn run(&self, max: Option<u64>, file_bytes: u64) -> crate::Summary {
+        let destination = Destination::in_store(self.store.clone(), "asana", "memory://asana");
+        let mut pipeline = Pipeline::new(Output::Archive(destination));
+        pipeline.sink = options(&self.staging, Encoding::Ndjson).with_max_file_bytes(file_bytes);
+        pipeline.checkpoint = Some(self.checkpoint());
+        pipeline.max_events = max;
+        pipeline
+            .plan(self.query.clone())
+            .unwrap()
+            .run(
+                &self.client,
+                |request| request.stream(),
+                std::future::pending(),
+                &(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// The gids of every event in the store's objects, sorted.
+    async fn stored_gids(&self) -> Vec<String> {
+        let mut gids = Vec::new();
+        for name in objects(&self.store).await {
+            let bytes = self
+                .store
+                .get(&ObjectPath::from(name.as_str()))
+                .await
+                .unwrap();
+            let text = String::from_utf8(bytes.bytes().await.unwrap().to_vec()).unwrap();
+            for line in text.lines() {
+                gids.push(AuditLogEvent::from_json(line).unwrap().gid().to_owned());
+            }
+        }
+        gids.sort();
+        gids
+    }
+}
+
 #[tokio::test]
 async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays() {
     let store = Arc::new(InMemory::new());
@@ -178,64 +264,12 @@ async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
 
 #[tokio::test]
 async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_once() {
-    let mock = asana_audit_log_mock::MockServer::builder()
-        .events(450)
-        .start()
-        .await
-        .unwrap();
-    let client = asana_audit_log::Client::builder()
-        .token(mock.token())
-        .base_url(mock.base_url())
-        .build()
-        .unwrap();
-    let query = client
-        .audit_log_events(mock.workspace_gid())
-        .to_query()
-        .unwrap();
-    let store = Arc::new(InMemory::new());
-    let staging = tempfile::tempdir().unwrap();
-    let checkpoint = staging.path().join("run.checkpoint");
-    let pipeline = |max: Option<u64>| {
-        let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
-        let pipeline = Pipeline::new(Output::Archive(destination))
-            .sink_options(options(&staging, Encoding::Ndjson).with_max_file_bytes(8 << 10))
-            .checkpoint(&checkpoint);
-        match max {
-            Some(max) => pipeline.max_events(max),
-            None => pipeline,
-        }
-    };
-    for (max, written, resumed) in [(Some(200), 200, false), (None, 250, true)] {
-        let planned = pipeline(max).plan(query.clone()).unwrap();
-        assert_eq!(planned.resumes(), resumed);
-        let summary = planned
-            .run(
-                &client,
-                |request| request.stream(),
-                std::future::pending(),
-                &(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(summary.written, written);
-    }
-    // Every event of the mock once, read back from the store's objects.
-    let mut gids = Vec::new();
-    for name in objects(&store).await {
-        let bytes = store.get(&ObjectPath::from(name.as_str())).await.unwrap();
-        let text = String::from_utf8(bytes.bytes().await.unwrap().to_vec()).unwrap();
-        for line in text.lines() {
-            gids.push(AuditLogEvent::from_json(line).unwrap().gid().to_owned());
-        }
-    }
-    gids.sort();
-    let mut expected: Vec<String> = mock
-        .events()
-        .iter()
-        .map(|event| event["gid"].as_str().unwrap().to_owned())
-        .collect();
-    expected.sort();
-    assert_eq!(gids, expected);
+    let runs = Runs::new(450).await;
+    let first = runs.run(Some(200), 8 << 10).await;
+    assert_eq!((first.written, first.resumed), (200, false));
+    let second = runs.run(None, 8 << 10).await;
+    assert_eq!((second.written, second.resumed), (250, true));
+    assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
 }
 
 /// A run killed after every file of a commit was in place but before its checkpoint said so
@@ -243,83 +277,37 @@ async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_onc
 /// gives the stream its start.
 #[tokio::test]
 async fn a_commit_found_complete_moves_the_start_of_the_next_stream() {
-    let mock = asana_audit_log_mock::MockServer::builder()
-        .events(300)
-        .start()
-        .await
-        .unwrap();
-    let client = asana_audit_log::Client::builder()
-        .token(mock.token())
-        .base_url(mock.base_url())
-        .build()
-        .unwrap();
-    let query = client
-        .audit_log_events(mock.workspace_gid())
-        .to_query()
-        .unwrap();
-    let store = Arc::new(InMemory::new());
-    let staging = tempfile::tempdir().unwrap();
-    let checkpoint = staging.path().join("run.checkpoint");
-    let pipeline = |max: Option<u64>| {
-        let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
-        let pipeline = Pipeline::new(Output::Archive(destination))
-            .sink_options(options(&staging, Encoding::Ndjson))
-            .checkpoint(&checkpoint);
-        match max {
-            Some(max) => pipeline.max_events(max),
-            None => pipeline,
-        }
-    };
-    let run = |max| {
-        let planned = pipeline(max).plan(query.clone()).unwrap();
-        let client = client.clone();
-        async move {
-            planned
-                .run(
-                    &client,
-                    |request| request.stream(),
-                    std::future::pending(),
-                    &(),
-                )
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(run(Some(120)).await.written, 120);
+    let runs = Runs::new(300).await;
+    assert_eq!(runs.run(Some(120), 128 << 20).await.written, 120);
     // The checkpoint as a run killed between putting the files in place and saving left it:
     // still at the start, with the commit of those files under way.
-    let done = crate::Checkpoint::load(&checkpoint).unwrap().unwrap();
-    let start = client.query(query.clone()).stream().unwrap().cursor();
-    let files: Vec<String> = objects(&store)
+    let done = crate::Checkpoint::load(&runs.checkpoint())
+        .unwrap()
+        .unwrap();
+    let start = runs
+        .client
+        .query(runs.query.clone())
+        .stream()
+        .unwrap()
+        .cursor();
+    let files: Vec<String> = objects(&runs.store)
         .await
         .into_iter()
         .map(|name| name.trim_start_matches("asana/").to_owned())
         .collect();
-    crate::Checkpoint::new(query.clone(), start, 0)
-        .with_archive(done.archive.clone().unwrap())
-        .with_pending(crate::PendingCommit {
-            commit: Commit { files, events: 120 },
-            cursor: done.cursor.clone(),
-            events_written: 120,
-        })
-        .save(&checkpoint)
-        .unwrap();
-    let summary = run(None).await;
+    let mut interrupted = crate::Checkpoint::new(runs.query.clone(), start, 0);
+    interrupted.archive = done.archive.clone();
+    interrupted.pending = Some(crate::PendingCommit {
+        commit: Commit { files, events: 120 },
+        cursor: done.cursor.clone(),
+        events_written: 120,
+    });
+    interrupted.save(&runs.checkpoint()).unwrap();
+    let summary = runs.run(None, 128 << 20).await;
     assert!(summary.resumed);
     assert_eq!(
         summary.written, 180,
         "the rest, after the commit found complete"
     );
-    let mut lines = 0;
-    for name in objects(&store).await {
-        let bytes = store.get(&ObjectPath::from(name.as_str())).await.unwrap();
-        lines += bytes
-            .bytes()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-    }
-    assert_eq!(lines, 300, "every event once");
+    assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
 }
