@@ -121,6 +121,29 @@ fn has_extension(name: &str, extension: &str) -> bool {
         .is_some_and(|stem| stem.ends_with('.'))
 }
 
+/// How a file of an encoding is read back (see [`crate::read`]).
+pub(crate) enum FileDecoder {
+    /// Its lines, decompressed.
+    Lines(Box<dyn io::Read>),
+    /// Parquet rows.
+    Parquet(File),
+}
+
+impl Encoding {
+    /// How `file`, in this encoding, is read back: each encoding's reading beside its writing
+    /// ([`FileEncoder::new`]), so that a new encoding is one change here.
+    pub(crate) fn decoder(self, file: File) -> io::Result<FileDecoder> {
+        Ok(match self {
+            Encoding::Ndjson => FileDecoder::Lines(Box::new(file)),
+            Encoding::NdjsonGzip => {
+                FileDecoder::Lines(Box::new(flate2::read::MultiGzDecoder::new(file)))
+            }
+            Encoding::NdjsonZstd => FileDecoder::Lines(Box::new(zstd::Decoder::new(file)?)),
+            Encoding::Parquet => FileDecoder::Parquet(file),
+        })
+    }
+}
+
 /// Counts the bytes that reach the file, for rotation by size.
 pub(crate) struct Counting<W> {
     inner: W,

@@ -2,14 +2,14 @@
 //! given one by one or as folders, record by record.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::encoding::Encoding;
+use crate::encoding::{Encoding, FileDecoder};
 use crate::error::Error;
 use crate::parquet::EVENT_JSON_COLUMN;
 
@@ -84,12 +84,12 @@ pub fn read(path: &Path, mut on_record: impl FnMut(u64, &[u8])) -> Result<(), Re
     let unreadable = |e: &dyn std::fmt::Display| ReadError::Unreadable(e.to_string());
     let file = File::open(path).map_err(|e| unreadable(&e))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    // Every encoding the sink writes; a new one fails to compile here until it is read.
-    let reader: Box<dyn Read> = match Encoding::of_file(&name) {
-        Encoding::Ndjson => Box::new(file),
-        Encoding::NdjsonGzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Encoding::NdjsonZstd => Box::new(zstd::Decoder::new(file).map_err(|e| unreadable(&e))?),
-        Encoding::Parquet => return read_parquet(file, on_record),
+    let reader = match Encoding::of_file(&name)
+        .decoder(file)
+        .map_err(|e| unreadable(&e))?
+    {
+        FileDecoder::Lines(reader) => reader,
+        FileDecoder::Parquet(file) => return read_parquet(file, on_record),
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(4096);
