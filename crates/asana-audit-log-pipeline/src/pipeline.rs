@@ -268,6 +268,11 @@ impl Pipeline {
                     output.display()
                 )))
             }
+            (Some(mark), Output::Archive(destination)) => Err(Error::refused(format!(
+                "checkpoint {path} belongs to output {}, not {destination}; pass that --output \
+                 to resume",
+                mark.path.display(),
+            ))),
             (Some(mark), Output::Stdout) => Err(Error::refused(format!(
                 "checkpoint {path} belongs to output {}; pass --output {} to resume",
                 mark.path.display(),
@@ -666,4 +671,70 @@ fn write_error(lines: &Lines, source: std::io::Error) -> Error {
         None => format!("cannot write standard output: {source}"),
     };
     Error::Output { message, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint is resumed only into the output it was written for.
+    #[tokio::test]
+    async fn a_checkpoint_of_another_output_is_refused_before_anything_is_read() {
+        let client = Client::builder().token("0/1:unused").build().unwrap();
+        let query = client.audit_log_events("1").to_query().unwrap();
+        let cursor = client.query(query.clone()).stream().unwrap().cursor();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.ndjson");
+        let archive =
+            crate::Destination::parse(dir.path().join("archive").to_str().unwrap()).unwrap();
+        let of_file = {
+            let mut checkpoint = Checkpoint::new(query.clone(), cursor.clone(), 0);
+            checkpoint.output = Some(OutputMark {
+                path: file.clone(),
+                bytes: 0,
+            });
+            checkpoint
+        };
+        let of_stdout = Checkpoint::new(query.clone(), cursor.clone(), 0);
+        let cases = [
+            (
+                &of_file,
+                Output::Archive(archive.clone()),
+                "belongs to output",
+            ),
+            (&of_file, Output::Stdout, "belongs to output"),
+            (
+                &of_file,
+                Output::File(dir.path().join("other.ndjson")),
+                "belongs to output",
+            ),
+            (
+                &of_stdout,
+                Output::File(file.clone()),
+                "written for standard output",
+            ),
+            (
+                &of_stdout,
+                Output::Archive(archive),
+                "written for standard output",
+            ),
+        ];
+        for (checkpoint, output, expected) in cases {
+            let pipeline = Pipeline::new(output.clone());
+            let refused = pipeline
+                .check_checkpoint_matches(checkpoint, &query)
+                .unwrap_err();
+            assert!(
+                matches!(&refused, Error::Refused { message } if message.contains(expected)),
+                "{output:?}: {refused}"
+            );
+        }
+        // The same output resumes.
+        Pipeline::new(Output::File(file))
+            .check_checkpoint_matches(&of_file, &query)
+            .unwrap();
+        Pipeline::new(Output::Stdout)
+            .check_checkpoint_matches(&of_stdout, &query)
+            .unwrap();
+    }
 }
