@@ -1,6 +1,8 @@
 //! `cargo xtask generate` for the OCSF mapping: compiles `openapi/ocsf-mapping.tsv` into the
 //! Rust table of `asana-audit-log-ocsf` and into its `MAPPING.md`, after checking every row
-//! against the event-type catalogue and against the OCSF 1.8.0 facts embedded below.
+//! against the event-type catalogue and against the OCSF 1.8.0 facts embedded below. Those
+//! facts ([`CLASSES`]) are the only place the crate's class facts are written: the generated
+//! table carries them to `OcsfClass`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -28,20 +30,43 @@ struct ClassFacts {
     variant: &'static str,
     uid: u32,
     caption: &'static str,
-    /// The only object a row of this class may put the Asana resource in.
-    resource_in: &'static str,
+    /// `category_name`: the caption of the class's category (`category_uid` is
+    /// `uid / 1000`).
+    category_name: &'static str,
+    /// The only object a row of this class may put the Asana resource in; `None` for Base
+    /// Event, which no row may use.
+    resource_in: Option<&'static str>,
+    /// Whether the class has `actor` (without profiles).
+    actor: bool,
+    /// Whether the class has `src_endpoint` and `http_request`.
+    endpoint: bool,
     /// `activity_id` values and their captions.
     activities: &'static [(u8, &'static str)],
 }
 
-/// The classes of OCSF 1.8.0 that rows may use (ids and captions as in `schema-1.8.0.json`).
+/// The classes of OCSF 1.8.0 the mapper emits, in `class_uid` order (ids and captions as in
+/// `schema-1.8.0.json`); rows may use all but Base Event.
 const CLASSES: &[ClassFacts] = &[
+    ClassFacts {
+        name: "base_event",
+        variant: "BaseEvent",
+        uid: 0,
+        caption: "Base Event",
+        category_name: "Uncategorized",
+        resource_in: None,
+        actor: false,
+        endpoint: false,
+        activities: &[(0, "Unknown"), (99, "Other")],
+    },
     ClassFacts {
         name: "account_change",
         variant: "AccountChange",
         uid: 3001,
         caption: "Account Change",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -64,7 +89,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "Authentication",
         uid: 3002,
         caption: "Authentication",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Logon"),
@@ -82,7 +110,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "EntityManagement",
         uid: 3004,
         caption: "Entity Management",
-        resource_in: "entity",
+        category_name: "Identity & Access Management",
+        resource_in: Some("entity"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -106,7 +137,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "UserAccess",
         uid: 3005,
         caption: "User Access Management",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Assign Privileges"),
@@ -119,7 +153,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "GroupManagement",
         uid: 3006,
         caption: "Group Management",
-        resource_in: "group",
+        category_name: "Identity & Access Management",
+        resource_in: Some("group"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Assign Privileges"),
@@ -138,7 +175,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "WebResourcesActivity",
         uid: 6001,
         caption: "Web Resources Activity",
-        resource_in: "web_resource",
+        category_name: "Application Activity",
+        resource_in: Some("web_resource"),
+        actor: false,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -157,7 +197,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "FileHosting",
         uid: 6006,
         caption: "File Hosting Activity",
-        resource_in: "file",
+        category_name: "Application Activity",
+        resource_in: Some("file"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Upload"),
@@ -274,11 +317,16 @@ fn rows<'a>(tsv: &'a str, catalogue_tsv: &'a str) -> Result<Vec<Row<'a>>> {
                 at()
             );
         }
-        if resource_in != facts.resource_in {
+        let Some(carrier) = facts.resource_in else {
             bail!(
-                "{}: class {class} carries the resource in `{}`, not `{resource_in}`",
-                at(),
-                facts.resource_in
+                "{}: {class} is only for events that lack what every other class requires",
+                at()
+            );
+        };
+        if resource_in != carrier {
+            bail!(
+                "{}: class {class} carries the resource in `{carrier}`, not `{resource_in}`",
+                at()
             );
         }
         if note.contains('|') {
@@ -333,8 +381,9 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          // `cargo xtask generate --check` fails when this file is stale.\n\n\
          //! The mapping of every catalogue event type (see `MAPPING.md`).\n\n\
          use asana_audit_log::types::EventType;\n\n\
-         use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
+         use crate::table::{ClassFacts, MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
     );
+    render_classes(&mut out);
     let _ = writeln!(
         out,
         "/// One row per catalogue event type, in catalogue order."
@@ -382,6 +431,41 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
     }
     out.push_str("        _ => return None,\n    };\n    Some(&ROWS[i])\n}\n");
     Ok(out)
+}
+
+/// Every class of [`CLASSES`] in `class_uid` order, and the facts of each.
+fn render_classes(out: &mut String) {
+    let _ = writeln!(out, "/// Every class, in `class_uid` order.");
+    let _ = writeln!(
+        out,
+        "pub(crate) const CLASSES: [OcsfClass; {}] = [",
+        CLASSES.len()
+    );
+    for class in CLASSES {
+        let _ = writeln!(out, "    OcsfClass::{},", class.variant);
+    }
+    out.push_str("];\n\n");
+    out.push_str("/// What OCSF 1.8.0 says of each class.\n");
+    out.push_str("pub(crate) const fn class_facts(class: OcsfClass) -> &'static ClassFacts {\n");
+    out.push_str("    match class {\n");
+    for class in CLASSES {
+        let resource_in = match class.resource_in {
+            Some(carrier) => format!("Some(ResourceIn::{})", variant(CARRIERS, carrier)),
+            None => "None".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "        OcsfClass::{} => &ClassFacts {{ uid: {}, name: {:?}, caption: {:?}, category_name: {:?}, resource_in: {resource_in}, has_actor: {}, has_endpoint: {} }},",
+            class.variant,
+            class.uid,
+            class.name,
+            class.caption,
+            class.category_name,
+            class.actor,
+            class.endpoint,
+        );
+    }
+    out.push_str("    }\n}\n\n");
 }
 
 /// `MAPPING.md`: the same rows as a table, with counts per class and the fallback rules.
@@ -544,6 +628,13 @@ mod tests {
                 "carries the resource",
             ),
             (GOOD.replace("some note", "a|b"), "`|`"),
+            (
+                GOOD.replace(
+                    "entity_management\t99 Other\tsuccess\tentity",
+                    "base_event\t99 Other\tsuccess\tentity",
+                ),
+                "only for events that lack",
+            ),
             (
                 format!("{GOOD}a_failed\tauthentication\t2 Logoff\tsuccess\tuser\t\n"),
                 "second row",
