@@ -225,6 +225,32 @@ const CLASSES: &[ClassFacts] = &[
     },
 ];
 
+/// The class an event type without a row maps to, by its `event_category`: the first entry
+/// that lists the category, else the last (anything else, or no category).
+const FALLBACK: &[(&[&str], &str)] = &[
+    (&["logins"], "authentication"),
+    (&["user_updates", "apps"], "account_change"),
+    (
+        &["content_export", "creation", "deletion"],
+        "web_resources_activity",
+    ),
+    (&[], "entity_management"),
+];
+
+/// The facts of the class named `name` in [`CLASSES`].
+fn class(name: &str) -> &'static ClassFacts {
+    CLASSES
+        .iter()
+        .find(|c| c.name == name)
+        .expect("names in this file are classes of CLASSES")
+}
+
+/// `Caption (uid)`, as the docs name a class.
+fn label(name: &str) -> String {
+    let class = class(name);
+    format!("{} ({})", class.caption, class.uid)
+}
+
 /// `status` column values and the `StatusRule` variants they become.
 const STATUSES: &[(&str, &str)] = &[("success", "Success"), ("failure", "Failure")];
 
@@ -466,6 +492,26 @@ fn render_classes(out: &mut String) {
         );
     }
     out.push_str("    }\n}\n\n");
+    out.push_str(
+        "/// The class of an event type without a row, by its `event_category` (see `MAPPING.md`).\n",
+    );
+    out.push_str(
+        "pub(crate) fn fallback_of(event_category: Option<&str>) -> OcsfClass {\n    match event_category {\n",
+    );
+    for (categories, name) in FALLBACK {
+        let pattern = if categories.is_empty() {
+            "_".to_owned()
+        } else {
+            let names: Vec<String> = categories.iter().map(|c| format!("{c:?}")).collect();
+            format!("Some({})", names.join(" | "))
+        };
+        let _ = writeln!(
+            out,
+            "        {pattern} => OcsfClass::{},",
+            class(name).variant
+        );
+    }
+    out.push_str("    }\n}\n\n");
 }
 
 /// `MAPPING.md`: the same rows as a table, with counts per class and the fallback rules.
@@ -525,18 +571,28 @@ pub fn render_doc(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          Asana adds event types over time. A type without a row maps to the class for its\n\
          `event_category`, with activity 99 (Other), `activity_name` and `metadata.event_code` set\n\
          to the type, and `status_id` 2 (Failure) when the type ends in `_failed`, else 0 (Unknown):\n\n\
-         | event_category | OCSF class |\n| --- | --- |\n\
-         | `logins` | Authentication (3002) |\n\
-         | `user_updates`, `apps` | Account Change (3001) |\n\
-         | `content_export`, `creation`, `deletion` | Web Resources Activity (6001) |\n\
-         | anything else, or none | Entity Management (3004) |\n\n\
-         ## When an event lacks what its class requires\n\n\
+         | event_category | OCSF class |\n| --- | --- |\n",
+    );
+    for (categories, name) in FALLBACK {
+        let categories = if categories.is_empty() {
+            "anything else, or none".to_owned()
+        } else {
+            let names: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
+            names.join(", ")
+        };
+        let _ = writeln!(out, "| {categories} | {} |", label(name));
+    }
+    let _ = write!(
+        out,
+        "\n## When an event lacks what its class requires\n\n\
          Each class requires some objects (a `user`, `group`, `file`, `web_resources`, `entity`,\n\
          `privileges`, or `actor` and `src_endpoint`). When the event does not have the data for\n\
          them (for example an attachment upload by Asana itself carries no client IP, or an\n\
-         attachment has no name), the event maps to Entity Management (3004) with activity 99\n\
-         instead, and when its resource has neither a gid nor a name, to Base Event (0) with\n\
+         attachment has no name), the event maps to {} with activity 99\n\
+         instead, and when its resource has neither a gid nor a name, to {} with\n\
          activity 99. Nothing is dropped either way: what is not mapped stays in `unmapped`.\n",
+        label("entity_management"),
+        label("base_event"),
     );
     Ok(out)
 }
@@ -647,6 +703,16 @@ mod tests {
         for (tsv, expected) in cases {
             let err = render(&tsv, CATALOGUE).unwrap_err().to_string();
             assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_last_fallback_takes_any_category() {
+        let (last, rest) = FALLBACK.split_last().unwrap();
+        assert!(last.0.is_empty());
+        assert!(rest.iter().all(|(categories, _)| !categories.is_empty()));
+        for (_, name) in FALLBACK {
+            assert!(class(name).resource_in.is_some(), "{name}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! The mapping's vocabulary: OCSF classes, status rules, where the resource goes, and rows.
 
-use crate::mapping_table::{CLASSES, ROWS, class_facts, index_of};
+use crate::mapping_table::{CLASSES, ROWS, class_facts, fallback_of, index_of};
 
 /// The OCSF 1.8.0 classes this crate emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,12 +175,7 @@ pub fn mapping_for(event_type: &str) -> Option<&'static MappingRow> {
 /// The class an event type without a row maps to, from its `event_category` (see
 /// `MAPPING.md`): always with activity 99.
 pub fn fallback_class(event_category: Option<&str>) -> OcsfClass {
-    match event_category {
-        Some("logins") => OcsfClass::Authentication,
-        Some("user_updates" | "apps") => OcsfClass::AccountChange,
-        Some("content_export" | "creation" | "deletion") => OcsfClass::WebResourcesActivity,
-        _ => OcsfClass::EntityManagement,
-    }
+    fallback_of(event_category)
 }
 
 /// The status rule of an event type without a row.
