@@ -1,6 +1,8 @@
 //! `cargo xtask generate` for the OCSF mapping: compiles `openapi/ocsf-mapping.tsv` into the
 //! Rust table of `asana-audit-log-ocsf` and into its `MAPPING.md`, after checking every row
-//! against the event-type catalogue and against the OCSF 1.8.0 facts embedded below.
+//! against the event-type catalogue and against the OCSF 1.8.0 facts embedded below. Those
+//! facts ([`CLASSES`]) are the only place the crate's class facts are written: the generated
+//! table carries them to `OcsfClass`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -28,20 +30,43 @@ struct ClassFacts {
     variant: &'static str,
     uid: u32,
     caption: &'static str,
-    /// The only object a row of this class may put the Asana resource in.
-    resource_in: &'static str,
+    /// `category_name`: the caption of the class's category (`category_uid` is
+    /// `uid / 1000`).
+    category_name: &'static str,
+    /// The only object a row of this class may put the Asana resource in; `None` for Base
+    /// Event, which no row may use.
+    resource_in: Option<&'static str>,
+    /// Whether the class has `actor` (without profiles).
+    actor: bool,
+    /// Whether the class has `src_endpoint` and `http_request`.
+    endpoint: bool,
     /// `activity_id` values and their captions.
     activities: &'static [(u8, &'static str)],
 }
 
-/// The classes of OCSF 1.8.0 that rows may use (ids and captions as in `schema-1.8.0.json`).
+/// The classes of OCSF 1.8.0 the mapper emits, in `class_uid` order (ids and captions as in
+/// `schema-1.8.0.json`); rows may use all but Base Event.
 const CLASSES: &[ClassFacts] = &[
+    ClassFacts {
+        name: "base_event",
+        variant: "BaseEvent",
+        uid: 0,
+        caption: "Base Event",
+        category_name: "Uncategorized",
+        resource_in: None,
+        actor: false,
+        endpoint: false,
+        activities: &[(0, "Unknown"), (99, "Other")],
+    },
     ClassFacts {
         name: "account_change",
         variant: "AccountChange",
         uid: 3001,
         caption: "Account Change",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -64,7 +89,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "Authentication",
         uid: 3002,
         caption: "Authentication",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Logon"),
@@ -82,7 +110,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "EntityManagement",
         uid: 3004,
         caption: "Entity Management",
-        resource_in: "entity",
+        category_name: "Identity & Access Management",
+        resource_in: Some("entity"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -106,7 +137,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "UserAccess",
         uid: 3005,
         caption: "User Access Management",
-        resource_in: "user",
+        category_name: "Identity & Access Management",
+        resource_in: Some("user"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Assign Privileges"),
@@ -119,7 +153,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "GroupManagement",
         uid: 3006,
         caption: "Group Management",
-        resource_in: "group",
+        category_name: "Identity & Access Management",
+        resource_in: Some("group"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Assign Privileges"),
@@ -138,7 +175,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "WebResourcesActivity",
         uid: 6001,
         caption: "Web Resources Activity",
-        resource_in: "web_resource",
+        category_name: "Application Activity",
+        resource_in: Some("web_resource"),
+        actor: false,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Create"),
@@ -157,7 +197,10 @@ const CLASSES: &[ClassFacts] = &[
         variant: "FileHosting",
         uid: 6006,
         caption: "File Hosting Activity",
-        resource_in: "file",
+        category_name: "Application Activity",
+        resource_in: Some("file"),
+        actor: true,
+        endpoint: true,
         activities: &[
             (0, "Unknown"),
             (1, "Upload"),
@@ -181,6 +224,32 @@ const CLASSES: &[ClassFacts] = &[
         ],
     },
 ];
+
+/// The class an event type without a row maps to, by its `event_category`: the first entry
+/// that lists the category, else the last (anything else, or no category).
+const FALLBACK: &[(&[&str], &str)] = &[
+    (&["logins"], "authentication"),
+    (&["user_updates", "apps"], "account_change"),
+    (
+        &["content_export", "creation", "deletion"],
+        "web_resources_activity",
+    ),
+    (&[], "entity_management"),
+];
+
+/// The facts of the class named `name` in [`CLASSES`].
+fn class(name: &str) -> &'static ClassFacts {
+    CLASSES
+        .iter()
+        .find(|c| c.name == name)
+        .expect("names in this file are classes of CLASSES")
+}
+
+/// `Caption (uid)`, as the docs name a class.
+fn label(name: &str) -> String {
+    let class = class(name);
+    format!("{} ({})", class.caption, class.uid)
+}
 
 /// `status` column values and the `StatusRule` variants they become.
 const STATUSES: &[(&str, &str)] = &[("success", "Success"), ("failure", "Failure")];
@@ -274,11 +343,16 @@ fn rows<'a>(tsv: &'a str, catalogue_tsv: &'a str) -> Result<Vec<Row<'a>>> {
                 at()
             );
         }
-        if resource_in != facts.resource_in {
+        let Some(carrier) = facts.resource_in else {
             bail!(
-                "{}: class {class} carries the resource in `{}`, not `{resource_in}`",
-                at(),
-                facts.resource_in
+                "{}: {class} is only for events that lack what every other class requires",
+                at()
+            );
+        };
+        if resource_in != carrier {
+            bail!(
+                "{}: class {class} carries the resource in `{carrier}`, not `{resource_in}`",
+                at()
             );
         }
         if note.contains('|') {
@@ -333,8 +407,9 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          // `cargo xtask generate --check` fails when this file is stale.\n\n\
          //! The mapping of every catalogue event type (see `MAPPING.md`).\n\n\
          use asana_audit_log::types::EventType;\n\n\
-         use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
+         use crate::table::{ClassFacts, MappingRow, OcsfClass, ResourceIn, StatusRule};\n\n",
     );
+    render_classes(&mut out);
     let _ = writeln!(
         out,
         "/// One row per catalogue event type, in catalogue order."
@@ -382,6 +457,61 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
     }
     out.push_str("        _ => return None,\n    };\n    Some(&ROWS[i])\n}\n");
     Ok(out)
+}
+
+/// Every class of [`CLASSES`] in `class_uid` order, and the facts of each.
+fn render_classes(out: &mut String) {
+    let _ = writeln!(out, "/// Every class, in `class_uid` order.");
+    let _ = writeln!(
+        out,
+        "pub(crate) const CLASSES: [OcsfClass; {}] = [",
+        CLASSES.len()
+    );
+    for class in CLASSES {
+        let _ = writeln!(out, "    OcsfClass::{},", class.variant);
+    }
+    out.push_str("];\n\n");
+    out.push_str("/// What OCSF 1.8.0 says of each class.\n");
+    out.push_str("pub(crate) const fn class_facts(class: OcsfClass) -> &'static ClassFacts {\n");
+    out.push_str("    match class {\n");
+    for class in CLASSES {
+        let resource_in = match class.resource_in {
+            Some(carrier) => format!("Some(ResourceIn::{})", variant(CARRIERS, carrier)),
+            None => "None".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "        OcsfClass::{} => &ClassFacts {{ uid: {}, name: {:?}, caption: {:?}, category_name: {:?}, resource_in: {resource_in}, has_actor: {}, has_endpoint: {} }},",
+            class.variant,
+            class.uid,
+            class.name,
+            class.caption,
+            class.category_name,
+            class.actor,
+            class.endpoint,
+        );
+    }
+    out.push_str("    }\n}\n\n");
+    out.push_str(
+        "/// The class of an event type without a row, by its `event_category` (see `MAPPING.md`).\n",
+    );
+    out.push_str(
+        "pub(crate) fn fallback_of(event_category: Option<&str>) -> OcsfClass {\n    match event_category {\n",
+    );
+    for (categories, name) in FALLBACK {
+        let pattern = if categories.is_empty() {
+            "_".to_owned()
+        } else {
+            let names: Vec<String> = categories.iter().map(|c| format!("{c:?}")).collect();
+            format!("Some({})", names.join(" | "))
+        };
+        let _ = writeln!(
+            out,
+            "        {pattern} => OcsfClass::{},",
+            class(name).variant
+        );
+    }
+    out.push_str("    }\n}\n\n");
 }
 
 /// `MAPPING.md`: the same rows as a table, with counts per class and the fallback rules.
@@ -441,18 +571,28 @@ pub fn render_doc(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          Asana adds event types over time. A type without a row maps to the class for its\n\
          `event_category`, with activity 99 (Other), `activity_name` and `metadata.event_code` set\n\
          to the type, and `status_id` 2 (Failure) when the type ends in `_failed`, else 0 (Unknown):\n\n\
-         | event_category | OCSF class |\n| --- | --- |\n\
-         | `logins` | Authentication (3002) |\n\
-         | `user_updates`, `apps` | Account Change (3001) |\n\
-         | `content_export`, `creation`, `deletion` | Web Resources Activity (6001) |\n\
-         | anything else, or none | Entity Management (3004) |\n\n\
-         ## When an event lacks what its class requires\n\n\
+         | event_category | OCSF class |\n| --- | --- |\n",
+    );
+    for (categories, name) in FALLBACK {
+        let categories = if categories.is_empty() {
+            "anything else, or none".to_owned()
+        } else {
+            let names: Vec<String> = categories.iter().map(|c| format!("`{c}`")).collect();
+            names.join(", ")
+        };
+        let _ = writeln!(out, "| {categories} | {} |", label(name));
+    }
+    let _ = write!(
+        out,
+        "\n## When an event lacks what its class requires\n\n\
          Each class requires some objects (a `user`, `group`, `file`, `web_resources`, `entity`,\n\
          `privileges`, or `actor` and `src_endpoint`). When the event does not have the data for\n\
          them (for example an attachment upload by Asana itself carries no client IP, or an\n\
-         attachment has no name), the event maps to Entity Management (3004) with activity 99\n\
-         instead, and when its resource has neither a gid nor a name, to Base Event (0) with\n\
+         attachment has no name), the event maps to {} with activity 99\n\
+         instead, and when its resource has neither a gid nor a name, to {} with\n\
          activity 99. Nothing is dropped either way: what is not mapped stays in `unmapped`.\n",
+        label("entity_management"),
+        label("base_event"),
     );
     Ok(out)
 }
@@ -545,6 +685,13 @@ mod tests {
             ),
             (GOOD.replace("some note", "a|b"), "`|`"),
             (
+                GOOD.replace(
+                    "entity_management\t99 Other\tsuccess\tentity",
+                    "base_event\t99 Other\tsuccess\tentity",
+                ),
+                "only for events that lack",
+            ),
+            (
                 format!("{GOOD}a_failed\tauthentication\t2 Logoff\tsuccess\tuser\t\n"),
                 "second row",
             ),
@@ -556,6 +703,16 @@ mod tests {
         for (tsv, expected) in cases {
             let err = render(&tsv, CATALOGUE).unwrap_err().to_string();
             assert!(err.contains(expected), "{expected:?} not in {err:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_last_fallback_takes_any_category() {
+        let (last, rest) = FALLBACK.split_last().unwrap();
+        assert!(last.0.is_empty());
+        assert!(rest.iter().all(|(categories, _)| !categories.is_empty()));
+        for (_, name) in FALLBACK {
+            assert!(class(name).resource_in.is_some(), "{name}");
         }
     }
 

@@ -90,17 +90,12 @@
 //! object all of whose members were copied is left out; `unmapped` itself is left out when
 //! nothing remains. Non-ASCII text is copied as it came.
 //!
-//! # Speed
+//! # How
 //!
-//! The mapper writes JSON text directly (no intermediate `serde_json::Value`), copying the
-//! source's string literals as they are; [`Mapper::map_into`] appends to a buffer you reuse
-//! (many events may go one after the other into one buffer). It reads the event's text in one
-//! pass, into member lists the thread keeps from one event to the next, and looks the event
-//! type's row up by its [`EventType`](asana_audit_log::types::EventType) variant. The members every
-//! event starts with (class to status) are written once per class, activity and status, and
-//! copied.
-//! `cargo run --release -p asana-audit-log-ocsf --example throughput` compares it with
-//! re-emitting the events' JSON.
+//! The mapper reads the event's members with `serde_json` as their exact JSON text
+//! ([`RawValue`](serde_json::value::RawValue)), so copied values keep the bytes Asana sent, and
+//! writes the OCSF event with `serde_json`'s serializer. [`Mapper::map_into`] appends the
+//! event to a text you pass (several events may go one after the other into one text).
 //!
 //! # Parquet (feature `arrow`)
 //!
@@ -110,10 +105,8 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
-mod header;
-mod json;
 mod map;
-mod scan;
+mod source;
 #[rustfmt::skip]
 mod mapping_table;
 mod table;

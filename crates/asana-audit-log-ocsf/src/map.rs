@@ -1,15 +1,16 @@
 //! The mapper: one [`AuditLogEvent`] in, one OCSF event (JSON text) out.
 
+use std::borrow::Cow;
+use std::io;
+
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log::types::EventType;
+use serde::Serialize;
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use serde_json::value::RawValue;
 
-use crate::header::header;
-use crate::json::{Obj, is_ocsf_email, is_ocsf_ip, key, literal_passes, push_str, unquote};
 use crate::mapping_table::row_of_known;
-use crate::scan::{
-    ACTOR, CONTEXT, DETAILS, Member, RESOURCE, Source, TOP_GID, TOP_OBJECT, members, unescaped,
-};
+use crate::source::{Member, last, members, object};
 use crate::table::{
     MappingRow, OcsfClass, ResourceIn, StatusRule, fallback_class, fallback_status, mapping_for,
 };
@@ -37,7 +38,7 @@ pub const LOG_NAME: &str = "audit_log";
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Mapper {
-    /// `metadata.tenant_uid`, already a JSON string literal.
+    /// `metadata.tenant_uid`.
     tenant_uid: Option<String>,
 }
 
@@ -106,62 +107,200 @@ impl serde::Serialize for OcsfEvent {
     }
 }
 
-/// The source's `resource`, as the carriers read it (each a JSON string literal).
-struct Resource<'a> {
-    gid: Option<&'a str>,
-    name: Option<&'a str>,
-    email: Option<&'a str>,
-    resource_type: Option<&'a str>,
+/// A string value of the mapped event.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Str<'a> {
+    /// A JSON string literal of the source, copied as received (escapes kept).
+    Raw(&'a RawValue),
+    /// A string serde_json escapes.
+    Text(Cow<'a, str>),
 }
 
-/// Which source leaves were copied verbatim into a typed attribute (and so leave `unmapped`).
-#[derive(Default)]
-struct Used {
-    /// `gid`, `created_at`, `event_type`: indexed by their top-level slot - 1.
-    top: [bool; 3],
-    /// `objects[object][slot - 1]` (see [`crate::scan::Source::fields`]).
-    objects: [[bool; 4]; 4],
-    member_gid: bool,
-    member_name: bool,
+/// The OCSF event, member by member in the order written. Members that are `None` are left
+/// out.
+#[derive(Serialize)]
+struct Document<'a> {
+    class_uid: u32,
+    class_name: &'static str,
+    category_uid: u32,
+    category_name: &'static str,
+    activity_id: u8,
+    activity_name: Str<'a>,
+    type_uid: u32,
+    type_name: String,
+    severity_id: u8,
+    severity: &'static str,
+    status_id: u8,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<&'a RawValue>,
+    time: i64,
+    metadata: Metadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<Actor<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<Item<'a>>,
+    /// The resource (classes whose resource is a user) or `details.member` (Group
+    /// Management).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Item<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_resources: Option<[Item<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<Item<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity: Option<Item<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<Service>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privileges: Option<[&'a RawValue; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<SrcEndpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    observables: Vec<Observable<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmapped: Option<Box<RawValue>>,
 }
 
-impl Used {
-    fn mark(&mut self, object: usize, slot: u8) {
-        self.objects[object][usize::from(slot - 1)] = true;
+#[derive(Serialize)]
+struct Metadata<'a> {
+    version: &'static str,
+    product: Product,
+    log_name: &'static str,
+    uid: Str<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_code: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_time: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Product {
+    name: &'static str,
+    vendor_name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Item<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_name: Option<&'a RawValue>,
+}
+
+/// A `user`, `group`, `web_resources` item, `file` or `entity`: the members each has.
+#[derive(Serialize, Default)]
+struct Item<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_addr: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    type_id: Option<u8>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<Str<'a>>,
+}
+
+#[derive(Serialize)]
+struct Service {
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct SrcEndpoint<'a> {
+    ip: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct HttpRequest<'a> {
+    user_agent: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct Observable<'a> {
+    name: &'static str,
+    type_id: u8,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a RawValue,
+}
+
+impl<'a> Observable<'a> {
+    fn ip(name: &'static str, value: &'a RawValue) -> Self {
+        Observable {
+            name,
+            type_id: 2,
+            kind: "IP Address",
+            value,
+        }
+    }
+
+    fn user_name(name: &'static str, value: &'a RawValue) -> Self {
+        Observable {
+            name,
+            type_id: 4,
+            kind: "User Name",
+            value,
+        }
+    }
+
+    fn email(name: &'static str, value: &'a RawValue) -> Self {
+        Observable {
+            name,
+            type_id: 5,
+            kind: "Email Address",
+            value,
+        }
     }
 }
 
-/// An observable to list: (`,"name":"path","type_id":N,"type":"caption","value":` as one
-/// constant, the value's JSON string literal).
-type Observable<'a> = (&'static str, &'a str);
+/// The source leaves copied verbatim into a typed attribute (and so left out of `unmapped`),
+/// by path: `["gid"]`, `["actor", "name"]`, `["details", "member", "gid"]`.
+#[derive(Default)]
+struct Used(Vec<&'static [&'static str]>);
 
-/// The observable's constant part, from its path and type.
-macro_rules! observable {
-    ($path:literal, ip) => {
-        concat!(
-            r#"{"name":""#,
-            $path,
-            r#"","type_id":2,"type":"IP Address","value":"#
-        )
-    };
-    ($path:literal, user_name) => {
-        concat!(
-            r#"{"name":""#,
-            $path,
-            r#"","type_id":4,"type":"User Name","value":"#
-        )
-    };
-    ($path:literal, email) => {
-        concat!(
-            r#"{"name":""#,
-            $path,
-            r#"","type_id":5,"type":"Email Address","value":"#
-        )
-    };
+impl Used {
+    fn mark(&mut self, path: &'static [&'static str]) {
+        self.0.push(path);
+    }
+
+    fn has(&self, path: &[&str]) -> bool {
+        self.0.contains(&path)
+    }
+
+    /// Whether a used leaf lies below `path`.
+    fn below(&self, path: &[&str]) -> bool {
+        self.0
+            .iter()
+            .any(|used| used.len() > path.len() && used.starts_with(path))
+    }
 }
 
-/// At most this many observables: two for the actor, two for the user, one for the IP.
-const MAX_OBSERVABLES: usize = 6;
+/// serde_json's compact output, except that backspace and form feed in the strings it escapes
+/// are written `\u0008` and `\u000c` rather than `\b` and `\f`: the bytes this crate has always
+/// written (both are valid JSON for the same text).
+struct Compact;
+
+impl Formatter for Compact {
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
+        match char_escape {
+            CharEscape::Backspace => writer.write_all(b"\\u0008"),
+            CharEscape::FormFeed => writer.write_all(b"\\u000c"),
+            other => CompactFormatter.write_char_escape(writer, other),
+        }
+    }
+}
 
 impl Mapper {
     /// A mapper without a tenant.
@@ -172,39 +311,36 @@ impl Mapper {
     /// Sets `metadata.tenant_uid` of every mapped event, e.g. to the workspace gid the events
     /// were read from (events do not carry it).
     pub fn tenant_uid(mut self, uid: impl AsRef<str>) -> Self {
-        let mut text = String::new();
-        push_str(&mut text, uid.as_ref());
-        self.tenant_uid = Some(text);
+        self.tenant_uid = Some(uid.as_ref().to_owned());
         self
     }
 
     /// Maps one event. Never fails: see the crate docs for what goes where.
-    ///
-    /// The event is written into a buffer the thread keeps, then copied into a string of
-    /// exactly its size: the copy costs less than allocating for the largest possible event
-    /// and keeping that slack while the event waits to be written.
     pub fn map(&self, event: &AuditLogEvent) -> OcsfEvent {
-        thread_local! {
-            static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-        }
-        BUFFER.with_borrow_mut(|buffer| {
-            buffer.clear();
-            let mapped = self.map_into(event, buffer);
-            let event = OcsfEvent {
-                json: buffer.as_str().to_owned(),
-                mapped,
-            };
-            // A buffer grown by an unusually large event does not stay that large.
-            if buffer.capacity() > 1 << 20 {
-                *buffer = String::new();
-            }
-            event
-        })
+        let top = members(event.json());
+        let (document, mapped) = self.document(event, &top);
+        let mut serializer = serde_json::Serializer::with_formatter(Vec::new(), Compact);
+        document
+            .serialize(&mut serializer)
+            .expect("the document has string keys only and goes to memory");
+        let json = String::from_utf8(serializer.into_inner()).expect("serde_json writes UTF-8");
+        OcsfEvent { json, mapped }
     }
 
-    /// Maps one event, appending its JSON text (one line, no newline) to `out`; reusing one
-    /// buffer avoids an allocation per event.
+    /// Maps one event, appending its JSON text (one line, no newline) to `out`, so that
+    /// several events can go one after the other into one text.
     pub fn map_into(&self, event: &AuditLogEvent, out: &mut String) -> Mapped {
+        let event = self.map(event);
+        out.push_str(&event.json);
+        event.mapped
+    }
+
+    /// The OCSF event of `event`, whose top-level members are `top`.
+    fn document<'a>(
+        &'a self,
+        event: &'a AuditLogEvent,
+        top: &[Member<'a>],
+    ) -> (Document<'a>, Mapped) {
         let (mut class, mut activity_id, mut activity_name, status) =
             match row_for(event.event_type()) {
                 Some(row) => (row.class, row.activity_id, row.activity_name, row.status),
@@ -219,37 +355,34 @@ impl Mapper {
                 }
             };
 
-        let source = Source::read(event.json());
-        let [gid_text, created_text, type_text] = source.leaves;
-        let [actor_gid, actor_name, actor_email, actor_type] = source.fields[ACTOR];
-        let [res_gid, res_name, res_email, res_type] = source.fields[RESOURCE];
-        let resource = Resource {
-            gid: string_text(res_gid),
-            name: string_text(res_name),
-            email: valid_email(res_email),
-            resource_type: string_text(res_type),
-        };
-        let [ip, user_agent, oauth_app_name, _] = source.fields[CONTEXT];
-        let [reason, new_value, member, _] = source.fields[DETAILS];
+        let actor = object(top, "actor");
+        let resource = object(top, "resource");
+        let context = object(top, "context");
+        let details = object(top, "details");
 
-        let (actor_gid, actor_name) = (string_text(actor_gid), string_text(actor_name));
-        let actor_email = valid_email(actor_email);
-        let actor_type = string_text(actor_type).and_then(unquote);
-        let actor_type = actor_type.as_deref();
-        let oauth_app_name = string_text(oauth_app_name);
+        let actor_gid = string_text(last(&actor, "gid"));
+        let actor_name = string_text(last(&actor, "name"));
+        let actor_email = valid(last(&actor, "email"), is_ocsf_email);
+        let actor_type = string_text(last(&actor, "actor_type")).and_then(unquote);
+        let res_gid = string_text(last(&resource, "gid"));
+        let res_name = string_text(last(&resource, "name"));
+        let res_email = valid(last(&resource, "email"), is_ocsf_email);
+        let res_type = string_text(last(&resource, "resource_type"));
+        let ip = valid(last(&context, "client_ip_address"), is_ocsf_ip);
+        let user_agent = string_text(last(&context, "user_agent"));
+        let oauth_app_name = string_text(last(&context, "oauth_app_name"));
+        let reason = string_text(last(&details, "reason"));
+        let new_value = string_text(last(&details, "new_value"));
+        let type_text = string_text(last(top, "event_type"));
         let has_actor_user = actor_gid.is_some() || actor_name.is_some();
-        let ip = string_text(ip).filter(|t| literal_passes(t, is_ocsf_ip));
-        let user_agent = string_text(user_agent);
-        let new_value = string_text(new_value);
-        let type_text = string_text(type_text);
 
         // Degrade when the event lacks what the class requires.
-        let identity = resource.gid.is_some() || resource.name.is_some();
+        let identity = res_gid.is_some() || res_name.is_some();
         let satisfied = identity
             && match class {
                 OcsfClass::UserAccess => new_value.is_some(),
                 OcsfClass::FileHosting => {
-                    resource.name.is_some()
+                    res_name.is_some()
                         && ip.is_some()
                         && (has_actor_user || oauth_app_name.is_some())
                 }
@@ -267,272 +400,229 @@ impl Mapper {
             activity_name = "Other";
         }
 
-        out.reserve(event.json().len() * 3 + 768);
         let mut used = Used::default();
-        let mut observables: [Observable<'_>; MAX_OBSERVABLES] = [("", ""); MAX_OBSERVABLES];
-        let mut n_obs = 0;
-        let mut observe = |o| {
-            observables[n_obs] = o;
-            n_obs += 1;
+        let mut observables = Vec::new();
+        let mut doc = Document {
+            class_uid: class.uid(),
+            class_name: class.caption(),
+            category_uid: class.category_uid(),
+            category_name: class.category_caption(),
+            activity_id,
+            // Activity 99: the source's own event type.
+            activity_name: match type_text {
+                Some(text) if activity_id == 99 => Str::Raw(text),
+                _ => Str::Text(Cow::Borrowed(activity_name)),
+            },
+            type_uid: class.uid() * 100 + u32::from(activity_id),
+            type_name: format!("{}: {activity_name}", class.caption()),
+            severity_id: 1,
+            severity: "Informational",
+            status_id: status.status_id(),
+            status: status.caption(),
+            status_detail: None,
+            time: event.created_at().timestamp_millis(),
+            metadata: Metadata {
+                version: OCSF_VERSION,
+                product: Product {
+                    name: "Asana",
+                    vendor_name: "Asana",
+                },
+                log_name: LOG_NAME,
+                uid: Str::Text(Cow::Borrowed(event.gid())),
+                event_code: None,
+                original_time: None,
+                tenant_uid: self.tenant_uid.as_deref(),
+            },
+            actor: None,
+            group: None,
+            user: None,
+            web_resources: None,
+            file: None,
+            entity: None,
+            service: None,
+            privileges: None,
+            src_endpoint: None,
+            http_request: None,
+            observables: Vec::new(),
+            unmapped: None,
         };
-        let header = header(class, activity_id, activity_name, status);
-        out.push_str(&header.before);
-        match type_text {
-            // Activity 99: the sibling carries the source's own value.
-            Some(text) if activity_id == 99 => out.push_str(text),
-            _ => {
-                out.push('"');
-                out.push_str(activity_name);
-                out.push('"');
-            }
-        }
-        out.push_str(&header.after);
-        let mut o = Obj::resume(out);
         if status == StatusRule::Failure
-            && let Some(reason) = string_text(reason)
+            && let Some(reason) = reason
         {
-            o.raw(key!("status_detail"), reason);
-            used.mark(DETAILS, 1);
+            doc.status_detail = Some(reason);
+            used.mark(&["details", "reason"]);
         }
-        o.int(key!("time"), event.created_at().timestamp_millis());
-
-        // metadata
-        {
-            let out = o.key(key!("metadata"));
-            out.push_str(concat!(
-                r#"{"version":""#,
-                "1.8.0",
-                r#"","product":{"name":"Asana","vendor_name":"Asana"},"log_name":""#,
-                "audit_log",
-                r#"","uid":"#
-            ));
-            match string_text(gid_text) {
-                Some(text) => {
-                    out.push_str(text);
-                    used.top[0] = true;
-                }
-                None => push_str(out, event.gid()),
-            }
-            if let Some(text) = type_text {
-                out.push_str(r#","event_code":"#);
-                out.push_str(text);
-                used.top[2] = true;
-            }
-            if let Some(text) = string_text(created_text) {
-                out.push_str(r#","original_time":"#);
-                out.push_str(text);
-                used.top[1] = true;
-            }
-            if let Some(tenant) = &self.tenant_uid {
-                out.push_str(r#","tenant_uid":"#);
-                out.push_str(tenant);
-            }
-            out.push('}');
+        if let Some(text) = string_text(last(top, "gid")) {
+            doc.metadata.uid = Str::Raw(text);
+            used.mark(&["gid"]);
+        }
+        if let Some(text) = type_text {
+            doc.metadata.event_code = Some(text);
+            used.mark(&["event_type"]);
+        }
+        if let Some(text) = string_text(last(top, "created_at")) {
+            doc.metadata.original_time = Some(text);
+            used.mark(&["created_at"]);
         }
 
         // actor
         if class.has_actor() && (has_actor_user || oauth_app_name.is_some()) {
-            let out = o.key(key!("actor"));
-            let mut a = Obj::begin(out);
-            if has_actor_user {
-                let out = a.key(key!("user"));
-                let mut u = Obj::begin(out);
+            let user = has_actor_user.then(|| {
+                let mut user = Item::default();
                 if let Some(text) = actor_gid {
-                    u.raw(key!("uid"), text);
-                    used.mark(ACTOR, 1);
+                    user.uid = Some(text);
+                    used.mark(&["actor", "gid"]);
                 }
                 if let Some(text) = actor_name {
-                    u.raw(key!("name"), text);
-                    used.mark(ACTOR, 2);
-                    observe((observable!("actor.user.name", user_name), text));
+                    user.name = Some(text);
+                    used.mark(&["actor", "name"]);
+                    observables.push(Observable::user_name("actor.user.name", text));
                 }
                 if let Some(text) = actor_email {
-                    u.raw(key!("email_addr"), text);
-                    used.mark(ACTOR, 3);
-                    observe((observable!("actor.user.email_addr", email), text));
+                    user.email_addr = Some(text);
+                    used.mark(&["actor", "email"]);
+                    observables.push(Observable::email("actor.user.email_addr", text));
                 }
-                match actor_type {
-                    Some("user") => u.raw(key!("type_id"), r#"1,"type":"User""#),
-                    Some("external_administrator") => u.raw(key!("type_id"), r#"2,"type":"Admin""#),
-                    Some("asana") => u.raw(key!("type_id"), r#"3,"type":"System""#),
-                    Some("anonymous") => u.raw(key!("type_id"), r#"0,"type":"Unknown""#),
-                    Some(other) => {
-                        u.raw(key!("type_id"), "99");
-                        u.str(key!("type"), other);
-                    }
-                    None => {}
-                }
-                u.end();
-            }
-            if let Some(text) = oauth_app_name {
-                a.raw(key!("app_name"), text);
-                used.mark(CONTEXT, 3);
-            }
-            a.end();
+                let (type_id, kind) = match actor_type.as_deref() {
+                    Some("user") => (Some(1), Some("User")),
+                    Some("external_administrator") => (Some(2), Some("Admin")),
+                    Some("asana") => (Some(3), Some("System")),
+                    Some("anonymous") => (Some(0), Some("Unknown")),
+                    Some(_) => (Some(99), None),
+                    None => (None, None),
+                };
+                user.type_id = type_id;
+                user.kind = match kind {
+                    Some(kind) => Some(Str::Text(Cow::Borrowed(kind))),
+                    None => actor_type.clone().map(|other| Str::Text(Cow::Owned(other))),
+                };
+                user
+            });
+            let app_name = oauth_app_name.inspect(|_| used.mark(&["context", "oauth_app_name"]));
+            doc.actor = Some(Actor { user, app_name });
         } else {
             // The class has no actor: point the observables at `unmapped`.
             if let Some(text) = actor_name {
-                observe((observable!("unmapped.actor.name", user_name), text));
+                observables.push(Observable::user_name("unmapped.actor.name", text));
             }
             if let Some(text) = actor_email {
-                observe((observable!("unmapped.actor.email", email), text));
+                observables.push(Observable::email("unmapped.actor.email", text));
             }
         }
 
         // the resource, in the class's object
-        match class.resource_in() {
-            Some(ResourceIn::User) => {
-                let out = o.key(key!("user"));
-                let mut u = Obj::begin(out);
-                write_identity(&mut u, &resource, &mut used);
-                if let Some(text) = resource.name {
-                    observe((observable!("user.name", user_name), text));
-                }
-                if let Some(text) = resource.email {
-                    u.raw(key!("email_addr"), text);
-                    used.mark(RESOURCE, 3);
-                    observe((observable!("user.email_addr", email), text));
-                }
-                u.end();
+        if let Some(resource_in) = class.resource_in() {
+            let mut item = Item::default();
+            if let Some(text) = res_gid {
+                item.uid = Some(text);
+                used.mark(&["resource", "gid"]);
             }
-            Some(ResourceIn::Group) => {
-                let out = o.key(key!("group"));
-                let mut g = Obj::begin(out);
-                write_identity(&mut g, &resource, &mut used);
-                if let Some(text) = resource.resource_type {
-                    g.raw(key!("type"), text);
-                    used.mark(RESOURCE, 4);
-                }
-                g.end();
+            if let Some(text) = res_name {
+                item.name = Some(text);
+                used.mark(&["resource", "name"]);
             }
-            Some(ResourceIn::WebResource) => {
-                let out = o.key(key!("web_resources"));
-                out.push('[');
-                let mut w = Obj::begin(out);
-                write_identity(&mut w, &resource, &mut used);
-                if let Some(text) = resource.resource_type {
-                    w.raw(key!("type"), text);
-                    used.mark(RESOURCE, 4);
-                }
-                w.end();
-                out.push(']');
-            }
-            Some(ResourceIn::File) => {
-                let out = o.key(key!("file"));
-                let mut f = Obj::begin(out);
-                write_identity(&mut f, &resource, &mut used);
-                f.raw(key!("type_id"), r#"1,"type":"Regular File""#);
-                f.end();
-            }
-            Some(ResourceIn::Entity) => {
-                let out = o.key(key!("entity"));
-                let mut e = Obj::begin(out);
-                write_identity(&mut e, &resource, &mut used);
-                let kind = resource.resource_type.and_then(unquote);
-                match kind.as_deref() {
-                    None => {}
-                    Some("user") => e.raw(key!("type_id"), r#"2,"type":"User""#),
-                    Some("team") => e.raw(key!("type_id"), r#"3,"type":"Group""#),
-                    Some("workspace" | "division") => {
-                        e.raw(key!("type_id"), r#"4,"type":"Organization""#)
+            match resource_in {
+                ResourceIn::User => {
+                    if let Some(text) = res_name {
+                        observables.push(Observable::user_name("user.name", text));
                     }
-                    Some(_) => {
-                        e.raw(key!("type_id"), "99");
-                        if let Some(text) = resource.resource_type {
-                            e.raw(key!("type"), text);
-                            used.mark(RESOURCE, 4);
-                        }
+                    if let Some(text) = res_email {
+                        item.email_addr = Some(text);
+                        used.mark(&["resource", "email"]);
+                        observables.push(Observable::email("user.email_addr", text));
+                    }
+                    doc.user = Some(item);
+                }
+                ResourceIn::Group | ResourceIn::WebResource => {
+                    if let Some(text) = res_type {
+                        item.kind = Some(Str::Raw(text));
+                        used.mark(&["resource", "resource_type"]);
+                    }
+                    if resource_in == ResourceIn::Group {
+                        doc.group = Some(item);
+                    } else {
+                        doc.web_resources = Some([item]);
                     }
                 }
-                e.end();
+                ResourceIn::File => {
+                    item.type_id = Some(1);
+                    item.kind = Some(Str::Text(Cow::Borrowed("Regular File")));
+                    doc.file = Some(item);
+                }
+                ResourceIn::Entity => {
+                    let (type_id, kind) = match res_type.and_then(unquote).as_deref() {
+                        None => (None, None),
+                        Some("user") => (Some(2), Some("User")),
+                        Some("team") => (Some(3), Some("Group")),
+                        Some("workspace" | "division") => (Some(4), Some("Organization")),
+                        Some(_) => (Some(99), None),
+                    };
+                    item.type_id = type_id;
+                    item.kind = match kind {
+                        Some(kind) => Some(Str::Text(Cow::Borrowed(kind))),
+                        None => res_type.filter(|_| type_id.is_some()).map(|text| {
+                            used.mark(&["resource", "resource_type"]);
+                            Str::Raw(text)
+                        }),
+                    };
+                    doc.entity = Some(item);
+                }
             }
-            None => {}
         }
 
         // class-specific objects
         match class {
-            OcsfClass::Authentication => o.raw(key!("service"), r#"{"name":"Asana"}"#),
+            OcsfClass::Authentication => doc.service = Some(Service { name: "Asana" }),
             OcsfClass::UserAccess => {
                 if let Some(text) = new_value {
-                    let out = o.key(key!("privileges"));
-                    out.push('[');
-                    out.push_str(text);
-                    out.push(']');
-                    used.mark(DETAILS, 2);
+                    doc.privileges = Some([text]);
+                    used.mark(&["details", "new_value"]);
+                }
+            }
+            OcsfClass::GroupManagement => {
+                let member = object(&details, "member");
+                let gid = string_text(last(&member, "gid"));
+                let name = string_text(last(&member, "name"));
+                if gid.is_some() || name.is_some() {
+                    if gid.is_some() {
+                        used.mark(&["details", "member", "gid"]);
+                    }
+                    if let Some(text) = name {
+                        used.mark(&["details", "member", "name"]);
+                        observables.push(Observable::user_name("user.name", text));
+                    }
+                    doc.user = Some(Item {
+                        uid: gid,
+                        name,
+                        ..Item::default()
+                    });
                 }
             }
             _ => {}
         }
-        if class == OcsfClass::GroupManagement
-            && let Some(member) = member
-        {
-            let (mut gid, mut name) = (None, None);
-            for m in members(member) {
-                match &*unescaped(m.key) {
-                    "gid" => gid = Some(m.value),
-                    "name" => name = Some(m.value),
-                    _ => {}
-                }
-            }
-            let (gid, name) = (string_text(gid), string_text(name));
-            if gid.is_some() || name.is_some() {
-                let out = o.key(key!("user"));
-                let mut u = Obj::begin(out);
-                if let Some(text) = gid {
-                    u.raw(key!("uid"), text);
-                    used.member_gid = true;
-                }
-                if let Some(text) = name {
-                    u.raw(key!("name"), text);
-                    used.member_name = true;
-                    observe((observable!("user.name", user_name), text));
-                }
-                u.end();
-            }
-        }
 
         if class.has_endpoint() {
             if let Some(text) = ip {
-                let out = o.key(key!("src_endpoint"));
-                out.push_str("{\"ip\":");
-                out.push_str(text);
-                out.push('}');
-                used.mark(CONTEXT, 1);
-                observe((observable!("src_endpoint.ip", ip), text));
+                doc.src_endpoint = Some(SrcEndpoint { ip: text });
+                used.mark(&["context", "client_ip_address"]);
+                observables.push(Observable::ip("src_endpoint.ip", text));
             }
             if let Some(text) = user_agent {
-                let out = o.key(key!("http_request"));
-                out.push_str("{\"user_agent\":");
-                out.push_str(text);
-                out.push('}');
-                used.mark(CONTEXT, 2);
+                doc.http_request = Some(HttpRequest { user_agent: text });
+                used.mark(&["context", "user_agent"]);
             }
         } else if let Some(text) = ip {
-            observe((observable!("unmapped.context.client_ip_address", ip), text));
+            observables.push(Observable::ip("unmapped.context.client_ip_address", text));
         }
 
-        if n_obs > 0 {
-            let out = o.key(key!("observables"));
-            out.push('[');
-            for (i, (head, value)) in observables[..n_obs].iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(head);
-                out.push_str(value);
-                out.push('}');
-            }
-            out.push(']');
-        }
-
-        write_unmapped(&mut o, &source, &used);
-        o.end();
-        Mapped { class, activity_id }
+        doc.observables = observables;
+        doc.unmapped = unmapped(top, &used);
+        (doc, Mapped { class, activity_id })
     }
 }
 
-/// The row of a decoded event type: by variant for the catalogue's types (a jump table), by
-/// name for an `Unknown` that spells a known type.
+/// The row of a decoded event type: by variant for the catalogue's types, by name for an
+/// `Unknown` that spells a known type.
 fn row_for(event_type: &EventType) -> Option<&'static MappingRow> {
     match row_of_known(event_type) {
         Some(row) => Some(row),
@@ -543,131 +633,151 @@ fn row_for(event_type: &EventType) -> Option<&'static MappingRow> {
     }
 }
 
-/// `text` when it is a JSON string literal (quotes included), to be copied verbatim.
-fn string_text(text: Option<&str>) -> Option<&str> {
-    text.filter(|t| t.starts_with('"'))
+/// `value` when it is a JSON string literal, to be copied verbatim.
+fn string_text(value: Option<&RawValue>) -> Option<&RawValue> {
+    value.filter(|v| v.get().starts_with('"'))
 }
 
-fn valid_email(text: Option<&str>) -> Option<&str> {
-    string_text(text).filter(|t| literal_passes(t, is_ocsf_email))
+/// The string a JSON string literal stands for (`None` when it is no Unicode text, e.g. a lone
+/// surrogate escape).
+fn unquote(literal: &RawValue) -> Option<String> {
+    serde_json::from_str(literal.get()).ok()
 }
 
-/// `uid` and `name` of the carrier, from the resource's `gid` and `name`.
-fn write_identity(o: &mut Obj<'_>, resource: &Resource<'_>, used: &mut Used) {
-    if let Some(text) = resource.gid {
-        o.raw(key!("uid"), text);
-        used.mark(RESOURCE, 1);
-    }
-    if let Some(text) = resource.name {
-        o.raw(key!("name"), text);
-        used.mark(RESOURCE, 2);
-    }
+/// `value` when it is a JSON string whose text passes `test`.
+fn valid(value: Option<&RawValue>, test: fn(&str) -> bool) -> Option<&RawValue> {
+    string_text(value).filter(|&v| unquote(v).is_some_and(|text| test(&text)))
 }
 
-/// Writes `unmapped`: the source event with the same nesting, minus the leaves that [`Used`]
-/// marks (every occurrence of a marked key). Keys and values are copied as received. An
-/// object that loses every member is left out; an object that was empty in the source stays
-/// (as `{}`). Nothing is written when nothing is left.
-fn write_unmapped(o: &mut Obj<'_>, source: &Source<'_>, used: &Used) {
-    let out = o.key(key!("unmapped"));
-    let rollback = out.len() - r#","unmapped":"#.len();
-    out.push('{');
-    let mut first = true;
-    let top = source.top();
-    for &m in top {
-        if (TOP_GID..TOP_OBJECT).contains(&m.slot) && used.top[usize::from(m.slot - 1)] {
+/// Whether `s` matches OCSF's `email_t` pattern
+/// (`^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`; `+-/` is the range
+/// `+,-./`).
+fn is_ocsf_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-./=?^_`{|}~".contains(&b));
+    let domain_ok = matches!(domain.split_once('.'), Some((host, rest)) if !host.is_empty() && !rest.is_empty())
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    local_ok && domain_ok
+}
+
+/// Whether `s` is an IP address OCSF's `ip_t` accepts (at most 40 characters). Rust's parser
+/// is stricter than the pattern, so anything it accepts the pattern accepts too.
+fn is_ocsf_ip(s: &str) -> bool {
+    s.len() <= 40 && s.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// `unmapped`: the source event with the same nesting, minus the leaves [`Used`] marks (every
+/// occurrence of a marked key), keys and values as received; `None` when nothing is left.
+/// Below the top level only `actor`, `resource`, `context` and `details` objects are looked
+/// into (and `details.member`, whose `gid` and `name` may become `user`).
+fn unmapped(top: &[Member<'_>], used: &Used) -> Option<Box<RawValue>> {
+    const OBJECTS: [&str; 4] = ["actor", "resource", "context", "details"];
+    let mut kept = Vec::new();
+    for m in top {
+        let name = m.name.as_str();
+        let value = m.value.get();
+        if used.has(&[name]) {
             continue;
         }
-        let mark = out.len();
-        if !first {
-            out.push(',');
-        }
-        let value = source.value(m);
-        let wrote = if m.slot >= TOP_OBJECT && value.starts_with('{') && value != "{}" {
-            out.push_str(source.head(m));
-            write_object(out, source, usize::from(m.slot - TOP_OBJECT), m, used)
+        if OBJECTS.contains(&name) && value.starts_with('{') && value != "{}" {
+            // An object that loses every member is left out.
+            if let Some(rest) = remaining(&[name], value, used) {
+                kept.push((m.key, Cow::Owned(rest)));
+            }
         } else {
-            out.push_str(source.whole(m));
-            true
-        };
-        if wrote {
-            first = false;
-        } else {
-            out.truncate(mark);
+            kept.push((m.key, Cow::Borrowed(value)));
         }
     }
-    if first {
-        // Nothing left: no `unmapped` at all (and no comma before it).
-        out.truncate(rollback);
-    } else {
-        out.push('}');
-    }
+    let text = object_text(&kept)?;
+    Some(RawValue::from_string(text).expect("members of valid JSON make a valid object"))
 }
 
-/// Writes one of the four known objects minus its used members; `false` when nothing is
-/// left.
-fn write_object(
-    out: &mut String,
-    source: &Source<'_>,
-    object: usize,
-    parent: Member,
-    used: &Used,
-) -> bool {
-    let marks = used.objects[object];
-    out.push('{');
-    let mut first = true;
-    let nested = source.nested();
-    for i in parent.children.0..parent.children.1 {
-        let m = nested[usize::from(i)];
-        if m.slot > 0 && marks[usize::from(m.slot - 1)] {
+/// The object `text` (at `path`) minus its used members, or `None` when nothing is left.
+fn remaining(path: &[&str], text: &str, used: &Used) -> Option<String> {
+    let mut kept = Vec::new();
+    for m in members(text) {
+        let mut inner = path.to_vec();
+        inner.push(m.name.as_str());
+        if used.has(&inner) {
             continue;
         }
-        let mark = out.len();
-        if !first {
+        if used.below(&inner) {
+            if let Some(rest) = remaining(&inner, m.value.get(), used) {
+                kept.push((m.key, Cow::Owned(rest)));
+            }
+        } else {
+            kept.push((m.key, Cow::Borrowed(m.value.get())));
+        }
+    }
+    object_text(&kept)
+}
+
+/// `{"key":value,…}` from keys and values that are JSON text already; `None` for no members.
+fn object_text(members: &[(&RawValue, Cow<'_, str>)]) -> Option<String> {
+    if members.is_empty() {
+        return None;
+    }
+    let mut out = String::from("{");
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        let wrote = if object == DETAILS && m.slot == 3 && (used.member_gid || used.member_name) {
-            out.push_str(source.head(m));
-            write_member(out, source.value(m), used)
-        } else {
-            out.push_str(source.whole(m));
-            true
-        };
-        if wrote {
-            first = false;
-        } else {
-            out.truncate(mark);
-        }
+        out.push_str(key.get());
+        out.push(':');
+        out.push_str(value);
     }
     out.push('}');
-    !first
+    Some(out)
 }
 
-/// `details.member` minus the `gid` and `name` that became `user`; `false` when nothing is
-/// left.
-fn write_member(out: &mut String, text: &str, used: &Used) -> bool {
-    out.push('{');
-    let mut first = true;
-    for member in members(text) {
-        let key = unescaped(member.key);
-        let gone = (used.member_gid && key == "gid") || (used.member_name && key == "name");
-        if gone {
-            continue;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_follow_the_ocsf_pattern() {
+        for ok in [
+            "a@b.c",
+            "first.last+tag@north-wind.example",
+            "x/y@a.b.c",
+            "a@b..c",
+            "a@-.-",
+        ] {
+            assert!(is_ocsf_email(ok), "{ok}");
         }
-        if !first {
-            out.push(',');
+        for bad in [
+            "", "a", "@b.c", "a@b", "a@.b", "a@b.", "zoë@b.c", "a@b@c.d", "a b@c.d", "a@b_c.d",
+            "a@b.c ", "a\"@b.c",
+        ] {
+            assert!(!is_ocsf_email(bad), "{bad}");
         }
-        first = false;
-        push_key(out, member.key);
-        out.push_str(member.value);
     }
-    out.push('}');
-    !first
-}
 
-/// Writes `"key":` from a key's text as received (escapes kept).
-fn push_key(out: &mut String, key: &str) {
-    out.push('"');
-    out.push_str(key);
-    out.push_str("\":");
+    #[test]
+    fn literals_are_tested_by_their_value() {
+        let raw = |text: &str| serde_json::from_str::<Box<RawValue>>(text).unwrap();
+        let passes = |text: &str, test| valid(Some(&raw(text)), test).is_some();
+        assert!(passes(r#""a@b.c""#, is_ocsf_email));
+        // Escapes are read as their values.
+        assert!(passes(r#""a\u0040b.c""#, is_ocsf_email));
+        assert!(passes(r#""203.0.113.\u0037""#, is_ocsf_ip));
+        assert!(!passes(r#""a\\@b.c""#, is_ocsf_email));
+        assert!(!passes("null", is_ocsf_email));
+    }
+
+    #[test]
+    fn ips() {
+        assert!(is_ocsf_ip("203.0.113.7"));
+        assert!(is_ocsf_ip("2001:db8::1"));
+        assert!(!is_ocsf_ip("203.0.113"));
+        assert!(!is_ocsf_ip("fe80::1%eth0"));
+        assert!(!is_ocsf_ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"));
+    }
 }

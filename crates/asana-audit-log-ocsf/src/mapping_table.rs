@@ -6,7 +6,43 @@
 
 use asana_audit_log::types::EventType;
 
-use crate::table::{MappingRow, OcsfClass, ResourceIn, StatusRule};
+use crate::table::{ClassFacts, MappingRow, OcsfClass, ResourceIn, StatusRule};
+
+/// Every class, in `class_uid` order.
+pub(crate) const CLASSES: [OcsfClass; 8] = [
+    OcsfClass::BaseEvent,
+    OcsfClass::AccountChange,
+    OcsfClass::Authentication,
+    OcsfClass::EntityManagement,
+    OcsfClass::UserAccess,
+    OcsfClass::GroupManagement,
+    OcsfClass::WebResourcesActivity,
+    OcsfClass::FileHosting,
+];
+
+/// What OCSF 1.8.0 says of each class.
+pub(crate) const fn class_facts(class: OcsfClass) -> &'static ClassFacts {
+    match class {
+        OcsfClass::BaseEvent => &ClassFacts { uid: 0, name: "base_event", caption: "Base Event", category_name: "Uncategorized", resource_in: None, has_actor: false, has_endpoint: false },
+        OcsfClass::AccountChange => &ClassFacts { uid: 3001, name: "account_change", caption: "Account Change", category_name: "Identity & Access Management", resource_in: Some(ResourceIn::User), has_actor: true, has_endpoint: true },
+        OcsfClass::Authentication => &ClassFacts { uid: 3002, name: "authentication", caption: "Authentication", category_name: "Identity & Access Management", resource_in: Some(ResourceIn::User), has_actor: true, has_endpoint: true },
+        OcsfClass::EntityManagement => &ClassFacts { uid: 3004, name: "entity_management", caption: "Entity Management", category_name: "Identity & Access Management", resource_in: Some(ResourceIn::Entity), has_actor: true, has_endpoint: true },
+        OcsfClass::UserAccess => &ClassFacts { uid: 3005, name: "user_access", caption: "User Access Management", category_name: "Identity & Access Management", resource_in: Some(ResourceIn::User), has_actor: true, has_endpoint: true },
+        OcsfClass::GroupManagement => &ClassFacts { uid: 3006, name: "group_management", caption: "Group Management", category_name: "Identity & Access Management", resource_in: Some(ResourceIn::Group), has_actor: true, has_endpoint: true },
+        OcsfClass::WebResourcesActivity => &ClassFacts { uid: 6001, name: "web_resources_activity", caption: "Web Resources Activity", category_name: "Application Activity", resource_in: Some(ResourceIn::WebResource), has_actor: false, has_endpoint: true },
+        OcsfClass::FileHosting => &ClassFacts { uid: 6006, name: "file_hosting", caption: "File Hosting Activity", category_name: "Application Activity", resource_in: Some(ResourceIn::File), has_actor: true, has_endpoint: true },
+    }
+}
+
+/// The class of an event type without a row, by its `event_category` (see `MAPPING.md`).
+pub(crate) fn fallback_of(event_category: Option<&str>) -> OcsfClass {
+    match event_category {
+        Some("logins") => OcsfClass::Authentication,
+        Some("user_updates" | "apps") => OcsfClass::AccountChange,
+        Some("content_export" | "creation" | "deletion") => OcsfClass::WebResourcesActivity,
+        _ => OcsfClass::EntityManagement,
+    }
+}
 
 /// One row per catalogue event type, in catalogue order.
 pub(crate) static ROWS: [MappingRow; 131] = [

@@ -1,6 +1,6 @@
 //! The mapping's vocabulary: OCSF classes, status rules, where the resource goes, and rows.
 
-use crate::mapping_table::{ROWS, index_of};
+use crate::mapping_table::{CLASSES, ROWS, class_facts, fallback_of, index_of};
 
 /// The OCSF 1.8.0 classes this crate emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,60 +24,39 @@ pub enum OcsfClass {
     FileHosting,
 }
 
+/// What OCSF 1.8.0 says of a class. The facts are written once, in `xtask/src/ocsf_table.rs`,
+/// which generates [`class_facts`] (`cargo xtask generate --check` keeps it current).
+#[derive(Debug)]
+pub(crate) struct ClassFacts {
+    pub(crate) uid: u32,
+    /// The class's name in the schema.
+    pub(crate) name: &'static str,
+    pub(crate) caption: &'static str,
+    /// The caption of the class's category.
+    pub(crate) category_name: &'static str,
+    pub(crate) resource_in: Option<ResourceIn>,
+    pub(crate) has_actor: bool,
+    pub(crate) has_endpoint: bool,
+}
+
 impl OcsfClass {
     /// Every class, in `class_uid` order.
-    pub const ALL: [OcsfClass; 8] = [
-        OcsfClass::BaseEvent,
-        OcsfClass::AccountChange,
-        OcsfClass::Authentication,
-        OcsfClass::EntityManagement,
-        OcsfClass::UserAccess,
-        OcsfClass::GroupManagement,
-        OcsfClass::WebResourcesActivity,
-        OcsfClass::FileHosting,
-    ];
+    pub const ALL: [OcsfClass; 8] = CLASSES;
 
     /// `class_uid`.
     pub const fn uid(self) -> u32 {
-        match self {
-            OcsfClass::BaseEvent => 0,
-            OcsfClass::AccountChange => 3001,
-            OcsfClass::Authentication => 3002,
-            OcsfClass::EntityManagement => 3004,
-            OcsfClass::UserAccess => 3005,
-            OcsfClass::GroupManagement => 3006,
-            OcsfClass::WebResourcesActivity => 6001,
-            OcsfClass::FileHosting => 6006,
-        }
+        class_facts(self).uid
     }
 
     /// `class_name`: the class's caption, e.g. `Account Change`.
     pub const fn caption(self) -> &'static str {
-        match self {
-            OcsfClass::BaseEvent => "Base Event",
-            OcsfClass::AccountChange => "Account Change",
-            OcsfClass::Authentication => "Authentication",
-            OcsfClass::EntityManagement => "Entity Management",
-            OcsfClass::UserAccess => "User Access Management",
-            OcsfClass::GroupManagement => "Group Management",
-            OcsfClass::WebResourcesActivity => "Web Resources Activity",
-            OcsfClass::FileHosting => "File Hosting Activity",
-        }
+        class_facts(self).caption
     }
 
     /// The class's name in the OCSF schema, e.g. `account_change` (also the name of its JSON
     /// Schema).
     pub const fn schema_name(self) -> &'static str {
-        match self {
-            OcsfClass::BaseEvent => "base_event",
-            OcsfClass::AccountChange => "account_change",
-            OcsfClass::Authentication => "authentication",
-            OcsfClass::EntityManagement => "entity_management",
-            OcsfClass::UserAccess => "user_access",
-            OcsfClass::GroupManagement => "group_management",
-            OcsfClass::WebResourcesActivity => "web_resources_activity",
-            OcsfClass::FileHosting => "file_hosting",
-        }
+        class_facts(self).name
     }
 
     /// `category_uid`: `class_uid / 1000`.
@@ -87,36 +66,23 @@ impl OcsfClass {
 
     /// `category_name`.
     pub const fn category_caption(self) -> &'static str {
-        match self.category_uid() {
-            3 => "Identity & Access Management",
-            6 => "Application Activity",
-            _ => "Uncategorized",
-        }
+        class_facts(self).category_name
     }
 
     /// The object this class puts the event's `resource` in; `None` for Base Event.
     pub const fn resource_in(self) -> Option<ResourceIn> {
-        match self {
-            OcsfClass::BaseEvent => None,
-            OcsfClass::AccountChange | OcsfClass::Authentication | OcsfClass::UserAccess => {
-                Some(ResourceIn::User)
-            }
-            OcsfClass::EntityManagement => Some(ResourceIn::Entity),
-            OcsfClass::GroupManagement => Some(ResourceIn::Group),
-            OcsfClass::WebResourcesActivity => Some(ResourceIn::WebResource),
-            OcsfClass::FileHosting => Some(ResourceIn::File),
-        }
+        class_facts(self).resource_in
     }
 
     /// Whether the class has `actor` (without profiles, Web Resources Activity and Base Event
     /// have none).
     pub(crate) const fn has_actor(self) -> bool {
-        !matches!(self, OcsfClass::BaseEvent | OcsfClass::WebResourcesActivity)
+        class_facts(self).has_actor
     }
 
     /// Whether the class has `src_endpoint` and `http_request`.
     pub(crate) const fn has_endpoint(self) -> bool {
-        !matches!(self, OcsfClass::BaseEvent)
+        class_facts(self).has_endpoint
     }
 }
 
@@ -209,12 +175,7 @@ pub fn mapping_for(event_type: &str) -> Option<&'static MappingRow> {
 /// The class an event type without a row maps to, from its `event_category` (see
 /// `MAPPING.md`): always with activity 99.
 pub fn fallback_class(event_category: Option<&str>) -> OcsfClass {
-    match event_category {
-        Some("logins") => OcsfClass::Authentication,
-        Some("user_updates" | "apps") => OcsfClass::AccountChange,
-        Some("content_export" | "creation" | "deletion") => OcsfClass::WebResourcesActivity,
-        _ => OcsfClass::EntityManagement,
-    }
+    fallback_of(event_category)
 }
 
 /// The status rule of an event type without a row.
