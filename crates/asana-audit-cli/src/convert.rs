@@ -158,7 +158,7 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
         Chunk::Failed(error) => return vec![Parsed::Failed(error)],
     };
     let mut out = Vec::new();
-    let mut events = format.batch(ends.len(), bytes.len());
+    let mut events = Vec::with_capacity(ends.len());
     let starts = std::iter::once(0).chain(ends.iter().copied());
     for ((number, start), end) in (first_line..).zip(starts).zip(ends.iter().copied()) {
         let text = trim_line(&bytes[start..end]);
@@ -169,9 +169,9 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
             .map_err(|e| e.to_string())
             .and_then(|text| AuditLogEvent::from_json(text).map_err(|e| e.to_string()))
         {
-            Ok(event) => events.push(event),
+            Ok(event) => events.push(format.prepare(event)),
             Err(reason) => {
-                out.push(Parsed::Events(events.take()));
+                out.push(Parsed::Events(std::mem::take(&mut events)));
                 out.push(Parsed::Malformed {
                     line: number,
                     reason,
@@ -179,7 +179,7 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
             }
         }
     }
-    out.push(Parsed::Events(events.take()));
+    out.push(Parsed::Events(events));
     out
 }
 

@@ -2,7 +2,6 @@
 //! (mapped to an OCSF event by `asana-audit-log-ocsf`), and a [`FormatSink`] that lands
 //! either. OCSF records go in a folder (and, in Parquet, a schema) per OCSF class.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use asana_audit_log::AuditLogEvent;
@@ -19,17 +18,9 @@ use crate::sink::{Commit, CommitError, Recovery, Sink, SinkOptions};
 /// Security Lake source `asana-3002`), Parquet rows by the class's schema.
 #[derive(Debug)]
 pub struct OcsfRecord {
-    json: OcsfText,
+    event: OcsfEvent,
     created_at: DateTime<Utc>,
     class_uid: &'static str,
-}
-
-/// An OCSF event's JSON text: its own, or its part of a text that the events mapped together
-/// share (see [`Batch`]).
-#[derive(Debug)]
-enum OcsfText {
-    Own(OcsfEvent),
-    Shared(Arc<String>, Range<usize>),
 }
 
 /// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
@@ -55,10 +46,7 @@ impl Record for OcsfRecord {
     }
 
     fn json(&self) -> &str {
-        match &self.json {
-            OcsfText::Own(event) => event.json(),
-            OcsfText::Shared(text, range) => text.get(range.clone()).unwrap_or_default(),
-        }
+        self.event.json()
     }
 
     fn table(&self) -> Option<Table<'_>> {
@@ -149,84 +137,26 @@ impl Format {
         }
     }
 
-    /// A batch of events to prepare in this format, e.g. one chunk of `convert`'s input: about
-    /// `events` events in `bytes` of input JSON.
-    pub fn batch(&self, events: usize, bytes: usize) -> Batch<'_> {
-        Batch {
-            format: self,
-            prepared: Vec::with_capacity(events),
-            // OCSF text is up to about three times the size of its source (2.7 times on the
-            // mock's events): room for it all at once, as growing the text would copy it.
-            text_capacity: bytes.saturating_mul(3).saturating_add(4096),
-            text: String::new(),
-            mapped: match self {
-                Format::Raw => Vec::new(),
-                Format::Ocsf(_) => Vec::with_capacity(events),
-            },
+    /// `event` in this format, ready for [`FormatSink::write_prepared`] or as a line: mapping
+    /// to OCSF can so run on other threads than the writer's (as `convert` does).
+    pub fn prepare(&self, event: AuditLogEvent) -> Prepared {
+        match self {
+            Format::Raw => Prepared::Raw(event),
+            Format::Ocsf(mapper) => Prepared::Ocsf(Format::record(mapper, &event)),
         }
     }
 
     fn record(mapper: &Mapper, event: &AuditLogEvent) -> OcsfRecord {
-        let event_ocsf = mapper.map(event);
+        let mapped = mapper.map(event);
         OcsfRecord {
-            class_uid: class_folder(event_ocsf.class()),
+            class_uid: class_folder(mapped.class()),
             created_at: event.created_at(),
-            json: OcsfText::Own(event_ocsf),
+            event: mapped,
         }
     }
 }
 
-/// Events being put in the run's format together, ready for [`FormatSink::write_prepared`] or
-/// as lines: mapping is the costly step, and a batch lets it run on other threads than the
-/// writer's. Mapped OCSF events are written one after the other into one text that they
-/// share, which saves an allocation and a copy per event.
-#[derive(Debug)]
-pub struct Batch<'f> {
-    format: &'f Format,
-    prepared: Vec<Prepared>,
-    /// OCSF: what `text` starts with room for.
-    text_capacity: usize,
-    /// OCSF: the text of the events mapped since the last [`take`](Self::take).
-    text: String,
-    /// OCSF: each of those events' part of `text`, class and time.
-    mapped: Vec<(Range<usize>, OcsfClass, DateTime<Utc>)>,
-}
-
-impl Batch<'_> {
-    /// Adds an event.
-    pub fn push(&mut self, event: AuditLogEvent) {
-        match self.format {
-            Format::Raw => self.prepared.push(Prepared::Raw(event)),
-            Format::Ocsf(mapper) => {
-                if self.text.capacity() == 0 {
-                    self.text.reserve(self.text_capacity);
-                }
-                let start = self.text.len();
-                let mapped = mapper.map_into(&event, &mut self.text);
-                self.mapped
-                    .push((start..self.text.len(), mapped.class, event.created_at()));
-            }
-        }
-    }
-
-    /// The events added since the last call, in order.
-    pub fn take(&mut self) -> Vec<Prepared> {
-        if !self.mapped.is_empty() {
-            let text = Arc::new(std::mem::take(&mut self.text));
-            self.prepared
-                .extend(self.mapped.drain(..).map(|(range, class, created_at)| {
-                    Prepared::Ocsf(OcsfRecord {
-                        json: OcsfText::Shared(Arc::clone(&text), range),
-                        created_at,
-                        class_uid: class_folder(class),
-                    })
-                }));
-        }
-        std::mem::take(&mut self.prepared)
-    }
-}
-
-/// An event in the run's format (see [`Batch`]).
+/// An event in the run's format (see [`Format::prepare`]).
 #[derive(Debug)]
 pub enum Prepared {
     /// As received.

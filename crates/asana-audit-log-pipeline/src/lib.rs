@@ -79,7 +79,7 @@ pub use checkpoint::{
 pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::Error;
-pub use format::{Batch, Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
+pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
 pub use lines::{Lines, Recovered, scan_tail};
 pub use lock::{Locks, sidecar};
 pub use output::Output;

@@ -486,14 +486,7 @@ impl Planned {
                         observer.duplicate_dropped(&event);
                         continue;
                     }
-                    let text = match &pipeline.format {
-                        Format::Raw => event.json(),
-                        Format::Ocsf(mapper) => {
-                            line.clear();
-                            mapper.map_into(&event, line);
-                            line.as_str()
-                        }
-                    };
+                    let text = pipeline.format.line(&event, line);
                     lines.write_line(text).map_err(|e| write_error(lines, e))?;
                     *unsaved += 1;
                     // Also checked here: while events keep coming the timer branch is not
