@@ -186,7 +186,6 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
 /// Runs `convert`.
 pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let started = Instant::now();
-    keep_freed_memory();
     let input_name = args.input.display().to_string();
     let input: Box<dyn Read + Send> = if input_name == "-" {
         Box::new(io::stdin())
@@ -316,25 +315,6 @@ fn skip_or_stop(
             }
             Ok(())
         }
-    }
-}
-
-/// Asks glibc's allocator to keep the memory a conversion frees for its next allocations.
-///
-/// The conversion's large buffers (input chunks, column batches, pages) are allocated on one
-/// thread and freed on another, many times a second. With glibc's defaults the largest ones
-/// go back to the kernel as they are freed and are mapped again for the next batch, so a good
-/// part of the run goes to page faults. A fixed mapping threshold (its highest, 32 MiB) and a
-/// trim threshold of 64 MiB let them be reused instead: about a tenth less CPU time per event
-/// into Parquet, for some 40 MiB more resident memory (BENCHMARKS.md). `convert` is a batch
-/// job that ends; `export`, `follow` and `run` keep glibc's defaults.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` changes allocator settings under the allocator's own lock; it may be
-    // called at any time from any thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 
