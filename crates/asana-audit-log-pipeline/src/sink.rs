@@ -337,8 +337,7 @@ struct OpenFile<R> {
 /// [`write`](Self::write) and [`commit`](Self::commit) do blocking file I/O (a file is synced
 /// when it is finished, and its folder when it is put in place): on a single-threaded async
 /// runtime they hold up other tasks meanwhile; a multi-threaded runtime, or `spawn_blocking`
-/// around them, keeps other tasks going. On Linux a finished local file leaves the page cache
-/// once synced: the sink never reads it again.
+/// around them, keeps other tasks going.
 pub struct Sink<R: Record = AuditLogEvent> {
     destination: Destination,
     options: SinkOptions,
@@ -495,8 +494,7 @@ impl<R: Record> Sink<R> {
                 if let Some(left) = left
                     && let Some(encoder) = self.open[left].encoder.take()
                 {
-                    self.open[left].finishing =
-                        Some(encoder.finish_in_background(self.uncache_finished())?);
+                    self.open[left].finishing = Some(encoder.finish_in_background()?);
                 }
                 // Once per file, not per record.
                 let folder = self.routes[route].folder.clone();
@@ -548,13 +546,6 @@ impl<R: Record> Sink<R> {
             events: 0,
             opened: Instant::now(),
         })
-    }
-
-    /// Whether a finished file leaves the page cache once synced: a local file is moved into
-    /// place and never read again; a staged copy for an object store is read right away, to be
-    /// uploaded.
-    fn uncache_finished(&self) -> bool {
-        self.destination.is_local()
     }
 
     /// Events written but not yet committed.
@@ -616,17 +607,16 @@ impl<R: Record> Sink<R> {
                 }
                 sealed.push((file.staged, file.name));
             }
-            let uncache = self.uncache_finished();
             // Files still being written finish side by side, each on a thread of its own (its
             // end is mostly a sync waiting for the disk); a lone one finishes here. Every file
             // is waited for, even after one failed: none may still be written to when the
             // staged copies are removed.
             let mut finished = Ok(());
             if writing.len() == 1 {
-                finished = writing.pop().expect("one file").finish(uncache);
+                finished = writing.pop().expect("one file").finish();
             }
             for encoder in writing {
-                match encoder.finish_in_background(uncache) {
+                match encoder.finish_in_background() {
                     Ok(thread) => finishing.push(thread),
                     Err(error) => finished = finished.and(Err(error)),
                 }
