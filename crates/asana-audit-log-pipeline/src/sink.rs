@@ -302,12 +302,8 @@ struct Route {
 struct OpenFile<R> {
     name: String,
     staged: PathBuf,
-    /// `None` once the file is finished (synced, footer written, its memory released) or
-    /// finishing.
+    /// `None` once the file is finished (synced, footer written, its memory released).
     encoder: Option<FileEncoder<R>>,
-    /// A file left for another folder of its table finishes on a thread of its own while the
-    /// next one fills; the commit waits for it.
-    finishing: Option<std::thread::JoinHandle<Result<(), Error>>>,
     events: u64,
     opened: Instant,
 }
@@ -443,10 +439,9 @@ impl<R: Record> Sink<R> {
     /// Writes `record` to the file of its folder (staged: not yet committed).
     ///
     /// One file is written at a time per table: when a record goes to another folder (the
-    /// next day, in a stream in time order), the file it leaves starts finishing at once, on a
-    /// thread of its own (footer, sync, its Parquet row group out of memory), and waits,
-    /// staged, for the next commit. So memory stays bounded by about one row group per table
-    /// (two while the last one finishes), however many days a run covers.
+    /// next day, in a stream in time order), the file it leaves is finished at once (footer,
+    /// sync, its Parquet row group out of memory) and waits, staged, for the next commit. So
+    /// memory stays bounded by about one row group per table, however many days a run covers.
     pub fn write(&mut self, record: &R) -> Result<(), Error> {
         self.check_usable()?;
         let written = self.write_record(record);
@@ -494,7 +489,7 @@ impl<R: Record> Sink<R> {
                 if let Some(left) = left
                     && let Some(encoder) = self.open[left].encoder.take()
                 {
-                    self.open[left].finishing = Some(encoder.finish_in_background()?);
+                    encoder.finish()?;
                 }
                 // Once per file, not per record.
                 let folder = self.routes[route].folder.clone();
@@ -542,7 +537,6 @@ impl<R: Record> Sink<R> {
             name,
             staged,
             encoder: Some(encoder),
-            finishing: None,
             events: 0,
             opened: Instant::now(),
         })
@@ -596,33 +590,15 @@ impl<R: Record> Sink<R> {
         };
         let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
         let result = async {
+            // Every file still being written is finished, even after one failed: none may
+            // still be written to when the staged copies are removed.
             let mut sealed = Vec::with_capacity(files.len());
-            let mut writing = Vec::new();
-            let mut finishing = Vec::with_capacity(files.len());
+            let mut finished = Ok(());
             for file in files {
-                match (file.encoder, file.finishing) {
-                    (Some(encoder), _) => writing.push(encoder),
-                    (None, Some(thread)) => finishing.push(thread),
-                    (None, None) => {}
+                if let Some(encoder) = file.encoder {
+                    finished = finished.and(encoder.finish());
                 }
                 sealed.push((file.staged, file.name));
-            }
-            // Files still being written finish side by side, each on a thread of its own (its
-            // end is mostly a sync waiting for the disk); a lone one finishes here. Every file
-            // is waited for, even after one failed: none may still be written to when the
-            // staged copies are removed.
-            let mut finished = Ok(());
-            if writing.len() == 1 {
-                finished = writing.pop().expect("one file").finish();
-            }
-            for encoder in writing {
-                match encoder.finish_in_background() {
-                    Ok(thread) => finishing.push(thread),
-                    Err(error) => finished = finished.and(Err(error)),
-                }
-            }
-            for thread in finishing {
-                finished = finished.and(join_finishing(thread));
             }
             finished?;
             save_checkpoint(Some(&commit)).map_err(CommitError::Checkpoint)?;
@@ -774,24 +750,11 @@ fn process_is_gone(_pid: u32) -> bool {
     false
 }
 
-/// The result of a file finishing on a thread of its own.
-fn join_finishing(finishing: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
-    finishing.join().unwrap_or_else(|_| {
-        Err(Error::io(
-            "finish a staged file",
-            std::io::Error::other("the finishing thread panicked"),
-        ))
-    })
-}
-
 impl<R: Record> Drop for Sink<R> {
     /// Staged files of a sink dropped without a commit are removed: they were never published
     /// and the caller's checkpoint does not cover their events.
     fn drop(&mut self) {
         for file in self.open.drain(..) {
-            if let Some(finishing) = file.finishing {
-                let _ = finishing.join();
-            }
             let _ = std::fs::remove_file(&file.staged);
         }
     }
