@@ -206,17 +206,47 @@ impl<R: Record> FileEncoder<R> {
 
     /// Ends the file (compression trailer, Parquet footer) and syncs it to disk.
     pub(crate) fn finish(self) -> Result<(), Error> {
-        let target = match self {
-            FileEncoder::Ndjson(w) => w,
-            FileEncoder::Gzip(w) => w.finish().map_err(|e| Error::io("end gzip", e))?,
-            FileEncoder::Zstd(w) => w.finish().map_err(|e| Error::io("end zstd", e))?,
-            FileEncoder::Parquet(p) => p.finish()?,
+        (self.sealer()?)()
+    }
+
+    /// Ends the file on a thread of its own: the rows still held go to the encoder now, the
+    /// trailer or footer and the sync happen there. Join the handle before the file is used.
+    ///
+    /// The sink uses it for a file its records left for another folder (the next day); the
+    /// measured gain is written there ([`Sink::write`](crate::Sink::write)'s code).
+    pub(crate) fn finish_in_background(
+        self,
+    ) -> Result<std::thread::JoinHandle<Result<(), Error>>, Error> {
+        let seal = self.sealer()?;
+        std::thread::Builder::new()
+            .name("sink-finish".into())
+            .spawn(seal)
+            .map_err(|e| Error::io("start a thread", e))
+    }
+
+    /// What is left of ending the file once no record is held: it no longer depends on the
+    /// record type.
+    fn sealer(self) -> Result<Sealer, Error> {
+        let end: Box<dyn FnOnce() -> Result<Target, Error> + Send> = match self {
+            FileEncoder::Ndjson(w) => Box::new(move || Ok(w)),
+            FileEncoder::Gzip(w) => {
+                Box::new(move || w.finish().map_err(|e| Error::io("end gzip", e)))
+            }
+            FileEncoder::Zstd(w) => {
+                Box::new(move || w.finish().map_err(|e| Error::io("end zstd", e)))
+            }
+            FileEncoder::Parquet(p) => Box::new(p.close_input()?),
         };
-        let file = target
-            .inner
-            .into_inner()
-            .map_err(|e| Error::io("write a staged file", e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::io("sync a staged file", e))
+        Ok(Box::new(move || {
+            let file = end()?
+                .inner
+                .into_inner()
+                .map_err(|e| Error::io("write a staged file", e.into_error()))?;
+            file.sync_all()
+                .map_err(|e| Error::io("sync a staged file", e))
+        }))
     }
 }
+
+/// The end of a file that holds no record any more: trailer or footer, flush, sync.
+type Sealer = Box<dyn FnOnce() -> Result<(), Error> + Send>;

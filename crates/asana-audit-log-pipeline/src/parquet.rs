@@ -368,13 +368,16 @@ impl<R> ParquetFile<R> {
         self.size.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Hands the rows still held to the encoder and closes its input, then waits for the
-    /// encoder to write the footer; returns the file.
-    pub(crate) fn finish(mut self) -> Result<Target, Error> {
+    /// Hands the rows still held to the encoder and closes its input; the closure returned
+    /// waits for the encoder to write the footer and returns the file.
+    pub(crate) fn close_input(
+        mut self,
+    ) -> Result<impl FnOnce() -> Result<Target, Error> + Send + 'static, Error> {
         self.flush_batch()?;
         // Closing the channel ends the encoder, which writes the footer.
         self.batches = None;
-        self.join()
+        let encoder = self.encoder.take();
+        Ok(move || join(encoder))
     }
 }
 
