@@ -256,9 +256,8 @@ impl Destination {
     /// atomically: no reader ever sees part of a file under its name. The staged files are
     /// gone afterwards. In a local folder every file is moved first, then each folder that
     /// gained an entry (a file, or a folder made for one) is synced once, however many files
-    /// it took, the folders side by side: a commit of a day's files for many tables costs a
-    /// few rounds of syncs, not three per file. On an error, says how many files (from the
-    /// first) are in place.
+    /// it took: a commit of a day's files for many tables costs one sync per folder, not three
+    /// per file. On an error, says how many files (from the first) are in place.
     pub(crate) async fn publish_all(
         &self,
         files: &[(PathBuf, String)],
@@ -287,7 +286,10 @@ impl Destination {
                         dir = folder.parent();
                     }
                 }
-                sync_dirs(&folders.into_iter().collect::<Vec<_>>()).map_err(|e| (files.len(), e))
+                folders
+                    .iter()
+                    .try_for_each(|folder| sync_dir(folder))
+                    .map_err(|e| (files.len(), e))
             }
             Kind::Object { store, prefix } => {
                 for (index, (staged, name)) in files.iter().enumerate() {
@@ -371,34 +373,6 @@ impl Destination {
             }
         }
     }
-}
-
-/// [`sync_dir`] of each of `dirs`, on up to eight threads: a folder's sync mostly waits for
-/// the disk, and syncs issued together share the file system's journal commits.
-fn sync_dirs(dirs: &[PathBuf]) -> Result<(), Error> {
-    const THREADS: usize = 8;
-    if dirs.len() <= 1 {
-        return dirs.iter().try_for_each(|dir| sync_dir(dir));
-    }
-    let share = dirs.len().div_ceil(THREADS);
-    std::thread::scope(|scope| {
-        let syncing: Vec<_> = dirs
-            .chunks(share)
-            .map(|some| scope.spawn(move || some.iter().try_for_each(|dir| sync_dir(dir))))
-            .collect();
-        // Every thread is joined (the scope would anyway); the first error is reported.
-        let mut result = Ok(());
-        for thread in syncing {
-            let synced = thread.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    "sync folders",
-                    std::io::Error::other("a syncing thread panicked"),
-                ))
-            });
-            result = result.and(synced);
-        }
-        result
-    })
 }
 
 /// Makes the entries of `dir` (a rename into it, a new folder in it) durable.

@@ -227,20 +227,20 @@ impl<R: Record> FileEncoder<R> {
         }
     }
 
-    /// Ends the file (compression trailer, Parquet footer) and syncs it to disk; with
-    /// `uncache`, its pages then leave the page cache (see [`uncache`]).
-    pub(crate) fn finish(self, uncache: bool) -> Result<(), Error> {
-        (self.sealer(uncache)?)()
+    /// Ends the file (compression trailer, Parquet footer) and syncs it to disk.
+    pub(crate) fn finish(self) -> Result<(), Error> {
+        (self.sealer()?)()
     }
 
     /// Ends the file on a thread of its own: the rows still held go to the encoder now, the
     /// trailer or footer and the sync happen there. Join the handle before the file is used.
-    /// With `uncache`, the file's pages leave the page cache once synced (see [`uncache`]).
+    ///
+    /// The sink uses it for a file its records left for another folder (the next day); the
+    /// measured gain is written there ([`Sink::write`](crate::Sink::write)'s code).
     pub(crate) fn finish_in_background(
         self,
-        uncache: bool,
     ) -> Result<std::thread::JoinHandle<Result<(), Error>>, Error> {
-        let seal = self.sealer(uncache)?;
+        let seal = self.sealer()?;
         std::thread::Builder::new()
             .name("sink-finish".into())
             .spawn(seal)
@@ -249,7 +249,7 @@ impl<R: Record> FileEncoder<R> {
 
     /// What is left of ending the file once no record is held: it no longer depends on the
     /// record type.
-    fn sealer(self, uncache: bool) -> Result<Sealer, Error> {
+    fn sealer(self) -> Result<Sealer, Error> {
         let end: Box<dyn FnOnce() -> Result<Target, Error> + Send> = match self {
             FileEncoder::Ndjson(w) => Box::new(move || Ok(w)),
             FileEncoder::Gzip(w) => {
@@ -266,34 +266,9 @@ impl<R: Record> FileEncoder<R> {
                 .into_inner()
                 .map_err(|e| Error::io("write a staged file", e.into_error()))?;
             file.sync_all()
-                .map_err(|e| Error::io("sync a staged file", e))?;
-            if uncache {
-                self::uncache(&file);
-            }
-            Ok(())
+                .map_err(|e| Error::io("sync a staged file", e))
         }))
     }
-}
-
-/// Lets the kernel drop a synced file's pages from its page cache. A sink never reads a local
-/// file again once it is finished (it is moved into place), and an archive written at hundreds
-/// of megabytes a second would otherwise fill the cache with pages nobody asked for, pushing
-/// out other programs' data and making further writes wait for memory to be reclaimed (in the
-/// convert benchmark, conversion to OCSF swung between 270,000 and 430,000 events/s from run
-/// to run before this, and held between 420,000 and 490,000 after; see BENCHMARKS.md).
-/// Readers of the archive read it from disk as any reader of a file does. The pages are clean
-/// after the sync, so nothing is lost; it is only advice, and a refusal changes nothing.
-fn uncache(file: &File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `posix_fadvise` only reads the descriptor, which `file` keeps open here.
-        unsafe {
-            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
 }
 
 /// The end of a file that holds no record any more: trailer or footer, flush, sync.

@@ -11,9 +11,6 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc as std_mpsc;
 
 use crate::error::Error;
 
@@ -33,7 +30,7 @@ enum Inner {
     File {
         /// The file's path, for messages.
         path: PathBuf,
-        /// The file, written on its own thread.
+        /// The file, through a buffer.
         writer: FileWriter,
         /// Bytes in the file once the buffer is flushed.
         len: u64,
@@ -42,142 +39,61 @@ enum Inner {
     Stdout(BufWriter<io::Stdout>),
 }
 
-/// Bytes gathered before a chunk goes to the writer thread.
-const CHUNK: usize = 1 << 18;
-/// Chunks that may wait for the writer thread (so at most about 2 MiB are in flight).
-const CHUNKS_IN_FLIGHT: usize = 8;
-
-/// What the writer thread does for a [`FileWriter::finish`] before it answers.
+/// What [`FileWriter::finish`] does besides flushing its buffer to the file.
 #[derive(Clone, Copy, Debug)]
 enum Finish {
-    /// Nothing more: every chunk sent so far has been written to the file.
+    /// Nothing more: the file holds every line written so far.
     Flush,
     /// Also wait until the written bytes are on disk (`fdatasync`).
     Sync,
 }
 
-/// A job for the writer thread.
-enum Job {
-    Write(Vec<u8>),
-    Finish(Finish, std_mpsc::SyncSender<io::Result<()>>),
-}
-
-/// Appends to a file from a thread of its own, so that the export loop does not wait while the
-/// kernel copies each chunk into the page cache. Chunks are written in order; [`finish`]
-/// returns once everything sent before it is written (and synced, for [`Finish::Sync`]), with
-/// the first error the thread met, if any. Dropping it writes what is pending and joins the
-/// thread.
-///
-/// [`finish`]: FileWriter::finish
+/// Appends lines to a file through a buffer. After a failed write or sync nothing more is
+/// written and every later call returns that error, so no checkpoint can cover bytes that are
+/// not in the file.
 struct FileWriter {
-    chunk: Vec<u8>,
-    /// Set by the thread when a write fails, so that the export stops at once rather than at
-    /// the next `finish` (which reports the error itself).
-    failed: Arc<AtomicBool>,
-    jobs: Option<std_mpsc::SyncSender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    file: BufWriter<File>,
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl FileWriter {
     fn new(file: File) -> Self {
-        let (jobs, queue) = std_mpsc::sync_channel::<Job>(CHUNKS_IN_FLIGHT);
-        let failed_flag = Arc::new(AtomicBool::new(false));
-        let thread_failed = Arc::clone(&failed_flag);
-        let thread = std::thread::Builder::new()
-            .name("output-writer".into())
-            .spawn(move || {
-                let mut file = file;
-                // After a failed write nothing more is written; the error is reported to every
-                // later `finish`, so no checkpoint can cover bytes that are not in the file.
-                let mut failed: Option<(io::ErrorKind, String)> = None;
-                for job in queue {
-                    match job {
-                        Job::Write(bytes) => {
-                            if failed.is_none()
-                                && let Err(e) = file.write_all(&bytes)
-                            {
-                                failed = Some((e.kind(), e.to_string()));
-                                thread_failed.store(true, Ordering::Relaxed);
-                            }
-                        }
-                        Job::Finish(how, answer) => {
-                            if failed.is_none()
-                                && let Finish::Sync = how
-                                && let Err(e) = file.sync_data()
-                            {
-                                failed = Some((e.kind(), e.to_string()));
-                                thread_failed.store(true, Ordering::Relaxed);
-                            }
-                            let result = match &failed {
-                                None => Ok(()),
-                                Some((kind, message)) => {
-                                    Err(io::Error::new(*kind, message.clone()))
-                                }
-                            };
-                            let _ = answer.send(result);
-                        }
-                    }
-                }
-            })
-            .ok();
-        // Without a thread (the system refused one) the jobs' receiver is gone: every send and
-        // `finish` then fails with a clear error instead of losing events.
         FileWriter {
-            chunk: Vec::with_capacity(CHUNK),
-            failed: failed_flag,
-            jobs: Some(jobs),
-            thread,
+            file: BufWriter::with_capacity(1 << 16, file),
+            failed: None,
         }
-    }
-
-    fn gone() -> io::Error {
-        io::Error::other("the output writer thread is not running")
-    }
-
-    fn send(&self, job: Job) -> io::Result<()> {
-        let jobs = self.jobs.as_ref().ok_or_else(Self::gone)?;
-        jobs.send(job).map_err(|_| Self::gone())
     }
 
     /// Appends `json` and a newline.
     fn write_line(&mut self, json: &str) -> io::Result<()> {
-        if self.failed.load(Ordering::Relaxed) {
-            // The thread's own error, with its kind and message.
-            return self.finish(Finish::Flush);
-        }
-        self.chunk.extend_from_slice(json.as_bytes());
-        self.chunk.push(b'\n');
-        if self.chunk.len() >= CHUNK {
-            self.send_chunk()?;
-        }
-        Ok(())
+        self.run(|file| {
+            file.write_all(json.as_bytes())?;
+            file.write_all(b"\n")
+        })
     }
 
-    /// Hands the gathered bytes, if any, to the thread.
-    fn send_chunk(&mut self) -> io::Result<()> {
-        if self.chunk.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
-        self.send(Job::Write(chunk))
-    }
-
-    /// Sends what is gathered and waits until the thread has written everything so far.
+    /// Writes what is buffered to the file, and syncs it for [`Finish::Sync`].
     fn finish(&mut self, how: Finish) -> io::Result<()> {
-        self.send_chunk()?;
-        let (answer, reply) = std_mpsc::sync_channel(1);
-        self.send(Job::Finish(how, answer))?;
-        reply.recv().map_err(|_| Self::gone())?
+        self.run(|file| {
+            file.flush()?;
+            match how {
+                Finish::Flush => Ok(()),
+                Finish::Sync => file.get_ref().sync_data(),
+            }
+        })
     }
-}
 
-impl Drop for FileWriter {
-    fn drop(&mut self) {
-        let _ = self.send_chunk();
-        // Closing the queue ends the thread once it has written the rest.
-        self.jobs = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// Runs `step` unless an earlier step failed; the first failure is kept and returned by
+    /// every later call.
+    fn run(&mut self, step: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+        if self.failed.is_none()
+            && let Err(e) = step(&mut self.file)
+        {
+            self.failed = Some((e.kind(), e.to_string()));
+        }
+        match &self.failed {
+            None => Ok(()),
+            Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
         }
     }
 }
@@ -387,11 +303,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_writer_thread_writes_in_order_and_reports_failures() {
+    fn the_file_writer_writes_in_order_and_reports_failures() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
         let mut writer = FileWriter::new(File::create(&path).unwrap());
-        // Enough lines for several chunks, then a partial one.
+        // Enough lines to fill the buffer many times over, then one more.
         let line = "x".repeat(999);
         for _ in 0..1000 {
             writer.write_line(&line).unwrap();
@@ -407,10 +323,21 @@ mod tests {
         // every later one.
         let mut writer = FileWriter::new(File::open(&path).unwrap());
         writer.write_line("lost").unwrap();
-        assert!(writer.finish(Finish::Flush).is_err());
+        let error = writer.finish(Finish::Flush).unwrap_err();
         assert!(writer.finish(Finish::Sync).is_err());
-        // Once the thread has failed, the next line fails at once with its error.
-        assert!(writer.write_line("also lost").is_err());
+        // Once a write has failed, the next line fails at once with its error, and nothing
+        // reached the file.
+        let again = writer.write_line("also lost").unwrap_err();
+        assert_eq!(
+            (again.kind(), again.to_string()),
+            (error.kind(), error.to_string())
+        );
+        drop(writer);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("x\n{\"last\":1}\n")
+        );
     }
 
     #[test]

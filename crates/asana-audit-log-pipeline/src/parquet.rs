@@ -10,14 +10,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log::events::EventObject;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, ArrowRowGroupWriterFactory,
-    compute_leaves,
-};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::encoding::Counting;
@@ -316,16 +310,14 @@ impl<R> ParquetFile<R> {
             .set_column_statistics_enabled(unique(EVENT_JSON_COLUMN), EnabledStatistics::None)
             .set_created_by(concat!("asana-audit-log-pipeline ", env!("CARGO_PKG_VERSION")).into())
             .build();
-        let schema = rows.schema();
         let writer =
-            ArrowWriter::try_new(sink, schema.clone(), Some(properties)).map_err(Error::parquet)?;
+            ArrowWriter::try_new(sink, rows.schema(), Some(properties)).map_err(Error::parquet)?;
         let (batches, received) = std::sync::mpsc::sync_channel::<RecordBatch>(BATCHES_IN_FLIGHT);
         let size = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let reported = size.clone();
-        let row_group_rows = row_group_rows.max(1);
         let encoder = std::thread::Builder::new()
             .name("parquet-encoder".into())
-            .spawn(move || encode(writer, &schema, row_group_rows, received, &reported))
+            .spawn(move || encode(writer, received, &reported))
             .map_err(|e| Error::io("start the Parquet encoder", e))?;
         Ok(ParquetFile {
             rows,
@@ -389,160 +381,23 @@ impl<R> ParquetFile<R> {
     }
 }
 
-/// The encoder thread's work: `batches` into row groups of `row_group_rows` rows, then the
-/// footer; `size` follows the file's bytes written plus the row group in progress.
-///
-/// The last leaf column (the exact JSON of each event: most of the bytes, so most of the
-/// compression) is encoded on a thread of its own beside the other columns, so that no single
-/// thread paces a conversion on its own.
+/// The encoder thread's work: `batches` into the file (the writer cuts row groups at the row
+/// count its properties give), then the footer; `size` follows the file's bytes written plus
+/// the row group in progress.
 fn encode(
-    writer: ArrowWriter<Target>,
-    schema: &SchemaRef,
-    row_group_rows: usize,
+    mut writer: ArrowWriter<Target>,
     batches: std::sync::mpsc::Receiver<RecordBatch>,
     size: &std::sync::atomic::AtomicU64,
 ) -> Result<Target, Error> {
-    let (mut file, factory) = writer.into_serialized_writer().map_err(Error::parquet)?;
-    let mut group: Option<RowGroup> = None;
     for batch in batches {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let current = match group.as_mut() {
-                Some(current) => current,
-                // The next row group's index is the count of those already in the file.
-                None => group.insert(RowGroup::start(&factory, file.flushed_row_groups().len())?),
-            };
-            let take = (row_group_rows - current.rows).min(batch.num_rows() - offset);
-            current.write(schema, &batch.slice(offset, take))?;
-            offset += take;
-            if current.rows == row_group_rows
-                && let Some(full) = group.take()
-            {
-                full.finish(&mut file)?;
-            }
-        }
-        let in_progress = group.as_ref().map_or(0, RowGroup::estimated_bytes);
+        writer.write(&batch).map_err(Error::parquet)?;
         size.store(
-            (file.bytes_written() + in_progress) as u64,
+            (writer.bytes_written() + writer.in_progress_size()) as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
-    if let Some(last) = group.take() {
-        last.finish(&mut file)?;
-    }
-    // Writes the footer.
-    file.into_inner().map_err(Error::parquet)
-}
-
-/// A row group being encoded: the column writers of every leaf column but the last here, the
-/// last one's on a thread of its own.
-struct RowGroup {
-    writers: Vec<ArrowColumnWriter>,
-    last: Option<std::sync::mpsc::SyncSender<ArrowLeafColumn>>,
-    last_encoder: Option<std::thread::JoinHandle<Result<ArrowColumnChunk, ParquetError>>>,
-    /// The last column's estimated size, as of its last write.
-    last_bytes: Arc<std::sync::atomic::AtomicUsize>,
-    rows: usize,
-}
-
-impl RowGroup {
-    fn start(factory: &ArrowRowGroupWriterFactory, index: usize) -> Result<Self, Error> {
-        let mut writers = factory
-            .create_column_writers(index)
-            .map_err(Error::parquet)?;
-        let mut last_writer = writers.pop().ok_or_else(|| {
-            Error::parquet(ParquetError::General("a schema without columns".into()))
-        })?;
-        let (last, leaves) = std::sync::mpsc::sync_channel::<ArrowLeafColumn>(BATCHES_IN_FLIGHT);
-        let last_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let reported = last_bytes.clone();
-        let last_encoder = std::thread::Builder::new()
-            .name("parquet-encoder-2".into())
-            .spawn(move || {
-                for leaf in leaves {
-                    last_writer.write(&leaf)?;
-                    reported.store(
-                        last_writer.get_estimated_total_bytes(),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                }
-                last_writer.close()
-            })
-            .map_err(|e| Error::io("start the Parquet encoder", e))?;
-        Ok(RowGroup {
-            writers,
-            last: Some(last),
-            last_encoder: Some(last_encoder),
-            last_bytes,
-            rows: 0,
-        })
-    }
-
-    /// Encodes `batch`'s rows, every leaf column in schema order.
-    fn write(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), Error> {
-        let mut leaf_index = 0;
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column).map_err(Error::parquet)? {
-                match self.writers.get_mut(leaf_index) {
-                    Some(writer) => writer.write(&leaf).map_err(Error::parquet)?,
-                    None => {
-                        let sent = self
-                            .last
-                            .as_ref()
-                            .is_some_and(|last| last.send(leaf).is_ok());
-                        if !sent {
-                            // The last column's thread stopped: its error says why.
-                            return Err(self.join_last().err().unwrap_or_else(|| {
-                                Error::parquet(ParquetError::General("the encoder stopped".into()))
-                            }));
-                        }
-                    }
-                }
-                leaf_index += 1;
-            }
-        }
-        self.rows += batch.num_rows();
-        Ok(())
-    }
-
-    fn estimated_bytes(&self) -> usize {
-        let here: usize = self
-            .writers
-            .iter()
-            .map(ArrowColumnWriter::get_estimated_total_bytes)
-            .sum();
-        here + self.last_bytes.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The last column's chunk, once its input is closed, or why its thread stopped.
-    fn join_last(&mut self) -> Result<ArrowColumnChunk, Error> {
-        self.last = None;
-        match self.last_encoder.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result.map_err(Error::parquet),
-            Some(Err(_)) | None => Err(Error::io(
-                "encode Parquet",
-                std::io::Error::other("the encoder thread panicked"),
-            )),
-        }
-    }
-
-    /// Closes the column writers and appends the row group to `file`.
-    fn finish(mut self, file: &mut SerializedFileWriter<Target>) -> Result<(), Error> {
-        let mut chunks = std::mem::take(&mut self.writers)
-            .into_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::parquet)?;
-        chunks.push(self.join_last()?);
-        let mut row_group = file.next_row_group().map_err(Error::parquet)?;
-        for chunk in chunks {
-            chunk
-                .append_to_row_group(&mut row_group)
-                .map_err(Error::parquet)?;
-        }
-        row_group.close().map_err(Error::parquet)?;
-        Ok(())
-    }
+    // Writes the last row group and the footer.
+    writer.into_inner().map_err(Error::parquet)
 }
 
 /// The encoder's result: the file, or why it stopped.

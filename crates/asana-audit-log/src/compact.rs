@@ -71,29 +71,34 @@ fn string_end_escaped(bytes: &[u8], mut from: usize) -> (usize, bool) {
 /// still well defined (unbalanced closing brackets never take the depth below zero).
 #[cfg(any(test, fuzzing))]
 pub fn shape(json: &str) -> Shape {
-    scan_object(json, |_, _| {}).0
+    scan_object(json, |_, _, _| {}).0
 }
 
 /// Scans the text of one valid JSON value once, like [`shape`], and also hands each member of
-/// the top-level object to `member` as `(key, value)` byte ranges of `json`: the key's string
-/// literal with its quotes, and the value's JSON text without surrounding whitespace. Returns the shape and whether the
-/// value is an object (when it is not, `member` is never called).
+/// the top-level object to `member` as `(key, value, plain)`: the key's string literal with its
+/// quotes and the value's JSON text without surrounding whitespace, as byte ranges of `json`,
+/// and whether the member is plain: neither its key nor its value (when that is a string) has
+/// an escape, so their text between the quotes is their value. Returns the shape and whether
+/// the value is an object (when it is not, `member` is never called).
 ///
-/// The members are meaningful only for valid JSON (e.g. a `serde_json::value::RawValue`): the
-/// scan follows structure, it does not check it. For any text it finishes without panicking,
-/// and the shape is as [`shape`] describes. Members are reported in order, repeated keys
-/// included.
+/// The one walker over JSON text in this crate: decoding an event, indexing an object's
+/// members and visiting its string members all use it. The members are meaningful only for
+/// valid JSON (e.g. a `serde_json::value::RawValue`): the scan follows structure, it does not
+/// check it. For any text it finishes without panicking, and the shape is as [`shape`]
+/// describes. Members are reported in order, repeated keys included.
 pub(crate) fn scan_object(
     json: &str,
-    mut member: impl FnMut(Range<usize>, Range<usize>),
+    mut member: impl FnMut(Range<usize>, Range<usize>, bool),
 ) -> (Shape, bool) {
     let bytes = json.as_bytes();
     let mut shape = Shape::default();
     let mut depth = 0usize;
     let mut is_object = None;
-    // The current top-level member: its key literal and where its value starts.
+    // The current top-level member: its key literal, where its value starts, and whether an
+    // escape was seen in either.
     let mut key: Option<Range<usize>> = None;
     let mut value_start = None;
+    let mut escaped = false;
     // Just past the last byte that was not whitespace.
     let mut end = 0;
     let mut at = 0;
@@ -107,11 +112,14 @@ pub(crate) fn scan_object(
         let top = depth == 1 && is_object == Some(true);
         match byte {
             b'"' => {
-                at = string_end(bytes, at);
+                let (string_end, has_escape) = string_end_escaped(bytes, at);
+                at = string_end;
                 if top && key.is_none() {
-                    key = Some(start..at.min(bytes.len()));
+                    key = Some(start..at);
+                    escaped = has_escape;
                 } else if top && value_start.is_none() {
                     value_start = Some(start);
+                    escaped |= has_escape;
                 }
             }
             b'[' | b'{' => {
@@ -124,7 +132,7 @@ pub(crate) fn scan_object(
             }
             b']' | b'}' | b',' => {
                 if top && let (Some(key), Some(value)) = (key.take(), value_start.take()) {
-                    member(key, value..end);
+                    member(key, value..end, !escaped);
                 }
                 if byte != b',' {
                     depth = depth.saturating_sub(1);
@@ -141,112 +149,6 @@ pub(crate) fn scan_object(
         end = at;
     }
     (shape, is_object == Some(true))
-}
-
-/// How many members [`compact_members`] reports at the most; an object with more is scanned
-/// by [`scan_object`].
-const COMPACT_MEMBERS: usize = 24;
-
-/// The members of the object `json` as [`scan_object`] gives them (key literal, value), found
-/// faster when the text is compact (no whitespace outside strings, as every event text of this
-/// crate is): it steps from member to member, skips strings eight bytes at a time and walks
-/// only the values that are objects or arrays. Text that is not a compact object, or has more
-/// than [`COMPACT_MEMBERS`] members, is handed to [`scan_object`] instead, so the members are
-/// always the same. Like it, meaningful only for valid JSON, and never panics.
-///
-/// `member` is also told whether the member is plain: neither its key nor its value (when that
-/// is a string) has an escape, so their text between the quotes is their value. Members found
-/// by [`scan_object`] are never called plain. Returns what [`scan_object`] returns: the shape,
-/// and whether the text is an object.
-pub(crate) fn compact_members(
-    json: &str,
-    mut member: impl FnMut(Range<usize>, Range<usize>, bool),
-) -> (Shape, bool) {
-    let mut found = [([0; 4], false); COMPACT_MEMBERS];
-    match compact_walk(json.as_bytes(), &mut found) {
-        Some((count, depth)) => {
-            // By reference: an array's `into_iter` would copy all of it first.
-            for &([key, key_end, value, value_end], plain) in &found[..count] {
-                member(key..key_end, value..value_end, plain);
-            }
-            let shape = Shape {
-                has_whitespace: false,
-                depth,
-            };
-            (shape, true)
-        }
-        None => scan_object(json, |key, value| member(key, value, false)),
-    }
-}
-
-/// The walk of [`compact_members`]: how many members it put in `found` (key start and end,
-/// value start and end; whether plain) and how deep the object nests, or `None` where it met
-/// anything but one compact object (or too many members).
-fn compact_walk(bytes: &[u8], found: &mut [([usize; 4], bool)]) -> Option<(usize, usize)> {
-    if bytes.first() != Some(&b'{') {
-        return None;
-    }
-    let mut count = 0;
-    let mut deepest = 1;
-    let mut at = 1;
-    if bytes.get(at) == Some(&b'}') {
-        return (at + 1 == bytes.len()).then_some((0, 1));
-    }
-    loop {
-        if bytes.get(at) != Some(&b'"') {
-            return None;
-        }
-        let (key_end, key_escaped) = string_end_escaped(bytes, at + 1);
-        if bytes.get(key_end) != Some(&b':') {
-            return None;
-        }
-        let start = key_end + 1;
-        let mut value_escaped = false;
-        let end = match bytes.get(start)? {
-            b'"' => {
-                let (end, escaped) = string_end_escaped(bytes, start + 1);
-                value_escaped = escaped;
-                end
-            }
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                let mut i = start;
-                loop {
-                    match bytes.get(i)? {
-                        b'"' => i = string_end(bytes, i + 1),
-                        b'{' | b'[' => {
-                            depth += 1;
-                            deepest = deepest.max(depth + 1);
-                            i += 1;
-                        }
-                        b'}' | b']' => {
-                            depth -= 1;
-                            i += 1;
-                            if depth == 0 {
-                                break i;
-                            }
-                        }
-                        byte if is_json_whitespace(*byte) => return None,
-                        _ => i += 1,
-                    }
-                }
-            }
-            _ => {
-                let mut i = start;
-                while !matches!(bytes.get(i)?, b',' | b'}') && !is_json_whitespace(bytes[i]) {
-                    i += 1;
-                }
-                i
-            }
-        };
-        *found.get_mut(count)? = ([at, key_end, start, end], !key_escaped && !value_escaped);
-        count += 1;
-        match bytes.get(end)? {
-            b',' => at = end + 1,
-            b'}' if end + 1 == bytes.len() => return Some((count, deepest)),
-            _ => return None,
-        }
-    }
 }
 
 /// Copies `json` without the whitespace outside string literals.
@@ -298,35 +200,16 @@ mod tests {
     }
 
     #[test]
-    fn compact_objects_are_walked_and_others_handed_on() {
-        let mut found = [([0; 4], false); COMPACT_MEMBERS];
+    fn members_are_plain_when_neither_key_nor_string_value_has_an_escape() {
         let text = r#"{"a":"x","b\"":{"c":["}",1]},"d":-1.5e3,"e":"\u00e9","f":null}"#;
-        assert_eq!(compact_walk(text.as_bytes(), &mut found), Some((5, 3)));
-        let plain: Vec<bool> = found[..5].iter().map(|(_, plain)| *plain).collect();
+        let mut plain = Vec::new();
+        let (shape, is_object) = scan_object(text, |_, _, is_plain| plain.push(is_plain));
+        assert_eq!((shape.depth, is_object), (3, true));
         assert_eq!(plain, [true, false, true, false, true]);
-        for other in [
-            r#"{ "a":1}"#,
-            r#"{"a": 1}"#,
-            r#"{"a":1 }"#,
-            r#"{"a":1} "#,
-            "[1]",
-            "",
-            r#"{"a":1"#,
-            r#"{"a":[1, 2]}"#,
-        ] {
-            assert_eq!(compact_walk(other.as_bytes(), &mut found), None, "{other}");
-        }
-        let many = format!(
-            "{{{}}}",
-            (0..=COMPACT_MEMBERS)
-                .map(|i| format!("\"k{i}\":{i}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        assert_eq!(compact_walk(many.as_bytes(), &mut found), None);
-        let mut count = 0;
-        compact_members(&many, |_, _, _| count += 1);
-        assert_eq!(count, COMPACT_MEMBERS + 1, "the rest is scanned");
+        // An escape inside a value that is not a string does not count.
+        let mut plain = Vec::new();
+        scan_object(r#"{"a":["\n"], "b" : "\"" }"#, |_, _, p| plain.push(p));
+        assert_eq!(plain, [true, false]);
     }
 
     #[test]
@@ -396,11 +279,17 @@ mod tests {
         );
     }
 
-    /// The members `scan_object` reports, as (key literal, value text) pairs.
+    /// The members `scan_object` reports, as (key literal, value text) pairs; a member called
+    /// plain is checked to have no escape in its key or string value.
     fn members(json: &str) -> (Shape, bool, Vec<(String, String)>) {
         let mut found = Vec::new();
-        let (shape, is_object) = scan_object(json, |k, v| {
-            found.push((json[k].to_owned(), json[v].to_owned()))
+        let (shape, is_object) = scan_object(json, |k, v, plain| {
+            let (key, value) = (&json[k], &json[v]);
+            if plain {
+                assert!(!key.contains('\\'), "{key}");
+                assert!(!value.starts_with('"') || !value.contains('\\'), "{value}");
+            }
+            found.push((key.to_owned(), value.to_owned()))
         });
         (shape, is_object, found)
     }
@@ -466,23 +355,6 @@ mod tests {
                     prop_assert_eq!(&serde_json::from_str::<serde_json::Value>(raw).unwrap(), want_value);
                 }
             }
-        }
-
-        #[test]
-        fn compact_members_are_scan_objects_members(value in arb_json(), pretty in any::<bool>()) {
-            let text = text_of(&value, pretty);
-            let (want_shape, want_object, want) = members(&text);
-            let mut found = Vec::new();
-            let (shape, is_object) = compact_members(&text, |key, value, plain| {
-                let (key, value) = (&text[key], &text[value]);
-                if plain {
-                    assert!(!key.contains('\\'), "{key}");
-                    assert!(!value.starts_with('"') || !value.contains('\\'), "{value}");
-                }
-                found.push((key.to_owned(), value.to_owned()));
-            });
-            prop_assert_eq!(found, want);
-            prop_assert_eq!((shape, is_object), (want_shape, want_object));
         }
 
         #[test]

@@ -574,7 +574,7 @@ impl<'a> Head<'a> {
     /// eagerly decoded members.
     fn scan(text: &'a str) -> (Self, compact::Shape, bool) {
         let mut head = Head::default();
-        let (shape, is_object) = compact::compact_members(text, |key, value, plain| {
+        let (shape, is_object) = compact::scan_object(text, |key, value, plain| {
             let slot = match string_in(&text[key], plain).as_deref() {
                 Some("gid") => &mut head.gid,
                 Some("created_at") => &mut head.created_at,

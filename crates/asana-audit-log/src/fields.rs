@@ -37,8 +37,8 @@ pub(crate) fn string_in(literal: &str, plain: bool) -> Option<Cow<'_, str>> {
 /// Visits the members of a JSON object's text in one scan, without building [`Fields`]: each
 /// member's key (unescaped) and its value when that is a string (unescaped, borrowed unless it
 /// has escapes; `None` for a value of any other JSON type), in order, repeated keys included.
-/// Serves [`AuditLogEvent::for_each_member`](crate::AuditLogEvent::for_each_member): it steps
-/// over compact text (as an event's is) member by member, which costs far less than a
+/// Serves [`AuditLogEvent::for_each_member`](crate::AuditLogEvent::for_each_member): one pass
+/// of [`compact::scan_object`] over the object's text, which costs far less than a
 /// `serde_json` pass or the typed views.
 ///
 /// Text that is not an object visits nothing. `object` must be valid JSON (as every text an
@@ -49,7 +49,7 @@ pub(crate) fn string_members<'a>(
     object: &'a str,
     mut visit: impl FnMut(&str, Option<Cow<'a, str>>),
 ) {
-    compact::compact_members(object, |key, value, plain| {
+    compact::scan_object(object, |key, value, plain| {
         // `get`: on text that is not JSON a range may end inside a character.
         let (Some(key), Some(value)) = (object.get(key), object.get(value)) else {
             return;
@@ -112,7 +112,7 @@ impl Members {
             list: Vec::with_capacity(16),
             index: None,
         };
-        compact::scan_object(text, |key, value| {
+        compact::scan_object(text, |key, value, _| {
             let literal = &text[key.clone()];
             let key = if memchr::memchr(b'\\', literal.as_bytes()).is_none() {
                 Key::InText(key.start + 1..key.end - 1)
