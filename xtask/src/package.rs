@@ -55,6 +55,39 @@ pub fn package_args() -> Vec<&'static str> {
     args
 }
 
+/// Removes what an earlier `cargo package` unpacked of our own crates from its temporary local
+/// registry (`$CARGO_HOME/registry/src/-<hash>/<crate>-<version>/`). Cargo unpacks a crate
+/// there once and builds later verifications from that copy even when the packed crate has
+/// changed since (the version stays the same), so a check after a change of a crate's API
+/// would build the crates that use it against its old sources. Only folders named after our
+/// published crates at this version, in registries without a name (which `cargo package`
+/// makes), are removed.
+pub fn forget_unpacked_packages() -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")),
+        |home| Some(PathBuf::from(home)),
+    );
+    let Some(src) = home.map(|home| home.join("registry/src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in PATCHED.iter().chain(["asana-audit-cli"].iter()) {
+            let unpacked = registry.path().join(format!("{name}-{VERSION}"));
+            if unpacked.is_dir() {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("removing {}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where cargo puts its output for this workspace.
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)

@@ -136,7 +136,10 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     if !step(
         "packages build from their packed files",
         &format!("cargo {}", package.join(" ")),
-        || run_cargo(&package),
+        || {
+            crate::package::forget_unpacked_packages()?;
+            run_cargo(&package)
+        },
     )? {
         return Ok(ExitCode::FAILURE);
     }
