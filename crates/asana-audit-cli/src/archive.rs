@@ -50,13 +50,11 @@ pub fn options(args: &ArchiveArgs) -> SinkOptions {
             PartitionBy::Hour => Partitioning::Hour,
         }),
     };
-    let mut options = SinkOptions::new(encoding(args))
-        .with_layout(layout)
-        .with_max_file_bytes(args.rotate_size)
-        .with_max_file_age(args.rotate_after)
-        .with_row_group_rows(usize::try_from(args.row_group_rows).unwrap_or(usize::MAX));
-    if let Some(dir) = &args.staging_dir {
-        options = options.with_staging_dir(dir);
-    }
+    let mut options = SinkOptions::new(encoding(args));
+    options.layout = layout;
+    options.max_file_bytes = args.rotate_size;
+    options.max_file_age = args.rotate_after;
+    options.row_group_rows = usize::try_from(args.row_group_rows).unwrap_or(usize::MAX);
+    options.staging_dir = args.staging_dir.clone();
     options
 }

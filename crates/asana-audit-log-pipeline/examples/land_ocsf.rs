@@ -60,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut pipeline = Pipeline::new(Output::Archive(destination));
         pipeline.format = format;
         // Small files, so that a run commits many times along the way.
-        pipeline.sink = SinkOptions::new(encoding).with_max_file_bytes(16 << 10);
+        pipeline.sink = SinkOptions::new(encoding);
+        pipeline.sink.max_file_bytes = 16 << 10;
         pipeline.checkpoint = Some(dir.join(format!("{name}.checkpoint")));
         let stream = |request: asana_audit_log::EventsRequest| request.stream();
         let summary = pipeline

@@ -120,16 +120,17 @@ impl Layout {
     }
 }
 
-/// How a [`Sink`] encodes, partitions and rotates its files.
+/// How a [`Sink`] encodes, partitions and rotates its files: plain fields, [`new`](Self::new)
+/// sets the defaults each names; set those that differ.
 ///
 /// ```
 /// use std::time::Duration;
-/// use asana_audit_log_pipeline::{Encoding, Partitioning, SinkOptions};
+/// use asana_audit_log_pipeline::{Encoding, Layout, Partitioning, SinkOptions};
 ///
-/// let options = SinkOptions::new(Encoding::Parquet)
-///     .with_partitioning(Partitioning::Hour)
-///     .with_max_file_bytes(64 << 20)
-///     .with_max_file_age(Duration::from_secs(300));
+/// let mut options = SinkOptions::new(Encoding::Parquet);
+/// options.layout = Layout::Hive(Partitioning::Hour);
+/// options.max_file_bytes = 64 << 20;
+/// options.max_file_age = Duration::from_secs(300);
 /// assert_eq!(options.row_group_rows, 65_536);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,41 +167,6 @@ impl SinkOptions {
             row_group_rows: 65_536,
             staging_dir: None,
         }
-    }
-
-    /// Hive partitions by `partitioning`.
-    pub fn with_partitioning(self, partitioning: Partitioning) -> Self {
-        self.with_layout(Layout::Hive(partitioning))
-    }
-
-    /// Another layout.
-    pub fn with_layout(mut self, layout: Layout) -> Self {
-        self.layout = layout;
-        self
-    }
-
-    /// Another size at which files are committed.
-    pub fn with_max_file_bytes(mut self, bytes: u64) -> Self {
-        self.max_file_bytes = bytes;
-        self
-    }
-
-    /// Another age at which files are committed.
-    pub fn with_max_file_age(mut self, age: Duration) -> Self {
-        self.max_file_age = age;
-        self
-    }
-
-    /// Another Parquet row group size.
-    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
-        self.row_group_rows = rows;
-        self
-    }
-
-    /// Another staging folder for object stores.
-    pub fn with_staging_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.staging_dir = Some(dir.into());
-        self
     }
 
     fn validate(&self, destination: &Destination) -> Result<(), Error> {

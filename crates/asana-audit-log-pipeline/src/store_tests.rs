@@ -36,7 +36,9 @@ fn event(gid: u64, day: u32) -> AuditLogEvent {
 }
 
 fn options(staging: &tempfile::TempDir, encoding: Encoding) -> SinkOptions {
-    SinkOptions::new(encoding).with_staging_dir(staging.path())
+    let mut options = SinkOptions::new(encoding);
+    options.staging_dir = Some(staging.path().to_owned());
+    options
 }
 
 /// A mock server of `events` events, a client of it, the query of all its events, and a
@@ -90,7 +92,8 @@ impl Runs {
     async fn run(&self, max: Option<u64>, file_bytes: u64) -> crate::Summary {
         let destination = Destination::in_store(self.store.clone(), "asana", "memory://asana");
         let mut pipeline = Pipeline::new(Output::Archive(destination));
-        pipeline.sink = options(&self.staging, Encoding::Ndjson).with_max_file_bytes(file_bytes);
+        pipeline.sink = options(&self.staging, Encoding::Ndjson);
+        pipeline.sink.max_file_bytes = file_bytes;
         pipeline.checkpoint = Some(self.checkpoint());
         pipeline.max_events = max;
         pipeline

@@ -8,8 +8,8 @@ use std::time::Duration;
 use arrow_array::{Array, StringArray, TimestampMillisecondArray};
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::{
-    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, ParquetRows, Partitioning,
-    Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
+    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Layout, ParquetRows,
+    Partitioning, Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -132,9 +132,9 @@ async fn every_encoding_gives_back_every_event_in_order_once() {
     let source: Vec<&str> = events.iter().map(AuditLogEvent::json).collect();
     for encoding in Encoding::ALL {
         let dir = tempfile::tempdir().unwrap();
-        let options = SinkOptions::new(encoding)
-            .with_max_file_bytes(64 * 1024)
-            .with_row_group_rows(500);
+        let mut options = SinkOptions::new(encoding);
+        options.max_file_bytes = 64 * 1024;
+        options.row_group_rows = 500;
         let mut sink = sink(dir.path(), options).await;
         assert_eq!(land(&mut sink, &events).await, events.len() as u64);
         assert_eq!(sink.pending_events(), 0);
@@ -353,7 +353,8 @@ fn typed_columns_follow_the_views_on_odd_json() {
 async fn hour_partitions_and_time_ordered_names() {
     let events = dataset(500).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = SinkOptions::new(Encoding::Ndjson).with_partitioning(Partitioning::Hour);
+    let mut options = SinkOptions::new(Encoding::Ndjson);
+    options.layout = Layout::Hive(Partitioning::Hour);
     let mut sink = sink(dir.path(), options).await;
     land(&mut sink, &events).await;
     let files = committed_files(dir.path());
@@ -490,12 +491,9 @@ async fn bad_destinations_and_options_are_refused_before_writing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let destination = Destination::parse(dir.path().to_str().unwrap()).unwrap();
-    let error = Sink::open(
-        destination.clone(),
-        SinkOptions::new(Encoding::Parquet).with_row_group_rows(0),
-    )
-    .await
-    .unwrap_err();
+    let mut no_rows = SinkOptions::new(Encoding::Parquet);
+    no_rows.row_group_rows = 0;
+    let error = Sink::open(destination.clone(), no_rows).await.unwrap_err();
     assert!(error.to_string().contains("row group"), "{error}");
     // A regular file where the directory should be: no write is possible.
     let file = dir.path().join("file");
@@ -575,7 +573,8 @@ async fn interleaved_tables_land_in_their_own_folders() {
     let events = dataset(3_000).await;
     for encoding in [Encoding::Ndjson, Encoding::Parquet] {
         let dir = tempfile::tempdir().unwrap();
-        let options = SinkOptions::new(encoding).with_max_file_bytes(64 * 1024);
+        let mut options = SinkOptions::new(encoding);
+        options.max_file_bytes = 64 * 1024;
         let mut sink: Sink<Tagged> = Sink::open_with(
             Destination::parse(dir.path().to_str().unwrap()).unwrap(),
             options,
