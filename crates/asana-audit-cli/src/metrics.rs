@@ -239,6 +239,17 @@ struct Watch {
     silent: Mutex<bool>,
 }
 
+impl Watch {
+    /// How long ago `last` happened (a poll, an event), or the source was first seen when it
+    /// has not happened yet.
+    fn since_last(&self, last: &Mutex<Option<Instant>>) -> Duration {
+        last.lock()
+            .expect("not poisoned")
+            .unwrap_or(self.since)
+            .elapsed()
+    }
+}
+
 /// The process's metrics and health state.
 pub struct Metrics {
     registry: Registry,
@@ -398,12 +409,7 @@ impl Metrics {
         let mut behind: Vec<(&Ws, String)> = watches
             .iter()
             .filter_map(|(label, watch)| {
-                let last = watch
-                    .last_poll
-                    .lock()
-                    .expect("not poisoned")
-                    .unwrap_or(watch.since);
-                let age = last.elapsed();
+                let age = watch.since_last(&watch.last_poll);
                 let bound = *watch.ready_within.lock().expect("not poisoned");
                 (age > bound).then(|| {
                     let why = format!(
@@ -430,12 +436,7 @@ impl Metrics {
     fn check_silence(&self, after: Duration) {
         let watches = self.watches.lock().expect("not poisoned");
         for (label, watch) in watches.iter() {
-            let last = watch
-                .last_event
-                .lock()
-                .expect("not poisoned")
-                .unwrap_or(watch.since);
-            let quiet = last.elapsed();
+            let quiet = watch.since_last(&watch.last_event);
             let now_silent = quiet >= after;
             let mut silent = watch.silent.lock().expect("not poisoned");
             if now_silent == *silent {
