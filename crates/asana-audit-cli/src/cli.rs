@@ -7,7 +7,7 @@ use std::time::Duration;
 use asana_audit_log::types::{ActorType, EventType};
 use asana_audit_log_pipeline::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -177,7 +177,7 @@ pub struct SourceArgs {
     pub resource_gid: Option<String>,
 
     /// Events per request, 1 to 100.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_page_size)]
     pub page_size: u32,
 
     /// Stop after writing N events (the checkpoint then continues after the N-th).
@@ -188,7 +188,7 @@ pub struct SourceArgs {
     /// directory or URL (s3://bucket/prefix, gs://..., az://...) for partitioned files that are
     /// committed whole (see --encoding). A path is a directory when it exists as one, ends
     /// with /, or --encoding is not ndjson.
-    #[arg(long, short, value_name = "FILE|DIR|URL|-", default_value = "-")]
+    #[arg(long, short, value_name = "FILE|DIR|URL|-", default_value = "-", value_hint = ValueHint::AnyPath)]
     pub output: PathBuf,
 
     /// Replace a non-empty --output file when no checkpoint says to resume it.
@@ -198,7 +198,7 @@ pub struct SourceArgs {
     /// Save progress here, and resume from it if it exists. With a file --output, a rerun
     /// after any crash writes every event exactly once; with standard output, events written
     /// after the last checkpoint may be written again.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub checkpoint: Option<PathBuf>,
 
     /// Save the checkpoint after at most this many events (and at least every second).
@@ -223,11 +223,11 @@ pub struct SourceArgs {
     pub requests_per_minute: u32,
 
     /// Read the token from this file instead of ASANA_ACCESS_TOKEN.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub token_file: Option<PathBuf>,
 
     /// The API root (HTTPS required unless the host is loopback).
-    #[arg(long, value_name = "URL", default_value = asana_audit_log::config::DEFAULT_BASE_URL)]
+    #[arg(long, value_name = "URL", default_value = asana_audit_log::config::DEFAULT_BASE_URL, value_parser = parse_base_url)]
     pub base_url: String,
 
     /// Progress on stderr: auto (only on a terminal), always or never.
@@ -297,7 +297,7 @@ pub struct ArchiveArgs {
 
     /// Where files for an object store are staged before upload [default: the system's
     /// temporary folder].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub staging_dir: Option<PathBuf>,
 }
 
@@ -534,6 +534,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("the duration must be more than zero".to_string());
     }
     Ok(duration)
+}
+
+/// Parses `--page-size`: 1 to the largest page the API serves.
+pub fn parse_page_size(text: &str) -> Result<u32, String> {
+    let max = asana_audit_log::limits::MAX_PAGE_SIZE;
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("{text} is not between 1 and {max}"))
+}
+
+/// Parses `--base-url` with the client's own check (HTTPS unless the host is loopback).
+pub fn parse_base_url(text: &str) -> Result<String, String> {
+    asana_audit_log::Client::builder()
+        .token(asana_audit_log::SecretString::from("unused".to_string()))
+        .base_url(text)
+        .build()
+        .map_err(|e| crate::error::CliError::from(e).message)?;
+    Ok(text.to_string())
 }
 
 /// Parses `--concurrency`: 1 to 50 (Asana serves at most 50 concurrent reads per token).

@@ -1,18 +1,23 @@
 //! The configuration of `asana-audit run`: several sources in one TOML file.
 //!
-//! Every value goes through the parser its command-line flag uses (durations, sizes,
-//! encodings, actor types, event types), then every source through the checks `follow` makes
-//! before its first request (the library's query validation, the destination's parse, the
-//! checkpoint and the output). Nothing stops at the first error: all of them are gathered, each
-//! with its line and column, and reported together before any source starts.
+//! A `[[source]]` is `follow`'s command line written as TOML. Its own keys (`name`, where
+//! its token is, `restart_after`) are read here; every other key is the `follow` flag of the
+//! same name (`_` for `-`), checked by that flag's parser and then parsed with the others by
+//! `follow`'s clap definition into the same [`FollowArgs`] the command line gives. A new flag
+//! is a new key, with nothing to add here. Every source then goes through the checks `follow`
+//! makes before its first request (the library's query validation, the destination's parse,
+//! the checkpoint and the output). Nothing stops at the first error: all of them are gathered,
+//! each with its line and column, and reported together before any source starts.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use asana_audit_log::{Client, SecretString};
 use asana_audit_log_pipeline::Output;
-use clap::{Parser, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -87,40 +92,128 @@ pub fn report(path: &Path, errors: &[ConfigError]) -> CliError {
     CliError::input(message)
 }
 
-/// The keys a `[[source]]` takes, as the README documents them.
-const SOURCE_KEYS: &[&str] = &[
+/// The keys of a `[[source]]` that are not `follow` flags.
+const OWN_KEYS: &[&str] = &[
     "name",
-    "workspace",
     "token_file",
     "token_env",
     "token_credential",
-    "base_url",
-    "event_type",
-    "allow_unknown_event_type",
-    "actor_type",
-    "actor_gid",
-    "resource_gid",
-    "since",
-    "start_at",
-    "page_size",
-    "output",
-    "overwrite",
-    "checkpoint",
-    "checkpoint_every",
-    "format",
-    "security_lake",
-    "encoding",
-    "partition",
-    "rotate_size",
-    "rotate_after",
-    "row_group_rows",
-    "staging_dir",
-    "requests_per_minute",
-    "max_retries",
-    "poll_interval",
-    "lookback",
     "restart_after",
 ];
+
+/// The `follow` flags a `[[source]]` does not take, and why.
+const NOT_SOURCE_KEYS: &[(&str, &str)] = &[
+    ("end_at", "a source follows the log, which has no end"),
+    ("max_events", "a source runs until `run` stops"),
+    ("progress", "`run` shows no progress; it logs each source"),
+    (
+        "metrics_addr",
+        "`run --metrics-addr` serves the metrics of every source at one address",
+    ),
+    (
+        "alert_silence",
+        "`run --alert-silence` sets the silence alarm of every source",
+    ),
+    ("help", "it is not an option"),
+];
+
+/// `follow`'s command-line definition, which every other key of a `[[source]]` goes through.
+fn follow_command() -> clap::Command {
+    FollowDefaults::command().args_override_self(true)
+}
+
+/// Every key a `[[source]]` takes: `follow`'s flags (`_` for `-`) and its own.
+fn source_keys(command: &clap::Command) -> Vec<&str> {
+    let flags = command
+        .get_arguments()
+        .map(|arg| arg.get_id().as_str())
+        .filter(|id| !NOT_SOURCE_KEYS.iter().any(|(key, _)| key == id));
+    let mut keys: Vec<&str> = OWN_KEYS.iter().copied().chain(flags).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The command-line words for the flag `arg` set to `value` by a configuration key, its value
+/// checked by the flag's own parser. A path is made relative to `base`.
+fn flag_words(
+    command: &clap::Command,
+    arg: &clap::Arg,
+    value: &Spanned<DeValue<'_>>,
+    base: &Path,
+) -> Result<Vec<OsString>, String> {
+    let flag = OsString::from(format!(
+        "--{}",
+        arg.get_long().unwrap_or(arg.get_id().as_str())
+    ));
+    if !arg.get_action().takes_values() {
+        return Ok(if boolean(value)? {
+            vec![flag]
+        } else {
+            Vec::new()
+        });
+    }
+    let mut text = match value.get_ref() {
+        DeValue::String(text) => text.to_string(),
+        // TOML keeps a bare gid or count as a number, and a bare time as a date-time.
+        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
+            .map_or_else(|_| i.as_str().to_string(), |n| n.to_string()),
+        DeValue::Datetime(datetime) => datetime.to_string(),
+        other => return Err(format!("expected a string, found {}", other.type_str())),
+    };
+    let is_path = matches!(
+        arg.get_value_hint(),
+        ValueHint::AnyPath | ValueHint::FilePath | ValueHint::DirPath
+    );
+    if is_path && text.is_empty() {
+        return Err("expected a path, found an empty string".to_string());
+    }
+    // A URL stays as it is; a trailing / (which says "directory") survives the join.
+    if is_path && !text.contains("://") {
+        text = base.join(&text).display().to_string();
+    }
+    let words = vec![flag, OsString::from(text)];
+    // The flag alone, for an error about its value; how it goes with the other keys is
+    // checked once all are read.
+    let alone = ["run".into(), "--workspace".into(), OsString::new()]
+        .into_iter()
+        .chain(words.iter().cloned());
+    match command.clone().try_get_matches_from(alone) {
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue
+            ) =>
+        {
+            Err(clap_message(&error))
+        }
+        _ => Ok(words),
+    }
+}
+
+/// What a clap error says of a value, without clap's decoration: the flag's parser's own
+/// message, or the values a choice takes.
+fn clap_message(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    if let Some(source) = std::error::Error::source(error) {
+        return source.to_string();
+    }
+    if let (Some(ContextValue::String(value)), Some(ContextValue::Strings(valid))) = (
+        error.get(ContextKind::InvalidValue),
+        error.get(ContextKind::ValidValue),
+    ) {
+        return format!("{value:?} is not one of: {}", valid.join(", "));
+    }
+    // Clap's own sentence, on one line, without its usage and help lines.
+    let rendered = error.render().to_string();
+    let sentence: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    sentence.join(" ").trim_start_matches("error: ").to_string()
+}
 
 /// Where a source's token comes from.
 enum TokenRef {
@@ -135,14 +228,13 @@ struct Draft {
     name: String,
     /// Where its `[[source]]` is, for errors about the whole source.
     at: usize,
-    args: SourceArgs,
-    poll_interval: Duration,
-    lookback: Option<Duration>,
+    /// What `follow` would have been given for it.
+    follow: FollowArgs,
     restart_after: Duration,
     token: Option<(TokenRef, usize)>,
     /// Whether every key parsed (else only its token, checkpoint and output are checked).
     usable: bool,
-    /// Whether it names an output (else `args.output` is the flag's default).
+    /// Whether it names an output (else `follow.source.output` is the flag's default).
     has_output: bool,
 }
 
@@ -186,10 +278,7 @@ fn prepare(
         for (index, table) in array.iter().enumerate() {
             match table.get_ref().as_table() {
                 Some(keys) => {
-                    if let Some(draft) = source(keys, table.span().start, index, base, &mut errors)
-                    {
-                        drafts.push(draft);
-                    }
+                    drafts.push(source(keys, table.span().start, index, base, &mut errors));
                 }
                 None => errors.at(
                     table.span().start,
@@ -243,146 +332,93 @@ struct FollowDefaults {
     follow: FollowArgs,
 }
 
-/// Reads one `[[source]]`; `None` when any of its keys is wrong (each reported).
+/// Reads one `[[source]]`: its own keys here, every other key as the `follow` flag of its name,
+/// through that flag's parser, then all of them together into `follow`'s arguments. Each wrong
+/// key is reported; the draft is `usable` only when none is.
 fn source(
     keys: &DeTable<'_>,
     at: usize,
     index: usize,
     base: &Path,
     errors: &mut Errors<'_>,
-) -> Option<Draft> {
-    let defaults = FollowDefaults::try_parse_from(["run", "--workspace", ""])
-        .expect("follow's defaults parse")
-        .follow;
-    let mut args = defaults.source;
-    let mut draft = Draft {
-        name: String::new(),
-        at,
-        args: args.clone(),
-        poll_interval: defaults.poll_interval,
-        lookback: defaults.lookback,
-        restart_after: DEFAULT_RESTART_AFTER,
-        token: None,
-        usable: true,
-        has_output: false,
-    };
+) -> Draft {
+    let command = follow_command();
+    let known = source_keys(&command);
     let before = errors.list.len();
+    let mut words: Vec<OsString> = vec!["run".into()];
     let mut name = None;
+    let mut token = None;
+    let mut restart_after = DEFAULT_RESTART_AFTER;
     // Where each key's value is, for errors found once all are read.
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (key, value) in keys {
         let at = value.span().start;
         let k = key.get_ref().as_ref();
         seen.insert(k.to_string(), at);
-        let result: Result<(), String> = (|| {
-            match k {
-                "name" => name = Some(string(value)?),
-                "workspace" => args.workspace = gid(value)?,
-                "token_file" => {
-                    set_token(&mut draft, TokenRef::File(path(value, base)?), at)?;
-                }
-                "token_env" => {
-                    let var = string(value)?;
-                    if var.is_empty() || var.contains('=') || var.contains('\0') {
-                        return Err(format!("{var:?} is not an environment variable's name"));
-                    }
-                    set_token(&mut draft, TokenRef::Env(var), at)?;
-                }
-                "token_credential" => {
-                    let name = string(value)?;
-                    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                        return Err(format!("{name:?} is not a credential's name"));
-                    }
-                    set_token(&mut draft, TokenRef::Credential(name), at)?;
-                }
-                "base_url" => {
-                    let url = string(value)?;
-                    // The client's own check (HTTPS unless the host is loopback), with a token
-                    // that is never sent.
-                    Client::builder()
-                        .token(SecretString::from("unused".to_string()))
-                        .base_url(&url)
-                        .build()
-                        .map_err(|e| CliError::from(e).message)?;
-                    args.base_url = url;
-                }
-                "event_type" => {
-                    let text = string(value)?;
-                    // Checked once every key is read: allow_unknown_event_type may follow.
-                    args.event_type = Some(text);
-                }
-                "allow_unknown_event_type" => args.allow_unknown_event_type = boolean(value)?,
-                "actor_type" => args.actor_type = Some(cli::parse_actor_type(&string(value)?)?),
-                "actor_gid" => args.actor_gid = Some(gid(value)?),
-                "resource_gid" => args.resource_gid = Some(gid(value)?),
-                "since" => args.since = Some(cli::parse_duration(&string(value)?)?),
-                "start_at" => args.start_at = Some(cli::parse_time(&time(value)?)?),
-                "page_size" => args.page_size = integer(value, 1, 100)? as u32,
-                "output" => {
-                    let text = string(value)?;
-                    if text == "-" {
-                        return Err(
-                            "standard output is not a destination for `run` (the sources' \
-                             events would interleave); give a file, directory or URL"
-                                .to_string(),
-                        );
-                    }
-                    // A trailing / (which says "directory") survives the join.
-                    args.output = if text.contains("://") {
-                        PathBuf::from(text)
-                    } else {
-                        base.join(&text)
-                    };
-                }
-                "overwrite" => args.overwrite = boolean(value)?,
-                "checkpoint" => {
-                    args.checkpoint = Some(path(value, base)?);
-                }
-                "checkpoint_every" => args.checkpoint_every = integer(value, 1, u64::MAX)?,
-                "format" => args.archive.format = choice::<cli::Format>(value)?,
-                "security_lake" => {
-                    args.archive.security_lake = Some(cli::parse_security_lake(&string(value)?)?);
-                }
-                "encoding" => args.archive.encoding = Some(cli::parse_encoding(&string(value)?)?),
-                "partition" => args.archive.partition = choice::<cli::PartitionBy>(value)?,
-                "rotate_size" => {
-                    args.archive.rotate_size = match value.get_ref() {
-                        DeValue::Integer(_) => integer(value, 1, u64::MAX)?,
-                        _ => cli::parse_size(&string(value)?)?,
-                    }
-                }
-                "rotate_after" => args.archive.rotate_after = cli::parse_duration(&string(value)?)?,
-                "row_group_rows" => args.archive.row_group_rows = integer(value, 1, u64::MAX)?,
-                "staging_dir" => args.archive.staging_dir = Some(path(value, base)?),
-                "requests_per_minute" => {
-                    args.requests_per_minute = integer(value, 0, u64::from(u32::MAX))? as u32;
-                }
-                "max_retries" => args.max_retries = integer(value, 0, 1_000)? as u32,
-                "poll_interval" => draft.poll_interval = cli::parse_duration(&string(value)?)?,
-                "lookback" => draft.lookback = Some(cli::parse_duration(&string(value)?)?),
-                "restart_after" => draft.restart_after = cli::parse_duration(&string(value)?)?,
-                _ => {
-                    return Err(unknown_key(k));
-                }
+        let result = match k {
+            "name" => string(value).map(|text| name = Some(text)),
+            "token_file" => {
+                path(value, base).and_then(|path| set_token(&mut token, TokenRef::File(path), at))
             }
-            Ok(())
-        })();
+            "token_env" => string(value).and_then(|var| {
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    return Err(format!("{var:?} is not an environment variable's name"));
+                }
+                set_token(&mut token, TokenRef::Env(var), at)
+            }),
+            "token_credential" => string(value).and_then(|name| {
+                if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                    return Err(format!("{name:?} is not a credential's name"));
+                }
+                set_token(&mut token, TokenRef::Credential(name), at)
+            }),
+            "restart_after" => string(value)
+                .and_then(|text| cli::parse_duration(&text))
+                .map(|duration| restart_after = duration),
+            "output" if value.get_ref().as_str() == Some("-") => Err(
+                "standard output is not a destination for `run` (the sources' events would \
+                 interleave); give a file, directory or URL"
+                    .to_string(),
+            ),
+            _ => match command.get_arguments().find(|arg| arg.get_id() == k) {
+                Some(arg) if known.contains(&k) => {
+                    flag_words(&command, arg, value, base).map(|more| words.extend(more))
+                }
+                _ => {
+                    let message = match NOT_SOURCE_KEYS.iter().find(|(key, _)| *key == k) {
+                        Some((_, why)) => {
+                            format!("`{k}` is not a key of a [[source]]: {why}")
+                        }
+                        None => unknown_key(k, &known),
+                    };
+                    errors.at(key.span().start, message);
+                    continue;
+                }
+            },
+        };
         if let Err(message) = result {
-            let at = if SOURCE_KEYS.contains(&k) {
-                at
-            } else {
-                key.span().start
-            };
-            let message = if SOURCE_KEYS.contains(&k) {
-                format!("`{k}`: {message}")
-            } else {
-                message
-            };
-            errors.at(at, message);
+            errors.at(at, format!("`{k}`: {message}"));
         }
     }
-    if let Some(text) = &args.event_type
-        && let Err(message) = cli::resolve_event_type(text, args.allow_unknown_event_type)
+    let label = name.unwrap_or_else(|| match keys.get("workspace").map(gid_text) {
+        Some(Some(workspace)) => workspace,
+        _ => format!("#{}", index + 1),
+    });
+    if !seen.contains_key("workspace") {
+        words.extend(["--workspace".into(), OsString::new()]);
+    }
+    let follow = match follow_command().try_get_matches_from(&words) {
+        Ok(matches) => FollowDefaults::from_arg_matches(&matches).map(|parsed| parsed.follow),
+        Err(error) => Err(error),
+    };
+    let follow = follow.unwrap_or_else(|error| {
+        errors.at(at, format!("source {label}: {}", clap_message(&error)));
+        FollowDefaults::try_parse_from(["run", "--workspace", ""])
+            .expect("follow's defaults parse")
+            .follow
+    });
+    if let Some(text) = &follow.source.event_type
+        && let Err(message) = cli::resolve_event_type(text, follow.source.allow_unknown_event_type)
     {
         let at = seen.get("event_type").copied().unwrap_or(at);
         errors.at(at, format!("`event_type`: {message}"));
@@ -397,13 +433,6 @@ fn source(
             );
         }
     }
-    let label = name.clone().unwrap_or_else(|| {
-        if args.workspace.is_empty() {
-            format!("#{}", index + 1)
-        } else {
-            args.workspace.clone()
-        }
-    });
     for (missing, what) in [
         (
             !seen.contains_key("workspace"),
@@ -428,11 +457,15 @@ fn source(
             errors.at(at, format!("source {label} has no {what}"));
         }
     }
-    draft.usable = errors.list.len() == before;
-    draft.has_output = seen.contains_key("output") && args.output.as_os_str() != "-";
-    draft.name = label;
-    draft.args = args;
-    Some(draft)
+    Draft {
+        name: label,
+        at,
+        usable: errors.list.len() == before,
+        has_output: seen.contains_key("output"),
+        follow,
+        restart_after,
+        token,
+    }
 }
 
 /// Reads the tokens, refuses shared checkpoints and destinations, builds each client and plan.
@@ -465,7 +498,7 @@ fn finish(
         } else {
             names.insert(draft.name.clone(), draft.at);
         }
-        if let Some(path) = &draft.args.checkpoint
+        if let Some(path) = &draft.follow.source.checkpoint
             && let Some(&first) = checkpoints.get(&normalize(path))
         {
             let line = line_of(errors, first);
@@ -479,10 +512,10 @@ fn finish(
                 ),
             );
         }
-        if let Some(path) = &draft.args.checkpoint {
+        if let Some(path) = &draft.follow.source.checkpoint {
             checkpoints.entry(normalize(path)).or_insert(draft.at);
         }
-        match destination_key(&draft.args) {
+        match destination_key(&draft.follow.source) {
             _ if !draft.has_output => {}
             Ok(key) => {
                 if let Some(&first) = destinations.get(&key) {
@@ -493,7 +526,7 @@ fn finish(
                             "source {} shares its output {} with the source at line {line}; \
                              each source needs its own",
                             draft.name,
-                            draft.args.output.display()
+                            draft.follow.source.output.display()
                         ),
                     );
                 } else {
@@ -519,16 +552,14 @@ fn finish(
             continue;
         }
         let Some(token) = token else { continue };
-        let mode = Mode::Follow {
-            interval: draft.poll_interval,
-            lookback: draft.lookback,
-        };
-        let prepared = export::client(&draft.args, mode, token, Some(&draft.name))
-            .and_then(|client| Plan::new(&draft.args, &client, mode).map(|plan| (client, plan)));
+        let mode = Mode::follow(&draft.follow);
+        let args = draft.follow.source;
+        let prepared = export::client(&args, mode, token, Some(&draft.name))
+            .and_then(|client| Plan::new(&args, &client, mode).map(|plan| (client, plan)));
         match prepared {
             Ok((client, plan)) => sources.push(Source {
                 name: draft.name,
-                args: draft.args,
+                args,
                 mode,
                 restart_after: draft.restart_after,
                 client,
@@ -564,11 +595,16 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn set_token(draft: &mut Draft, token: TokenRef, at: usize) -> Result<(), String> {
-    if draft.token.is_some() {
+/// Sets where the token comes from, unless another key said it already.
+fn set_token(
+    token: &mut Option<(TokenRef, usize)>,
+    from: TokenRef,
+    at: usize,
+) -> Result<(), String> {
+    if token.is_some() {
         return Err("give one of token_file, token_env and token_credential".to_string());
     }
-    draft.token = Some((token, at));
+    *token = Some((from, at));
     Ok(())
 }
 
@@ -606,8 +642,9 @@ fn read_token(
     Ok(SecretString::from(text.to_string()))
 }
 
-fn unknown_key(key: &str) -> String {
-    let closest = SOURCE_KEYS
+/// An unknown key, with the closest of the `known` ones.
+fn unknown_key(key: &str, known: &[&str]) -> String {
+    let closest = known
         .iter()
         .map(|known| (strsim::jaro_winkler(key, known), *known))
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -625,19 +662,11 @@ fn string(value: &Spanned<DeValue<'_>>) -> Result<String, String> {
         .ok_or_else(|| format!("expected a string, found {}", value.get_ref().type_str()))
 }
 
-/// A gid: a string, or a bare integer (which TOML would otherwise keep as a number).
-fn gid(value: &Spanned<DeValue<'_>>) -> Result<String, String> {
+/// A gid's text: a string, or a bare integer (which TOML keeps as a number).
+fn gid_text(value: &Spanned<DeValue<'_>>) -> Option<String> {
     match value.get_ref() {
-        DeValue::Integer(i) if i.radix() == 10 => Ok(i.as_str().to_string()),
-        _ => string(value),
-    }
-}
-
-/// A time: a TOML date-time, or a string.
-fn time(value: &Spanned<DeValue<'_>>) -> Result<String, String> {
-    match value.get_ref().as_datetime() {
-        Some(datetime) => Ok(datetime.to_string()),
-        None => string(value),
+        DeValue::Integer(i) if i.radix() == 10 => Some(i.as_str().to_string()),
+        other => other.as_str().map(str::to_string),
     }
 }
 
@@ -655,31 +684,6 @@ fn boolean(value: &Spanned<DeValue<'_>>) -> Result<bool, String> {
             "expected true or false, found {}",
             value.get_ref().type_str()
         )
-    })
-}
-
-fn integer(value: &Spanned<DeValue<'_>>, min: u64, max: u64) -> Result<u64, String> {
-    let Some(i) = value.get_ref().as_integer() else {
-        return Err(format!(
-            "expected an integer, found {}",
-            value.get_ref().type_str()
-        ));
-    };
-    u64::from_str_radix(i.as_str(), i.radix())
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| format!("{} is not between {min} and {max}", i.as_str()))
-}
-
-/// One of a flag's values (`format`, `partition`), spelled as on the command line.
-fn choice<T: ValueEnum>(value: &Spanned<DeValue<'_>>) -> Result<T, String> {
-    let text = string(value)?;
-    T::from_str(&text, false).map_err(|_| {
-        let known: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
-            .collect();
-        format!("{text:?} is not one of: {}", known.join(", "))
     })
 }
 
@@ -742,6 +746,83 @@ mod tests {
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         assert_eq!(sources.len(), 2);
+    }
+
+    /// The README lists every key a source takes, and no other.
+    #[test]
+    fn the_readme_lists_every_key() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("taking the same values:")
+            .expect("the README's list of keys");
+        let end = start + readme[start..].find("Relative paths").expect("its end");
+        let mut listed: Vec<&str> = readme[start..end]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| word.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        listed.sort_unstable();
+        listed.dedup();
+        let command = follow_command();
+        assert_eq!(listed, source_keys(&command));
+    }
+
+    /// Values are the flags' own: bare numbers and times, the flag's parser's messages, its
+    /// relations with other flags, and the flags a source does not take.
+    #[test]
+    fn keys_are_follow_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "[[source]]\nworkspace = 12\ntoken_env = \"T\"\noutput = \"a/\"\n\
+                    checkpoint = \"a.ckpt\"\nbase_url = \"http://127.0.0.1:9\"\n";
+        let mut env = |name: &str| (name == "T").then(|| "secret".to_string());
+        let text = format!(
+            "{head}start_at = 2026-11-01T00:00:00Z\npage_size = 50\nrotate_size = 1048576\n\
+             encoding = \"parquet\"\nstaging_dir = \"stage\"\noverwrite = true\n"
+        );
+        let sources = prepare(&text, dir.path(), &mut env)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        let args = &sources[0].args;
+        assert_eq!(args.page_size, 50);
+        assert_eq!(args.archive.rotate_size, 1 << 20);
+        assert_eq!(
+            args.start_at.unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        assert_eq!(args.archive.staging_dir, Some(dir.path().join("stage")));
+        assert_eq!(args.output, dir.path().join("a/"));
+        assert!(args.overwrite);
+
+        let text = format!(
+            "{head}allow_unknown_event_type = true\nend_at = \"2026-11-02\"\npage_size = 0\n\
+             rotate_after = 5\nformat = \"cef\"\n"
+        );
+        let found: Vec<(usize, String)> = errors(&text, &[("T", "secret")])
+            .into_iter()
+            .map(|e| (e.line, e.message))
+            .collect();
+        let expected = [
+            (
+                1,
+                "source 12: the following required arguments were not provided: --event-type <TYPE>",
+            ),
+            (
+                8,
+                "`end_at` is not a key of a [[source]]: a source follows the log, which has no end",
+            ),
+            (9, "`page_size`: 0 is not between 1 and 100"),
+            (
+                10,
+                "`rotate_after`: time unit needed, for example 5sec or 5ms; use a number and a unit such as 90s, 15m, 24h or 7d",
+            ),
+            (11, "`format`: \"cef\" is not one of: raw, ocsf"),
+        ];
+        let expected: Vec<(usize, String)> = expected
+            .iter()
+            .map(|(line, m)| (*line, m.to_string()))
+            .collect();
+        assert_eq!(found, expected);
     }
 
     #[test]

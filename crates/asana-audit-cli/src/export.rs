@@ -10,7 +10,7 @@ use asana_audit_log::{AuditLogEvent, Client, EventsRequest, Query, SecretString}
 use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
-use crate::cli::{SourceArgs, resolve_event_type};
+use crate::cli::{FollowArgs, SourceArgs, resolve_event_type};
 use crate::error::{CliError, Failure};
 use crate::metrics::WorkspaceMetrics;
 use crate::progress::Progress;
@@ -62,6 +62,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How `follow` (and each source of `run`) reads, from its flags.
+    pub fn follow(args: &FollowArgs) -> Mode {
+        Mode::Follow {
+            interval: args.poll_interval,
+            lookback: args.lookback,
+        }
+    }
+
     /// Requests at once.
     fn concurrency(self) -> usize {
         match self {

@@ -55,13 +55,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             };
             read(&args.source, mode).await
         }
-        Command::Follow(args) => {
-            let mode = export::Mode::Follow {
-                interval: args.poll_interval,
-                lookback: args.lookback,
-            };
-            read(&args.source, mode).await
-        }
+        Command::Follow(args) => read(&args.source, export::Mode::follow(&args)).await,
         Command::Run(args) => run::run(&args).await,
         Command::Convert(args) => {
             let summary = convert::run(&args).await?;
