@@ -105,7 +105,7 @@ impl From<asana_audit_log_pipeline::Error> for CliError {
             E::Refused { .. } | E::InvalidDestination { .. } | E::InvalidCommit { .. } => {
                 Failure::Input
             }
-            E::Locked { .. } => Failure::Locked,
+            E::Locked { .. } | E::Conflict { .. } => Failure::Locked,
             // The object store failing is exit 4, like the API failing.
             E::Store { .. } => Failure::Api,
             E::Commit { source } => match **source {
@@ -113,6 +113,7 @@ impl From<asana_audit_log_pipeline::Error> for CliError {
                 // A checkpoint altered by hand, or not ours: bad input, and nothing was
                 // touched.
                 E::InvalidCommit { .. } => Failure::Input,
+                E::Conflict { .. } => Failure::Locked,
                 _ => Failure::Local,
             },
             _ => Failure::Local,

@@ -183,6 +183,14 @@ impl Destination {
         }
     }
 
+    /// The store and the prefix of a destination in an object store (`None` for a local one).
+    pub(crate) fn object(&self) -> Option<(&Arc<dyn ObjectStore>, &ObjectPath)> {
+        match &self.kind {
+            Kind::Object { store, prefix } => Some((store, prefix)),
+            Kind::Local { .. } => None,
+        }
+    }
+
     /// Whether files land in a local directory.
     pub fn is_local(&self) -> bool {
         matches!(self.kind, Kind::Local { .. })

@@ -81,6 +81,15 @@ pub enum Error {
         message: String,
     },
 
+    /// State kept in an object store (a checkpoint, a lease) was changed by another run since
+    /// this one read it, or this run's lease ran out: another run may hold it now, so this one
+    /// stopped and wrote nothing more.
+    #[error("{message}")]
+    Conflict {
+        /// Which object, and what happened.
+        message: String,
+    },
+
     /// A commit of files failed during a run: the checkpoint covers only the files that were
     /// in place before it. The source says why.
     #[error(

@@ -70,6 +70,7 @@ mod pipeline;
 pub mod read;
 mod record;
 mod sink;
+mod state;
 #[cfg(test)]
 mod store_tests;
 
@@ -86,6 +87,7 @@ pub use output::Output;
 pub use parquet::{EVENT_JSON_COLUMN, parquet_schema};
 pub use pipeline::{Observer, Pipeline, Planned, Summary};
 pub use record::{EventRows, ParquetRows, Record, RowBuilder, Table};
+pub use state::{Lease, StateObject};
 
 /// The Arrow types of [`RowBuilder`]'s signatures, so that an implementation names the same
 /// versions this crate writes with.
