@@ -16,7 +16,8 @@ Exit codes:
   2    bad usage or input (nothing was sent)
   3    authentication or permission refused (401, 402, 403)
   4    API or network failure, after retries
-  5    another run holds this checkpoint (or file output); nothing was read or written
+  5    another run holds this checkpoint (or file output), and nothing was read or written;
+       or another run took over its lease, and nothing more was written
   130  interrupted (Ctrl-C); the output is flushed and the checkpoint saved";
 
 /// Export and follow Asana's audit log as NDJSON, without losing or repeating an event.
@@ -195,11 +196,20 @@ pub struct SourceArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Save progress here, and resume from it if it exists. With a file --output, a rerun
-    /// after any crash writes every event exactly once; with standard output, events written
-    /// after the last checkpoint may be written again.
-    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    /// Save progress here, and resume from it if it exists: a file, or an object store URL
+    /// (s3://bucket/key, gs://..., az://...) for a run with no disk of its own, written only
+    /// over the version last read and held with a lease (see --lease) instead of a lock. With
+    /// a file or archive --output, a rerun after any crash writes every event exactly once;
+    /// with standard output, events written after the last checkpoint may be written again.
+    #[arg(long, value_name = "FILE|URL", value_hint = ValueHint::FilePath)]
     pub checkpoint: Option<PathBuf>,
+
+    /// With an object store --checkpoint: how long this run's lease on it lasts (renewed
+    /// every third of it). Another run, on any machine, is refused with exit code 5 while the
+    /// lease lasts, and takes over once it has expired (its holder died); a run that could not
+    /// renew its lease stops writing before it expires.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub lease: Duration,
 
     /// Save the checkpoint after at most this many events (and at least every second).
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]

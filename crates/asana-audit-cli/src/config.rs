@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::cli::{self, FollowArgs, SourceArgs};
-use crate::error::CliError;
+use crate::error::{CliError, Failure};
 use crate::export::{self, Mode, Plan};
 
 /// How long a source that failed (the API or the disk) waits before it starts again, unless it
@@ -41,8 +41,9 @@ pub struct Source {
     pub restart_after: Duration,
     /// Its client, with its own token and rate limit.
     pub client: Client,
-    /// Its first run's plan (a restart makes a new one from the checkpoint).
-    pub plan: Plan,
+    /// Its first run's plan (a restart makes a new one from the checkpoint); `None` while
+    /// another run (another replica of the same configuration) holds its checkpoint.
+    pub plan: Option<Plan>,
 }
 
 /// One error in the file: where, and what.
@@ -58,7 +59,7 @@ pub struct ConfigError {
 
 /// Reads, checks and prepares the sources of the file at `path`. On any error, all of them are
 /// in one input error (exit 2), one per line as `FILE:LINE:COLUMN: message`.
-pub fn load(path: &Path) -> Result<Vec<Source>, CliError> {
+pub async fn load(path: &Path) -> Result<Vec<Source>, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::input(format!("cannot read --config {}: {e}", path.display())))?;
     // Relative paths in the file are relative to the file, made absolute so that reports and
@@ -69,7 +70,9 @@ pub fn load(path: &Path) -> Result<Vec<Source>, CliError> {
     };
     let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
     let mut env = |name: &str| std::env::var(name).ok();
-    prepare(&text, &base, &mut env).map_err(|errors| report(path, &errors))
+    prepare(&text, &base, &mut env)
+        .await
+        .map_err(|errors| report(path, &errors))
 }
 
 /// All errors as one message.
@@ -240,7 +243,7 @@ struct Draft {
 
 /// Checks the text of a configuration and prepares its sources; `base` resolves relative
 /// paths, `env` reads environment variables.
-fn prepare(
+async fn prepare(
     text: &str,
     base: &Path,
     env: &mut dyn FnMut(&str) -> Option<String>,
@@ -290,7 +293,7 @@ fn prepare(
     if !sources_seen && errors.list.is_empty() {
         errors.at(0, "no [[source]]: nothing to follow".to_string());
     }
-    let sources = finish(drafts, env, &mut errors);
+    let sources = finish(drafts, env, &mut errors).await;
     if errors.list.is_empty() {
         Ok(sources)
     } else {
@@ -469,7 +472,7 @@ fn source(
 }
 
 /// Reads the tokens, refuses shared checkpoints and destinations, builds each client and plan.
-fn finish(
+async fn finish(
     drafts: Vec<Draft>,
     env: &mut dyn FnMut(&str) -> Option<String>,
     errors: &mut Errors<'_>,
@@ -554,19 +557,33 @@ fn finish(
         let Some(token) = token else { continue };
         let mode = Mode::follow(&draft.follow);
         let args = draft.follow.source;
-        let prepared = export::client(&args, mode, token, Some(&draft.name))
-            .and_then(|client| Plan::new(&args, &client, mode).map(|plan| (client, plan)));
-        match prepared {
-            Ok((client, plan)) => sources.push(Source {
-                name: draft.name,
-                args,
-                mode,
-                restart_after: draft.restart_after,
-                client,
-                plan,
-            }),
-            Err(e) => errors.at(draft.at, format!("source {}: {}", draft.name, e.message)),
-        }
+        let client = match export::client(&args, mode, token, Some(&draft.name)) {
+            Ok(client) => client,
+            Err(e) => {
+                errors.at(draft.at, format!("source {}: {}", draft.name, e.message));
+                continue;
+            }
+        };
+        let plan = match Plan::new(&args, &client, mode).await {
+            Ok(plan) => Some(plan),
+            // Another replica of this configuration holds it: it stands by (see `run`).
+            Err(e) if e.failure == Failure::Locked => {
+                tracing::info!(source = %draft.name, "{}", e.message);
+                None
+            }
+            Err(e) => {
+                errors.at(draft.at, format!("source {}: {}", draft.name, e.message));
+                continue;
+            }
+        };
+        sources.push(Source {
+            name: draft.name,
+            args,
+            mode,
+            restart_after: draft.restart_after,
+            client,
+            plan,
+        });
     }
     sources
 }
@@ -691,36 +708,36 @@ fn boolean(value: &Spanned<DeValue<'_>>) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn errors(text: &str, env: &[(&str, &str)]) -> Vec<ConfigError> {
+    async fn errors(text: &str, env: &[(&str, &str)]) -> Vec<ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let mut env = |name: &str| {
             env.iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        match prepare(text, dir.path(), &mut env) {
+        match prepare(text, dir.path(), &mut env).await {
             Ok(_) => Vec::new(),
             Err(errors) => errors,
         }
     }
 
-    #[test]
-    fn positions_are_lines_and_columns_of_characters() {
-        let found = errors("[[source]]\nworkspace = \"1\"\n  bogus = 1\n", &[]);
+    #[tokio::test]
+    async fn positions_are_lines_and_columns_of_characters() {
+        let found = errors("[[source]]\nworkspace = \"1\"\n  bogus = 1\n", &[]).await;
         let bogus = found.iter().find(|e| e.message.contains("bogus")).unwrap();
         assert_eq!((bogus.line, bogus.column), (3, 3));
     }
 
-    #[test]
-    fn a_credential_is_read_from_the_credentials_directory() {
+    #[tokio::test]
+    async fn a_credential_is_read_from_the_credentials_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("acme"), "secret\n").unwrap();
         let text = "[[source]]\nworkspace = \"1\"\ntoken_credential = \"acme\"\n\
                     output = \"a.ndjson\"\ncheckpoint = \"a.ckpt\"\n";
         let credentials = dir.path().display().to_string();
         let mut env = |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| credentials.clone());
-        assert!(prepare(text, dir.path(), &mut env).is_ok());
-        let found = errors(text, &[]);
+        assert!(prepare(text, dir.path(), &mut env).await.is_ok());
+        let found = errors(text, &[]).await;
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0]
@@ -730,8 +747,8 @@ mod tests {
         assert_eq!(found[0].line, 3);
     }
 
-    #[test]
-    fn the_readme_example_prepares() {
+    #[tokio::test]
+    async fn the_readme_example_prepares() {
         let readme = include_str!("../README.md");
         let example = readme
             .split("```toml\n")
@@ -743,6 +760,7 @@ mod tests {
         std::fs::write(dir.path().join("tokens/acme"), "secret").unwrap();
         let mut env = |name: &str| (name == "GLOBEX_TOKEN").then(|| "secret".to_string());
         let sources = prepare(example, dir.path(), &mut env)
+            .await
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         assert_eq!(sources.len(), 2);
@@ -770,8 +788,8 @@ mod tests {
 
     /// Values are the flags' own: bare numbers and times, the flag's parser's messages, its
     /// relations with other flags, and the flags a source does not take.
-    #[test]
-    fn keys_are_follow_flags() {
+    #[tokio::test]
+    async fn keys_are_follow_flags() {
         let dir = tempfile::tempdir().unwrap();
         let head = "[[source]]\nworkspace = 12\ntoken_env = \"T\"\noutput = \"a/\"\n\
                     checkpoint = \"a.ckpt\"\nbase_url = \"http://127.0.0.1:9\"\n";
@@ -781,6 +799,7 @@ mod tests {
              encoding = \"parquet\"\nstaging_dir = \"stage\"\noverwrite = true\n"
         );
         let sources = prepare(&text, dir.path(), &mut env)
+            .await
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         let args = &sources[0].args;
@@ -799,6 +818,7 @@ mod tests {
              rotate_after = 5\nformat = \"cef\"\n"
         );
         let found: Vec<(usize, String)> = errors(&text, &[("T", "secret")])
+            .await
             .into_iter()
             .map(|e| (e.line, e.message))
             .collect();
@@ -825,13 +845,14 @@ mod tests {
         assert_eq!(found, expected);
     }
 
-    #[test]
-    fn a_valid_source_prepares() {
+    #[tokio::test]
+    async fn a_valid_source_prepares() {
         let dir = tempfile::tempdir().unwrap();
         let text = "[[source]]\nname = \"a\"\nworkspace = 12\ntoken_env = \"T\"\n\
                     output = \"a.ndjson\"\ncheckpoint = \"a.ckpt\"\nbase_url = \"http://127.0.0.1:9\"\n";
         let mut env = |name: &str| (name == "T").then(|| "secret".to_string());
         let sources = prepare(text, dir.path(), &mut env)
+            .await
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         assert_eq!(sources.len(), 1);

@@ -348,7 +348,7 @@ fn keep_freed_memory() {
 /// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
 /// destination).
 async fn commit(sink: &mut FormatSink) -> Result<u64, CliError> {
-    Ok(sink.commit(|_| Ok(())).await?)
+    Ok(sink.commit(async |_| Ok(())).await?)
 }
 
 #[cfg(test)]

@@ -112,21 +112,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Gives up the plan's locks and lease without running (`run --check`).
+    pub async fn release(self) -> Result<(), CliError> {
+        Ok(self.planned.release().await?)
+    }
+
     /// Checks the arguments (the query, the concurrency, the checkpoint and that it belongs to
     /// this query, the output and what a crash left in it) and takes the locks; sends nothing.
-    pub fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
+    pub async fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
         let query = query(args, mode, client)?;
         let mut pipeline = Pipeline::new(crate::archive::output(&args.output, &args.archive)?);
         pipeline.format = crate::archive::format(&args.archive, Some(&args.workspace));
         pipeline.sink = crate::archive::options(&args.archive);
         pipeline.checkpoint = args.checkpoint.clone();
+        pipeline.lease = args.lease;
         pipeline.checkpoint_every = args.checkpoint_every;
         pipeline.max_events = args.max_events;
         pipeline.overwrite = args.overwrite;
         pipeline.pinned_start_at = args.start_at;
         pipeline.pinned_end_at = args.end_at;
         Ok(Plan {
-            planned: pipeline.plan(query)?,
+            planned: pipeline.plan(query).await?,
             mode,
         })
     }

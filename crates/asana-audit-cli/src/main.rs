@@ -104,7 +104,7 @@ async fn read(args: &cli::SourceArgs, mode: export::Mode) -> Result<(), CliError
     let _monitor = metrics::start(&args.monitor).await?;
     let token = export::read_token(args.token_file.as_deref())?;
     let client = export::client(args, mode, token, None)?;
-    let plan = export::Plan::new(args, &client, mode)?;
+    let plan = export::Plan::new(args, &client, mode).await?;
     let progress = progress::Progress::new(args.progress);
     let summary = export::run(args, &client, plan, &progress).await?;
     report(&summary);

@@ -33,8 +33,13 @@ pub async fn run(args: &RunArgs) -> Result<(), CliError> {
     } else {
         crate::metrics::start(&args.monitor).await?
     };
-    let sources = config::load(&args.config)?;
+    let mut sources = config::load(&args.config).await?;
     if args.check {
+        for source in sources.iter_mut() {
+            if let Some(plan) = source.plan.take() {
+                plan.release().await?;
+            }
+        }
         println!(
             "{}: {} source{} ready",
             args.config.display(),
@@ -132,7 +137,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         plan,
     } = source;
     let progress = Progress::new(When::Never);
-    let mut plan = Some(plan);
+    let mut plan = plan;
     let ended = |error: Option<CliError>| Ended {
         name: name.clone(),
         error,
@@ -143,7 +148,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, mode),
+            None => Plan::new(&args, &client, mode).await,
         };
         let result = match next {
             Ok(plan) => {
@@ -170,6 +175,19 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
             return ended(Some(error));
         }
         match error.failure {
+            Failure::Locked => {
+                // Another replica (or run) holds this source's checkpoint: it is the one that
+                // writes; this one takes over if that one stops.
+                tracing::info!(
+                    source = %name,
+                    "{}; standing by, trying again in {}",
+                    first_line(&error.message),
+                    humantime::format_duration(restart_after)
+                );
+                if pause(restart_after, stopped.clone()).await {
+                    return ended(None);
+                }
+            }
             Failure::Auth | Failure::Input => {
                 tracing::error!(
                     source = %name,

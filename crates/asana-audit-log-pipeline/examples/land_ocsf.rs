@@ -65,7 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pipeline.checkpoint = Some(dir.join(format!("{name}.checkpoint")));
         let stream = |request: asana_audit_log::EventsRequest| request.stream();
         let summary = pipeline
-            .plan(query.clone())?
+            .plan(query.clone())
+            .await?
             .run(&client, stream, std::future::pending(), &())
             .await?;
         println!(

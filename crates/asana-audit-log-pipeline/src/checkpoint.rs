@@ -156,13 +156,15 @@ impl Checkpoint {
 
     /// Writes the checkpoint atomically (see [`write_atomically`]).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other);
-        if let Ok(bytes) = &mut bytes {
-            bytes.push(b'\n');
-        }
-        bytes
-            .and_then(|bytes| write_atomically(path, &bytes))
+        write_atomically(path, &self.to_bytes())
             .map_err(|e| Error::io(format!("save checkpoint {}", path.display()), e))
+    }
+
+    /// The checkpoint as saved: pretty JSON and a line end.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a checkpoint serializes");
+        bytes.push(b'\n');
+        bytes
     }
 }
 

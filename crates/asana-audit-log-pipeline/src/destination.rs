@@ -84,6 +84,18 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// The crate's tests' `memory://BUCKET/...` URLs: one `object_store` in-memory store per
+/// bucket name, shared by every destination and checkpoint that names it.
+#[cfg(test)]
+pub(crate) fn memory_store(bucket: &str) -> Arc<object_store::memory::InMemory> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<object_store::memory::InMemory>>>> =
+        OnceLock::new();
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap();
+    stores.entry(bucket.to_owned()).or_default().clone()
+}
+
 /// Whether `text` looks like a URL (`scheme://...`) rather than a path: what
 /// [`Destination::parse`] reads as a URL.
 pub fn is_url(text: &str) -> bool {
@@ -142,6 +154,8 @@ impl Destination {
                     .build()
                     .map_err(|e| invalid(e.to_string()))?,
             ),
+            #[cfg(test)]
+            "memory" => memory_store(url.host_str().unwrap_or_default()),
             other => {
                 return Err(invalid(format!(
                     "unknown scheme {other:?}: use a local path, file://, s3://, gs:// or az://"

@@ -257,7 +257,7 @@ impl FormatSink {
     /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are.
     pub async fn commit(
         &mut self,
-        save_checkpoint: impl FnMut(Option<&Commit>) -> Result<(), Error>,
+        save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         match self {
             FormatSink::Raw(sink) => sink.commit(save_checkpoint).await,

@@ -44,7 +44,7 @@
 //! let cursor = events.cursor();
 //! let mut checkpoint = None;
 //! let committed = sink
-//!     .commit(|pending| {
+//!     .commit(async |pending| {
 //!         // Save {committed cursor, pending commit + `cursor`} or, once published, `cursor`.
 //!         checkpoint = Some((cursor.clone(), pending.cloned()));
 //!         Ok::<(), std::io::Error>(())

@@ -11,12 +11,14 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
+use crate::destination::is_url;
 use crate::error::Error;
 use crate::format::{Format, FormatSink};
 use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
 use crate::sink::{Commit, Recovery, SinkOptions};
+use crate::state::{Lease, StateObject};
 
 /// Save a checkpoint at least this often in time while events flow (also when the stream
 /// idles with unsaved events), besides every [`Pipeline::checkpoint_every`] events.
@@ -116,7 +118,7 @@ pub struct Summary {
 /// let mut pipeline = Pipeline::new(Output::File(dir.path().join("events.ndjson")));
 /// pipeline.format = Format::ocsf(Some(workspace_gid));
 /// pipeline.checkpoint = Some(dir.path().join("events.ckpt"));
-/// let planned = pipeline.plan(query)?;
+/// let planned = pipeline.plan(query).await?;
 /// let summary = planned
 ///     .run(&client, |request| request.stream(), std::future::pending(), &())
 ///     .await?;
@@ -133,8 +135,17 @@ pub struct Pipeline {
     /// How an archive output's files are encoded, partitioned and rotated (default:
     /// [`SinkOptions::new`] with NDJSON).
     pub sink: SinkOptions,
-    /// Where progress is saved, and resumed from when it exists (default: nowhere).
+    /// Where progress is saved, and resumed from when it exists (default: nowhere): a local
+    /// file, locked while the run holds it ([`Locks`]), or an object store URL (`s3://`,
+    /// `gs://`, `az://`, configured as a [`Destination`](crate::Destination) is): then the
+    /// checkpoint is written only on the version last read ([`StateObject`]) and a [`Lease`]
+    /// at `<checkpoint>.lease` keeps other runs, on any machine, off it.
     pub checkpoint: Option<PathBuf>,
+    /// With a checkpoint in an object store: how long the run's lease lasts after each
+    /// renewal (default 60 s). A run renews it every third of that; one that could not renew
+    /// it stops writing with a quarter of it left, and another run may take over once it has
+    /// expired.
+    pub lease: Duration,
     /// Lines: the checkpoint is saved after at most this many events, and at least every
     /// second (default 10,000).
     pub checkpoint_every: u64,
@@ -160,6 +171,7 @@ impl Pipeline {
             format: Format::Raw,
             sink: SinkOptions::new(crate::Encoding::Ndjson),
             checkpoint: None,
+            lease: Duration::from_secs(60),
             checkpoint_every: 10_000,
             max_events: None,
             overwrite: false,
@@ -169,23 +181,19 @@ impl Pipeline {
     }
 
     /// Checks everything that can be checked before a request, takes the locks (the
-    /// checkpoint's, a file output's) and opens a file output; sends nothing.
-    pub fn plan(self, query: Query) -> Result<Planned, Error> {
+    /// checkpoint's lock or lease, a file output's) and opens a file output; sends nothing to
+    /// Asana.
+    pub async fn plan(self, query: Query) -> Result<Planned, Error> {
         if self.max_events == Some(0) {
             return Err(Error::refused("--max-events must be at least 1"));
         }
         if self.checkpoint_every == 0 {
             return Err(Error::refused("--checkpoint-every must be at least 1"));
         }
-        // One writer per checkpoint: locked before it is read (see `Locks`).
+        // One writer per checkpoint: locked (or leased) before it is read.
         let mut locks = Locks::default();
-        if let Some(path) = &self.checkpoint {
-            locks.checkpoint(path)?;
-        }
-        let checkpoint = match &self.checkpoint {
-            Some(path) => Checkpoint::load(path)?,
-            None => None,
-        };
+        let (state, checkpoint) =
+            State::take(self.checkpoint.as_deref(), self.lease, &mut locks).await?;
         if let Some(cp) = &checkpoint {
             self.check_checkpoint_matches(cp, &query)?;
         }
@@ -215,6 +223,7 @@ impl Pipeline {
             checkpoint,
             target,
             locks,
+            state,
         })
     }
 
@@ -329,6 +338,99 @@ pub struct Planned {
     checkpoint: Option<Checkpoint>,
     target: Target,
     locks: Locks,
+    state: State,
+}
+
+/// Where a running pipeline writes: its events, and its checkpoint.
+struct Out {
+    state: State,
+    writer: Writer,
+}
+
+/// Where a planned run saves its checkpoint, with what keeps other runs off it.
+#[derive(Debug)]
+enum State {
+    /// No checkpoint.
+    None,
+    /// A local file, locked through its sidecar (the lock is in [`Planned::locks`]).
+    File(PathBuf),
+    /// An object, written only on the version last read, under a lease.
+    Object(Box<(StateObject, Lease)>),
+}
+
+impl State {
+    /// Locks or leases the checkpoint at `path` and reads it.
+    async fn take(
+        path: Option<&Path>,
+        lease: Duration,
+        locks: &mut Locks,
+    ) -> Result<(State, Option<Checkpoint>), Error> {
+        let Some(path) = path else {
+            return Ok((State::None, None));
+        };
+        let text = path.to_string_lossy();
+        if !is_url(&text) {
+            locks.checkpoint(path)?;
+            return Ok((State::File(path.to_owned()), Checkpoint::load(path)?));
+        }
+        let mut object = StateObject::parse(&text)?;
+        let lease = Lease::take(object.sibling(".lease"), lease).await?;
+        let checkpoint = match object.read().await? {
+            Some(bytes) => {
+                let checkpoint = Checkpoint::parse(&bytes, path)?;
+                // Written back at once: a run that held the lease before, and still believes
+                // it does, now finds another version and can save nothing more.
+                object.write(bytes).await?;
+                Some(checkpoint)
+            }
+            None => None,
+        };
+        Ok((State::Object(Box::new((object, lease))), checkpoint))
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, State::None)
+    }
+
+    /// Saves `checkpoint`; in an object store only while the lease lasts, and only over the
+    /// version this run wrote last.
+    async fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        match self {
+            State::None => Ok(()),
+            State::File(path) => checkpoint.save(path),
+            State::Object(held) => {
+                let (object, lease) = &mut **held;
+                if lease.remaining().is_zero() {
+                    return Err(lease.lost());
+                }
+                object.write(checkpoint.to_bytes()).await
+            }
+        }
+    }
+
+    /// When the lease must be renewed next (`None` without a lease).
+    fn renewal(&self) -> Option<tokio::time::Instant> {
+        match self {
+            State::Object(held) => Some(tokio::time::Instant::now() + held.1.length() / 3),
+            _ => None,
+        }
+    }
+
+    /// Renews the lease, if there is one.
+    async fn renew(&mut self) -> Result<(), Error> {
+        match self {
+            State::Object(held) => held.1.renew().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives up the lease, if there is one, so that another run may take over at once.
+    async fn release(self) -> Result<(), Error> {
+        match self {
+            State::Object(held) => held.1.release().await,
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Where a running pipeline's events go, with what each kind of output needs between
@@ -364,6 +466,13 @@ impl Planned {
         self.checkpoint.is_some()
     }
 
+    /// Gives up what [`Pipeline::plan`] took, without running: the locks, and the lease of a
+    /// checkpoint in an object store, so that another run may take it at once (a plan dropped
+    /// instead keeps the lease until it expires).
+    pub async fn release(self) -> Result<(), Error> {
+        self.state.release().await
+    }
+
     /// Runs the events of `client` into the output until they end, [`Pipeline::max_events`]
     /// are written, or `stop` completes; whatever ends it, what was written is made durable
     /// and covered by the checkpoint before it returns.
@@ -384,9 +493,10 @@ impl Planned {
         let started = Instant::now();
         // Released when the run has saved its last checkpoint and returns.
         let _locks = std::mem::take(&mut self.locks);
+        let mut state = std::mem::replace(&mut self.state, State::None);
         let pipeline = &self.pipeline;
         let mut checkpoint = self.checkpoint.take();
-        let mut writer = match self.target {
+        let writer = match self.target {
             Target::Lines {
                 lines,
                 dedupe,
@@ -410,7 +520,7 @@ impl Planned {
                     FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
                         .await?;
                 if let Some(cp) = &mut checkpoint {
-                    pipeline.recover(&sink, cp, observer).await?;
+                    pipeline.recover(&sink, cp, &mut state, observer).await?;
                 }
                 Writer::Archive {
                     sink: Box::new(sink),
@@ -419,6 +529,7 @@ impl Planned {
                 }
             }
         };
+        let mut out = Out { state, writer };
         let resumed = checkpoint.is_some();
         let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
         // From the checkpoint as recovery left it: a commit found complete moved its cursor.
@@ -427,16 +538,16 @@ impl Planned {
             None => client.query(self.query.clone()),
         };
         let mut stream = stream(request)?;
-        if let Writer::Archive { committed, .. } = &mut writer {
+        if let Writer::Archive { committed, .. } = &mut out.writer {
             *committed = Some((stream.cursor(), events_total));
         }
         // A first run's file output gets its checkpoint before its first line: a run killed
         // before its first periodic save then leaves a checkpoint that covers 0 bytes, and the
         // rerun reads back the lines after that instead of refusing a non-empty file it has no
         // checkpoint for.
-        if !resumed && pipeline.checkpoint.is_some() && matches!(writer, Writer::Lines { .. }) {
+        if !resumed && !out.state.is_none() && matches!(out.writer, Writer::Lines { .. }) {
             pipeline
-                .checkpoint_now(&mut writer, &stream, events_total, false, observer)
+                .checkpoint_now(&mut out, &stream, events_total, false, observer)
                 .await?;
         }
         observer.started(stream.query());
@@ -449,9 +560,15 @@ impl Planned {
         // One timer for the whole run, moved after each save. Its deadline is when the next
         // save is due (lines) or when the oldest open file must be committed (archive).
         let mut timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
+        // The lease's renewal, when the checkpoint is in an object store.
+        let leased = out.state.renewal().is_some();
+        let mut renewal = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
+        if let Some(at) = out.state.renewal() {
+            renewal.as_mut().reset(at);
+        }
 
         let outcome: Result<(), Error> = loop {
-            let armed = match &writer {
+            let armed = match &out.writer {
                 Writer::Lines { unsaved, .. } => *unsaved > 0,
                 Writer::Archive { sink, .. } => sink.commit_deadline().is_some(),
             };
@@ -462,8 +579,15 @@ impl Planned {
                     break Ok(());
                 }
                 item = stream.next() => item,
+                () = &mut renewal, if leased => {
+                    // A lease that cannot be renewed ends the run at once: another run may
+                    // hold it soon, and nothing more may be written.
+                    out.state.renew().await?;
+                    renewal.as_mut().reset(out.state.renewal().expect("leased"));
+                    continue;
+                }
                 () = &mut timer, if armed => {
-                    pipeline.checkpoint_now(&mut writer, &stream, events_total, false, observer).await?;
+                    pipeline.checkpoint_now(&mut out, &stream, events_total, false, observer).await?;
                     timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                     continue;
                 }
@@ -474,7 +598,7 @@ impl Planned {
                 Some(Ok(event)) => event,
             };
             observer.event(&event);
-            let due = match &mut writer {
+            let due = match &mut out.writer {
                 Writer::Lines {
                     lines,
                     dedupe,
@@ -517,7 +641,7 @@ impl Planned {
             }
             if due {
                 pipeline
-                    .checkpoint_now(&mut writer, &stream, events_total, false, observer)
+                    .checkpoint_now(&mut out, &stream, events_total, false, observer)
                     .await?;
                 timer
                     .as_mut()
@@ -527,8 +651,13 @@ impl Planned {
         // Whatever ended the run, what was written is made durable and covered by a
         // checkpoint.
         pipeline
-            .checkpoint_now(&mut writer, &stream, events_total, true, observer)
+            .checkpoint_now(&mut out, &stream, events_total, true, observer)
             .await?;
+        if let Err(e) = out.state.release().await {
+            observer.note(&format!(
+                "could not give up the lease ({e}); another run may take over once it expires"
+            ));
+        }
         observer.finished();
         summary.elapsed = started.elapsed();
         outcome.map(|()| summary)
@@ -536,12 +665,17 @@ impl Planned {
 }
 
 impl Pipeline {
-    /// Saves `checkpoint` at the pipeline's checkpoint path, and tells `observer`.
-    fn save(&self, checkpoint: &Checkpoint, observer: &dyn Observer) -> Result<(), Error> {
-        let Some(path) = &self.checkpoint else {
+    /// Saves `checkpoint` in `state`, and tells `observer`.
+    async fn save(
+        &self,
+        state: &mut State,
+        checkpoint: &Checkpoint,
+        observer: &dyn Observer,
+    ) -> Result<(), Error> {
+        if state.is_none() {
             return Ok(());
-        };
-        checkpoint.save(path)?;
+        }
+        state.save(checkpoint).await?;
         observer.checkpoint_saved(&checkpoint.query);
         Ok(())
     }
@@ -552,6 +686,7 @@ impl Pipeline {
         &self,
         sink: &FormatSink,
         cp: &mut Checkpoint,
+        state: &mut State,
         observer: &dyn Observer,
     ) -> Result<(), Error> {
         let Some(pending) = cp.pending.take() else {
@@ -574,7 +709,7 @@ impl Pipeline {
             )),
         }
         cp.saved_at = Utc::now();
-        self.save(cp, observer)
+        self.save(state, cp, observer).await
     }
 
     /// Makes what was written durable and covered by a checkpoint: for lines, syncs the
@@ -583,16 +718,17 @@ impl Pipeline {
     /// commit.
     async fn checkpoint_now(
         &self,
-        writer: &mut Writer,
+        out: &mut Out,
         stream: &impl AuditLogStream,
         events_total: u64,
         last: bool,
         observer: &dyn Observer,
     ) -> Result<(), Error> {
+        let Out { state, writer } = out;
         match writer {
             Writer::Lines { lines, unsaved, .. } => {
                 *unsaved = 0;
-                if self.checkpoint.is_none() && !last {
+                if state.is_none() && !last {
                     // Without a checkpoint there is nothing for a sync to protect until the
                     // end: only flush, so that readers of the output see it grow.
                     return lines.flush().map_err(|e| write_error(lines, e));
@@ -608,7 +744,7 @@ impl Pipeline {
                 let mut checkpoint =
                     Checkpoint::new(stream.query().clone(), stream.cursor(), events_total);
                 checkpoint.output = output;
-                self.save(&checkpoint, observer)?;
+                self.save(state, &checkpoint, observer).await?;
                 observer.committed();
                 Ok(())
             }
@@ -624,7 +760,7 @@ impl Pipeline {
                 let query = stream.query();
                 let (committed_cursor, committed_events) =
                     committed.clone().expect("set when the stream starts");
-                let record = |pending: Option<&Commit>| {
+                let record = async |pending: Option<&Commit>| {
                     let mut checkpoint = match pending {
                         // Still at the last commit, with this one under way.
                         Some(commit) => {
@@ -643,7 +779,7 @@ impl Pipeline {
                         None => Checkpoint::new(query.clone(), cursor.clone(), events_total),
                     };
                     checkpoint.archive = Some(mark.clone());
-                    self.save(&checkpoint, observer)
+                    self.save(state, &checkpoint, observer).await
                 };
                 sink.commit(record).await?;
                 *committed = Some((cursor, events_total));

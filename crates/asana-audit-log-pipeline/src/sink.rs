@@ -552,7 +552,7 @@ impl<R: Record> Sink<R> {
     /// commit, which a new sink's [`recover`](Self::recover) finishes or undoes.
     pub async fn commit<E>(
         &mut self,
-        mut save_checkpoint: impl FnMut(Option<&Commit>) -> Result<(), E>,
+        mut save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), E>,
     ) -> Result<u64, CommitError<E>> {
         self.check_usable()?;
         if self.open.is_empty() {
@@ -586,7 +586,9 @@ impl<R: Record> Sink<R> {
                 sealed.push((file.staged, file.name));
             }
             finished?;
-            save_checkpoint(Some(&commit)).map_err(CommitError::Checkpoint)?;
+            save_checkpoint(Some(&commit))
+                .await
+                .map_err(CommitError::Checkpoint)?;
             if let Err((placed, error)) = self.destination.publish_all(&sealed).await {
                 // Undo what this commit put in place, so that a caller that saves another
                 // checkpoint over this pending commit leaves no stray file behind.
@@ -595,7 +597,7 @@ impl<R: Record> Sink<R> {
                 }
                 return Err(error.into());
             }
-            save_checkpoint(None).map_err(CommitError::Checkpoint)
+            save_checkpoint(None).await.map_err(CommitError::Checkpoint)
         }
         .await;
         if result.is_err() {

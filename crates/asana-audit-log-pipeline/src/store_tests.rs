@@ -48,8 +48,17 @@ struct Runs {
     client: asana_audit_log::Client,
     query: asana_audit_log::Query,
     gids: Vec<String>,
+    /// The `memory://` bucket of `store`, of no other test.
+    bucket: String,
     store: Arc<InMemory>,
     staging: tempfile::TempDir,
+}
+
+/// A bucket name no other test uses.
+fn bucket() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test-{n}")
 }
 
 impl Runs {
@@ -74,12 +83,14 @@ impl Runs {
             .map(|event| event["gid"].as_str().unwrap().to_owned())
             .collect();
         gids.sort();
+        let bucket = bucket();
         Runs {
             _mock: mock,
             client,
             query,
             gids,
-            store: Arc::new(InMemory::new()),
+            store: crate::destination::memory_store(&bucket),
+            bucket,
             staging: tempfile::tempdir().unwrap(),
         }
     }
@@ -88,31 +99,52 @@ impl Runs {
         self.staging.path().join("run.checkpoint")
     }
 
-    /// Runs the query into the store, at most `max` events; how many were written.
-    async fn run(&self, max: Option<u64>, file_bytes: u64) -> crate::Summary {
+    /// A checkpoint in the store, beside the archive.
+    fn remote_checkpoint(&self) -> std::path::PathBuf {
+        format!("memory://{}/state/run.checkpoint", self.bucket).into()
+    }
+
+    /// A pipeline of the query into the store's `asana/` (NDJSON, files of about
+    /// `file_bytes`), checkpointed at `checkpoint`, stopping after `max` events.
+    fn pipeline(
+        &self,
+        checkpoint: std::path::PathBuf,
+        max: Option<u64>,
+        file_bytes: u64,
+    ) -> Pipeline {
         let destination = Destination::in_store(self.store.clone(), "asana", "memory://asana");
         let mut pipeline = Pipeline::new(Output::Archive(destination));
         pipeline.sink = options(&self.staging, Encoding::Ndjson);
         pipeline.sink.max_file_bytes = file_bytes;
-        pipeline.checkpoint = Some(self.checkpoint());
+        pipeline.checkpoint = Some(checkpoint);
         pipeline.max_events = max;
         pipeline
-            .plan(self.query.clone())
-            .unwrap()
-            .run(
-                &self.client,
-                |request| request.stream(),
-                std::future::pending(),
-                &(),
-            )
+    }
+
+    /// Runs the query into the store, at most `max` events; how many were written.
+    async fn run(&self, max: Option<u64>, file_bytes: u64) -> crate::Summary {
+        self.run_with(self.pipeline(self.checkpoint(), max, file_bytes))
             .await
-            .unwrap()
+    }
+
+    /// Plans and runs `pipeline` (of the query) to its end.
+    async fn run_with(&self, pipeline: Pipeline) -> crate::Summary {
+        let planned = pipeline.plan(self.query.clone()).await.unwrap();
+        self.finish(planned).await.unwrap()
+    }
+
+    /// Runs what was planned to its end.
+    async fn finish(&self, planned: crate::Planned) -> Result<crate::Summary, crate::Error> {
+        planned
+            .run(&self.client, |r| r.stream(), std::future::pending(), &())
+            .await
     }
 
     /// The gids of every event in the store's objects, sorted.
     async fn stored_gids(&self) -> Vec<String> {
         let mut gids = Vec::new();
-        for name in objects(&self.store).await {
+        let archive = objects(&self.store).await;
+        for name in archive.iter().filter(|name| name.starts_with("asana/")) {
             let bytes = self
                 .store
                 .get(&ObjectPath::from(name.as_str()))
@@ -143,7 +175,7 @@ async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays()
     }
     let mut saved = Vec::new();
     let committed = sink
-        .commit(|pending| {
+        .commit(async |pending| {
             saved.push(pending.cloned());
             Ok::<(), std::io::Error>(())
         })
@@ -251,7 +283,7 @@ async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
     for gid in 1..=4 {
         sink.write(&event(gid, 3)).unwrap();
     }
-    assert_eq!(sink.commit(|_| Ok(())).await.unwrap(), 4);
+    assert_eq!(sink.commit(async |_| Ok(())).await.unwrap(), 4);
     let names = objects(&store).await;
     assert_eq!(names.len(), 1, "{names:?}");
     let class = asana_audit_log_ocsf::Mapper::new()
@@ -312,5 +344,91 @@ async fn a_commit_found_complete_moves_the_start_of_the_next_stream() {
         summary.written, 180,
         "the rest, after the commit found complete"
     );
+    assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
+}
+
+/// A checkpoint in an object store resumes exactly once, and each run gives its lease up at
+/// the end, so that the next run, anywhere, starts at once.
+#[tokio::test]
+async fn a_checkpoint_in_an_object_store_resumes_exactly_once() {
+    let runs = Runs::new(400).await;
+    let mut written = 0;
+    while written < 400 {
+        let summary = runs
+            .run_with(runs.pipeline(runs.remote_checkpoint(), Some(150), 4 << 10))
+            .await;
+        assert_eq!(summary.resumed, written > 0);
+        written += summary.written;
+    }
+    assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
+    let names = objects(&runs.store).await;
+    assert!(
+        names.contains(&"state/run.checkpoint".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"state/run.checkpoint.lease".to_owned()),
+        "{names:?}"
+    );
+}
+
+/// While one run holds the lease, another is refused before it reads anything; the lease's
+/// holder is named.
+#[tokio::test]
+async fn a_second_run_is_refused_while_the_lease_lasts() {
+    let runs = Runs::new(10).await;
+    let held = runs
+        .pipeline(runs.remote_checkpoint(), None, 4 << 10)
+        .plan(runs.query.clone())
+        .await
+        .unwrap();
+    let refused = runs
+        .pipeline(runs.remote_checkpoint(), None, 4 << 10)
+        .plan(runs.query.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, crate::Error::Locked { .. }), "{refused}");
+    assert!(refused.to_string().contains("holds the lease"), "{refused}");
+    held.release().await.unwrap();
+    runs.pipeline(runs.remote_checkpoint(), None, 4 << 10)
+        .plan(runs.query.clone())
+        .await
+        .unwrap();
+}
+
+/// A run whose lease expired while it was frozen, and was taken over, writes nothing more:
+/// its first save is refused, no file of its lands, and the run that took over finishes
+/// with every event once.
+#[tokio::test]
+async fn a_run_that_lost_its_lease_writes_nothing_more() {
+    let runs = Runs::new(300).await;
+    // A first run leaves a checkpoint.
+    runs.run_with(runs.pipeline(runs.remote_checkpoint(), Some(100), 4 << 10))
+        .await;
+    let before = objects(&runs.store).await;
+    let mut frozen = runs.pipeline(runs.remote_checkpoint(), None, 4 << 10);
+    frozen.lease = std::time::Duration::from_millis(200);
+    let frozen = frozen.plan(runs.query.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let successor = runs
+        .pipeline(runs.remote_checkpoint(), None, 4 << 10)
+        .plan(runs.query.clone())
+        .await
+        .unwrap();
+    let lost = runs.finish(frozen).await.unwrap_err();
+    assert!(
+        matches!(
+            lost,
+            crate::Error::Conflict { .. } | crate::Error::Commit { .. }
+        ),
+        "{lost}"
+    );
+    assert!(lost.to_string().contains("lease"), "{lost}");
+    assert_eq!(
+        objects(&runs.store).await,
+        before,
+        "the frozen run placed nothing"
+    );
+    runs.finish(successor).await.unwrap();
     assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
 }

@@ -120,10 +120,17 @@ async fn land(sink: &mut Sink, events: &[AuditLogEvent]) -> u64 {
     for event in events {
         sink.write(event).unwrap();
         if sink.commit_due() {
-            committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+            committed += sink
+                .commit(async |_| Ok::<(), std::io::Error>(()))
+                .await
+                .unwrap();
         }
     }
-    committed + sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap()
+    committed
+        + sink
+            .commit(async |_| Ok::<(), std::io::Error>(()))
+            .await
+            .unwrap()
 }
 
 #[tokio::test]
@@ -387,7 +394,7 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
     }
     let mut recorded: Option<Commit> = None;
     let error = first
-        .commit(|pending| match pending {
+        .commit(async |pending| match pending {
             Some(commit) => {
                 recorded = Some(commit.clone());
                 Ok(())
@@ -453,7 +460,7 @@ async fn a_commit_that_cannot_place_a_file_puts_none_in_place() {
     std::fs::write(&blocked, b"in the way").unwrap();
     let mut checkpoints = Vec::new();
     let error = sink
-        .commit(|pending| {
+        .commit(async |pending| {
             checkpoints.push(pending.is_some());
             Ok::<(), std::io::Error>(())
         })
@@ -591,10 +598,16 @@ async fn interleaved_tables_land_in_their_own_folders() {
             })
             .unwrap();
             if sink.commit_due() || i == events.len() / 2 {
-                committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+                committed += sink
+                    .commit(async |_| Ok::<(), std::io::Error>(()))
+                    .await
+                    .unwrap();
             }
         }
-        committed += sink.commit(|_| Ok::<(), std::io::Error>(())).await.unwrap();
+        committed += sink
+            .commit(async |_| Ok::<(), std::io::Error>(()))
+            .await
+            .unwrap();
         assert_eq!(committed, events.len() as u64);
 
         for table in ["a", "b"] {
