@@ -875,3 +875,148 @@ async fn the_readme_queries_run() {
         assert!(!rows.as_array().unwrap().is_empty(), "{query}: no rows");
     }
 }
+
+/// The arguments of an export into `s3://state/archive` with its checkpoint and lease in the
+/// same bucket (a lease of one second, so that a killed run's successor waits little).
+fn stateless_args() -> Vec<String> {
+    [
+        "--page-size",
+        "20",
+        "--output",
+        "s3://state/archive",
+        "--encoding",
+        "ndjson.gz",
+        "--rotate-size",
+        "6KiB",
+        "--checkpoint",
+        "s3://state/checkpoints/acme.ckpt",
+        "--lease",
+        "1s",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `export` with `args` against `server` and `s3`, in a working folder of its own (a run with
+/// no disk but its staging folder, as on another machine).
+fn stateless_export(
+    server: &MockServer,
+    s3: &S3,
+    args: &[String],
+    cwd: &std::path::Path,
+) -> Command {
+    let mut cmd = export(server, &[]);
+    cmd.args(args)
+        .args(["--staging-dir", cwd.to_str().unwrap()])
+        .current_dir(cwd);
+    s3.configure(&mut cmd);
+    cmd
+}
+
+/// With the checkpoint and its lease in S3 (conditional writes on moto), runs killed with
+/// SIGKILL at random moments and rerun each from a new working folder land every event once;
+/// a rerun while a killed run's lease lasts is refused with exit code 5 and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
+    let server = mock(2_500, 8).await;
+    let s3 = S3::with_bucket("state");
+    let args = stateless_args();
+    let mut delays = Delays(41);
+    let (mut kills, mut refused) = (0, 0);
+    let finished = loop {
+        let cwd = tempfile::tempdir().unwrap();
+        let mut cmd = stateless_export(&server, &s3, &args, cwd.path());
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30 + delays.next_ms(400))).await;
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            match status.code() {
+                Some(5) => {
+                    assert!(
+                        text(&out.stderr).contains("holds the lease"),
+                        "{}",
+                        text(&out.stderr)
+                    );
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Some(0) => break kills,
+                _ => panic!("{status}: {}", text(&out.stderr)),
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        if kills == 22 {
+            // The last run goes to the end, once the last killed run's lease has expired.
+            loop {
+                let cwd = tempfile::tempdir().unwrap();
+                let out = run(stateless_export(&server, &s3, &args, cwd.path())).await;
+                match out.status.code() {
+                    Some(5) => tokio::time::sleep(Duration::from_millis(300)).await,
+                    Some(0) => break,
+                    _ => panic!("{}", text(&out.stderr)),
+                }
+            }
+            break kills;
+        }
+    };
+    assert!(
+        finished >= 20,
+        "the export finished after {finished} kills; slow it down"
+    );
+    assert!(refused > 0, "no rerun met a live lease");
+    assert_exactly(
+        &dump("s3://state/archive", Some(&s3)).await,
+        &server,
+        "stateless",
+    );
+}
+
+/// A run frozen (SIGSTOP) past its lease is taken over by another; resumed (SIGCONT), it
+/// finds its lease gone, stops with exit code 5 and writes nothing more: every event lands
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
+    let server = mock(2_500, 8).await;
+    let s3 = S3::with_bucket("state");
+    let args = stateless_args();
+    let first = tempfile::tempdir().unwrap();
+    let mut frozen = stateless_export(&server, &s3, &args, first.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(frozen.try_wait().unwrap().is_none(), "it ended before it could be frozen");
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &frozen.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    // Its lease (1 s) runs out; another run, elsewhere, takes over and finishes.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let second = tempfile::tempdir().unwrap();
+    let out = run(stateless_export(&server, &s3, &args, second.path())).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    signal("-CONT");
+    let woke = tokio::task::spawn_blocking(move || frozen.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&woke.stderr);
+    assert_eq!(woke.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("lease"), "{stderr}");
+    assert_exactly(
+        &dump("s3://state/archive", Some(&s3)).await,
+        &server,
+        "taken over",
+    );
+}
