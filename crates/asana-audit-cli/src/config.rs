@@ -567,10 +567,7 @@ async fn finish(
         let plan = match Plan::new(&args, &client, mode).await {
             Ok(plan) => Some(plan),
             // Another replica of this configuration holds it: it stands by (see `run`).
-            Err(e) if e.failure == Failure::Locked => {
-                tracing::info!(source = %draft.name, "{}", e.message);
-                None
-            }
+            Err(e) if e.failure == Failure::Locked => None,
             Err(e) => {
                 errors.at(draft.at, format!("source {}: {}", draft.name, e.message));
                 continue;

@@ -138,6 +138,8 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
     } = source;
     let progress = Progress::new(When::Never);
     let mut plan = plan;
+    // Whether another run holds this source, and this one waits to take it over.
+    let mut standing_by = false;
     let ended = |error: Option<CliError>| Ended {
         name: name.clone(),
         error,
@@ -152,6 +154,9 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         };
         let result = match next {
             Ok(plan) => {
+                if std::mem::take(&mut standing_by) {
+                    tracing::warn!(source = %name, "took this source over");
+                }
                 let mut stop = stopped.clone();
                 let stop = async move {
                     // An error means the sender is gone: the process is ending anyway.
@@ -178,12 +183,15 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
             Failure::Locked => {
                 // Another replica (or run) holds this source's checkpoint: it is the one that
                 // writes; this one takes over if that one stops.
-                tracing::info!(
-                    source = %name,
-                    "{}; standing by, trying again in {}",
-                    first_line(&error.message),
-                    humantime::format_duration(restart_after)
-                );
+                if !standing_by {
+                    tracing::warn!(
+                        source = %name,
+                        "{}; standing by, trying again every {}",
+                        first_line(&error.message),
+                        humantime::format_duration(restart_after)
+                    );
+                }
+                standing_by = true;
                 if pause(restart_after, stopped.clone()).await {
                     return ended(None);
                 }

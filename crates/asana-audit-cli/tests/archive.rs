@@ -993,7 +993,10 @@ async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(frozen.try_wait().unwrap().is_none(), "it ended before it could be frozen");
+    assert!(
+        frozen.try_wait().unwrap().is_none(),
+        "it ended before it could be frozen"
+    );
     let signal = |name: &str| {
         let status = Command::new("kill")
             .args([name, &frozen.id().to_string()])
@@ -1019,4 +1022,75 @@ async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
         &server,
         "taken over",
     );
+}
+
+/// Two replicas of one `run` configuration, its sources' checkpoints and leases in S3: the
+/// second stands by while the first holds every source; when the first is killed, the second
+/// takes each source over and follows it, and every event of each lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_stands_by_and_takes_over_a_killed_one() {
+    let servers = [mock(300, 0).await, mock(200, 0).await];
+    let s3 = S3::with_bucket("state");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::new();
+    for (name, server) in ["acme", "globex"].iter().zip(&servers) {
+        config.push_str(&format!(
+            "[[source]]\nname = \"{name}\"\nworkspace = \"{}\"\nbase_url = \"{}\"\n\
+             token_env = \"{}_TOKEN\"\noutput = \"s3://state/{name}\"\nencoding = \"ndjson.gz\"\n\
+             rotate_after = \"300ms\"\ncheckpoint = \"s3://state/checkpoints/{name}.ckpt\"\n\
+             lease = \"1s\"\npoll_interval = \"100ms\"\nrestart_after = \"300ms\"\n\
+             requests_per_minute = 0\n\n",
+            server.workspace_gid(),
+            server.base_url(),
+            name.to_uppercase(),
+        ));
+    }
+    std::fs::write(dir.path().join("collector.toml"), config).unwrap();
+    let replica = |folder: &std::path::Path| {
+        let mut command = cmd();
+        command
+            .env("ACME_TOKEN", servers[0].token())
+            .env("GLOBEX_TOKEN", servers[1].token())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("collector.toml"))
+            .current_dir(folder)
+            .env("TMPDIR", folder)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        s3.configure(&mut command);
+        command.spawn().unwrap()
+    };
+    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut first = replica(first_dir.path());
+    let committed = async |name: &str, events: usize| {
+        let url = format!("s3://state/{name}");
+        let started = Instant::now();
+        while strings(&dump(&url, Some(&s3)).await["events"]).len() < events {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{name}: {events} events"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    committed("acme", 300).await;
+    committed("globex", 200).await;
+    let second = replica(second_dir.path());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    for server in &servers {
+        server.append_generated(25);
+    }
+    committed("acme", 325).await;
+    committed("globex", 225).await;
+    let out = interrupt(second).await;
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("standing by"), "{stderr}");
+    assert!(stderr.contains("took this source over"), "{stderr}");
+    for (name, server) in ["acme", "globex"].iter().zip(&servers) {
+        let dumped = dump(&format!("s3://state/{name}"), Some(&s3)).await;
+        assert_exactly(&dumped, server, name);
+    }
 }
