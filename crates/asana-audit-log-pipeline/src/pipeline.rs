@@ -18,7 +18,7 @@ use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
 use crate::sink::{Commit, Recovery, SinkOptions};
-use crate::state::{Lease, StateObject};
+use crate::state::{KeptLease, Lease, StateObject};
 
 /// Save a checkpoint at least this often in time while events flow (also when the stream
 /// idles with unsaved events), besides every [`Pipeline::checkpoint_every`] events.
@@ -355,7 +355,7 @@ enum State {
     /// A local file, locked through its sidecar (the lock is in [`Planned::locks`]).
     File(PathBuf),
     /// An object, written only on the version last read, under a lease.
-    Object(Box<(StateObject, Lease)>),
+    Object(Box<(StateObject, KeptLease)>),
 }
 
 impl State {
@@ -385,7 +385,10 @@ impl State {
             }
             None => None,
         };
-        Ok((State::Object(Box::new((object, lease))), checkpoint))
+        Ok((
+            State::Object(Box::new((object, KeptLease::keep(lease)))),
+            checkpoint,
+        ))
     }
 
     fn is_none(&self) -> bool {
@@ -400,27 +403,18 @@ impl State {
             State::File(path) => checkpoint.save(path),
             State::Object(held) => {
                 let (object, lease) = &mut **held;
-                if lease.remaining().is_zero() {
-                    return Err(lease.lost());
-                }
+                lease.check().await?;
                 object.write(checkpoint.to_bytes()).await
             }
         }
     }
 
-    /// When the lease must be renewed next (`None` without a lease).
-    fn renewal(&self) -> Option<tokio::time::Instant> {
+    /// Completes, with the error that ends the run, once the lease is lost (never without a
+    /// lease).
+    async fn lost(&self) -> Error {
         match self {
-            State::Object(held) => Some(tokio::time::Instant::now() + held.1.length() / 3),
-            _ => None,
-        }
-    }
-
-    /// Renews the lease, if there is one.
-    async fn renew(&mut self) -> Result<(), Error> {
-        match self {
-            State::Object(held) => held.1.renew().await,
-            _ => Ok(()),
+            State::Object(held) => held.1.lost().await,
+            _ => std::future::pending().await,
         }
     }
 
@@ -560,12 +554,6 @@ impl Planned {
         // One timer for the whole run, moved after each save. Its deadline is when the next
         // save is due (lines) or when the oldest open file must be committed (archive).
         let mut timer = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
-        // The lease's renewal, when the checkpoint is in an object store.
-        let leased = out.state.renewal().is_some();
-        let mut renewal = std::pin::pin!(tokio::time::sleep(CHECKPOINT_EVERY));
-        if let Some(at) = out.state.renewal() {
-            renewal.as_mut().reset(at);
-        }
 
         let outcome: Result<(), Error> = loop {
             let armed = match &out.writer {
@@ -579,13 +567,9 @@ impl Planned {
                     break Ok(());
                 }
                 item = stream.next() => item,
-                () = &mut renewal, if leased => {
-                    // A lease that cannot be renewed ends the run at once: another run may
-                    // hold it soon, and nothing more may be written.
-                    out.state.renew().await?;
-                    renewal.as_mut().reset(out.state.renewal().expect("leased"));
-                    continue;
-                }
+                // A lease that was lost ends the run at once, with nothing more written:
+                // another run may hold it now.
+                lost = out.state.lost() => return Err(lost),
                 () = &mut timer, if armed => {
                     pipeline.checkpoint_now(&mut out, &stream, events_total, false, observer).await?;
                     timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);

@@ -281,7 +281,7 @@ impl Lease {
     }
 
     /// Gives the lease up, so that another run may take it at once.
-    pub async fn release(mut self) -> Result<(), Error> {
+    pub async fn release(&mut self) -> Result<(), Error> {
         self.record.expires_at = Utc::now();
         self.valid_until = Instant::now();
         let bytes = serde_json::to_vec(&self.record).expect("a lease record serializes");
@@ -321,9 +321,87 @@ impl Lease {
         self.record.expires_at =
             Utc::now() + chrono::Duration::from_std(self.length).unwrap_or(chrono::Duration::MAX);
         let bytes = serde_json::to_vec(&self.record).expect("a lease record serializes");
-        self.object.write(bytes).await?;
+        if let Err(e) = self.object.write(bytes).await {
+            if matches!(e, Error::Conflict { .. }) {
+                // Another run has taken it: write nothing more, whatever the clock says.
+                self.valid_until = Instant::now();
+            }
+            return Err(e);
+        }
         self.valid_until = sent + self.length - self.length / 4;
         Ok(())
+    }
+}
+
+/// A [`Lease`] renewed in the background every third of its length, so that no renewal waits
+/// for a write, however long a commit takes; the renewals end when it is released or dropped.
+#[derive(Debug)]
+pub(crate) struct KeptLease {
+    lease: Arc<tokio::sync::Mutex<Lease>>,
+    /// Set once the lease is lost: another run took it, or it ran out before a renewal
+    /// succeeded.
+    lost: tokio::sync::watch::Receiver<bool>,
+    renewals: tokio::task::AbortHandle,
+}
+
+impl KeptLease {
+    /// Starts renewing `lease` (on the current Tokio runtime).
+    pub(crate) fn keep(lease: Lease) -> KeptLease {
+        let every = lease.length() / 3;
+        let lease = Arc::new(tokio::sync::Mutex::new(lease));
+        let (set_lost, lost) = tokio::sync::watch::channel(false);
+        let kept = lease.clone();
+        let renewals = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let mut lease = kept.lock().await;
+                match lease.renew().await {
+                    Ok(()) => {}
+                    // A store that failed is tried again at the next turn, while time is left.
+                    Err(e) if !lease.remaining().is_zero() => {
+                        tracing::warn!("cannot renew the lease {}: {e}; trying again", lease.url());
+                    }
+                    Err(_) => {
+                        let _ = set_lost.send(true);
+                        return;
+                    }
+                }
+            }
+        })
+        .abort_handle();
+        KeptLease {
+            lease,
+            lost,
+            renewals,
+        }
+    }
+
+    /// `Ok` while the lease lasts; else the error that ends the run.
+    pub(crate) async fn check(&self) -> Result<(), Error> {
+        let lease = self.lease.lock().await;
+        if lease.remaining().is_zero() {
+            return Err(lease.lost());
+        }
+        Ok(())
+    }
+
+    /// Completes (with the error that ends the run) once the lease is lost.
+    pub(crate) async fn lost(&self) -> Error {
+        let mut lost = self.lost.clone();
+        let _ = lost.wait_for(|lost| *lost).await;
+        self.lease.lock().await.lost()
+    }
+
+    /// Ends the renewals and gives the lease up, so that another run may take it at once.
+    pub(crate) async fn release(self) -> Result<(), Error> {
+        self.renewals.abort();
+        self.lease.lock().await.release().await
+    }
+}
+
+impl Drop for KeptLease {
+    fn drop(&mut self) {
+        self.renewals.abort();
     }
 }
 

@@ -406,16 +406,39 @@ async fn a_run_that_lost_its_lease_writes_nothing_more() {
     runs.run_with(runs.pipeline(runs.remote_checkpoint(), Some(100), 4 << 10))
         .await;
     let before = objects(&runs.store).await;
+    // The frozen run lives on a runtime of its own, on a thread that blocks: nothing of it
+    // runs, its lease's renewals neither, until the other run has taken over.
     let mut frozen = runs.pipeline(runs.remote_checkpoint(), None, 4 << 10);
     frozen.lease = std::time::Duration::from_millis(200);
-    let frozen = frozen.plan(runs.query.clone()).await.unwrap();
+    let (query, client) = (runs.query.clone(), runs.client.clone());
+    let (planned, wait_planned) = tokio::sync::oneshot::channel();
+    let (thaw, frozen_until) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let frozen = frozen.plan(query).await.unwrap();
+            planned.send(()).unwrap();
+            frozen_until.recv().unwrap();
+            frozen
+                .run(&client, |r| r.stream(), std::future::pending(), &())
+                .await
+        })
+    });
+    wait_planned.await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let successor = runs
         .pipeline(runs.remote_checkpoint(), None, 4 << 10)
         .plan(runs.query.clone())
         .await
         .unwrap();
-    let lost = runs.finish(frozen).await.unwrap_err();
+    thaw.send(()).unwrap();
+    let lost = tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(
             lost,
