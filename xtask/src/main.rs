@@ -37,6 +37,7 @@ mod drift;
 mod findings_table;
 mod generate;
 mod msrv;
+mod nodeenv;
 mod ocsf_table;
 mod package;
 mod pyenv;

@@ -18,7 +18,8 @@ pub struct Pin {
 }
 
 /// The packages the tests' Python side needs (`crates/asana-audit-cli/tests/py/archive.py`):
-/// an S3-compatible server and readers that are not ours (DuckDB, pyarrow, Spark).
+/// an S3-compatible server, Azurite's blob client, and readers that are not ours (DuckDB,
+/// pyarrow, Spark).
 pub const TEST_PINS: &[Pin] = &[
     Pin {
         spec: "moto[server]",
@@ -39,6 +40,12 @@ pub const TEST_PINS: &[Pin] = &[
         spec: "pyarrow",
         dist: "pyarrow",
         version: "26.0.1",
+    },
+    // Containers and blobs of Azurite, the Azure Storage emulator.
+    Pin {
+        spec: "azure-storage-blob",
+        dist: "azure-storage-blob",
+        version: "12.31.1",
     },
     // Apache Spark in local mode (it runs on the machine's Java, 17 or later).
     Pin {

@@ -80,6 +80,8 @@ pub fn run(root: &Path) -> Result<ExitCode> {
                 }
             };
             command.env("ASANA_AUDIT_PYTHON", python);
+            let azurite = crate::nodeenv::azurite(&crate::bench::target_dir(root))?;
+            command.env("ASANA_AUDIT_AZURITE", azurite);
         }
         let status = command.status().context("starting cargo")?;
         Ok(status.success())

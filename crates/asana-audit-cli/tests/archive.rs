@@ -33,6 +33,31 @@ fn python() -> PathBuf {
         )
 }
 
+/// Starts the server `command` makes for a free loopback port (its output discarded), and
+/// waits until it listens there.
+fn start_server(what: &str, command: impl FnOnce(u16) -> Command) -> (Child, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = command(port)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, port)
+}
+
 /// An S3-compatible server (moto) on a free loopback port, stopped when dropped.
 struct S3 {
     child: Child,
@@ -48,33 +73,18 @@ impl S3 {
     }
 
     fn start() -> S3 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python())
-            .args([
+        let (child, port) = start_server("moto", |port| {
+            let mut command = Command::new(python());
+            command.args([
                 "-m",
                 "moto.server",
                 "-H",
                 "127.0.0.1",
                 "-p",
                 &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            ]);
+            command
+        });
         S3 {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -876,20 +886,100 @@ async fn the_readme_queries_run() {
     }
 }
 
-/// The arguments of an export into `s3://state/archive` with its checkpoint and lease in the
+/// A store the remote-state tests write to: an S3-compatible server (moto) or Azurite.
+trait Store {
+    /// The URL of `path` in its bucket (or container) `state`.
+    fn url(&self, path: &str) -> String;
+    /// Points `cmd` at the store, the standard way of its ecosystem.
+    fn configure(&self, cmd: &mut Command);
+}
+
+impl Store for S3 {
+    fn url(&self, path: &str) -> String {
+        format!("s3://state/{path}")
+    }
+
+    fn configure(&self, cmd: &mut Command) {
+        S3::configure(self, cmd);
+    }
+}
+
+/// Azurite, the Azure Storage emulator, on a free loopback port with one empty container,
+/// `state`; stopped when dropped.
+struct Azurite {
+    child: Child,
+    endpoint: String,
+    _folder: tempfile::TempDir,
+}
+
+impl Azurite {
+    fn start() -> Azurite {
+        let binary = std::env::var_os("ASANA_AUDIT_AZURITE").expect(
+            "ASANA_AUDIT_AZURITE must name Azurite's azurite-blob: run the tests with `cargo \
+             xtask test`, which installs it from npm",
+        );
+        // Nothing is kept on disk (in memory), and its debug files go to a folder of its own.
+        let folder = tempfile::tempdir().unwrap();
+        let (child, port) = start_server("azurite", |port| {
+            let mut command = Command::new(binary);
+            command
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+                .args(["--inMemoryPersistence", "--silent", "--skipApiVersionCheck"])
+                .current_dir(folder.path());
+            command
+        });
+        let azurite = Azurite {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _folder: folder,
+        };
+        let status = Command::new(python())
+            .args([SCRIPT, "create-container", &azurite.endpoint, "state"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "create container state");
+        azurite
+    }
+}
+
+impl Store for Azurite {
+    fn url(&self, path: &str) -> String {
+        format!("az://state/{path}")
+    }
+
+    fn configure(&self, cmd: &mut Command) {
+        cmd.env("AZURE_STORAGE_USE_EMULATOR", "true")
+            .env("AZURITE_BLOB_STORAGE_URL", &self.endpoint);
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `archive.py dump` reads under `path` of `store`.
+async fn dump_from(store: &dyn Store, path: &str) -> Value {
+    archive_py(&["dump", &store.url(path)], |cmd| store.configure(cmd)).await
+}
+
+/// The arguments of an export into `archive` of `store` with its checkpoint and lease in the
 /// same bucket (a lease of one second, so that a killed run's successor waits little).
-fn stateless_args() -> Vec<String> {
+fn stateless_args(store: &dyn Store) -> Vec<String> {
+    let (output, checkpoint) = (store.url("archive"), store.url("checkpoints/acme.ckpt"));
     [
         "--page-size",
         "20",
         "--output",
-        "s3://state/archive",
+        &output,
         "--encoding",
         "ndjson.gz",
         "--rotate-size",
         "6KiB",
         "--checkpoint",
-        "s3://state/checkpoints/acme.ckpt",
+        &checkpoint,
         "--lease",
         "1s",
     ]
@@ -897,11 +987,11 @@ fn stateless_args() -> Vec<String> {
     .to_vec()
 }
 
-/// `export` with `args` against `server` and `s3`, in a working folder of its own (a run with
-/// no disk but its staging folder, as on another machine).
+/// `export` with `args` against `server` and `store`, in a working folder of its own (a run
+/// with no disk but its staging folder, as on another machine).
 fn stateless_export(
     server: &MockServer,
-    s3: &S3,
+    store: &dyn Store,
     args: &[String],
     cwd: &std::path::Path,
 ) -> Command {
@@ -909,23 +999,21 @@ fn stateless_export(
     cmd.args(args)
         .args(["--staging-dir", cwd.to_str().unwrap()])
         .current_dir(cwd);
-    s3.configure(&mut cmd);
+    store.configure(&mut cmd);
     cmd
 }
 
-/// With the checkpoint and its lease in S3 (conditional writes on moto), runs killed with
-/// SIGKILL at random moments and rerun each from a new working folder land every event once;
-/// a rerun while a killed run's lease lasts is refused with exit code 5 and writes nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
+/// Runs killed with SIGKILL at random moments, each rerun from a new working folder, land
+/// every event once; a rerun while a killed run's lease lasts is refused with exit code 5
+/// and writes nothing.
+async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u64) {
     let server = mock(2_500, 8).await;
-    let s3 = S3::with_bucket("state");
-    let args = stateless_args();
-    let mut delays = Delays(41);
+    let args = stateless_args(store);
+    let mut delays = Delays(seed);
     let (mut kills, mut refused) = (0, 0);
     let finished = loop {
         let cwd = tempfile::tempdir().unwrap();
-        let mut cmd = stateless_export(&server, &s3, &args, cwd.path());
+        let mut cmd = stateless_export(&server, store, &args, cwd.path());
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -936,11 +1024,8 @@ async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
             let out = child.wait_with_output().unwrap();
             match status.code() {
                 Some(5) => {
-                    assert!(
-                        text(&out.stderr).contains("holds the lease"),
-                        "{}",
-                        text(&out.stderr)
-                    );
+                    let stderr = text(&out.stderr);
+                    assert!(stderr.contains("holds the lease"), "{stderr}");
                     refused += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
@@ -956,7 +1041,7 @@ async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
             // The last run goes to the end, once the last killed run's lease has expired.
             loop {
                 let cwd = tempfile::tempdir().unwrap();
-                let out = run(stateless_export(&server, &s3, &args, cwd.path())).await;
+                let out = run(stateless_export(&server, store, &args, cwd.path())).await;
                 match out.status.code() {
                     Some(5) => tokio::time::sleep(Duration::from_millis(300)).await,
                     Some(0) => break,
@@ -971,23 +1056,29 @@ async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
         "the export finished after {finished} kills; slow it down"
     );
     assert!(refused > 0, "no rerun met a live lease");
-    assert_exactly(
-        &dump("s3://state/archive", Some(&s3)).await,
-        &server,
-        "stateless",
-    );
+    assert_exactly(&dump_from(store, "archive").await, &server, "stateless");
+}
+
+/// With the checkpoint and its lease in S3 (moto's conditional writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
+    survives_kills_and_reruns_from_other_folders(&S3::with_bucket("state"), 41).await;
+}
+
+/// With the checkpoint and its lease in Azure Blob Storage (Azurite's ETag conditions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_in_azure_survives_kills_and_reruns_from_other_folders() {
+    survives_kills_and_reruns_from_other_folders(&Azurite::start(), 43).await;
 }
 
 /// A run frozen (SIGSTOP) past its lease is taken over by another; resumed (SIGCONT), it
 /// finds its lease gone, stops with exit code 5 and writes nothing more: every event lands
 /// once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
+async fn a_frozen_holder_is_taken_over(store: &dyn Store) {
     let server = mock(2_500, 8).await;
-    let s3 = S3::with_bucket("state");
-    let args = stateless_args();
+    let args = stateless_args(store);
     let first = tempfile::tempdir().unwrap();
-    let mut frozen = stateless_export(&server, &s3, &args, first.path())
+    let mut frozen = stateless_export(&server, store, &args, first.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1008,7 +1099,7 @@ async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
     // Its lease (1 s) runs out; another run, elsewhere, takes over and finishes.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let second = tempfile::tempdir().unwrap();
-    let out = run(stateless_export(&server, &s3, &args, second.path())).await;
+    let out = run(stateless_export(&server, store, &args, second.path())).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     signal("-CONT");
     let woke = tokio::task::spawn_blocking(move || frozen.wait_with_output().unwrap())
@@ -1017,32 +1108,72 @@ async fn a_frozen_holder_is_taken_over_and_writes_nothing_when_it_wakes() {
     let stderr = text(&woke.stderr);
     assert_eq!(woke.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("lease"), "{stderr}");
-    assert_exactly(
-        &dump("s3://state/archive", Some(&s3)).await,
-        &server,
-        "taken over",
-    );
+    assert_exactly(&dump_from(store, "archive").await, &server, "taken over");
 }
 
-/// Two replicas of one `run` configuration, its sources' checkpoints and leases in S3: the
-/// second stands by while the first holds every source; when the first is killed, the second
-/// takes each source over and follows it, and every event of each lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_replica_stands_by_and_takes_over_a_killed_one() {
+async fn a_frozen_holder_in_s3_is_taken_over_and_writes_nothing_when_it_wakes() {
+    a_frozen_holder_is_taken_over(&S3::with_bucket("state")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_in_azure_is_taken_over_and_writes_nothing_when_it_wakes() {
+    a_frozen_holder_is_taken_over(&Azurite::start()).await;
+}
+
+/// Two runs started at the same moment on one remote checkpoint: exactly one takes the lease
+/// and lands every event; the other exits 5 having written nothing. On Azurite only: moto
+/// answers `If-None-Match: *` by looking for the object and then writing it, two steps that
+/// two requests at once can both pass, while Azurite (like S3 itself) decides in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_started_at_once_one_proceeds() {
+    let store = Azurite::start();
+    let server = mock(600, 2).await;
+    let args = stateless_args(&store);
+    let folders = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let children: Vec<Child> = folders
+        .iter()
+        .map(|folder| {
+            stateless_export(&server, &store, &args, folder.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        codes.push((out.status.code(), text(&out.stderr)));
+    }
+    codes.sort_by_key(|(code, _)| *code);
+    assert_eq!(codes[0].0, Some(0), "{codes:?}");
+    assert_eq!(codes[1].0, Some(5), "{codes:?}");
+    assert!(codes[1].1.contains("lease"), "{codes:?}");
+    assert_exactly(&dump_from(&store, "archive").await, &server, "one of two");
+}
+
+/// Two replicas of one `run` configuration, its sources' checkpoints and leases in `store`:
+/// the second stands by while the first holds every source; when the first is killed, the
+/// second takes each source over and follows it, and every event of each lands once.
+async fn a_second_replica_takes_over(store: &dyn Store) {
     let servers = [mock(300, 0).await, mock(200, 0).await];
-    let s3 = S3::with_bucket("state");
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::new();
     for (name, server) in ["acme", "globex"].iter().zip(&servers) {
         config.push_str(&format!(
             "[[source]]\nname = \"{name}\"\nworkspace = \"{}\"\nbase_url = \"{}\"\n\
-             token_env = \"{}_TOKEN\"\noutput = \"s3://state/{name}\"\nencoding = \"ndjson.gz\"\n\
-             rotate_after = \"300ms\"\ncheckpoint = \"s3://state/checkpoints/{name}.ckpt\"\n\
+             token_env = \"{}_TOKEN\"\noutput = \"{}\"\nencoding = \"ndjson.gz\"\n\
+             rotate_after = \"300ms\"\ncheckpoint = \"{}\"\n\
              lease = \"1s\"\npoll_interval = \"100ms\"\nrestart_after = \"300ms\"\n\
              requests_per_minute = 0\n\n",
             server.workspace_gid(),
             server.base_url(),
             name.to_uppercase(),
+            store.url(name),
+            store.url(&format!("checkpoints/{name}.ckpt")),
         ));
     }
     std::fs::write(dir.path().join("collector.toml"), config).unwrap();
@@ -1058,15 +1189,14 @@ async fn a_second_replica_stands_by_and_takes_over_a_killed_one() {
             .env("TMPDIR", folder)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        s3.configure(&mut command);
+        store.configure(&mut command);
         command.spawn().unwrap()
     };
     let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut first = replica(first_dir.path());
     let committed = async |name: &str, events: usize| {
-        let url = format!("s3://state/{name}");
         let started = Instant::now();
-        while strings(&dump(&url, Some(&s3)).await["events"]).len() < events {
+        while strings(&dump_from(store, name).await["events"]).len() < events {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "{name}: {events} events"
@@ -1090,7 +1220,16 @@ async fn a_second_replica_stands_by_and_takes_over_a_killed_one() {
     assert!(stderr.contains("standing by"), "{stderr}");
     assert!(stderr.contains("took this source over"), "{stderr}");
     for (name, server) in ["acme", "globex"].iter().zip(&servers) {
-        let dumped = dump(&format!("s3://state/{name}"), Some(&s3)).await;
-        assert_exactly(&dumped, server, name);
+        assert_exactly(&dump_from(store, name).await, server, name);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_in_s3_stands_by_and_takes_over_a_killed_one() {
+    a_second_replica_takes_over(&S3::with_bucket("state")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_in_azure_stands_by_and_takes_over_a_killed_one() {
+    a_second_replica_takes_over(&Azurite::start()).await;
 }

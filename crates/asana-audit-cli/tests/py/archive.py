@@ -3,7 +3,9 @@
 Used by tests/archive.rs:
 
     archive.py create-bucket ENDPOINT BUCKET
-    archive.py dump TARGET          # TARGET: a directory or s3://bucket/prefix (AWS_* in env)
+    archive.py create-container ENDPOINT CONTAINER   # in Azurite, at its blob ENDPOINT
+    archive.py dump TARGET          # TARGET: a directory, s3://bucket/prefix (AWS_* in env) or
+                                    # az://container/prefix (AZURITE_BLOB_STORAGE_URL in env)
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
     archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
     archive.py spark DIR [DIR...]   # Apache Spark (local mode) reads each partitioned Parquet tree
@@ -44,6 +46,35 @@ def download(url, into):
             target = os.path.join(into, relative)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             client.download_file(bucket, key, target)
+
+
+# Azurite's well-known development account (the same for every installation).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def azurite_client(endpoint):
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient(
+        account_url=f"{endpoint.rstrip('/')}/{AZURITE_ACCOUNT}",
+        credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+    )
+
+
+def download_azure(url, into):
+    """Copies every blob under az://container/prefix into the folder `into`."""
+    container, _, prefix = url[len("az://"):].partition("/")
+    client = azurite_client(os.environ["AZURITE_BLOB_STORAGE_URL"])
+    blobs = client.get_container_client(container)
+    for blob in blobs.list_blobs(name_starts_with=prefix):
+        relative = blob.name[len(prefix):].lstrip("/") if prefix else blob.name
+        target = os.path.join(into, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as out:
+            out.write(blobs.download_blob(blob.name).readall())
 
 
 def committed_files(root):
@@ -100,6 +131,9 @@ def dump(target):
         if target.startswith("s3://"):
             root = tmp
             download(target, root)
+        elif target.startswith("az://"):
+            root = tmp
+            download_azure(target, root)
         files = committed_files(root)
         events = []
         for name in files:
@@ -186,6 +220,9 @@ def main():
         endpoint, bucket = sys.argv[2], sys.argv[3]
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         s3_client().create_bucket(Bucket=bucket)
+    elif command == "create-container":
+        endpoint, container = sys.argv[2], sys.argv[3]
+        azurite_client(endpoint).create_container(container)
     elif command == "dump":
         dump(sys.argv[2])
     elif command == "ocsf":
