@@ -17,14 +17,16 @@ const TENANT: &str = "1200000000000001";
 /// The JSON Schema of `class` (copied into `tests/schemas`, see its README).
 fn schema_text(class: OcsfClass) -> &'static str {
     match class {
-        OcsfClass::BaseEvent => include_str!("schemas/base_event.json"),
-        OcsfClass::AccountChange => include_str!("schemas/account_change.json"),
-        OcsfClass::Authentication => include_str!("schemas/authentication.json"),
-        OcsfClass::EntityManagement => include_str!("schemas/entity_management.json"),
-        OcsfClass::UserAccess => include_str!("schemas/user_access.json"),
-        OcsfClass::GroupManagement => include_str!("schemas/group_management.json"),
-        OcsfClass::WebResourcesActivity => include_str!("schemas/web_resources_activity.json"),
-        OcsfClass::FileHosting => include_str!("schemas/file_hosting.json"),
+        OcsfClass::BaseEvent => include_str!("schemas/base_event-1.8.0.json"),
+        OcsfClass::AccountChange => include_str!("schemas/account_change-1.8.0.json"),
+        OcsfClass::Authentication => include_str!("schemas/authentication-1.8.0.json"),
+        OcsfClass::EntityManagement => include_str!("schemas/entity_management-1.8.0.json"),
+        OcsfClass::UserAccess => include_str!("schemas/user_access-1.8.0.json"),
+        OcsfClass::GroupManagement => include_str!("schemas/group_management-1.8.0.json"),
+        OcsfClass::WebResourcesActivity => {
+            include_str!("schemas/web_resources_activity-1.8.0.json")
+        }
+        OcsfClass::FileHosting => include_str!("schemas/file_hosting-1.8.0.json"),
         other => panic!("no schema for {other:?}"),
     }
 }
