@@ -170,7 +170,7 @@ fn build_schema(class: OcsfClass) -> Schema {
             false,
         ),
     ];
-    if class.has_actor() {
+    if class.attributes(crate::OcsfVersion::V1_8).actor {
         fields.push(object(
             "actor",
             vec![
@@ -209,7 +209,7 @@ fn build_schema(class: OcsfClass) -> Schema {
         OcsfClass::GroupManagement => fields.push(object("user", identity(vec![]))),
         _ => {}
     }
-    if class.has_endpoint() {
+    if class.attributes(crate::OcsfVersion::V1_8).src_endpoint {
         fields.push(object("src_endpoint", vec![text("ip")]));
         fields.push(object("http_request", vec![text("user_agent")]));
     }
