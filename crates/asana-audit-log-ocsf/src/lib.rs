@@ -122,7 +122,8 @@
 //! # Parquet (feature `arrow`)
 //!
 //! The `arrow` module (with the `arrow` feature) builds Arrow record batches of mapped
-//! events, one schema per class, for Parquet files and Amazon Security Lake custom sources.
+//! events, one schema per class and OCSF version, for Parquet files and Amazon Security Lake
+//! custom sources.
 #![warn(missing_docs)]
 
 #[cfg(feature = "arrow")]

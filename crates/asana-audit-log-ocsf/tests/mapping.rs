@@ -4,66 +4,17 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, BTreeSet};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_mock::event_types;
 use asana_audit_log_ocsf::{
     Mapper, OcsfClass, OcsfEvent, OcsfVersion, fallback_class, mapping_for,
 };
-use common::mock_events;
+use common::{mock_events, validator};
 use serde_json::Value;
 
 const TENANT: &str = "1200000000000001";
-
-/// The JSON Schema of `class` in `version` (copied into `tests/schemas`, see its README).
-fn schema_text(version: OcsfVersion, class: OcsfClass) -> &'static str {
-    macro_rules! schemas {
-        ($($class:ident => $name:literal),* $(,)?) => {
-            match (version, class) {
-                $(
-                    (OcsfVersion::V1_1, OcsfClass::$class) => {
-                        include_str!(concat!("schemas/", $name, "-1.1.0.json"))
-                    }
-                    (OcsfVersion::V1_8, OcsfClass::$class) => {
-                        include_str!(concat!("schemas/", $name, "-1.8.0.json"))
-                    }
-                )*
-                other => panic!("no schema for {other:?}"),
-            }
-        };
-    }
-    schemas!(
-        BaseEvent => "base_event",
-        AccountChange => "account_change",
-        Authentication => "authentication",
-        EntityManagement => "entity_management",
-        UserAccess => "user_access",
-        GroupManagement => "group_management",
-        WebResourcesActivity => "web_resources_activity",
-        FileHosting => "file_hosting",
-    )
-}
-
-fn validator(version: OcsfVersion, class: OcsfClass) -> &'static jsonschema::Validator {
-    static CACHE: OnceLock<HashMap<(OcsfVersion, u32), jsonschema::Validator>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        OcsfVersion::ALL
-            .into_iter()
-            .flat_map(|version| OcsfClass::ALL.map(|class| (version, class)))
-            .map(|(version, class)| {
-                let schema: Value = serde_json::from_str(schema_text(version, class)).unwrap();
-                let validator = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("schema of {class:?} in {version}: {e}"));
-                ((version, class.uid()), validator)
-            })
-            .collect()
-    });
-    &cache[&(version, class.uid())]
-}
 
 /// Every leaf of `value` (scalars, `null`, empty objects and arrays) with its path.
 fn leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
