@@ -1,20 +1,38 @@
-//! The archive flags (`--format`, `--encoding`, `--security-lake`, `--partition`, rotation)
-//! read into the pipeline's values: the output, the sink's options, the format.
+//! The archive flags (`--format`, `--ocsf-version`, `--encoding`, `--security-lake`,
+//! `--partition`, rotation) read into the pipeline's values: the output, the sink's options,
+//! the format.
 
 use std::path::Path;
 
-use asana_audit_log_pipeline::{Encoding, Format, Layout, Output, Partitioning, SinkOptions};
+use asana_audit_log_pipeline::{
+    Encoding, Format, Layout, OcsfVersion, Output, Partitioning, SinkOptions,
+};
 
-use crate::cli::{ArchiveArgs, PartitionBy};
+use crate::cli::{self, ArchiveArgs, PartitionBy};
 use crate::error::CliError;
 
-/// Reads `--output` with the encoding `args` ask for (see [`Output::parse`]).
+/// Reads `--output` with the encoding `args` ask for (see [`Output::parse`]), once the flags
+/// are found not to contradict each other (`--security-lake` with another encoding or OCSF
+/// version, `--ocsf-version` without OCSF).
 pub fn output(output: &Path, args: &ArchiveArgs) -> Result<Output, CliError> {
     let encoding = encoding(args);
     if args.security_lake.is_some() && encoding != Encoding::Parquet {
         return Err(CliError::input(
             "--security-lake writes Parquet (Security Lake reads nothing else); drop --encoding",
         ));
+    }
+    match (&args.security_lake, args.format, args.ocsf_version) {
+        (Some(_), _, Some(cli::OcsfVersion::V1_8)) => {
+            return Err(CliError::input(
+                "--security-lake writes OCSF 1.1 (Security Lake validates custom sources                  against it); drop --ocsf-version",
+            ));
+        }
+        (None, cli::Format::Raw, Some(_)) => {
+            return Err(CliError::input(
+                "--ocsf-version is the version of OCSF events; add --format ocsf, or drop it",
+            ));
+        }
+        _ => {}
     }
     Ok(Output::parse(&output.to_string_lossy(), encoding)?)
 }
@@ -23,8 +41,17 @@ pub fn output(output: &Path, args: &ArchiveArgs) -> Result<Output, CliError> {
 /// workspace gid, when known) goes into OCSF's `metadata.tenant_uid`.
 pub fn format(args: &ArchiveArgs, tenant: Option<&str>) -> Format {
     match (args.format, &args.security_lake) {
-        (crate::cli::Format::Raw, None) => Format::Raw,
-        _ => Format::ocsf(tenant),
+        (cli::Format::Raw, None) => Format::Raw,
+        _ => Format::ocsf_in(ocsf_version(args), tenant),
+    }
+}
+
+/// The OCSF version `args` ask for: 1.1 for Security Lake (which validates custom sources
+/// against OCSF 1.1), else `--ocsf-version`, else 1.8.
+fn ocsf_version(args: &ArchiveArgs) -> OcsfVersion {
+    match (&args.security_lake, args.ocsf_version) {
+        (Some(_), _) | (None, Some(cli::OcsfVersion::V1_1)) => OcsfVersion::V1_1,
+        (None, Some(cli::OcsfVersion::V1_8) | None) => OcsfVersion::V1_8,
     }
 }
 

@@ -271,13 +271,20 @@ pub struct MonitorArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ArchiveArgs {
     /// What each event is written as: raw (exactly as Asana sent it) or ocsf (normalized to
-    /// an OCSF 1.8.0 event; every field not mapped is kept in `unmapped`).
+    /// an OCSF event of the --ocsf-version; every field not mapped is kept in `unmapped`).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Raw)]
     pub format: Format,
 
+    /// The OCSF version of --format ocsf events: 1.8 (OCSF 1.8.0) or 1.1 (OCSF 1.1.0, which
+    /// Amazon Security Lake validates against; what 1.1 has no attribute for stays in
+    /// `unmapped`) [default: 1.8; with --security-lake: 1.1].
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub ocsf_version: Option<OcsfVersion>,
+
     /// Land OCSF Parquet where an Amazon Security Lake custom source reads it:
     /// ext/asana-<class uid>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/ under --output,
-    /// one custom source per OCSF class. Implies --format ocsf --encoding parquet.
+    /// one custom source per OCSF class. Implies --format ocsf --ocsf-version 1.1 --encoding
+    /// parquet.
     #[arg(long, value_name = "REGION:ACCOUNT", value_parser = parse_security_lake)]
     pub security_lake: Option<(String, String)>,
 
@@ -316,8 +323,19 @@ pub struct ArchiveArgs {
 pub enum Format {
     /// Exactly as Asana sent it.
     Raw,
-    /// An OCSF 1.8.0 event.
+    /// An OCSF event of the --ocsf-version.
     Ocsf,
+}
+
+/// The OCSF version of OCSF events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OcsfVersion {
+    /// OCSF 1.1.0.
+    #[value(name = "1.1")]
+    V1_1,
+    /// OCSF 1.8.0.
+    #[value(name = "1.8")]
+    V1_8,
 }
 
 /// Parses `--security-lake REGION:ACCOUNT`.

@@ -516,12 +516,32 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
     let server = mock(900, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let gids: std::collections::BTreeSet<String> = gids(&server).into_iter().collect();
-    let cases: [(&str, &[&str]); 3] = [
-        ("ndjson.gz", &["--encoding", "ndjson.gz"]),
-        ("parquet", &["--encoding", "parquet", "--partition", "hour"]),
-        ("lake", &["--security-lake", "eu-west-1:123456789012"]),
+    // Each case with the OCSF version of its events and of its Parquet schema: 1.8 unless
+    // asked, always 1.1 for Security Lake.
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("ndjson.gz", &["--encoding", "ndjson.gz"], "1.8.0"),
+        (
+            "parquet",
+            &["--encoding", "parquet", "--partition", "hour"],
+            "1.8.0",
+        ),
+        (
+            "lake",
+            &["--security-lake", "eu-west-1:123456789012"],
+            "1.1.0",
+        ),
+        (
+            "ndjson.zst-1.1",
+            &["--encoding", "ndjson.zst", "--ocsf-version", "1.1"],
+            "1.1.0",
+        ),
+        (
+            "parquet-1.1",
+            &["--encoding", "parquet", "--ocsf-version", "1.1"],
+            "1.1.0",
+        ),
     ];
-    for (name, extra) in cases {
+    for (name, extra, version) in cases {
         let target = dir.path().join(name);
         let mut args = vec!["--format", "ocsf"];
         args.extend_from_slice(extra);
@@ -546,6 +566,12 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
             );
             assert_eq!(event["category_uid"].as_u64().unwrap(), class / 1000);
             assert_eq!(event["tenant_uid"], server.workspace_gid(), "{name}");
+            assert_eq!(event["version"], version, "{name}");
+            if name.contains("ndjson") {
+                assert!(event["schema_version"].is_null(), "{name}");
+            } else {
+                assert_eq!(event["schema_version"], version, "{name}");
+            }
             let file = event["file"].as_str().unwrap();
             if name == "lake" {
                 assert!(

@@ -85,6 +85,9 @@ async fn bad_inputs_are_refused_before_any_request() {
         ("missing token file", vec!["--token-file".into(), "/nonexistent/token".into()], "cannot read --token-file"),
         ("empty token file", vec!["--token-file".into(), s(&empty_token)], "is empty"),
         ("plain http to a remote host", vec!["--base-url".into(), "http://audit.example.com/api/1.0".into()], "https"),
+        ("unknown OCSF version", vec!["--format".into(), "ocsf".into(), "--ocsf-version".into(), "1.3".into()], "possible values: 1.1, 1.8"),
+        ("OCSF version of raw events", vec!["--ocsf-version".into(), "1.1".into()], "add --format ocsf"),
+        ("Security Lake in OCSF 1.8", vec!["--security-lake".into(), "eu-west-1:123456789012".into(), "--ocsf-version".into(), "1.8".into()], "writes OCSF 1.1"),
     ];
     assert!(cases.len() >= 20);
     for (name, args, expected) in &cases {

@@ -50,6 +50,10 @@
 //! `web_resources`, `privileges`). Types follow OCSF 1.8.0: `integer_t` (`*_id`,
 //! `class_uid`, `category_uid`) is `Int32`, `long_t` (`type_uid`) and `timestamp_t` (`time`)
 //! are `Int64`, everything else is `Utf8`. An attribute an event lacks is null.
+//! [`arrow_schema_for()`] gives the schema of another OCSF version: OCSF 1.1.0's has the same
+//! types and only the attributes the mapper writes in 1.1.0 (no `actor`, `src_endpoint` or
+//! `http_request` in Entity Management, User Access Management and Group Management, no
+//! `http_request` in File Hosting Activity, no `actor.app_name`, no `entity.type_id`).
 //!
 //! * **`time` is `Int64`, epoch milliseconds**, not an Arrow `Timestamp`: that is OCSF's
 //!   `timestamp_t` exactly, the same number as in the JSON form, and what Security Lake's own
@@ -87,9 +91,12 @@
 //!   fine for objects over 256 MB), records within an object should be sorted by `time`,
 //!   Parquet 1.x and 2.x are accepted, data pages should be at most 1 MB uncompressed and row
 //!   groups at most 256 MB compressed, and zstd is the preferred compression.
-//! * The guide says it validates custom sources against OCSF 1.1 (its validation tool); the
-//!   events here follow OCSF 1.8.0, whose attributes used here have the same names and types
-//!   as in 1.1 except `metadata.original_event_uid`, which this crate does not write.
+//! * The guide says it validates custom sources against OCSF 1.1 (its validation tool): map
+//!   with [`Mapper::ocsf_version`]`(OcsfVersion::V1_1)` and build with
+//!   [`BatchBuilder::for_version`]`(class, OcsfVersion::V1_1)`, so that every row and every
+//!   column is OCSF 1.1.0 and the schema's `ocsf.version` says `1.1.0`.
+//!
+//! [`Mapper::ocsf_version`]: crate::Mapper::ocsf_version
 //! * A custom source name is at most 20 characters (the provider role's name embeds it).
 //!
 //! Batching, sorting, rotation and upload are the writer's job (the sink crate).
@@ -107,7 +114,8 @@ use chrono::{DateTime, NaiveDate};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::{OcsfClass, OcsfEvent};
+use crate::mapping_table::version_facts;
+use crate::{OcsfClass, OcsfEvent, OcsfVersion};
 
 /// A nullable `Utf8` field.
 fn text(name: &str) -> Field {
@@ -140,7 +148,9 @@ fn identity(more: Vec<Field>) -> Vec<Field> {
     fields
 }
 
-fn build_schema(class: OcsfClass) -> Schema {
+fn build_schema(class: OcsfClass, version: OcsfVersion) -> Schema {
+    let facts = version_facts(version);
+    let attributes = class.attributes(version);
     let mut fields = vec![
         Field::new("class_uid", DataType::Int32, false),
         text("class_name"),
@@ -170,17 +180,15 @@ fn build_schema(class: OcsfClass) -> Schema {
             false,
         ),
     ];
-    if class.has_actor() {
-        fields.push(object(
-            "actor",
-            vec![
-                object(
-                    "user",
-                    identity(vec![text("email_addr"), int("type_id"), text("type")]),
-                ),
-                text("app_name"),
-            ],
-        ));
+    if attributes.actor {
+        let mut actor = vec![object(
+            "user",
+            identity(vec![text("email_addr"), int("type_id"), text("type")]),
+        )];
+        if facts.actor_app_name {
+            actor.push(text("app_name"));
+        }
+        fields.push(object("actor", actor));
     }
     match class.resource_in() {
         Some(crate::ResourceIn::User) => {
@@ -196,10 +204,14 @@ fn build_schema(class: OcsfClass) -> Schema {
         Some(crate::ResourceIn::File) => {
             fields.push(object("file", identity(vec![int("type_id"), text("type")])))
         }
-        Some(crate::ResourceIn::Entity) => fields.push(object(
-            "entity",
-            identity(vec![int("type_id"), text("type")]),
-        )),
+        Some(crate::ResourceIn::Entity) => {
+            let mut entity = identity(vec![]);
+            if facts.entity_type_id {
+                entity.push(int("type_id"));
+            }
+            entity.push(text("type"));
+            fields.push(object("entity", entity));
+        }
         None => {}
     }
     match class {
@@ -209,8 +221,10 @@ fn build_schema(class: OcsfClass) -> Schema {
         OcsfClass::GroupManagement => fields.push(object("user", identity(vec![]))),
         _ => {}
     }
-    if class.has_endpoint() {
+    if attributes.src_endpoint {
         fields.push(object("src_endpoint", vec![text("ip")]));
+    }
+    if attributes.http_request {
         fields.push(object("http_request", vec![text("user_agent")]));
     }
     fields.push(list(
@@ -224,38 +238,44 @@ fn build_schema(class: OcsfClass) -> Schema {
     ));
     fields.push(text("unmapped"));
     let metadata = HashMap::from([
-        ("ocsf.version".to_owned(), crate::OCSF_VERSION.to_owned()),
+        ("ocsf.version".to_owned(), facts.version.to_owned()),
         ("ocsf.class_uid".to_owned(), class.uid().to_string()),
         ("ocsf.class_name".to_owned(), class.schema_name().to_owned()),
     ]);
     Schema::new(fields).with_metadata(metadata)
 }
 
-/// The Arrow schema of `class`'s events (built once per class). Its metadata records
-/// `ocsf.version` (`1.8.0`), `ocsf.class_uid` and `ocsf.class_name`.
+/// The Arrow schema of `class`'s OCSF 1.8.0 events (built once per class). Its metadata
+/// records `ocsf.version` (`1.8.0`), `ocsf.class_uid` and `ocsf.class_name`.
 pub fn arrow_schema(class: OcsfClass) -> SchemaRef {
-    static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
-    let schemas = SCHEMAS.get_or_init(|| {
-        OcsfClass::ALL
-            .iter()
-            .map(|&class| Arc::new(build_schema(class)))
-            .collect()
-    });
-    let i = OcsfClass::ALL
-        .iter()
-        .position(|&c| c == class)
-        .expect("every class is in ALL");
-    Arc::clone(&schemas[i])
+    arrow_schema_for(class, OcsfVersion::V1_8)
 }
 
-/// Collects events of one class and builds a [`RecordBatch`] with [`arrow_schema()`]'s schema.
+/// The Arrow schema of `class`'s events in OCSF `version` (built once per class and
+/// version); its metadata's `ocsf.version` is the version (`1.1.0`, `1.8.0`).
+pub fn arrow_schema_for(class: OcsfClass, version: OcsfVersion) -> SchemaRef {
+    static SCHEMAS: OnceLock<HashMap<(OcsfVersion, OcsfClass), SchemaRef>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        OcsfVersion::ALL
+            .into_iter()
+            .flat_map(|version| OcsfClass::ALL.map(|class| (version, class)))
+            .map(|(version, class)| ((version, class), Arc::new(build_schema(class, version))))
+            .collect()
+    });
+    Arc::clone(&schemas[&(version, class)])
+}
+
+/// Collects events of one class and OCSF version and builds a [`RecordBatch`] with
+/// [`arrow_schema_for()`]'s schema.
 pub struct BatchBuilder {
     class: OcsfClass,
+    version: OcsfVersion,
     schema: SchemaRef,
     /// Each column's position, by name.
     positions: HashMap<String, usize>,
-    /// Where `class_uid` and `unmapped` are.
+    /// Where `class_uid`, `metadata` and `unmapped` are.
     class_uid: usize,
+    metadata: usize,
     unmapped: usize,
     /// One builder per column, in schema order: each event is appended as it comes, so the
     /// builder holds Arrow buffers, not the events.
@@ -267,15 +287,21 @@ impl std::fmt::Debug for BatchBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchBuilder")
             .field("class", &self.class)
+            .field("version", &self.version)
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
 }
 
 impl BatchBuilder {
-    /// An empty builder for `class`.
+    /// An empty builder for `class`'s OCSF 1.8.0 events.
     pub fn new(class: OcsfClass) -> Self {
-        let schema = arrow_schema(class);
+        BatchBuilder::for_version(class, OcsfVersion::V1_8)
+    }
+
+    /// An empty builder for `class`'s events in OCSF `version`.
+    pub fn for_version(class: OcsfClass, version: OcsfVersion) -> Self {
+        let schema = arrow_schema_for(class, version);
         let positions: HashMap<String, usize> = schema
             .fields()
             .iter()
@@ -289,7 +315,9 @@ impl BatchBuilder {
             .collect();
         BatchBuilder {
             class,
+            version,
             class_uid: positions["class_uid"],
+            metadata: positions["metadata"],
             unmapped: positions["unmapped"],
             positions,
             schema,
@@ -303,6 +331,11 @@ impl BatchBuilder {
         self.class
     }
 
+    /// The OCSF version of the events this builder takes.
+    pub fn version(&self) -> OcsfVersion {
+        self.version
+    }
+
     /// How many events were pushed since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
         self.rows
@@ -313,22 +346,24 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Adds one event. Fails when it is of another class, or is not an OCSF event of this
-    /// crate (an attribute outside the schema, a value of the wrong type).
+    /// Adds one event. Fails when it is of another class or OCSF version, or is not an OCSF
+    /// event of this crate (an attribute outside the schema, a value of the wrong type).
     pub fn push(&mut self, event: &OcsfEvent) -> Result<(), ArrowError> {
-        if event.class() != self.class {
+        if event.class() != self.class || event.version() != self.version {
             return Err(ArrowError::InvalidArgumentError(format!(
-                "a {} event in a {} batch",
+                "a {} {} event in a {} {} batch",
                 event.class().schema_name(),
-                self.class.schema_name()
+                event.version(),
+                self.class.schema_name(),
+                self.version,
             )));
         }
         self.push_json(event.json())
     }
 
     /// Adds one event from its OCSF JSON text (e.g. what [`Mapper::map_into`] wrote); the
-    /// text's `class_uid` must be this builder's class. A refused event leaves the builder as
-    /// it was.
+    /// text's `class_uid` and `metadata.version` must be this builder's class and version. A
+    /// refused event leaves the builder as it was.
     ///
     /// [`Mapper::map_into`]: crate::Mapper::map_into
     pub fn push_json(&mut self, json: &str) -> Result<(), ArrowError> {
@@ -358,6 +393,14 @@ impl BatchBuilder {
                 "not a {} event (class_uid {})",
                 self.class.schema_name(),
                 self.class.uid()
+            )));
+        }
+        let version = values[self.metadata].as_ref().map(|m| &m["version"]);
+        if version.and_then(Value::as_str) != Some(self.version.as_str()) {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "not an OCSF {} event (metadata.version {})",
+                self.version,
+                version.unwrap_or(&Value::Null)
             )));
         }
         for (at, value) in values.iter().enumerate() {
@@ -428,9 +471,11 @@ fn replace_lone_surrogates(json: &str) -> Option<String> {
     replaced.then_some(out)
 }
 
-/// Builds `[OcsfEvent]`s of one class into a batch: [`BatchBuilder`] in one call.
+/// Builds `[OcsfEvent]`s of one class and OCSF version (that of the first; 1.8.0 when there
+/// are none) into a batch: [`BatchBuilder`] in one call.
 pub fn record_batch(class: OcsfClass, events: &[OcsfEvent]) -> Result<RecordBatch, ArrowError> {
-    let mut builder = BatchBuilder::new(class);
+    let version = events.first().map_or(OcsfVersion::V1_8, OcsfEvent::version);
+    let mut builder = BatchBuilder::for_version(class, version);
     for event in events {
         builder.push(event)?;
     }

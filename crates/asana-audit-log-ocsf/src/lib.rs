@@ -1,5 +1,7 @@
 //! Normalizes Asana audit log events ([`asana_audit_log::AuditLogEvent`]) into
-//! [OCSF](https://schema.ocsf.io) 1.8.0 events, for SIEMs and data lakes that speak OCSF.
+//! [OCSF](https://schema.ocsf.io) 1.8.0 events, for SIEMs and data lakes that speak OCSF, or
+//! into OCSF 1.1.0 events for those that want 1.1 (Amazon Security Lake; see
+//! [OCSF 1.1.0](#ocsf-110)).
 //!
 //! ```
 //! use asana_audit_log::AuditLogEvent;
@@ -67,9 +69,9 @@
 //! | `details.new_value` | `privileges[0]` (User Access Management) |
 //! | `details.member.gid`, `.name` | `user.uid`, `.name` (Group Management) |
 //!
-//! Every event also gets `severity_id` 1 (Informational), `metadata.version` `"1.8.0"`,
-//! `metadata.product` (`Asana`, vendor `Asana`), `metadata.log_name` `"audit_log"` and, when
-//! the [`Mapper`] has one, `metadata.tenant_uid`. Authentication events get
+//! Every event also gets `severity_id` 1 (Informational), `metadata.version` (`"1.8.0"`, or
+//! `"1.1.0"`), `metadata.product` (`Asana`, vendor `Asana`), `metadata.log_name`
+//! `"audit_log"` and, when the [`Mapper`] has one, `metadata.tenant_uid`. Authentication events get
 //! `service.name` `"Asana"`. `observables` list the IP address (type 2), user names (4) and
 //! email addresses (5) of the event; when the class has no `actor` (Web Resources Activity,
 //! Base Event), the actor's name and email are listed with their `unmapped.actor.*` path.
@@ -90,6 +92,26 @@
 //! object all of whose members were copied is left out; `unmapped` itself is left out when
 //! nothing remains. Non-ASCII text is copied as it came.
 //!
+//! # OCSF 1.1.0
+//!
+//! [`Mapper::ocsf_version`]`(`[`OcsfVersion::V1_1`]`)` writes OCSF 1.1.0 events: the same
+//! classes and the same table as above, but for what 1.1.0 lacks, which is then not written
+//! and leaves its source values in `unmapped` (the `unmapped` rule holds as it stands):
+//!
+//! * `metadata.version` is `"1.1.0"`.
+//! * Entity Management, User Access Management and Group Management have no `actor`,
+//!   `src_endpoint` or `http_request`; File Hosting Activity has no `http_request`; `actor`
+//!   has no `app_name`; `entity` has no `type_id` (its `type` stays as in 1.8.0). Observables
+//!   of what went to `unmapped` name its `unmapped.*` path.
+//! * Activities 1.1.0 lacks (Entity Management's Enable, Disable, Suspend, Resume) and
+//!   Group Management rows whose events have no member (1.1.0 requires a `user` there) map
+//!   as their row's `in OCSF 1.1.0` column says ([`MappingRow::in_version`]).
+//! * An email address is copied only when it matches 1.1.0's narrower `email_t` (ASCII
+//!   letters, digits and `_.+-` before the `@`), and a string only when it has at most 65,535
+//!   characters (1.1.0's `string_t`).
+//! * The degrading rule above uses 1.1.0's requirements: File Hosting needs an actor with a
+//!   user gid or name (an app alone is no `actor`), Group Management a `details.member`.
+//!
 //! # How
 //!
 //! The mapper reads the event's members with `serde_json` as their exact JSON text
@@ -100,7 +122,8 @@
 //! # Parquet (feature `arrow`)
 //!
 //! The `arrow` module (with the `arrow` feature) builds Arrow record batches of mapped
-//! events, one schema per class, for Parquet files and Amazon Security Lake custom sources.
+//! events, one schema per class and OCSF version, for Parquet files and Amazon Security Lake
+//! custom sources.
 #![warn(missing_docs)]
 
 #[cfg(feature = "arrow")]
@@ -113,5 +136,6 @@ mod table;
 
 pub use map::{LOG_NAME, Mapped, Mapper, OCSF_VERSION, OcsfEvent};
 pub use table::{
-    MappingRow, OcsfClass, ResourceIn, StatusRule, fallback_class, mapping_for, mapping_table,
+    MappingRow, OcsfClass, OcsfVersion, ResourceIn, StatusRule, fallback_class, mapping_for,
+    mapping_table,
 };

@@ -9,19 +9,21 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 use serde_json::value::RawValue;
 
-use crate::mapping_table::row_of_known;
+use crate::mapping_table::{row_of_known, version_facts};
 use crate::source::{Member, last, members, object};
 use crate::table::{
-    MappingRow, OcsfClass, ResourceIn, StatusRule, fallback_class, fallback_status, mapping_for,
+    MappingRow, OcsfClass, OcsfVersion, ResourceIn, StatusRule, fallback_class, fallback_status,
+    mapping_for,
 };
 
-/// The OCSF schema version the mapped events follow.
-pub const OCSF_VERSION: &str = "1.8.0";
+/// The OCSF schema version the mapped events follow by default ([`OcsfVersion::V1_8`]).
+pub const OCSF_VERSION: &str = OcsfVersion::V1_8.as_str();
 
 /// `metadata.log_name` of every mapped event.
 pub const LOG_NAME: &str = "audit_log";
 
-/// Maps [`AuditLogEvent`]s to OCSF 1.8.0 events. Cheap to build and to share between threads.
+/// Maps [`AuditLogEvent`]s to OCSF 1.8.0 events, or to OCSF 1.1.0 ones with
+/// [`ocsf_version`](Self::ocsf_version). Cheap to build and to share between threads.
 ///
 /// ```
 /// use asana_audit_log_ocsf::Mapper;
@@ -40,9 +42,11 @@ pub const LOG_NAME: &str = "audit_log";
 pub struct Mapper {
     /// `metadata.tenant_uid`.
     tenant_uid: Option<String>,
+    /// The OCSF version of the events.
+    version: OcsfVersion,
 }
 
-/// What [`Mapper::map_into`] wrote: the class and activity of the event.
+/// What [`Mapper::map_into`] wrote: the class and activity of the event, and its OCSF version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Mapped {
@@ -50,6 +54,8 @@ pub struct Mapped {
     pub class: OcsfClass,
     /// `activity_id`.
     pub activity_id: u8,
+    /// The OCSF version the event follows.
+    pub version: OcsfVersion,
 }
 
 impl Mapped {
@@ -90,6 +96,11 @@ impl OcsfEvent {
     /// `type_uid`: `class_uid * 100 + activity_id`.
     pub fn type_uid(&self) -> u32 {
         self.mapped.type_uid()
+    }
+
+    /// The OCSF version the event follows (its `metadata.version`).
+    pub fn version(&self) -> OcsfVersion {
+        self.mapped.version
     }
 
     /// The event as a `serde_json::Value`. Fails only when `unmapped` holds a number no
@@ -170,7 +181,9 @@ struct Metadata<'a> {
     version: &'static str,
     product: Product,
     log_name: &'static str,
-    uid: Str<'a>,
+    /// Always set but when the event's gid is a longer string than the version allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<Str<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     event_code: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -315,6 +328,36 @@ impl Mapper {
         self
     }
 
+    /// Sets the OCSF version of the mapped events (default [`OcsfVersion::V1_8`]). In 1.1.0,
+    /// what 1.1.0 has no attribute for stays in `unmapped` (see `MAPPING.md`).
+    ///
+    /// ```
+    /// use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfVersion};
+    ///
+    /// let event = asana_audit_log::AuditLogEvent::from_json(r#"{"gid":"9",
+    ///     "created_at":"2024-05-01T12:00:00Z","event_type":"workspace_view_links_enabled",
+    ///     "actor":{"actor_type":"user","gid":"7","name":"Ana"},
+    ///     "resource":{"resource_type":"workspace","gid":"1","name":"Northwind"},
+    ///     "context":{"client_ip_address":"203.0.113.9"}}"#)?;
+    /// let ocsf = Mapper::new().ocsf_version(OcsfVersion::V1_1).map(&event);
+    /// // 1.1.0's Entity Management has no Enable activity, no `actor`, no `src_endpoint`.
+    /// assert_eq!((ocsf.class(), ocsf.activity_id()), (OcsfClass::EntityManagement, 3));
+    /// let value = ocsf.to_value()?;
+    /// assert_eq!(value["metadata"]["version"], "1.1.0");
+    /// assert_eq!(value["unmapped"]["actor"]["name"], "Ana");
+    /// assert_eq!(value["unmapped"]["context"]["client_ip_address"], "203.0.113.9");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ocsf_version(mut self, version: OcsfVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The OCSF version of the mapped events.
+    pub fn version(&self) -> OcsfVersion {
+        self.version
+    }
+
     /// Maps one event. Never fails: see the crate docs for what goes where.
     pub fn map(&self, event: &AuditLogEvent) -> OcsfEvent {
         let top = members(event.json());
@@ -341,8 +384,10 @@ impl Mapper {
         event: &'a AuditLogEvent,
         top: &[Member<'a>],
     ) -> (Document<'a>, Mapped) {
+        let version = self.version;
+        let facts = version_facts(version);
         let (mut class, mut activity_id, mut activity_name, status) =
-            match row_for(event.event_type()) {
+            match row_for(event.event_type()).map(|row| row.in_version(version)) {
                 Some(row) => (row.class, row.activity_id, row.activity_name, row.status),
                 None => {
                     let event_type = event.event_type().as_str();
@@ -360,20 +405,27 @@ impl Mapper {
         let context = object(top, "context");
         let details = object(top, "details");
 
-        let actor_gid = string_text(last(&actor, "gid"));
-        let actor_name = string_text(last(&actor, "name"));
-        let actor_email = valid(last(&actor, "email"), is_ocsf_email);
-        let actor_type = string_text(last(&actor, "actor_type")).and_then(unquote);
-        let res_gid = string_text(last(&resource, "gid"));
-        let res_name = string_text(last(&resource, "name"));
-        let res_email = valid(last(&resource, "email"), is_ocsf_email);
-        let res_type = string_text(last(&resource, "resource_type"));
-        let ip = valid(last(&context, "client_ip_address"), is_ocsf_ip);
-        let user_agent = string_text(last(&context, "user_agent"));
-        let oauth_app_name = string_text(last(&context, "oauth_app_name"));
-        let reason = string_text(last(&details, "reason"));
-        let new_value = string_text(last(&details, "new_value"));
-        let type_text = string_text(last(top, "event_type"));
+        // The source strings the version's `string_t` can hold, to be copied verbatim.
+        let text = |value| string_text(value).filter(|&v| fits(v, facts.max_string_chars));
+        let email = |value| valid(text(value), |s| is_ocsf_email(s, facts.email_local_chars));
+        let actor_gid = text(last(&actor, "gid"));
+        let actor_name = text(last(&actor, "name"));
+        let actor_email = email(last(&actor, "email"));
+        let actor_type = text(last(&actor, "actor_type")).and_then(unquote);
+        let res_gid = text(last(&resource, "gid"));
+        let res_name = text(last(&resource, "name"));
+        let res_email = email(last(&resource, "email"));
+        let res_type = text(last(&resource, "resource_type"));
+        let ip = valid(text(last(&context, "client_ip_address")), is_ocsf_ip);
+        let user_agent = text(last(&context, "user_agent"));
+        // The app acting, where the version's `actor` can name it.
+        let app_name = text(last(&context, "oauth_app_name")).filter(|_| facts.actor_app_name);
+        let reason = text(last(&details, "reason"));
+        let new_value = text(last(&details, "new_value"));
+        let member = object(&details, "member");
+        let member_gid = text(last(&member, "gid"));
+        let member_name = text(last(&member, "name"));
+        let type_text = text(last(top, "event_type"));
         let has_actor_user = actor_gid.is_some() || actor_name.is_some();
 
         // Degrade when the event lacks what the class requires.
@@ -382,9 +434,12 @@ impl Mapper {
             && match class {
                 OcsfClass::UserAccess => new_value.is_some(),
                 OcsfClass::FileHosting => {
-                    res_name.is_some()
-                        && ip.is_some()
-                        && (has_actor_user || oauth_app_name.is_some())
+                    res_name.is_some() && ip.is_some() && (has_actor_user || app_name.is_some())
+                }
+                OcsfClass::GroupManagement => {
+                    !class.attributes(version).needs_user_or_privileges
+                        || member_gid.is_some()
+                        || member_name.is_some()
                 }
                 _ => true,
             };
@@ -400,6 +455,7 @@ impl Mapper {
             activity_name = "Other";
         }
 
+        let attributes = class.attributes(version);
         let mut used = Used::default();
         let mut observables = Vec::new();
         let mut doc = Document {
@@ -422,13 +478,14 @@ impl Mapper {
             status_detail: None,
             time: event.created_at().timestamp_millis(),
             metadata: Metadata {
-                version: OCSF_VERSION,
+                version: facts.version,
                 product: Product {
                     name: "Asana",
                     vendor_name: "Asana",
                 },
                 log_name: LOG_NAME,
-                uid: Str::Text(Cow::Borrowed(event.gid())),
+                uid: fits_text(event.gid(), facts.max_string_chars)
+                    .then_some(Str::Text(Cow::Borrowed(event.gid()))),
                 event_code: None,
                 original_time: None,
                 tenant_uid: self.tenant_uid.as_deref(),
@@ -452,21 +509,21 @@ impl Mapper {
             doc.status_detail = Some(reason);
             used.mark(&["details", "reason"]);
         }
-        if let Some(text) = string_text(last(top, "gid")) {
-            doc.metadata.uid = Str::Raw(text);
+        if let Some(text) = text(last(top, "gid")) {
+            doc.metadata.uid = Some(Str::Raw(text));
             used.mark(&["gid"]);
         }
         if let Some(text) = type_text {
             doc.metadata.event_code = Some(text);
             used.mark(&["event_type"]);
         }
-        if let Some(text) = string_text(last(top, "created_at")) {
+        if let Some(text) = text(last(top, "created_at")) {
             doc.metadata.original_time = Some(text);
             used.mark(&["created_at"]);
         }
 
         // actor
-        if class.has_actor() && (has_actor_user || oauth_app_name.is_some()) {
+        if attributes.actor && (has_actor_user || app_name.is_some()) {
             let user = has_actor_user.then(|| {
                 let mut user = Item::default();
                 if let Some(text) = actor_gid {
@@ -498,7 +555,7 @@ impl Mapper {
                 };
                 user
             });
-            let app_name = oauth_app_name.inspect(|_| used.mark(&["context", "oauth_app_name"]));
+            let app_name = app_name.inspect(|_| used.mark(&["context", "oauth_app_name"]));
             doc.actor = Some(Actor { user, app_name });
         } else {
             // The class has no actor: point the observables at `unmapped`.
@@ -557,7 +614,8 @@ impl Mapper {
                         Some("workspace" | "division") => (Some(4), Some("Organization")),
                         Some(_) => (Some(99), None),
                     };
-                    item.type_id = type_id;
+                    // Without `type_id` (1.1.0), `type` is as it would be beside it.
+                    item.type_id = type_id.filter(|_| facts.entity_type_id);
                     item.kind = match kind {
                         Some(kind) => Some(Str::Text(Cow::Borrowed(kind))),
                         None => res_type.filter(|_| type_id.is_some()).map(|text| {
@@ -579,45 +637,45 @@ impl Mapper {
                     used.mark(&["details", "new_value"]);
                 }
             }
-            OcsfClass::GroupManagement => {
-                let member = object(&details, "member");
-                let gid = string_text(last(&member, "gid"));
-                let name = string_text(last(&member, "name"));
-                if gid.is_some() || name.is_some() {
-                    if gid.is_some() {
-                        used.mark(&["details", "member", "gid"]);
-                    }
-                    if let Some(text) = name {
-                        used.mark(&["details", "member", "name"]);
-                        observables.push(Observable::user_name("user.name", text));
-                    }
-                    doc.user = Some(Item {
-                        uid: gid,
-                        name,
-                        ..Item::default()
-                    });
+            OcsfClass::GroupManagement if member_gid.is_some() || member_name.is_some() => {
+                if member_gid.is_some() {
+                    used.mark(&["details", "member", "gid"]);
                 }
+                if let Some(text) = member_name {
+                    used.mark(&["details", "member", "name"]);
+                    observables.push(Observable::user_name("user.name", text));
+                }
+                doc.user = Some(Item {
+                    uid: member_gid,
+                    name: member_name,
+                    ..Item::default()
+                });
             }
             _ => {}
         }
 
-        if class.has_endpoint() {
-            if let Some(text) = ip {
+        if let Some(text) = ip {
+            if attributes.src_endpoint {
                 doc.src_endpoint = Some(SrcEndpoint { ip: text });
                 used.mark(&["context", "client_ip_address"]);
                 observables.push(Observable::ip("src_endpoint.ip", text));
+            } else {
+                observables.push(Observable::ip("unmapped.context.client_ip_address", text));
             }
-            if let Some(text) = user_agent {
-                doc.http_request = Some(HttpRequest { user_agent: text });
-                used.mark(&["context", "user_agent"]);
-            }
-        } else if let Some(text) = ip {
-            observables.push(Observable::ip("unmapped.context.client_ip_address", text));
+        }
+        if let Some(text) = user_agent.filter(|_| attributes.http_request) {
+            doc.http_request = Some(HttpRequest { user_agent: text });
+            used.mark(&["context", "user_agent"]);
         }
 
         doc.observables = observables;
         doc.unmapped = unmapped(top, &used);
-        (doc, Mapped { class, activity_id })
+        let mapped = Mapped {
+            class,
+            activity_id,
+            version,
+        };
+        (doc, mapped)
     }
 }
 
@@ -645,21 +703,38 @@ fn unquote(literal: &RawValue) -> Option<String> {
 }
 
 /// `value` when it is a JSON string whose text passes `test`.
-fn valid(value: Option<&RawValue>, test: fn(&str) -> bool) -> Option<&RawValue> {
+fn valid(value: Option<&RawValue>, test: impl Fn(&str) -> bool) -> Option<&RawValue> {
     string_text(value).filter(|&v| unquote(v).is_some_and(|text| test(&text)))
 }
 
-/// Whether `s` matches OCSF's `email_t` pattern
-/// (`^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`; `+-/` is the range
-/// `+,-./`).
-fn is_ocsf_email(s: &str) -> bool {
+/// Whether the JSON string literal `literal` stands for at most `max` characters (any number
+/// without a maximum).
+fn fits(literal: &RawValue, max: Option<u32>) -> bool {
+    let Some(max) = max else {
+        return true;
+    };
+    // Every character takes at least one byte of the literal, besides its two quotes.
+    literal.get().len() <= max as usize + 2
+        || unquote(literal).is_some_and(|text| fits_text(&text, Some(max)))
+}
+
+/// Whether `text` has at most `max` characters (any number without a maximum).
+fn fits_text(text: &str, max: Option<u32>) -> bool {
+    max.is_none_or(|max| text.len() <= max as usize || text.chars().count() <= max as usize)
+}
+
+/// Whether `s` matches OCSF's `email_t` pattern, whose part before the `@` allows ASCII
+/// letters, digits and `local_chars` (1.8.0:
+/// `^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$`, where `+-/` is the range
+/// `+,-./`; 1.1.0 allows `_.+-` only).
+fn is_ocsf_email(s: &str, local_chars: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
     let local_ok = !local.is_empty()
         && local
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+,-./=?^_`{|}~".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || local_chars.as_bytes().contains(&b));
     let domain_ok = matches!(domain.split_once('.'), Some((host, rest)) if !host.is_empty() && !rest.is_empty())
         && domain
             .bytes()
@@ -741,35 +816,67 @@ fn object_text(members: &[(&RawValue, Cow<'_, str>)]) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `email_t`'s test in `version`.
+    fn email_in(version: OcsfVersion) -> impl Fn(&str) -> bool {
+        move |s| is_ocsf_email(s, version_facts(version).email_local_chars)
+    }
+
     #[test]
     fn emails_follow_the_ocsf_pattern() {
-        for ok in [
-            "a@b.c",
-            "first.last+tag@north-wind.example",
-            "x/y@a.b.c",
-            "a@b..c",
-            "a@-.-",
-        ] {
-            assert!(is_ocsf_email(ok), "{ok}");
+        for version in OcsfVersion::ALL {
+            let is_email = email_in(version);
+            for ok in [
+                "a@b.c",
+                "first.last+tag@north-wind.example",
+                "a_b-c@b..c",
+                "a@-.-",
+            ] {
+                assert!(is_email(ok), "{version}: {ok}");
+            }
+            for bad in [
+                "", "a", "@b.c", "a@b", "a@.b", "a@b.", "zoë@b.c", "a@b@c.d", "a b@c.d", "a@b_c.d",
+                "a@b.c ", "a\"@b.c",
+            ] {
+                assert!(!is_email(bad), "{version}: {bad}");
+            }
         }
-        for bad in [
-            "", "a", "@b.c", "a@b", "a@.b", "a@b.", "zoë@b.c", "a@b@c.d", "a b@c.d", "a@b_c.d",
-            "a@b.c ", "a\"@b.c",
-        ] {
-            assert!(!is_ocsf_email(bad), "{bad}");
+        // 1.8.0 allows more before the `@` than 1.1.0 does.
+        for wider in ["x/y@a.b.c", "o'brien@a.io", "a!#$%&*=?^`{|}~,@b.c"] {
+            assert!(email_in(OcsfVersion::V1_8)(wider), "{wider}");
+            assert!(!email_in(OcsfVersion::V1_1)(wider), "{wider}");
         }
     }
 
     #[test]
     fn literals_are_tested_by_their_value() {
         let raw = |text: &str| serde_json::from_str::<Box<RawValue>>(text).unwrap();
-        let passes = |text: &str, test| valid(Some(&raw(text)), test).is_some();
-        assert!(passes(r#""a@b.c""#, is_ocsf_email));
+        let passes =
+            |text: &str, test: &dyn Fn(&str) -> bool| valid(Some(&raw(text)), test).is_some();
+        let is_email = email_in(OcsfVersion::V1_8);
+        assert!(passes(r#""a@b.c""#, &is_email));
         // Escapes are read as their values.
-        assert!(passes(r#""a\u0040b.c""#, is_ocsf_email));
-        assert!(passes(r#""203.0.113.\u0037""#, is_ocsf_ip));
-        assert!(!passes(r#""a\\@b.c""#, is_ocsf_email));
-        assert!(!passes("null", is_ocsf_email));
+        assert!(passes(r#""a\u0040b.c""#, &is_email));
+        assert!(passes(r#""203.0.113.\u0037""#, &is_ocsf_ip));
+        assert!(!passes(r#""a\\@b.c""#, &is_email));
+        assert!(!passes("null", &is_email));
+    }
+
+    #[test]
+    fn strings_fit_the_versions_maximum_in_characters() {
+        let raw = |text: String| serde_json::from_str::<Box<RawValue>>(&text).unwrap();
+        let max = version_facts(OcsfVersion::V1_1).max_string_chars;
+        assert_eq!(max, Some(65_535));
+        assert_eq!(version_facts(OcsfVersion::V1_8).max_string_chars, None);
+        let long = |n: usize, unit: &str| raw(format!("\"{}\"", unit.repeat(n)));
+        assert!(fits(&long(65_535, "a"), max));
+        assert!(!fits(&long(65_536, "a"), max));
+        assert!(fits(&long(65_536, "a"), None));
+        // Characters, not bytes nor escapes: 65,535 of `é` (two bytes, or six as `\u00e9`).
+        assert!(fits(&long(65_535, "é"), max));
+        assert!(fits(&long(65_535, "\\u00e9"), max));
+        assert!(!fits(&long(65_536, "\\u00e9"), max));
+        assert!(fits_text(&"é".repeat(65_535), max));
+        assert!(!fits_text(&"é".repeat(65_536), max));
     }
 
     #[test]

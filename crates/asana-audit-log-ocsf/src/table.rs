@@ -1,8 +1,79 @@
-//! The mapping's vocabulary: OCSF classes, status rules, where the resource goes, and rows.
+//! The mapping's vocabulary: OCSF versions and classes, status rules, where the resource goes,
+//! and rows.
 
-use crate::mapping_table::{CLASSES, ROWS, class_facts, fallback_of, index_of};
+use std::fmt;
 
-/// The OCSF 1.8.0 classes this crate emits.
+use crate::mapping_table::{
+    CLASSES, ROWS, VERSIONS, class_facts, fallback_of, index_of, version_facts,
+};
+
+/// The OCSF schema versions the mapper writes: 1.8.0 by default, or 1.1.0, the version Amazon
+/// Security Lake validates custom sources against. A 1.1.0 event is the 1.8.0 one without
+/// what 1.1.0 lacks (`MAPPING.md` says what, row by row); the source values those attributes
+/// would hold stay in `unmapped`.
+///
+/// ```
+/// use asana_audit_log_ocsf::OcsfVersion;
+///
+/// assert_eq!(OcsfVersion::default(), OcsfVersion::V1_8);
+/// assert_eq!(OcsfVersion::V1_1.as_str(), "1.1.0"); // `metadata.version`
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OcsfVersion {
+    /// OCSF 1.1.0.
+    V1_1,
+    /// OCSF 1.8.0 (the default).
+    #[default]
+    V1_8,
+}
+
+impl OcsfVersion {
+    /// Every version, oldest first.
+    pub const ALL: [OcsfVersion; 2] = VERSIONS;
+
+    /// The version as `metadata.version` states it: `1.1.0`, `1.8.0`.
+    pub const fn as_str(self) -> &'static str {
+        version_facts(self).version
+    }
+}
+
+/// `1.1.0`, `1.8.0`.
+impl fmt::Display for OcsfVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an OCSF version says of the object attributes the mapper writes (the same in every
+/// class). The facts are written once, in `xtask/src/ocsf_table.rs`, which generates
+/// [`version_facts`].
+#[derive(Debug)]
+pub(crate) struct VersionFacts {
+    /// `metadata.version`.
+    pub(crate) version: &'static str,
+    /// Whether `actor` has `app_name` (and may hold only it).
+    pub(crate) actor_app_name: bool,
+    /// Whether `entity` (`managed_entity`) has `type_id`.
+    pub(crate) entity_type_id: bool,
+    /// The characters besides ASCII letters and digits that `email_t` allows before the `@`.
+    pub(crate) email_local_chars: &'static str,
+    /// `string_t`'s maximum length in characters, when it has one.
+    pub(crate) max_string_chars: Option<u32>,
+}
+
+/// Which of the attributes the mapper may write a class has in one OCSF version (without
+/// profiles; every class has the others), and the one constraint on them the mapper must meet.
+#[derive(Debug)]
+pub(crate) struct Attributes {
+    pub(crate) actor: bool,
+    pub(crate) src_endpoint: bool,
+    pub(crate) http_request: bool,
+    /// At least one of `user` and `privileges` is required (1.1.0's Group Management).
+    pub(crate) needs_user_or_privileges: bool,
+}
+
+/// The OCSF classes this crate emits (the same classes in 1.8.0 and 1.1.0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OcsfClass {
@@ -24,8 +95,9 @@ pub enum OcsfClass {
     FileHosting,
 }
 
-/// What OCSF 1.8.0 says of a class. The facts are written once, in `xtask/src/ocsf_table.rs`,
-/// which generates [`class_facts`] (`cargo xtask generate --check` keeps it current).
+/// What OCSF 1.8.0 and 1.1.0 say of a class. The facts are written once, in
+/// `xtask/src/ocsf_table.rs`, which generates [`class_facts`] (`cargo xtask generate --check`
+/// keeps it current).
 #[derive(Debug)]
 pub(crate) struct ClassFacts {
     pub(crate) uid: u32,
@@ -35,8 +107,10 @@ pub(crate) struct ClassFacts {
     /// The caption of the class's category.
     pub(crate) category_name: &'static str,
     pub(crate) resource_in: Option<ResourceIn>,
-    pub(crate) has_actor: bool,
-    pub(crate) has_endpoint: bool,
+    /// Its attributes in 1.8.0.
+    pub(crate) v1_8: Attributes,
+    /// Its attributes in 1.1.0.
+    pub(crate) v1_1: Attributes,
 }
 
 impl OcsfClass {
@@ -74,15 +148,15 @@ impl OcsfClass {
         class_facts(self).resource_in
     }
 
-    /// Whether the class has `actor` (without profiles, Web Resources Activity and Base Event
-    /// have none).
-    pub(crate) const fn has_actor(self) -> bool {
-        class_facts(self).has_actor
-    }
-
-    /// Whether the class has `src_endpoint` and `http_request`.
-    pub(crate) const fn has_endpoint(self) -> bool {
-        class_facts(self).has_endpoint
+    /// Which of `actor`, `src_endpoint` and `http_request` the class has in `version` (without
+    /// profiles, Web Resources Activity and Base Event have no `actor`, and in 1.1.0 the
+    /// identity classes but Account Change and Authentication have none of them).
+    pub(crate) const fn attributes(self, version: OcsfVersion) -> &'static Attributes {
+        let facts = class_facts(self);
+        match version {
+            OcsfVersion::V1_1 => &facts.v1_1,
+            OcsfVersion::V1_8 => &facts.v1_8,
+        }
     }
 }
 
@@ -136,7 +210,8 @@ pub enum ResourceIn {
     Entity,
 }
 
-/// How one Asana event type maps to OCSF: a row of `openapi/ocsf-mapping.tsv`.
+/// How one Asana event type maps to OCSF 1.8.0: a row of `openapi/ocsf-mapping.tsv`
+/// ([`in_version`](Self::in_version) gives the row in another version).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MappingRow {
@@ -153,12 +228,49 @@ pub struct MappingRow {
     pub status: StatusRule,
     /// Where the event's `resource` goes.
     pub resource_in: ResourceIn,
+    /// The class and activity in OCSF 1.1.0, when they differ (the row's `in_1_1`).
+    pub(crate) in_1_1: Option<ClassActivity>,
+}
+
+/// A row's class and activity in another OCSF version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClassActivity {
+    pub(crate) class: OcsfClass,
+    pub(crate) activity_id: u8,
+    pub(crate) activity_name: &'static str,
+    pub(crate) resource_in: ResourceIn,
 }
 
 impl MappingRow {
     /// `type_uid`: `class_uid * 100 + activity_id`.
     pub const fn type_uid(&self) -> u32 {
         self.class.uid() * 100 + self.activity_id as u32
+    }
+
+    /// The row in `version`: in 1.1.0 some types map to another activity (1.1.0's Entity
+    /// Management has no Enable, Disable, Suspend, Resume) or class (Group Management requires
+    /// a `user`, which `team_created` has not), as `MAPPING.md` says.
+    ///
+    /// ```
+    /// use asana_audit_log_ocsf::{OcsfClass, OcsfVersion, mapping_for};
+    ///
+    /// let row = mapping_for("workspace_view_links_enabled").unwrap();
+    /// assert_eq!((row.class, row.activity_id), (OcsfClass::EntityManagement, 8));
+    /// let row = row.in_version(OcsfVersion::V1_1);
+    /// assert_eq!((row.activity_id, row.activity_name), (3, "Update"));
+    /// ```
+    pub const fn in_version(&self, version: OcsfVersion) -> MappingRow {
+        match (version, self.in_1_1) {
+            (OcsfVersion::V1_1, Some(other)) => MappingRow {
+                class: other.class,
+                activity_id: other.activity_id,
+                activity_name: other.activity_name,
+                resource_in: other.resource_in,
+                in_1_1: None,
+                ..*self
+            },
+            _ => *self,
+        }
     }
 }
 

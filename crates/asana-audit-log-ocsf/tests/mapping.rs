@@ -1,51 +1,20 @@
-//! Every mapped event validates against its OCSF class's JSON Schema, has consistent ids and
-//! keeps every leaf of the source event (mapped or in `unmapped`).
+//! Every mapped event, in OCSF 1.8.0 and in 1.1.0, validates against its OCSF class's JSON
+//! Schema of that version, has consistent ids and keeps every leaf of the source event (mapped
+//! or in `unmapped`).
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, BTreeSet};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_mock::event_types;
-use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent, fallback_class, mapping_for};
-use common::mock_events;
+use asana_audit_log_ocsf::{
+    Mapper, OcsfClass, OcsfEvent, OcsfVersion, fallback_class, mapping_for,
+};
+use common::{mock_events, validator};
 use serde_json::Value;
 
 const TENANT: &str = "1200000000000001";
-
-/// The JSON Schema of `class` (copied into `tests/schemas`, see its README).
-fn schema_text(class: OcsfClass) -> &'static str {
-    match class {
-        OcsfClass::BaseEvent => include_str!("schemas/base_event.json"),
-        OcsfClass::AccountChange => include_str!("schemas/account_change.json"),
-        OcsfClass::Authentication => include_str!("schemas/authentication.json"),
-        OcsfClass::EntityManagement => include_str!("schemas/entity_management.json"),
-        OcsfClass::UserAccess => include_str!("schemas/user_access.json"),
-        OcsfClass::GroupManagement => include_str!("schemas/group_management.json"),
-        OcsfClass::WebResourcesActivity => include_str!("schemas/web_resources_activity.json"),
-        OcsfClass::FileHosting => include_str!("schemas/file_hosting.json"),
-        other => panic!("no schema for {other:?}"),
-    }
-}
-
-fn validator(class: OcsfClass) -> &'static jsonschema::Validator {
-    static CACHE: OnceLock<HashMap<u32, jsonschema::Validator>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
-        OcsfClass::ALL
-            .iter()
-            .map(|&class| {
-                let schema: Value = serde_json::from_str(schema_text(class)).unwrap();
-                let validator = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("schema of {class:?}: {e}"));
-                (class.uid(), validator)
-            })
-            .collect()
-    });
-    &cache[&class.uid()]
-}
 
 /// Every leaf of `value` (scalars, `null`, empty objects and arrays) with its path.
 fn leaves(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
@@ -117,8 +86,8 @@ fn mapped_to(path: &[String]) -> &'static [&'static [&'static str]] {
     }
 }
 
-/// Everything the tests check about one mapped event; returns its problems.
-fn problems(source_json: &str, ocsf: &OcsfEvent) -> Vec<String> {
+/// Everything the tests check about one event mapped to `version`; returns its problems.
+fn problems(source_json: &str, ocsf: &OcsfEvent, version: OcsfVersion) -> Vec<String> {
     let mut errors = Vec::new();
     let source: Value = serde_json::from_str(source_json).unwrap();
     let out: Value = match ocsf.to_value() {
@@ -126,11 +95,16 @@ fn problems(source_json: &str, ocsf: &OcsfEvent) -> Vec<String> {
         Err(e) => return vec![format!("output is not JSON: {e}: {}", ocsf.json())],
     };
     let class = ocsf.class();
-    errors.extend(
-        validator(class)
-            .iter_errors(&out)
-            .map(|e| format!("schema {}: {}: {e}", class.schema_name(), e.instance_path())),
-    );
+    errors.extend(validator(version, class).iter_errors(&out).map(|e| {
+        format!(
+            "schema {} {version}: {}: {e}",
+            class.schema_name(),
+            e.instance_path()
+        )
+    }));
+    if ocsf.version() != version {
+        errors.push(format!("mapped to {}, not {version}", ocsf.version()));
+    }
     let n = |key: &str| out[key].as_i64().unwrap_or(-1);
     if n("class_uid") != i64::from(class.uid()) {
         errors.push("class_uid".into());
@@ -153,7 +127,7 @@ fn problems(source_json: &str, ocsf: &OcsfEvent) -> Vec<String> {
     if n("time") != event.created_at().timestamp_millis() {
         errors.push("time".into());
     }
-    if out["metadata"]["version"] != "1.8.0" || out["metadata"]["tenant_uid"] != TENANT {
+    if out["metadata"]["version"] != version.as_str() || out["metadata"]["tenant_uid"] != TENANT {
         errors.push("metadata.version/tenant_uid".into());
     }
     if out["metadata"]["uid"] != event.gid() {
@@ -205,25 +179,35 @@ fn problems(source_json: &str, ocsf: &OcsfEvent) -> Vec<String> {
 
 #[tokio::test]
 async fn every_event_type_maps_to_a_valid_lossless_event() {
-    let mapper = Mapper::new().tenant_uid(TENANT);
     let mut events = mock_events(1500, 11, true).await;
     events.extend(mock_events(300, 12, false).await);
+    for version in OcsfVersion::ALL {
+        every_event_maps_to_a_valid_lossless_event_in(version, &events);
+    }
+}
 
+/// The checks of [`problems`] and of the class each event maps to, for every event of
+/// `events` mapped to `version`; and that they cover every catalogue type (each in the class
+/// and activity of its row at least once), the fallback, the degraded path and every class.
+fn every_event_maps_to_a_valid_lossless_event_in(version: OcsfVersion, events: &[String]) {
+    let mapper = Mapper::new().tenant_uid(TENANT).ocsf_version(version);
     let mut failures = Vec::new();
     let mut types_seen = BTreeSet::new();
+    let mut types_as_their_row = BTreeSet::new();
     let mut classes_seen: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut unknown_types, mut degraded) = (0, 0);
-    for json in &events {
+    for json in events {
         let event = AuditLogEvent::from_json(json).unwrap();
         let ocsf = mapper.map(&event);
         let event_type = event.event_type().as_str().to_owned();
         *classes_seen.entry(ocsf.class().schema_name()).or_default() += 1;
-        let mut errors = problems(json, &ocsf);
-        match mapping_for(&event_type) {
+        let mut errors = problems(json, &ocsf, version);
+        match mapping_for(&event_type).map(|row| row.in_version(version)) {
             Some(row) if row.class == ocsf.class() => {
                 if row.activity_id != ocsf.activity_id() {
                     errors.push("activity differs from the row".into());
                 }
+                types_as_their_row.insert(event_type.clone());
             }
             Some(_) => {
                 degraded += 1;
@@ -264,7 +248,7 @@ async fn every_event_type_maps_to_a_valid_lossless_event() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} events fail:\n{}",
+        "{version}: {} of {} events fail:\n{}",
         failures.len(),
         events.len(),
         failures
@@ -280,9 +264,17 @@ async fn every_event_type_maps_to_a_valid_lossless_event() {
             "{} not generated",
             info.event_type
         );
+        assert!(
+            types_as_their_row.contains(info.event_type),
+            "{version}: no {} event maps to its row's class and activity",
+            info.event_type
+        );
     }
     assert!(unknown_types > 0, "no unknown event type was generated");
-    assert!(degraded > 0, "no event exercised the degraded path");
+    assert!(
+        degraded > 0,
+        "{version}: no event exercised the degraded path"
+    );
     // Base Event needs a resource without gid and name, which the mock never sends (see the
     // hand-made cases below).
     for class in OcsfClass::ALL
@@ -291,7 +283,7 @@ async fn every_event_type_maps_to_a_valid_lossless_event() {
     {
         assert!(
             classes_seen.contains_key(class.schema_name()),
-            "no {class:?} event: {classes_seen:?}"
+            "{version}: no {class:?} event: {classes_seen:?}"
         );
     }
 }
@@ -313,10 +305,20 @@ fn the_table_covers_the_catalogue_exactly() {
     assert_eq!(mapping_for("not_a_type"), None);
 }
 
+/// `json` mapped to OCSF 1.8.0, checked; it is checked mapped to 1.1.0 too.
 fn map_one(json: &str) -> (OcsfEvent, Value) {
+    let (_, _) = map_one_in(OcsfVersion::V1_1, json);
+    map_one_in(OcsfVersion::V1_8, json)
+}
+
+/// `json` mapped to `version`, checked.
+fn map_one_in(version: OcsfVersion, json: &str) -> (OcsfEvent, Value) {
     let event = AuditLogEvent::from_json(json).unwrap();
-    let ocsf = Mapper::new().tenant_uid(TENANT).map(&event);
-    let errors = problems(json, &ocsf);
+    let ocsf = Mapper::new()
+        .tenant_uid(TENANT)
+        .ocsf_version(version)
+        .map(&event);
+    let errors = problems(json, &ocsf, version);
     assert!(errors.is_empty(), "{json}\n=> {}\n{errors:#?}", ocsf.json());
     let value = ocsf.to_value().unwrap();
     (ocsf, value)
@@ -454,32 +456,136 @@ fn map_into_appends_and_matches_map() {
     assert_eq!(serde_json::to_string(&ocsf).unwrap(), ocsf.json());
 }
 
-/// One mapped event per class, from the mock's deterministic data, for review.
+/// One mapped event per class and version, from the mock's deterministic data, for review.
 #[tokio::test]
 async fn snapshots_one_event_per_class() {
-    let mapper = Mapper::new().tenant_uid(TENANT);
     let events = mock_events(600, 3, false).await;
-    let mut seen = BTreeSet::new();
-    for json in &events {
-        let event = AuditLogEvent::from_json(json).unwrap();
-        let ocsf = mapper.map(&event);
-        // Prefer events with a user actor and a client IP, so the snapshot shows them.
-        let rich = event.actor().gid.is_some() && event.context().client_ip_address.is_some();
-        if (rich || ocsf.class() == OcsfClass::BaseEvent) && seen.insert(ocsf.class().uid()) {
-            insta::assert_json_snapshot!(
-                format!("class_{}", ocsf.class().schema_name()),
-                ocsf.to_value().unwrap()
-            );
+    for version in OcsfVersion::ALL {
+        // 1.8.0's snapshots are named as before there was another version.
+        let suffix = if version == OcsfVersion::V1_8 {
+            String::new()
+        } else {
+            format!("_ocsf_{}", version.as_str().replace('.', "_"))
+        };
+        let mapper = Mapper::new().tenant_uid(TENANT).ocsf_version(version);
+        let mut seen = BTreeSet::new();
+        for json in &events {
+            let event = AuditLogEvent::from_json(json).unwrap();
+            let ocsf = mapper.map(&event);
+            // Prefer events with a user actor and a client IP, so the snapshot shows them.
+            let rich = event.actor().gid.is_some() && event.context().client_ip_address.is_some();
+            if (rich || ocsf.class() == OcsfClass::BaseEvent) && seen.insert(ocsf.class().uid()) {
+                insta::assert_json_snapshot!(
+                    format!("class_{}{suffix}", ocsf.class().schema_name()),
+                    ocsf.to_value().unwrap()
+                );
+            }
         }
+        // The degraded kinds do not come from rich events; map one of each by hand.
+        let (_, value) = map_one_in(
+            version,
+            r#"{"gid":"2","created_at":"2025-02-01T10:00:00Z","event_type":"attachment_uploaded","event_category":"creation","actor":{"actor_type":"asana","name":"Asana"},"resource":{"resource_type":"attachment","gid":"6","name":"plan.pdf"},"context":{"context_type":"asana","rule_name":"Archive"},"details":{"file_size_bytes":1200}}"#,
+        );
+        insta::assert_json_snapshot!(format!("degraded_file_hosting_without_ip{suffix}"), value);
+        let (_, value) = map_one_in(
+            version,
+            r#"{"gid":"3","created_at":"2025-02-01T10:00:00Z","event_type":"user_logged_out","actor":{"actor_type":"anonymous"}}"#,
+        );
+        insta::assert_json_snapshot!(format!("degraded_base_event{suffix}"), value);
+        assert!(
+            seen.len() >= 7,
+            "{version}: classes with a snapshot: {seen:?}"
+        );
     }
-    // The degraded kinds do not come from rich events; map one of each by hand.
-    let (_, value) = map_one(
-        r#"{"gid":"2","created_at":"2025-02-01T10:00:00Z","event_type":"attachment_uploaded","event_category":"creation","actor":{"actor_type":"asana","name":"Asana"},"resource":{"resource_type":"attachment","gid":"6","name":"plan.pdf"},"context":{"context_type":"asana","rule_name":"Archive"},"details":{"file_size_bytes":1200}}"#,
+}
+
+/// What OCSF 1.1.0 lacks stays in `unmapped` (and the row's 1.1.0 class and activity apply),
+/// where 1.8.0 maps it.
+#[test]
+fn ocsf_1_1_keeps_in_unmapped_what_it_lacks() {
+    let both = |json: &str| {
+        (
+            map_one_in(OcsfVersion::V1_8, json),
+            map_one_in(OcsfVersion::V1_1, json),
+        )
+    };
+    let actor =
+        r#""actor":{"actor_type":"user","gid":"7","name":"Ana","email":"o'brien@example.com"}"#;
+    let context = r#""context":{"context_type":"api","client_ip_address":"203.0.113.9","user_agent":"curl/8","oauth_app_name":"Zapier"}"#;
+
+    // Entity Management: no actor, src_endpoint, http_request, entity.type_id; no Enable.
+    let json = format!(
+        r#"{{"gid":"1","created_at":"2025-01-01T00:00:00Z","event_type":"workspace_view_links_enabled",{actor},{context},"resource":{{"resource_type":"workspace","gid":"5","name":"Northwind"}}}}"#
     );
-    insta::assert_json_snapshot!("degraded_file_hosting_without_ip", value);
-    let (_, value) = map_one(
-        r#"{"gid":"3","created_at":"2025-02-01T10:00:00Z","event_type":"user_logged_out","actor":{"actor_type":"anonymous"}}"#,
+    let ((v18, e18), (v11, e11)) = both(&json);
+    assert_eq!((v18.type_uid(), v11.type_uid()), (300408, 300403));
+    assert_eq!(e11["activity_name"], "Update");
+    assert_eq!(e18["actor"]["user"]["name"], "Ana");
+    assert_eq!(e18["entity"]["type_id"], 4);
+    assert_eq!(
+        e11["entity"],
+        serde_json::json!({"uid": "5", "name": "Northwind", "type": "Organization"})
     );
-    insta::assert_json_snapshot!("degraded_base_event", value);
-    assert!(seen.len() >= 7, "classes with a snapshot: {seen:?}");
+    for absent in ["actor", "src_endpoint", "http_request"] {
+        assert!(e11.get(absent).is_none(), "{absent}: {e11}");
+    }
+    assert_eq!(e11["unmapped"]["actor"]["gid"], "7");
+    assert_eq!(e11["unmapped"]["context"]["user_agent"], "curl/8");
+    let observed: Vec<&str> = e11["observables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        observed.contains(&"unmapped.context.client_ip_address")
+            && observed.contains(&"unmapped.actor.name"),
+        "{observed:?}"
+    );
+
+    // Authentication: no actor.app_name; an email 1.1.0's `email_t` refuses stays unmapped.
+    let json = format!(
+        r#"{{"gid":"2","created_at":"2025-01-01T00:00:00Z","event_type":"user_login_succeeded",{actor},{context},"resource":{{"resource_type":"user","gid":"7","name":"Ana"}}}}"#
+    );
+    let ((_, e18), (_, e11)) = both(&json);
+    assert_eq!(e18["actor"]["app_name"], "Zapier");
+    assert_eq!(e18["actor"]["user"]["email_addr"], "o'brien@example.com");
+    assert!(e11["actor"].get("app_name").is_none());
+    assert!(e11["actor"]["user"].get("email_addr").is_none());
+    assert_eq!(e11["unmapped"]["context"]["oauth_app_name"], "Zapier");
+    assert_eq!(e11["unmapped"]["actor"]["email"], "o'brien@example.com");
+    assert_eq!(e11["src_endpoint"]["ip"], "203.0.113.9");
+
+    // File Hosting: an actor that is only an app is no actor in 1.1.0, which File Hosting
+    // requires.
+    let json = format!(
+        r#"{{"gid":"3","created_at":"2025-01-01T00:00:00Z","event_type":"attachment_downloaded","actor":{{"actor_type":"anonymous"}},{context},"resource":{{"resource_type":"attachment","gid":"6","name":"plan.pdf"}}}}"#
+    );
+    let ((v18, e18), (v11, _)) = both(&json);
+    assert_eq!(v18.class(), OcsfClass::FileHosting);
+    assert_eq!(e18["http_request"]["user_agent"], "curl/8");
+    assert_eq!(
+        (v11.class(), v11.activity_id()),
+        (OcsfClass::EntityManagement, 99)
+    );
+
+    // Group Management needs a `user` in 1.1.0: `team_created` is Entity Management there,
+    // a member change without its member degrades.
+    let json = r#"{"gid":"4","created_at":"2025-01-01T00:00:00Z","event_type":"team_created","resource":{"resource_type":"team","gid":"8","name":"Ops"}}"#;
+    let ((v18, _), (v11, e11)) = both(json);
+    assert_eq!((v18.type_uid(), v11.type_uid()), (300606, 300401));
+    assert_eq!(e11["entity"]["type"], "Group");
+    let json = r#"{"gid":"5","created_at":"2025-01-01T00:00:00Z","event_type":"team_member_added","resource":{"resource_type":"team","gid":"8","name":"Ops"},"details":{"member":null}}"#;
+    let ((v18, _), (v11, _)) = both(json);
+    assert_eq!((v18.type_uid(), v11.type_uid()), (300603, 300499));
+
+    // A string longer than 1.1.0's `string_t` allows is not copied.
+    let long = "n".repeat(65_536);
+    let json = format!(
+        r#"{{"gid":"6","created_at":"2025-01-01T00:00:00Z","event_type":"user_login_succeeded","resource":{{"resource_type":"user","gid":"7","name":"{long}"}}}}"#
+    );
+    let ((_, e18), (_, e11)) = both(&json);
+    assert_eq!(e18["user"]["name"], long.as_str());
+    assert_eq!(e11["user"], serde_json::json!({"uid": "7"}));
+    assert_eq!(e11["unmapped"]["resource"]["name"], long.as_str());
 }

@@ -1,5 +1,6 @@
-//! OCSF events of every class → Arrow batch → Parquet file → read back: every row equals the
-//! event's OCSF JSON, attribute for attribute, with `unmapped` byte for byte.
+//! OCSF events of every class and OCSF version → Arrow batch → Parquet file → read back: every
+//! row equals the event's OCSF JSON, attribute for attribute, with `unmapped` byte for byte, and
+//! is an event of the version's JSON Schema, whose attributes every column is.
 
 mod common;
 
@@ -9,16 +10,18 @@ use std::fs::File;
 use arrow_array::{
     Array, ArrayRef, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
 };
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Fields};
 use asana_audit_log::AuditLogEvent;
-use asana_audit_log_ocsf::arrow::{BatchBuilder, SecurityLakeSource, arrow_schema, record_batch};
-use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
+use asana_audit_log_ocsf::arrow::{
+    BatchBuilder, SecurityLakeSource, arrow_schema, arrow_schema_for, record_batch,
+};
+use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent, OcsfVersion};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use common::mock_events;
+use common::{mock_events, schema, validator};
 
 const TENANT: &str = "1200000000000001";
 
@@ -81,7 +84,8 @@ fn parquet_round_trip(batch: &RecordBatch) -> RecordBatch {
     batches.into_iter().next().unwrap()
 }
 
-/// Checks that every row of `batch` is the matching event.
+/// Checks that every row of `batch` is the matching event, and (but for `unmapped`, whose
+/// text may hold numbers no `Value` holds) an event of its version's JSON Schema.
 fn assert_rows_equal_events(batch: &RecordBatch, events: &[&OcsfEvent]) {
     assert_eq!(batch.num_rows(), events.len());
     for (row, event) in events.iter().enumerate() {
@@ -102,24 +106,77 @@ fn assert_rows_equal_events(batch: &RecordBatch, events: &[&OcsfEvent]) {
                 got.insert(field.name().clone(), v);
             }
         }
+        let got = Value::Object(got);
         assert_eq!(
-            Value::Object(got),
+            got,
             Value::Object(expected),
             "row {row} differs from {}",
             event.json()
         );
+        let errors: Vec<String> = validator(event.version(), event.class())
+            .iter_errors(&got)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "row {row}: {got}\n{errors:#?}");
     }
+}
+
+/// The columns of `fields` (below `path`) that are not attributes of the JSON Schema object
+/// `node` (whose `$defs` are in `root`) or not of their JSON type; `unmapped` is JSON text.
+fn misfits(fields: &Fields, node: &Value, root: &Value, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for field in fields {
+        let at = format!("{path}{}", field.name());
+        let Some(property) = node["properties"].get(field.name()) else {
+            out.push(format!("{at} is no attribute"));
+            continue;
+        };
+        let (data_type, item) = match field.data_type() {
+            DataType::List(item) => (item.data_type(), &property["items"]),
+            other => (other, property),
+        };
+        let json_type = match (data_type, at.as_str()) {
+            (DataType::Utf8, "unmapped") => "object",
+            (DataType::Utf8, _) => "string",
+            (DataType::Int32 | DataType::Int64, _) => "integer",
+            (DataType::Struct(nested), _) => {
+                let name = item["$ref"].as_str().unwrap_or_default();
+                let object = &root["$defs"][name.trim_start_matches("#/$defs/")];
+                out.extend(misfits(nested, object, root, &format!("{at}.")));
+                continue;
+            }
+            (other, _) => panic!("{at}: unexpected column type {other}"),
+        };
+        if matches!(field.data_type(), DataType::List(_)) && property["type"] != "array" {
+            out.push(format!("{at} is no array"));
+        }
+        // A reference is to an object of `$defs`.
+        let actual = match item.get("$ref") {
+            Some(_) => &Value::from("object"),
+            None => &item["type"],
+        };
+        if actual != json_type {
+            out.push(format!("{at} is {actual}, not {json_type}"));
+        }
+    }
+    out
 }
 
 #[tokio::test]
 async fn every_class_round_trips_through_parquet() {
-    let mapper = Mapper::new().tenant_uid(TENANT);
     let mut sources = mock_events(1500, 11, true).await;
     sources.extend(mock_events(300, 12, false).await);
     sources.extend(HAND_MADE.map(String::from));
+    for version in OcsfVersion::ALL {
+        every_class_round_trips_in(version, &sources);
+    }
+}
 
+/// The round trip of `sources` mapped to OCSF `version`, class by class.
+fn every_class_round_trips_in(version: OcsfVersion, sources: &[String]) {
+    let mapper = Mapper::new().tenant_uid(TENANT).ocsf_version(version);
     let mut by_class: BTreeMap<u32, Vec<OcsfEvent>> = BTreeMap::new();
-    for json in &sources {
+    for json in sources {
         let event = AuditLogEvent::from_json(json).unwrap();
         let ocsf = mapper.map(&event);
         by_class.entry(ocsf.class().uid()).or_default().push(ocsf);
@@ -127,9 +184,9 @@ async fn every_class_round_trips_through_parquet() {
     for class in OcsfClass::ALL {
         let events = by_class
             .get(&class.uid())
-            .unwrap_or_else(|| panic!("no {class:?} event"));
+            .unwrap_or_else(|| panic!("{version}: no {class:?} event"));
         let batch = record_batch(class, events).unwrap();
-        assert_eq!(batch.schema(), arrow_schema(class));
+        assert_eq!(batch.schema(), arrow_schema_for(class, version));
         let back = parquet_round_trip(&batch);
         assert_eq!(back.schema().fields(), batch.schema().fields());
         assert_eq!(back.num_rows(), events.len());
@@ -141,7 +198,7 @@ async fn every_class_round_trips_through_parquet() {
             let rare = field.name() == "status_detail" && class != OcsfClass::Authentication;
             assert!(
                 rare || column.null_count() < column.len(),
-                "{}: `{}` is null in every row",
+                "{version} {}: `{}` is null in every row",
                 class.schema_name(),
                 field.name()
             );
@@ -190,6 +247,21 @@ fn the_builder_refuses_what_it_cannot_keep() {
         "class_uid is checked too"
     );
     assert!(other.is_empty());
+    // An event of another OCSF version, even one whose attributes all are columns.
+    let mut other = BatchBuilder::for_version(OcsfClass::GroupManagement, OcsfVersion::V1_1);
+    assert_eq!(other.version(), OcsfVersion::V1_1);
+    let event = AuditLogEvent::from_json(
+        r#"{"gid":"1","created_at":"2025-01-01T00:00:00Z","event_type":"team_member_added","resource":{"gid":"4","name":"Ops"},"details":{"member":{"gid":"5"}}}"#,
+    )
+    .unwrap();
+    let in_1_8 = mapper.map(&event);
+    assert!(other.push(&in_1_8).is_err());
+    let err = other.push_json(in_1_8.json()).unwrap_err();
+    assert!(err.to_string().contains("metadata.version"), "{err}");
+    assert!(other.is_empty());
+    let in_1_1 = Mapper::new().ocsf_version(OcsfVersion::V1_1).map(&event);
+    other.push(&in_1_1).unwrap();
+    assert_eq!(other.len(), 1);
 
     let mut builder = BatchBuilder::new(OcsfClass::GroupManagement);
     let extra = ocsf
@@ -223,25 +295,79 @@ fn the_builder_refuses_what_it_cannot_keep() {
 
 #[test]
 fn schemas_follow_the_ocsf_types() {
-    for class in OcsfClass::ALL {
-        let schema = arrow_schema(class);
-        let ty = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
-        assert_eq!(ty("time"), DataType::Int64);
-        assert_eq!(ty("type_uid"), DataType::Int64);
-        assert_eq!(ty("class_uid"), DataType::Int32);
-        assert_eq!(ty("unmapped"), DataType::Utf8);
-        assert!(!schema.field_with_name("metadata").unwrap().is_nullable());
-        assert!(matches!(ty("observables"), DataType::List(_)));
-        assert_eq!(schema.metadata()["ocsf.version"], "1.8.0");
-        assert_eq!(schema.metadata()["ocsf.class_uid"], class.uid().to_string());
-        assert_eq!(
-            schema.field_with_name("actor").is_ok(),
-            !matches!(
-                class,
-                OcsfClass::BaseEvent | OcsfClass::WebResourcesActivity
-            )
-        );
+    for version in OcsfVersion::ALL {
+        for class in OcsfClass::ALL {
+            let schema = arrow_schema_for(class, version);
+            let ty = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
+            assert_eq!(ty("time"), DataType::Int64);
+            assert_eq!(ty("type_uid"), DataType::Int64);
+            assert_eq!(ty("class_uid"), DataType::Int32);
+            assert_eq!(ty("unmapped"), DataType::Utf8);
+            assert!(!schema.field_with_name("metadata").unwrap().is_nullable());
+            assert!(matches!(ty("observables"), DataType::List(_)));
+            assert_eq!(schema.metadata()["ocsf.version"], version.as_str());
+            assert_eq!(schema.metadata()["ocsf.class_uid"], class.uid().to_string());
+            let with_actor: &[OcsfClass] = if version == OcsfVersion::V1_1 {
+                &[
+                    OcsfClass::AccountChange,
+                    OcsfClass::Authentication,
+                    OcsfClass::FileHosting,
+                ]
+            } else {
+                &[
+                    OcsfClass::AccountChange,
+                    OcsfClass::Authentication,
+                    OcsfClass::EntityManagement,
+                    OcsfClass::UserAccess,
+                    OcsfClass::GroupManagement,
+                    OcsfClass::FileHosting,
+                ]
+            };
+            assert_eq!(
+                schema.field_with_name("actor").is_ok(),
+                with_actor.contains(&class),
+                "{version} {class:?}"
+            );
+        }
     }
+    assert_eq!(
+        arrow_schema(OcsfClass::Authentication),
+        arrow_schema_for(OcsfClass::Authentication, OcsfVersion::V1_8)
+    );
+    assert_eq!(
+        arrow_schema(OcsfClass::Authentication).metadata()["ocsf.version"],
+        "1.8.0"
+    );
+}
+
+/// Every column (and nested field) is an attribute of the class's JSON Schema in the schema's
+/// OCSF version, of the same JSON type: a Parquet file of 1.1.0 events is OCSF 1.1.0.
+#[test]
+fn every_column_is_an_attribute_of_its_version() {
+    for version in OcsfVersion::ALL {
+        for class in OcsfClass::ALL {
+            let json_schema = schema(version, class);
+            let columns = arrow_schema_for(class, version);
+            let misfits = misfits(columns.fields(), json_schema, json_schema, "");
+            assert!(
+                misfits.is_empty(),
+                "{version} {}: {misfits:#?}",
+                class.schema_name()
+            );
+        }
+    }
+    // And the check sees a column 1.1.0 lacks.
+    let json_schema = schema(OcsfVersion::V1_1, OcsfClass::EntityManagement);
+    let columns = arrow_schema_for(OcsfClass::EntityManagement, OcsfVersion::V1_8);
+    let found = misfits(columns.fields(), json_schema, json_schema, "");
+    assert!(
+        found.contains(&"actor is no attribute".to_owned()),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&"entity.type_id is no attribute".to_owned()),
+        "{found:?}"
+    );
 }
 
 #[test]

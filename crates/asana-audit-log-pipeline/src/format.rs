@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use asana_audit_log::AuditLogEvent;
-use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent};
+use asana_audit_log_ocsf::{Mapper, OcsfClass, OcsfEvent, OcsfVersion};
 use chrono::{DateTime, Utc};
 
 use crate::arrow as sink_arrow;
@@ -57,16 +57,26 @@ impl Record for OcsfRecord {
     }
 }
 
-/// Parquet rows of OCSF events: one schema per class (`asana_audit_log_ocsf::arrow`).
+/// Parquet rows of OCSF events of one OCSF version (1.8.0 by default): one schema per class
+/// (`asana_audit_log_ocsf::arrow`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct OcsfRows;
+pub struct OcsfRows {
+    version: OcsfVersion,
+}
+
+impl OcsfRows {
+    /// The rows of OCSF `version`'s events.
+    pub fn new(version: OcsfVersion) -> OcsfRows {
+        OcsfRows { version }
+    }
+}
 
 /// The rows of one OCSF class, built by the OCSF crate.
 struct OcsfColumns(asana_audit_log_ocsf::arrow::BatchBuilder);
 
 impl RowBuilder<OcsfRecord> for OcsfColumns {
     fn schema(&self) -> sink_arrow::SchemaRef {
-        asana_audit_log_ocsf::arrow::arrow_schema(self.0.class())
+        asana_audit_log_ocsf::arrow::arrow_schema_for(self.0.class(), self.0.version())
     }
 
     fn push(&mut self, record: &OcsfRecord) -> Result<(), Error> {
@@ -95,7 +105,7 @@ impl ParquetRows<OcsfRecord> for OcsfRows {
                 source: format!("no OCSF class for {table:?}").into(),
             })?;
         Ok(Box::new(OcsfColumns(
-            asana_audit_log_ocsf::arrow::BatchBuilder::new(class),
+            asana_audit_log_ocsf::arrow::BatchBuilder::for_version(class, self.version),
         )))
     }
 }
@@ -111,12 +121,19 @@ pub enum Format {
 }
 
 impl Format {
-    /// OCSF; `tenant` (the workspace gid, when known) goes into each event's
+    /// OCSF 1.8.0; `tenant` (the workspace gid, when known) goes into each event's
     /// `metadata.tenant_uid`.
     pub fn ocsf(tenant: Option<&str>) -> Format {
+        Format::ocsf_in(OcsfVersion::V1_8, tenant)
+    }
+
+    /// OCSF `version` (1.1.0 for Amazon Security Lake, which validates custom sources against
+    /// OCSF 1.1); `tenant` as for [`Format::ocsf`].
+    pub fn ocsf_in(version: OcsfVersion, tenant: Option<&str>) -> Format {
+        let mapper = Mapper::new().ocsf_version(version);
         Format::Ocsf(match tenant {
-            Some(tenant) => Mapper::new().tenant_uid(tenant),
-            None => Mapper::new(),
+            Some(tenant) => mapper.tenant_uid(tenant),
+            None => mapper,
         })
     }
 
@@ -204,9 +221,12 @@ impl FormatSink {
         };
         let opened = match format {
             Format::Raw => Sink::open(destination, options).await.map(FormatSink::Raw),
-            Format::Ocsf(mapper) => Sink::open_with(destination, options, Arc::new(OcsfRows))
-                .await
-                .map(|sink| FormatSink::Ocsf(sink, mapper)),
+            Format::Ocsf(mapper) => {
+                let rows = Arc::new(OcsfRows::new(mapper.version()));
+                Sink::open_with(destination, options, rows)
+                    .await
+                    .map(|sink| FormatSink::Ocsf(sink, mapper))
+            }
         };
         opened.map_err(|e| {
             Error::refused(format!(

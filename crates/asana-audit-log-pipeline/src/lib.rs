@@ -7,7 +7,8 @@
 //! - [`Output`]: standard output or a file ([`Lines`], one event per line), or an archive in a
 //!   [`Destination`]: a path or an `s3://`, `gs://`, `az://` URL, configured from the standard
 //!   environment of each ecosystem;
-//! - [`Format`]: each event as received, or mapped to OCSF ([`OcsfRecord`], [`OcsfRows`]);
+//! - [`Format`]: each event as received, or mapped to OCSF 1.8.0 or 1.1.0 ([`OcsfRecord`],
+//!   [`OcsfRows`], [`OcsfVersion`]);
 //! - [`Encoding`]: `ndjson` (the exact bytes received), `ndjson.gz`, `ndjson.zst`, `parquet`
 //!   (typed columns plus the exact JSON, [`parquet_schema`]);
 //! - [`Sink`]: partitions by the event's UTC day or hour ([`Partitioning`]), rotates files by
@@ -74,6 +75,8 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
+/// The OCSF versions [`Format::ocsf_in`] writes (from `asana-audit-log-ocsf`).
+pub use asana_audit_log_ocsf::OcsfVersion;
 pub use checkpoint::{
     ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit, write_atomically,
 };

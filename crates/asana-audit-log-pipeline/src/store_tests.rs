@@ -12,8 +12,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::{
-    Commit, Destination, Encoding, Format, FormatSink, Output, Pipeline, Recovery, Sink,
-    SinkOptions,
+    Commit, Destination, Encoding, Format, FormatSink, OcsfVersion, Output, Pipeline, Recovery,
+    Sink, SinkOptions,
 };
 
 /// Names of every object in `store`, sorted.
@@ -268,18 +268,20 @@ async fn recovery_completes_a_commit_whose_files_are_all_in_place_and_undoes_one
     assert_eq!(objects(&store).await.len(), 2);
 }
 
-#[tokio::test]
-async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
+/// A Parquet sink of `format` into `lake/` of a new in-memory store, staged in a new folder.
+async fn parquet_sink(format: Format) -> (Arc<InMemory>, tempfile::TempDir, FormatSink) {
     let store = Arc::new(InMemory::new());
     let staging = tempfile::tempdir().unwrap();
     let destination = Destination::in_store(store.clone(), "lake", "memory://lake");
-    let mut sink = FormatSink::open(
-        destination,
-        options(&staging, Encoding::Parquet),
-        Format::ocsf(Some("1")),
-    )
-    .await
-    .unwrap();
+    let sink = FormatSink::open(destination, options(&staging, Encoding::Parquet), format)
+        .await
+        .unwrap();
+    (store, staging, sink)
+}
+
+#[tokio::test]
+async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
+    let (store, _staging, mut sink) = parquet_sink(Format::ocsf(Some("1"))).await;
     for gid in 1..=4 {
         sink.write(&event(gid, 3)).unwrap();
     }
@@ -295,6 +297,52 @@ async fn ocsf_parquet_lands_in_the_folder_of_its_class() {
         "{names:?}"
     );
     assert!(names[0].ends_with(".parquet"));
+}
+
+/// OCSF Parquet follows the format's OCSF version: the file's schema (`ocsf.version`, its
+/// columns) and every event's `metadata.version`.
+#[tokio::test]
+async fn ocsf_parquet_follows_the_formats_ocsf_version() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let event = AuditLogEvent::from_json(
+        r#"{"gid":"1","created_at":"2026-11-03T10:00:00.000Z","event_type":"workspace_view_links_enabled","actor":{"actor_type":"user","gid":"7"},"resource":{"resource_type":"workspace","gid":"5"},"context":{"client_ip_address":"203.0.113.9"}}"#,
+    )
+    .unwrap();
+    for (version, has_actor) in [(OcsfVersion::V1_8, true), (OcsfVersion::V1_1, false)] {
+        let (store, _staging, mut sink) = parquet_sink(Format::ocsf_in(version, Some("1"))).await;
+        sink.write(&event).unwrap();
+        assert_eq!(sink.commit(|_| Ok(())).await.unwrap(), 1);
+        let names = objects(&store).await;
+        assert!(names[0].starts_with("lake/class_uid=3004/"), "{names:?}");
+        let bytes = store
+            .get(&ObjectPath::from(names[0].as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let schema = reader.schema().clone();
+        assert_eq!(schema.metadata()["ocsf.version"], version.as_str());
+        assert_eq!(
+            schema.field_with_name("actor").is_ok(),
+            has_actor,
+            "{version}"
+        );
+        let batch = reader.build().unwrap().next().unwrap().unwrap();
+        let metadata = batch.column_by_name("metadata").unwrap();
+        let metadata = metadata
+            .as_any()
+            .downcast_ref::<arrow_array::StructArray>()
+            .unwrap();
+        let written = metadata.column_by_name("version").unwrap();
+        let written = written
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        assert_eq!(written.value(0), version.as_str());
+    }
 }
 
 #[tokio::test]

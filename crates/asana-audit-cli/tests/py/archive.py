@@ -155,19 +155,25 @@ def dump(target):
 
 
 def ocsf(root):
-    """Every OCSF event under `root`: NDJSON lines parsed, Parquet rows read by pyarrow."""
+    """Every OCSF event under `root`: NDJSON lines parsed, Parquet rows read by pyarrow (with
+    the `ocsf.version` of the file's schema)."""
     import pyarrow.parquet as pq
 
     out = []
     for name in committed_files(root):
         path = os.path.join(root, name)
+        schema_version = None
         if name.endswith(".parquet"):
-            rows = pq.read_table(path).to_pylist()
+            table = pq.read_table(path)
+            rows = table.to_pylist()
+            schema_version = (table.schema.metadata or {}).get(b"ocsf.version", b"").decode()
         else:
             rows = [json.loads(line) for line in lines_of(path)]
         for row in rows:
             out.append({
                 "file": name,
+                "version": row["metadata"]["version"],
+                "schema_version": schema_version,
                 "class_uid": row["class_uid"],
                 "category_uid": row["category_uid"],
                 "activity_id": row["activity_id"],
