@@ -24,7 +24,8 @@ pub fn output(output: &Path, args: &ArchiveArgs) -> Result<Output, CliError> {
     match (&args.security_lake, args.format, args.ocsf_version) {
         (Some(_), _, Some(cli::OcsfVersion::V1_8)) => {
             return Err(CliError::input(
-                "--security-lake writes OCSF 1.1 (Security Lake validates custom sources                  against it); drop --ocsf-version",
+                "--security-lake writes OCSF 1.1 (Security Lake validates custom sources against it); \
+                 drop --ocsf-version",
             ));
         }
         (None, cli::Format::Raw, Some(_)) => {
