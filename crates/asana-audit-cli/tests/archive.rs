@@ -136,20 +136,6 @@ fn strings(value: &Value) -> Vec<String> {
     value.as_array().unwrap().iter().map(text_of).collect()
 }
 
-/// The gids of `server`'s events, in order.
-fn gids(server: &MockServer) -> Vec<String> {
-    server
-        .events_json()
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e).unwrap()["gid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
-}
-
 /// Checks that what `dump` read is exactly `server`'s events, in order, once.
 fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let want = server.events_json();
@@ -159,7 +145,7 @@ fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let duck = &dumped["duckdb"];
     assert_eq!(duck["count"], want.len(), "{what}: DuckDB counts them all");
     assert_eq!(duck["distinct_gids"], want.len(), "{what}: no duplicate");
-    let gids: Vec<String> = gids(server);
+    let gids = server.event_gids();
     let mut duck_gids = strings(&duck["gids"]);
     if dumped["schema"].is_null() {
         // NDJSON has no row numbers for DuckDB to keep the order by: compare the sets.
@@ -505,7 +491,7 @@ async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
 async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_lake() {
     let server = mock(900, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let gids: std::collections::BTreeSet<String> = gids(&server).into_iter().collect();
+    let gids: std::collections::BTreeSet<String> = server.event_gids().into_iter().collect();
     let cases: [(&str, &[&str]); 3] = [
         ("ndjson.gz", &["--encoding", "ndjson.gz"]),
         ("parquet", &["--encoding", "parquet", "--partition", "hour"]),
@@ -681,7 +667,7 @@ async fn spark_reads_the_partitioned_parquet() {
         .iter()
         .map(|row| (text_of(&row[0]), text_of(&row[1])))
         .collect();
-    let mut expected: Vec<(String, String)> = gids(&server).into_iter().zip(want).collect();
+    let mut expected: Vec<(String, String)> = server.event_gids().into_iter().zip(want).collect();
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "each event once, its JSON exactly");
@@ -701,7 +687,7 @@ async fn spark_reads_the_partitioned_parquet() {
         }
     }
     uids.sort();
-    let mut gids = gids(&server);
+    let mut gids = server.event_gids();
     gids.sort();
     assert_eq!(
         uids, gids,

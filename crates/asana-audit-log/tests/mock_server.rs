@@ -277,7 +277,7 @@ async fn pages_carry_the_same_events_and_resumable_cursors() {
         [50, 50, 50, 50, 30]
     );
     let all: Vec<String> = pages.iter().flat_map(|p| gids(&p.events)).collect();
-    assert_eq!(all, server.events().iter().map(gid).collect::<Vec<_>>());
+    assert_eq!(all, server.event_gids());
     let after_second = drain(client.resume(pages[1].cursor.clone())).await;
     assert_eq!(gids(&after_second), all[100..]);
 }
@@ -292,19 +292,13 @@ async fn follow_delivers_appended_events() {
         .follow(Duration::from_millis(5))
         .unwrap();
     let first: Vec<AuditLogEvent> = guarded((&mut stream).take(40).try_collect()).await.unwrap();
-    assert_eq!(
-        gids(&first),
-        server.events().iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&first), server.event_gids());
 
     server.append_generated(3);
     server.advance(Duration::from_secs(1));
     server.append_generated(4);
     let more: Vec<AuditLogEvent> = guarded((&mut stream).take(7).try_collect()).await.unwrap();
-    assert_eq!(
-        gids(&more),
-        server.events()[40..].iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&more), server.event_gids()[40..]);
 
     // Appended later, while the stream is waiting: still delivered, in order.
     let waiting = tokio::spawn(async move {
@@ -314,10 +308,7 @@ async fn follow_delivers_appended_events() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     server.append_generated(2);
     let (_stream, next) = guarded(waiting).await.unwrap();
-    assert_eq!(
-        gids(&next),
-        server.events()[47..].iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&next), server.event_gids()[47..]);
     // Polls after an empty page reuse the last offset.
     let log = server.requests();
     let empty_polls: Vec<_> = log.iter().filter(|r| r.events_returned == 0).collect();
@@ -364,7 +355,7 @@ async fn an_expired_offset_restarts_without_gap_or_duplicate() {
         .await
         .unwrap();
     let client = client_for(&server);
-    let expected: Vec<String> = server.events().iter().map(gid).collect();
+    let expected = server.event_gids();
 
     for stop_after in [1usize, 23, 60, 95, 199, 300] {
         server.clear_requests();
@@ -420,7 +411,7 @@ async fn a_tampered_cursor_offset_is_recovered_from() {
     json["offset"] = "not-a-real-offset".into();
     let tampered = Cursor::from_json(&json.to_string()).unwrap();
     let rest = guarded(drain(client.resume(tampered))).await;
-    let all: Vec<String> = server.events().iter().map(gid).collect();
+    let all = server.event_gids();
     assert_eq!(gids(&rest), all[45..]);
 }
 
@@ -504,10 +495,7 @@ async fn rate_limits_and_server_errors_are_retried_then_reported() {
         .unwrap();
     let client = client_for(&server);
     let events = guarded(drain(client.audit_log_events(server.workspace_gid()))).await;
-    assert_eq!(
-        gids(&events),
-        server.events().iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&events), server.event_gids());
     let statuses: Vec<_> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
