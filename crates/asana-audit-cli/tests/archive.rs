@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
 use common::{
-    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, text,
+    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, run_ok, text,
     wait_for_committed,
 };
 use serde_json::Value;
@@ -284,8 +284,7 @@ async fn kill_and_resume(server: &MockServer, args: &[String], s3: Option<&S3>, 
     if let Some(s3) = s3 {
         s3.configure(&mut cmd);
     }
-    let out = run(cmd).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(cmd).await;
     assert!(
         kills >= 20,
         "the export finished after {kills} kills; slow it down"
@@ -567,8 +566,7 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     };
     // What one uninterrupted run writes.
     let whole = dir.path().join("whole.ndjson");
-    let out = run(ocsf(&whole, &[])).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(ocsf(&whole, &[])).await;
     let expected = std::fs::read_to_string(&whole).unwrap();
     let lines: Vec<&str> = expected.lines().collect();
     assert_eq!(lines.len(), 900);
@@ -578,12 +576,11 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     let file = dir.path().join("events.ndjson");
     let checkpoint = dir.path().join("events.ckpt");
     let checkpoint = checkpoint.to_str().unwrap();
-    let out = run(ocsf(
+    run_ok(ocsf(
         &file,
         &["--checkpoint", checkpoint, "--max-events", "300"],
     ))
     .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let mut written = std::fs::read_to_string(&file).unwrap();
     let first: String = lines[..300]
         .iter()
@@ -596,8 +593,7 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     }
     written.push_str(&lines[500][..lines[500].len() / 2]);
     std::fs::write(&file, &written).unwrap();
-    let out = run(ocsf(&file, &["--checkpoint", checkpoint])).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(ocsf(&file, &["--checkpoint", checkpoint])).await;
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         expected,
@@ -768,7 +764,7 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     assert!(stderr.contains("--on-error skip"), "{stderr}");
 
     let skipped = dir.path().join("skipped");
-    let out = run(convert(&[
+    let out = run_ok(convert(&[
         input.to_str().unwrap(),
         "--output",
         skipped.to_str().unwrap(),
@@ -778,7 +774,6 @@ async fn convert_reencodes_and_reports_malformed_lines() {
         "skip",
     ]))
     .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("skipped 1 malformed line"));
     assert_exactly(
         &dump(skipped.to_str().unwrap(), None).await,
@@ -843,8 +838,7 @@ async fn the_readme_queries_run() {
             ],
         );
         cmd.current_dir(dir.path());
-        let out = run(cmd).await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        run_ok(cmd).await;
     }
     std::fs::rename(
         dir.path().join("archive-parquet"),
