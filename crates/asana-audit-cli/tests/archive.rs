@@ -9,7 +9,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -459,7 +459,7 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
 
 /// A successful `export` of `server` into `target` with `extra` options, its checkpoint beside
 /// it (`target` with the extension `ckpt`).
-async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&str]) {
+async fn export_into(server: &MockServer, target: &Path, extra: &[&str]) {
     let ckpt = target.with_extension("ckpt");
     let mut args = vec![
         "--output",
@@ -478,7 +478,7 @@ async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&st
 }
 
 /// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
-async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
+async fn ocsf_events(dir: &Path) -> Vec<Value> {
     archive_py(&["ocsf", dir.to_str().unwrap()], |_| {})
         .await
         .as_array()
@@ -559,7 +559,7 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
 async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     let server = mock(900, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let ocsf = |output: &std::path::Path, extra: &[&str]| {
+    let ocsf = |output: &Path, extra: &[&str]| {
         let mut args = vec!["--format", "ocsf", "--output", output.to_str().unwrap()];
         args.extend_from_slice(extra);
         export(&server, &args)
@@ -741,20 +741,18 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     lines.insert(4, "{\"gid\": \"1\", this is not JSON".to_owned());
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
-    let convert = |extra: &[&str]| {
+    // `convert <input> --output <output> --encoding <encoding> <extra>`.
+    let convert = |input: &str, output: &Path, encoding: &str, extra: &[&str]| {
         let mut cmd = cmd();
-        cmd.arg("convert").args(extra);
+        cmd.arg("convert")
+            .args([input, "--output", output.to_str().unwrap()])
+            .args(["--encoding", encoding])
+            .args(extra);
         cmd
     };
+    let input = input.to_str().unwrap();
     let stopped = dir.path().join("stopped");
-    let out = run(convert(&[
-        input.to_str().unwrap(),
-        "--output",
-        stopped.to_str().unwrap(),
-        "--encoding",
-        "parquet",
-    ]))
-    .await;
+    let out = run(convert(input, &stopped, "parquet", &[])).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -764,16 +762,7 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     assert!(stderr.contains("--on-error skip"), "{stderr}");
 
     let skipped = dir.path().join("skipped");
-    let out = run_ok(convert(&[
-        input.to_str().unwrap(),
-        "--output",
-        skipped.to_str().unwrap(),
-        "--encoding",
-        "parquet",
-        "--on-error",
-        "skip",
-    ]))
-    .await;
+    let out = run_ok(convert(input, &skipped, "parquet", &["--on-error", "skip"])).await;
     assert!(text(&out.stderr).contains("skipped 1 malformed line"));
     assert_exactly(
         &dump(skipped.to_str().unwrap(), None).await,
@@ -783,13 +772,7 @@ async fn convert_reencodes_and_reports_malformed_lines() {
 
     // From standard input, into compressed NDJSON.
     let piped = dir.path().join("piped");
-    let mut cmd = convert(&[
-        "-",
-        "--output",
-        piped.to_str().unwrap(),
-        "--encoding",
-        "ndjson.zst",
-    ]);
+    let mut cmd = convert("-", &piped, "ndjson.zst", &[]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
