@@ -609,24 +609,26 @@ async fn spark_reads_the_partitioned_parquet() {
     let server = mock(1_200, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
+    export_into(
+        &server,
+        &raw,
+        &[
+            "--encoding",
+            "parquet",
+            "--partition",
+            "hour",
+            "--rotate-size",
+            "48KiB",
+        ],
+    )
+    .await;
     let lake = dir.path().join("lake");
-    let cases: [(&PathBuf, &[&str]); 2] = [
-        (
-            &raw,
-            &[
-                "--encoding",
-                "parquet",
-                "--partition",
-                "hour",
-                "--rotate-size",
-                "48KiB",
-            ],
-        ),
-        (&lake, &["--security-lake", "eu-west-1:123456789012"]),
-    ];
-    for (target, extra) in cases {
-        export_into(&server, target, extra).await;
-    }
+    export_into(
+        &server,
+        &lake,
+        &["--security-lake", "eu-west-1:123456789012"],
+    )
+    .await;
     // Security Lake: one custom source, so one table, per OCSF class.
     let mut roots = vec![raw.clone()];
     let mut sources: Vec<PathBuf> = std::fs::read_dir(lake.join("ext"))
