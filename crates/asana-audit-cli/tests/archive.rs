@@ -9,13 +9,13 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
 use common::{
-    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, text,
+    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, run_ok, text,
     wait_for_committed,
 };
 use serde_json::Value;
@@ -146,20 +146,6 @@ fn strings(value: &Value) -> Vec<String> {
     value.as_array().unwrap().iter().map(text_of).collect()
 }
 
-/// The gids of `server`'s events, in order.
-fn gids(server: &MockServer) -> Vec<String> {
-    server
-        .events_json()
-        .iter()
-        .map(|e| {
-            serde_json::from_str::<Value>(e).unwrap()["gid"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
-}
-
 /// Checks that what `dump` read is exactly `server`'s events, in order, once.
 fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let want = server.events_json();
@@ -169,7 +155,7 @@ fn assert_exactly(dumped: &Value, server: &MockServer, what: &str) {
     let duck = &dumped["duckdb"];
     assert_eq!(duck["count"], want.len(), "{what}: DuckDB counts them all");
     assert_eq!(duck["distinct_gids"], want.len(), "{what}: no duplicate");
-    let gids: Vec<String> = gids(server);
+    let gids = server.event_gids();
     let mut duck_gids = strings(&duck["gids"]);
     if dumped["schema"].is_null() {
         // NDJSON has no row numbers for DuckDB to keep the order by: compare the sets.
@@ -308,8 +294,7 @@ async fn kill_and_resume(server: &MockServer, args: &[String], s3: Option<&S3>, 
     if let Some(s3) = s3 {
         s3.configure(&mut cmd);
     }
-    let out = run(cmd).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(cmd).await;
     assert!(
         kills >= 20,
         "the export finished after {kills} kills; slow it down"
@@ -484,7 +469,7 @@ async fn a_destination_failing_mid_run_exits_4_and_the_checkpoint_keeps_what_is_
 
 /// A successful `export` of `server` into `target` with `extra` options, its checkpoint beside
 /// it (`target` with the extension `ckpt`).
-async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&str]) {
+async fn export_into(server: &MockServer, target: &Path, extra: &[&str]) {
     let ckpt = target.with_extension("ckpt");
     let mut args = vec![
         "--output",
@@ -503,7 +488,7 @@ async fn export_into(server: &MockServer, target: &std::path::Path, extra: &[&st
 }
 
 /// The OCSF events of an archive, read by pyarrow (Parquet) or parsed (NDJSON).
-async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
+async fn ocsf_events(dir: &Path) -> Vec<Value> {
     archive_py(&["ocsf", dir.to_str().unwrap()], |_| {})
         .await
         .as_array()
@@ -515,7 +500,7 @@ async fn ocsf_events(dir: &std::path::Path) -> Vec<Value> {
 async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_lake() {
     let server = mock(900, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let gids: std::collections::BTreeSet<String> = gids(&server).into_iter().collect();
+    let gids: std::collections::BTreeSet<String> = server.event_gids().into_iter().collect();
     // Each case with the OCSF version of its events and of its Parquet schema: 1.8 unless
     // asked, always 1.1 for Security Lake.
     let cases: [(&str, &[&str], &str); 5] = [
@@ -610,15 +595,14 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
 async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     let server = mock(900, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let ocsf = |output: &std::path::Path, extra: &[&str]| {
+    let ocsf = |output: &Path, extra: &[&str]| {
         let mut args = vec!["--format", "ocsf", "--output", output.to_str().unwrap()];
         args.extend_from_slice(extra);
         export(&server, &args)
     };
     // What one uninterrupted run writes.
     let whole = dir.path().join("whole.ndjson");
-    let out = run(ocsf(&whole, &[])).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(ocsf(&whole, &[])).await;
     let expected = std::fs::read_to_string(&whole).unwrap();
     let lines: Vec<&str> = expected.lines().collect();
     assert_eq!(lines.len(), 900);
@@ -628,12 +612,11 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     let file = dir.path().join("events.ndjson");
     let checkpoint = dir.path().join("events.ckpt");
     let checkpoint = checkpoint.to_str().unwrap();
-    let out = run(ocsf(
+    run_ok(ocsf(
         &file,
         &["--checkpoint", checkpoint, "--max-events", "300"],
     ))
     .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let mut written = std::fs::read_to_string(&file).unwrap();
     let first: String = lines[..300]
         .iter()
@@ -646,8 +629,7 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
     }
     written.push_str(&lines[500][..lines[500].len() / 2]);
     std::fs::write(&file, &written).unwrap();
-    let out = run(ocsf(&file, &["--checkpoint", checkpoint])).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(ocsf(&file, &["--checkpoint", checkpoint])).await;
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         expected,
@@ -663,24 +645,26 @@ async fn spark_reads_the_partitioned_parquet() {
     let server = mock(1_200, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
+    export_into(
+        &server,
+        &raw,
+        &[
+            "--encoding",
+            "parquet",
+            "--partition",
+            "hour",
+            "--rotate-size",
+            "48KiB",
+        ],
+    )
+    .await;
     let lake = dir.path().join("lake");
-    let cases: [(&PathBuf, &[&str]); 2] = [
-        (
-            &raw,
-            &[
-                "--encoding",
-                "parquet",
-                "--partition",
-                "hour",
-                "--rotate-size",
-                "48KiB",
-            ],
-        ),
-        (&lake, &["--security-lake", "eu-west-1:123456789012"]),
-    ];
-    for (target, extra) in cases {
-        export_into(&server, target, extra).await;
-    }
+    export_into(
+        &server,
+        &lake,
+        &["--security-lake", "eu-west-1:123456789012"],
+    )
+    .await;
     // Security Lake: one custom source, so one table, per OCSF class.
     let mut roots = vec![raw.clone()];
     let mut sources: Vec<PathBuf> = std::fs::read_dir(lake.join("ext"))
@@ -717,7 +701,7 @@ async fn spark_reads_the_partitioned_parquet() {
         .iter()
         .map(|row| (text_of(&row[0]), text_of(&row[1])))
         .collect();
-    let mut expected: Vec<(String, String)> = gids(&server).into_iter().zip(want).collect();
+    let mut expected: Vec<(String, String)> = server.event_gids().into_iter().zip(want).collect();
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "each event once, its JSON exactly");
@@ -737,7 +721,7 @@ async fn spark_reads_the_partitioned_parquet() {
         }
     }
     uids.sort();
-    let mut gids = gids(&server);
+    let mut gids = server.event_gids();
     gids.sort();
     assert_eq!(
         uids, gids,
@@ -795,20 +779,18 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     lines.insert(4, "{\"gid\": \"1\", this is not JSON".to_owned());
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
-    let convert = |extra: &[&str]| {
+    // `convert <input> --output <output> --encoding <encoding> <extra>`.
+    let convert = |input: &str, output: &Path, encoding: &str, extra: &[&str]| {
         let mut cmd = cmd();
-        cmd.arg("convert").args(extra);
+        cmd.arg("convert")
+            .args([input, "--output", output.to_str().unwrap()])
+            .args(["--encoding", encoding])
+            .args(extra);
         cmd
     };
+    let input = input.to_str().unwrap();
     let stopped = dir.path().join("stopped");
-    let out = run(convert(&[
-        input.to_str().unwrap(),
-        "--output",
-        stopped.to_str().unwrap(),
-        "--encoding",
-        "parquet",
-    ]))
-    .await;
+    let out = run(convert(input, &stopped, "parquet", &[])).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -818,17 +800,7 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     assert!(stderr.contains("--on-error skip"), "{stderr}");
 
     let skipped = dir.path().join("skipped");
-    let out = run(convert(&[
-        input.to_str().unwrap(),
-        "--output",
-        skipped.to_str().unwrap(),
-        "--encoding",
-        "parquet",
-        "--on-error",
-        "skip",
-    ]))
-    .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_ok(convert(input, &skipped, "parquet", &["--on-error", "skip"])).await;
     assert!(text(&out.stderr).contains("skipped 1 malformed line"));
     assert_exactly(
         &dump(skipped.to_str().unwrap(), None).await,
@@ -838,13 +810,7 @@ async fn convert_reencodes_and_reports_malformed_lines() {
 
     // From standard input, into compressed NDJSON.
     let piped = dir.path().join("piped");
-    let mut cmd = convert(&[
-        "-",
-        "--output",
-        piped.to_str().unwrap(),
-        "--encoding",
-        "ndjson.zst",
-    ]);
+    let mut cmd = convert("-", &piped, "ndjson.zst", &[]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -893,8 +859,7 @@ async fn the_readme_queries_run() {
             ],
         );
         cmd.current_dir(dir.path());
-        let out = run(cmd).await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        run_ok(cmd).await;
     }
     std::fs::rename(
         dir.path().join("archive-parquet"),

@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, Latency, MockServer};
-use common::{Delays, ExportFiles, against, cmd, interrupt, lines, mock, run, text, wait_until};
+use common::{
+    Delays, ExportFiles, against, cmd, interrupt, lines, mock, run, run_ok, text, wait_until,
+};
 
 /// The seed of the mock's dataset in these tests.
 const SEED: u64 = 11;
@@ -151,8 +153,7 @@ async fn the_token_never_appears_in_logs_or_output() {
             &["-vvv", "--log-format", format, "--page-size", "7"],
         );
         command.env("RUST_LOG", "trace");
-        let out = run(command).await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = run_ok(command).await;
         let stderr = text(&out.stderr);
         assert!(!stderr.is_empty(), "-vvv logs something");
         assert!(
@@ -219,12 +220,11 @@ async fn export_writes_every_event_losslessly_in_order() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("events.ndjson");
-    let out = run(export(
+    run_ok(export(
         &server,
         &["--page-size", "37", "--output", out_path.to_str().unwrap()],
     ))
     .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let want = server.events_json();
     assert!(
         want.iter().all(|e| !e.contains('\n')),
@@ -251,7 +251,7 @@ async fn concurrent_export_equals_sequential_export() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = run(export(
+    let out = run_ok(export(
         &server,
         &[
             "--start-at",
@@ -263,7 +263,6 @@ async fn concurrent_export_equals_sequential_export() {
         ],
     ))
     .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     assert_eq!(got, server.events_json());
 }
@@ -275,8 +274,7 @@ async fn max_events_stops_and_the_checkpoint_continues_after_it() {
     let mut args = vec!["--page-size", "30", "--max-events", "45"];
     args.extend(files.args());
     for expected in [45usize, 90, 135, 180, 225, 250, 250] {
-        let out = run(export(&server, &args)).await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        run_ok(export(&server, &args)).await;
         assert_eq!(lines(&files.output).len(), expected);
     }
     assert_eq!(lines(&files.output), server.events_json());
@@ -323,8 +321,7 @@ async fn killed_at_random_moments_and_rerun_loses_and_repeats_nothing() {
     // One last run without a kill completes the export.
     let mut command = export(&server, &[]);
     command.args(&args);
-    let out = run(command).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(command).await;
     assert!(kills >= 20 || finished, "only {kills} kills happened");
     assert!(
         kills >= 20,

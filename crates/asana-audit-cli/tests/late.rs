@@ -70,11 +70,7 @@ async fn run(lookback: Option<&str>) -> (Vec<String>, usize, HashMap<String, usi
             child = follow(&server, out, checkpoint, lookback);
         }
     }
-    let dataset: Vec<String> = server
-        .events()
-        .iter()
-        .map(|event| event["gid"].as_str().unwrap().to_owned())
-        .collect();
+    let dataset = server.event_gids();
     // Until every event is written, or nothing more comes for two seconds.
     let mut last = (0, tokio::time::Instant::now());
     loop {

@@ -25,13 +25,13 @@ async fn seeded_export(dir: &Path, events: u64) -> PathBuf {
         .start()
         .await
         .unwrap();
-    let lines: Vec<String> = server
+    let ndjson: String = server
         .all_events_json()
         .into_iter()
-        .map(|(_, json)| json)
+        .map(|(_, json)| json + "\n")
         .collect();
     let path = dir.join("events.ndjson");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&path, ndjson).unwrap();
     path
 }
 

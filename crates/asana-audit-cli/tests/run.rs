@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use asana_audit_log_mock::{Fault, FaultPlan, MockServer};
 use common::{
-    cmd, events_written, free_addr, get, interrupt, lines, mock, run, sample, text, wait_until,
+    cmd, events_written, free_addr, get, interrupt, lines, mock, run, run_ok, sample, text,
+    wait_until,
 };
 
 /// How long a source may take to get somewhere.
@@ -179,8 +180,7 @@ async fn check_prepares_the_sources_and_exits() {
         .arg("--check")
         .arg("--config")
         .arg(dir.path().join("collector.toml"));
-    let out = run(command).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_ok(command).await;
     assert!(text(&out.stdout).contains("1 source ready"));
     assert_eq!(server.request_count(), 0, "--check sends nothing");
 }

@@ -645,15 +645,7 @@ impl Generator {
                 );
             }
             (_, "user_division_admin_role_changed") => {
-                let division = r.below(DIVISIONS.len() as u64);
-                o.raw(
-                    "group",
-                    &format!(
-                        r#"{{"gid":"{}","name":"{}","resource_type":"division"}}"#,
-                        resource_gid(seed, "division", division),
-                        DIVISIONS[division as usize]
-                    ),
-                );
+                o.raw("group", &division_group(seed, r));
                 change(o, r, &["member", "division_admin"]);
             }
             (_, "user_workspace_admin_role_changed") => {
@@ -668,15 +660,7 @@ impl Generator {
                     r.pick(&["web", "scim", "admin_console", "csv_import"]),
                 );
                 if r.chance(0.2) {
-                    let division = r.below(DIVISIONS.len() as u64) as usize;
-                    o.raw(
-                        "group",
-                        &format!(
-                            r#"{{"gid":"{}","name":"{}","resource_type":"division"}}"#,
-                            resource_gid(seed, "division", division as u64),
-                            DIVISIONS[division]
-                        ),
-                    );
+                    o.raw("group", &division_group(seed, r));
                 }
             }
             ("admin_settings", _) | ("roles", _) => {
@@ -695,7 +679,7 @@ impl Generator {
                 } else if name == "workspace_announcement_created" {
                     o.str("new_value", r.pick(ANNOUNCEMENTS));
                 } else if name == "custom_role_created" {
-                    o.str("new_value", r.pick(CUSTOM_ROLES));
+                    o.str("new_value", named(r, CUSTOM_ROLE_NAMES));
                 }
             }
             ("content_export", _) => {
@@ -768,7 +752,7 @@ impl Generator {
                     );
                 } else {
                     o.null("old_value");
-                    o.str("new_value", r.pick(TEAMS));
+                    o.str("new_value", named(r, TEAM_NAMES));
                 }
             }
             ("deletion", _) => {
@@ -885,11 +869,26 @@ fn resource_names(resource_type: &str) -> (u64, &'static [Option<&'static str>])
         "task_template" => (40, TASK_TEMPLATES),
         "project_template" => (30, PROJECT_TEMPLATES),
         "workspace_announcement" => (10, ANNOUNCEMENT_NAMES),
-        "division" => (DIVISIONS.len() as u64, DIVISION_NAMES),
+        "division" => (DIVISION_NAMES.len() as u64, DIVISION_NAMES),
         "custom_role" => (8, CUSTOM_ROLE_NAMES),
         "search" => (50, SEARCHES),
         _ => (100, GENERIC),
     }
+}
+
+/// A name drawn from `names`, a list in which every entry has one.
+fn named(r: &mut SplitMix64, names: &[Option<&'static str>]) -> &'static str {
+    r.pick(names).expect("every entry has a name")
+}
+
+/// The `group` of an event about a division: one drawn from the pool, as its JSON object.
+fn division_group(seed: u64, r: &mut SplitMix64) -> String {
+    let division = r.below(DIVISION_NAMES.len() as u64);
+    format!(
+        r#"{{"gid":"{}","name":"{}","resource_type":"division"}}"#,
+        resource_gid(seed, "division", division),
+        DIVISION_NAMES[division as usize].expect("every division has a name")
+    )
 }
 
 fn setting_values(name: &str) -> &'static [&'static str] {
@@ -1087,14 +1086,6 @@ const TEAM_NAMES: &[Option<&str>] = &[
     Some("People Ops"),
     Some("Finance & Legal"),
 ];
-const TEAMS: &[&str] = &[
-    "Engineering",
-    "Marketing",
-    "Sécurité",
-    "営業部",
-    "People Ops",
-    "Finance & Legal",
-];
 const ATTACHMENTS: &[Option<&str>] = &[
     Some("report.pdf"),
     Some("screenshot 2025-03-01.png"),
@@ -1144,25 +1135,12 @@ const ANNOUNCEMENTS: &[&str] = &[
     "SSO becomes mandatory on 1 June",
     "Bitte aktualisieren Sie Ihre Zwei-Faktor-Einstellungen",
 ];
-const DIVISIONS: &[&str] = &[
-    "EMEA",
-    "APAC",
-    "Americas",
-    "Research & Development",
-    "Zentrale",
-];
 const DIVISION_NAMES: &[Option<&str>] = &[
     Some("EMEA"),
     Some("APAC"),
     Some("Americas"),
     Some("Research & Development"),
     Some("Zentrale"),
-];
-const CUSTOM_ROLES: &[&str] = &[
-    "Auditor",
-    "Billing admin",
-    "Help desk",
-    "Responsable conformité",
 ];
 const CUSTOM_ROLE_NAMES: &[Option<&str>] = &[
     Some("Auditor"),

@@ -805,6 +805,20 @@ impl MockServer {
             .collect()
     }
 
+    /// The `gid`s of [`events`](Self::events), in order: what a client that delivered every
+    /// event once should have seen.
+    pub fn event_gids(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .map(|event| {
+                event["gid"]
+                    .as_str()
+                    .expect("stored events have a gid")
+                    .to_owned()
+            })
+            .collect()
+    }
+
     /// Every stored event, including those past retention, with its `created_at`, as the JSON
     /// text the server sends.
     pub fn all_events_json(&self) -> Vec<(DateTime<Utc>, String)> {

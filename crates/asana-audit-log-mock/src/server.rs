@@ -541,6 +541,10 @@ fn admit(shared: &Shared, req: &Request<Incoming>) -> Result<(Slot, usize), Repl
 }
 
 /// The known query parameters, last value wins, empty values ignored.
+///
+/// Like the rest of the mock, this reads requests with code of its own rather than the
+/// library's (whose `Head` has the same shape for an event's members): the mock is the
+/// independent oracle the client is tested against.
 #[derive(Default)]
 struct Params<'a> {
     start_at: Option<&'a str>,

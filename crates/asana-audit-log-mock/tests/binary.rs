@@ -5,6 +5,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use common::get_with;
 use serde_json::Value;
 
 /// Kills the child process when dropped, so a failing test leaves nothing running.
@@ -20,12 +21,6 @@ impl Drop for Running {
 /// The mock's binary.
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_asana-audit-log-mock"))
-}
-
-/// GETs `url` with `token` and reads the answer as JSON.
-async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
-    let resp = http.get(url).bearer_auth(token).send().await.unwrap();
-    resp.json().await.unwrap()
 }
 
 fn start(args: &[&str]) -> (Running, Vec<String>) {
@@ -73,17 +68,13 @@ async fn print_json_gives_what_a_client_needs() {
     );
     let http = common::client();
     let token = info["token"].as_str().unwrap();
-    let page = get_json(&http, &url, token).await;
-    assert_eq!(page["data"].as_array().unwrap().len(), 100);
-    let second = http.get(&url).bearer_auth(token).send().await.unwrap();
-    assert_eq!(second.status(), 503, "--fault 2:503");
-    let forbidden = http
-        .get(&url)
-        .bearer_auth(info["forbidden_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
+    let page = get_with(&http, &url, Some(token)).await;
+    assert_eq!(page.data().len(), 100);
+    let second = get_with(&http, &url, Some(token)).await;
+    assert_eq!(second.status, 503, "--fault 2:503");
+    let forbidden_token = info["forbidden_token"].as_str().unwrap();
+    let forbidden = get_with(&http, &url, Some(forbidden_token)).await;
+    assert_eq!(forbidden.status, 403);
 }
 
 #[tokio::test]
@@ -121,8 +112,7 @@ async fn text_output_and_deterministic_data() {
         let http = http.clone();
         async move {
             let url = format!("{base}/workspaces/1200000000000001/audit_log_events?limit=100");
-            let page = get_json(&http, &url, &token).await;
-            page["data"].clone()
+            get_with(&http, &url, Some(&token)).await.body["data"].clone()
         }
     };
     let a = fetch(base, token.clone()).await;

@@ -21,6 +21,16 @@ async fn first_request_meets(fault: Fault) -> (MockServer, reqwest::Result<reqwe
     (server, answer)
 }
 
+/// A server whose first request meets `fault`, a fault that strikes once the headers are sent:
+/// the answer (status 200, checked) and the body length its headers promise.
+async fn first_answer_meets(fault: Fault) -> (MockServer, reqwest::Response, u64) {
+    let (server, answer) = first_request_meets(fault).await;
+    let resp = answer.unwrap();
+    assert_eq!(resp.status(), 200);
+    let promised = resp.content_length().unwrap();
+    (server, resp, promised)
+}
+
 /// Asserts that the next request to `server` gets the right first page (limit 10).
 async fn assert_serves_the_first_page(server: &MockServer) {
     assert_eq!(
@@ -112,10 +122,7 @@ async fn reset_mid_body_fails_the_request_or_its_body() {
 
 #[tokio::test]
 async fn truncated_body_is_an_incomplete_message() {
-    let (server, answer) = first_request_meets(Fault::TruncatedBody).await;
-    let resp = answer.unwrap();
-    assert_eq!(resp.status(), 200);
-    let promised = resp.content_length().unwrap();
+    let (server, resp, promised) = first_answer_meets(Fault::TruncatedBody).await;
     let err = resp.bytes().await.unwrap_err();
     assert!(err.is_body() || err.is_decode(), "{err:?}");
     assert!(promised > 100);
@@ -124,10 +131,7 @@ async fn truncated_body_is_an_incomplete_message() {
 
 #[tokio::test]
 async fn truncated_json_is_complete_http_but_broken_json() {
-    let (server, answer) = first_request_meets(Fault::TruncatedJson).await;
-    let resp = answer.unwrap();
-    assert_eq!(resp.status(), 200);
-    let promised = resp.content_length().unwrap();
+    let (server, resp, promised) = first_answer_meets(Fault::TruncatedJson).await;
     let bytes = resp
         .bytes()
         .await

@@ -134,31 +134,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_lock_on_the_same_checkpoint_is_refused_until_the_first_is_dropped() {
+    fn a_second_lock_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let checkpoint = dir.path().join("run.ckpt");
-        let mut first = Locks::default();
-        first.checkpoint(&checkpoint).unwrap();
-        assert!(sidecar(&checkpoint).exists());
-        assert!(!checkpoint.exists(), "the checkpoint itself is not created");
-        let refused = Locks::default().checkpoint(&checkpoint).unwrap_err();
-        assert!(
-            matches!(&refused, Error::Locked { message } if message.contains("another run holds checkpoint")),
-            "{refused:?}"
-        );
-        drop(first);
-        Locks::default().checkpoint(&checkpoint).unwrap();
+        type Take = fn(&mut Locks, &Path) -> Result<(), Error>;
+        let kinds: [(&str, Take, &str); 2] = [
+            (
+                "run.ckpt",
+                Locks::checkpoint,
+                "another run holds checkpoint",
+            ),
+            (
+                "events.ndjson",
+                Locks::output,
+                "another run is writing output",
+            ),
+        ];
+        for (name, take, held_by_another) in kinds {
+            let path = dir.path().join(name);
+            let mut first = Locks::default();
+            take(&mut first, &path).unwrap();
+            let refused = take(&mut Locks::default(), &path).unwrap_err();
+            assert!(
+                matches!(&refused, Error::Locked { message } if message.contains(held_by_another)),
+                "{refused:?}"
+            );
+            drop(first);
+            take(&mut Locks::default(), &path).unwrap();
+        }
     }
 
     #[test]
-    fn outputs_are_locked_in_place() {
+    fn a_checkpoint_is_locked_through_its_sidecar() {
         let dir = tempfile::tempdir().unwrap();
-        let output = dir.path().join("events.ndjson");
-        let mut first = Locks::default();
-        first.output(&output).unwrap();
-        let refused = Locks::default().output(&output).unwrap_err();
-        assert!(matches!(refused, Error::Locked { .. }), "{refused:?}");
-        // An output that cannot be opened is left for the output's own open to report.
+        let checkpoint = dir.path().join("run.ckpt");
+        let mut held = Locks::default();
+        held.checkpoint(&checkpoint).unwrap();
+        assert!(sidecar(&checkpoint).exists());
+        assert!(!checkpoint.exists(), "the checkpoint itself is not created");
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_opened_is_left_for_its_own_open_to_report() {
+        let dir = tempfile::tempdir().unwrap();
         Locks::default()
             .output(&dir.path().join("missing/events.ndjson"))
             .unwrap();

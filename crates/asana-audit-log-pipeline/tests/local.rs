@@ -5,7 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use arrow_array::{Array, StringArray, TimestampMillisecondArray};
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::{
     Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Layout, ParquetRows,
@@ -66,21 +68,12 @@ fn read_file(path: &Path) -> Vec<String> {
             let json = batch
                 .column_by_name(EVENT_JSON_COLUMN)
                 .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap();
+                .as_string::<i32>();
             let created = batch
                 .column_by_name("created_at")
                 .unwrap()
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            let gid = batch
-                .column_by_name("gid")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap();
+                .as_primitive::<TimestampMillisecondType>();
+            let gid = batch.column_by_name("gid").unwrap().as_string::<i32>();
             for row in 0..batch.num_rows() {
                 let event = AuditLogEvent::from_json(json.value(row)).unwrap();
                 assert_eq!(event.gid(), gid.value(row));
@@ -219,9 +212,7 @@ async fn parquet_files_carry_the_documented_schema() {
         batch
             .column_by_name(name)
             .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
+            .as_string::<i32>()
             .clone()
     };
     // Every typed column holds what the library's typed view of the event says (the sink
@@ -317,9 +308,7 @@ fn typed_columns_follow_the_views_on_odd_json() {
         let array = batch
             .column_by_name(name)
             .unwrap()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
+            .as_string::<i32>()
             .clone();
         (!array.is_null(row)).then(|| array.value(row).to_owned())
     };
@@ -347,9 +336,7 @@ fn typed_columns_follow_the_views_on_odd_json() {
     let json = batch
         .column_by_name("event_json")
         .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap()
+        .as_string::<i32>()
         .clone();
     for (row, event) in events.iter().enumerate() {
         assert_eq!(json.value(row), event.json(), "the exact JSON of row {row}");

@@ -222,19 +222,17 @@ impl Error {
 
     /// Records how many requests the failing call made.
     pub(crate) fn with_attempts(mut self, count: u32) -> Self {
-        match &mut self {
-            Self::BadRequest(e)
-            | Self::Unauthorized(e)
-            | Self::PaymentRequired(e)
-            | Self::Forbidden(e)
-            | Self::NotFound(e)
-            | Self::RateLimited(e)
-            | Self::ServerError(e)
-            | Self::UnexpectedStatus(e) => e.attempts = count,
-            Self::Transport { attempts, .. } | Self::InvalidResponse { attempts, .. } => {
-                *attempts = count
-            }
-            _ => {}
+        if let Some(answer) = self.api_error() {
+            // Error answers are sorted into their variant by status alone (`from_api`), so
+            // sorting the updated answer again gives back the same variant.
+            return Self::from_api(ApiError {
+                attempts: count,
+                ..answer.clone()
+            });
+        }
+        if let Self::Transport { attempts, .. } | Self::InvalidResponse { attempts, .. } = &mut self
+        {
+            *attempts = count;
         }
         self
     }

@@ -124,11 +124,7 @@ async fn run(seed: u64, lookback: Option<Duration>, resume_after: Option<usize>)
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    let dataset: Vec<String> = server
-        .events()
-        .iter()
-        .map(|event| event["gid"].as_str().unwrap().to_owned())
-        .collect();
+    let dataset = server.event_gids();
     // Until everything is delivered, or nothing more comes for a second.
     let mut last = (0, tokio::time::Instant::now());
     loop {

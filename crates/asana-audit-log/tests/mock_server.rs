@@ -52,6 +52,13 @@ fn whole_window(client: &Client, server: &MockServer) -> asana_audit_log::Events
         .end_at(created_at(last) + TimeDelta::milliseconds(1))
 }
 
+/// Starts the server `builder` describes, and a client for it.
+async fn start(builder: MockServerBuilder) -> (MockServer, Client) {
+    let server = builder.start().await.unwrap();
+    let client = client_for(&server);
+    (server, client)
+}
+
 /// A guard against hangs, not a timing assertion.
 async fn guarded<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), future)
@@ -61,8 +68,7 @@ async fn guarded<T>(future: impl std::future::Future<Output = T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drains_everything_in_order_and_losslessly() {
-    let server = mock(300).forward_compat(true).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(300).forward_compat(true)).await;
     let events = guarded(drain(
         client
             .audit_log_events(server.workspace_gid())
@@ -92,8 +98,7 @@ async fn drains_everything_in_order_and_losslessly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_stops_at_the_first_empty_page_and_sends_nothing_more() {
-    let server = mock(250).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(250)).await;
     let mut stream = client
         .audit_log_events(server.workspace_gid())
         .stream()
@@ -125,8 +130,7 @@ async fn drain_stops_at_the_first_empty_page_and_sends_nothing_more() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_that_never_matched_ends_after_one_request() {
-    let server = mock(50).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(50)).await;
     let events = drain(
         client
             .audit_log_events(server.workspace_gid())
@@ -139,8 +143,7 @@ async fn a_query_that_never_matched_ends_after_one_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_match_the_dataset() {
-    let server = mock(600).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(600)).await;
     let all = server.events();
     let ws = server.workspace_gid().to_owned();
     let sample = &all[all.len() / 3];
@@ -260,8 +263,7 @@ async fn filters_match_the_dataset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_the_same_events_and_resumable_cursors() {
-    let server = mock(230).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(230)).await;
     let pages: Vec<_> = guarded(
         client
             .audit_log_events(server.workspace_gid())
@@ -277,34 +279,27 @@ async fn pages_carry_the_same_events_and_resumable_cursors() {
         [50, 50, 50, 50, 30]
     );
     let all: Vec<String> = pages.iter().flat_map(|p| gids(&p.events)).collect();
-    assert_eq!(all, server.events().iter().map(gid).collect::<Vec<_>>());
+    assert_eq!(all, server.event_gids());
     let after_second = drain(client.resume(pages[1].cursor.clone())).await;
     assert_eq!(gids(&after_second), all[100..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_delivers_appended_events() {
-    let server = mock(40).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(40)).await;
     let mut stream = client
         .audit_log_events(server.workspace_gid())
         .page_size(15)
         .follow(Duration::from_millis(5))
         .unwrap();
     let first: Vec<AuditLogEvent> = guarded((&mut stream).take(40).try_collect()).await.unwrap();
-    assert_eq!(
-        gids(&first),
-        server.events().iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&first), server.event_gids());
 
     server.append_generated(3);
     server.advance(Duration::from_secs(1));
     server.append_generated(4);
     let more: Vec<AuditLogEvent> = guarded((&mut stream).take(7).try_collect()).await.unwrap();
-    assert_eq!(
-        gids(&more),
-        server.events()[40..].iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&more), server.event_gids()[40..]);
 
     // Appended later, while the stream is waiting: still delivered, in order.
     let waiting = tokio::spawn(async move {
@@ -314,10 +309,7 @@ async fn follow_delivers_appended_events() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     server.append_generated(2);
     let (_stream, next) = guarded(waiting).await.unwrap();
-    assert_eq!(
-        gids(&next),
-        server.events()[47..].iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&next), server.event_gids()[47..]);
     // Polls after an empty page reuse the last offset.
     let log = server.requests();
     let empty_polls: Vec<_> = log.iter().filter(|r| r.events_returned == 0).collect();
@@ -326,8 +318,7 @@ async fn follow_delivers_appended_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_after_any_event_gives_the_remaining_sequence() {
-    let server = mock(70).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(70)).await;
     let run: Vec<(AuditLogEvent, Cursor)> = guarded(
         client
             .audit_log_events(server.workspace_gid())
@@ -358,13 +349,8 @@ async fn resuming_after_any_event_gives_the_remaining_sequence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_offset_restarts_without_gap_or_duplicate() {
-    let server = mock(400)
-        .offset_lifetime(Some(Duration::from_secs(60)))
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&server);
-    let expected: Vec<String> = server.events().iter().map(gid).collect();
+    let (server, client) = start(mock(400).offset_lifetime(Some(Duration::from_secs(60)))).await;
+    let expected = server.event_gids();
 
     for stop_after in [1usize, 23, 60, 95, 199, 300] {
         server.clear_requests();
@@ -402,8 +388,7 @@ async fn an_expired_offset_restarts_without_gap_or_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_cursor_offset_is_recovered_from() {
-    let server = mock(90).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(90)).await;
     let run: Vec<(AuditLogEvent, Cursor)> = client
         .audit_log_events(server.workspace_gid())
         .page_size(10)
@@ -420,7 +405,7 @@ async fn a_tampered_cursor_offset_is_recovered_from() {
     json["offset"] = "not-a-real-offset".into();
     let tampered = Cursor::from_json(&json.to_string()).unwrap();
     let rest = guarded(drain(client.resume(tampered))).await;
-    let all: Vec<String> = server.events().iter().map(gid).collect();
+    let all = server.event_gids();
     assert_eq!(gids(&rest), all[45..]);
 }
 
@@ -486,28 +471,19 @@ async fn error_statuses_become_typed_errors_with_hints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_and_server_errors_are_retried_then_reported() {
-    let server = mock(120)
-        .faults(
-            FaultPlan::new()
-                .on_request(
-                    1,
-                    Fault::TooManyRequests {
-                        retry_after_secs: 30,
-                    },
-                )
-                .on_request(2, Fault::InternalServerError)
-                .on_request(4, Fault::BadGateway)
-                .on_request(5, Fault::ServiceUnavailable),
+    let faults = FaultPlan::new()
+        .on_request(
+            1,
+            Fault::TooManyRequests {
+                retry_after_secs: 30,
+            },
         )
-        .start()
-        .await
-        .unwrap();
-    let client = client_for(&server);
+        .on_request(2, Fault::InternalServerError)
+        .on_request(4, Fault::BadGateway)
+        .on_request(5, Fault::ServiceUnavailable);
+    let (server, client) = start(mock(120).faults(faults)).await;
     let events = guarded(drain(client.audit_log_events(server.workspace_gid()))).await;
-    assert_eq!(
-        gids(&events),
-        server.events().iter().map(gid).collect::<Vec<_>>()
-    );
+    assert_eq!(gids(&events), server.event_gids());
     let statuses: Vec<_> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
@@ -533,38 +509,34 @@ async fn rate_limits_and_server_errors_are_retried_then_reported() {
         .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
-    let n = server.request_count();
-    server.set_faults(FaultPlan::new().on_request(
-        n + 1,
-        Fault::TooManyRequests {
-            retry_after_secs: 7,
-        },
-    ));
-    let error = error_for(&server, &no_retry, server.workspace_gid()).await;
+    // The error of the next request, which meets `fault`.
+    let error_meeting = async |fault| {
+        let n = server.request_count();
+        server.set_faults(FaultPlan::new().on_request(n + 1, fault));
+        error_for(&server, &no_retry, server.workspace_gid()).await
+    };
+    let error = error_meeting(Fault::TooManyRequests {
+        retry_after_secs: 7,
+    })
+    .await;
     assert!(
         matches!(&error, Error::RateLimited(e) if e.retry_after() == Some(Duration::from_secs(7))),
         "{error:?}"
     );
     assert!(error.is_retryable());
-    let n = server.request_count();
-    server.set_faults(FaultPlan::new().on_request(n + 1, Fault::InternalServerError));
-    let error = error_for(&server, &no_retry, server.workspace_gid()).await;
+    let error = error_meeting(Fault::InternalServerError).await;
     assert!(matches!(error, Error::ServerError(_)), "{error:?}");
     assert!(
         error.asana_errors()[0].phrase.is_some(),
         "5xx bodies carry a phrase"
     );
     insta::assert_snapshot!("error_500", error.to_string());
-    let n = server.request_count();
-    server.set_faults(FaultPlan::new().on_request(n + 1, Fault::ResetBeforeResponse));
-    let error = error_for(&server, &no_retry, server.workspace_gid()).await;
+    let error = error_meeting(Fault::ResetBeforeResponse).await;
     assert!(
         matches!(error, Error::Transport { attempts: 1, .. }),
         "{error:?}"
     );
-    let n = server.request_count();
-    server.set_faults(FaultPlan::new().on_request(n + 1, Fault::TruncatedJson));
-    let error = error_for(&server, &no_retry, server.workspace_gid()).await;
+    let error = error_meeting(Fault::TruncatedJson).await;
     assert!(
         matches!(error, Error::InvalidResponse { attempts: 1, .. }),
         "{error:?}"
@@ -593,47 +565,39 @@ async fn rate_limits_and_server_errors_are_retried_then_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_never_changes_the_drained_sequence() {
-    let server = mock(260).forward_compat(true).start().await.unwrap();
-    let client = client_for(&server);
-    let expected = guarded(drain(
-        client
+    let (server, client) = start(mock(260).forward_compat(true)).await;
+    let drained = async || {
+        let request = client
             .audit_log_events(server.workspace_gid())
-            .page_size(40),
-    ))
-    .await;
-    let expected: Vec<String> = gids(&expected);
+            .page_size(40);
+        gids(&guarded(drain(request)).await)
+    };
+    let expected = drained().await;
     assert_eq!(expected.len(), 260);
+    // One mix of faults, drawn from another seed in each round.
+    let chaos = FaultPlan::new()
+        .with_probability(Fault::InternalServerError, 0.05)
+        .with_probability(Fault::BadGateway, 0.03)
+        .with_probability(Fault::ServiceUnavailable, 0.03)
+        .with_probability(
+            Fault::TooManyRequests {
+                retry_after_secs: 1,
+            },
+            0.05,
+        )
+        .with_probability(Fault::ResetBeforeResponse, 0.04)
+        .with_probability(Fault::ResetMidBody, 0.04)
+        .with_probability(Fault::TruncatedBody, 0.04)
+        .with_probability(Fault::TruncatedJson, 0.04)
+        .latency(Latency::Uniform {
+            min: Duration::ZERO,
+            max: Duration::from_millis(2),
+        });
     let mut faults_seen = 0;
     for seed in 0..60 {
         server.clear_requests();
-        server.set_faults(
-            FaultPlan::new()
-                .seed(seed)
-                .with_probability(Fault::InternalServerError, 0.05)
-                .with_probability(Fault::BadGateway, 0.03)
-                .with_probability(Fault::ServiceUnavailable, 0.03)
-                .with_probability(
-                    Fault::TooManyRequests {
-                        retry_after_secs: 1,
-                    },
-                    0.05,
-                )
-                .with_probability(Fault::ResetBeforeResponse, 0.04)
-                .with_probability(Fault::ResetMidBody, 0.04)
-                .with_probability(Fault::TruncatedBody, 0.04)
-                .with_probability(Fault::TruncatedJson, 0.04)
-                .latency(Latency::Uniform {
-                    min: Duration::ZERO,
-                    max: Duration::from_millis(2),
-                }),
-        );
-        let got = guarded(drain(
-            client
-                .audit_log_events(server.workspace_gid())
-                .page_size(40),
-        ))
-        .await;
-        assert_eq!(gids(&got), expected, "fault seed {seed}");
+        server.set_faults(chaos.clone().seed(seed));
+        assert_eq!(drained().await, expected, "fault seed {seed}");
         faults_seen += server
             .requests()
             .iter()
@@ -646,8 +610,7 @@ async fn chaos_never_changes_the_drained_sequence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_equals_stream() {
-    let server = mock(1500).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(1500)).await;
     let all = server.events();
     let start = created_at(&all[10]);
     let end = created_at(&all[1400]) + TimeDelta::milliseconds(1);
@@ -708,8 +671,7 @@ fn slices_started(requests: &[RequestRecord]) -> usize {
 async fn dense_backfill_slices_split_and_still_equal_the_stream() {
     // 2,000 events in pages of 10 over 2 initial slices, each allowed 2 pages ahead: the slices
     // must cut themselves into many short pieces, and the result must not change.
-    let server = mock(2000).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(2000)).await;
     let window = || whole_window(&client, &server).page_size(10);
     let expected = gids(&guarded(drain(window())).await);
     assert_eq!(expected.len(), 2000);
@@ -762,8 +724,7 @@ async fn dense_backfill_slices_split_and_still_equal_the_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_resumes_from_its_cursor() {
-    let server = mock(500).start().await.unwrap();
-    let client = client_for(&server);
+    let (server, client) = start(mock(500)).await;
     let window = || whole_window(&client, &server);
     let expected = gids(&drain(window()).await);
     let mut backfill = window().backfill(Backfill::concurrency(4)).unwrap();

@@ -125,6 +125,14 @@ pub async fn run(mut cmd: Command) -> Output {
         .unwrap()
 }
 
+/// Runs a command like [`run`], and fails the test, showing its standard error, unless it
+/// succeeded.
+pub async fn run_ok(cmd: Command) -> Output {
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
 /// Interrupts a running command (SIGINT), checks that it stopped with exit code 130, the
 /// code of a run that saved what it wrote and was interrupted, and returns its output.
 pub async fn interrupt(child: Child) -> Output {

@@ -241,6 +241,16 @@ pub fn validator(name: &str) -> &'static jsonschema::Validator {
     })
 }
 
+/// The names of the members the spec lists for the object schema `#/definitions/{name}`.
+pub fn schema_members(name: &str) -> Vec<&'static str> {
+    schema_document()["definitions"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the spec's {name} lists its members"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// The schema errors of `instance` against `#/definitions/{name}`, as "path: message".
 pub fn schema_errors(name: &str, instance: &Value) -> Vec<String> {
     validator(name)
