@@ -312,7 +312,7 @@ async fn ocsf_parquet_follows_the_formats_ocsf_version() {
     for (version, has_actor) in [(OcsfVersion::V1_8, true), (OcsfVersion::V1_1, false)] {
         let (store, _staging, mut sink) = parquet_sink(Format::ocsf_in(version, Some("1"))).await;
         sink.write(&event).unwrap();
-        assert_eq!(sink.commit(|_| Ok(())).await.unwrap(), 1);
+        assert_eq!(sink.commit(async |_| Ok(())).await.unwrap(), 1);
         let names = objects(&store).await;
         assert!(names[0].starts_with("lake/class_uid=3004/"), "{names:?}");
         let bytes = store
