@@ -5,7 +5,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use asana_audit_log::types::Actor;
 use asana_audit_log::{AuditLogEvent, AuditLogStream, Client, EventsRequest, Query};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
@@ -240,7 +239,7 @@ impl Pipeline {
             return Err(Error::refused(format!(
                 "checkpoint {path} belongs to another query ({}); use the same --workspace and \
                  filters, or another --checkpoint file",
-                describe(&cp.query)
+                cp.query.describe()
             )));
         }
         let (start_at, end_at) = (self.pinned_start_at, self.pinned_end_at);
@@ -293,22 +292,6 @@ impl Pipeline {
             _ => Ok(()),
         }
     }
-}
-
-fn describe(query: &Query) -> String {
-    let mut parts = vec![format!("workspace {}", query.workspace_gid())];
-    if let Some(t) = query.event_type() {
-        parts.push(format!("event type {t}"));
-    }
-    match query.actor() {
-        Some(Actor::Type(t)) => parts.push(format!("actor type {t}")),
-        Some(Actor::Gid(g)) => parts.push(format!("actor {g}")),
-        _ => {}
-    }
-    if let Some(r) = query.resource_gid() {
-        parts.push(format!("resource {r}"));
-    }
-    parts.join(", ")
 }
 
 fn describe_window(query: &Query) -> String {

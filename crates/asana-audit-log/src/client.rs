@@ -9,11 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::backfill::{Backfill, Slices};
 use crate::cursor::{Cursor, Position};
-use crate::enums::EventType;
 use crate::error::Error;
 use crate::http::{RetryPolicy, Transport};
 use crate::observe::RequestObserver;
-use crate::query::{Actor, Query, QueryError, QueryFields};
+use crate::query::{Query, QueryError, QueryFields};
 use crate::settings::Settings;
 use crate::stream::{EventStream, Mode, PageStream, Pager};
 
@@ -172,8 +171,9 @@ impl Client {
 #[must_use = "an EventsRequest does nothing until a stream is started"]
 pub struct EventsRequest {
     client: Client,
-    /// The query being built, validated when a stream starts.
-    fields: QueryFields,
+    /// The query being built, validated when a stream starts (its filters are set by the
+    /// methods in `query.rs`).
+    pub(crate) fields: QueryFields,
     /// A start relative to when the query is built; replaces `fields.start_at` then.
     since: Option<Duration>,
     /// The trailing window a follow reads again after each poll.
@@ -200,24 +200,6 @@ impl EventsRequest {
     pub fn since(mut self, window: Duration) -> Self {
         self.since = Some(window);
         self.fields.start_at = None;
-        self
-    }
-
-    /// Only events of this type (unknown types are sent as they are).
-    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
-        self.fields.event_type = Some(event_type.into());
-        self
-    }
-
-    /// Only events of this actor: a type ([`Actor::Type`]) or one gid ([`Actor::Gid`]).
-    pub fn actor(mut self, actor: Actor) -> Self {
-        self.fields.actor = Some(actor);
-        self
-    }
-
-    /// Only events whose main resource has this gid.
-    pub fn resource_gid(mut self, resource_gid: impl Into<String>) -> Self {
-        self.fields.resource_gid = Some(resource_gid.into());
         self
     }
 

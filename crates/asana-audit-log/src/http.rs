@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::error::{ApiError, AsanaError, Error, HttpError};
 use crate::observe::{RequestObserver, RetryReason};
-use crate::query::{Actor, Query};
+use crate::query::Query;
 use crate::settings::Settings;
 
 mod pacer;
@@ -349,22 +349,7 @@ impl Transport {
         if let Some(end_at) = query.end_at() {
             request = request.end_at(end_at);
         }
-        if let Some(event_type) = query.event_type() {
-            request = request.event_type(event_type.as_str());
-        }
-        match query.actor() {
-            Some(Actor::Type(kind)) => {
-                let kind = kind
-                    .to_api()
-                    .ok_or_else(|| Error::Internal("unvalidated actor type".into()))?;
-                request = request.actor_type(kind);
-            }
-            Some(Actor::Gid(gid)) => request = request.actor_gid(gid.as_str()),
-            None => {}
-        }
-        if let Some(gid) = query.resource_gid() {
-            request = request.resource_gid(gid);
-        }
+        request = query.send_filters(request)?;
         if let Some(offset) = offset {
             request = request.offset(offset);
         }

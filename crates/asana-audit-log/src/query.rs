@@ -1,11 +1,18 @@
 //! The validated query: workspace, time window, filters and page size.
+//!
+//! A filter is defined here, whole: its field, its setter on [`EventsRequest`], its
+//! validation, its getter, how it is sent to the generated client and how it is described.
 
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use asana_audit_log_api::builder::GetAuditLogEvents;
+
+use crate::client::EventsRequest;
 use crate::enums::{ActorType, EventType};
+use crate::error::Error;
 
 /// The largest page the API serves, and the page size used unless another is set.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -209,6 +216,27 @@ pub(crate) fn ceil_millis(at: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// The filters, each one of the API's query parameters.
+impl EventsRequest {
+    /// Only events of this type (unknown types are sent as they are).
+    pub fn event_type(mut self, event_type: impl Into<EventType>) -> Self {
+        self.fields.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only events of this actor: a type ([`Actor::Type`]) or one gid ([`Actor::Gid`]).
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.fields.actor = Some(actor);
+        self
+    }
+
+    /// Only events whose main resource has this gid.
+    pub fn resource_gid(mut self, resource_gid: impl Into<String>) -> Self {
+        self.fields.resource_gid = Some(resource_gid.into());
+        self
+    }
+}
+
 impl QueryFields {
     /// A draft for `workspace_gid` with no window, no filter and the largest page size.
     pub(crate) fn new(workspace_gid: String) -> Self {
@@ -299,6 +327,48 @@ impl Query {
     /// Events per page (1..=100).
     pub fn page_size(&self) -> u32 {
         self.0.page_size
+    }
+
+    /// The workspace and the filters in words, e.g. `workspace 1, event type user_deleted,
+    /// actor type user` (the time window and page size left out).
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("workspace {}", self.workspace_gid())];
+        if let Some(t) = self.event_type() {
+            parts.push(format!("event type {t}"));
+        }
+        match self.actor() {
+            Some(Actor::Type(t)) => parts.push(format!("actor type {t}")),
+            Some(Actor::Gid(g)) => parts.push(format!("actor {g}")),
+            None => {}
+        }
+        if let Some(r) = self.resource_gid() {
+            parts.push(format!("resource {r}"));
+        }
+        parts.join(", ")
+    }
+
+    /// Sets the filters on a request to the generated client.
+    pub(crate) fn send_filters<'a>(
+        &self,
+        mut request: GetAuditLogEvents<'a>,
+    ) -> Result<GetAuditLogEvents<'a>, Error> {
+        if let Some(event_type) = self.event_type() {
+            request = request.event_type(event_type.as_str());
+        }
+        match self.actor() {
+            Some(Actor::Type(kind)) => {
+                let kind = kind
+                    .to_api()
+                    .ok_or_else(|| Error::Internal("unvalidated actor type".into()))?;
+                request = request.actor_type(kind);
+            }
+            Some(Actor::Gid(gid)) => request = request.actor_gid(gid.as_str()),
+            None => {}
+        }
+        if let Some(gid) = self.resource_gid() {
+            request = request.resource_gid(gid);
+        }
+        Ok(request)
     }
 
     /// Whether two queries select the same events apart from their time windows and page sizes.
