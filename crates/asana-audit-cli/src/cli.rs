@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use asana_audit_log::types::{ActorType, EventType};
+use asana_audit_log::EventsRequest;
+use asana_audit_log::types::{Actor, ActorType, EventType};
 use asana_audit_log_pipeline::Encoding;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
@@ -138,25 +139,10 @@ pub struct ExportArgs {
     pub concurrency: usize,
 }
 
-/// The options of every source: `export`, `follow`, and each source of `run`.
+/// The API's filters, as flags. A new filter is a field here and its line in
+/// [`FilterArgs::apply`] (the library defines the filter itself, in its `query` module).
 #[derive(Debug, Args, Clone)]
-pub struct SourceArgs {
-    /// The workspace (organization) gid whose audit log to read.
-    #[arg(long, value_name = "GID")]
-    pub workspace: String,
-
-    /// Only events of the last DURATION (e.g. 90m, 24h, 7d); the window's start is computed once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub since: Option<Duration>,
-
-    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub start_at: Option<DateTime<Utc>>,
-
-    /// Only events before this time (exclusive; RFC 3339 or a date).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub end_at: Option<DateTime<Utc>>,
-
+pub struct FilterArgs {
     /// Only events of this type (see `asana-audit event-types`).
     #[arg(long, value_name = "TYPE")]
     pub event_type: Option<String>,
@@ -176,6 +162,53 @@ pub struct SourceArgs {
     /// Only events whose resource has this gid.
     #[arg(long, value_name = "GID")]
     pub resource_gid: Option<String>,
+}
+
+impl FilterArgs {
+    /// Sets these filters on `request`; an --event-type outside the catalogue is refused
+    /// unless --allow-unknown-event-type.
+    pub fn apply(&self, mut request: EventsRequest) -> Result<EventsRequest, String> {
+        if let Some(event_type) = &self.event_type {
+            request = request.event_type(resolve_event_type(
+                event_type,
+                self.allow_unknown_event_type,
+            )?);
+        }
+        if let Some(actor_type) = &self.actor_type {
+            request = request.actor(Actor::Type(actor_type.clone()));
+        }
+        if let Some(gid) = &self.actor_gid {
+            request = request.actor(Actor::Gid(gid.clone()));
+        }
+        if let Some(gid) = &self.resource_gid {
+            request = request.resource_gid(gid);
+        }
+        Ok(request)
+    }
+}
+
+/// The options of every source: `export`, `follow`, and each source of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// The workspace (organization) gid whose audit log to read.
+    #[arg(long, value_name = "GID")]
+    pub workspace: String,
+
+    /// Only events of the last DURATION (e.g. 90m, 24h, 7d); the window's start is computed once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start_at: Option<DateTime<Utc>>,
+
+    /// Only events before this time (exclusive; RFC 3339 or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end_at: Option<DateTime<Utc>>,
+
+    /// Which events: the API's filters.
+    #[command(flatten)]
+    pub filters: FilterArgs,
 
     /// Events per request, 1 to 100.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_page_size)]

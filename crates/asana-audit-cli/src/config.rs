@@ -420,8 +420,9 @@ fn source(
             .expect("follow's defaults parse")
             .follow
     });
-    if let Some(text) = &follow.source.event_type
-        && let Err(message) = cli::resolve_event_type(text, follow.source.allow_unknown_event_type)
+    if let Some(text) = &follow.source.filters.event_type
+        && let Err(message) =
+            cli::resolve_event_type(text, follow.source.filters.allow_unknown_event_type)
     {
         let at = seen.get("event_type").copied().unwrap_or(at);
         errors.at(at, format!("`event_type`: {message}"));

@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::streams::Backfill;
-use asana_audit_log::types::Actor;
 use asana_audit_log::{AuditLogEvent, Client, EventsRequest, Query, SecretString};
 use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
-use crate::cli::{FollowArgs, SourceArgs, resolve_event_type};
+use crate::cli::{FollowArgs, SourceArgs};
 use crate::error::{CliError, Failure};
 use crate::metrics::WorkspaceMetrics;
 use crate::progress::Progress;
@@ -157,21 +156,7 @@ fn query(args: &SourceArgs, mode: Mode, client: &Client) -> Result<Query, CliErr
         // so in the checkpoint).
         request = request.end_at(Utc::now());
     }
-    if let Some(event_type) = &args.event_type {
-        request = request.event_type(
-            resolve_event_type(event_type, args.allow_unknown_event_type)
-                .map_err(CliError::input)?,
-        );
-    }
-    if let Some(actor_type) = &args.actor_type {
-        request = request.actor(Actor::Type(actor_type.clone()));
-    }
-    if let Some(gid) = &args.actor_gid {
-        request = request.actor(Actor::Gid(gid.clone()));
-    }
-    if let Some(gid) = &args.resource_gid {
-        request = request.resource_gid(gid);
-    }
+    request = args.filters.apply(request).map_err(CliError::input)?;
     if concurrency > 1 && args.start_at.is_none() && args.since.is_none() {
         return Err(CliError::input(
             "--concurrency above 1 needs a bounded window: give --start-at or --since",
