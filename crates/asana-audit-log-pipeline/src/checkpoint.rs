@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use asana_audit_log::{Cursor, Query};
+use asana_audit_log_ocsf::OcsfVersion;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +57,9 @@ pub struct ArchiveMark {
     pub encoding: String,
     /// The partition folders (`day`, `hour`, or `security-lake REGION:ACCOUNT`).
     pub partition: String,
-    /// `ocsf` when events are mapped to OCSF (absent: as received).
+    /// How events are written (absent: as received): `ocsf` when mapped to OCSF 1.8.0, which
+    /// was the only version before 1.1.0 came, else `ocsf` and the version (`ocsf 1.1.0`), so
+    /// that a resume cannot mix versions in one archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
 }
@@ -74,7 +77,13 @@ impl ArchiveMark {
                     region, account_id, ..
                 } => format!("security-lake {region}:{account_id}"),
             },
-            format: format.is_ocsf().then(|| "ocsf".to_owned()),
+            format: match format {
+                Format::Raw => None,
+                Format::Ocsf(mapper) if mapper.version() == OcsfVersion::V1_8 => {
+                    Some("ocsf".to_owned())
+                }
+                Format::Ocsf(mapper) => Some(format!("ocsf {}", mapper.version())),
+            },
         }
     }
 }

@@ -262,9 +262,14 @@ impl Pipeline {
             return match wanted {
                 Some(wanted) if wanted == *mark => Ok(()),
                 _ => Err(Error::refused(format!(
-                    "checkpoint {path} belongs to --output {} with --encoding {} --partition {}; \
+                    "checkpoint {path} belongs to --output {} with --encoding {} --partition {}{}; \
                      pass those to resume it, or use another --checkpoint file",
-                    mark.url, mark.encoding, mark.partition
+                    mark.url,
+                    mark.encoding,
+                    mark.partition,
+                    mark.format
+                        .as_ref()
+                        .map_or(String::new(), |format| format!(" as {format}"))
                 ))),
             };
         }

@@ -355,6 +355,31 @@ async fn a_pipeline_into_an_object_store_resumes_from_its_checkpoint_exactly_onc
     assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
 }
 
+/// A checkpoint records the OCSF version its archive is written in, so a resume in another
+/// version (or as received) is refused before anything is written, instead of mixing versions
+/// in one archive.
+#[tokio::test]
+async fn a_resume_in_another_ocsf_version_is_refused() {
+    let runs = Runs::new(120).await;
+    let mut first = runs.pipeline(runs.checkpoint(), Some(50), 8 << 10);
+    first.format = Format::ocsf_in(OcsfVersion::V1_1, None);
+    assert_eq!(runs.run_with(first).await.written, 50);
+    let files = objects(&runs.store).await;
+    for other in [Format::ocsf(None), Format::Raw] {
+        let mut resume = runs.pipeline(runs.checkpoint(), None, 8 << 10);
+        resume.format = other;
+        let error = resume.plan(runs.query.clone()).await.unwrap_err();
+        assert!(
+            error.to_string().contains("as ocsf 1.1.0;"),
+            "the refusal names the archive's format: {error}"
+        );
+    }
+    assert_eq!(objects(&runs.store).await, files, "nothing written");
+    let mut same = runs.pipeline(runs.checkpoint(), None, 8 << 10);
+    same.format = Format::ocsf_in(OcsfVersion::V1_1, None);
+    assert_eq!(runs.run_with(same).await.written, 70, "the same version resumes");
+}
+
 /// A run killed after every file of a commit was in place but before its checkpoint said so
 /// continues after those files: the recovered checkpoint, not the one on disk before recovery,
 /// gives the stream its start.
