@@ -154,8 +154,9 @@ impl Format {
         }
     }
 
-    /// `event` in this format, ready for [`FormatSink::write_prepared`] or as a line: mapping
-    /// to OCSF can so run on other threads than the writer's (as `convert` does).
+    /// `event` in this format, ready for [`Landing::write`](crate::Landing::write),
+    /// [`FormatSink::write_prepared`] or as a line: mapping to OCSF can so run on other
+    /// threads than the writer's (as `convert` does).
     pub fn prepare(&self, event: AuditLogEvent) -> Prepared {
         match self {
             Format::Raw => Prepared::Raw(event),

@@ -4,6 +4,8 @@
 //! - [`Pipeline`]: runs any event stream of `asana-audit-log` into an [`Output`] with a
 //!   [`Checkpoint`], so that a run killed at any instant and started again writes every event
 //!   once; progress and metrics reach an [`Observer`]; one writer per checkpoint ([`Locks`]);
+//! - [`Pipeline::land`]: events that come from elsewhere than the API (a file's, with no
+//!   cursor) into the same outputs and formats, committed as they go ([`Landing`]);
 //! - [`Output`]: standard output or a file ([`Lines`], one event per line), or an archive in a
 //!   [`Destination`]: a path or an `s3://`, `gs://`, `az://` URL, configured from the standard
 //!   environment of each ecosystem;
@@ -63,6 +65,7 @@ mod destination;
 mod encoding;
 mod error;
 mod format;
+mod landing;
 mod lines;
 mod lock;
 mod output;
@@ -84,6 +87,7 @@ pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::Error;
 pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
+pub use landing::Landing;
 pub use lines::{Lines, Recovered, scan_tail};
 pub use lock::{Locks, sidecar};
 pub use output::Output;

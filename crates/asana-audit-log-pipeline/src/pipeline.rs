@@ -57,7 +57,7 @@ pub trait Observer: Send + Sync {
         let _ = event;
     }
 
-    /// What was written so far is durable and covered by the checkpoint.
+    /// What was written so far is durable and covered by the checkpoint (if there is one).
     fn committed(&self) {}
 
     /// A checkpoint of `query` was saved.
@@ -196,7 +196,26 @@ impl Pipeline {
         if let Some(cp) = &checkpoint {
             self.check_checkpoint_matches(cp, &query)?;
         }
-        let target = match &self.output {
+        let target = self.target(checkpoint.as_ref(), &mut locks)?;
+        Ok(Planned {
+            pipeline: self,
+            query,
+            checkpoint,
+            target,
+            locks,
+            state,
+        })
+    }
+
+    /// Opens the output as `checkpoint` left it (`None`: a first run): a file output is
+    /// locked, and the lines a stopped run wrote after its checkpoint are read back; an
+    /// archive's sink is opened when the run starts ([`Target::open`]).
+    pub(crate) fn target(
+        &self,
+        checkpoint: Option<&Checkpoint>,
+        locks: &mut Locks,
+    ) -> Result<Target, Error> {
+        Ok(match &self.output {
             Output::Stdout => Target::Lines {
                 lines: Lines::stdout(),
                 dedupe: HashSet::new(),
@@ -204,9 +223,7 @@ impl Pipeline {
             },
             Output::File(path) => {
                 locks.output(path)?;
-                let covered = checkpoint
-                    .as_ref()
-                    .map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
+                let covered = checkpoint.map(|cp| cp.output.as_ref().map_or(0, |mark| mark.bytes));
                 let (lines, recovered) = Lines::file(path, covered, self.overwrite)?;
                 Target::Lines {
                     lines,
@@ -215,14 +232,6 @@ impl Pipeline {
                 }
             }
             Output::Archive(destination) => Target::Archive(destination.clone()),
-        };
-        Ok(Planned {
-            pipeline: self,
-            query,
-            checkpoint,
-            target,
-            locks,
-            state,
         })
     }
 
@@ -304,9 +313,9 @@ fn describe_window(query: &Query) -> String {
     format!("[{}, {})", show(query.start_at()), show(query.end_at()))
 }
 
-/// Where the events of a planned run go.
+/// Where the events of a planned run (or a landing) go.
 #[derive(Debug)]
-enum Target {
+pub(crate) enum Target {
     /// A file or standard output, one line per event.
     Lines {
         lines: Lines,
@@ -316,6 +325,47 @@ enum Target {
     },
     /// A directory or object store, through a sink opened when the run starts.
     Archive(crate::Destination),
+}
+
+impl Target {
+    /// The writer of this target: tells `observer` of a torn line cut from a file output;
+    /// opens an archive's sink, checking that the destination takes writes.
+    pub(crate) async fn open(
+        self,
+        pipeline: &Pipeline,
+        observer: &dyn Observer,
+    ) -> Result<Writer, Error> {
+        Ok(match self {
+            Target::Lines {
+                lines,
+                dedupe,
+                truncated_bytes,
+            } => {
+                if truncated_bytes > 0 {
+                    observer.note(&format!(
+                        "cut {truncated_bytes} bytes of a line left incomplete by an earlier run"
+                    ));
+                }
+                Writer::Lines {
+                    lines,
+                    dedupe,
+                    unsaved: 0,
+                    line: String::new(),
+                }
+            }
+            Target::Archive(destination) => {
+                let mark = ArchiveMark::new(&destination, &pipeline.sink, &pipeline.format);
+                let sink =
+                    FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
+                        .await?;
+                Writer::Archive {
+                    sink: Box::new(sink),
+                    mark,
+                    committed: None,
+                }
+            }
+        })
+    }
 }
 
 /// A run checked and ready: its locks are held until it ends.
@@ -416,8 +466,8 @@ impl State {
 }
 
 /// Where a running pipeline's events go, with what each kind of output needs between
-/// checkpoints.
-enum Writer {
+/// checkpoints (a [`Landing`](crate::Landing), which keeps none, uses only the output).
+pub(crate) enum Writer {
     /// A file or standard output: checkpointed every `checkpoint_every` events or second.
     Lines {
         lines: Lines,
@@ -478,39 +528,10 @@ impl Planned {
         let mut state = std::mem::replace(&mut self.state, State::None);
         let pipeline = &self.pipeline;
         let mut checkpoint = self.checkpoint.take();
-        let writer = match self.target {
-            Target::Lines {
-                lines,
-                dedupe,
-                truncated_bytes,
-            } => {
-                if truncated_bytes > 0 {
-                    observer.note(&format!(
-                        "cut {truncated_bytes} bytes of a line left incomplete by an earlier run"
-                    ));
-                }
-                Writer::Lines {
-                    lines,
-                    dedupe,
-                    unsaved: 0,
-                    line: String::new(),
-                }
-            }
-            Target::Archive(destination) => {
-                let mark = ArchiveMark::new(&destination, &pipeline.sink, &pipeline.format);
-                let sink =
-                    FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
-                        .await?;
-                if let Some(cp) = &mut checkpoint {
-                    pipeline.recover(&sink, cp, &mut state, observer).await?;
-                }
-                Writer::Archive {
-                    sink: Box::new(sink),
-                    mark,
-                    committed: None,
-                }
-            }
-        };
+        let writer = self.target.open(pipeline, observer).await?;
+        if let (Writer::Archive { sink, .. }, Some(cp)) = (&writer, &mut checkpoint) {
+            pipeline.recover(sink, cp, &mut state, observer).await?;
+        }
         let mut out = Out { state, writer };
         let resumed = checkpoint.is_some();
         let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
@@ -763,7 +784,7 @@ impl Pipeline {
 }
 
 /// A line output's write failure, naming the output.
-fn write_error(lines: &Lines, source: std::io::Error) -> Error {
+pub(crate) fn write_error(lines: &Lines, source: std::io::Error) -> Error {
     let message = match lines.path() {
         Some(path) => format!("cannot write output {}: {source}", path.display()),
         None if source.kind() == std::io::ErrorKind::BrokenPipe => {

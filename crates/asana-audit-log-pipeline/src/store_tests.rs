@@ -1,9 +1,11 @@
 //! The object-store paths of the sink and the pipeline, against `object_store`'s in-memory
 //! store: the probe, the upload of committed files, recovery of a commit a crash interrupted,
-//! and a whole pipeline run into OCSF Parquet, resumed. (The same paths against a real
-//! S3-compatible server are tested by the CLI's tests, with moto.)
+//! a whole pipeline run into OCSF Parquet, resumed, and a landing of events that come from
+//! elsewhere. (The same paths against a real S3-compatible server are tested by the CLI's
+//! tests, with moto.)
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use asana_audit_log::AuditLogEvent;
 use futures::TryStreamExt;
@@ -12,8 +14,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::{
-    Commit, Destination, Encoding, Format, FormatSink, OcsfVersion, Output, Pipeline, Recovery,
-    Sink, SinkOptions,
+    Commit, Destination, Encoding, Format, FormatSink, Observer, OcsfVersion, Output, Pipeline,
+    Recovery, Sink, SinkOptions,
 };
 
 /// Names of every object in `store`, sorted.
@@ -140,24 +142,24 @@ impl Runs {
             .await
     }
 
-    /// The gids of every event in the store's objects, sorted.
     async fn stored_gids(&self) -> Vec<String> {
-        let mut gids = Vec::new();
-        let archive = objects(&self.store).await;
-        for name in archive.iter().filter(|name| name.starts_with("asana/")) {
-            let bytes = self
-                .store
-                .get(&ObjectPath::from(name.as_str()))
-                .await
-                .unwrap();
-            let text = String::from_utf8(bytes.bytes().await.unwrap().to_vec()).unwrap();
-            for line in text.lines() {
-                gids.push(AuditLogEvent::from_json(line).unwrap().gid().to_owned());
-            }
-        }
-        gids.sort();
-        gids
+        stored_gids(&self.store).await
     }
+}
+
+/// The gids of every event in the NDJSON objects of `store`'s archive (under `asana/`), sorted.
+async fn stored_gids(store: &InMemory) -> Vec<String> {
+    let mut gids = Vec::new();
+    let archive = objects(store).await;
+    for name in archive.iter().filter(|name| name.starts_with("asana/")) {
+        let bytes = store.get(&ObjectPath::from(name.as_str())).await.unwrap();
+        let text = String::from_utf8(bytes.bytes().await.unwrap().to_vec()).unwrap();
+        for line in text.lines() {
+            gids.push(AuditLogEvent::from_json(line).unwrap().gid().to_owned());
+        }
+    }
+    gids.sort();
+    gids
 }
 
 #[tokio::test]
@@ -527,4 +529,69 @@ async fn a_run_that_lost_its_lease_writes_nothing_more() {
     );
     runs.finish(successor).await.unwrap();
     assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
+}
+
+/// Events landed without a stream (as `convert` lands a file's, or a queue's) are committed
+/// as they go, whenever a file is due, when asked (a source that idles past the commit
+/// deadline), and at the end: every event once, the observer told of each commit.
+#[tokio::test]
+async fn a_landing_commits_as_it_goes_when_asked_and_at_the_end() {
+    #[derive(Default)]
+    struct Commits(AtomicU64);
+    impl Observer for Commits {
+        fn committed(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+    let mut pipeline = Pipeline::new(Output::Archive(destination));
+    pipeline.sink = options(&staging, Encoding::Ndjson);
+    // A few events a file, over two days.
+    pipeline.sink.max_file_bytes = 1_000;
+    let commits = Commits::default();
+    let count = || commits.0.load(Ordering::Relaxed);
+    let mut landing = pipeline.land(&commits).await.unwrap();
+    let land = async |landing: &mut crate::Landing<'_>, gids: std::ops::RangeInclusive<u64>| {
+        for gid in gids {
+            let event = landing
+                .format()
+                .prepare(event(gid, if gid <= 20 { 1 } else { 2 }));
+            landing.write(&event).await.unwrap();
+        }
+    };
+    land(&mut landing, 1..=45).await;
+    assert_eq!(landing.written(), 45);
+    let during = count();
+    assert!(during > 1, "committed {during} time(s) while writing");
+
+    // Files are open: committed when asked, before their deadline.
+    assert!(landing.commit_deadline().is_some());
+    let in_place = objects(&store).await.len();
+    landing.commit().await.unwrap();
+    assert_eq!(landing.commit_deadline(), None, "no file open");
+    assert_eq!(count(), during + 1);
+    let committed = objects(&store).await.len();
+    assert!(committed > in_place, "the open files committed");
+
+    land(&mut landing, 46..=50).await;
+    let summary = landing.finish().await.unwrap();
+    assert_eq!(summary.written, 50);
+    assert_eq!(count(), during + 2, "and once at the end");
+    assert!(
+        objects(&store).await.len() > committed,
+        "the last files committed at the end"
+    );
+    let mut expected: Vec<String> = (1..=50).map(|gid: u64| gid.to_string()).collect();
+    expected.sort();
+    assert_eq!(stored_gids(&store).await, expected, "every event once");
+
+    // Events that come from elsewhere have no cursor: a checkpoint is refused.
+    let mut pipeline = Pipeline::new(Output::Stdout);
+    pipeline.checkpoint = Some(staging.path().join("landing.checkpoint"));
+    assert!(matches!(
+        pipeline.land(&()).await,
+        Err(crate::Error::Refused { .. })
+    ));
 }

@@ -1,5 +1,5 @@
 //! The sink against a local directory: every encoding gives back every event, in order, once;
-//! partitions and rotation; the commit protocol's recovery.
+//! partitions and rotation; the commit protocol's recovery. A landing into a file.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,8 +10,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::{
-    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Layout, ParquetRows,
-    Partitioning, Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
+    Commit, CommitError, Destination, EVENT_JSON_COLUMN, Encoding, Error, Layout, Output,
+    ParquetRows, Partitioning, Pipeline, Recovery, STAGING_DIR, Sink, SinkOptions, parquet_schema,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -631,4 +631,31 @@ async fn interleaved_tables_land_in_their_own_folders() {
             "{encoding}: rotated and partitioned: {files:?}"
         );
     }
+}
+
+/// A landing into a file writes each event's line in input order, and `finish` leaves them
+/// on disk; a file that already holds events is refused, and left as it was.
+#[tokio::test]
+async fn a_landing_into_a_file_writes_every_line_in_order() {
+    let events = dataset(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ndjson");
+    let mut landing = Pipeline::new(Output::File(path.clone()))
+        .land(&())
+        .await
+        .unwrap();
+    for event in &events {
+        let prepared = landing.format().prepare(event.clone());
+        landing.write(&prepared).await.unwrap();
+    }
+    assert_eq!(landing.finish().await.unwrap().written, 300);
+    let expected: String = events.iter().map(|e| format!("{}\n", e.json())).collect();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+
+    let refused = Pipeline::new(Output::File(path.clone()))
+        .land(&())
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Refused { .. }), "{refused}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
 }
