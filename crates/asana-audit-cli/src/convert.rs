@@ -1,12 +1,13 @@
-//! `convert`: an NDJSON export (a file or standard input) re-encoded into partitioned files.
+//! `convert`: an NDJSON export (a file or standard input) re-encoded into partitioned files,
+//! a file or standard output: the file's events into the pipeline's landing.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::read::trim_line;
-use asana_audit_log_pipeline::{Format, FormatSink, Output, Prepared};
+use asana_audit_log_pipeline::{Format, Output, Pipeline, Prepared};
 
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
@@ -24,12 +25,6 @@ pub struct Summary {
 
 /// How many skipped lines are reported one by one before only the count is kept.
 const REPORTED_SKIPS: u64 = 20;
-
-/// Where converted events go.
-enum Out {
-    Lines(BufWriter<Box<dyn Write>>),
-    Archive(Box<FormatSink>),
-}
 
 /// Lines per chunk a parsing thread decodes at a time.
 const CHUNK_LINES: usize = 1024;
@@ -183,7 +178,8 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
     out
 }
 
-/// Runs `convert`.
+/// Runs `convert`: the input read and parsed on threads of its own, in input order, into the
+/// pipeline's landing.
 pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let started = Instant::now();
     keep_freed_memory();
@@ -196,75 +192,48 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?,
         )
     };
-    let format = crate::archive::format(&args.archive, None);
-    let mut out = match crate::archive::output(&args.output, &args.archive)? {
-        Output::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
-        Output::File(path) => {
-            let path = &path;
-            if path.exists() {
-                return Err(CliError::input(format!(
-                    "output {} already exists; convert writes a new file, or a directory or URL",
-                    path.display()
-                )));
-            }
-            let file = File::create(path)
-                .map_err(|e| CliError::input(format!("cannot create {}: {e}", path.display())))?;
-            Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
-        }
-        Output::Archive(destination) => Out::Archive(Box::new(
-            FormatSink::open(
-                destination,
-                crate::archive::options(&args.archive),
-                format.clone(),
-            )
-            .await?,
-        )),
-    };
+    let output = crate::archive::output(&args.output, &args.archive)?;
+    if let Output::File(path) = &output
+        && path.exists()
+    {
+        return Err(CliError::input(format!(
+            "output {} already exists; convert writes a new file, or a directory or URL",
+            path.display()
+        )));
+    }
+    let archive = matches!(output, Output::Archive(_));
+    let mut pipeline = Pipeline::new(output);
+    pipeline.format = crate::archive::format(&args.archive, None);
+    pipeline.sink = crate::archive::options(&args.archive);
+    let mut landing = pipeline.land(&()).await?;
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let Parsers {
         mut receivers,
         returns,
         threads,
-    } = spawn_parsers(input, &format, workers)
+    } = spawn_parsers(input, landing.format(), workers)
         .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
-    let mut summary = Summary::default();
+    let mut skipped = 0;
     let mut turn = 0;
     while let Some(chunk) = receivers[turn % workers].recv().await {
         let worker = turn % workers;
         turn += 1;
         for parsed in &chunk {
-            let events = match parsed {
-                Parsed::Events(events) => events,
+            match parsed {
+                Parsed::Events(events) => {
+                    for event in events {
+                        landing.write(event).await?;
+                    }
+                }
                 Parsed::Failed(e) => {
                     return Err(CliError::input(format!("cannot read {input_name}: {e}")));
                 }
                 Parsed::Malformed { line, reason } => {
                     let at = format!("{input_name}:{line}: not an audit log event: {reason}");
-                    skip_or_stop(
-                        args.on_error,
-                        &at,
-                        &mut summary,
-                        matches!(out, Out::Archive(_)),
-                    )?;
-                    continue;
-                }
-            };
-            for event in events {
-                match &mut out {
-                    Out::Lines(writer) => writer
-                        .write_all(event.json().as_bytes())
-                        .and_then(|()| writer.write_all(b"\n"))
-                        .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
-                    Out::Archive(sink) => {
-                        sink.write_prepared(event)?;
-                        if sink.commit_due() {
-                            commit(sink).await?;
-                        }
-                    }
+                    skip_or_stop(args.on_error, &at, landing.written(), &mut skipped, archive)?;
                 }
             }
-            summary.events += events.len() as u64;
         }
         // A worker that has stopped (the input ended) lets the chunk be freed here.
         let _ = returns[worker].send(chunk);
@@ -275,34 +244,30 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         return Err(CliError::local(format!(
             "reading {input_name} stopped unexpectedly after {} event(s); nothing after them \
              was committed",
-            summary.events
+            landing.written()
         )));
     }
-    match &mut out {
-        Out::Lines(writer) => writer
-            .flush()
-            .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
-        Out::Archive(sink) => {
-            commit(sink).await?;
-        }
-    }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    let landed = landing.finish().await?;
+    Ok(Summary {
+        events: landed.written,
+        skipped,
+        elapsed: started.elapsed(),
+    })
 }
 
-/// A malformed line (`at` says where and why): counted and reported with `--on-error skip`,
-/// else the error that stops the conversion.
+/// A malformed line (`at` says where and why) after `converted` events: counted in `skipped`
+/// and reported with `--on-error skip`, else the error that stops the conversion.
 fn skip_or_stop(
     on_error: OnError,
     at: &str,
-    summary: &mut Summary,
+    converted: u64,
+    skipped: &mut u64,
     archive: bool,
 ) -> Result<(), CliError> {
     match on_error {
         OnError::Stop => Err(CliError::input(format!(
-            "{at}; stopped there ({} event(s) before it were converted{}); fix the line, or \
-             pass --on-error skip",
-            summary.events,
+            "{at}; stopped there ({converted} event(s) before it were converted{}); fix the \
+             line, or pass --on-error skip",
             if archive {
                 ", and only files already committed by rotation are in place"
             } else {
@@ -310,8 +275,8 @@ fn skip_or_stop(
             }
         ))),
         OnError::Skip => {
-            summary.skipped += 1;
-            if summary.skipped <= REPORTED_SKIPS {
+            *skipped += 1;
+            if *skipped <= REPORTED_SKIPS {
                 tracing::warn!("{at}; skipped");
             }
             Ok(())
@@ -343,12 +308,6 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
-}
-
-/// Commits the sink's open files; a conversion keeps no checkpoint (rerun it into an empty
-/// destination).
-async fn commit(sink: &mut FormatSink) -> Result<u64, CliError> {
-    Ok(sink.commit(async |_| Ok(())).await?)
 }
 
 #[cfg(test)]
