@@ -831,6 +831,106 @@ async fn convert_reencodes_and_reports_malformed_lines() {
     assert_exactly(&dump(piped.to_str().unwrap(), None).await, &server, "stdin");
 }
 
+/// `convert` writes either format to every output: standard output, a single file, and an
+/// archive (NDJSON and Parquet). Events as received come out byte for byte; OCSF events are
+/// export's (the same mapping, without the workspace `convert` cannot know), in order, each
+/// carrying its Asana gid in `metadata.uid`; the archives hold each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_writes_every_format_to_every_output() {
+    let server = mock(700, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.ndjson");
+    let exported = server.events_json().join("\n") + "\n";
+    std::fs::write(&input, &exported).unwrap();
+    let convert = |output: &Path, extra: &[&str]| {
+        let mut cmd = cmd();
+        cmd.args(["convert", input.to_str().unwrap(), "--output"])
+            .arg(output)
+            .args(extra);
+        cmd
+    };
+    let gids = server.event_gids();
+
+    // Events as received: standard output and a file hold the input's bytes.
+    let out = run_ok(convert(Path::new("-"), &[])).await;
+    assert_eq!(text(&out.stdout), exported, "standard output");
+    let raw = dir.path().join("raw.ndjson");
+    run_ok(convert(&raw, &[])).await;
+    assert_eq!(std::fs::read_to_string(&raw).unwrap(), exported, "a file");
+
+    // OCSF: export's lines, less the workspace, to standard output and to a file alike.
+    let whole = dir.path().join("export-ocsf.ndjson");
+    run_ok(export(
+        &server,
+        &["--format", "ocsf", "--output", whole.to_str().unwrap()],
+    ))
+    .await;
+    let expected: Vec<Value> = common::lines(&whole)
+        .iter()
+        .map(|line| {
+            let mut event: Value = serde_json::from_str(line).unwrap();
+            let metadata = event["metadata"].as_object_mut().unwrap();
+            assert_eq!(
+                metadata.remove("tenant_uid"),
+                Some(Value::from(server.workspace_gid()))
+            );
+            event
+        })
+        .collect();
+    let out = run_ok(convert(Path::new("-"), &["--format", "ocsf"])).await;
+    let ocsf = dir.path().join("ocsf.ndjson");
+    run_ok(convert(&ocsf, &["--format", "ocsf"])).await;
+    let in_file = std::fs::read_to_string(&ocsf).unwrap();
+    assert_eq!(text(&out.stdout), in_file, "the same lines in either");
+    let got: Vec<Value> = in_file
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(got, expected, "export's OCSF events, in order");
+    let uids: Vec<&str> = got
+        .iter()
+        .map(|event| event["metadata"]["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids, gids, "metadata.uid is the Asana gid");
+
+    // OCSF 1.1 to a file.
+    let ocsf_11 = dir.path().join("ocsf-1.1.ndjson");
+    run_ok(convert(
+        &ocsf_11,
+        &["--format", "ocsf", "--ocsf-version", "1.1"],
+    ))
+    .await;
+    let versions: Vec<String> = common::lines(&ocsf_11)
+        .iter()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            event["metadata"]["version"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(versions.len(), gids.len());
+    assert!(versions.iter().all(|v| v == "1.1.0"), "{versions:?}");
+
+    // OCSF archives: every event once, per class.
+    let mut sorted = gids.clone();
+    sorted.sort();
+    for encoding in ["ndjson", "parquet"] {
+        // A path ending in `/` is a folder, whatever the encoding.
+        let archive = dir.path().join(format!("ocsf-{encoding}/"));
+        run_ok(convert(
+            &archive,
+            &["--format", "ocsf", "--encoding", encoding],
+        ))
+        .await;
+        let events = ocsf_events(&archive).await;
+        let mut uids: Vec<String> = events
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap().to_owned())
+            .collect();
+        uids.sort();
+        assert_eq!(uids, sorted, "{encoding}: every event once");
+    }
+}
+
 /// The README's "Query your archive" commands, run as written against an archive made the way
 /// the README says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
