@@ -405,9 +405,10 @@ pub struct ConvertArgs {
     #[arg(value_name = "INPUT|-", default_value = "-")]
     pub input: PathBuf,
 
-    /// Where to write: a directory or URL (s3://, gs://, az://) for partitioned files, or - for
-    /// standard output (ndjson only).
-    #[arg(long, short, value_name = "DIR|URL|-")]
+    /// Where to write the events, in either --format: a new file, - for standard output, or a
+    /// directory or URL (s3://, gs://, az://) for partitioned files (see --encoding). A path
+    /// is a directory when it exists as one, ends with /, or --encoding is not ndjson.
+    #[arg(long, short, value_name = "FILE|DIR|URL|-")]
     pub output: PathBuf,
 
     /// What to do with a line that is not an event: stop (nothing after it is committed) or
