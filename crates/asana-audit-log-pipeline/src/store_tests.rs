@@ -531,6 +531,31 @@ async fn a_run_that_lost_its_lease_writes_nothing_more() {
     assert_eq!(runs.stored_gids().await, runs.gids, "every event once");
 }
 
+/// A landing of NDJSON into `store`'s archive (under `asana/`), staged in `staging`.
+fn landing_pipeline(store: &Arc<InMemory>, staging: &tempfile::TempDir) -> Pipeline {
+    let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
+    let mut pipeline = Pipeline::new(Output::Archive(destination));
+    pipeline.sink = options(staging, Encoding::Ndjson);
+    pipeline
+}
+
+/// Lands the events of `gids` (up to 20 on one day, the others on the next).
+async fn land(landing: &mut crate::Landing<'_>, gids: std::ops::RangeInclusive<u64>) {
+    for gid in gids {
+        let event = landing
+            .format()
+            .prepare(event(gid, if gid <= 20 { 1 } else { 2 }));
+        landing.write(&event).await.unwrap();
+    }
+}
+
+/// The gids of `range`, sorted as text, as [`stored_gids`] gives them.
+fn sorted_gids(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    let mut gids: Vec<String> = range.map(|gid| gid.to_string()).collect();
+    gids.sort();
+    gids
+}
+
 /// Events landed without a stream (as `convert` lands a file's, or a queue's) are committed
 /// as they go, whenever a file is due, when asked (a source that idles past the commit
 /// deadline), and at the end: every event once, the observer told of each commit.
@@ -545,22 +570,12 @@ async fn a_landing_commits_as_it_goes_when_asked_and_at_the_end() {
     }
     let store = Arc::new(InMemory::new());
     let staging = tempfile::tempdir().unwrap();
-    let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
-    let mut pipeline = Pipeline::new(Output::Archive(destination));
-    pipeline.sink = options(&staging, Encoding::Ndjson);
+    let mut pipeline = landing_pipeline(&store, &staging);
     // A few events a file, over two days.
     pipeline.sink.max_file_bytes = 1_000;
     let commits = Commits::default();
     let count = || commits.0.load(Ordering::Relaxed);
     let mut landing = pipeline.land(&commits).await.unwrap();
-    let land = async |landing: &mut crate::Landing<'_>, gids: std::ops::RangeInclusive<u64>| {
-        for gid in gids {
-            let event = landing
-                .format()
-                .prepare(event(gid, if gid <= 20 { 1 } else { 2 }));
-            landing.write(&event).await.unwrap();
-        }
-    };
     land(&mut landing, 1..=45).await;
     assert_eq!(landing.written(), 45);
     let during = count();
@@ -583,9 +598,11 @@ async fn a_landing_commits_as_it_goes_when_asked_and_at_the_end() {
         objects(&store).await.len() > committed,
         "the last files committed at the end"
     );
-    let mut expected: Vec<String> = (1..=50).map(|gid: u64| gid.to_string()).collect();
-    expected.sort();
-    assert_eq!(stored_gids(&store).await, expected, "every event once");
+    assert_eq!(
+        stored_gids(&store).await,
+        sorted_gids(1..=50),
+        "every event once"
+    );
 
     // Events that come from elsewhere have no cursor: a checkpoint is refused.
     let mut pipeline = Pipeline::new(Output::Stdout);
@@ -594,4 +611,18 @@ async fn a_landing_commits_as_it_goes_when_asked_and_at_the_end() {
         pipeline.land(&()).await,
         Err(crate::Error::Refused { .. })
     ));
+}
+
+/// A landing dropped before it finished (its source failed, say) puts nothing more in place:
+/// the archive holds what was committed, whole, and none of what was written after.
+#[tokio::test]
+async fn a_landing_dropped_unfinished_puts_nothing_more_in_place() {
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let mut landing = landing_pipeline(&store, &staging).land(&()).await.unwrap();
+    land(&mut landing, 1..=10).await;
+    landing.commit().await.unwrap();
+    land(&mut landing, 11..=30).await;
+    drop(landing);
+    assert_eq!(stored_gids(&store).await, sorted_gids(1..=10));
 }
