@@ -379,7 +379,11 @@ async fn a_resume_in_another_ocsf_version_is_refused() {
     assert_eq!(objects(&runs.store).await, files, "nothing written");
     let mut same = runs.pipeline(runs.checkpoint(), None, 8 << 10);
     same.format = Format::ocsf_in(OcsfVersion::V1_1, None);
-    assert_eq!(runs.run_with(same).await.written, 70, "the same version resumes");
+    assert_eq!(
+        runs.run_with(same).await.written,
+        70,
+        "the same version resumes"
+    );
 }
 
 /// A run killed after every file of a commit was in place but before its checkpoint said so
