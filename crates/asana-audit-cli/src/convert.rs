@@ -11,6 +11,7 @@ use asana_audit_log_pipeline::{Format, Output, Pipeline, Prepared};
 
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
+use crate::progress::Progress;
 
 /// What a conversion did, for the summary.
 #[derive(Debug, Default)]
@@ -214,6 +215,8 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         threads,
     } = spawn_parsers(input, landing.format(), workers)
         .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
+    let progress = Progress::new(args.progress);
+    progress.start_counting("reading the input");
     let mut skipped = 0;
     let mut turn = 0;
     while let Some(chunk) = receivers[turn % workers].recv().await {
@@ -225,6 +228,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                     for event in events {
                         landing.write(event).await?;
                     }
+                    progress.events(events.len() as u64);
                 }
                 Parsed::Failed(e) => {
                     return Err(CliError::input(format!("cannot read {input_name}: {e}")));
@@ -248,6 +252,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         )));
     }
     let landed = landing.finish().await?;
+    progress.finish();
     Ok(Summary {
         events: landed.written,
         skipped,

@@ -55,18 +55,36 @@ impl Progress {
                 )
                 .expect("a valid template"),
             );
+            self.tick("waiting for the first page");
         } else {
-            self.bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .expect("a valid template"),
-            );
+            self.start_counting("waiting for the first page");
         }
-        self.bar.set_message("waiting for the first page");
+    }
+
+    /// Sets the display up as a spinner with counters, showing `message` until the first
+    /// event (for a stream with no time window, such as `convert`'s input).
+    pub fn start_counting(&self, message: &'static str) {
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("a valid template"),
+        );
+        self.tick(message);
+    }
+
+    fn tick(&self, message: &'static str) {
+        self.bar.set_message(message);
         // The tick is a thread that wakes five times a second: a hidden display (every
         // source of `run`) has nothing to redraw.
         if !self.bar.is_hidden() {
             self.bar.enable_steady_tick(Duration::from_millis(200));
         }
+    }
+
+    /// Counts `n` more events that carry no time to show (`convert`'s, once mapped).
+    pub fn events(&self, n: u64) {
+        let total = self.events.fetch_add(n, Ordering::Relaxed) + n;
+        let per_sec = total as f64 / self.bar.elapsed().as_secs_f64().max(0.001);
+        self.bar
+            .set_message(format!("{total} events ({per_sec:.0}/s)"));
     }
 
     /// Counts one event.
