@@ -279,15 +279,19 @@ impl Destination {
     /// gone afterwards. In a local folder every file is moved first, then each folder that
     /// gained an entry (a file, or a folder made for one) is synced once, however many files
     /// it took: a commit of a day's files for many tables costs one sync per folder, not three
-    /// per file. On an error, says how many files (from the first) are in place.
+    /// per file. `guard`, when given, is called before each file, and its error stops there.
+    /// On an error, says how many files (from the first) are in place.
     pub(crate) async fn publish_all(
         &self,
         files: &[(PathBuf, String)],
+        guard: Option<&(dyn Fn() -> Result<(), Error> + Send + Sync)>,
     ) -> Result<(), (usize, Error)> {
+        let check = |index: usize| guard.map_or(Ok(()), |guard| guard().map_err(|e| (index, e)));
         match &self.kind {
             Kind::Local { root } => {
                 let mut folders = BTreeSet::new();
                 for (index, (staged, name)) in files.iter().enumerate() {
+                    check(index)?;
                     let target = root.join(name);
                     let parent = target.parent().expect("a file name under the root");
                     std::fs::create_dir_all(parent).map_err(|e| {
@@ -315,6 +319,7 @@ impl Destination {
             }
             Kind::Object { store, prefix } => {
                 for (index, (staged, name)) in files.iter().enumerate() {
+                    check(index)?;
                     self.upload(store, prefix, staged, name)
                         .await
                         .map_err(|e| (index, e))?;

@@ -259,6 +259,14 @@ impl FormatSink {
         .map_err(committing)
     }
 
+    /// See `Sink::guard_writes`.
+    pub(crate) fn guard_writes(&mut self, guard: crate::sink::WriteGuard) {
+        match self {
+            FormatSink::Raw(sink) => sink.guard_writes(guard),
+            FormatSink::Ocsf(sink, _) => sink.guard_writes(guard),
+        }
+    }
+
     /// See [`Sink::commit_due`].
     pub fn commit_due(&self) -> bool {
         match self {

@@ -528,7 +528,10 @@ impl Planned {
         let mut state = std::mem::replace(&mut self.state, State::None);
         let pipeline = &self.pipeline;
         let mut checkpoint = self.checkpoint.take();
-        let writer = self.target.open(pipeline, observer).await?;
+        let mut writer = self.target.open(pipeline, observer).await?;
+        if let (Writer::Archive { sink, .. }, State::Object(held)) = (&mut writer, &state) {
+            sink.guard_writes(held.1.guard().await);
+        }
         if let (Writer::Archive { sink, .. }, Some(cp)) = (&writer, &mut checkpoint) {
             pipeline.recover(sink, cp, &mut state, observer).await?;
         }

@@ -278,6 +278,10 @@ struct OpenFile<R> {
     opened: Instant,
 }
 
+/// A check made before each file of a commit is put in place; an error stops the commit
+/// there, as a failed upload would.
+pub(crate) type WriteGuard = std::sync::Arc<dyn Fn() -> Result<(), Error> + Send + Sync>;
+
 /// Lands events as files in a [`Destination`], each event once.
 ///
 /// Events are written to staged files, one per partition folder; [`commit`](Self::commit) puts
@@ -319,6 +323,8 @@ pub struct Sink<R: Record = AuditLogEvent> {
     size_due: bool,
     /// Set once a write or commit failed: see [`Sink::commit`].
     failed: bool,
+    /// Checked before each file is put in place (see [`Sink::guard_writes`]).
+    guard: Option<WriteGuard>,
     /// The private staging folder of an object-store sink, removed with the sink.
     _private_staging: Option<tempfile::TempDir>,
 }
@@ -397,6 +403,7 @@ impl<R: Record> Sink<R> {
             routes: Vec::new(),
             size_due: false,
             failed: false,
+            guard: None,
             _private_staging: private_staging,
         })
     }
@@ -543,6 +550,12 @@ impl<R: Record> Sink<R> {
                 .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
+    /// Makes every later commit call `guard` before it puts each file in place, and stop
+    /// there when it fails (a run that lost its lease must put nothing more in place).
+    pub(crate) fn guard_writes(&mut self, guard: WriteGuard) {
+        self.guard = Some(guard);
+    }
+
     /// Commits every file not yet committed (see the protocol on [`Sink`]); returns how many
     /// events were committed (0 when there were none: `save_checkpoint` is not called then).
     ///
@@ -589,7 +602,11 @@ impl<R: Record> Sink<R> {
             save_checkpoint(Some(&commit))
                 .await
                 .map_err(CommitError::Checkpoint)?;
-            if let Err((placed, error)) = self.destination.publish_all(&sealed).await {
+            let published = self
+                .destination
+                .publish_all(&sealed, self.guard.as_deref())
+                .await;
+            if let Err((placed, error)) = published {
                 // Undo what this commit put in place, so that a caller that saves another
                 // checkpoint over this pending commit leaves no stray file behind.
                 for (_, published) in &sealed[..placed] {

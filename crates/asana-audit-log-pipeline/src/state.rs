@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::destination::Destination;
 use crate::error::Error;
+use crate::sink::WriteGuard;
 
 /// One small object (a checkpoint, a lease) read and written with conditional writes.
 ///
@@ -306,13 +307,7 @@ impl Lease {
 
     /// The error of a holder whose lease ran out before it could renew it.
     pub fn lost(&self) -> Error {
-        Error::Conflict {
-            message: format!(
-                "the lease {} ran out before this run could renew it; this run stops and writes \
-                 nothing more (another run may hold it now)",
-                self.object.url()
-            ),
-        }
+        lost(self.object.url())
     }
 
     /// Writes the lease with a new expiry, counted from before the write.
@@ -338,6 +333,9 @@ impl Lease {
 #[derive(Debug)]
 pub(crate) struct KeptLease {
     lease: Arc<tokio::sync::Mutex<Lease>>,
+    /// Until when it may write, as of its last renewal: read by [`KeptLease::guard`] without
+    /// waiting for a renewal under way.
+    valid_until: Arc<std::sync::Mutex<Instant>>,
     /// Set once the lease is lost: another run took it, or it ran out before a renewal
     /// succeeded.
     lost: tokio::sync::watch::Receiver<bool>,
@@ -348,14 +346,17 @@ impl KeptLease {
     /// Starts renewing `lease` (on the current Tokio runtime).
     pub(crate) fn keep(lease: Lease) -> KeptLease {
         let every = lease.length() / 3;
+        let valid_until = Arc::new(std::sync::Mutex::new(lease.valid_until));
         let lease = Arc::new(tokio::sync::Mutex::new(lease));
         let (set_lost, lost) = tokio::sync::watch::channel(false);
-        let kept = lease.clone();
+        let (kept, kept_until) = (lease.clone(), valid_until.clone());
         let renewals = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let mut lease = kept.lock().await;
-                match lease.renew().await {
+                let renewed = lease.renew().await;
+                *kept_until.lock().expect("never poisoned") = lease.valid_until;
+                match renewed {
                     Ok(()) => {}
                     // A store that failed is tried again at the next turn, while time is left.
                     Err(e) if !lease.remaining().is_zero() => {
@@ -371,9 +372,25 @@ impl KeptLease {
         .abort_handle();
         KeptLease {
             lease,
+            valid_until,
             lost,
             renewals,
         }
+    }
+
+    /// A check that this run still holds the lease, for the sink to make before it puts each
+    /// file in place: a run frozen in the middle of a commit (a stopped process, a paused
+    /// virtual machine) wakes past its lease and puts nothing more in place.
+    pub(crate) async fn guard(&self) -> WriteGuard {
+        let url = self.lease.lock().await.url().to_owned();
+        let valid_until = self.valid_until.clone();
+        Arc::new(move || {
+            if Instant::now() < *valid_until.lock().expect("never poisoned") {
+                Ok(())
+            } else {
+                Err(lost(&url))
+            }
+        })
     }
 
     /// `Ok` while the lease lasts; else the error that ends the run.
@@ -395,6 +412,7 @@ impl KeptLease {
     /// Ends the renewals and gives the lease up, so that another run may take it at once.
     pub(crate) async fn release(self) -> Result<(), Error> {
         self.renewals.abort();
+        *self.valid_until.lock().expect("never poisoned") = Instant::now();
         self.lease.lock().await.release().await
     }
 }
@@ -402,6 +420,16 @@ impl KeptLease {
 impl Drop for KeptLease {
     fn drop(&mut self) {
         self.renewals.abort();
+    }
+}
+
+/// The error of a holder whose lease at `url` ran out before it could renew it.
+fn lost(url: &str) -> Error {
+    Error::Conflict {
+        message: format!(
+            "the lease {url} ran out before this run could renew it; this run stops and writes \
+             nothing more (another run may hold it now)"
+        ),
     }
 }
 

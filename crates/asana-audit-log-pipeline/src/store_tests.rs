@@ -162,14 +162,21 @@ async fn stored_gids(store: &InMemory) -> Vec<String> {
     gids
 }
 
-#[tokio::test]
-async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays() {
+/// A raw NDJSON.gz sink into a new in-memory store's `asana/`, with its store and staging
+/// folder.
+async fn gzip_sink() -> (Arc<InMemory>, tempfile::TempDir, Sink) {
     let store = Arc::new(InMemory::new());
     let staging = tempfile::tempdir().unwrap();
     let destination = Destination::in_store(store.clone(), "asana", "memory://asana");
-    let mut sink = Sink::open(destination, options(&staging, Encoding::NdjsonGzip))
+    let sink = Sink::open(destination, options(&staging, Encoding::NdjsonGzip))
         .await
         .unwrap();
+    (store, staging, sink)
+}
+
+#[tokio::test]
+async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays() {
+    let (store, staging, mut sink) = gzip_sink().await;
     // Five events a day over two days, in time order as a stream gives them.
     for gid in 1..=10 {
         sink.write(&event(gid, if gid <= 5 { 1 } else { 2 }))
@@ -215,6 +222,55 @@ async fn committed_files_appear_whole_under_their_names_and_nothing_else_stays()
             .next()
             .is_none()
     }));
+}
+
+/// A run that loses its lease in the middle of a commit (frozen, say, and woken after another
+/// run took over) puts no further file in place and takes back those it had placed, so the
+/// run that took over, which rolled that commit back, is the only one to land its events.
+#[tokio::test]
+async fn a_commit_whose_guard_fails_puts_nothing_more_in_place() {
+    let (store, _staging, mut sink) = gzip_sink().await;
+    // Three files: one a day.
+    for gid in 1..=9 {
+        sink.write(&event(gid, 1 + (gid as u32 - 1) / 3)).unwrap();
+    }
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = checks.clone();
+    sink.guard_writes(Arc::new(move || {
+        // The lease holds for the first file only.
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Ok(())
+        } else {
+            Err(crate::Error::Conflict {
+                message: "the lease ran out".into(),
+            })
+        }
+    }));
+    let mut saved = Vec::new();
+    let error = sink
+        .commit(async |pending| {
+            saved.push(pending.cloned());
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            crate::CommitError::Sink(crate::Error::Conflict { .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        saved.len(),
+        1,
+        "only the commit under way was saved, never its end"
+    );
+    assert!(
+        objects(&store).await.is_empty(),
+        "the file placed before the lease ran out is taken back"
+    );
 }
 
 #[tokio::test]
