@@ -571,8 +571,8 @@ pub fn render(tsv: &str, catalogue_tsv: &str) -> Result<String> {
          //! The mapping of every catalogue event type (see `MAPPING.md`).\n\n\
          use asana_audit_log::types::EventType;\n\n\
          use crate::table::{\n    \
-         Attributes, ClassActivity, ClassFacts, MappingRow, OcsfClass, OcsfVersion, ResourceIn,\n    \
-         StatusRule, VersionFacts,\n};\n\n",
+         Attributes, ClassActivity, ClassFacts, MappingRow, OcsfVersion, ResourceIn, StatusRule,\n    \
+         VersionFacts,\n};\n\n",
     );
     render_versions(&mut out);
     render_classes(&mut out);
@@ -692,6 +692,18 @@ fn attributes_literal(attributes: Attributes) -> String {
 
 /// Every class of [`CLASSES`] in `class_uid` order, and the facts of each.
 fn render_classes(out: &mut String) {
+    out.push_str(
+        "/// The OCSF classes this crate emits (the same classes in 1.8.0 and 1.1.0). Base Event is\n\
+         /// only for events that lack what every other class requires.\n\
+         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\n\
+         #[non_exhaustive]\n\
+         pub enum OcsfClass {\n",
+    );
+    for class in CLASSES {
+        let _ = writeln!(out, "    /// {} ({}).", class.caption, class.uid);
+        let _ = writeln!(out, "    {},", class.variant);
+    }
+    out.push_str("}\n\n");
     let variants: Vec<&str> = CLASSES.iter().map(|c| c.variant).collect();
     render_list(
         out,

@@ -7,8 +7,8 @@
 use asana_audit_log::types::EventType;
 
 use crate::table::{
-    Attributes, ClassActivity, ClassFacts, MappingRow, OcsfClass, OcsfVersion, ResourceIn,
-    StatusRule, VersionFacts,
+    Attributes, ClassActivity, ClassFacts, MappingRow, OcsfVersion, ResourceIn, StatusRule,
+    VersionFacts,
 };
 
 /// Every version the mapper writes, oldest first.
@@ -23,6 +23,29 @@ pub(crate) const fn version_facts(version: OcsfVersion) -> &'static VersionFacts
         OcsfVersion::V1_1 => &VersionFacts { version: "1.1.0", actor_app_name: false, entity_type_id: false, email_local_chars: "_.+-", max_string_chars: Some(65535) },
         OcsfVersion::V1_8 => &VersionFacts { version: "1.8.0", actor_app_name: true, entity_type_id: true, email_local_chars: "!#$%&'*+,-./=?^_`{|}~", max_string_chars: None },
     }
+}
+
+/// The OCSF classes this crate emits (the same classes in 1.8.0 and 1.1.0). Base Event is
+/// only for events that lack what every other class requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OcsfClass {
+    /// Base Event (0).
+    BaseEvent,
+    /// Account Change (3001).
+    AccountChange,
+    /// Authentication (3002).
+    Authentication,
+    /// Entity Management (3004).
+    EntityManagement,
+    /// User Access Management (3005).
+    UserAccess,
+    /// Group Management (3006).
+    GroupManagement,
+    /// Web Resources Activity (6001).
+    WebResourcesActivity,
+    /// File Hosting Activity (6006).
+    FileHosting,
 }
 
 /// Every class, in `class_uid` order.
