@@ -43,6 +43,19 @@ const PROFILE_CONFIG: &[&str] = &[
     "profile.dev.package.\"*\".debug=false",
 ];
 
+/// The arguments of `cargo clean` that remove every build of the published crates from the
+/// target folder. Cargo takes a registry crate's build as fresh as long as its name and
+/// version are the same, so the builds an earlier `cargo package` made from its temporary
+/// registry would otherwise stand in for the crates packed now (and a crate whose API changed
+/// would be checked against its dependencies as they were packed before).
+pub fn clean_packed_builds_args() -> Vec<&'static str> {
+    let mut args = vec!["clean"];
+    for name in PATCHED.iter().chain(["asana-audit-cli"].iter()) {
+        args.extend(["-p", name]);
+    }
+    args
+}
+
 /// The arguments of `cargo package` for the published crates: it packs each one, then builds
 /// it from the packed files (other workspace crates come from a temporary local registry).
 /// `--allow-dirty` so that the check covers uncommitted work too.

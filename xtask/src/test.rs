@@ -140,7 +140,7 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         &format!("cargo {}", package.join(" ")),
         || {
             crate::package::forget_unpacked_packages()?;
-            run_cargo(&package)
+            Ok(run_cargo(&crate::package::clean_packed_builds_args())? && run_cargo(&package)?)
         },
     )? {
         return Ok(ExitCode::FAILURE);
