@@ -197,7 +197,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         )
     };
     let format = crate::archive::format(&args.archive, None);
-    let mut out = match crate::archive::output(&args.output, &args.archive)? {
+    let mut out = match crate::archive::output(args.output.as_deref(), &args.archive)? {
         Output::Stdout => Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(io::stdout()))),
         Output::File(path) => {
             let path = &path;
@@ -214,7 +214,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         Output::Archive(destination) => Out::Archive(Box::new(
             FormatSink::open(
                 destination,
-                crate::archive::options(&args.archive),
+                crate::archive::options(&args.archive)?,
                 format.clone(),
             )
             .await?,

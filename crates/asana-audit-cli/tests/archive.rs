@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
+use asana_audit_log_pipeline::OcsfClass;
 use common::{
     Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, run_ok, text,
     wait_for_committed,
@@ -301,6 +302,23 @@ async fn kill_and_resume(server: &MockServer, args: &[String], s3: Option<&S3>, 
     );
 }
 
+/// Flags for a run that commits often (small pages, files and row groups), so that kills
+/// fall in commits too, with its checkpoint at `checkpoint`.
+fn small_commits(checkpoint: &Path) -> Vec<String> {
+    [
+        "--page-size",
+        "20",
+        "--rotate-size",
+        "6KiB",
+        "--row-group-rows",
+        "50",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
     // Each page takes a few milliseconds, so a run lasts long enough to be killed mid-way;
@@ -318,26 +336,29 @@ async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
     ];
     for (seed, (target, encoding, on_s3)) in cases.into_iter().enumerate() {
         let ckpt = dir.path().join(format!("{encoding}.ckpt"));
-        let args: Vec<String> = [
-            "--page-size",
-            "20",
-            "--output",
-            &target,
-            "--encoding",
-            encoding,
-            "--rotate-size",
-            "6KiB",
-            "--row-group-rows",
-            "50",
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args = small_commits(&ckpt);
+        args.extend(["--output", &target, "--encoding", encoding].map(String::from));
         let s3 = on_s3.then_some(&s3);
         kill_and_resume(&server, &args, s3, 7 + seed as u64).await;
         assert_exactly(&dump(&target, s3).await, &server, &target);
     }
+}
+
+/// The same for a Security Lake: one checkpoint covers every source's files and the fallback
+/// destination's, which are committed together; after 20 kills, every event is once in the
+/// lake or the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_lake_killed_at_random_moments_and_rerun_each_event_lands_once() {
+    let server = mock(2_500, 8).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = small_commits(&dir.path().join("lake.ckpt"));
+    args.extend(lake_args(LAKE_BUCKET));
+    kill_and_resume(&server, &args, Some(&s3), 11).await;
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "lake after kills");
+    assert!(!lake.fallback.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,24 +517,143 @@ async fn ocsf_events(dir: &Path) -> Vec<Value> {
         .clone()
 }
 
+/// Appends events that map to OCSF Base Event, which no Security Lake source takes: their
+/// resource has neither a gid nor a name (a type the mapping knows, and two it does not).
+fn add_events_of_no_lake_class(server: &MockServer) {
+    let events = (0..30).map(|i| {
+        let event_type = [
+            "user_login_succeeded",
+            "brand_new_audit_thing",
+            "ai_agent_ran",
+        ][i % 3];
+        serde_json::json!({
+            "event_type": event_type,
+            "event_category": "admin_settings",
+            "actor": {"actor_type": "user", "gid": "42", "name": "Ana", "email": "ana@example.com"},
+            "resource": {"resource_type": "workspace"},
+            "context": {"context_type": "web", "client_ip_address": "203.0.113.9"},
+            "details": {"n": i}
+        })
+    });
+    server.append_events(events).unwrap();
+}
+
+/// The bucket of the Security Lake the tests write to.
+const LAKE_BUCKET: &str = "aws-security-data-lake-eu-west-1-t1";
+
+/// The flags of a Security Lake in `bucket`: a custom source per class (newer sources' locations
+/// carry a version, an older one's, Authentication's here, does not), and the fallback
+/// destination beside them.
+fn lake_args(bucket: &str) -> Vec<String> {
+    let mut args = vec![
+        "--security-lake".to_owned(),
+        "eu-west-1:123456789012".to_owned(),
+        "--fallback-output".to_owned(),
+        format!("s3://{bucket}/asana-unmapped/"),
+    ];
+    for class in OcsfClass::ALL {
+        let location = match class {
+            OcsfClass::BaseEvent => continue,
+            OcsfClass::Authentication => format!("s3://{bucket}/ext/asana-auth/"),
+            _ => format!("s3://{bucket}/ext/asana-{}/1.0/", class.uid()),
+        };
+        args.push("--security-lake-source".to_owned());
+        args.push(format!("{}={location}", class.schema_name()));
+    }
+    args
+}
+
+/// What a Security Lake holds: its OCSF events (read by pyarrow, from a copy of the bucket
+/// in `copy`) and the fallback destination's events as received.
+struct LakeContents {
+    copy: PathBuf,
+    ocsf: Vec<Value>,
+    fallback: Vec<String>,
+}
+
+impl LakeContents {
+    async fn read(s3: &S3, copy: PathBuf) -> LakeContents {
+        let _ = std::fs::remove_dir_all(&copy);
+        let url = format!("s3://{LAKE_BUCKET}/");
+        archive_py(&["download", &url, copy.to_str().unwrap()], |cmd| {
+            s3.configure(cmd)
+        })
+        .await;
+        let ocsf = ocsf_events(&copy.join("ext")).await;
+        let fallback = dump(copy.join("asana-unmapped").to_str().unwrap(), None).await;
+        LakeContents {
+            copy,
+            ocsf,
+            fallback: strings(&fallback["events"]),
+        }
+    }
+
+    /// The gids of the fallback destination's events.
+    fn fallback_gids(&self) -> impl Iterator<Item = String> + '_ {
+        self.fallback.iter().map(|json| {
+            let event: Value = serde_json::from_str(json).unwrap();
+            event["gid"].as_str().unwrap().to_owned()
+        })
+    }
+
+    /// Every event of `server` once, in the lake or the fallback destination, each class
+    /// below its own source's location, the fallback's events exactly as received.
+    fn assert_exactly(&self, server: &MockServer, what: &str) {
+        let mut uids: Vec<String> = self
+            .ocsf
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap().to_owned())
+            .collect();
+        let want = server.events_json();
+        for json in &self.fallback {
+            assert!(want.contains(json), "{what}: a fallback event as received");
+        }
+        uids.extend(self.fallback_gids());
+        uids.sort();
+        let mut gids = server.event_gids();
+        gids.sort();
+        assert_eq!(
+            uids, gids,
+            "{what}: every event once, in the lake or the fallback"
+        );
+        for event in &self.ocsf {
+            let class = event["class_uid"].as_u64().unwrap();
+            assert_ne!(class, 0, "{what}: Base Event in the lake");
+            let source = match class {
+                3002 => "asana-auth".to_owned(),
+                _ => format!("asana-{class}/1.0"),
+            };
+            let file = event["file"].as_str().unwrap();
+            assert!(
+                file.starts_with(&format!(
+                    "{source}/region=eu-west-1/accountId=123456789012/eventDay="
+                )),
+                "{what}: {file}"
+            );
+        }
+        let fallback_files = std::fs::read_dir(self.copy.join("asana-unmapped"));
+        for entry in fallback_files.into_iter().flatten() {
+            let name = entry.unwrap().file_name();
+            let name = name.to_string_lossy();
+            assert!(name.starts_with("event_date="), "{what}: {name}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_lake() {
     let server = mock(900, 0).await;
+    add_events_of_no_lake_class(&server);
     let dir = tempfile::tempdir().unwrap();
     let gids: std::collections::BTreeSet<String> = server.event_gids().into_iter().collect();
     // Each case with the OCSF version of its events and of its Parquet schema: 1.8 unless
     // asked, always 1.1 for Security Lake.
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 4] = [
         ("ndjson.gz", &["--encoding", "ndjson.gz"], "1.8.0"),
         (
             "parquet",
             &["--encoding", "parquet", "--partition", "hour"],
             "1.8.0",
-        ),
-        (
-            "lake",
-            &["--security-lake", "eu-west-1:123456789012"],
-            "1.1.0",
         ),
         (
             "ndjson.zst-1.1",
@@ -558,21 +698,42 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
                 assert_eq!(event["schema_version"], version, "{name}");
             }
             let file = event["file"].as_str().unwrap();
-            if name == "lake" {
-                assert!(
-                    file.starts_with(&format!(
-                        "ext/asana-{class}/region=eu-west-1/accountId=123456789012/eventDay="
-                    )),
-                    "{file}"
-                );
-            } else {
-                assert!(
-                    file.starts_with(&format!("class_uid={class}/event_date=")),
-                    "{file}"
-                );
-            }
+            assert!(
+                file.starts_with(&format!("class_uid={class}/event_date=")),
+                "{file}"
+            );
         }
     }
+    // Security Lake, in an S3 bucket: each class below its source's location, the events of
+    // no Security Lake class as received in the fallback destination; every event once.
+    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let mut cmd = export(&server, &[]);
+    cmd.args(lake_args(LAKE_BUCKET));
+    s3.configure(&mut cmd);
+    let out = run_ok(cmd).await;
+    let lake = LakeContents::read(&s3, dir.path().join("lake-copy")).await;
+    lake.assert_exactly(&server, "lake");
+    assert!(
+        !lake.fallback.is_empty(),
+        "the mock's events include some of no Security Lake class"
+    );
+    for event in &lake.ocsf {
+        assert_eq!(event["version"], "1.1.0");
+        assert_eq!(event["schema_version"], "1.1.0");
+        assert_eq!(event["tenant_uid"], server.workspace_gid());
+    }
+    // Each type that fell back is logged once.
+    let log = text(&out.stderr);
+    let logged = log.matches("no Security Lake source takes").count();
+    let types: std::collections::BTreeSet<String> = lake
+        .fallback
+        .iter()
+        .map(|json| {
+            let event: Value = serde_json::from_str(json).unwrap();
+            event["event_type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(logged, types.len(), "{log}");
     // Parquet to standard output is refused before any request.
     server.clear_requests();
     let args = ["--format", "ocsf", "--encoding", "parquet", "--output", "-"];
@@ -643,6 +804,7 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_reads_the_partitioned_parquet() {
     let server = mock(1_200, 0).await;
+    add_events_of_no_lake_class(&server);
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     export_into(
@@ -658,18 +820,23 @@ async fn spark_reads_the_partitioned_parquet() {
         ],
     )
     .await;
-    let lake = dir.path().join("lake");
-    export_into(
-        &server,
-        &lake,
-        &["--security-lake", "eu-west-1:123456789012"],
-    )
-    .await;
-    // Security Lake: one custom source, so one table, per OCSF class.
+    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let mut cmd = export(&server, &[]);
+    cmd.args(lake_args(LAKE_BUCKET));
+    s3.configure(&mut cmd);
+    run_ok(cmd).await;
+    let lake = LakeContents::read(&s3, dir.path().join("lake")).await;
+    // Security Lake: one custom source, so one table, per OCSF class, each read from its
+    // location (a copy of the bucket).
     let mut roots = vec![raw.clone()];
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(lake.join("ext"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
+    let mut sources: Vec<PathBuf> = OcsfClass::ALL
+        .into_iter()
+        .filter(|&class| class != OcsfClass::BaseEvent)
+        .map(|class| match class {
+            OcsfClass::Authentication => lake.copy.join("ext/asana-auth"),
+            _ => lake.copy.join(format!("ext/asana-{}/1.0", class.uid())),
+        })
+        .filter(|location| location.exists())
         .collect();
     sources.sort();
     assert!(sources.len() > 3, "{sources:?}");
@@ -713,19 +880,22 @@ async fn spark_reads_the_partitioned_parquet() {
             assert!(!table["columns"][column].is_null(), "{root}: {column}");
         }
         for row in table["rows"].as_array().unwrap() {
-            assert!(
-                root.ends_with(&format!("/asana-{}", row[1])),
-                "{root}: {row}"
-            );
+            let source = match row[1].to_string().as_str() {
+                "3002" => "/ext/asana-auth".to_owned(),
+                class => format!("/ext/asana-{class}/1.0"),
+            };
+            assert!(root.ends_with(&source), "{root}: {row}");
             uids.push(text_of(&row[0]));
         }
     }
+    // The events of no Security Lake class are in the fallback destination.
+    uids.extend(lake.fallback_gids());
     uids.sort();
     let mut gids = server.event_gids();
     gids.sort();
     assert_eq!(
         uids, gids,
-        "one OCSF event per Asana event, across the sources"
+        "one OCSF event per Asana event, across the sources and the fallback"
     );
 }
 

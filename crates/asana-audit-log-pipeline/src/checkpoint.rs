@@ -70,9 +70,9 @@ impl ArchiveMark {
             partition: match &options.layout {
                 Layout::Hive(Partitioning::Day) => "day".to_owned(),
                 Layout::Hive(Partitioning::Hour) => "hour".to_owned(),
-                Layout::SecurityLake {
-                    region, account_id, ..
-                } => format!("security-lake {region}:{account_id}"),
+                Layout::SecurityLake(lake) => {
+                    format!("security-lake {}:{}", lake.region(), lake.account_id())
+                }
             },
             format: format.is_ocsf().then(|| "ocsf".to_owned()),
         }

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::arrow as sink_arrow;
 use crate::destination::Destination;
 use crate::error::{Error, chain};
+use crate::lake::BASE_EVENT;
 use crate::record::{ParquetRows, Record, RowBuilder, Table};
-use crate::sink::{Commit, CommitError, Recovery, Sink, SinkOptions};
+use crate::sink::{Commit, CommitError, Layout, Recovery, Sink, SinkOptions};
 
 /// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
 /// Security Lake source `asana-3002`), Parquet rows by the class's schema.
@@ -21,6 +22,9 @@ pub struct OcsfRecord {
     event: OcsfEvent,
     created_at: DateTime<Utc>,
     class_uid: &'static str,
+    /// The event as received, kept for Base Event (class 0), which has no Security Lake
+    /// class: a Security Lake sink lands those as received in its fallback destination.
+    raw: Option<AuditLogEvent>,
 }
 
 /// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
@@ -62,12 +66,50 @@ impl Record for OcsfRecord {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OcsfRows {
     version: OcsfVersion,
+    raw_base_events: bool,
 }
 
 impl OcsfRows {
     /// The rows of OCSF `version`'s events.
     pub fn new(version: OcsfVersion) -> OcsfRows {
-        OcsfRows { version }
+        OcsfRows {
+            version,
+            raw_base_events: false,
+        }
+    }
+
+    /// The same, but Base Event records (class 0) as received, in the rows of
+    /// [`parquet_schema`](crate::parquet_schema): what a Security Lake's fallback
+    /// destination holds.
+    pub fn with_raw_base_events(self) -> OcsfRows {
+        OcsfRows {
+            raw_base_events: true,
+            ..self
+        }
+    }
+}
+
+/// The rows of Base Event records as received (see [`OcsfRows::with_raw_base_events`]).
+struct RawColumns(crate::parquet::EventColumns);
+
+impl RowBuilder<OcsfRecord> for RawColumns {
+    fn schema(&self) -> sink_arrow::SchemaRef {
+        self.0.schema()
+    }
+
+    fn push(&mut self, record: &OcsfRecord) -> Result<(), Error> {
+        let raw = record.raw.as_ref().ok_or_else(|| Error::Encode {
+            source: "a Base Event record without its event as received".into(),
+        })?;
+        self.0.push(raw)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn finish(&mut self) -> Result<sink_arrow::RecordBatch, Error> {
+        self.0.finish()
     }
 }
 
@@ -95,6 +137,9 @@ impl RowBuilder<OcsfRecord> for OcsfColumns {
 
 impl ParquetRows<OcsfRecord> for OcsfRows {
     fn builder(&self, table: Option<Table<'_>>) -> Result<Box<dyn RowBuilder<OcsfRecord>>, Error> {
+        if self.raw_base_events && table.is_some_and(|t| t.value == BASE_EVENT) {
+            return Ok(Box::new(RawColumns(crate::parquet::EventColumns::new())));
+        }
         let class = table
             .and_then(|t| {
                 OcsfClass::ALL
@@ -168,6 +213,7 @@ impl Format {
         OcsfRecord {
             class_uid: class_folder(mapped.class()),
             created_at: event.created_at(),
+            raw: (mapped.class() == OcsfClass::BaseEvent).then(|| event.clone()),
             event: mapped,
         }
     }
@@ -222,7 +268,14 @@ impl FormatSink {
         let opened = match format {
             Format::Raw => Sink::open(destination, options).await.map(FormatSink::Raw),
             Format::Ocsf(mapper) => {
-                let rows = Arc::new(OcsfRows::new(mapper.version()));
+                let rows = OcsfRows::new(mapper.version());
+                // A Security Lake's Base Event records land as received in its fallback
+                // destination.
+                let rows = match &options.layout {
+                    Layout::SecurityLake(_) => rows.with_raw_base_events(),
+                    Layout::Hive(_) => rows,
+                };
+                let rows = Arc::new(rows);
                 Sink::open_with(destination, options, rows)
                     .await
                     .map(|sink| FormatSink::Ocsf(sink, mapper))
@@ -236,20 +289,28 @@ impl FormatSink {
         })
     }
 
-    /// Writes one event (mapped first, for OCSF).
-    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), Error> {
+    /// Writes one event (mapped first, for OCSF); says where it went.
+    pub fn write(&mut self, event: &AuditLogEvent) -> Result<Written, Error> {
         match self {
-            FormatSink::Raw(sink) => sink.write(event),
-            FormatSink::Ocsf(sink, mapper) => sink.write(&Format::record(mapper, event)),
+            FormatSink::Raw(sink) => sink.write(event).map(|()| Written::Archive),
+            FormatSink::Ocsf(sink, mapper) => {
+                let record = Format::record(mapper, event);
+                sink.write(&record).map(|()| written(sink, &record))
+            }
         }
         .map_err(committing)
     }
 
-    /// Writes one event prepared by the format this sink was opened with.
-    pub fn write_prepared(&mut self, event: &Prepared) -> Result<(), Error> {
+    /// Writes one event prepared by the format this sink was opened with; says where it
+    /// went.
+    pub fn write_prepared(&mut self, event: &Prepared) -> Result<Written, Error> {
         match (self, event) {
-            (FormatSink::Raw(sink), Prepared::Raw(event)) => sink.write(event),
-            (FormatSink::Ocsf(sink, _), Prepared::Ocsf(record)) => sink.write(record),
+            (FormatSink::Raw(sink), Prepared::Raw(event)) => {
+                sink.write(event).map(|()| Written::Archive)
+            }
+            (FormatSink::Ocsf(sink, _), Prepared::Ocsf(record)) => {
+                sink.write(record).map(|()| written(sink, record))
+            }
             _ => Err(Error::io(
                 "write an event",
                 std::io::Error::other("it was prepared for another format than the sink's"),
@@ -296,6 +357,25 @@ impl FormatSink {
             FormatSink::Ocsf(sink, _) => sink.recover(commit).await,
         }
         .map_err(committing)
+    }
+}
+
+/// Where [`FormatSink::write`] put an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Written {
+    /// In the archive (or the Security Lake source of its class).
+    Archive,
+    /// In a Security Lake's fallback destination: it maps to OCSF Base Event, which no
+    /// Security Lake source takes ([`SecurityLake::with_fallback`](crate::SecurityLake::with_fallback)).
+    Fallback,
+}
+
+/// Where `sink` put `record`.
+fn written(sink: &Sink<OcsfRecord>, record: &OcsfRecord) -> Written {
+    match sink.layout() {
+        Layout::SecurityLake(_) if record.class_uid == BASE_EVENT => Written::Fallback,
+        _ => Written::Archive,
     }
 }
 

@@ -63,6 +63,7 @@ mod destination;
 mod encoding;
 mod error;
 mod format;
+mod lake;
 mod lines;
 mod lock;
 mod output;
@@ -75,15 +76,17 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
-/// The OCSF versions [`Format::ocsf_in`] writes (from `asana-audit-log-ocsf`).
-pub use asana_audit_log_ocsf::OcsfVersion;
+/// The OCSF versions [`Format::ocsf_in`] writes, and the classes [`SecurityLake`] takes a
+/// location for (from `asana-audit-log-ocsf`).
+pub use asana_audit_log_ocsf::{OcsfClass, OcsfVersion};
 pub use checkpoint::{
     ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit, write_atomically,
 };
 pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::Error;
-pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
+pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared, Written};
+pub use lake::SecurityLake;
 pub use lines::{Lines, Recovered, scan_tail};
 pub use lock::{Locks, sidecar};
 pub use output::Output;

@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
 use crate::destination::is_url;
 use crate::error::Error;
-use crate::format::{Format, FormatSink};
+use crate::format::{Format, FormatSink, Written};
 use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
@@ -55,6 +55,13 @@ pub trait Observer: Send + Sync {
     /// An event arrived that the output already held (written after the last checkpoint by a
     /// run that stopped); it was dropped.
     fn duplicate_dropped(&self, event: &AuditLogEvent) {
+        let _ = event;
+    }
+
+    /// An event that maps to OCSF Base Event, which no Security Lake source takes, is being
+    /// written, as received, to the lake's fallback destination
+    /// ([`SecurityLake::with_fallback`](crate::SecurityLake::with_fallback)).
+    fn fallback(&self, event: &AuditLogEvent) {
         let _ = event;
     }
 
@@ -604,7 +611,9 @@ impl Planned {
                 }
                 Writer::Archive { sink, .. } => {
                     let had_deadline = sink.commit_deadline();
-                    sink.write(&event)?;
+                    if sink.write(&event)? == Written::Fallback {
+                        observer.fallback(&event);
+                    }
                     if had_deadline.is_none()
                         && let Some(deadline) = sink.commit_deadline()
                     {

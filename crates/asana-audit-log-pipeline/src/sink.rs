@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::destination::Destination;
 use crate::encoding::{Encoding, FileEncoder};
 use crate::error::Error;
+use crate::lake::SecurityLake;
 use crate::record::{EventRows, ParquetRows, Record, Rows, Table};
 
 /// How files are grouped in folders: Hive-style partitions by the event's UTC day, optionally
@@ -51,36 +52,22 @@ impl Partitioning {
 /// let at = "2026-11-30T07:15:00Z".parse().unwrap();
 /// let class = Some(Table { key: "class_uid", value: "3002" });
 /// assert_eq!(
-///     Layout::Hive(Partitioning::Day).folder(class, at),
+///     Layout::Hive(Partitioning::Day).folder(class, at).unwrap(),
 ///     "class_uid=3002/event_date=2026-11-30"
 /// );
-/// let lake = Layout::SecurityLake {
-///     source_prefix: "asana-".into(),
-///     region: "eu-west-1".into(),
-///     account_id: "123456789012".into(),
-/// };
-/// assert_eq!(
-///     lake.folder(class, at),
-///     "ext/asana-3002/region=eu-west-1/accountId=123456789012/eventDay=20261130"
-/// );
 /// ```
+///
+/// [`SecurityLake`] has an example of a lake's folders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Layout {
     /// Hive-style partitions, below a folder per table when records have tables:
     /// `[<key>=<table>/]event_date=YYYY-MM-DD[/event_hour=HH]`.
     Hive(Partitioning),
-    /// Amazon Security Lake's layout for custom sources, one source per table:
-    /// `ext/<source_prefix><table>/region=<region>/accountId=<account_id>/eventDay=YYYYMMDD`.
-    SecurityLake {
-        /// What each source's name starts with; the table follows (Security Lake allows
-        /// source names of up to 20 characters).
-        source_prefix: String,
-        /// The AWS region of the Security Lake.
-        region: String,
-        /// The AWS account id of the source.
-        account_id: String,
-    },
+    /// Amazon Security Lake's layout for custom sources, one source per table (an OCSF
+    /// class): `<source's location>/region=<region>/accountId=<account>/eventDay=YYYYMMDD`,
+    /// relative to the lake's bucket ([`SecurityLake::bucket_url`], the destination).
+    SecurityLake(SecurityLake),
 }
 
 impl Default for Layout {
@@ -95,27 +82,28 @@ impl Layout {
     fn period(&self, at: DateTime<Utc>) -> i64 {
         let seconds = match self {
             Layout::Hive(Partitioning::Hour) => 3600,
-            Layout::Hive(Partitioning::Day) | Layout::SecurityLake { .. } => 86_400,
+            Layout::Hive(Partitioning::Day) | Layout::SecurityLake(_) => 86_400,
         };
         at.timestamp().div_euclid(seconds)
     }
 
-    /// The folder (relative path) of a record of `table` created at `at`.
-    pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> String {
+    /// The folder (relative path) of a record of `table` created at `at`; a Security Lake
+    /// has none for a table (class) without a source ([`Error::Refused`]).
+    pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> Result<String, Error> {
         match self {
-            Layout::Hive(partitioning) => match table {
+            Layout::Hive(partitioning) => Ok(match table {
                 Some(table) => format!("{}={}/{}", table.key, table.value, partitioning.folder(at)),
                 None => partitioning.folder(at),
-            },
-            Layout::SecurityLake {
-                source_prefix,
-                region,
-                account_id,
-            } => format!(
-                "ext/{source_prefix}{}/region={region}/accountId={account_id}/eventDay={}",
-                table.map_or("", |t| t.value),
-                at.format("%Y%m%d")
-            ),
+            }),
+            Layout::SecurityLake(lake) => {
+                let value = table.map_or("", |t| t.value);
+                lake.folder(value, at).ok_or_else(|| {
+                    Error::refused(format!(
+                        "the Security Lake has no source for {}={value}",
+                        table.map_or("table", |t| t.key)
+                    ))
+                })
+            }
         }
     }
 }
@@ -182,6 +170,9 @@ impl SinkOptions {
         }
         if self.row_group_rows == 0 {
             return Err(invalid("a Parquet row group must hold at least 1 row"));
+        }
+        if matches!(self.layout, Layout::SecurityLake(_)) && self.encoding != Encoding::Parquet {
+            return Err(invalid("Security Lake reads Parquet only"));
         }
         Ok(())
     }
@@ -406,6 +397,11 @@ impl<R: Record> Sink<R> {
         &self.destination
     }
 
+    /// The folders files go in.
+    pub fn layout(&self) -> &Layout {
+        &self.options.layout
+    }
+
     /// Writes `record` to the file of its folder (staged: not yet committed).
     ///
     /// One file is written at a time per table: when a record goes to another folder (the
@@ -437,7 +433,7 @@ impl<R: Record> Sink<R> {
                 let route = Route {
                     table: table_value.map(str::to_owned),
                     period,
-                    folder: self.options.layout.folder(table, at),
+                    folder: self.options.layout.folder(table, at)?,
                     file: None,
                 };
                 match cached {

@@ -6,6 +6,7 @@ Used by tests/archive.rs:
     archive.py create-container ENDPOINT CONTAINER   # in Azurite, at its blob ENDPOINT
     archive.py dump TARGET          # TARGET: a directory, s3://bucket/prefix (AWS_* in env) or
                                     # az://container/prefix (AZURITE_BLOB_STORAGE_URL in env)
+    archive.py download URL DIR     # copies every object under s3://bucket/prefix into DIR
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
     archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
     archive.py spark DIR [DIR...]   # Apache Spark (local mode) reads each partitioned Parquet tree
@@ -233,6 +234,9 @@ def main():
         dump(sys.argv[2])
     elif command == "ocsf":
         ocsf(sys.argv[2])
+    elif command == "download":
+        download(sys.argv[2], sys.argv[3])
+        print("null")
     elif command == "spark":
         spark(sys.argv[2:])
     elif command == "query":
