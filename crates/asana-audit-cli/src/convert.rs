@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::read::trim_line;
-use asana_audit_log_pipeline::{Format, FormatSink, Output, Prepared};
+use asana_audit_log_pipeline::{Format, FormatSink, Output, Prepared, Written};
 
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
@@ -229,6 +229,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     } = spawn_parsers(input, &format, workers)
         .map_err(|e| CliError::local(format!("cannot start a thread: {e}")))?;
     let mut summary = Summary::default();
+    let fallback_types = crate::export::FallbackLog::default();
     let mut turn = 0;
     while let Some(chunk) = receivers[turn % workers].recv().await {
         let worker = turn % workers;
@@ -257,7 +258,11 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                         .and_then(|()| writer.write_all(b"\n"))
                         .map_err(|e| CliError::local(format!("cannot write the output: {e}")))?,
                     Out::Archive(sink) => {
-                        sink.write_prepared(event)?;
+                        if sink.write_prepared(event)? == Written::Fallback
+                            && let Some(received) = event.received()
+                        {
+                            fallback_types.log(received);
+                        }
                         if sink.commit_due() {
                             commit(sink).await?;
                         }

@@ -939,6 +939,34 @@ async fn follow_commits_files_by_age_and_on_interrupt() {
     );
 }
 
+/// `convert` of an export into a Security Lake needs no --output (the lake's bucket is it)
+/// and files every event once, in its class's source or the fallback, logging each fallback
+/// type once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_lands_an_export_in_a_security_lake() {
+    let server = mock(600, 0).await;
+    add_events_of_no_lake_class(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.ndjson");
+    std::fs::write(&input, server.events_json().join("\n") + "\n").unwrap();
+    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let mut convert = cmd();
+    convert
+        .arg("convert")
+        .arg(&input)
+        .args(lake_args(LAKE_BUCKET));
+    s3.configure(&mut convert);
+    let out = run_ok(convert).await;
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "convert into a lake");
+    let log = text(&out.stderr);
+    assert_eq!(
+        log.matches("no Security Lake source takes").count(),
+        3,
+        "one line per type that fell back: {log}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_reencodes_and_reports_malformed_lines() {
     let server = mock(800, 0).await;

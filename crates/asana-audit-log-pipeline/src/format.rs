@@ -44,6 +44,14 @@ fn class_folder(class: OcsfClass) -> &'static str {
         .expect("OcsfClass::ALL lists every class")
 }
 
+impl OcsfRecord {
+    /// The event as received, when the record keeps it: Base Event records do (see
+    /// [`Written::Fallback`]).
+    pub fn received(&self) -> Option<&AuditLogEvent> {
+        self.raw.as_ref()
+    }
+}
+
 impl Record for OcsfRecord {
     fn created_at(&self) -> DateTime<Utc> {
         self.created_at
@@ -229,6 +237,15 @@ pub enum Prepared {
 }
 
 impl Prepared {
+    /// The event as received, when it is kept (always for [`Prepared::Raw`]; for OCSF, see
+    /// [`OcsfRecord::received`]).
+    pub fn received(&self) -> Option<&AuditLogEvent> {
+        match self {
+            Prepared::Raw(event) => Some(event),
+            Prepared::Ocsf(record) => record.received(),
+        }
+    }
+
     /// The event as one line of JSON.
     pub fn json(&self) -> &str {
         match self {
