@@ -844,6 +844,33 @@ mod tests {
         );
     }
 
+    /// The README's collector with no disk reads without error, its output and checkpoint
+    /// URLs and only its staging folder local.
+    #[test]
+    fn the_readme_collector_with_no_disk_reads() {
+        let readme = include_str!("../README.md");
+        let example = readme
+            .split("### With no disk: state in the bucket")
+            .nth(1)
+            .and_then(|section| section.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("a TOML example with no disk in the README");
+        let (draft, errors) = first_draft(example);
+        assert!(errors.is_empty(), "{errors:?}");
+        let args = &draft.follow.source;
+        assert!(asana_audit_log_pipeline::is_url(
+            &args.output.to_string_lossy()
+        ));
+        let checkpoint = args.checkpoint.as_ref().unwrap();
+        assert!(asana_audit_log_pipeline::is_url(
+            &checkpoint.to_string_lossy()
+        ));
+        assert_eq!(
+            args.archive.staging_dir.as_deref(),
+            Some(Path::new("/tmp/asana-audit"))
+        );
+    }
+
     /// The README lists every key a source takes, and no other.
     #[test]
     fn the_readme_lists_every_key() {
