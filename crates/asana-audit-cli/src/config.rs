@@ -770,13 +770,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_readme_example_prepares() {
-        let readme = include_str!("../README.md");
-        let example = readme
-            .split("## Many workspaces in one process")
-            .nth(1)
-            .and_then(|section| section.split("```toml\n").nth(1))
-            .and_then(|block| block.split("```").next())
-            .expect("a TOML example in the README");
+        let example = readme_toml("## Many workspaces in one process");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("tokens")).unwrap();
         std::fs::write(dir.path().join("tokens/acme"), "secret").unwrap();
@@ -786,6 +780,16 @@ mod tests {
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         assert_eq!(sources.len(), 2);
+    }
+
+    /// The first TOML example of the README's section that starts with `heading`.
+    fn readme_toml(heading: &str) -> &'static str {
+        include_str!("../README.md")
+            .split(heading)
+            .nth(1)
+            .and_then(|section| section.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .unwrap_or_else(|| panic!("no TOML example under {heading:?} in the README"))
     }
 
     /// The first `[[source]]` of `text` read (its keys only: no token, plan or request), and
@@ -807,13 +811,7 @@ mod tests {
     /// per class from the table of `security_lake_source`, the fallback in the same bucket.
     #[test]
     fn the_readme_security_lake_source_reads_into_a_lake() {
-        let readme = include_str!("../README.md");
-        let example = readme
-            .split("## OCSF and Amazon Security Lake")
-            .nth(1)
-            .and_then(|section| section.split("```toml\n").nth(1))
-            .and_then(|block| block.split("```").next())
-            .expect("a Security Lake TOML example in the README");
+        let example = readme_toml("## OCSF and Amazon Security Lake");
         let (draft, errors) = first_draft(example);
         assert!(errors.is_empty(), "{errors:?}");
         let archive = &draft.follow.source.archive;
@@ -848,13 +846,7 @@ mod tests {
     /// URLs and only its staging folder local.
     #[test]
     fn the_readme_collector_with_no_disk_reads() {
-        let readme = include_str!("../README.md");
-        let example = readme
-            .split("### With no disk: state in the bucket")
-            .nth(1)
-            .and_then(|section| section.split("```toml\n").nth(1))
-            .and_then(|block| block.split("```").next())
-            .expect("a TOML example with no disk in the README");
+        let example = readme_toml("### With no disk: state in the bucket");
         let (draft, errors) = first_draft(example);
         assert!(errors.is_empty(), "{errors:?}");
         let args = &draft.follow.source;
