@@ -97,20 +97,30 @@ fn lake(args: &ArchiveArgs) -> Result<Option<SecurityLake>, CliError> {
                              security_lake_source in a run configuration)"
                 ))
             })?;
-            let Some(fallback) = &args.fallback_output else {
-                return Err(CliError::input(format!(
+            if args.fallback_output.is_none() {
+                return Err(CliError::input(
                     "--security-lake needs --fallback-output: events that map to OCSF Base \
-                     Event (those whose resource has neither a gid nor a name, of any type) have no \
-                     Security Lake class, and are written in full there instead, e.g. \
-                     --fallback-output {}asana-unmapped/",
-                    lake.bucket_url()
-                )));
-            };
-            Ok(Some(lake.with_fallback(fallback).map_err(|e| {
-                CliError::input(format!("--fallback-output: {e}"))
-            })?))
+                     Event (those whose resource has neither a gid nor a name, of any type) have \
+                     no Security Lake class, and are written in full there instead, e.g. \
+                     --fallback-output s3://BUCKET/asana-unmapped/",
+                ));
+            }
+            Ok(Some(lake))
         }
     }
+}
+
+/// Where `--fallback-output` says the events of no Security Lake class go (refused as
+/// [`output`] refuses a Security Lake, and when it is not a place for an archive).
+pub fn fallback(args: &ArchiveArgs) -> Result<Option<Destination>, CliError> {
+    lake(args)?;
+    args.fallback_output
+        .as_deref()
+        .map(|text| {
+            Destination::parse(text)
+                .map_err(|e| CliError::input(format!("--fallback-output {text}: {e}")))
+        })
+        .transpose()
 }
 
 /// What `--format` (or `--security-lake`) asks events to be written as; `tenant` (the

@@ -283,9 +283,10 @@ pub struct ArchiveArgs {
 
     /// Land OCSF 1.1 Parquet in an Amazon Security Lake, region REGION and account (or
     /// external id) ACCOUNT: each OCSF class in the custom source --security-lake-source
-    /// gives for it, under <location>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/.
-    /// Implies --format ocsf --ocsf-version 1.1 --encoding parquet; --output, when given, must
-    /// be the lake's bucket.
+    /// gives for it, under <location>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/, and
+    /// the events of no Security Lake class in --fallback-output. Implies --format ocsf
+    /// --ocsf-version 1.1 --encoding parquet; --output, when given, must be the lake's
+    /// bucket.
     #[arg(long, value_name = "REGION:ACCOUNT", value_parser = parse_security_lake)]
     pub security_lake: Option<(String, String)>,
 
@@ -299,13 +300,13 @@ pub struct ArchiveArgs {
     pub security_lake_source: Vec<(OcsfClass, String)>,
 
     /// With --security-lake: where events of no Security Lake class go, in full, as Asana
-    /// sent them (Parquet, event_date=YYYY-MM-DD/ folders): those that map to OCSF Base Event
-    /// (an event whose resource has neither a gid nor a name fits no other class, whatever
-    /// its type, known or new). A prefix in the
-    /// lake's bucket outside the sources' locations (e.g. s3://BUCKET/asana-unmapped/), so that
-    /// one commit and one checkpoint keep both exactly once. Required with --security-lake;
-    /// each type is logged once and counted in the metrics.
-    #[arg(long, value_name = "URL")]
+    /// sent them (Parquet with --encoding parquet's columns, event_date=YYYY-MM-DD/ folders):
+    /// those that map to OCSF Base Event (an event whose resource has neither a gid nor a name fits no
+    /// other class, whatever its type, known or new). A directory or URL (e.g.
+    /// s3://acme-audit/asana-unmapped/) outside the sources' locations; its files are committed
+    /// with the lake's, under the one checkpoint. Required with --security-lake; each type is
+    /// logged once and counted in the metrics.
+    #[arg(long, value_name = "DIR|URL")]
     pub fallback_output: Option<String>,
 
     /// Encoding of the files: ndjson (the bytes Asana sent), ndjson.gz, ndjson.zst or parquet

@@ -212,10 +212,11 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
             Out::Lines(BufWriter::with_capacity(1 << 18, Box::new(file)))
         }
         Output::Archive(destination) => Out::Archive(Box::new(
-            FormatSink::open(
+            FormatSink::open_with_fallback(
                 destination,
                 crate::archive::options(&args.archive)?,
                 format.clone(),
+                crate::archive::fallback(&args.archive)?,
             )
             .await?,
         )),

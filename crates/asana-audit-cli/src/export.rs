@@ -125,6 +125,7 @@ impl Plan {
             Pipeline::new(crate::archive::output(Some(&args.output), &args.archive)?);
         pipeline.format = crate::archive::format(&args.archive, Some(&args.workspace));
         pipeline.sink = crate::archive::options(&args.archive)?;
+        pipeline.fallback = crate::archive::fallback(&args.archive)?;
         pipeline.checkpoint = args.checkpoint.clone();
         pipeline.lease = args.lease;
         pipeline.checkpoint_every = args.checkpoint_every;

@@ -351,10 +351,10 @@ async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
 async fn security_lake_killed_at_random_moments_and_rerun_each_event_lands_once() {
     let server = mock(2_500, 8).await;
     add_events_of_no_lake_class(&server);
-    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let s3 = S3::lake();
     let dir = tempfile::tempdir().unwrap();
     let mut args = small_commits(&dir.path().join("lake.ckpt"));
-    args.extend(lake_args(LAKE_BUCKET));
+    args.extend(lake_args());
     kill_and_resume(&server, &args, Some(&s3), 11).await;
     let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
     lake.assert_exactly(&server, "lake after kills");
@@ -541,21 +541,34 @@ fn add_events_of_no_lake_class(server: &MockServer) {
 /// The bucket of the Security Lake the tests write to.
 const LAKE_BUCKET: &str = "aws-security-data-lake-eu-west-1-t1";
 
-/// The flags of a Security Lake in `bucket`: a custom source per class (newer sources' locations
-/// carry a version, an older one's, Authentication's here, does not), and the fallback
-/// destination beside them.
-fn lake_args(bucket: &str) -> Vec<String> {
+/// Where the tests' Security Lake sends the events of no Security Lake class: a raw archive
+/// in a bucket of its own.
+const FALLBACK: &str = "s3://asana-raw/asana-unmapped";
+
+impl S3 {
+    /// Starts the server with the lake's bucket and the fallback's.
+    fn lake() -> S3 {
+        let s3 = S3::with_bucket(LAKE_BUCKET);
+        s3.create_bucket("asana-raw");
+        s3
+    }
+}
+
+/// The flags of the tests' Security Lake: a custom source per class (newer sources'
+/// locations carry a version, an older one's, Authentication's here, does not), and the
+/// fallback destination.
+fn lake_args() -> Vec<String> {
     let mut args = vec![
         "--security-lake".to_owned(),
         "eu-west-1:123456789012".to_owned(),
         "--fallback-output".to_owned(),
-        format!("s3://{bucket}/asana-unmapped/"),
+        format!("{FALLBACK}/"),
     ];
     for class in OcsfClass::ALL {
         let location = match class {
             OcsfClass::BaseEvent => continue,
-            OcsfClass::Authentication => format!("s3://{bucket}/ext/asana-auth/"),
-            _ => format!("s3://{bucket}/ext/asana-{}/1.0/", class.uid()),
+            OcsfClass::Authentication => format!("s3://{LAKE_BUCKET}/ext/asana-auth/"),
+            _ => format!("s3://{LAKE_BUCKET}/ext/asana-{}/1.0/", class.uid()),
         };
         args.push("--security-lake-source".to_owned());
         args.push(format!("{}={location}", class.schema_name()));
@@ -564,11 +577,12 @@ fn lake_args(bucket: &str) -> Vec<String> {
 }
 
 /// What a Security Lake holds: its OCSF events (read by pyarrow, from a copy of the bucket
-/// in `copy`) and the fallback destination's events as received.
+/// in `copy`) and the fallback destination's events as received, and its files.
 struct LakeContents {
     copy: PathBuf,
     ocsf: Vec<Value>,
     fallback: Vec<String>,
+    fallback_files: Vec<String>,
 }
 
 impl LakeContents {
@@ -580,11 +594,12 @@ impl LakeContents {
         })
         .await;
         let ocsf = ocsf_events(&copy.join("ext")).await;
-        let fallback = dump(copy.join("asana-unmapped").to_str().unwrap(), None).await;
+        let fallback = dump(FALLBACK, Some(s3)).await;
         LakeContents {
             copy,
             ocsf,
             fallback: strings(&fallback["events"]),
+            fallback_files: strings(&fallback["files"]),
         }
     }
 
@@ -631,11 +646,15 @@ impl LakeContents {
                 "{what}: {file}"
             );
         }
-        let fallback_files = std::fs::read_dir(self.copy.join("asana-unmapped"));
-        for entry in fallback_files.into_iter().flatten() {
-            let name = entry.unwrap().file_name();
-            let name = name.to_string_lossy();
+        assert!(
+            std::fs::read_dir(&self.copy)
+                .unwrap()
+                .all(|entry| entry.unwrap().file_name() == "ext"),
+            "{what}: only the sources in the lake's bucket"
+        );
+        for name in &self.fallback_files {
             assert!(name.starts_with("event_date="), "{what}: {name}");
+            assert!(name.ends_with(".parquet"), "{what}: {name}");
         }
     }
 }
@@ -706,9 +725,9 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
     }
     // Security Lake, in an S3 bucket: each class below its source's location, the events of
     // no Security Lake class as received in the fallback destination; every event once.
-    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let s3 = S3::lake();
     let mut cmd = export(&server, &[]);
-    cmd.args(lake_args(LAKE_BUCKET));
+    cmd.args(lake_args());
     s3.configure(&mut cmd);
     let out = run_ok(cmd).await;
     let lake = LakeContents::read(&s3, dir.path().join("lake-copy")).await;
@@ -820,9 +839,9 @@ async fn spark_reads_the_partitioned_parquet() {
         ],
     )
     .await;
-    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let s3 = S3::lake();
     let mut cmd = export(&server, &[]);
-    cmd.args(lake_args(LAKE_BUCKET));
+    cmd.args(lake_args());
     s3.configure(&mut cmd);
     run_ok(cmd).await;
     let lake = LakeContents::read(&s3, dir.path().join("lake")).await;
@@ -949,12 +968,9 @@ async fn convert_lands_an_export_in_a_security_lake() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("export.ndjson");
     std::fs::write(&input, server.events_json().join("\n") + "\n").unwrap();
-    let s3 = S3::with_bucket(LAKE_BUCKET);
+    let s3 = S3::lake();
     let mut convert = cmd();
-    convert
-        .arg("convert")
-        .arg(&input)
-        .args(lake_args(LAKE_BUCKET));
+    convert.arg("convert").arg(&input).args(lake_args());
     s3.configure(&mut convert);
     let out = run_ok(convert).await;
     let lake = LakeContents::read(&s3, dir.path().join("copy")).await;

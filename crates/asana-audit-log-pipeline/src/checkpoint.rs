@@ -59,10 +59,14 @@ pub struct ArchiveMark {
     /// `ocsf` when events are mapped to OCSF (absent: as received).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// A Security Lake's fallback destination, as a URL (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl ArchiveMark {
-    /// The mark of an archive in `destination`, written with `options` in `format`.
+    /// The mark of an archive in `destination`, written with `options` in `format` (and no
+    /// fallback destination: set [`fallback`](Self::fallback) for one).
     pub fn new(destination: &Destination, options: &SinkOptions, format: &Format) -> ArchiveMark {
         ArchiveMark {
             url: destination.url().to_owned(),
@@ -75,6 +79,7 @@ impl ArchiveMark {
                 }
             },
             format: format.is_ocsf().then(|| "ocsf".to_owned()),
+            fallback: None,
         }
     }
 }

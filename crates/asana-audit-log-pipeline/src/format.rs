@@ -13,7 +13,7 @@ use crate::destination::Destination;
 use crate::error::{Error, chain};
 use crate::lake::BASE_EVENT;
 use crate::record::{ParquetRows, Record, RowBuilder, Table};
-use crate::sink::{Commit, CommitError, Layout, Recovery, Sink, SinkOptions};
+use crate::sink::{Commit, CommitError, Layout, Partitioning, Recovery, Sink, SinkOptions};
 
 /// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
 /// Security Lake source `asana-3002`), Parquet rows by the class's schema.
@@ -23,7 +23,7 @@ pub struct OcsfRecord {
     created_at: DateTime<Utc>,
     class_uid: &'static str,
     /// The event as received, kept for Base Event (class 0), which has no Security Lake
-    /// class: a Security Lake sink lands those as received in its fallback destination.
+    /// class: a Security Lake's lands those as received in its fallback destination.
     raw: Option<AuditLogEvent>,
 }
 
@@ -74,50 +74,12 @@ impl Record for OcsfRecord {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OcsfRows {
     version: OcsfVersion,
-    raw_base_events: bool,
 }
 
 impl OcsfRows {
     /// The rows of OCSF `version`'s events.
     pub fn new(version: OcsfVersion) -> OcsfRows {
-        OcsfRows {
-            version,
-            raw_base_events: false,
-        }
-    }
-
-    /// The same, but Base Event records (class 0) as received, in the rows of
-    /// [`parquet_schema`](crate::parquet_schema): what a Security Lake's fallback
-    /// destination holds.
-    pub fn with_raw_base_events(self) -> OcsfRows {
-        OcsfRows {
-            raw_base_events: true,
-            ..self
-        }
-    }
-}
-
-/// The rows of Base Event records as received (see [`OcsfRows::with_raw_base_events`]).
-struct RawColumns(crate::parquet::EventColumns);
-
-impl RowBuilder<OcsfRecord> for RawColumns {
-    fn schema(&self) -> sink_arrow::SchemaRef {
-        self.0.schema()
-    }
-
-    fn push(&mut self, record: &OcsfRecord) -> Result<(), Error> {
-        let raw = record.raw.as_ref().ok_or_else(|| Error::Encode {
-            source: "a Base Event record without its event as received".into(),
-        })?;
-        self.0.push(raw)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn finish(&mut self) -> Result<sink_arrow::RecordBatch, Error> {
-        self.0.finish()
+        OcsfRows { version }
     }
 }
 
@@ -145,9 +107,6 @@ impl RowBuilder<OcsfRecord> for OcsfColumns {
 
 impl ParquetRows<OcsfRecord> for OcsfRows {
     fn builder(&self, table: Option<Table<'_>>) -> Result<Box<dyn RowBuilder<OcsfRecord>>, Error> {
-        if self.raw_base_events && table.is_some_and(|t| t.value == BASE_EVENT) {
-            return Ok(Box::new(RawColumns(crate::parquet::EventColumns::new())));
-        }
         let class = table
             .and_then(|t| {
                 OcsfClass::ALL
@@ -264,7 +223,15 @@ pub enum FormatSink {
     /// Events as received.
     Raw(Sink),
     /// OCSF events.
-    Ocsf(Sink<OcsfRecord>, Mapper),
+    Ocsf {
+        /// Where the OCSF events land.
+        sink: Sink<OcsfRecord>,
+        /// How events become OCSF events.
+        mapper: Mapper,
+        /// For a Security Lake: where the events of no Security Lake class land, as received
+        /// (see [`FormatSink::open_with_fallback`]).
+        fallback: Option<Box<Sink>>,
+    },
 }
 
 impl FormatSink {
@@ -275,44 +242,76 @@ impl FormatSink {
         options: SinkOptions,
         format: Format,
     ) -> Result<FormatSink, Error> {
-        let url = destination.url().to_owned();
-        let hint = if destination.is_local() {
-            "check that the directory can be created and written"
-        } else {
-            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
-             AZURE_* environment variables)"
+        FormatSink::open_with_fallback(destination, options, format, None).await
+    }
+
+    /// [`open`](Self::open), with a fallback destination for a Security Lake
+    /// ([`Layout::SecurityLake`], OCSF): events that map to OCSF Base Event, which no Security
+    /// Lake source takes (their resource has neither a gid nor a name), land there in full,
+    /// as received, in the options' encoding and day folders (`event_date=YYYY-MM-DD/`),
+    /// instead of failing the write. Its files are committed with the lake's, in one commit
+    /// ([`Commit::fallback_files`]), so one checkpoint keeps both exactly once.
+    pub async fn open_with_fallback(
+        destination: Destination,
+        options: SinkOptions,
+        format: Format,
+        fallback: Option<Destination>,
+    ) -> Result<FormatSink, Error> {
+        match (&format, &options.layout, &fallback) {
+            (Format::Ocsf(_), Layout::SecurityLake(lake), Some(fallback)) => {
+                lake.check_fallback(fallback)?;
+            }
+            (_, _, Some(fallback)) => {
+                return Err(Error::refused(format!(
+                    "a fallback destination ({}) is for the events of no Security Lake class: \
+                     it goes with OCSF in a Security Lake only",
+                    fallback.url()
+                )));
+            }
+            _ => {}
+        }
+        let fallback = match fallback {
+            Some(destination) => {
+                let mut options = options.clone();
+                options.layout = Layout::Hive(Partitioning::Day);
+                Some(Box::new(opened(
+                    destination.clone(),
+                    Sink::open(destination, options).await,
+                )?))
+            }
+            None => None,
         };
-        let opened = match format {
-            Format::Raw => Sink::open(destination, options).await.map(FormatSink::Raw),
+        let sink = match format {
+            Format::Raw => FormatSink::Raw(opened(
+                destination.clone(),
+                Sink::open(destination, options).await,
+            )?),
             Format::Ocsf(mapper) => {
-                let rows = OcsfRows::new(mapper.version());
-                // A Security Lake's Base Event records land as received in its fallback
-                // destination.
-                let rows = match &options.layout {
-                    Layout::SecurityLake(_) => rows.with_raw_base_events(),
-                    Layout::Hive(_) => rows,
-                };
-                let rows = Arc::new(rows);
-                Sink::open_with(destination, options, rows)
-                    .await
-                    .map(|sink| FormatSink::Ocsf(sink, mapper))
+                let rows = Arc::new(OcsfRows::new(mapper.version()));
+                FormatSink::Ocsf {
+                    sink: opened(
+                        destination.clone(),
+                        Sink::open_with(destination, options, rows).await,
+                    )?,
+                    mapper,
+                    fallback,
+                }
             }
         };
-        opened.map_err(|e| {
-            Error::refused(format!(
-                "cannot write to {url}: {}; {hint}; nothing was sent",
-                chain(&e)
-            ))
-        })
+        Ok(sink)
     }
 
     /// Writes one event (mapped first, for OCSF); says where it went.
     pub fn write(&mut self, event: &AuditLogEvent) -> Result<Written, Error> {
         match self {
             FormatSink::Raw(sink) => sink.write(event).map(|()| Written::Archive),
-            FormatSink::Ocsf(sink, mapper) => {
+            FormatSink::Ocsf {
+                sink,
+                mapper,
+                fallback,
+            } => {
                 let record = Format::record(mapper, event);
-                sink.write(&record).map(|()| written(sink, &record))
+                write_ocsf(sink, fallback, &record, event)
             }
         }
         .map_err(committing)
@@ -325,8 +324,11 @@ impl FormatSink {
             (FormatSink::Raw(sink), Prepared::Raw(event)) => {
                 sink.write(event).map(|()| Written::Archive)
             }
-            (FormatSink::Ocsf(sink, _), Prepared::Ocsf(record)) => {
-                sink.write(record).map(|()| written(sink, record))
+            (FormatSink::Ocsf { sink, fallback, .. }, Prepared::Ocsf(record)) => {
+                match record.received() {
+                    Some(received) => write_ocsf(sink, fallback, record, received),
+                    None => sink.write(record).map(|()| Written::Archive),
+                }
             }
             _ => Err(Error::io(
                 "write an event",
@@ -336,30 +338,50 @@ impl FormatSink {
         .map_err(committing)
     }
 
+    /// The sinks, the fallback's after the archive's.
+    fn sinks(&self) -> [Option<&dyn Pending>; 2] {
+        match self {
+            FormatSink::Raw(sink) => [Some(sink), None],
+            FormatSink::Ocsf { sink, fallback, .. } => {
+                [Some(sink), fallback.as_deref().map(|f| f as &dyn Pending)]
+            }
+        }
+    }
+
     /// See [`Sink::commit_due`].
     pub fn commit_due(&self) -> bool {
-        match self {
-            FormatSink::Raw(sink) => sink.commit_due(),
-            FormatSink::Ocsf(sink, _) => sink.commit_due(),
-        }
+        self.sinks().into_iter().flatten().any(Pending::commit_due)
     }
 
     /// See [`Sink::commit_deadline`].
     pub fn commit_deadline(&self) -> Option<std::time::Instant> {
-        match self {
-            FormatSink::Raw(sink) => sink.commit_deadline(),
-            FormatSink::Ocsf(sink, _) => sink.commit_deadline(),
-        }
+        self.sinks()
+            .into_iter()
+            .flatten()
+            .filter_map(Pending::commit_deadline)
+            .min()
     }
 
-    /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are.
+    /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are. With a
+    /// fallback destination, its files are committed in the same commit as the archive's:
+    /// both are sealed, the checkpoint saved with every file as pending, both put in place,
+    /// and the checkpoint saved without them.
     pub async fn commit(
         &mut self,
         save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         match self {
             FormatSink::Raw(sink) => sink.commit(save_checkpoint).await,
-            FormatSink::Ocsf(sink, _) => sink.commit(save_checkpoint).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: None,
+                ..
+            } => sink.commit(save_checkpoint).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: Some(fallback),
+                ..
+            } => commit_both(sink, fallback, save_checkpoint).await,
         }
         .map_err(|error| match error {
             CommitError::Sink(error) => committing(error),
@@ -367,14 +389,151 @@ impl FormatSink {
         })
     }
 
-    /// See [`Sink::recover`].
+    /// See [`Sink::recover`]; with a fallback destination, a commit is complete only when
+    /// every file is in place in both, and is undone in both otherwise.
     pub async fn recover(&self, commit: &Commit) -> Result<Recovery, Error> {
         match self {
             FormatSink::Raw(sink) => sink.recover(commit).await,
-            FormatSink::Ocsf(sink, _) => sink.recover(commit).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: None,
+                ..
+            } => sink.recover(commit).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: Some(fallback),
+                ..
+            } => recover_both(sink, fallback, commit).await,
         }
         .map_err(committing)
     }
+}
+
+/// The part of a sink [`FormatSink`] asks about whatever its records.
+trait Pending {
+    fn commit_due(&self) -> bool;
+    fn commit_deadline(&self) -> Option<std::time::Instant>;
+}
+
+impl<R: Record> Pending for Sink<R> {
+    fn commit_due(&self) -> bool {
+        Sink::commit_due(self)
+    }
+
+    fn commit_deadline(&self) -> Option<std::time::Instant> {
+        Sink::commit_deadline(self)
+    }
+}
+
+/// A sink opened for `destination`, or why it could not be, as a refusal before any event
+/// is read.
+fn opened<S>(destination: Destination, sink: Result<S, Error>) -> Result<S, Error> {
+    sink.map_err(|e| {
+        let hint = if destination.is_local() {
+            "check that the directory can be created and written"
+        } else {
+            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
+             AZURE_* environment variables)"
+        };
+        Error::refused(format!(
+            "cannot write to {}: {}; {hint}; nothing was sent",
+            destination.url(),
+            chain(&e)
+        ))
+    })
+}
+
+/// Writes an OCSF `record` of `event`: to the fallback sink when it is a Base Event record
+/// of a Security Lake, else to `sink`.
+fn write_ocsf(
+    sink: &mut Sink<OcsfRecord>,
+    fallback: &mut Option<Box<Sink>>,
+    record: &OcsfRecord,
+    event: &AuditLogEvent,
+) -> Result<Written, Error> {
+    let lake = matches!(sink.layout(), Layout::SecurityLake(_));
+    match fallback {
+        Some(fallback) if lake && record.class_uid == BASE_EVENT => {
+            fallback.write(event).map(|()| Written::Fallback)
+        }
+        _ => sink.write(record).map(|()| Written::Archive),
+    }
+}
+
+/// Commits the open files of `sink` and `fallback` as one (see [`FormatSink::commit`]).
+async fn commit_both<E>(
+    sink: &mut Sink<OcsfRecord>,
+    fallback: &mut Sink,
+    mut save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), E>,
+) -> Result<u64, CommitError<E>> {
+    let lake = sink.seal()?;
+    let other = match fallback.seal() {
+        Ok(other) => other,
+        Err(error) => {
+            if let Some(lake) = &lake {
+                sink.abandon(lake);
+            }
+            return Err(error.into());
+        }
+    };
+    let (lake_commit, other_commit) = (
+        lake.as_ref().map(|s| &s.commit),
+        other.as_ref().map(|s| &s.commit),
+    );
+    if lake_commit.is_none() && other_commit.is_none() {
+        return Ok(0);
+    }
+    let commit = Commit {
+        files: lake_commit.map(|c| c.files.clone()).unwrap_or_default(),
+        events: lake_commit.map_or(0, |c| c.events) + other_commit.map_or(0, |c| c.events),
+        fallback_files: other_commit.map(|c| c.files.clone()).unwrap_or_default(),
+    };
+    let result = async {
+        save_checkpoint(Some(&commit))
+            .await
+            .map_err(CommitError::Checkpoint)?;
+        if let Some(lake) = &lake {
+            sink.publish(lake).await?;
+        }
+        if let Some(other) = &other
+            && let Err(error) = fallback.publish(other).await
+        {
+            if let Some(lake) = &lake {
+                sink.unpublish(lake).await;
+            }
+            return Err(error.into());
+        }
+        save_checkpoint(None).await.map_err(CommitError::Checkpoint)
+    }
+    .await;
+    if result.is_err() {
+        if let Some(lake) = &lake {
+            sink.abandon(lake);
+        }
+        if let Some(other) = &other {
+            fallback.abandon(other);
+        }
+    }
+    result.map(|()| commit.events)
+}
+
+/// Finishes or undoes a commit of `sink` and `fallback` (see [`FormatSink::recover`]).
+async fn recover_both(
+    sink: &Sink<OcsfRecord>,
+    fallback: &Sink,
+    commit: &Commit,
+) -> Result<Recovery, Error> {
+    commit.validate(sink.options().encoding)?;
+    let in_lake = sink.present(&commit.files).await?;
+    let in_fallback = fallback.present(&commit.fallback_files).await?;
+    if in_lake.len() == commit.files.len() && in_fallback.len() == commit.fallback_files.len() {
+        return Ok(Recovery::Completed);
+    }
+    sink.roll_back(&in_lake, &commit.files).await?;
+    fallback
+        .roll_back(&in_fallback, &commit.fallback_files)
+        .await?;
+    Ok(Recovery::RolledBack)
 }
 
 /// Where [`FormatSink::write`] put an event.
@@ -384,16 +543,8 @@ pub enum Written {
     /// In the archive (or the Security Lake source of its class).
     Archive,
     /// In a Security Lake's fallback destination: it maps to OCSF Base Event, which no
-    /// Security Lake source takes ([`SecurityLake::with_fallback`](crate::SecurityLake::with_fallback)).
+    /// Security Lake source takes ([`FormatSink::open_with_fallback`]).
     Fallback,
-}
-
-/// Where `sink` put `record`.
-fn written(sink: &Sink<OcsfRecord>, record: &OcsfRecord) -> Written {
-    match sink.layout() {
-        Layout::SecurityLake(_) if record.class_uid == BASE_EVENT => Written::Fallback,
-        _ => Written::Archive,
-    }
 }
 
 /// A sink's failure during a run.

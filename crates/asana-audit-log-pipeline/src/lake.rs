@@ -7,8 +7,8 @@ use asana_audit_log_ocsf::arrow::SecurityLakeSource;
 use asana_audit_log_ocsf::{OcsfClass, OcsfVersion, mapping_table};
 use chrono::{DateTime, Utc};
 
+use crate::destination::Destination;
 use crate::error::Error;
-use crate::sink::Partitioning;
 
 /// Base Event's `class_uid` as a table's value.
 pub(crate) const BASE_EVENT: &str = "0";
@@ -18,9 +18,10 @@ pub(crate) const BASE_EVENT: &str = "0";
 /// (`provider.location`), with the region and account its objects are filed under.
 ///
 /// Every class the mapping can give but Base Event needs a location (Base Event, class 0, has
-/// no Security Lake class: events that map to it need a destination of their own). All locations must be in one bucket:
-/// a lake keeps its sources in the bucket of its region, and one bucket lets every file of a
-/// commit be put in place, and undone, as one.
+/// no Security Lake class: events that map to it go to a fallback destination, see
+/// [`FormatSink::open_with_fallback`](crate::FormatSink::open_with_fallback)). All locations
+/// must be in one bucket: a lake keeps its sources in the bucket of its region, which is then
+/// the one destination of the lake's files.
 ///
 /// ```
 /// use asana_audit_log_ocsf::OcsfClass;
@@ -41,8 +42,6 @@ pub struct SecurityLake {
     account_id: String,
     /// Per class (its uid as text, the sink's table), its source.
     sources: Vec<(String, SecurityLakeSource)>,
-    /// Where events of no Security Lake class go, below the bucket (no final `/`).
-    fallback: Option<String>,
 }
 
 impl SecurityLake {
@@ -118,65 +117,36 @@ impl SecurityLake {
                 .into_iter()
                 .map(|(class, source)| (class.uid().to_string(), source))
                 .collect(),
-            fallback: None,
         })
     }
 
-    /// The lake with a fallback destination at `url`, in the lake's bucket and outside every
-    /// source's location: events that map to OCSF Base Event (class 0, which no Security Lake
-    /// source takes: events whose resource has neither a gid nor a name, of any type, known or
-    /// new) land there in full, as Asana sent them, in Parquet files of the raw schema
-    /// ([`parquet_schema`](crate::parquet_schema)) under `event_date=YYYY-MM-DD/` folders.
-    /// One bucket lets a commit put the lake's files and these in place as one, so that both
-    /// hold every event exactly once under one checkpoint.
+    /// Refuses a fallback destination that overlaps a source's location (inside one, or
+    /// holding one): its files would be filed with a class's, or the lake's under it.
     ///
     /// ```
     /// # use asana_audit_log_ocsf::OcsfClass;
-    /// # use asana_audit_log_pipeline::SecurityLake;
+    /// # use asana_audit_log_pipeline::{Destination, SecurityLake};
     /// # let locations = OcsfClass::ALL.into_iter().filter(|&c| c != OcsfClass::BaseEvent)
     /// #     .map(|c| (c, format!("s3://lake/ext/asana-{}/", c.uid())));
-    /// let lake = SecurityLake::new("eu-west-1", "123456789012", locations)?
-    ///     .with_fallback("s3://lake/asana-unmapped/")?;
-    /// assert!(SecurityLake::new("eu-west-1", "1", []).is_err());
+    /// let lake = SecurityLake::new("eu-west-1", "123456789012", locations)?;
+    /// assert!(lake.check_fallback(&Destination::parse("s3://acme-audit/asana-unmapped/")?).is_ok());
+    /// assert!(lake.check_fallback(&Destination::parse("s3://lake/ext/")?).is_err());
     /// # Ok::<(), asana_audit_log_pipeline::Error>(())
     /// ```
-    pub fn with_fallback(mut self, url: &str) -> Result<SecurityLake, Error> {
-        let bucket = self.bucket_url();
-        let refuse = |why: String| {
-            Err(Error::refused(format!(
-                "the fallback destination {url} {why}; give a prefix in the lake's bucket, \
-                 e.g. {bucket}asana-unmapped/ (one bucket lets one commit cover both)"
-            )))
-        };
-        let Some(path) = url.strip_prefix(bucket.as_str()) else {
-            return refuse(format!("is not in the lake's bucket {bucket}"));
-        };
-        let path = path.trim_end_matches('/');
-        let sound = !path.is_empty()
-            && path.split('/').all(|part| {
-                !part.is_empty() && part != "." && part != ".." && !part.contains(['=', '?', '#'])
-            });
-        if !sound {
-            return refuse("has no sound path below the bucket".to_owned());
-        }
-        let prefix = format!("{path}/");
+    pub fn check_fallback(&self, fallback: &Destination) -> Result<(), Error> {
+        let theirs = format!("{}/", fallback.url().trim_end_matches('/'));
         for (_, source) in &self.sources {
             let location = source.location();
-            let theirs = location.strip_prefix(bucket.as_str()).unwrap_or(&location);
-            if theirs.starts_with(&prefix) || prefix.starts_with(theirs) {
-                return refuse(format!(
-                    "overlaps the location of a custom source ({location})"
-                ));
+            if theirs.starts_with(&location) || location.starts_with(&theirs) {
+                return Err(Error::refused(format!(
+                    "the fallback destination {} overlaps the location of a Security Lake \
+                     source ({location}); give it a place of its own, e.g. beside the lake in \
+                     a bucket of yours",
+                    fallback.url()
+                )));
             }
         }
-        self.fallback = Some(path.to_owned());
-        Ok(self)
-    }
-
-    /// The fallback destination's URL, when there is one (see [`with_fallback`](Self::with_fallback)).
-    pub fn fallback_url(&self) -> Option<String> {
-        let fallback = self.fallback.as_ref()?;
-        Some(format!("{}{fallback}/", self.bucket_url()))
+        Ok(())
     }
 
     /// The bucket all sources are in, as a URL: `s3://<bucket>/`.
@@ -198,13 +168,8 @@ impl SecurityLake {
     }
 
     /// The folder (below the bucket, without a final `/`) of an event of the class whose uid
-    /// is `class_uid`, created at `at`: its source's, or for Base Event the fallback
-    /// destination's; `None` for a class without either.
+    /// is `class_uid`, created at `at`; `None` for a class without a source (Base Event).
     pub(crate) fn folder(&self, class_uid: &str, at: DateTime<Utc>) -> Option<String> {
-        if class_uid == BASE_EVENT {
-            let fallback = self.fallback.as_ref()?;
-            return Some(format!("{fallback}/{}", Partitioning::Day.folder(at)));
-        }
         let (_, source) = self.sources.iter().find(|(uid, _)| uid == class_uid)?;
         let mut prefix = source.prefix(at.date_naive());
         prefix.pop();
@@ -300,27 +265,28 @@ mod tests {
         );
         assert_eq!(lake.folder("0", at), None);
         assert_eq!(lake.bucket_url(), "s3://lake/");
-        let lake = lake.with_fallback("s3://lake/raw/asana").unwrap();
-        assert_eq!(
-            lake.folder("0", at).unwrap(),
-            "raw/asana/event_date=2026-11-30"
-        );
-        assert_eq!(lake.fallback_url().unwrap(), "s3://lake/raw/asana/");
     }
 
     #[test]
-    fn a_fallback_outside_the_bucket_or_in_a_source_is_refused() {
+    fn a_fallback_in_or_above_a_source_is_refused() {
         let lake = SecurityLake::new("eu-west-1", "1", all_but(&[], "lake")).unwrap();
-        for (url, why) in [
-            ("s3://other/raw/", "is not in the lake's bucket s3://lake/"),
-            ("/tmp/raw", "is not in the lake's bucket"),
-            ("s3://lake/", "has no sound path"),
-            ("s3://lake/raw/../x", "has no sound path"),
-            ("s3://lake/ext/asana-3002/1.0/raw", "overlaps the location"),
-            ("s3://lake/ext", "overlaps the location"),
+        for url in ["s3://lake/raw/", "s3://elsewhere/ext/", "/tmp/raw"] {
+            lake.check_fallback(&Destination::parse(url).unwrap())
+                .unwrap();
+        }
+        for url in [
+            "s3://lake/ext/asana-3002/1.0/raw",
+            "s3://lake/ext",
+            "s3://lake/",
         ] {
-            let message = refusal(lake.clone().with_fallback(url));
-            assert!(message.contains(why), "{url}: {message}");
+            let refused = lake.check_fallback(&Destination::parse(url).unwrap());
+            let Err(Error::Refused { message }) = refused else {
+                panic!("{url}: not refused");
+            };
+            assert!(
+                message.contains("overlaps the location"),
+                "{url}: {message}"
+            );
         }
     }
 

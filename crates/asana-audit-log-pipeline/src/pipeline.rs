@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
-use crate::destination::is_url;
+use crate::destination::{Destination, is_url};
 use crate::error::Error;
 use crate::format::{Format, FormatSink, Written};
 use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
-use crate::sink::{Commit, Recovery, SinkOptions};
+use crate::sink::{Commit, Layout, Recovery, SinkOptions};
 use crate::state::{KeptLease, Lease, StateObject};
 
 /// Save a checkpoint at least this often in time while events flow (also when the stream
@@ -60,7 +60,7 @@ pub trait Observer: Send + Sync {
 
     /// An event that maps to OCSF Base Event, which no Security Lake source takes, is being
     /// written, as received, to the lake's fallback destination
-    /// ([`SecurityLake::with_fallback`](crate::SecurityLake::with_fallback)).
+    /// ([`FormatSink::open_with_fallback`]).
     fn fallback(&self, event: &AuditLogEvent) {
         let _ = event;
     }
@@ -142,6 +142,11 @@ pub struct Pipeline {
     /// How an archive output's files are encoded, partitioned and rotated (default:
     /// [`SinkOptions::new`] with NDJSON).
     pub sink: SinkOptions,
+    /// With OCSF in a Security Lake ([`Layout::SecurityLake`](crate::Layout::SecurityLake)):
+    /// where the events of no Security Lake class (those that map to OCSF Base Event) land,
+    /// as received (default: none, and such a run is refused). Its files are committed with
+    /// the lake's, under the one checkpoint (see [`FormatSink::open_with_fallback`]).
+    pub fallback: Option<Destination>,
     /// Where progress is saved, and resumed from when it exists (default: nowhere): a local
     /// file, locked while the run holds it ([`Locks`]), or an object store URL (`s3://`,
     /// `gs://`, `az://`, configured as a [`Destination`](crate::Destination) is): then the
@@ -177,6 +182,7 @@ impl Pipeline {
             output,
             format: Format::Raw,
             sink: SinkOptions::new(crate::Encoding::Ndjson),
+            fallback: None,
             checkpoint: None,
             lease: Duration::from_secs(60),
             checkpoint_every: 10_000,
@@ -196,6 +202,28 @@ impl Pipeline {
         }
         if self.checkpoint_every == 0 {
             return Err(Error::refused("--checkpoint-every must be at least 1"));
+        }
+        let lake = match &self.sink.layout {
+            Layout::SecurityLake(lake) if self.format.is_ocsf() => Some(lake),
+            _ => None,
+        };
+        match (lake, &self.fallback) {
+            (Some(_), None) => {
+                return Err(Error::refused(
+                    "a Security Lake needs a fallback destination: events that map to OCSF \
+                     Base Event (their resource has neither a gid nor a name) have no Security \
+                     Lake class, and land there in full instead",
+                ));
+            }
+            (Some(lake), Some(fallback)) => lake.check_fallback(fallback)?,
+            (None, Some(fallback)) => {
+                return Err(Error::refused(format!(
+                    "a fallback destination ({}) is for the events of no Security Lake class: \
+                     it goes with OCSF in a Security Lake only",
+                    fallback.url()
+                )));
+            }
+            (None, None) => {}
         }
         // One writer per checkpoint: locked (or leased) before it is read.
         let mut locks = Locks::default();
@@ -234,6 +262,13 @@ impl Pipeline {
         })
     }
 
+    /// The mark of this pipeline's archive in `destination`, for its checkpoints.
+    fn archive_mark(&self, destination: &Destination) -> ArchiveMark {
+        let mut mark = ArchiveMark::new(destination, &self.sink, &self.format);
+        mark.fallback = self.fallback.as_ref().map(|f| f.url().to_owned());
+        mark
+    }
+
     fn checkpoint_path(&self) -> std::path::Display<'_> {
         self.checkpoint
             .as_deref()
@@ -262,17 +297,20 @@ impl Pipeline {
         }
         if let Some(mark) = &cp.archive {
             let wanted = match &self.output {
-                Output::Archive(destination) => {
-                    Some(ArchiveMark::new(destination, &self.sink, &self.format))
-                }
+                Output::Archive(destination) => Some(self.archive_mark(destination)),
                 _ => None,
             };
             return match wanted {
                 Some(wanted) if wanted == *mark => Ok(()),
                 _ => Err(Error::refused(format!(
-                    "checkpoint {path} belongs to --output {} with --encoding {} --partition {}; \
-                     pass those to resume it, or use another --checkpoint file",
-                    mark.url, mark.encoding, mark.partition
+                    "checkpoint {path} belongs to --output {} with --encoding {} --partition \
+                     {}{}; pass those to resume it, or use another --checkpoint file",
+                    mark.url,
+                    mark.encoding,
+                    mark.partition,
+                    mark.fallback
+                        .as_ref()
+                        .map_or_else(String::new, |url| format!(" --fallback-output {url}"))
                 ))),
             };
         }
@@ -516,10 +554,14 @@ impl Planned {
                 }
             }
             Target::Archive(destination) => {
-                let mark = ArchiveMark::new(&destination, &pipeline.sink, &pipeline.format);
-                let sink =
-                    FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
-                        .await?;
+                let mark = pipeline.archive_mark(&destination);
+                let sink = FormatSink::open_with_fallback(
+                    destination,
+                    pipeline.sink.clone(),
+                    pipeline.format.clone(),
+                    pipeline.fallback.clone(),
+                )
+                .await?;
                 if let Some(cp) = &mut checkpoint {
                     pipeline.recover(&sink, cp, &mut state, observer).await?;
                 }
