@@ -245,8 +245,8 @@ impl FormatSink {
         FormatSink::open_with_fallback(destination, options, format, None).await
     }
 
-    /// [`open`](Self::open), with a fallback destination for a Security Lake
-    /// ([`Layout::SecurityLake`], OCSF): events that map to OCSF Base Event, which no Security
+    /// [`open`](Self::open), with a fallback destination, which OCSF in a Security Lake
+    /// ([`Layout::SecurityLake`]) needs and nothing else takes (refused otherwise): events that map to OCSF Base Event, which no Security
     /// Lake source takes (their resource has neither a gid nor a name), land there in full,
     /// as received, in the options' encoding and day folders (`event_date=YYYY-MM-DD/`),
     /// instead of failing the write. Its files are committed with the lake's, in one commit
@@ -257,19 +257,7 @@ impl FormatSink {
         format: Format,
         fallback: Option<Destination>,
     ) -> Result<FormatSink, Error> {
-        match (&format, &options.layout, &fallback) {
-            (Format::Ocsf(_), Layout::SecurityLake(lake), Some(fallback)) => {
-                lake.check_fallback(fallback)?;
-            }
-            (_, _, Some(fallback)) => {
-                return Err(Error::refused(format!(
-                    "a fallback destination ({}) is for the events of no Security Lake class: \
-                     it goes with OCSF in a Security Lake only",
-                    fallback.url()
-                )));
-            }
-            _ => {}
-        }
+        check_fallback(&format, &options.layout, fallback.as_ref())?;
         let fallback = match fallback {
             Some(destination) => {
                 let mut options = options.clone();
@@ -406,6 +394,35 @@ impl FormatSink {
             } => recover_both(sink, fallback, commit).await,
         }
         .map_err(committing)
+    }
+}
+
+/// Refuses a fallback destination where it has no place, and its absence where it must be:
+/// OCSF in a Security Lake needs one (outside the sources' locations), anything else takes
+/// none; and events as received in a Security Lake, which takes OCSF only.
+pub(crate) fn check_fallback(
+    format: &Format,
+    layout: &Layout,
+    fallback: Option<&Destination>,
+) -> Result<(), Error> {
+    match (format, layout, fallback) {
+        (Format::Ocsf(_), Layout::SecurityLake(lake), Some(fallback)) => {
+            lake.check_fallback(fallback)
+        }
+        (Format::Ocsf(_), Layout::SecurityLake(_), None) => Err(Error::refused(
+            "a Security Lake needs a fallback destination: events that map to OCSF Base Event \
+             (their resource has neither a gid nor a name) have no Security Lake class, and \
+             land there in full instead",
+        )),
+        (Format::Raw, Layout::SecurityLake(_), _) => Err(Error::refused(
+            "a Security Lake takes OCSF events only: its sources are OCSF classes",
+        )),
+        (_, _, Some(fallback)) => Err(Error::refused(format!(
+            "a fallback destination ({}) is for the events of no Security Lake class: it goes \
+             with OCSF in a Security Lake only",
+            fallback.url()
+        ))),
+        (_, _, None) => Ok(()),
     }
 }
 

@@ -96,9 +96,9 @@ impl SecurityLake {
             .collect();
         if !missing.is_empty() {
             let mut message = String::from(
-                "no Security Lake location is given for every OCSF class the events can map to; \
-                 register a custom source for each (one class per source) and give its \
-                 provider.location:",
+                "OCSF classes the events can map to have no Security Lake location; register a \
+                 custom source for each (Security Lake takes one class per source) and give its \
+                 provider.location. Without a location:",
             );
             for class in missing {
                 let _ = write!(

@@ -17,7 +17,7 @@ use crate::format::{Format, FormatSink, Written};
 use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
-use crate::sink::{Commit, Layout, Recovery, SinkOptions};
+use crate::sink::{Commit, Recovery, SinkOptions};
 use crate::state::{KeptLease, Lease, StateObject};
 
 /// Save a checkpoint at least this often in time while events flow (also when the stream
@@ -203,28 +203,7 @@ impl Pipeline {
         if self.checkpoint_every == 0 {
             return Err(Error::refused("--checkpoint-every must be at least 1"));
         }
-        let lake = match &self.sink.layout {
-            Layout::SecurityLake(lake) if self.format.is_ocsf() => Some(lake),
-            _ => None,
-        };
-        match (lake, &self.fallback) {
-            (Some(_), None) => {
-                return Err(Error::refused(
-                    "a Security Lake needs a fallback destination: events that map to OCSF \
-                     Base Event (their resource has neither a gid nor a name) have no Security \
-                     Lake class, and land there in full instead",
-                ));
-            }
-            (Some(lake), Some(fallback)) => lake.check_fallback(fallback)?,
-            (None, Some(fallback)) => {
-                return Err(Error::refused(format!(
-                    "a fallback destination ({}) is for the events of no Security Lake class: \
-                     it goes with OCSF in a Security Lake only",
-                    fallback.url()
-                )));
-            }
-            (None, None) => {}
-        }
+        crate::format::check_fallback(&self.format, &self.sink.layout, self.fallback.as_ref())?;
         // One writer per checkpoint: locked (or leased) before it is read.
         let mut locks = Locks::default();
         let (state, checkpoint) =

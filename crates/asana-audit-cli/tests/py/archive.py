@@ -37,6 +37,8 @@ def s3_client():
 
 def download(url, into):
     """Copies every object under s3://bucket/prefix into the folder `into`."""
+    import botocore.exceptions
+
     bucket, _, prefix = url[len("s3://"):].partition("/")
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
@@ -46,7 +48,13 @@ def download(url, into):
             relative = key[len(prefix):].lstrip("/") if prefix else key
             target = os.path.join(into, relative)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            client.download_file(bucket, key, target)
+            try:
+                client.download_file(bucket, key, target)
+            except botocore.exceptions.ClientError as error:
+                # Read while a run works: a file listed a moment ago may have been taken back
+                # since (a killed run's unfinished commit, undone by its successor).
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                    raise
 
 
 # Azurite's well-known development account (the same for every installation).
