@@ -1213,12 +1213,24 @@ fn stateless_export(
 /// and writes nothing.
 async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u64) {
     let server = mock(2_500, 8).await;
-    let args = stateless_args(store);
+    kill_and_rerun_elsewhere(&server, store, &stateless_args(store), seed).await;
+    assert_exactly(&dump_from(store, "archive").await, &server, "stateless");
+}
+
+/// Kills `export` with `args` (its state in `store`) at least 20 times at random moments,
+/// each rerun from a new working folder, until one finishes; a rerun while a killed run's
+/// lease lasts must be refused with exit code 5 (at least once).
+async fn kill_and_rerun_elsewhere(
+    server: &MockServer,
+    store: &dyn Store,
+    args: &[String],
+    seed: u64,
+) {
     let mut delays = Delays(seed);
     let (mut kills, mut refused) = (0, 0);
     let finished = loop {
         let cwd = tempfile::tempdir().unwrap();
-        let mut cmd = stateless_export(&server, store, &args, cwd.path());
+        let mut cmd = stateless_export(server, store, args, cwd.path());
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1246,7 +1258,7 @@ async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u
             // The last run goes to the end, once the last killed run's lease has expired.
             loop {
                 let cwd = tempfile::tempdir().unwrap();
-                let out = run(stateless_export(&server, store, &args, cwd.path())).await;
+                let out = run(stateless_export(server, store, args, cwd.path())).await;
                 match out.status.code() {
                     Some(5) => tokio::time::sleep(Duration::from_millis(300)).await,
                     Some(0) => break,
@@ -1261,7 +1273,25 @@ async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u
         "the export finished after {finished} kills; slow it down"
     );
     assert!(refused > 0, "no rerun met a live lease");
-    assert_exactly(&dump_from(store, "archive").await, &server, "stateless");
+}
+
+/// A Security Lake run with its checkpoint and lease in S3, killed at random moments and rerun
+/// from other folders: every event once, across the sources and the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_lake_with_state_in_s3_survives_kills_and_reruns_from_other_folders() {
+    let server = mock(2_500, 8).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::lake();
+    s3.create_bucket("state");
+    let checkpoint = s3.url("checkpoints/lake.ckpt");
+    let mut args = small_commits(Path::new(&checkpoint));
+    args.extend(["--lease", "1s"].map(String::from));
+    args.extend(lake_args());
+    kill_and_rerun_elsewhere(&server, &s3, &args, 47).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "lake with state in S3 after kills");
+    assert!(!lake.fallback.is_empty());
 }
 
 /// With the checkpoint and its lease in S3 (moto's conditional writes).
