@@ -960,7 +960,7 @@ async fn follow_commits_files_by_age_and_on_interrupt() {
 
 /// `convert` of an export into a Security Lake needs no --output (the lake's bucket is it)
 /// and files every event once, in its class's source or the fallback, logging each fallback
-/// type once.
+/// type once, and a --rotate-after outside AWS's guidance once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_lands_an_export_in_a_security_lake() {
     let server = mock(600, 0).await;
@@ -970,7 +970,11 @@ async fn convert_lands_an_export_in_a_security_lake() {
     std::fs::write(&input, server.events_json().join("\n") + "\n").unwrap();
     let s3 = S3::lake();
     let mut convert = cmd();
-    convert.arg("convert").arg(&input).args(lake_args());
+    convert
+        .arg("convert")
+        .arg(&input)
+        .args(lake_args())
+        .args(["--rotate-after", "1m"]);
     s3.configure(&mut convert);
     let out = run_ok(convert).await;
     let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
@@ -980,6 +984,13 @@ async fn convert_lands_an_export_in_a_security_lake() {
         log.matches("no Security Lake source takes").count(),
         3,
         "one line per type that fell back: {log}"
+    );
+    // Committing more often than every 5 minutes is outside AWS's guidance: said once.
+    assert_eq!(
+        log.matches("between every 5 minutes and once a day")
+            .count(),
+        1,
+        "{log}"
     );
 }
 
