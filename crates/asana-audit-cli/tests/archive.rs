@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use asana_audit_log_mock::{Latency, MockServer};
 use asana_audit_log_pipeline::OcsfClass;
 use common::{
-    Delays, against, cmd, events_written, interrupt, output_and_checkpoint, run, run_ok, text,
-    wait_for_committed,
+    Delays, against, cmd, events_written, free_addr, get, interrupt, output_and_checkpoint, run,
+    run_ok, sample, text, wait_for_committed,
 };
 use serde_json::Value;
 
@@ -992,6 +992,41 @@ async fn convert_lands_an_export_in_a_security_lake() {
         1,
         "{log}"
     );
+}
+
+/// `follow` into a Security Lake counts the events sent to the fallback destination in its
+/// metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_counts_the_fallback_events_in_its_metrics() {
+    let server = mock(300, 0).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::lake();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("lake.ckpt");
+    let addr = free_addr();
+    let mut follow = against(&server, "follow");
+    follow
+        .args(["--requests-per-minute", "0", "--poll-interval", "1s"])
+        .args(["--rotate-after", "1s", "--metrics-addr", &addr])
+        .arg("--checkpoint")
+        .arg(&checkpoint)
+        .args(lake_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    s3.configure(&mut follow);
+    let child = follow.spawn().unwrap();
+    wait_for_committed(&checkpoint, 330).await;
+    let (status, scrape) = get(&addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let ws = server.workspace_gid();
+    let series = |name: &str| format!("asana_audit_{name}{{workspace=\"{ws}\"}}");
+    assert_eq!(sample(&scrape, &series("events_received_total")), 330.0);
+    assert_eq!(sample(&scrape, &series("fallback_events_total")), 30.0);
+    let out = interrupt(child).await;
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "follow into a lake");
+    assert_eq!(lake.fallback.len(), 30);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
