@@ -281,8 +281,8 @@ pub struct ArchiveArgs {
     #[arg(long, value_enum, value_name = "VERSION")]
     pub ocsf_version: Option<OcsfVersion>,
 
-    /// Land OCSF 1.1 Parquet in an Amazon Security Lake, region REGION and account (or
-    /// external id) ACCOUNT: each OCSF class in the custom source --security-lake-source
+    /// Land OCSF 1.1 Parquet in an Amazon Security Lake, region REGION and AWS account
+    /// ACCOUNT: each OCSF class in the custom source --security-lake-source
     /// gives for it, under <location>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/, and
     /// the events of no Security Lake class in --fallback-output. Implies --format ocsf
     /// --ocsf-version 1.1 --encoding parquet; --output, when given, must be the lake's
