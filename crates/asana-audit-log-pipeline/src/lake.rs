@@ -71,6 +71,18 @@ impl SecurityLake {
             }
             let source = SecurityLakeSource::new(&location, region, account_id)
                 .map_err(|e| Error::refused(format!("{name}: {e}")))?;
+            if let Some((other, _)) = sources
+                .iter()
+                .find(|(_, s)| overlap(&s.location(), &source.location()))
+            {
+                return Err(Error::refused(format!(
+                    "{name} and {} are given the same Security Lake location, or one inside the \
+                     other ({}); Security Lake takes one class per custom source: give each \
+                     class the location of its own",
+                    class_label(*other),
+                    source.location()
+                )));
+            }
             sources.push((class, source));
         }
         if let Some((first_class, first)) = sources.first() {
@@ -137,7 +149,7 @@ impl SecurityLake {
         let theirs = format!("{}/", fallback.url().trim_end_matches('/'));
         for (_, source) in &self.sources {
             let location = source.location();
-            if theirs.starts_with(&location) || location.starts_with(&theirs) {
+            if overlap(&theirs, &location) {
                 return Err(Error::refused(format!(
                     "the fallback destination {} overlaps the location of a Security Lake \
                      source ({location}); give it a place of its own, e.g. beside the lake in \
@@ -203,6 +215,11 @@ impl SecurityLake {
                 )
             })
     }
+}
+
+/// Whether two locations (URLs ending in `/`) are the same or one is inside the other.
+fn overlap(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
 }
 
 /// `Account Change (3001, account_change)`.
@@ -325,6 +342,25 @@ mod tests {
         twice.push((OcsfClass::Authentication, "s3://lake/ext/auth2/".into()));
         let message = refusal(SecurityLake::new("eu-west-1", "1", twice));
         assert!(message.contains("two Security Lake locations"), "{message}");
+
+        let mut shared = all_but(&[OcsfClass::FileHosting], "lake");
+        shared.push((
+            OcsfClass::FileHosting,
+            "s3://lake/ext/asana-3002/1.0".into(),
+        ));
+        let message = refusal(SecurityLake::new("eu-west-1", "1", shared));
+        assert!(
+            message.contains("File Hosting Activity (6006, file_hosting) and Authentication"),
+            "{message}"
+        );
+        assert!(message.contains("one class per custom source"), "{message}");
+        let mut nested = all_but(&[OcsfClass::FileHosting], "lake");
+        nested.push((
+            OcsfClass::FileHosting,
+            "s3://lake/ext/asana-3002/1.0/x/".into(),
+        ));
+        let message = refusal(SecurityLake::new("eu-west-1", "1", nested));
+        assert!(message.contains("one inside the other"), "{message}");
 
         let message = refusal(SecurityLake::new(
             "eu-west-1",
