@@ -15,6 +15,10 @@
 //!   size and age ([`SinkOptions`]), and commits them with a protocol that lets the caller's
 //!   checkpoint cover only events that are durably stored ([`Sink::commit`],
 //!   [`Sink::recover`]);
+//! - [`SecurityLake`]: OCSF events into Amazon Security Lake, each class under the location of
+//!   its custom source ([`Layout::SecurityLake`]), and the events of no Security Lake class, as
+//!   received, in a fallback destination committed with the lake's files
+//!   ([`FormatSink::open_with_fallback`], [`Pipeline::fallback`]);
 //! - [`read`]: the files this crate writes, read back record by record.
 //!
 //! The [`Pipeline`] page has an example of a whole run; the one below uses the [`Sink`] alone.
