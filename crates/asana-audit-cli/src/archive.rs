@@ -116,8 +116,9 @@ pub fn fallback(args: &ArchiveArgs) -> Result<Option<Destination>, CliError> {
     lake(args)?;
     args.fallback_output
         .as_deref()
-        .map(|text| {
-            Destination::parse(text)
+        .map(|path| {
+            let text = path.to_string_lossy();
+            Destination::parse(&text)
                 .map_err(|e| CliError::input(format!("--fallback-output {text}: {e}")))
         })
         .transpose()

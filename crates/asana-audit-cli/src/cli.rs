@@ -306,8 +306,8 @@ pub struct ArchiveArgs {
     /// s3://acme-audit/asana-unmapped/) outside the sources' locations; its files are committed
     /// with the lake's, under the one checkpoint. Required with --security-lake; each type is
     /// logged once and counted in the metrics.
-    #[arg(long, value_name = "DIR|URL")]
-    pub fallback_output: Option<String>,
+    #[arg(long, value_name = "DIR|URL", value_hint = ValueHint::AnyPath)]
+    pub fallback_output: Option<PathBuf>,
 
     /// Encoding of the files: ndjson (the bytes Asana sent), ndjson.gz, ndjson.zst or parquet
     /// (typed columns plus each event's exact JSON). Only ndjson goes to a file or standard

@@ -825,6 +825,15 @@ mod tests {
         let fallback = crate::archive::fallback(archive).unwrap().unwrap();
         assert_eq!(fallback.url(), "s3://acme-audit/asana-unmapped");
 
+        // A relative fallback destination is relative to the file, as other paths are.
+        let relative = example.replace("s3://acme-audit/asana-unmapped/", "unmapped/");
+        let (draft, errors) = first_draft(&relative);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            draft.follow.source.archive.fallback_output.as_deref(),
+            Some(Path::new("/etc/asana/unmapped/"))
+        );
+
         // A list of CLASS=LOCATION is read the same; each value goes through the flag's
         // parser.
         let text = "[[source]]\nworkspace = 12\ntoken_env = \"T\"\ncheckpoint = \"a.ckpt\"\n\
