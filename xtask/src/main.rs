@@ -10,7 +10,8 @@
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
 //!   upstream Asana spec and fails on any difference `openapi/README.md` does not declare;
 //! - `cargo xtask test` runs every check CI runs: MSRV vs dependencies, fmt, clippy,
-//!   generate --check, the tests, then packs the published crates, builds each from its packed
+//!   generate --check, the tests, the deployment examples of `contrib/` (the systemd unit, the
+//!   example configuration, the Kubernetes manifests and their configuration), then packs the published crates, builds each from its packed
 //!   files and runs a program outside the workspace that uses them;
 //! - `cargo xtask bench` measures the clients against the mock server and writes BENCHMARKS.md
 //!   (`--smoke`: a quick end-to-end run for CI that writes nothing);
@@ -36,6 +37,7 @@ mod catalogue;
 mod drift;
 mod findings_table;
 mod generate;
+mod kubernetes;
 mod msrv;
 mod nodeenv;
 mod ocsf_table;

@@ -19,7 +19,7 @@ pub struct Pin {
 
 /// The packages the tests' Python side needs (`crates/asana-audit-cli/tests/py/archive.py`):
 /// an S3-compatible server, Azurite's blob client, and readers that are not ours (DuckDB,
-/// pyarrow, Spark).
+/// pyarrow, Spark); and the Kubernetes schemas xtask validates `contrib/kubernetes/` with.
 pub const TEST_PINS: &[Pin] = &[
     Pin {
         spec: "moto[server]",
@@ -46,6 +46,13 @@ pub const TEST_PINS: &[Pin] = &[
         spec: "azure-storage-blob",
         dist: "azure-storage-blob",
         version: "12.31.1",
+    },
+    // The Kubernetes schemas, shipped in the package (so it validates offline), for the
+    // manifests of contrib/kubernetes/.
+    Pin {
+        spec: "kubernetes-validate",
+        dist: "kubernetes-validate",
+        version: "1.37.0",
     },
     // Apache Spark in local mode (it runs on the machine's Java, 17 or later).
     Pin {

@@ -90,19 +90,30 @@ pub fn check_example(root: &Path, binary: &Path) -> Result<std::result::Result<(
         &config,
         example.replace(STATE_DIRECTORY, &dir.display().to_string()),
     )?;
-    let out = Command::new(binary)
+    let mut command = Command::new(binary);
+    command.env("CREDENTIALS_DIRECTORY", &credentials);
+    run_check(command, &config, 2)
+}
+
+/// Runs `command` (the CLI) as `run --check --config <config>`: `Err` with what it said
+/// unless it succeeds and prepares `sources` sources.
+pub fn run_check(
+    mut command: Command,
+    config: &Path,
+    sources: usize,
+) -> Result<std::result::Result<(), String>> {
+    let out = command
         .args(["run", "--check", "--config"])
-        .arg(&config)
-        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .arg(config)
         .output()
-        .with_context(|| format!("running {}", binary.display()))?;
+        .with_context(|| format!("running {}", command.get_program().display()))?;
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(
-        if out.status.success() && said.contains("2 sources ready") {
+        if out.status.success() && said.contains(&format!("{sources} sources ready")) {
             Ok(())
         } else {
             Err(format!("{}\n{said}", out.status))

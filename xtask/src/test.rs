@@ -37,6 +37,17 @@ const STEPS: &[(&str, &[&str])] = &[
     ("tests", &["test", "--workspace", "--locked"]),
 ];
 
+/// Whether a check passed; what it said when it did not is printed.
+fn reported(verdict: std::result::Result<(), String>) -> bool {
+    match verdict {
+        Ok(()) => true,
+        Err(said) => {
+            eprintln!("{said}");
+            false
+        }
+    }
+}
+
 /// Runs one step, printing what it does and how long it took; `Ok(false)` when it failed.
 fn step(name: &str, what: &str, run: impl FnOnce() -> Result<bool>) -> Result<bool> {
     let started = Instant::now();
@@ -123,13 +134,24 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         ),
         || {
             let binary = root.join("target/debug/asana-audit");
-            Ok(match crate::systemd::check_example(root, &binary)? {
-                Ok(()) => true,
-                Err(said) => {
-                    eprintln!("{said}");
-                    false
-                }
-            })
+            Ok(reported(crate::systemd::check_example(root, &binary)?))
+        },
+    )? {
+        return Ok(ExitCode::FAILURE);
+    }
+    if !step(
+        "the Kubernetes example",
+        &format!(
+            "kubernetes-validate --strict {}/*.yaml; asana-audit run --check on its ConfigMap \
+             against moto",
+            crate::kubernetes::MANIFESTS
+        ),
+        || {
+            let python = crate::pyenv::test_venv(&crate::bench::target_dir(root))?;
+            let manifests = root.join(crate::kubernetes::MANIFESTS);
+            let binary = root.join("target/debug/asana-audit");
+            Ok(reported(crate::kubernetes::validate(&manifests, &python)?)
+                && reported(crate::kubernetes::check_config(root, &binary, &python)?))
         },
     )? {
         return Ok(ExitCode::FAILURE);

@@ -1,20 +1,38 @@
-//! The archive flags (`--format`, `--ocsf-version`, `--encoding`, `--security-lake`,
-//! `--partition`, rotation) read into the pipeline's values: the output, the sink's options,
-//! the format.
+//! The archive flags (`--format`, `--ocsf-version`, `--encoding`, `--security-lake` and its
+//! sources, `--partition`, rotation) read into the pipeline's values: the output, the sink's
+//! options, the format.
 
 use std::path::Path;
+use std::time::Duration;
 
 use asana_audit_log_pipeline::{
-    Encoding, Format, Layout, OcsfVersion, Output, Partitioning, SinkOptions,
+    Destination, Encoding, Format, Layout, OcsfVersion, Output, Partitioning, SecurityLake,
+    SinkOptions,
 };
 
 use crate::cli::{self, ArchiveArgs, PartitionBy};
 use crate::error::CliError;
 
+/// The file size at which a file is committed, unless `--rotate-size` says otherwise.
+const ROTATE_SIZE: u64 = 128 << 20;
+
+/// The same for Security Lake: AWS's guidance for custom sources (the Security Lake user
+/// guide, "Collecting data from custom sources in Security Lake", best practices:
+/// <https://docs.aws.amazon.com/security-lake/latest/userguide/custom-sources.html>) is to
+/// send objects between every 5 minutes and once per event day, more often only when they
+/// are larger than 256 MB. `--rotate-after`'s default (10 minutes) is within that window.
+const LAKE_ROTATE_SIZE: u64 = 256 << 20;
+
+/// The commit intervals AWS's guidance for Security Lake custom sources allows (see
+/// [`LAKE_ROTATE_SIZE`]).
+const LAKE_CADENCE: (Duration, Duration) = (Duration::from_secs(300), Duration::from_secs(86_400));
+
 /// Reads `--output` with the encoding `args` ask for (see [`Output::parse`]), once the flags
 /// are found not to contradict each other (`--security-lake` with another encoding or OCSF
-/// version, `--ocsf-version` without OCSF).
-pub fn output(output: &Path, args: &ArchiveArgs) -> Result<Output, CliError> {
+/// version or an output outside its bucket, `--ocsf-version` without OCSF). With
+/// `--security-lake`, `output` may be absent (`None`, or `-` for the flag's default): the
+/// lake's bucket is the output.
+pub fn output(output: Option<&Path>, args: &ArchiveArgs) -> Result<Output, CliError> {
     let encoding = encoding(args);
     if args.security_lake.is_some() && encoding != Encoding::Parquet {
         return Err(CliError::input(
@@ -35,7 +53,75 @@ pub fn output(output: &Path, args: &ArchiveArgs) -> Result<Output, CliError> {
         }
         _ => {}
     }
-    Ok(Output::parse(&output.to_string_lossy(), encoding)?)
+    let output = output.filter(|path| path.as_os_str() != "-");
+    if let Some(lake) = lake(args)? {
+        let bucket = Destination::parse(&lake.bucket_url())?;
+        if let Some(output) = output {
+            let given = Destination::parse(&output.to_string_lossy()).ok();
+            if given.as_ref().map(|d| d.url().trim_end_matches('/'))
+                != Some(bucket.url().trim_end_matches('/'))
+            {
+                return Err(CliError::input(format!(
+                    "--output {} is not the bucket of the --security-lake-source locations ({}); \
+                     files land at those locations: drop --output",
+                    output.display(),
+                    bucket.url()
+                )));
+            }
+        }
+        return Ok(Output::Archive(bucket));
+    }
+    let output = output.map_or_else(|| "-".into(), |path| path.to_string_lossy());
+    Ok(Output::parse(&output, encoding)?)
+}
+
+/// The Security Lake `args` describe (`--security-lake` and its `--security-lake-source`s),
+/// if any: refused when a class the events map to has no location, the locations are not in
+/// one bucket, or sources are given without `--security-lake`.
+fn lake(args: &ArchiveArgs) -> Result<Option<SecurityLake>, CliError> {
+    match &args.security_lake {
+        None if args.security_lake_source.is_empty() && args.fallback_output.is_none() => Ok(None),
+        None => Err(CliError::input(
+            "--security-lake-source and --fallback-output are for a Security Lake; add \
+             --security-lake REGION:ACCOUNT, or drop them",
+        )),
+        Some((region, account_id)) => {
+            let lake = SecurityLake::new(
+                region,
+                account_id,
+                args.security_lake_source.iter().cloned(),
+            )
+            .map_err(|e| {
+                CliError::input(format!(
+                    "{e}\n(give each as --security-lake-source CLASS=LOCATION, or \
+                             security_lake_source in a run configuration)"
+                ))
+            })?;
+            if args.fallback_output.is_none() {
+                return Err(CliError::input(
+                    "--security-lake needs --fallback-output: events that map to OCSF Base \
+                     Event (those whose resource has neither a gid nor a name, of any type) have \
+                     no Security Lake class, and are written in full there instead, e.g. \
+                     --fallback-output s3://BUCKET/asana-unmapped/",
+                ));
+            }
+            Ok(Some(lake))
+        }
+    }
+}
+
+/// Where `--fallback-output` says the events of no Security Lake class go (refused as
+/// [`output`] refuses a Security Lake, and when it is not a place for an archive).
+pub fn fallback(args: &ArchiveArgs) -> Result<Option<Destination>, CliError> {
+    lake(args)?;
+    args.fallback_output
+        .as_deref()
+        .map(|path| {
+            let text = path.to_string_lossy();
+            Destination::parse(&text)
+                .map_err(|e| CliError::input(format!("--fallback-output {text}: {e}")))
+        })
+        .transpose()
 }
 
 /// What `--format` (or `--security-lake`) asks events to be written as; `tenant` (the
@@ -65,24 +151,31 @@ pub fn encoding(args: &ArchiveArgs) -> Encoding {
     }
 }
 
-/// The sink options `args` ask for.
-pub fn options(args: &ArchiveArgs) -> SinkOptions {
-    let layout = match &args.security_lake {
-        Some((region, account_id)) => Layout::SecurityLake {
-            source_prefix: "asana-".to_owned(),
-            region: region.clone(),
-            account_id: account_id.clone(),
-        },
+/// The sink options `args` ask for (refused as [`output`] refuses a Security Lake).
+pub fn options(args: &ArchiveArgs) -> Result<SinkOptions, CliError> {
+    let lake = lake(args)?;
+    let mut options = SinkOptions::new(encoding(args));
+    options.max_file_bytes = args.rotate_size.unwrap_or(match lake {
+        Some(_) => LAKE_ROTATE_SIZE,
+        None => ROTATE_SIZE,
+    });
+    options.max_file_age = args.rotate_after;
+    if lake.is_some() && !(LAKE_CADENCE.0..=LAKE_CADENCE.1).contains(&args.rotate_after) {
+        tracing::warn!(
+            rotate_after = ?args.rotate_after,
+            "AWS asks Security Lake custom sources to send objects between every 5 minutes and \
+             once a day (more often only when they are over 256 MB); --rotate-after is outside \
+             that"
+        );
+    }
+    options.layout = match lake {
+        Some(lake) => Layout::SecurityLake(lake),
         None => Layout::Hive(match args.partition {
             PartitionBy::Day => Partitioning::Day,
             PartitionBy::Hour => Partitioning::Hour,
         }),
     };
-    let mut options = SinkOptions::new(encoding(args));
-    options.layout = layout;
-    options.max_file_bytes = args.rotate_size;
-    options.max_file_age = args.rotate_after;
     options.row_group_rows = usize::try_from(args.row_group_rows).unwrap_or(usize::MAX);
     options.staging_dir = args.staging_dir.clone();
-    options
+    Ok(options)
 }

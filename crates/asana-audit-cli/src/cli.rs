@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use asana_audit_log::EventsRequest;
 use asana_audit_log::types::{Actor, ActorType, EventType};
-use asana_audit_log_pipeline::Encoding;
+use asana_audit_log_pipeline::{Encoding, OcsfClass, SecurityLake};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, ValueHint};
 
@@ -314,12 +314,33 @@ pub struct ArchiveArgs {
     #[arg(long, value_enum, value_name = "VERSION")]
     pub ocsf_version: Option<OcsfVersion>,
 
-    /// Land OCSF Parquet where an Amazon Security Lake custom source reads it:
-    /// ext/asana-<class uid>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/ under --output,
-    /// one custom source per OCSF class. Implies --format ocsf --ocsf-version 1.1 --encoding
-    /// parquet.
+    /// Land OCSF 1.1 Parquet in an Amazon Security Lake, region REGION and AWS account
+    /// ACCOUNT: each OCSF class in the custom source --security-lake-source
+    /// gives for it, under <location>/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/, and
+    /// the events of no Security Lake class in --fallback-output. Implies --format ocsf
+    /// --ocsf-version 1.1 --encoding parquet; --output, when given, must be the lake's
+    /// bucket.
     #[arg(long, value_name = "REGION:ACCOUNT", value_parser = parse_security_lake)]
     pub security_lake: Option<(String, String)>,
+
+    /// With --security-lake: the location of the custom source of an OCSF class, as
+    /// CreateCustomLogSource returned it (provider.location, e.g.
+    /// s3://aws-security-data-lake-eu-west-1-abc123/ext/asana-auth/1.0/); CLASS is the
+    /// class's name or uid (authentication or 3002). Repeat it for each class the events map
+    /// to; a class without one is refused before any request, with the event types that map
+    /// to it. All locations are in the lake's one bucket.
+    #[arg(long, value_name = "CLASS=LOCATION", value_parser = parse_security_lake_source)]
+    pub security_lake_source: Vec<(OcsfClass, String)>,
+
+    /// With --security-lake: where events of no Security Lake class go, in full, as Asana
+    /// sent them (Parquet with --encoding parquet's columns, event_date=YYYY-MM-DD/ folders):
+    /// those that map to OCSF Base Event (an event whose resource has neither a gid nor a name fits no
+    /// other class, whatever its type, known or new). A directory or URL (e.g.
+    /// s3://acme-audit/asana-unmapped/) outside the sources' locations; its files are committed
+    /// with the lake's, under the one checkpoint. Required with --security-lake; each type is
+    /// logged once and counted in the metrics.
+    #[arg(long, value_name = "DIR|URL", value_hint = ValueHint::AnyPath)]
+    pub fallback_output: Option<PathBuf>,
 
     /// Encoding of the files: ndjson (the bytes Asana sent), ndjson.gz, ndjson.zst or parquet
     /// (typed columns plus each event's exact JSON). Only ndjson goes to a file or standard
@@ -332,9 +353,11 @@ pub struct ArchiveArgs {
     #[arg(long, value_enum, value_name = "BY", default_value_t = PartitionBy::Day)]
     pub partition: PartitionBy,
 
-    /// Commit a file once it holds about SIZE bytes (e.g. 64MiB, 1GB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB")]
-    pub rotate_size: u64,
+    /// Commit a file once it holds about SIZE bytes (e.g. 64MiB, 1GB) [default: 128MiB; with
+    /// --security-lake: 256MiB, as Security Lake takes objects more often than every 5
+    /// minutes only when they are larger than 256 MB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub rotate_size: Option<u64>,
 
     /// Commit a file at the latest DURATION after its first event: in follow, the archive
     /// trails the log by at most about this much.
@@ -389,6 +412,17 @@ pub fn parse_security_lake(text: &str) -> Result<(String, String), String> {
     Ok((region.to_owned(), account.to_owned()))
 }
 
+/// Parses `--security-lake-source CLASS=LOCATION`.
+pub fn parse_security_lake_source(text: &str) -> Result<(OcsfClass, String), String> {
+    let (class, location) = text.split_once('=').ok_or_else(|| {
+        format!(
+            "{text:?}: use CLASS=LOCATION, e.g. \
+             authentication=s3://aws-security-data-lake-eu-west-1-abc123/ext/asana-auth/1.0/"
+        )
+    })?;
+    Ok((SecurityLake::class(class)?, location.to_owned()))
+}
+
 /// Partition folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PartitionBy {
@@ -407,9 +441,15 @@ pub struct ConvertArgs {
 
     /// Where to write the events, in either --format: a new file, - for standard output, or a
     /// directory or URL (s3://, gs://, az://) for partitioned files (see --encoding). A path
-    /// is a directory when it exists as one, ends with /, or --encoding is not ndjson.
-    #[arg(long, short, value_name = "FILE|DIR|URL|-")]
-    pub output: PathBuf,
+    /// is a directory when it exists as one, ends with /, or --encoding is not ndjson. Not
+    /// needed with --security-lake.
+    #[arg(
+        long,
+        short,
+        value_name = "FILE|DIR|URL|-",
+        required_unless_present = "security_lake"
+    )]
+    pub output: Option<PathBuf>,
 
     /// What to do with a line that is not an event: stop (nothing after it is committed) or
     /// skip it and count it.

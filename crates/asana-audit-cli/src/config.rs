@@ -156,26 +156,34 @@ fn flag_words(
             Vec::new()
         });
     }
-    let mut text = match value.get_ref() {
-        DeValue::String(text) => text.to_string(),
-        // TOML keeps a bare gid or count as a number, and a bare time as a date-time.
-        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
-            .map_or_else(|_| i.as_str().to_string(), |n| n.to_string()),
-        DeValue::Datetime(datetime) => datetime.to_string(),
-        other => return Err(format!("expected a string, found {}", other.type_str())),
+    // A flag given several times takes a list of its values, or a table of `KEY=VALUE` ones.
+    let repeats = matches!(arg.get_action(), clap::ArgAction::Append);
+    let texts = match value.get_ref() {
+        DeValue::Array(items) if repeats => items
+            .iter()
+            .map(|item| scalar(item.get_ref()))
+            .collect::<Result<Vec<_>, _>>()?,
+        DeValue::Table(entries) if repeats => entries
+            .iter()
+            .map(|(key, item)| Ok(format!("{}={}", key.get_ref(), scalar(item.get_ref())?)))
+            .collect::<Result<Vec<_>, String>>()?,
+        other => vec![scalar(other)?],
     };
     let is_path = matches!(
         arg.get_value_hint(),
         ValueHint::AnyPath | ValueHint::FilePath | ValueHint::DirPath
     );
-    if is_path && text.is_empty() {
-        return Err("expected a path, found an empty string".to_string());
+    let mut words = Vec::new();
+    for mut text in texts {
+        if is_path && text.is_empty() {
+            return Err("expected a path, found an empty string".to_string());
+        }
+        // A URL stays as it is; a trailing / (which says "directory") survives the join.
+        if is_path && !text.contains("://") {
+            text = base.join(&text).display().to_string();
+        }
+        words.extend([flag.clone(), OsString::from(text)]);
     }
-    // A URL stays as it is; a trailing / (which says "directory") survives the join.
-    if is_path && !text.contains("://") {
-        text = base.join(&text).display().to_string();
-    }
-    let words = vec![flag, OsString::from(text)];
     // The flag alone, for an error about its value; how it goes with the other keys is
     // checked once all are read.
     let alone = ["run".into(), "--workspace".into(), OsString::new()]
@@ -192,6 +200,18 @@ fn flag_words(
         }
         _ => Ok(words),
     }
+}
+
+/// A configuration value as a flag's text: a string, or a number or date-time as written.
+fn scalar(value: &DeValue<'_>) -> Result<String, String> {
+    Ok(match value {
+        DeValue::String(text) => text.to_string(),
+        // TOML keeps a bare gid or count as a number, and a bare time as a date-time.
+        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
+            .map_or_else(|_| i.as_str().to_string(), |n| n.to_string()),
+        DeValue::Datetime(datetime) => datetime.to_string(),
+        other => return Err(format!("expected a string, found {}", other.type_str())),
+    })
 }
 
 /// What a clap error says of a value, without clap's decoration: the flag's parser's own
@@ -449,8 +469,8 @@ fn source(
             "`token_file`, `token_env` or `token_credential` (where its token is)",
         ),
         (
-            !seen.contains_key("output"),
-            "`output` (a file, directory or URL)",
+            !seen.contains_key("output") && !seen.contains_key("security_lake"),
+            "`output` (a file, directory or URL) or `security_lake`",
         ),
         (
             !seen.contains_key("checkpoint"),
@@ -520,7 +540,9 @@ async fn finish(
             checkpoints.entry(normalize(path)).or_insert(draft.at);
         }
         match destination_key(&draft.follow.source) {
-            _ if !draft.has_output => {}
+            // Sources of several workspaces may share a Security Lake: their events land in
+            // files of their own, each source's commits touch only those.
+            _ if !draft.has_output || draft.follow.source.archive.security_lake.is_some() => {}
             Ok(key) => {
                 if let Some(&first) = destinations.get(&key) {
                     let line = line_of(errors, first);
@@ -588,10 +610,12 @@ async fn finish(
 
 /// What makes two outputs the same: the destination's URL, or the file's path.
 fn destination_key(args: &SourceArgs) -> Result<String, CliError> {
-    Ok(match crate::archive::output(&args.output, &args.archive)? {
-        Output::Archive(destination) => destination.url().trim_end_matches('/').to_owned(),
-        _ => normalize(&args.output).display().to_string(),
-    })
+    Ok(
+        match crate::archive::output(Some(&args.output), &args.archive)? {
+            Output::Archive(destination) => destination.url().trim_end_matches('/').to_owned(),
+            _ => normalize(&args.output).display().to_string(),
+        },
+    )
 }
 
 /// A path made absolute and without `.` and `..`, without touching the disk.
@@ -747,12 +771,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_readme_example_prepares() {
-        let readme = include_str!("../README.md");
-        let example = readme
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|block| block.split("```").next())
-            .expect("a TOML example in the README");
+        let example = readme_toml("## Many workspaces in one process");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("tokens")).unwrap();
         std::fs::write(dir.path().join("tokens/acme"), "secret").unwrap();
@@ -762,6 +781,95 @@ mod tests {
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         assert_eq!(sources.len(), 2);
+    }
+
+    /// The first TOML example of the README's section that starts with `heading`.
+    fn readme_toml(heading: &str) -> &'static str {
+        include_str!("../README.md")
+            .split(heading)
+            .nth(1)
+            .and_then(|section| section.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .unwrap_or_else(|| panic!("no TOML example under {heading:?} in the README"))
+    }
+
+    /// The first `[[source]]` of `text` read (its keys only: no token, plan or request), and
+    /// the errors found.
+    fn first_draft(text: &str) -> (Draft, Vec<ConfigError>) {
+        let (document, syntax) = DeTable::parse_recoverable(text);
+        assert!(syntax.is_empty(), "{syntax:?}");
+        let sources = document.get_ref()["source"].get_ref().as_array().unwrap();
+        let keys = sources.iter().next().unwrap().get_ref().as_table().unwrap();
+        let mut errors = Errors {
+            text,
+            list: Vec::new(),
+        };
+        let draft = source(keys, 0, 0, Path::new("/etc/asana"), &mut errors);
+        (draft, errors.list)
+    }
+
+    /// The README's Security Lake source reads into the lake its command line gives: a source
+    /// per class from the table of `security_lake_source`, the fallback in the same bucket.
+    #[test]
+    fn the_readme_security_lake_source_reads_into_a_lake() {
+        let example = readme_toml("## OCSF and Amazon Security Lake");
+        let (draft, errors) = first_draft(example);
+        assert!(errors.is_empty(), "{errors:?}");
+        let archive = &draft.follow.source.archive;
+        assert_eq!(archive.security_lake_source.len(), 7);
+        let options = crate::archive::options(archive).unwrap();
+        assert!(matches!(
+            options.layout,
+            asana_audit_log_pipeline::Layout::SecurityLake(_)
+        ));
+        assert_eq!(options.max_file_bytes, 256 << 20);
+        let fallback = crate::archive::fallback(archive).unwrap().unwrap();
+        assert_eq!(fallback.url(), "s3://acme-audit/asana-unmapped");
+
+        // A relative fallback destination is relative to the file, as other paths are.
+        let relative = example.replace("s3://acme-audit/asana-unmapped/", "unmapped/");
+        let (draft, errors) = first_draft(&relative);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            draft.follow.source.archive.fallback_output.as_deref(),
+            Some(Path::new("/etc/asana/unmapped/"))
+        );
+
+        // A list of CLASS=LOCATION is read the same; each value goes through the flag's
+        // parser.
+        let text = "[[source]]\nworkspace = 12\ntoken_env = \"T\"\ncheckpoint = \"a.ckpt\"\n\
+                    security_lake = \"eu-west-1:123456789012\"\n\
+                    security_lake_source = [\"3002=s3://lake/ext/a/\", \"auth=s3://lake/ext/b/\"]\n";
+        let (_, errors) = first_draft(text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 6);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("`security_lake_source`: \"auth\" is not an OCSF class"),
+            "{errors:?}"
+        );
+    }
+
+    /// The README's collector with no disk reads without error, its output and checkpoint
+    /// URLs and only its staging folder local.
+    #[test]
+    fn the_readme_collector_with_no_disk_reads() {
+        let example = readme_toml("### With no disk: state in the bucket");
+        let (draft, errors) = first_draft(example);
+        assert!(errors.is_empty(), "{errors:?}");
+        let args = &draft.follow.source;
+        assert!(asana_audit_log_pipeline::is_url(
+            &args.output.to_string_lossy()
+        ));
+        let checkpoint = args.checkpoint.as_ref().unwrap();
+        assert!(asana_audit_log_pipeline::is_url(
+            &checkpoint.to_string_lossy()
+        ));
+        assert_eq!(
+            args.archive.staging_dir.as_deref(),
+            Some(Path::new("/tmp/asana-audit"))
+        );
     }
 
     /// The README lists every key a source takes, and no other.
@@ -802,7 +910,7 @@ mod tests {
             .unwrap();
         let args = &sources[0].args;
         assert_eq!(args.page_size, 50);
-        assert_eq!(args.archive.rotate_size, 1 << 20);
+        assert_eq!(args.archive.rotate_size, Some(1 << 20));
         assert_eq!(
             args.start_at.unwrap().to_rfc3339(),
             "2026-11-01T00:00:00+00:00"

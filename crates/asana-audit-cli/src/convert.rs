@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log_pipeline::read::trim_line;
-use asana_audit_log_pipeline::{Format, Output, Pipeline, Prepared};
+use asana_audit_log_pipeline::{Format, Observer, Output, Pipeline, Prepared};
 
 use crate::cli::{ConvertArgs, OnError};
 use crate::error::CliError;
@@ -193,7 +193,7 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
                 .map_err(|e| CliError::input(format!("cannot read {input_name}: {e}")))?,
         )
     };
-    let output = crate::archive::output(&args.output, &args.archive)?;
+    let output = crate::archive::output(args.output.as_deref(), &args.archive)?;
     if let Output::File(path) = &output
         && path.exists()
     {
@@ -205,8 +205,10 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let archive = matches!(output, Output::Archive(_));
     let mut pipeline = Pipeline::new(output);
     pipeline.format = crate::archive::format(&args.archive, None);
-    pipeline.sink = crate::archive::options(&args.archive);
-    let mut landing = pipeline.land(&()).await?;
+    pipeline.sink = crate::archive::options(&args.archive)?;
+    pipeline.fallback = crate::archive::fallback(&args.archive)?;
+    let fallback_types = FallbackTypes::default();
+    let mut landing = pipeline.land(&fallback_types).await?;
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let Parsers {
@@ -258,6 +260,17 @@ pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
         skipped,
         elapsed: started.elapsed(),
     })
+}
+
+/// What convert hears of the landing: each event type that goes to a Security Lake's fallback
+/// destination, logged once.
+#[derive(Default)]
+struct FallbackTypes(crate::export::FallbackLog);
+
+impl Observer for FallbackTypes {
+    fn fallback(&self, event: &AuditLogEvent) {
+        self.0.log(event);
+    }
 }
 
 /// A malformed line (`at` says where and why) after `converted` events: counted in `skipped`

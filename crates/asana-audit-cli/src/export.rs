@@ -120,9 +120,11 @@ impl Plan {
     /// this query, the output and what a crash left in it) and takes the locks; sends nothing.
     pub async fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
         let query = query(args, mode, client)?;
-        let mut pipeline = Pipeline::new(crate::archive::output(&args.output, &args.archive)?);
+        let mut pipeline =
+            Pipeline::new(crate::archive::output(Some(&args.output), &args.archive)?);
         pipeline.format = crate::archive::format(&args.archive, Some(&args.workspace));
-        pipeline.sink = crate::archive::options(&args.archive);
+        pipeline.sink = crate::archive::options(&args.archive)?;
+        pipeline.fallback = crate::archive::fallback(&args.archive)?;
         pipeline.checkpoint = args.checkpoint.clone();
         pipeline.lease = args.lease;
         pipeline.checkpoint_every = args.checkpoint_every;
@@ -169,6 +171,8 @@ fn query(args: &SourceArgs, mode: Mode, client: &Client) -> Result<Query, CliErr
 struct Watch<'a> {
     progress: &'a Progress,
     metrics: Option<WorkspaceMetrics>,
+    /// The event types already logged as going to the fallback destination.
+    fallback_types: FallbackLog,
 }
 
 impl Observer for Watch<'_> {
@@ -186,6 +190,13 @@ impl Observer for Watch<'_> {
     fn duplicate_dropped(&self, _event: &AuditLogEvent) {
         if let Some(metrics) = &self.metrics {
             metrics.duplicate();
+        }
+    }
+
+    fn fallback(&self, event: &AuditLogEvent) {
+        self.fallback_types.log(event);
+        if let Some(metrics) = &self.metrics {
+            metrics.fallback();
         }
     }
 
@@ -207,6 +218,29 @@ impl Observer for Watch<'_> {
 
     fn finished(&self) {
         self.progress.finish();
+    }
+}
+
+/// Logs, once per event type, that events of that type go to the fallback destination.
+#[derive(Default)]
+pub struct FallbackLog(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl FallbackLog {
+    /// `event` went to the fallback destination: logged when it is the first of its type.
+    pub fn log(&self, event: &AuditLogEvent) {
+        let event_type = event.event_type().to_string();
+        let first = self
+            .0
+            .lock()
+            .expect("not poisoned")
+            .insert(event_type.clone());
+        if first {
+            tracing::warn!(
+                %event_type,
+                "events of this type map to OCSF Base Event, which no Security Lake source \
+                 takes; they go to the fallback destination, as received (logged once per type)"
+            );
+        }
     }
 }
 
@@ -249,6 +283,7 @@ pub async fn run_until(
     let watch = Watch {
         progress,
         metrics: crate::metrics::watch(crate::metrics::Ws::new(source, &args.workspace), follow),
+        fallback_types: FallbackLog::default(),
     };
     for warning in planned.query().warnings() {
         tracing::warn!("{warning}");

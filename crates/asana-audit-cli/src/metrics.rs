@@ -112,6 +112,7 @@ struct Families {
     pages: Family<Ws, Counter>,
     bytes: Family<Ws, Counter>,
     duplicates: Family<Ws, Counter>,
+    fallback: Family<Ws, Counter>,
     late: Family<Ws, Counter>,
     requests: Family<WsStatus, Counter>,
     rate_limited: Family<Ws, Counter>,
@@ -132,6 +133,7 @@ impl Families {
             pages: Family::default(),
             bytes: Family::default(),
             duplicates: Family::default(),
+            fallback: Family::default(),
             late: Family::default(),
             requests: Family::default(),
             rate_limited: Family::default(),
@@ -164,6 +166,11 @@ impl Families {
             "duplicates_dropped",
             "Events delivered again after a restart and dropped because the output had them",
             f.duplicates.clone(),
+        );
+        registry.register(
+            "fallback_events",
+            "Events of no Security Lake class (OCSF Base Event) written to the fallback destination",
+            f.fallback.clone(),
         );
         registry.register(
             "late_events_caught",
@@ -307,6 +314,12 @@ impl WorkspaceMetrics {
         f.duplicates.get_or_create(&self.label).inc();
     }
 
+    /// An event of no Security Lake class went to the fallback destination.
+    pub fn fallback(&self) {
+        let f = &self.metrics.families;
+        f.fallback.get_or_create(&self.label).inc();
+    }
+
     /// Written events were made durable (and covered by a checkpoint, when there is one).
     pub fn committed(&self) {
         let f = &self.metrics.families;
@@ -371,6 +384,7 @@ impl Metrics {
             &f.events,
             &f.pages,
             &f.duplicates,
+            &f.fallback,
             &f.late,
             &f.checkpoint_saves,
         ] {

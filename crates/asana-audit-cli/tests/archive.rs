@@ -14,9 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::{Latency, MockServer};
+use asana_audit_log_pipeline::OcsfClass;
 use common::{
     Delays, against, cmd, events_written, free_addr, get, interrupt, output_and_checkpoint, run,
-    run_ok, text, wait_for_committed, wait_until,
+    run_ok, sample, text, wait_for_committed, wait_until,
 };
 use serde_json::Value;
 
@@ -301,6 +302,23 @@ async fn kill_and_resume(server: &MockServer, args: &[String], s3: Option<&S3>, 
     );
 }
 
+/// Flags for a run that commits often (small pages, files and row groups), so that kills
+/// fall in commits too, with its checkpoint at `checkpoint`.
+fn small_commits(checkpoint: &Path) -> Vec<String> {
+    [
+        "--page-size",
+        "20",
+        "--rotate-size",
+        "6KiB",
+        "--row-group-rows",
+        "50",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
     // Each page takes a few milliseconds, so a run lasts long enough to be killed mid-way;
@@ -318,26 +336,29 @@ async fn killed_at_random_moments_and_rerun_each_event_lands_once() {
     ];
     for (seed, (target, encoding, on_s3)) in cases.into_iter().enumerate() {
         let ckpt = dir.path().join(format!("{encoding}.ckpt"));
-        let args: Vec<String> = [
-            "--page-size",
-            "20",
-            "--output",
-            &target,
-            "--encoding",
-            encoding,
-            "--rotate-size",
-            "6KiB",
-            "--row-group-rows",
-            "50",
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args = small_commits(&ckpt);
+        args.extend(["--output", &target, "--encoding", encoding].map(String::from));
         let s3 = on_s3.then_some(&s3);
         kill_and_resume(&server, &args, s3, 7 + seed as u64).await;
         assert_exactly(&dump(&target, s3).await, &server, &target);
     }
+}
+
+/// The same for a Security Lake: one checkpoint covers every source's files and the fallback
+/// destination's, which are committed together; after 20 kills, every event is once in the
+/// lake or the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_lake_killed_at_random_moments_and_rerun_each_event_lands_once() {
+    let server = mock(2_500, 8).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::lake();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = small_commits(&dir.path().join("lake.ckpt"));
+    args.extend(lake_args());
+    kill_and_resume(&server, &args, Some(&s3), 11).await;
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "lake after kills");
+    assert!(!lake.fallback.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,24 +517,162 @@ async fn ocsf_events(dir: &Path) -> Vec<Value> {
         .clone()
 }
 
+/// Appends events that map to OCSF Base Event, which no Security Lake source takes: their
+/// resource has neither a gid nor a name (a type the mapping knows, and two it does not).
+fn add_events_of_no_lake_class(server: &MockServer) {
+    let events = (0..30).map(|i| {
+        let event_type = [
+            "user_login_succeeded",
+            "brand_new_audit_thing",
+            "ai_agent_ran",
+        ][i % 3];
+        serde_json::json!({
+            "event_type": event_type,
+            "event_category": "admin_settings",
+            "actor": {"actor_type": "user", "gid": "42", "name": "Ana", "email": "ana@example.com"},
+            "resource": {"resource_type": "workspace"},
+            "context": {"context_type": "web", "client_ip_address": "203.0.113.9"},
+            "details": {"n": i}
+        })
+    });
+    server.append_events(events).unwrap();
+}
+
+/// The bucket of the Security Lake the tests write to.
+const LAKE_BUCKET: &str = "aws-security-data-lake-eu-west-1-t1";
+
+/// Where the tests' Security Lake sends the events of no Security Lake class: a raw archive
+/// in a bucket of its own.
+const FALLBACK: &str = "s3://asana-raw/asana-unmapped";
+
+impl S3 {
+    /// Starts the server with the lake's bucket and the fallback's.
+    fn lake() -> S3 {
+        let s3 = S3::with_bucket(LAKE_BUCKET);
+        s3.create_bucket("asana-raw");
+        s3
+    }
+}
+
+/// The flags of the tests' Security Lake: a custom source per class (newer sources'
+/// locations carry a version, an older one's, Authentication's here, does not), and the
+/// fallback destination.
+fn lake_args() -> Vec<String> {
+    let mut args = vec![
+        "--security-lake".to_owned(),
+        "eu-west-1:123456789012".to_owned(),
+        "--fallback-output".to_owned(),
+        format!("{FALLBACK}/"),
+    ];
+    for class in OcsfClass::ALL {
+        let location = match class {
+            OcsfClass::BaseEvent => continue,
+            OcsfClass::Authentication => format!("s3://{LAKE_BUCKET}/ext/asana-auth/"),
+            _ => format!("s3://{LAKE_BUCKET}/ext/asana-{}/1.0/", class.uid()),
+        };
+        args.push("--security-lake-source".to_owned());
+        args.push(format!("{}={location}", class.schema_name()));
+    }
+    args
+}
+
+/// What a Security Lake holds: its OCSF events (read by pyarrow, from a copy of the bucket
+/// in `copy`) and the fallback destination's events as received, and its files.
+struct LakeContents {
+    copy: PathBuf,
+    ocsf: Vec<Value>,
+    fallback: Vec<String>,
+    fallback_files: Vec<String>,
+}
+
+impl LakeContents {
+    async fn read(s3: &S3, copy: PathBuf) -> LakeContents {
+        let _ = std::fs::remove_dir_all(&copy);
+        let url = format!("s3://{LAKE_BUCKET}/");
+        archive_py(&["download", &url, copy.to_str().unwrap()], |cmd| {
+            s3.configure(cmd)
+        })
+        .await;
+        let ocsf = ocsf_events(&copy.join("ext")).await;
+        let fallback = dump(FALLBACK, Some(s3)).await;
+        LakeContents {
+            copy,
+            ocsf,
+            fallback: strings(&fallback["events"]),
+            fallback_files: strings(&fallback["files"]),
+        }
+    }
+
+    /// The gids of the fallback destination's events.
+    fn fallback_gids(&self) -> impl Iterator<Item = String> + '_ {
+        self.fallback.iter().map(|json| {
+            let event: Value = serde_json::from_str(json).unwrap();
+            event["gid"].as_str().unwrap().to_owned()
+        })
+    }
+
+    /// Every event of `server` once, in the lake or the fallback destination, each class
+    /// below its own source's location, the fallback's events exactly as received.
+    fn assert_exactly(&self, server: &MockServer, what: &str) {
+        let mut uids: Vec<String> = self
+            .ocsf
+            .iter()
+            .map(|e| e["uid"].as_str().unwrap().to_owned())
+            .collect();
+        let want = server.events_json();
+        for json in &self.fallback {
+            assert!(want.contains(json), "{what}: a fallback event as received");
+        }
+        uids.extend(self.fallback_gids());
+        uids.sort();
+        let mut gids = server.event_gids();
+        gids.sort();
+        assert_eq!(
+            uids, gids,
+            "{what}: every event once, in the lake or the fallback"
+        );
+        for event in &self.ocsf {
+            let class = event["class_uid"].as_u64().unwrap();
+            assert_ne!(class, 0, "{what}: Base Event in the lake");
+            let source = match class {
+                3002 => "asana-auth".to_owned(),
+                _ => format!("asana-{class}/1.0"),
+            };
+            let file = event["file"].as_str().unwrap();
+            assert!(
+                file.starts_with(&format!(
+                    "{source}/region=eu-west-1/accountId=123456789012/eventDay="
+                )),
+                "{what}: {file}"
+            );
+        }
+        assert!(
+            std::fs::read_dir(&self.copy)
+                .unwrap()
+                .all(|entry| entry.unwrap().file_name() == "ext"),
+            "{what}: only the sources in the lake's bucket"
+        );
+        for name in &self.fallback_files {
+            assert!(name.starts_with("event_date="), "{what}: {name}");
+            assert!(name.ends_with(".parquet"), "{what}: {name}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_lake() {
     let server = mock(900, 0).await;
+    add_events_of_no_lake_class(&server);
     let dir = tempfile::tempdir().unwrap();
     let gids: std::collections::BTreeSet<String> = server.event_gids().into_iter().collect();
     // Each case with the OCSF version of its events and of its Parquet schema: 1.8 unless
     // asked, always 1.1 for Security Lake.
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 4] = [
         ("ndjson.gz", &["--encoding", "ndjson.gz"], "1.8.0"),
         (
             "parquet",
             &["--encoding", "parquet", "--partition", "hour"],
             "1.8.0",
-        ),
-        (
-            "lake",
-            &["--security-lake", "eu-west-1:123456789012"],
-            "1.1.0",
         ),
         (
             "ndjson.zst-1.1",
@@ -558,21 +717,42 @@ async fn ocsf_lands_one_event_per_source_event_in_ndjson_parquet_and_security_la
                 assert_eq!(event["schema_version"], version, "{name}");
             }
             let file = event["file"].as_str().unwrap();
-            if name == "lake" {
-                assert!(
-                    file.starts_with(&format!(
-                        "ext/asana-{class}/region=eu-west-1/accountId=123456789012/eventDay="
-                    )),
-                    "{file}"
-                );
-            } else {
-                assert!(
-                    file.starts_with(&format!("class_uid={class}/event_date=")),
-                    "{file}"
-                );
-            }
+            assert!(
+                file.starts_with(&format!("class_uid={class}/event_date=")),
+                "{file}"
+            );
         }
     }
+    // Security Lake, in an S3 bucket: each class below its source's location, the events of
+    // no Security Lake class as received in the fallback destination; every event once.
+    let s3 = S3::lake();
+    let mut cmd = export(&server, &[]);
+    cmd.args(lake_args());
+    s3.configure(&mut cmd);
+    let out = run_ok(cmd).await;
+    let lake = LakeContents::read(&s3, dir.path().join("lake-copy")).await;
+    lake.assert_exactly(&server, "lake");
+    assert!(
+        !lake.fallback.is_empty(),
+        "the mock's events include some of no Security Lake class"
+    );
+    for event in &lake.ocsf {
+        assert_eq!(event["version"], "1.1.0");
+        assert_eq!(event["schema_version"], "1.1.0");
+        assert_eq!(event["tenant_uid"], server.workspace_gid());
+    }
+    // Each type that fell back is logged once.
+    let log = text(&out.stderr);
+    let logged = log.matches("no Security Lake source takes").count();
+    let types: std::collections::BTreeSet<String> = lake
+        .fallback
+        .iter()
+        .map(|json| {
+            let event: Value = serde_json::from_str(json).unwrap();
+            event["event_type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(logged, types.len(), "{log}");
     // Parquet to standard output is refused before any request.
     server.clear_requests();
     let args = ["--format", "ocsf", "--encoding", "parquet", "--output", "-"];
@@ -643,6 +823,7 @@ async fn ocsf_lines_in_a_single_file_resume_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_reads_the_partitioned_parquet() {
     let server = mock(1_200, 0).await;
+    add_events_of_no_lake_class(&server);
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     export_into(
@@ -658,18 +839,25 @@ async fn spark_reads_the_partitioned_parquet() {
         ],
     )
     .await;
-    let lake = dir.path().join("lake");
-    export_into(
-        &server,
-        &lake,
-        &["--security-lake", "eu-west-1:123456789012"],
-    )
-    .await;
-    // Security Lake: one custom source, so one table, per OCSF class.
+    let s3 = S3::lake();
+    let mut cmd = export(&server, &[]);
+    // --output may name the lake's bucket, which is where its files land anyway.
+    cmd.args(lake_args())
+        .args(["--output", &format!("s3://{LAKE_BUCKET}")]);
+    s3.configure(&mut cmd);
+    run_ok(cmd).await;
+    let lake = LakeContents::read(&s3, dir.path().join("lake")).await;
+    // Security Lake: one custom source, so one table, per OCSF class, each read from its
+    // location (a copy of the bucket).
     let mut roots = vec![raw.clone()];
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(lake.join("ext"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
+    let mut sources: Vec<PathBuf> = OcsfClass::ALL
+        .into_iter()
+        .filter(|&class| class != OcsfClass::BaseEvent)
+        .map(|class| match class {
+            OcsfClass::Authentication => lake.copy.join("ext/asana-auth"),
+            _ => lake.copy.join(format!("ext/asana-{}/1.0", class.uid())),
+        })
+        .filter(|location| location.exists())
         .collect();
     sources.sort();
     assert!(sources.len() > 3, "{sources:?}");
@@ -713,19 +901,22 @@ async fn spark_reads_the_partitioned_parquet() {
             assert!(!table["columns"][column].is_null(), "{root}: {column}");
         }
         for row in table["rows"].as_array().unwrap() {
-            assert!(
-                root.ends_with(&format!("/asana-{}", row[1])),
-                "{root}: {row}"
-            );
+            let source = match row[1].to_string().as_str() {
+                "3002" => "/ext/asana-auth".to_owned(),
+                class => format!("/ext/asana-{class}/1.0"),
+            };
+            assert!(root.ends_with(&source), "{root}: {row}");
             uids.push(text_of(&row[0]));
         }
     }
+    // The events of no Security Lake class are in the fallback destination.
+    uids.extend(lake.fallback_gids());
     uids.sort();
     let mut gids = server.event_gids();
     gids.sort();
     assert_eq!(
         uids, gids,
-        "one OCSF event per Asana event, across the sources"
+        "one OCSF event per Asana event, across the sources and the fallback"
     );
 }
 
@@ -767,6 +958,77 @@ async fn follow_commits_files_by_age_and_on_interrupt() {
         &server,
         "follow",
     );
+}
+
+/// `convert` of an export into a Security Lake needs no --output (the lake's bucket is it)
+/// and files every event once, in its class's source or the fallback, logging each fallback
+/// type once, and a --rotate-after outside AWS's guidance once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convert_lands_an_export_in_a_security_lake() {
+    let server = mock(600, 0).await;
+    add_events_of_no_lake_class(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.ndjson");
+    std::fs::write(&input, server.events_json().join("\n") + "\n").unwrap();
+    let s3 = S3::lake();
+    let mut convert = cmd();
+    convert
+        .arg("convert")
+        .arg(&input)
+        .args(lake_args())
+        .args(["--rotate-after", "1m"]);
+    s3.configure(&mut convert);
+    let out = run_ok(convert).await;
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "convert into a lake");
+    let log = text(&out.stderr);
+    assert_eq!(
+        log.matches("no Security Lake source takes").count(),
+        3,
+        "one line per type that fell back: {log}"
+    );
+    // Committing more often than every 5 minutes is outside AWS's guidance: said once.
+    assert_eq!(
+        log.matches("between every 5 minutes and once a day")
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+/// `follow` into a Security Lake counts the events sent to the fallback destination in its
+/// metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_counts_the_fallback_events_in_its_metrics() {
+    let server = mock(300, 0).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::lake();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("lake.ckpt");
+    let addr = free_addr();
+    let mut follow = against(&server, "follow");
+    follow
+        .args(["--requests-per-minute", "0", "--poll-interval", "1s"])
+        .args(["--rotate-after", "1s", "--metrics-addr", &addr])
+        .arg("--checkpoint")
+        .arg(&checkpoint)
+        .args(lake_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    s3.configure(&mut follow);
+    let child = follow.spawn().unwrap();
+    wait_for_committed(&checkpoint, 330).await;
+    let (status, scrape) = get(&addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let ws = server.workspace_gid();
+    let series = |name: &str| format!("asana_audit_{name}{{workspace=\"{ws}\"}}");
+    assert_eq!(sample(&scrape, &series("events_received_total")), 330.0);
+    assert_eq!(sample(&scrape, &series("fallback_events_total")), 30.0);
+    let out = interrupt(child).await;
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "follow into a lake");
+    assert_eq!(lake.fallback.len(), 30);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1099,12 +1361,24 @@ fn stateless_export(
 /// and writes nothing.
 async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u64) {
     let server = mock(2_500, 8).await;
-    let args = stateless_args(store);
+    kill_and_rerun_elsewhere(&server, store, &stateless_args(store), seed).await;
+    assert_exactly(&dump_from(store, "archive").await, &server, "stateless");
+}
+
+/// Kills `export` with `args` (its state in `store`) at least 20 times at random moments,
+/// each rerun from a new working folder, until one finishes; a rerun while a killed run's
+/// lease lasts must be refused with exit code 5 (at least once).
+async fn kill_and_rerun_elsewhere(
+    server: &MockServer,
+    store: &dyn Store,
+    args: &[String],
+    seed: u64,
+) {
     let mut delays = Delays(seed);
     let (mut kills, mut refused) = (0, 0);
     let finished = loop {
         let cwd = tempfile::tempdir().unwrap();
-        let mut cmd = stateless_export(&server, store, &args, cwd.path());
+        let mut cmd = stateless_export(server, store, args, cwd.path());
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1132,7 +1406,7 @@ async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u
             // The last run goes to the end, once the last killed run's lease has expired.
             loop {
                 let cwd = tempfile::tempdir().unwrap();
-                let out = run(stateless_export(&server, store, &args, cwd.path())).await;
+                let out = run(stateless_export(server, store, args, cwd.path())).await;
                 match out.status.code() {
                     Some(5) => tokio::time::sleep(Duration::from_millis(300)).await,
                     Some(0) => break,
@@ -1147,7 +1421,25 @@ async fn survives_kills_and_reruns_from_other_folders(store: &dyn Store, seed: u
         "the export finished after {finished} kills; slow it down"
     );
     assert!(refused > 0, "no rerun met a live lease");
-    assert_exactly(&dump_from(store, "archive").await, &server, "stateless");
+}
+
+/// A Security Lake run with its checkpoint and lease in S3, killed at random moments and rerun
+/// from other folders: every event once, across the sources and the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_lake_with_state_in_s3_survives_kills_and_reruns_from_other_folders() {
+    let server = mock(2_500, 8).await;
+    add_events_of_no_lake_class(&server);
+    let s3 = S3::lake();
+    s3.create_bucket("state");
+    let checkpoint = s3.url("checkpoints/lake.ckpt");
+    let mut args = small_commits(Path::new(&checkpoint));
+    args.extend(["--lease", "1s"].map(String::from));
+    args.extend(lake_args());
+    kill_and_rerun_elsewhere(&server, &s3, &args, 47).await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeContents::read(&s3, dir.path().join("copy")).await;
+    lake.assert_exactly(&server, "lake with state in S3 after kills");
+    assert!(!lake.fallback.is_empty());
 }
 
 /// With the checkpoint and its lease in S3 (moto's conditional writes).

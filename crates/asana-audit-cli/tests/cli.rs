@@ -90,8 +90,44 @@ async fn bad_inputs_are_refused_before_any_request() {
         ("unknown OCSF version", vec!["--format".into(), "ocsf".into(), "--ocsf-version".into(), "1.3".into()], "possible values: 1.1, 1.8"),
         ("OCSF version of raw events", vec!["--ocsf-version".into(), "1.1".into()], "add --format ocsf"),
         ("Security Lake in OCSF 1.8", vec!["--security-lake".into(), "eu-west-1:123456789012".into(), "--ocsf-version".into(), "1.8".into()], "writes OCSF 1.1"),
+        ("Security Lake without its sources", vec!["--security-lake".into(), "eu-west-1:123456789012".into()], "Authentication (3002, authentication): user_login_succeeded, user_login_failed"),
+        ("Security Lake without a class", lake(&["file_hosting"], &[]), "File Hosting Activity (6006, file_hosting): "),
+        ("Security Lake without a fallback", lake(&[], &["--fallback-output"]), "needs --fallback-output"),
+        ("Security Lake in two buckets", [lake(&["user_access"], &[]), vec!["--security-lake-source".into(), "user_access=s3://elsewhere/ext/asana-ua/1.0/".into()]].concat(), "more than one bucket"),
+        ("Security Lake fallback in a source", [lake(&[], &["--fallback-output"]), vec!["--fallback-output".into(), "s3://lake/ext/asana-authentication/1.0/raw/".into()]].concat(), "overlaps the location"),
+        ("Security Lake fallback above the sources", [lake(&[], &["--fallback-output"]), vec!["--fallback-output".into(), "s3://lake/".into()]].concat(), "overlaps the location"),
+        ("fallback without a lake", vec!["--format".into(), "ocsf".into(), "--fallback-output".into(), "s3://lake/raw/".into()], "add --security-lake"),
+        ("Security Lake output elsewhere", [lake(&[], &[]), vec!["--output".into(), "s3://elsewhere/".into()]].concat(), "not the bucket"),
+        ("Security Lake source of no class", [lake(&[], &[]), vec!["--security-lake-source".into(), "auth=s3://lake/ext/a/".into()]].concat(), "one of: account_change (3001)"),
+        ("Security Lake source not in S3", [lake(&["authentication"], &[]), vec!["--security-lake-source".into(), "3002=/tmp/lake/ext/a/".into()]].concat(), "does not start with s3://"),
+        ("Security Lake source without a lake", vec!["--security-lake-source".into(), "3002=s3://lake/ext/a/".into()], "add --security-lake"),
     ];
     assert!(cases.len() >= 20);
+    /// The flags of a Security Lake in bucket `lake`, without the sources of the classes
+    /// `without` and without the flags `drop`.
+    fn lake(without: &[&str], drop: &[&str]) -> Vec<String> {
+        let classes = [
+            "account_change",
+            "authentication",
+            "entity_management",
+            "user_access",
+            "group_management",
+            "web_resources_activity",
+            "file_hosting",
+        ];
+        let mut args: Vec<String> = vec!["--security-lake".into(), "eu-west-1:123456789012".into()];
+        if !drop.contains(&"--fallback-output") {
+            args.extend([
+                "--fallback-output".into(),
+                "s3://lake/asana-unmapped/".into(),
+            ]);
+        }
+        for class in classes.into_iter().filter(|c| !without.contains(c)) {
+            args.push("--security-lake-source".into());
+            args.push(format!("{class}=s3://lake/ext/asana-{class}/1.0/"));
+        }
+        args
+    }
     for (name, args, expected) in &cases {
         let mut command = export(&server, &[]);
         // Later flags win over the defaults set by `export()`.

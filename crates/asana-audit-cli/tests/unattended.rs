@@ -281,6 +281,8 @@ async fn metrics_match_the_mock_request_log_and_the_silence_alarm_fires() {
         bytes as f64
     );
     assert_eq!(sample(&scrape, &series("duplicates_dropped_total")), 0.0);
+    // Shown at 0 from the start (a run with no Security Lake sends nothing to a fallback).
+    assert_eq!(sample(&scrape, &series("fallback_events_total")), 0.0);
     assert!(sample(&scrape, &series("checkpoint_saves_total")) >= 1.0);
     assert!(sample(&scrape, &series("last_commit_timestamp_seconds")) > 0.0);
     assert!(sample(&scrape, &series("last_successful_poll_timestamp_seconds")) > 0.0);

@@ -84,8 +84,10 @@
 //!   Lake assigns it, and **every record of one object is of the same OCSF class**; a source
 //!   with several classes should be registered as one custom source per class. Hence one
 //!   schema and one [`BatchBuilder`] per class here.
-//! * Objects are partitioned by source, region, account and day: the path is
-//!   `<bucket>/ext/<custom source name>/region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`
+//! * Objects are partitioned by source, region, account and day: the path is the source's
+//!   location (`provider.location` of `CreateCustomLogSource`, e.g.
+//!   `s3://<bucket>/ext/<custom source name>/<version>/`) followed by
+//!   `region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`
 //!   ([`SecurityLakeSource::prefix`]).
 //! * Objects should be sent between every 5 minutes and once per event day (more often is
 //!   fine for objects over 256 MB), records within an object should be sorted by `time`,
@@ -572,62 +574,105 @@ fn append(builder: &mut dyn ArrayBuilder, data_type: &DataType, value: Option<&V
 
 /// An Amazon Security Lake custom source: where its Parquet objects go.
 ///
+/// Its location is the `provider.location` that `CreateCustomLogSource` returned for it (the
+/// console shows the same URL), `s3://<bucket>/ext/<source name>/<source version>/` for newer
+/// sources, `s3://<bucket>/ext/<source name>/` for older ones; objects go below it, in a
+/// folder per region, account and day.
+///
 /// ```
 /// use asana_audit_log_ocsf::arrow::SecurityLakeSource;
 ///
-/// let source = SecurityLakeSource::new("asana-auth", "eu-west-1", "123456789012")?;
+/// let source = SecurityLakeSource::new(
+///     "s3://aws-security-data-lake-eu-west-1-abc123/ext/asana-auth/1.0/",
+///     "eu-west-1",
+///     "123456789012",
+/// )?;
+/// assert_eq!(source.bucket(), "aws-security-data-lake-eu-west-1-abc123");
 /// assert_eq!(
 ///     source.prefix_for_time(1714564800250).unwrap(),
-///     "ext/asana-auth/region=eu-west-1/accountId=123456789012/eventDay=20240501/"
+///     "ext/asana-auth/1.0/region=eu-west-1/accountId=123456789012/eventDay=20240501/"
 /// );
 /// # Ok::<(), String>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityLakeSource {
-    name: String,
+    bucket: String,
+    /// The location's path below the bucket, ending in `/`.
+    path: String,
     region: String,
     account_id: String,
 }
 
 impl SecurityLakeSource {
-    /// A custom source `name` (as registered in Security Lake, at most 20 characters), in
-    /// AWS region `region`, with `account_id` (the AWS account id or the external id given
-    /// when the source was created). Fails on an empty part, a name over 20 characters, or a
-    /// part that holds `/`, `=` or whitespace (which would break the partition path).
+    /// The custom source at `location` (its `provider.location`, an `s3://` URL with a path
+    /// below the bucket; a missing final `/` is added), in AWS region `region`, with
+    /// `account_id` (the AWS account id or the external id given when the source was
+    /// created). Fails on a location that is no such URL (or has `//`, `.`, `..` or `=` in
+    /// its path, or a query), and on an empty region or account id or one that holds `/`,
+    /// `=` or whitespace (which would break the partition path).
     pub fn new(
-        name: impl Into<String>,
+        location: &str,
         region: impl Into<String>,
         account_id: impl Into<String>,
     ) -> Result<Self, String> {
-        let (name, region, account_id) = (name.into(), region.into(), account_id.into());
-        for (what, part) in [
-            ("name", &name),
-            ("region", &region),
-            ("account id", &account_id),
-        ] {
+        let (region, account_id) = (region.into(), account_id.into());
+        for (what, part) in [("region", &region), ("account id", &account_id)] {
             if part.is_empty() || part.contains(|c: char| c == '/' || c == '=' || c.is_whitespace())
             {
                 return Err(format!("invalid Security Lake {what} `{part}`"));
             }
         }
-        if name.chars().count() > 20 {
-            return Err(format!(
-                "Security Lake custom source names have at most 20 characters: `{name}`"
-            ));
+        let invalid = |why: &str| {
+            Err(format!(
+                "`{location}` is not a Security Lake location ({why}): give the \
+                 provider.location of the custom source, e.g. \
+                 s3://aws-security-data-lake-eu-west-1-abc123/ext/asana-auth/1.0/"
+            ))
+        };
+        let Some(rest) = location.strip_prefix("s3://") else {
+            return invalid("it does not start with s3://");
+        };
+        let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || bucket.contains(|c: char| c.is_whitespace() || c == '?') {
+            return invalid("it names no bucket");
+        }
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            return invalid("it has no path below the bucket");
+        }
+        let sound = path.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && !part.contains(|c: char| c == '=' || c == '?' || c == '#' || c.is_whitespace())
+        });
+        if !sound {
+            return invalid("its path has an empty, `.` or `..` part, or `=`, `?`, `#` or a space");
         }
         Ok(SecurityLakeSource {
-            name,
+            bucket: bucket.to_owned(),
+            path: format!("{path}/"),
             region,
             account_id,
         })
     }
 
+    /// The bucket of the source's location.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The source's location, `s3://<bucket>/<path>/`.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.path)
+    }
+
     /// The object prefix (below the bucket) of the events of `day`:
-    /// `ext/<name>/region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`.
+    /// `<location's path>/region=<region>/accountId=<account id>/eventDay=<YYYYMMDD>/`.
     pub fn prefix(&self, day: NaiveDate) -> String {
         format!(
-            "ext/{}/region={}/accountId={}/eventDay={}/",
-            self.name,
+            "{}region={}/accountId={}/eventDay={}/",
+            self.path,
             self.region,
             self.account_id,
             day.format("%Y%m%d")

@@ -372,31 +372,50 @@ fn every_column_is_an_attribute_of_its_version() {
 
 #[test]
 fn security_lake_prefixes() {
-    let source = SecurityLakeSource::new("asana-audit", "us-east-1", "123456789012").unwrap();
+    // A newer source's location carries its version; an older one's ends at its name.
+    let source = SecurityLakeSource::new(
+        "s3://aws-security-data-lake-us-east-1-x1/ext/asana-audit/2.0",
+        "us-east-1",
+        "123456789012",
+    )
+    .unwrap();
+    assert_eq!(source.bucket(), "aws-security-data-lake-us-east-1-x1");
+    assert_eq!(
+        source.location(),
+        "s3://aws-security-data-lake-us-east-1-x1/ext/asana-audit/2.0/"
+    );
     assert_eq!(
         source.prefix("2025-12-31".parse().unwrap()),
-        "ext/asana-audit/region=us-east-1/accountId=123456789012/eventDay=20251231/"
+        "ext/asana-audit/2.0/region=us-east-1/accountId=123456789012/eventDay=20251231/"
     );
+    let old = SecurityLakeSource::new("s3://b/ext/asana-audit/", "us-east-1", "1").unwrap();
     // The UTC day of the event's time, in milliseconds.
     assert_eq!(
-        source.prefix_for_time(1_767_225_599_999).unwrap(),
-        "ext/asana-audit/region=us-east-1/accountId=123456789012/eventDay=20251231/"
+        old.prefix_for_time(1_767_225_599_999).unwrap(),
+        "ext/asana-audit/region=us-east-1/accountId=1/eventDay=20251231/"
     );
     assert_eq!(
-        source.prefix_for_time(1_767_225_600_000).unwrap(),
-        "ext/asana-audit/region=us-east-1/accountId=123456789012/eventDay=20260101/"
+        old.prefix_for_time(1_767_225_600_000).unwrap(),
+        "ext/asana-audit/region=us-east-1/accountId=1/eventDay=20260101/"
     );
-    assert_eq!(source.prefix_for_time(i64::MAX), None);
-    for (name, region, account) in [
+    assert_eq!(old.prefix_for_time(i64::MAX), None);
+    for (location, region, account) in [
         ("", "us-east-1", "1"),
-        ("a/b", "us-east-1", "1"),
-        ("a", "us east", "1"),
-        ("a", "us-east-1", "x=1"),
-        ("twenty-one-characters", "us-east-1", "1"),
+        ("ext/asana", "us-east-1", "1"),
+        ("gs://b/ext/asana", "us-east-1", "1"),
+        ("s3://b", "us-east-1", "1"),
+        ("s3://b/", "us-east-1", "1"),
+        ("s3:///ext/asana", "us-east-1", "1"),
+        ("s3://b/ext//asana", "us-east-1", "1"),
+        ("s3://b/ext/../asana", "us-east-1", "1"),
+        ("s3://b/ext/region=x", "us-east-1", "1"),
+        ("s3://b/ext/a", "us east", "1"),
+        ("s3://b/ext/a", "us-east-1", "x=1"),
+        ("s3://b/ext/a", "", "1"),
     ] {
         assert!(
-            SecurityLakeSource::new(name, region, account).is_err(),
-            "{name}"
+            SecurityLakeSource::new(location, region, account).is_err(),
+            "{location} {region} {account}"
         );
     }
 }

@@ -62,10 +62,14 @@ pub struct ArchiveMark {
     /// that a resume cannot mix versions in one archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// A Security Lake's fallback destination, as a URL (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl ArchiveMark {
-    /// The mark of an archive in `destination`, written with `options` in `format`.
+    /// The mark of an archive in `destination`, written with `options` in `format` (and no
+    /// fallback destination: set [`fallback`](Self::fallback) for one).
     pub fn new(destination: &Destination, options: &SinkOptions, format: &Format) -> ArchiveMark {
         ArchiveMark {
             url: destination.url().to_owned(),
@@ -73,9 +77,9 @@ impl ArchiveMark {
             partition: match &options.layout {
                 Layout::Hive(Partitioning::Day) => "day".to_owned(),
                 Layout::Hive(Partitioning::Hour) => "hour".to_owned(),
-                Layout::SecurityLake {
-                    region, account_id, ..
-                } => format!("security-lake {region}:{account_id}"),
+                Layout::SecurityLake(lake) => {
+                    format!("security-lake {}:{}", lake.region(), lake.account_id())
+                }
             },
             format: match format {
                 Format::Raw => None,
@@ -84,6 +88,7 @@ impl ArchiveMark {
                 }
                 Format::Ocsf(mapper) => Some(format!("ocsf {}", mapper.version())),
             },
+            fallback: None,
         }
     }
 }

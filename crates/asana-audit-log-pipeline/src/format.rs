@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::arrow as sink_arrow;
 use crate::destination::Destination;
 use crate::error::{Error, chain};
+use crate::lake::BASE_EVENT;
 use crate::record::{ParquetRows, Record, RowBuilder, Table};
-use crate::sink::{Commit, CommitError, Recovery, Sink, SinkOptions};
+use crate::sink::{Commit, CommitError, Layout, Partitioning, Recovery, Sink, SinkOptions};
 
 /// An OCSF event as the sink lands it: in a folder of its class (`class_uid=3002/`, or the
 /// Security Lake source `asana-3002`), Parquet rows by the class's schema.
@@ -21,6 +22,9 @@ pub struct OcsfRecord {
     event: OcsfEvent,
     created_at: DateTime<Utc>,
     class_uid: &'static str,
+    /// The event as received, kept for Base Event (class 0), which has no Security Lake
+    /// class: a Security Lake's lands those as received in its fallback destination.
+    raw: Option<AuditLogEvent>,
 }
 
 /// A class's uid as text (`"3002"`), the value of its folder: made once per class, so a
@@ -38,6 +42,14 @@ fn class_folder(class: OcsfClass) -> &'static str {
         .find(|(c, _)| *c == class)
         .map(|(_, uid)| uid.as_str())
         .expect("OcsfClass::ALL lists every class")
+}
+
+impl OcsfRecord {
+    /// The event as received, when the record keeps it: Base Event records do (see
+    /// [`Written::Fallback`]).
+    pub fn received(&self) -> Option<&AuditLogEvent> {
+        self.raw.as_ref()
+    }
 }
 
 impl Record for OcsfRecord {
@@ -169,6 +181,7 @@ impl Format {
         OcsfRecord {
             class_uid: class_folder(mapped.class()),
             created_at: event.created_at(),
+            raw: (mapped.class() == OcsfClass::BaseEvent).then(|| event.clone()),
             event: mapped,
         }
     }
@@ -184,6 +197,15 @@ pub enum Prepared {
 }
 
 impl Prepared {
+    /// The event as received, when it is kept (always for [`Prepared::Raw`]; for OCSF, see
+    /// [`OcsfRecord::received`]).
+    pub fn received(&self) -> Option<&AuditLogEvent> {
+        match self {
+            Prepared::Raw(event) => Some(event),
+            Prepared::Ocsf(record) => record.received(),
+        }
+    }
+
     /// The event as one line of JSON.
     pub fn json(&self) -> &str {
         match self {
@@ -202,7 +224,15 @@ pub enum FormatSink {
     /// Events as received.
     Raw(Sink),
     /// OCSF events.
-    Ocsf(Sink<OcsfRecord>, Mapper),
+    Ocsf {
+        /// Where the OCSF events land.
+        sink: Sink<OcsfRecord>,
+        /// How events become OCSF events.
+        mapper: Mapper,
+        /// For a Security Lake: where the events of no Security Lake class land, as received
+        /// (see [`FormatSink::open_with_fallback`]).
+        fallback: Option<Box<Sink>>,
+    },
 }
 
 impl FormatSink {
@@ -213,44 +243,82 @@ impl FormatSink {
         options: SinkOptions,
         format: Format,
     ) -> Result<FormatSink, Error> {
-        let url = destination.url().to_owned();
-        let hint = if destination.is_local() {
-            "check that the directory can be created and written"
-        } else {
-            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
-             AZURE_* environment variables)"
-        };
-        let opened = match format {
-            Format::Raw => Sink::open(destination, options).await.map(FormatSink::Raw),
-            Format::Ocsf(mapper) => {
-                let rows = Arc::new(OcsfRows::new(mapper.version()));
-                Sink::open_with(destination, options, rows)
-                    .await
-                    .map(|sink| FormatSink::Ocsf(sink, mapper))
-            }
-        };
-        opened.map_err(|e| {
-            Error::refused(format!(
-                "cannot write to {url}: {}; {hint}; nothing was sent",
-                chain(&e)
-            ))
-        })
+        FormatSink::open_with_fallback(destination, options, format, None).await
     }
 
-    /// Writes one event (mapped first, for OCSF).
-    pub fn write(&mut self, event: &AuditLogEvent) -> Result<(), Error> {
+    /// [`open`](Self::open), with a fallback destination, which OCSF in a Security Lake
+    /// ([`Layout::SecurityLake`]) needs and nothing else takes (refused otherwise): events that map to OCSF Base Event, which no Security
+    /// Lake source takes (their resource has neither a gid nor a name), land there in full,
+    /// as received, in the options' encoding and day folders (`event_date=YYYY-MM-DD/`),
+    /// instead of failing the write. Its files are committed with the lake's, in one commit
+    /// ([`Commit::fallback_files`]), so one checkpoint keeps both exactly once.
+    pub async fn open_with_fallback(
+        destination: Destination,
+        options: SinkOptions,
+        format: Format,
+        fallback: Option<Destination>,
+    ) -> Result<FormatSink, Error> {
+        check_fallback(&format, &options.layout, fallback.as_ref())?;
+        let fallback = match fallback {
+            Some(destination) => {
+                let mut options = options.clone();
+                options.layout = Layout::Hive(Partitioning::Day);
+                Some(Box::new(opened(
+                    destination.clone(),
+                    Sink::open(destination, options).await,
+                )?))
+            }
+            None => None,
+        };
+        let sink = match format {
+            Format::Raw => FormatSink::Raw(opened(
+                destination.clone(),
+                Sink::open(destination, options).await,
+            )?),
+            Format::Ocsf(mapper) => {
+                let rows = Arc::new(OcsfRows::new(mapper.version()));
+                FormatSink::Ocsf {
+                    sink: opened(
+                        destination.clone(),
+                        Sink::open_with(destination, options, rows).await,
+                    )?,
+                    mapper,
+                    fallback,
+                }
+            }
+        };
+        Ok(sink)
+    }
+
+    /// Writes one event (mapped first, for OCSF); says where it went.
+    pub fn write(&mut self, event: &AuditLogEvent) -> Result<Written, Error> {
         match self {
-            FormatSink::Raw(sink) => sink.write(event),
-            FormatSink::Ocsf(sink, mapper) => sink.write(&Format::record(mapper, event)),
+            FormatSink::Raw(sink) => sink.write(event).map(|()| Written::Archive),
+            FormatSink::Ocsf {
+                sink,
+                mapper,
+                fallback,
+            } => {
+                let record = Format::record(mapper, event);
+                write_ocsf(sink, fallback, &record, event)
+            }
         }
         .map_err(committing)
     }
 
-    /// Writes one event prepared by the format this sink was opened with.
-    pub fn write_prepared(&mut self, event: &Prepared) -> Result<(), Error> {
+    /// Writes one event prepared by the format this sink was opened with; says where it
+    /// went.
+    pub fn write_prepared(&mut self, event: &Prepared) -> Result<Written, Error> {
         match (self, event) {
-            (FormatSink::Raw(sink), Prepared::Raw(event)) => sink.write(event),
-            (FormatSink::Ocsf(sink, _), Prepared::Ocsf(record)) => sink.write(record),
+            (FormatSink::Raw(sink), Prepared::Raw(event)) => {
+                sink.write(event).map(|()| Written::Archive)
+            }
+            (FormatSink::Ocsf { sink, fallback, .. }, Prepared::Ocsf(record)) => {
+                match record.received() {
+                    Some(received) => write_ocsf(sink, fallback, record, received),
+                    None => sink.write(record).map(|()| Written::Archive),
+                }
+            }
             _ => Err(Error::io(
                 "write an event",
                 std::io::Error::other("it was prepared for another format than the sink's"),
@@ -259,38 +327,63 @@ impl FormatSink {
         .map_err(committing)
     }
 
-    /// See `Sink::guard_writes`.
+    /// See `Sink::guard_writes`: the archive's sink and the fallback's alike.
     pub(crate) fn guard_writes(&mut self, guard: crate::sink::WriteGuard) {
         match self {
             FormatSink::Raw(sink) => sink.guard_writes(guard),
-            FormatSink::Ocsf(sink, _) => sink.guard_writes(guard),
+            FormatSink::Ocsf { sink, fallback, .. } => {
+                if let Some(fallback) = fallback {
+                    fallback.guard_writes(guard.clone());
+                }
+                sink.guard_writes(guard);
+            }
+        }
+    }
+
+    /// The sinks, the fallback's after the archive's.
+    fn sinks(&self) -> [Option<&dyn Pending>; 2] {
+        match self {
+            FormatSink::Raw(sink) => [Some(sink), None],
+            FormatSink::Ocsf { sink, fallback, .. } => {
+                [Some(sink), fallback.as_deref().map(|f| f as &dyn Pending)]
+            }
         }
     }
 
     /// See [`Sink::commit_due`].
     pub fn commit_due(&self) -> bool {
-        match self {
-            FormatSink::Raw(sink) => sink.commit_due(),
-            FormatSink::Ocsf(sink, _) => sink.commit_due(),
-        }
+        self.sinks().into_iter().flatten().any(Pending::commit_due)
     }
 
     /// See [`Sink::commit_deadline`].
     pub fn commit_deadline(&self) -> Option<std::time::Instant> {
-        match self {
-            FormatSink::Raw(sink) => sink.commit_deadline(),
-            FormatSink::Ocsf(sink, _) => sink.commit_deadline(),
-        }
+        self.sinks()
+            .into_iter()
+            .flatten()
+            .filter_map(Pending::commit_deadline)
+            .min()
     }
 
-    /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are.
+    /// See [`Sink::commit`]; `save_checkpoint`'s errors come back as they are. With a
+    /// fallback destination, its files are committed in the same commit as the archive's:
+    /// both are sealed, the checkpoint saved with every file as pending, both put in place,
+    /// and the checkpoint saved without them.
     pub async fn commit(
         &mut self,
         save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         match self {
             FormatSink::Raw(sink) => sink.commit(save_checkpoint).await,
-            FormatSink::Ocsf(sink, _) => sink.commit(save_checkpoint).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: None,
+                ..
+            } => sink.commit(save_checkpoint).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: Some(fallback),
+                ..
+            } => commit_both(sink, fallback, save_checkpoint).await,
         }
         .map_err(|error| match error {
             CommitError::Sink(error) => committing(error),
@@ -298,14 +391,191 @@ impl FormatSink {
         })
     }
 
-    /// See [`Sink::recover`].
+    /// See [`Sink::recover`]; with a fallback destination, a commit is complete only when
+    /// every file is in place in both, and is undone in both otherwise.
     pub async fn recover(&self, commit: &Commit) -> Result<Recovery, Error> {
         match self {
             FormatSink::Raw(sink) => sink.recover(commit).await,
-            FormatSink::Ocsf(sink, _) => sink.recover(commit).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: None,
+                ..
+            } => sink.recover(commit).await,
+            FormatSink::Ocsf {
+                sink,
+                fallback: Some(fallback),
+                ..
+            } => recover_both(sink, fallback, commit).await,
         }
         .map_err(committing)
     }
+}
+
+/// Refuses a fallback destination where it has no place, and its absence where it must be:
+/// OCSF in a Security Lake needs one (outside the sources' locations), anything else takes
+/// none; and events as received in a Security Lake, which takes OCSF only.
+pub(crate) fn check_fallback(
+    format: &Format,
+    layout: &Layout,
+    fallback: Option<&Destination>,
+) -> Result<(), Error> {
+    match (format, layout, fallback) {
+        (Format::Ocsf(_), Layout::SecurityLake(lake), Some(fallback)) => {
+            lake.check_fallback(fallback)
+        }
+        (Format::Ocsf(_), Layout::SecurityLake(_), None) => Err(Error::refused(
+            "a Security Lake needs a fallback destination: events that map to OCSF Base Event \
+             (their resource has neither a gid nor a name) have no Security Lake class, and \
+             land there in full instead",
+        )),
+        (Format::Raw, Layout::SecurityLake(_), _) => Err(Error::refused(
+            "a Security Lake takes OCSF events only: its sources are OCSF classes",
+        )),
+        (_, _, Some(fallback)) => Err(Error::refused(format!(
+            "a fallback destination ({}) is for the events of no Security Lake class: it goes \
+             with OCSF in a Security Lake only",
+            fallback.url()
+        ))),
+        (_, _, None) => Ok(()),
+    }
+}
+
+/// The part of a sink [`FormatSink`] asks about whatever its records.
+trait Pending {
+    fn commit_due(&self) -> bool;
+    fn commit_deadline(&self) -> Option<std::time::Instant>;
+}
+
+impl<R: Record> Pending for Sink<R> {
+    fn commit_due(&self) -> bool {
+        Sink::commit_due(self)
+    }
+
+    fn commit_deadline(&self) -> Option<std::time::Instant> {
+        Sink::commit_deadline(self)
+    }
+}
+
+/// A sink opened for `destination`, or why it could not be, as a refusal before any event
+/// is read.
+fn opened<S>(destination: Destination, sink: Result<S, Error>) -> Result<S, Error> {
+    sink.map_err(|e| {
+        let hint = if destination.is_local() {
+            "check that the directory can be created and written"
+        } else {
+            "check the URL, that the bucket exists, and the credentials (AWS_*, GOOGLE_*, \
+             AZURE_* environment variables)"
+        };
+        Error::refused(format!(
+            "cannot write to {}: {}; {hint}; nothing was sent",
+            destination.url(),
+            chain(&e)
+        ))
+    })
+}
+
+/// Writes an OCSF `record` of `event`: to the fallback sink when it is a Base Event record
+/// of a Security Lake, else to `sink`.
+fn write_ocsf(
+    sink: &mut Sink<OcsfRecord>,
+    fallback: &mut Option<Box<Sink>>,
+    record: &OcsfRecord,
+    event: &AuditLogEvent,
+) -> Result<Written, Error> {
+    let lake = matches!(sink.layout(), Layout::SecurityLake(_));
+    match fallback {
+        Some(fallback) if lake && record.class_uid == BASE_EVENT => {
+            fallback.write(event).map(|()| Written::Fallback)
+        }
+        _ => sink.write(record).map(|()| Written::Archive),
+    }
+}
+
+/// Commits the open files of `sink` and `fallback` as one (see [`FormatSink::commit`]).
+async fn commit_both<E>(
+    sink: &mut Sink<OcsfRecord>,
+    fallback: &mut Sink,
+    mut save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), E>,
+) -> Result<u64, CommitError<E>> {
+    let lake = sink.seal()?;
+    let other = match fallback.seal() {
+        Ok(other) => other,
+        Err(error) => {
+            if let Some(lake) = &lake {
+                sink.abandon(lake);
+            }
+            return Err(error.into());
+        }
+    };
+    let (lake_commit, other_commit) = (
+        lake.as_ref().map(|s| &s.commit),
+        other.as_ref().map(|s| &s.commit),
+    );
+    if lake_commit.is_none() && other_commit.is_none() {
+        return Ok(0);
+    }
+    let commit = Commit {
+        files: lake_commit.map(|c| c.files.clone()).unwrap_or_default(),
+        events: lake_commit.map_or(0, |c| c.events) + other_commit.map_or(0, |c| c.events),
+        fallback_files: other_commit.map(|c| c.files.clone()).unwrap_or_default(),
+    };
+    let result = async {
+        save_checkpoint(Some(&commit))
+            .await
+            .map_err(CommitError::Checkpoint)?;
+        if let Some(lake) = &lake {
+            sink.publish(lake).await?;
+        }
+        if let Some(other) = &other
+            && let Err(error) = fallback.publish(other).await
+        {
+            if let Some(lake) = &lake {
+                sink.unpublish(lake).await;
+            }
+            return Err(error.into());
+        }
+        save_checkpoint(None).await.map_err(CommitError::Checkpoint)
+    }
+    .await;
+    if result.is_err() {
+        if let Some(lake) = &lake {
+            sink.abandon(lake);
+        }
+        if let Some(other) = &other {
+            fallback.abandon(other);
+        }
+    }
+    result.map(|()| commit.events)
+}
+
+/// Finishes or undoes a commit of `sink` and `fallback` (see [`FormatSink::recover`]).
+async fn recover_both(
+    sink: &Sink<OcsfRecord>,
+    fallback: &Sink,
+    commit: &Commit,
+) -> Result<Recovery, Error> {
+    commit.validate(sink.options().encoding)?;
+    let in_lake = sink.present(&commit.files).await?;
+    let in_fallback = fallback.present(&commit.fallback_files).await?;
+    if in_lake.len() == commit.files.len() && in_fallback.len() == commit.fallback_files.len() {
+        return Ok(Recovery::Completed);
+    }
+    sink.roll_back(&in_lake, &commit.files).await?;
+    fallback
+        .roll_back(&in_fallback, &commit.fallback_files)
+        .await?;
+    Ok(Recovery::RolledBack)
+}
+
+/// Where [`FormatSink::write`] put an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Written {
+    /// In the archive (or the Security Lake source of its class).
+    Archive,
+    /// In a Security Lake's fallback destination: it maps to OCSF Base Event, which no
+    /// Security Lake source takes ([`FormatSink::open_with_fallback`]).
+    Fallback,
 }
 
 /// A sink's failure during a run.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::format::{Format, Prepared};
+use crate::format::{Format, Prepared, Written};
 use crate::lock::Locks;
 use crate::pipeline::{Observer, Pipeline, Summary, Writer, write_error};
 
@@ -112,7 +112,8 @@ impl Landing<'_> {
     }
 
     /// Writes one event prepared by [`format`](Self::format); into an archive, then commits
-    /// the open files if they are due.
+    /// the open files if they are due. An event a Security Lake sends to its fallback
+    /// destination is told to the observer ([`Observer::fallback`]).
     pub async fn write(&mut self, event: &Prepared) -> Result<(), Error> {
         let due = match &mut self.writer {
             Writer::Lines { lines, .. } => {
@@ -122,7 +123,11 @@ impl Landing<'_> {
                 false
             }
             Writer::Archive { sink, .. } => {
-                sink.write_prepared(event)?;
+                if sink.write_prepared(event)? == Written::Fallback
+                    && let Some(received) = event.received()
+                {
+                    self.observer.fallback(received);
+                }
                 sink.commit_due()
             }
         };

@@ -17,6 +17,10 @@
 //!   size and age ([`SinkOptions`]), and commits them with a protocol that lets the caller's
 //!   checkpoint cover only events that are durably stored ([`Sink::commit`],
 //!   [`Sink::recover`]);
+//! - [`SecurityLake`]: OCSF events into Amazon Security Lake, each class under the location of
+//!   its custom source ([`Layout::SecurityLake`]), and the events of no Security Lake class, as
+//!   received, in a fallback destination committed with the lake's files
+//!   ([`FormatSink::open_with_fallback`], [`Pipeline::fallback`]);
 //! - [`read`]: the files this crate writes, read back record by record.
 //!
 //! The [`Pipeline`] page has an example of a whole run; the one below uses the [`Sink`] alone.
@@ -65,6 +69,7 @@ mod destination;
 mod encoding;
 mod error;
 mod format;
+mod lake;
 mod landing;
 mod lines;
 mod lock;
@@ -78,15 +83,17 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
-/// The OCSF versions [`Format::ocsf_in`] writes (from `asana-audit-log-ocsf`).
-pub use asana_audit_log_ocsf::OcsfVersion;
+/// The OCSF versions [`Format::ocsf_in`] writes, and the classes [`SecurityLake`] takes a
+/// location for (from `asana-audit-log-ocsf`).
+pub use asana_audit_log_ocsf::{OcsfClass, OcsfVersion};
 pub use checkpoint::{
     ArchiveMark, Checkpoint, FORMAT_VERSION, OutputMark, PendingCommit, write_atomically,
 };
 pub use destination::{Destination, STAGING_DIR, is_url};
 pub use encoding::{Encoding, UnknownEncoding};
 pub use error::Error;
-pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared};
+pub use format::{Format, FormatSink, OcsfRecord, OcsfRows, Prepared, Written};
+pub use lake::SecurityLake;
 pub use landing::Landing;
 pub use lines::{Lines, Recovered, scan_tail};
 pub use lock::{Locks, sidecar};

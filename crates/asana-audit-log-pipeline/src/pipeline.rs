@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
-use crate::destination::is_url;
+use crate::destination::{Destination, is_url};
 use crate::error::Error;
-use crate::format::{Format, FormatSink};
+use crate::format::{Format, FormatSink, Written};
 use crate::lines::Lines;
 use crate::lock::Locks;
 use crate::output::Output;
@@ -54,6 +54,13 @@ pub trait Observer: Send + Sync {
     /// An event arrived that the output already held (written after the last checkpoint by a
     /// run that stopped); it was dropped.
     fn duplicate_dropped(&self, event: &AuditLogEvent) {
+        let _ = event;
+    }
+
+    /// An event that maps to OCSF Base Event, which no Security Lake source takes, is being
+    /// written, as received, to the lake's fallback destination
+    /// ([`FormatSink::open_with_fallback`]).
+    fn fallback(&self, event: &AuditLogEvent) {
         let _ = event;
     }
 
@@ -134,6 +141,11 @@ pub struct Pipeline {
     /// How an archive output's files are encoded, partitioned and rotated (default:
     /// [`SinkOptions::new`] with NDJSON).
     pub sink: SinkOptions,
+    /// With OCSF in a Security Lake ([`Layout::SecurityLake`](crate::Layout::SecurityLake)):
+    /// where the events of no Security Lake class (those that map to OCSF Base Event) land,
+    /// as received (default: none, and such a run is refused). Its files are committed with
+    /// the lake's, under the one checkpoint (see [`FormatSink::open_with_fallback`]).
+    pub fallback: Option<Destination>,
     /// Where progress is saved, and resumed from when it exists (default: nowhere): a local
     /// file, locked while the run holds it ([`Locks`]), or an object store URL (`s3://`,
     /// `gs://`, `az://`, configured as a [`Destination`](crate::Destination) is): then the
@@ -169,6 +181,7 @@ impl Pipeline {
             output,
             format: Format::Raw,
             sink: SinkOptions::new(crate::Encoding::Ndjson),
+            fallback: None,
             checkpoint: None,
             lease: Duration::from_secs(60),
             checkpoint_every: 10_000,
@@ -189,6 +202,7 @@ impl Pipeline {
         if self.checkpoint_every == 0 {
             return Err(Error::refused("--checkpoint-every must be at least 1"));
         }
+        crate::format::check_fallback(&self.format, &self.sink.layout, self.fallback.as_ref())?;
         // One writer per checkpoint: locked (or leased) before it is read.
         let mut locks = Locks::default();
         let (state, checkpoint) =
@@ -235,6 +249,13 @@ impl Pipeline {
         })
     }
 
+    /// The mark of this pipeline's archive in `destination`, for its checkpoints.
+    fn archive_mark(&self, destination: &Destination) -> ArchiveMark {
+        let mut mark = ArchiveMark::new(destination, &self.sink, &self.format);
+        mark.fallback = self.fallback.as_ref().map(|f| f.url().to_owned());
+        mark
+    }
+
     fn checkpoint_path(&self) -> std::path::Display<'_> {
         self.checkpoint
             .as_deref()
@@ -263,22 +284,23 @@ impl Pipeline {
         }
         if let Some(mark) = &cp.archive {
             let wanted = match &self.output {
-                Output::Archive(destination) => {
-                    Some(ArchiveMark::new(destination, &self.sink, &self.format))
-                }
+                Output::Archive(destination) => Some(self.archive_mark(destination)),
                 _ => None,
             };
             return match wanted {
                 Some(wanted) if wanted == *mark => Ok(()),
                 _ => Err(Error::refused(format!(
-                    "checkpoint {path} belongs to --output {} with --encoding {} --partition {}{}; \
-                     pass those to resume it, or use another --checkpoint file",
+                    "checkpoint {path} belongs to --output {} with --encoding {} --partition \
+                     {}{}{}; pass those to resume it, or use another --checkpoint file",
                     mark.url,
                     mark.encoding,
                     mark.partition,
                     mark.format
                         .as_ref()
-                        .map_or(String::new(), |format| format!(" as {format}"))
+                        .map_or(String::new(), |format| format!(" as {format}")),
+                    mark.fallback
+                        .as_ref()
+                        .map_or_else(String::new, |url| format!(" --fallback-output {url}"))
                 ))),
             };
         }
@@ -354,10 +376,14 @@ impl Target {
                 }
             }
             Target::Archive(destination) => {
-                let mark = ArchiveMark::new(&destination, &pipeline.sink, &pipeline.format);
-                let sink =
-                    FormatSink::open(destination, pipeline.sink.clone(), pipeline.format.clone())
-                        .await?;
+                let mark = pipeline.archive_mark(&destination);
+                let sink = FormatSink::open_with_fallback(
+                    destination,
+                    pipeline.sink.clone(),
+                    pipeline.format.clone(),
+                    pipeline.fallback.clone(),
+                )
+                .await?;
                 Writer::Archive {
                     sink: Box::new(sink),
                     mark,
@@ -616,7 +642,9 @@ impl Planned {
                 }
                 Writer::Archive { sink, .. } => {
                     let had_deadline = sink.commit_deadline();
-                    sink.write(&event)?;
+                    if sink.write(&event)? == Written::Fallback {
+                        observer.fallback(&event);
+                    }
                     if had_deadline.is_none()
                         && let Some(deadline) = sink.commit_deadline()
                     {

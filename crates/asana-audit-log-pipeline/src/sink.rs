@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::destination::Destination;
 use crate::encoding::{Encoding, FileEncoder};
 use crate::error::Error;
+use crate::lake::SecurityLake;
 use crate::record::{EventRows, ParquetRows, Record, Rows, Table};
 
 /// How files are grouped in folders: Hive-style partitions by the event's UTC day, optionally
@@ -51,36 +52,22 @@ impl Partitioning {
 /// let at = "2026-11-30T07:15:00Z".parse().unwrap();
 /// let class = Some(Table { key: "class_uid", value: "3002" });
 /// assert_eq!(
-///     Layout::Hive(Partitioning::Day).folder(class, at),
+///     Layout::Hive(Partitioning::Day).folder(class, at).unwrap(),
 ///     "class_uid=3002/event_date=2026-11-30"
 /// );
-/// let lake = Layout::SecurityLake {
-///     source_prefix: "asana-".into(),
-///     region: "eu-west-1".into(),
-///     account_id: "123456789012".into(),
-/// };
-/// assert_eq!(
-///     lake.folder(class, at),
-///     "ext/asana-3002/region=eu-west-1/accountId=123456789012/eventDay=20261130"
-/// );
 /// ```
+///
+/// [`SecurityLake`] has an example of a lake's folders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Layout {
     /// Hive-style partitions, below a folder per table when records have tables:
     /// `[<key>=<table>/]event_date=YYYY-MM-DD[/event_hour=HH]`.
     Hive(Partitioning),
-    /// Amazon Security Lake's layout for custom sources, one source per table:
-    /// `ext/<source_prefix><table>/region=<region>/accountId=<account_id>/eventDay=YYYYMMDD`.
-    SecurityLake {
-        /// What each source's name starts with; the table follows (Security Lake allows
-        /// source names of up to 20 characters).
-        source_prefix: String,
-        /// The AWS region of the Security Lake.
-        region: String,
-        /// The AWS account id of the source.
-        account_id: String,
-    },
+    /// Amazon Security Lake's layout for custom sources, one source per table (an OCSF
+    /// class): `<source's location>/region=<region>/accountId=<account>/eventDay=YYYYMMDD`,
+    /// relative to the lake's bucket ([`SecurityLake::bucket_url`], the destination).
+    SecurityLake(SecurityLake),
 }
 
 impl Default for Layout {
@@ -95,27 +82,28 @@ impl Layout {
     fn period(&self, at: DateTime<Utc>) -> i64 {
         let seconds = match self {
             Layout::Hive(Partitioning::Hour) => 3600,
-            Layout::Hive(Partitioning::Day) | Layout::SecurityLake { .. } => 86_400,
+            Layout::Hive(Partitioning::Day) | Layout::SecurityLake(_) => 86_400,
         };
         at.timestamp().div_euclid(seconds)
     }
 
-    /// The folder (relative path) of a record of `table` created at `at`.
-    pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> String {
+    /// The folder (relative path) of a record of `table` created at `at`; a Security Lake
+    /// has none for a table (class) without a source ([`Error::Refused`]).
+    pub fn folder(&self, table: Option<Table<'_>>, at: DateTime<Utc>) -> Result<String, Error> {
         match self {
-            Layout::Hive(partitioning) => match table {
+            Layout::Hive(partitioning) => Ok(match table {
                 Some(table) => format!("{}={}/{}", table.key, table.value, partitioning.folder(at)),
                 None => partitioning.folder(at),
-            },
-            Layout::SecurityLake {
-                source_prefix,
-                region,
-                account_id,
-            } => format!(
-                "ext/{source_prefix}{}/region={region}/accountId={account_id}/eventDay={}",
-                table.map_or("", |t| t.value),
-                at.format("%Y%m%d")
-            ),
+            }),
+            Layout::SecurityLake(lake) => {
+                let value = table.map_or("", |t| t.value);
+                lake.folder(value, at).ok_or_else(|| {
+                    Error::refused(format!(
+                        "the Security Lake has no source for {}={value}",
+                        table.map_or("table", |t| t.key)
+                    ))
+                })
+            }
         }
     }
 }
@@ -183,6 +171,9 @@ impl SinkOptions {
         if self.row_group_rows == 0 {
             return Err(invalid("a Parquet row group must hold at least 1 row"));
         }
+        if matches!(self.layout, Layout::SecurityLake(_)) && self.encoding != Encoding::Parquet {
+            return Err(invalid("Security Lake reads Parquet only"));
+        }
         Ok(())
     }
 }
@@ -196,6 +187,11 @@ pub struct Commit {
     pub files: Vec<String>,
     /// How many events they hold.
     pub events: u64,
+    /// The files of the same commit in a second destination, relative to it: a Security
+    /// Lake's fallback destination ([`FormatSink::open_with_fallback`](crate::FormatSink::open_with_fallback)).
+    /// `events` counts theirs too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_files: Vec<String>,
 }
 
 /// The stem of a file name (`<stamp>-<run id>-<sequence>`), from its last path component.
@@ -207,12 +203,12 @@ fn staged_stem(name: &str) -> Option<&str> {
 impl Commit {
     /// Checks a commit read from a checkpoint: a non-empty list of names this crate could
     /// have made for `encoding` (relative, no `.` or `..` parts, the encoding's extension).
-    fn validate(&self, encoding: Encoding) -> Result<(), Error> {
+    pub(crate) fn validate(&self, encoding: Encoding) -> Result<(), Error> {
         let invalid = |reason: String| Error::InvalidCommit { reason };
-        if self.files.is_empty() {
+        if self.files.is_empty() && self.fallback_files.is_empty() {
             return Err(invalid("it names no file".into()));
         }
-        for name in &self.files {
+        for name in self.files.iter().chain(&self.fallback_files) {
             let sound = !name.starts_with('/')
                 && !name.contains('\\')
                 && name
@@ -413,6 +409,16 @@ impl<R: Record> Sink<R> {
         &self.destination
     }
 
+    /// The folders files go in.
+    pub fn layout(&self) -> &Layout {
+        &self.options.layout
+    }
+
+    /// The sink's options.
+    pub fn options(&self) -> &SinkOptions {
+        &self.options
+    }
+
     /// Writes `record` to the file of its folder (staged: not yet committed).
     ///
     /// One file is written at a time per table: when a record goes to another folder (the
@@ -444,7 +450,7 @@ impl<R: Record> Sink<R> {
                 let route = Route {
                     table: table_value.map(str::to_owned),
                     period,
-                    folder: self.options.layout.folder(table, at),
+                    folder: self.options.layout.folder(table, at)?,
                     file: None,
                 };
                 match cached {
@@ -568,8 +574,31 @@ impl<R: Record> Sink<R> {
         mut save_checkpoint: impl AsyncFnMut(Option<&Commit>) -> Result<(), E>,
     ) -> Result<u64, CommitError<E>> {
         self.check_usable()?;
-        if self.open.is_empty() {
+        let Some(sealed) = self.seal()? else {
             return Ok(0);
+        };
+        let result = async {
+            save_checkpoint(Some(&sealed.commit))
+                .await
+                .map_err(CommitError::Checkpoint)?;
+            self.publish(&sealed).await?;
+            save_checkpoint(None).await.map_err(CommitError::Checkpoint)
+        }
+        .await;
+        if result.is_err() {
+            self.abandon(&sealed);
+        }
+        result.map(|()| sealed.commit.events)
+    }
+
+    /// Step 1 of a commit: finishes and syncs every file not yet committed (staged, under no
+    /// final name); `None` when there is none. On an error the sink is [`abandon`]ed.
+    ///
+    /// [`abandon`]: Self::abandon
+    pub(crate) fn seal(&mut self) -> Result<Option<Sealed>, Error> {
+        self.check_usable()?;
+        if self.open.is_empty() {
+            return Ok(None);
         }
         let mut files = std::mem::take(&mut self.open);
         self.size_due = false;
@@ -580,50 +609,66 @@ impl<R: Record> Sink<R> {
         let commit = Commit {
             files: files.iter().map(|file| file.name.clone()).collect(),
             events: files.iter().map(|file| file.events).sum(),
+            fallback_files: Vec::new(),
         };
-        let staged: Vec<PathBuf> = files.iter().map(|file| file.staged.clone()).collect();
-        let result = async {
-            // Files still being written are finished here, in turn; a file left for another
-            // folder is finishing on its own thread, which is joined. Every file is waited for,
-            // even after one failed: none may still be written to when the staged copies are
-            // removed.
-            let mut sealed = Vec::with_capacity(files.len());
-            let mut finished = Ok(());
-            for file in files {
-                if let Some(encoder) = file.encoder {
-                    finished = finished.and(encoder.finish());
-                }
-                if let Some(thread) = file.finishing {
-                    finished = finished.and(join_finishing(thread));
-                }
-                sealed.push((file.staged, file.name));
+        // Files still being written are finished here, in turn; a file left for another
+        // folder is finishing on its own thread, which is joined. Every file is waited for,
+        // even after one failed: none may still be written to when the staged copies are
+        // removed.
+        let mut sealed = Sealed {
+            commit,
+            files: Vec::with_capacity(files.len()),
+        };
+        let mut finished = Ok(());
+        for file in files {
+            if let Some(encoder) = file.encoder {
+                finished = finished.and(encoder.finish());
             }
-            finished?;
-            save_checkpoint(Some(&commit))
-                .await
-                .map_err(CommitError::Checkpoint)?;
-            let published = self
-                .destination
-                .publish_all(&sealed, self.guard.as_deref())
-                .await;
-            if let Err((placed, error)) = published {
-                // Undo what this commit put in place, so that a caller that saves another
-                // checkpoint over this pending commit leaves no stray file behind.
-                for (_, published) in &sealed[..placed] {
-                    let _ = self.destination.remove(published).await;
-                }
-                return Err(error.into());
+            if let Some(thread) = file.finishing {
+                finished = finished.and(join_finishing(thread));
             }
-            save_checkpoint(None).await.map_err(CommitError::Checkpoint)
+            sealed.files.push((file.staged, file.name));
         }
-        .await;
-        if result.is_err() {
-            self.failed = true;
-            for path in &staged {
-                let _ = std::fs::remove_file(path);
-            }
+        if let Err(error) = finished {
+            self.abandon(&sealed);
+            return Err(error);
         }
-        result.map(|()| commit.events)
+        Ok(Some(sealed))
+    }
+
+    /// Step 3 of a commit: puts the sealed files in place. On an error, those it put in place
+    /// are removed again (so that a caller that saves another checkpoint over this pending
+    /// commit leaves no stray file behind) and the error is returned; the caller then
+    /// [`abandon`](Self::abandon)s the sink.
+    pub(crate) async fn publish(&self, sealed: &Sealed) -> Result<(), Error> {
+        let published = self
+            .destination
+            .publish_all(&sealed.files, self.guard.as_deref())
+            .await;
+        if let Err((placed, error)) = published {
+            for (_, published) in &sealed.files[..placed] {
+                let _ = self.destination.remove(published).await;
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Takes back sealed files [`publish`](Self::publish) put in place, when the commit they
+    /// belong to failed after it (as far as the destination lets).
+    pub(crate) async fn unpublish(&self, sealed: &Sealed) {
+        for (_, published) in &sealed.files {
+            let _ = self.destination.remove(published).await;
+        }
+    }
+
+    /// Gives up a commit that failed: the staged copies are deleted and the sink refuses
+    /// further writes and commits.
+    pub(crate) fn abandon(&mut self, sealed: &Sealed) {
+        self.failed = true;
+        for (staged, _) in &sealed.files {
+            let _ = std::fs::remove_file(staged);
+        }
     }
 
     /// An error once a write or a commit has failed: the sink's files are then in an unknown
@@ -645,26 +690,52 @@ impl<R: Record> Sink<R> {
     /// be empty; anything else is [`Error::InvalidCommit`] and nothing is touched.
     pub async fn recover(&self, commit: &Commit) -> Result<Recovery, Error> {
         commit.validate(self.options.encoding)?;
+        let present = self.present(&commit.files).await?;
+        if present.len() == commit.files.len() {
+            return Ok(Recovery::Completed);
+        }
+        self.roll_back(&present, &commit.files).await?;
+        Ok(Recovery::RolledBack)
+    }
+
+    /// Which of `names` (files of a checked commit) are in place.
+    pub(crate) async fn present<'n>(&self, names: &'n [String]) -> Result<Vec<&'n String>, Error> {
         let mut present = Vec::new();
-        for name in &commit.files {
+        for name in names {
             if self.destination.exists(name).await? {
                 present.push(name);
             }
         }
-        if present.len() == commit.files.len() {
-            return Ok(Recovery::Completed);
-        }
+        Ok(present)
+    }
+
+    /// Undoes a commit of `names` that did not complete: removes those `present`, and the
+    /// staged copies a killed run left of them.
+    pub(crate) async fn roll_back(
+        &self,
+        present: &[&String],
+        names: &[String],
+    ) -> Result<(), Error> {
         for name in present {
             self.destination.remove(name).await?;
         }
         // Staged copies a killed run left of this commit's files are of no further use.
-        for name in &commit.files {
+        for name in names {
             if let Some(stem) = staged_stem(name) {
                 let _ = std::fs::remove_file(self.staging.join(format!("{stem}.partial")));
             }
         }
-        Ok(Recovery::RolledBack)
+        Ok(())
     }
+}
+
+/// Files of a sink finished and staged, about to be put in place: a commit's first half
+/// ([`Sink::seal`]).
+pub(crate) struct Sealed {
+    /// The files' names and events.
+    pub(crate) commit: Commit,
+    /// Each file, staged and under its final name.
+    files: Vec<(PathBuf, String)>,
 }
 
 /// A new staging folder in `parent` that only this user may enter (mode 0700 on Unix: the

@@ -288,6 +288,7 @@ async fn recovery_completes_a_commit_whose_files_are_all_in_place_and_undoes_one
     let commit = Commit {
         files: files.clone(),
         events: 2,
+        fallback_files: Vec::new(),
     };
     // A crash after the first upload: one file in place, the other not.
     store
@@ -318,6 +319,7 @@ async fn recovery_completes_a_commit_whose_files_are_all_in_place_and_undoes_one
     let outside = Commit {
         files: vec!["../elsewhere/20261101T100000.000Z-1-000001.ndjson".to_owned()],
         events: 1,
+        fallback_files: Vec::new(),
     };
     assert!(matches!(
         sink.recover(&outside).await,
@@ -468,7 +470,11 @@ async fn a_commit_found_complete_moves_the_start_of_the_next_stream() {
     let mut interrupted = crate::Checkpoint::new(runs.query.clone(), start, 0);
     interrupted.archive = done.archive.clone();
     interrupted.pending = Some(crate::PendingCommit {
-        commit: Commit { files, events: 120 },
+        commit: Commit {
+            files,
+            events: 120,
+            fallback_files: Vec::new(),
+        },
         cursor: done.cursor.clone(),
         events_written: 120,
     });
@@ -685,4 +691,74 @@ async fn a_landing_dropped_unfinished_puts_nothing_more_in_place() {
     land(&mut landing, 11..=30).await;
     drop(landing);
     assert_eq!(stored_gids(&store).await, sorted_gids(1..=10));
+}
+
+/// A Security Lake's sink lands Base Event events as received in its fallback destination,
+/// in the same commit as the lake's files; a commit is found complete only when the files of
+/// both are in place, and is undone in both otherwise.
+#[tokio::test]
+async fn a_lake_and_its_fallback_are_committed_and_recovered_as_one() {
+    use asana_audit_log_ocsf::OcsfClass;
+
+    let store = Arc::new(InMemory::new());
+    let staging = tempfile::tempdir().unwrap();
+    let locations = OcsfClass::ALL
+        .into_iter()
+        .filter(|&c| c != OcsfClass::BaseEvent)
+        .map(|c| (c, format!("s3://lake/ext/asana-{}/", c.uid())));
+    let lake = crate::SecurityLake::new("eu-west-1", "123456789012", locations).unwrap();
+    let mut options = options(&staging, Encoding::Parquet);
+    options.layout = crate::Layout::SecurityLake(lake);
+    let sink = FormatSink::open_with_fallback(
+        Destination::in_store(store.clone(), "", "s3://lake"),
+        options,
+        Format::ocsf_in(OcsfVersion::V1_1, Some("1")),
+        Some(Destination::in_store(store.clone(), "raw", "s3://raw")),
+    )
+    .await;
+    let mut sink = sink.unwrap();
+    // A resource with neither a gid nor a name fits no class but Base Event.
+    let base = AuditLogEvent::from_json(
+        r#"{"gid":"9","created_at":"2026-11-03T10:00:00.000Z","event_type":"brand_new","resource":{"resource_type":"workspace"}}"#,
+    )
+    .unwrap();
+    let login = AuditLogEvent::from_json(
+        r#"{"gid":"8","created_at":"2026-11-03T09:00:00.000Z","event_type":"user_login_succeeded","resource":{"resource_type":"user","gid":"7","name":"Ana"}}"#,
+    )
+    .unwrap();
+    assert_eq!(sink.write(&login).unwrap(), crate::Written::Archive);
+    assert_eq!(sink.write(&base).unwrap(), crate::Written::Fallback);
+    let mut pending = None;
+    let committed = sink
+        .commit(async |commit| {
+            if let Some(commit) = commit {
+                pending = Some(commit.clone());
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(committed, 2);
+    let commit = pending.unwrap();
+    assert_eq!((commit.files.len(), commit.fallback_files.len()), (1, 1));
+    let names = objects(&store).await;
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names[0].starts_with(
+            "ext/asana-3002/region=eu-west-1/accountId=123456789012/eventDay=20261103/"
+        ),
+        "{names:?}"
+    );
+    assert!(
+        names[1].starts_with("raw/event_date=2026-11-03/"),
+        "{names:?}"
+    );
+    assert_eq!(sink.recover(&commit).await.unwrap(), Recovery::Completed);
+    // The fallback's file missing: the lake's is taken back too.
+    store
+        .delete(&ObjectPath::from(names[1].as_str()))
+        .await
+        .unwrap();
+    assert_eq!(sink.recover(&commit).await.unwrap(), Recovery::RolledBack);
+    assert!(objects(&store).await.is_empty());
 }

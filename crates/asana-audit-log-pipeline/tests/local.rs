@@ -418,12 +418,24 @@ async fn a_commit_cut_short_is_completed_or_rolled_back() {
         vec!["event_date=2024-01-01/../../not-ours.ndjson.gz".to_owned()],
         vec!["event_date=2024-01-01/x.parquet".to_owned()],
     ] {
-        let bad = Commit { files, events: 1 };
-        let error = rerun.recover(&bad).await.unwrap_err();
-        assert!(
-            matches!(error, asana_audit_log_pipeline::Error::InvalidCommit { .. }),
-            "{bad:?}: {error}"
-        );
+        // The same names are refused as a fallback destination's files.
+        let in_archive = Commit {
+            files: files.clone(),
+            events: 1,
+            fallback_files: Vec::new(),
+        };
+        let in_fallback = Commit {
+            files: Vec::new(),
+            events: 1,
+            fallback_files: files,
+        };
+        for bad in [in_archive, in_fallback] {
+            let error = rerun.recover(&bad).await.unwrap_err();
+            assert!(
+                matches!(error, asana_audit_log_pipeline::Error::InvalidCommit { .. }),
+                "{bad:?}: {error}"
+            );
+        }
     }
     assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
     std::fs::remove_file(&outside).unwrap();

@@ -6,6 +6,7 @@ Used by tests/archive.rs:
     archive.py create-container ENDPOINT CONTAINER   # in Azurite, at its blob ENDPOINT
     archive.py dump TARGET          # TARGET: a directory, s3://bucket/prefix (AWS_* in env) or
                                     # az://container/prefix (AZURITE_BLOB_STORAGE_URL in env)
+    archive.py download URL DIR     # copies every object under s3://bucket/prefix into DIR
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
     archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
     archive.py spark DIR [DIR...]   # Apache Spark (local mode) reads each partitioned Parquet tree
@@ -36,6 +37,8 @@ def s3_client():
 
 def download(url, into):
     """Copies every object under s3://bucket/prefix into the folder `into`."""
+    import botocore.exceptions
+
     bucket, _, prefix = url[len("s3://"):].partition("/")
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
@@ -45,7 +48,13 @@ def download(url, into):
             relative = key[len(prefix):].lstrip("/") if prefix else key
             target = os.path.join(into, relative)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            client.download_file(bucket, key, target)
+            try:
+                client.download_file(bucket, key, target)
+            except botocore.exceptions.ClientError as error:
+                # Read while a run works: a file listed a moment ago may have been taken back
+                # since (a killed run's unfinished commit, undone by its successor).
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                    raise
 
 
 # Azurite's well-known development account (the same for every installation).
@@ -233,6 +242,9 @@ def main():
         dump(sys.argv[2])
     elif command == "ocsf":
         ocsf(sys.argv[2])
+    elif command == "download":
+        download(sys.argv[2], sys.argv[3])
+        print("null")
     elif command == "spark":
         spark(sys.argv[2:])
     elif command == "query":
