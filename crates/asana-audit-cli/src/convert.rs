@@ -183,7 +183,6 @@ fn parse_chunk(chunk: Chunk, format: &Format) -> Vec<Parsed> {
 /// pipeline's landing.
 pub async fn run(args: &ConvertArgs) -> Result<Summary, CliError> {
     let started = Instant::now();
-    keep_freed_memory();
     let input_name = args.input.display().to_string();
     let input: Box<dyn Read + Send> = if input_name == "-" {
         Box::new(io::stdin())
@@ -299,32 +298,6 @@ fn skip_or_stop(
             }
             Ok(())
         }
-    }
-}
-
-/// Asks glibc's allocator to keep the memory a conversion frees for its next allocations.
-///
-/// The conversion's large buffers (input chunks, column batches, pages) are allocated on one
-/// thread and freed on another, many times a second. With glibc's defaults the largest ones
-/// go back to the kernel as they are freed and are mapped again for the next batch, so a good
-/// part of the run goes to page faults. A fixed mapping threshold (its highest, 32 MiB) and a
-/// trim threshold of 64 MiB let them be reused instead. `convert` is a batch job that ends;
-/// `export`, `follow` and `run` keep glibc's defaults.
-///
-/// Measured gain (2026-12-07, 2 shared cores, load average 5–8): without it, `asana-audit
-/// convert` of the 1,000,000-event bench input (612 MB) into Parquet took 11.7% and 7.6% more
-/// wall time (medians of two runs of 6 interleaved pairs, 9.5% over all 12) and 6–8% more CPU
-/// time; the other speed tricks of issue #22 each cost under 5% and were removed. Command:
-/// `cargo xtask bench --only convert` for the ratio to DuckDB, and pairs of `asana-audit -v
-/// --log-format json convert FILE --output DIR/ --encoding parquet` with and without this
-/// call, timed by the "convert finished" log line.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` changes allocator settings under the allocator's own lock; it may be
-    // called at any time from any thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 
