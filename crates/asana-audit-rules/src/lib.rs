@@ -1,0 +1,389 @@
+//! Sigma rules for Asana's audit log: an evaluator for detection and correlation rules, and
+//! the rule pack this crate ships.
+//!
+//! Rules are [Sigma](https://github.com/SigmaHQ/sigma-specification) documents with
+//! `logsource: {product: asana, service: audit_log}` whose field names are the event's JSON
+//! paths (`event_type`, `actor.actor_type`, `details.new_value`). [`RuleSet`] loads and checks
+//! them: a rule that uses a part of Sigma this evaluator does not implement is refused with its
+//! file, line and the feature, never loaded in part. [`Detector`] evaluates events one at a
+//! time, keeps the correlation windows ([`CorrelationState`], serializable) and returns
+//! [`Alert`]s.
+//!
+//! ```
+//! use asana_audit_rules::{AlertKind, Detector, RuleSet};
+//! use serde_json::json;
+//!
+//! let rules = RuleSet::shipped();
+//! let mut detector = Detector::new(rules);
+//! let event = json!({
+//!     "gid": "1208000000000001",
+//!     "created_at": "2026-03-01T10:00:00.000Z",
+//!     "event_type": "team_privacy_settings_changed",
+//!     "actor": {"actor_type": "user", "gid": "1201", "email": "zoe@northwind.example"},
+//!     "resource": {"resource_type": "team", "gid": "1203", "name": "Engineering"},
+//!     "context": {"context_type": "web", "client_ip_address": "203.0.113.7"},
+//!     "details": {"old_value": "private", "new_value": "public"},
+//! });
+//! let alerts = detector.evaluate(&event)?;
+//! assert_eq!(alerts.len(), 1);
+//! assert_eq!(alerts[0].title, "Asana team made public");
+//! assert!(matches!(alerts[0].kind, AlertKind::Match { .. }));
+//! # Ok::<(), asana_audit_rules::Error>(())
+//! ```
+
+mod condition;
+mod correlation;
+mod detection;
+mod error;
+mod pack;
+mod rule;
+mod yaml;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+pub use correlation::CorrelationState;
+pub use error::{Error, Location};
+pub use rule::{CorrelationType, Level, Rule};
+
+use correlation::Correlation;
+use rule::Body;
+
+/// A checked set of Sigma rules: detection rules and the correlation rules over them.
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    correlations: Vec<Correlation>,
+    /// Whether each rule raises an alert of its own on a match (a detection rule referenced
+    /// only by correlations with `generate: false` does not).
+    generates: Vec<bool>,
+}
+
+impl RuleSet {
+    /// The rule pack this crate ships (`rules/*.yml`, embedded in the library).
+    pub fn shipped() -> RuleSet {
+        // The pack is checked by this crate's tests; it cannot fail to load in a release.
+        RuleSet::from_files(pack::FILES.iter().copied())
+            .unwrap_or_else(|e| panic!("the shipped rule pack does not load: {e}"))
+    }
+
+    /// The files of the shipped rule pack: `(name, YAML text)`, e.g. to write them out for a
+    /// SIEM or to load them beside rules of one's own with [`RuleSet::from_files`].
+    pub fn shipped_files() -> &'static [(&'static str, &'static str)] {
+        pack::FILES
+    }
+
+    /// Loads the rules of one YAML file (one rule per document, `---` between documents).
+    pub fn from_yaml(file: &str, text: &str) -> Result<RuleSet, Error> {
+        RuleSet::from_files([(file, text)])
+    }
+
+    /// Loads the rules of several files `(name, YAML text)`; a correlation rule may refer to a
+    /// rule of any of them.
+    pub fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<RuleSet, Error> {
+        let mut rules = Vec::new();
+        for (file, text) in files {
+            for doc in yaml::load(file, text)? {
+                rules.push(Rule::from_node(file, &doc)?);
+            }
+        }
+        let mut by_ref: HashMap<&str, usize> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for (key, value) in [("id", &rule.id), ("name", &rule.name)] {
+                let Some(value) = value else { continue };
+                if let Some(&first) = by_ref.get(value.as_str()) {
+                    return Err(Error::Duplicate {
+                        location: rule.location.clone(),
+                        rule: rule.title.clone(),
+                        key,
+                        value: value.clone(),
+                        first: Box::new(rules[first].location.clone()),
+                    });
+                }
+                by_ref.insert(value, i);
+            }
+        }
+        let mut correlations = Vec::new();
+        let mut generates: Vec<bool> = rules
+            .iter()
+            .map(|r| matches!(r.body, Body::Detection { .. }))
+            .collect();
+        let mut referenced = vec![false; rules.len()];
+        for (i, rule) in rules.iter().enumerate() {
+            let Body::Correlation(spec) = &rule.body else {
+                continue;
+            };
+            let mut members = Vec::new();
+            for (reference, line) in &spec.rules {
+                let location = Location::new(&rule.location.file, *line);
+                let Some(&target) = by_ref.get(reference.as_str()) else {
+                    return Err(Error::UnknownReference {
+                        location,
+                        rule: rule.title.clone(),
+                        reference: reference.clone(),
+                    });
+                };
+                if !matches!(rules[target].body, Body::Detection { .. }) {
+                    return Err(Error::Unsupported {
+                        location,
+                        rule: rule.title.clone(),
+                        feature: format!(
+                            "a correlation of correlations ('{reference}' is a correlation rule)"
+                        ),
+                    });
+                }
+                referenced[target] = true;
+                members.push(target);
+            }
+            correlations.push(Correlation {
+                rule: i,
+                key: rule.key().to_string(),
+                kind: spec.kind,
+                members,
+                group_by: spec.group_by.clone(),
+                timespan_ms: spec.timespan_ms,
+                min_count: spec.min_count,
+                field: spec.field.as_ref().map(|(_, path)| path.clone()),
+            });
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            if referenced[i] && matches!(rule.body, Body::Detection { .. }) {
+                let generated = rules.iter().any(|r| match &r.body {
+                    Body::Correlation(spec) => {
+                        spec.generate
+                            && spec
+                                .rules
+                                .iter()
+                                .any(|(reference, _)| by_ref.get(reference.as_str()) == Some(&i))
+                    }
+                    Body::Detection { .. } => false,
+                });
+                generates[i] = generated;
+            }
+        }
+        Ok(RuleSet {
+            rules,
+            correlations,
+            generates,
+        })
+    }
+
+    /// Every rule, detection and correlation, in the order loaded.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rule with this id or name.
+    pub fn get(&self, id_or_name: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.id() == Some(id_or_name) || r.name() == Some(id_or_name))
+    }
+
+    /// Whether a match of this detection rule raises an alert of its own (`false` for a rule
+    /// used only as the input of correlations that do not `generate` it, and for correlations).
+    pub fn generates(&self, rule: &Rule) -> bool {
+        self.rules
+            .iter()
+            .position(|r| std::ptr::eq(r, rule))
+            .is_some_and(|i| self.generates[i])
+    }
+
+    /// The detection rules that match `event` (no correlation, no state).
+    pub fn matching<'a>(&'a self, event: &'a Json) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(|r| r.matches(event))
+    }
+}
+
+/// How a [`Detector`] bounds its correlation state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// How far behind the newest `created_at` seen an event may arrive and still be placed in
+    /// its correlation window (default one hour). The windows keep the events of the last
+    /// `timespan + max_lateness`.
+    pub max_lateness: Duration,
+    /// The most events one group of one correlation keeps (default 10,000); past it the oldest
+    /// are dropped.
+    pub max_events_per_group: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_lateness: Duration::from_secs(3600),
+            max_events_per_group: 10_000,
+        }
+    }
+}
+
+/// What a rule found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// The rule's id (else its name, else its title).
+    pub rule: String,
+    /// The rule's title.
+    pub title: String,
+    /// The rule's level.
+    pub level: Option<Level>,
+    /// One event, or a correlation of several.
+    pub kind: AlertKind,
+}
+
+/// What an [`Alert`] is about.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum AlertKind {
+    /// A detection rule matched one event.
+    Match {
+        /// The event's `gid`.
+        event: String,
+        /// The event's `created_at`.
+        created_at: DateTime<Utc>,
+    },
+    /// A correlation rule's condition was met in one window of one group.
+    Correlation {
+        /// The group: each `group-by` field and its value.
+        group: Vec<(String, String)>,
+        /// The window's start (the `created_at` of its first event), inclusive.
+        window_start: DateTime<Utc>,
+        /// The window's end (start + timespan), exclusive.
+        window_end: DateTime<Utc>,
+        /// The count the condition tested: events, distinct values or distinct rules.
+        count: u64,
+        /// The `gid`s of the window's events, sorted.
+        events: Vec<String>,
+    },
+}
+
+/// Evaluates events against a [`RuleSet`], one at a time, and keeps the correlation windows.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    rules: RuleSet,
+    state: CorrelationState,
+    options: Options,
+}
+
+impl Detector {
+    /// A detector with empty correlation windows and default [`Options`].
+    pub fn new(rules: RuleSet) -> Self {
+        Detector::with_state(rules, CorrelationState::default(), Options::default())
+    }
+
+    /// A detector that goes on from `state` (e.g. read back from a checkpoint).
+    pub fn with_state(rules: RuleSet, state: CorrelationState, options: Options) -> Self {
+        Detector {
+            rules,
+            state,
+            options,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The correlation windows, to serialize into a checkpoint.
+    pub fn state(&self) -> &CorrelationState {
+        &self.state
+    }
+
+    /// Evaluates an event of the library.
+    pub fn evaluate_event(
+        &mut self,
+        event: &asana_audit_log::AuditLogEvent,
+    ) -> Result<Vec<Alert>, Error> {
+        let json = event.to_value().map_err(|e| Error::EventTime {
+            gid: event.gid().to_string(),
+            value: format!("(event not readable as JSON: {e})"),
+        })?;
+        self.evaluate(&json)
+    }
+
+    /// Evaluates one event (its JSON as Asana sends it) and returns the alerts it raises: a
+    /// match of each detection rule that generates alerts, then each correlation it completes.
+    pub fn evaluate(&mut self, event: &Json) -> Result<Vec<Alert>, Error> {
+        let gid = match event.get("gid") {
+            Some(Json::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "?".to_string(),
+        };
+        let created = event.get("created_at");
+        let created_at = created
+            .and_then(Json::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| Error::EventTime {
+                gid: gid.clone(),
+                value: created.map_or("(missing)".to_string(), Json::to_string),
+            })?;
+        let at_ms = created_at.timestamp_millis();
+        let matched: Vec<bool> = self.rules.rules.iter().map(|r| r.matches(event)).collect();
+        let mut alerts = Vec::new();
+        for (i, rule) in self.rules.rules.iter().enumerate() {
+            if matched[i] && self.rules.generates[i] {
+                alerts.push(Alert {
+                    rule: rule.key().to_string(),
+                    title: rule.title.clone(),
+                    level: rule.level,
+                    kind: AlertKind::Match {
+                        event: gid.clone(),
+                        created_at,
+                    },
+                });
+            }
+        }
+        let involved = self
+            .rules
+            .correlations
+            .iter()
+            .any(|c| c.members.iter().any(|&m| matched[m]));
+        let lateness = i64::try_from(self.options.max_lateness.as_millis()).unwrap_or(i64::MAX);
+        if involved && self.state.admit(at_ms, lateness) {
+            for corr in &self.rules.correlations {
+                for (position, &member) in corr.members.iter().enumerate() {
+                    if !matched[member] {
+                        continue;
+                    }
+                    let fired = self.state.add(
+                        corr,
+                        position,
+                        event,
+                        &gid,
+                        at_ms,
+                        self.options.max_events_per_group,
+                    );
+                    if let Some(fired) = fired {
+                        let rule = &self.rules.rules[corr.rule];
+                        alerts.push(Alert {
+                            rule: rule.key().to_string(),
+                            title: rule.title.clone(),
+                            level: rule.level,
+                            kind: AlertKind::Correlation {
+                                group: fired.group,
+                                window_start: from_ms(fired.start_ms),
+                                window_end: from_ms(fired.end_ms),
+                                count: fired.count,
+                                events: fired.gids,
+                            },
+                        });
+                    }
+                    if corr.kind != CorrelationType::Temporal {
+                        break; // an event counts once, whichever of the rules it matched
+                    }
+                }
+            }
+            self.state.sweep(&self.rules.correlations, lateness);
+        }
+        Ok(alerts)
+    }
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

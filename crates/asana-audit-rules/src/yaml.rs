@@ -1,0 +1,167 @@
+//! Rule files as a small YAML tree whose every node knows its line, read with `saphyr` (the
+//! maintained YAML 1.2 parser that keeps positions), so that every error can name it.
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+
+use crate::error::{Error, Location};
+
+/// A YAML node and the line it starts on (1-based).
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub(crate) line: usize,
+    pub(crate) value: Value,
+}
+
+/// The shapes a node can have. Mapping keys are scalars, kept as their text.
+#[derive(Clone, Debug)]
+pub(crate) enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    /// The value at `key` when this node is a mapping.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text of a scalar (numbers and booleans as YAML writes them); `None` for null,
+    /// sequences and mappings.
+    pub(crate) fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Str(s) => Some(s.clone()),
+            Value::Null | Value::Seq(_) | Value::Map(_) => None,
+        }
+    }
+
+    /// The node's string, when it is a string.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What the node is, in a word, for error messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// The documents of a (possibly multi-document) YAML file.
+pub(crate) fn load(file: &str, text: &str) -> Result<Vec<Node>, Error> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| Error::Yaml {
+        location: Location::new(file, e.marker().line()),
+        message: e.info().to_string(),
+    })?;
+    docs.iter().map(|doc| convert(file, doc)).collect()
+}
+
+fn convert(file: &str, node: &MarkedYaml<'_>) -> Result<Node, Error> {
+    let line = node.span.start.line();
+    let unsupported = |what: &str| Error::Yaml {
+        location: Location::new(file, line),
+        message: format!("{what} are not supported in rule files"),
+    };
+    let value = match &node.data {
+        YamlData::Value(scalar) => match scalar {
+            Scalar::Null => Value::Null,
+            Scalar::Boolean(b) => Value::Bool(*b),
+            Scalar::Integer(i) => Value::Int(*i),
+            Scalar::FloatingPoint(f) => Value::Float(f.into_inner()),
+            Scalar::String(s) => Value::Str(s.to_string()),
+        },
+        YamlData::Representation(text, _, _) => Value::Str(text.to_string()),
+        YamlData::Sequence(items) => Value::Seq(
+            items
+                .iter()
+                .map(|item| convert(file, item))
+                .collect::<Result<_, _>>()?,
+        ),
+        YamlData::Mapping(entries) => {
+            let mut out = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                let key = convert(file, key)?;
+                let Some(text) = key.scalar_text() else {
+                    return Err(Error::Yaml {
+                        location: Location::new(file, key.line),
+                        message: format!("a mapping key must be a scalar, not {}", key.kind()),
+                    });
+                };
+                out.push((text, convert(file, value)?));
+            }
+            Value::Map(out)
+        }
+        YamlData::Tagged(..) => return Err(unsupported("YAML tags")),
+        YamlData::Alias(_) => return Err(unsupported("YAML aliases")),
+        YamlData::BadValue => {
+            return Err(Error::Yaml {
+                location: Location::new(file, line),
+                message: "a value that cannot be read".into(),
+            });
+        }
+    };
+    Ok(Node { line, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_know_their_lines() {
+        let docs = load(
+            "a.yml",
+            "title: x\ndetection:\n  sel:\n    a: 1\n---\ntitle: y\n",
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 2);
+        let detection = docs[0].get("detection").unwrap();
+        assert_eq!(detection.line, 3);
+        let a = detection.get("sel").unwrap().get("a").unwrap();
+        assert_eq!(a.line, 4);
+        assert!(matches!(a.value, Value::Int(1)));
+        assert_eq!(docs[1].get("title").unwrap().as_str(), Some("y"));
+    }
+
+    #[test]
+    fn quoted_scalars_stay_strings() {
+        let docs = load("a.yml", "a: '20'\nb: 'null'\nc: ~\nd: off\n").unwrap();
+        assert_eq!(docs[0].get("a").unwrap().as_str(), Some("20"));
+        assert_eq!(docs[0].get("b").unwrap().as_str(), Some("null"));
+        assert!(matches!(docs[0].get("c").unwrap().value, Value::Null));
+        // YAML 1.2: `off` is a string (YAML 1.1 readers such as PyYAML read a boolean).
+        assert_eq!(docs[0].get("d").unwrap().as_str(), Some("off"));
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_and_line() {
+        let err = load("bad.yml", "title: x\ndetection:\n  sel: [a, b\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("bad.yml:"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let err = load("dup.yml", "title: x\ntitle: y\n").unwrap_err();
+        assert!(err.to_string().starts_with("dup.yml:2"), "{err}");
+    }
+}
