@@ -26,7 +26,7 @@
 //! });
 //! let alerts = detector.evaluate(&event)?;
 //! assert_eq!(alerts.len(), 1);
-//! assert_eq!(alerts[0].title, "Asana team made public");
+//! assert_eq!(alerts[0].title, "Asana Team Made Public");
 //! assert!(matches!(alerts[0].kind, AlertKind::Match { .. }));
 //! # Ok::<(), asana_audit_rules::Error>(())
 //! ```

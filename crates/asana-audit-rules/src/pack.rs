@@ -4,96 +4,112 @@
 /// `(name, YAML text)` of each file of the pack, in file-name order.
 pub(crate) const FILES: &[(&str, &str)] = &[
     (
-        "rules/admin_role_granted.yml",
-        include_str!("../rules/admin_role_granted.yml"),
+        "rules/asana_admin_role_granted.yml",
+        include_str!("../rules/asana_admin_role_granted.yml"),
     ),
     (
-        "rules/app_approval_disabled.yml",
-        include_str!("../rules/app_approval_disabled.yml"),
+        "rules/asana_app_approval_disabled.yml",
+        include_str!("../rules/asana_app_approval_disabled.yml"),
     ),
     (
-        "rules/app_token_usage_loosened.yml",
-        include_str!("../rules/app_token_usage_loosened.yml"),
+        "rules/asana_app_token_usage_loosened.yml",
+        include_str!("../rules/asana_app_token_usage_loosened.yml"),
+    ),
+    (
+        "rules/asana_email_domain_added.yml",
+        include_str!("../rules/asana_email_domain_added.yml"),
+    ),
+    (
+        "rules/asana_export_started.yml",
+        include_str!("../rules/asana_export_started.yml"),
+    ),
+    (
+        "rules/asana_external_administrator_activity.yml",
+        include_str!("../rules/asana_external_administrator_activity.yml"),
+    ),
+    (
+        "rules/asana_form_link_authentication_disabled.yml",
+        include_str!("../rules/asana_form_link_authentication_disabled.yml"),
+    ),
+    (
+        "rules/asana_guest_invites_anyone.yml",
+        include_str!("../rules/asana_guest_invites_anyone.yml"),
+    ),
+    (
+        "rules/asana_ip_allowlist_weakened.yml",
+        include_str!("../rules/asana_ip_allowlist_weakened.yml"),
+    ),
+    (
+        "rules/asana_login_failed.yml",
+        include_str!("../rules/asana_login_failed.yml"),
+    ),
+    (
+        "rules/asana_mobile_controls_loosened.yml",
+        include_str!("../rules/asana_mobile_controls_loosened.yml"),
+    ),
+    (
+        "rules/asana_object_deleted.yml",
+        include_str!("../rules/asana_object_deleted.yml"),
+    ),
+    (
+        "rules/asana_organization_export_started.yml",
+        include_str!("../rules/asana_organization_export_started.yml"),
+    ),
+    (
+        "rules/asana_password_requirements_simple.yml",
+        include_str!("../rules/asana_password_requirements_simple.yml"),
+    ),
+    (
+        "rules/asana_saml_made_optional.yml",
+        include_str!("../rules/asana_saml_made_optional.yml"),
+    ),
+    (
+        "rules/asana_service_account_created.yml",
+        include_str!("../rules/asana_service_account_created.yml"),
+    ),
+    (
+        "rules/asana_session_duration_changed.yml",
+        include_str!("../rules/asana_session_duration_changed.yml"),
+    ),
+    (
+        "rules/asana_session_duration_never.yml",
+        include_str!("../rules/asana_session_duration_never.yml"),
+    ),
+    (
+        "rules/asana_sso_settings_changed.yml",
+        include_str!("../rules/asana_sso_settings_changed.yml"),
     ),
     (
         "rules/asana_support_activity.yml",
         include_str!("../rules/asana_support_activity.yml"),
     ),
     (
-        "rules/deletion_burst.yml",
-        include_str!("../rules/deletion_burst.yml"),
+        "rules/asana_team_made_public.yml",
+        include_str!("../rules/asana_team_made_public.yml"),
     ),
     (
-        "rules/email_domain_added.yml",
-        include_str!("../rules/email_domain_added.yml"),
+        "rules/asana_two_factor_requirement_disabled.yml",
+        include_str!("../rules/asana_two_factor_requirement_disabled.yml"),
     ),
     (
-        "rules/external_administrator_activity.yml",
-        include_str!("../rules/external_administrator_activity.yml"),
+        "rules/asana_user_two_factor_disabled.yml",
+        include_str!("../rules/asana_user_two_factor_disabled.yml"),
     ),
     (
-        "rules/failed_login_burst.yml",
-        include_str!("../rules/failed_login_burst.yml"),
+        "rules/correlation_asana_deletion_burst.yml",
+        include_str!("../rules/correlation_asana_deletion_burst.yml"),
     ),
     (
-        "rules/form_link_authentication_disabled.yml",
-        include_str!("../rules/form_link_authentication_disabled.yml"),
+        "rules/correlation_asana_failed_logins_by_ip.yml",
+        include_str!("../rules/correlation_asana_failed_logins_by_ip.yml"),
     ),
     (
-        "rules/guest_invites_anyone.yml",
-        include_str!("../rules/guest_invites_anyone.yml"),
+        "rules/correlation_asana_failed_logins_by_user.yml",
+        include_str!("../rules/correlation_asana_failed_logins_by_user.yml"),
     ),
     (
-        "rules/ip_allowlist_weakened.yml",
-        include_str!("../rules/ip_allowlist_weakened.yml"),
-    ),
-    (
-        "rules/mobile_controls_loosened.yml",
-        include_str!("../rules/mobile_controls_loosened.yml"),
-    ),
-    (
-        "rules/organization_export_started.yml",
-        include_str!("../rules/organization_export_started.yml"),
-    ),
-    (
-        "rules/password_requirements_simple.yml",
-        include_str!("../rules/password_requirements_simple.yml"),
-    ),
-    (
-        "rules/repeated_exports.yml",
-        include_str!("../rules/repeated_exports.yml"),
-    ),
-    (
-        "rules/saml_made_optional.yml",
-        include_str!("../rules/saml_made_optional.yml"),
-    ),
-    (
-        "rules/service_account_created.yml",
-        include_str!("../rules/service_account_created.yml"),
-    ),
-    (
-        "rules/session_duration_changed.yml",
-        include_str!("../rules/session_duration_changed.yml"),
-    ),
-    (
-        "rules/session_duration_never.yml",
-        include_str!("../rules/session_duration_never.yml"),
-    ),
-    (
-        "rules/sso_settings_changed.yml",
-        include_str!("../rules/sso_settings_changed.yml"),
-    ),
-    (
-        "rules/team_made_public.yml",
-        include_str!("../rules/team_made_public.yml"),
-    ),
-    (
-        "rules/two_factor_requirement_disabled.yml",
-        include_str!("../rules/two_factor_requirement_disabled.yml"),
-    ),
-    (
-        "rules/user_two_factor_disabled.yml",
-        include_str!("../rules/user_two_factor_disabled.yml"),
+        "rules/correlation_asana_repeated_exports.yml",
+        include_str!("../rules/correlation_asana_repeated_exports.yml"),
     ),
 ];
 
