@@ -17,9 +17,11 @@ pub struct Pin {
     pub version: &'static str,
 }
 
-/// The packages the tests' Python side needs (`crates/asana-audit-cli/tests/py/archive.py`):
-/// an S3-compatible server, Azurite's blob client, and readers that are not ours (DuckDB,
-/// pyarrow, Spark); and the Kubernetes schemas xtask validates `contrib/kubernetes/` with.
+/// The packages the tests' Python side needs: an S3-compatible server, Azurite's blob client, and
+/// readers that are not ours (DuckDB, pyarrow, Spark) for `crates/asana-audit-cli/tests/py/archive.py`;
+/// pySigma, the SigmaHQ validators and four of its backends for
+/// `crates/asana-audit-rules/tests/py/sigma_check.py`; and the Kubernetes schemas xtask
+/// validates `contrib/kubernetes/` with.
 pub const TEST_PINS: &[Pin] = &[
     Pin {
         spec: "moto[server]",
@@ -59,6 +61,38 @@ pub const TEST_PINS: &[Pin] = &[
         spec: "pyspark",
         dist: "pyspark",
         version: "4.0.1",
+    },
+    // Sigma's reference implementation, which checks the rule pack (the backends below need
+    // pySigma 1.x: 1.4 or later for Elasticsearch).
+    Pin {
+        spec: "pysigma",
+        dist: "pysigma",
+        version: "1.5.1",
+    },
+    Pin {
+        spec: "pysigma-validators-sigmahq",
+        dist: "pysigma-validators-sigmahq",
+        version: "0.21.0",
+    },
+    Pin {
+        spec: "pysigma-backend-splunk",
+        dist: "pysigma-backend-splunk",
+        version: "2.1.0",
+    },
+    Pin {
+        spec: "pysigma-backend-elasticsearch",
+        dist: "pysigma-backend-elasticsearch",
+        version: "2.1.1",
+    },
+    Pin {
+        spec: "pysigma-backend-kusto",
+        dist: "pysigma-backend-kusto",
+        version: "1.0.1",
+    },
+    Pin {
+        spec: "pysigma-backend-duckdb",
+        dist: "pysigma-backend-duckdb",
+        version: "0.1.4",
     },
 ];
 
