@@ -109,11 +109,10 @@ impl RuleSet {
             }
         }
         let mut correlations = Vec::new();
-        let mut generates: Vec<bool> = rules
-            .iter()
-            .map(|r| matches!(r.body, Body::Detection { .. }))
-            .collect();
+        // A detection rule alerts on its own unless correlations refer to it and none of them
+        // says `generate: true`.
         let mut referenced = vec![false; rules.len()];
+        let mut generated = vec![false; rules.len()];
         for (i, rule) in rules.iter().enumerate() {
             let Body::Correlation(spec) = &rule.body else {
                 continue;
@@ -138,6 +137,7 @@ impl RuleSet {
                     });
                 }
                 referenced[target] = true;
+                generated[target] |= spec.generate;
                 members.push(target);
             }
             correlations.push(Correlation {
@@ -151,21 +151,13 @@ impl RuleSet {
                 field: spec.field.as_ref().map(|(_, path)| path.clone()),
             });
         }
-        for (i, rule) in rules.iter().enumerate() {
-            if referenced[i] && matches!(rule.body, Body::Detection { .. }) {
-                let generated = rules.iter().any(|r| match &r.body {
-                    Body::Correlation(spec) => {
-                        spec.generate
-                            && spec
-                                .rules
-                                .iter()
-                                .any(|(reference, _)| by_ref.get(reference.as_str()) == Some(&i))
-                    }
-                    Body::Detection { .. } => false,
-                });
-                generates[i] = generated;
-            }
-        }
+        let generates = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                matches!(r.body, Body::Detection { .. }) && (!referenced[i] || generated[i])
+            })
+            .collect();
         Ok(RuleSet {
             rules,
             correlations,
@@ -185,8 +177,9 @@ impl RuleSet {
             .find(|r| r.id() == Some(id_or_name) || r.name() == Some(id_or_name))
     }
 
-    /// Whether a match of this detection rule raises an alert of its own (`false` for a rule
-    /// used only as the input of correlations that do not `generate` it, and for correlations).
+    /// Whether a match of this detection rule (one of this set's) raises an alert of its own:
+    /// `false` for a rule used only as the input of correlations that do not `generate` it, and
+    /// for correlation rules.
     pub fn generates(&self, rule: &Rule) -> bool {
         self.rules
             .iter()

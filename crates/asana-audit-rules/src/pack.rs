@@ -126,4 +126,24 @@ mod tests {
         let listed: Vec<&str> = super::FILES.iter().map(|(name, _)| *name).collect();
         assert_eq!(on_disk, listed);
     }
+
+    #[test]
+    fn the_readme_lists_every_rule_with_its_level_and_title() {
+        let readme = include_str!("../README.md");
+        let rules = crate::RuleSet::shipped();
+        for rule in rules.rules() {
+            let row = format!(
+                "| `{}` | {} | {} |",
+                rule.location().file,
+                rule.level().map_or("-", |l| l.as_str()),
+                rule.title()
+            );
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+        let rows = readme
+            .lines()
+            .filter(|l| l.starts_with("| `rules/"))
+            .count();
+        assert_eq!(rows, super::FILES.len(), "one row per file");
+    }
 }
