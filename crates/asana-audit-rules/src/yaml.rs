@@ -1,7 +1,12 @@
 //! Rule files as a small YAML tree whose every node knows its line, read with `saphyr` (the
 //! maintained YAML 1.2 parser that keeps positions), so that every error can name it.
+//!
+//! Scalars are resolved here rather than by the loader, so that a plain `off`, `on`, `yes` or
+//! `no` can be refused: YAML 1.2 reads a string, but YAML 1.1 readers (PyYAML, hence pySigma and
+//! most Sigma tools) read a boolean, and the same rule would match different events there.
+//! Quoted, it is a string everywhere.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{MarkedYaml, Scalar, ScalarStyle, YamlData, YamlLoader};
 
 use crate::error::{Error, Location};
 
@@ -68,12 +73,29 @@ impl Node {
 
 /// The documents of a (possibly multi-document) YAML file.
 pub(crate) fn load(file: &str, text: &str) -> Result<Vec<Node>, Error> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| Error::Yaml {
+    let scan_error = |e: &saphyr::ScanError| Error::Yaml {
         location: Location::new(file, e.marker().line()),
         message: e.info().to_string(),
-    })?;
-    docs.iter().map(|doc| convert(file, doc)).collect()
+    };
+    let mut loader = YamlLoader::<MarkedYaml>::default();
+    loader.early_parse(false);
+    saphyr_parser::Parser::new_from_str(text)
+        .load(&mut loader, true)
+        .map_err(|e| scan_error(&e))?;
+    if let Some(e) = loader.error() {
+        return Err(scan_error(e));
+    }
+    loader
+        .into_documents()
+        .iter()
+        .map(|doc| convert(file, doc))
+        .collect()
 }
+
+/// The plain scalars PyYAML (YAML 1.1) reads as booleans and YAML 1.2 as strings.
+const YAML_1_1_BOOLEANS: &[&str] = &[
+    "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
+];
 
 fn convert(file: &str, node: &MarkedYaml<'_>) -> Result<Node, Error> {
     let line = node.span.start.line();
@@ -89,7 +111,30 @@ fn convert(file: &str, node: &MarkedYaml<'_>) -> Result<Node, Error> {
             Scalar::FloatingPoint(f) => Value::Float(f.into_inner()),
             Scalar::String(s) => Value::Str(s.to_string()),
         },
-        YamlData::Representation(text, _, _) => Value::Str(text.to_string()),
+        YamlData::Representation(text, style, tag) => {
+            if *style == ScalarStyle::Plain && YAML_1_1_BOOLEANS.contains(&text.as_ref()) {
+                return Err(Error::Yaml {
+                    location: Location::new(file, line),
+                    message: format!(
+                        "'{text}' unquoted is a string in YAML 1.2 but a boolean in YAML 1.1, \
+                         which pySigma and most Sigma tools read: write '{text}' in quotes"
+                    ),
+                });
+            }
+            match Scalar::parse_from_cow_and_metadata(text.clone(), *style, tag.as_ref()) {
+                Some(Scalar::Null) => Value::Null,
+                Some(Scalar::Boolean(b)) => Value::Bool(b),
+                Some(Scalar::Integer(i)) => Value::Int(i),
+                Some(Scalar::FloatingPoint(f)) => Value::Float(f.into_inner()),
+                Some(Scalar::String(s)) => Value::Str(s.to_string()),
+                None => {
+                    return Err(Error::Yaml {
+                        location: Location::new(file, line),
+                        message: format!("'{text}' does not fit its tag"),
+                    });
+                }
+            }
+        }
         YamlData::Sequence(items) => Value::Seq(
             items
                 .iter()
@@ -144,12 +189,27 @@ mod tests {
 
     #[test]
     fn quoted_scalars_stay_strings() {
-        let docs = load("a.yml", "a: '20'\nb: 'null'\nc: ~\nd: off\n").unwrap();
+        let docs = load(
+            "a.yml",
+            "a: '20'\nb: 'null'\nc: ~\nd: 'off'\ne: 20\nf: true\n",
+        )
+        .unwrap();
         assert_eq!(docs[0].get("a").unwrap().as_str(), Some("20"));
         assert_eq!(docs[0].get("b").unwrap().as_str(), Some("null"));
         assert!(matches!(docs[0].get("c").unwrap().value, Value::Null));
-        // YAML 1.2: `off` is a string (YAML 1.1 readers such as PyYAML read a boolean).
         assert_eq!(docs[0].get("d").unwrap().as_str(), Some("off"));
+        assert!(matches!(docs[0].get("e").unwrap().value, Value::Int(20)));
+        assert!(matches!(docs[0].get("f").unwrap().value, Value::Bool(true)));
+    }
+
+    #[test]
+    fn plain_yaml_1_1_booleans_are_refused() {
+        let err = load("a.yml", "title: x\nsel:\n    details.new_value: off\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yml:3: not valid YAML: 'off' unquoted is a string in YAML 1.2 but a boolean in \
+             YAML 1.1, which pySigma and most Sigma tools read: write 'off' in quotes"
+        );
     }
 
     #[test]
