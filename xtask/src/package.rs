@@ -17,6 +17,7 @@ const PATCHED: &[&str] = &[
     "asana-audit-log-mock",
     "asana-audit-log-ocsf",
     "asana-audit-log-pipeline",
+    "asana-audit-rules",
 ];
 
 /// The pipeline crate's example the consumer builds and runs, killed and resumed, from the
@@ -133,6 +134,7 @@ fn consumer_manifest(packages: &Path) -> Result<String> {
          asana-audit-log = \"{VERSION}\"\n\
          asana-audit-log-mock = \"{VERSION}\"\n\
          asana-audit-log-pipeline = \"{VERSION}\"\n\
+         asana-audit-rules = \"{VERSION}\"\n\
          futures = \"0.3\"\n\
          tokio = {{ version = \"1\", features = [\"rt\", \"rt-multi-thread\", \"macros\"] }}\n\n\
          [[bin]]\n\
