@@ -328,12 +328,6 @@ fn compile_field(ctx: &Ctx<'_>, key: &str, node: &Node) -> Result<FieldTest, Err
     if items.is_empty() {
         return Err(ctx.invalid(node.line, format!("'{key}' has an empty list of values")));
     }
-    if m.all && items.len() < 2 {
-        return Err(ctx.invalid(
-            node.line,
-            format!("'{key}': the all modifier needs a list of at least two values"),
-        ));
-    }
     let values = items
         .into_iter()
         .map(|item| compile_value(ctx, key, &m, item))
@@ -476,6 +470,11 @@ mod tests {
         assert!(s.matches(&json!({"a": "super_admin"})) && !s.matches(&json!({"a": "admins"})));
         let s = selection("a|contains|all: [super, admin]").unwrap();
         assert!(s.matches(&json!({"a": "super_admin"})) && !s.matches(&json!({"a": "admin"})));
+        let s = selection("a|contains|all: min").unwrap();
+        assert!(
+            s.matches(&json!({"a": "admin"})),
+            "all of one value is that value"
+        );
         let s = selection("a|re: '^ad.+n$'").unwrap();
         assert!(s.matches(&json!({"a": "admin"})) && !s.matches(&json!({"a": "ADMIN"})));
         let s = selection("a|re|i: 'dmi'").unwrap();
