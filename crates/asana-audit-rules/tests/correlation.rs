@@ -347,3 +347,25 @@ fn value_count_counts_distinct_values_and_temporal_needs_every_rule() {
         "another actor is another group"
     );
 }
+
+#[test]
+fn events_of_the_library_are_evaluated_through_their_json() {
+    let mut detector = Detector::new(RuleSet::shipped());
+    let mut public = failed_login(1, 0.0, "192.0.2.1", "1201");
+    public["event_type"] = json!("team_privacy_settings_changed");
+    public["details"] = json!({"old_value": "private", "new_value": "public"});
+    let event = asana_audit_log::AuditLogEvent::from_json(&public.to_string()).unwrap();
+    let alerts = detector.evaluate_event(&event).unwrap();
+    assert_eq!(titles(&alerts), ["Asana Team Made Public"]);
+    let AlertKind::Match {
+        event: gid,
+        created_at,
+    } = &alerts[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (gid.as_str(), *created_at),
+        (event.gid(), event.created_at())
+    );
+}
