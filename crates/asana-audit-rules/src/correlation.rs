@@ -63,6 +63,9 @@ struct Hit {
     gid: String,
     /// `value_count`: the field's value; `temporal`: the referenced rule's position.
     tag: String,
+    /// The event as received (compact JSON), for the alert that counts it.
+    #[serde(default)]
+    event: String,
 }
 
 /// A correlation that met its condition.
@@ -72,7 +75,8 @@ pub(crate) struct Fired {
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
     pub(crate) count: u64,
-    pub(crate) gids: Vec<String>,
+    /// The window's events, `gid` and JSON, by `gid`.
+    pub(crate) events: Vec<(String, Json)>,
 }
 
 impl CorrelationState {
@@ -143,11 +147,16 @@ impl CorrelationState {
             at_ms,
             gid: gid.to_string(),
             tag,
+            event: event.to_string(),
         };
         let pos = group
             .hits
             .partition_point(|h| (h.at_ms, &h.gid, &h.tag) < (at_ms, &hit.gid, &hit.tag));
-        if group.hits.get(pos) == Some(&hit) {
+        if group
+            .hits
+            .get(pos)
+            .is_some_and(|h| (h.at_ms, &h.gid, &h.tag) == (at_ms, &hit.gid, &hit.tag))
+        {
             return None; // the same event again (a replay): already counted
         }
         group.hits.insert(pos, hit);
@@ -168,9 +177,12 @@ impl CorrelationState {
             let from = group.hits.partition_point(|h| h.at_ms < start);
             let to = group.hits.partition_point(|h| h.at_ms < end);
             let window = &group.hits[from..to];
-            let gids: BTreeSet<&str> = window.iter().map(|h| h.gid.as_str()).collect();
+            let events: BTreeMap<&str, &str> = window
+                .iter()
+                .map(|h| (h.gid.as_str(), h.event.as_str()))
+                .collect();
             let count = match corr.kind {
-                CorrelationType::EventCount => gids.len(),
+                CorrelationType::EventCount => events.len(),
                 CorrelationType::ValueCount | CorrelationType::Temporal => window
                     .iter()
                     .map(|h| h.tag.as_str())
@@ -184,7 +196,15 @@ impl CorrelationState {
                     start_ms: start,
                     end_ms: end,
                     count,
-                    gids: gids.into_iter().map(str::to_string).collect(),
+                    events: events
+                        .into_iter()
+                        .map(|(gid, json)| {
+                            (
+                                gid.to_string(),
+                                serde_json::from_str(json).unwrap_or(Json::Null),
+                            )
+                        })
+                        .collect(),
                 });
             }
         }

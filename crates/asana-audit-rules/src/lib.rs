@@ -10,7 +10,7 @@
 //! [`Alert`]s.
 //!
 //! ```
-//! use asana_audit_rules::{AlertKind, Detector, RuleSet};
+//! use asana_audit_rules::{Detector, RuleSet};
 //! use serde_json::json;
 //!
 //! let rules = RuleSet::shipped();
@@ -27,10 +27,12 @@
 //! let alerts = detector.evaluate(&event)?;
 //! assert_eq!(alerts.len(), 1);
 //! assert_eq!(alerts[0].title, "Asana Team Made Public");
-//! assert!(matches!(alerts[0].kind, AlertKind::Match { .. }));
+//! assert_eq!(alerts[0].gids, ["1208000000000001"]);
+//! assert_eq!(alerts[0].events[0], event);
 //! # Ok::<(), asana_audit_rules::Error>(())
 //! ```
 
+mod alert;
 mod condition;
 mod correlation;
 mod detection;
@@ -45,6 +47,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
+pub use alert::Alert;
 pub use correlation::CorrelationState;
 pub use error::{Error, Location};
 pub use rule::{CorrelationType, Level, Rule};
@@ -214,45 +217,6 @@ impl Default for Options {
     }
 }
 
-/// What a rule found.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    /// The rule's id (else its name, else its title).
-    pub rule: String,
-    /// The rule's title.
-    pub title: String,
-    /// The rule's level.
-    pub level: Option<Level>,
-    /// One event, or a correlation of several.
-    pub kind: AlertKind,
-}
-
-/// What an [`Alert`] is about.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum AlertKind {
-    /// A detection rule matched one event.
-    Match {
-        /// The event's `gid`.
-        event: String,
-        /// The event's `created_at`.
-        created_at: DateTime<Utc>,
-    },
-    /// A correlation rule's condition was met in one window of one group.
-    Correlation {
-        /// The group: each `group-by` field and its value.
-        group: Vec<(String, String)>,
-        /// The window's start (the `created_at` of its first event), inclusive.
-        window_start: DateTime<Utc>,
-        /// The window's end (start + timespan), exclusive.
-        window_end: DateTime<Utc>,
-        /// The count the condition tested: events, distinct values or distinct rules.
-        count: u64,
-        /// The `gid`s of the window's events, sorted.
-        events: Vec<String>,
-    },
-}
-
 /// Evaluates events against a [`RuleSet`], one at a time, and keeps the correlation windows.
 #[derive(Clone, Debug)]
 pub struct Detector {
@@ -320,15 +284,7 @@ impl Detector {
         let mut alerts = Vec::new();
         for (i, rule) in self.rules.rules.iter().enumerate() {
             if matched[i] && self.rules.generates[i] {
-                alerts.push(Alert {
-                    rule: rule.key().to_string(),
-                    title: rule.title.clone(),
-                    level: rule.level,
-                    kind: AlertKind::Match {
-                        event: gid.clone(),
-                        created_at,
-                    },
-                });
+                alerts.push(Alert::matched(rule, &gid, created_at, event));
             }
         }
         let involved = self
@@ -352,19 +308,14 @@ impl Detector {
                         self.options.max_events_per_group,
                     );
                     if let Some(fired) = fired {
-                        let rule = &self.rules.rules[corr.rule];
-                        alerts.push(Alert {
-                            rule: rule.key().to_string(),
-                            title: rule.title.clone(),
-                            level: rule.level,
-                            kind: AlertKind::Correlation {
-                                group: fired.group,
-                                window_start: from_ms(fired.start_ms),
-                                window_end: from_ms(fired.end_ms),
-                                count: fired.count,
-                                events: fired.gids,
-                            },
-                        });
+                        alerts.push(Alert::correlated(
+                            &self.rules.rules[corr.rule],
+                            corr.kind,
+                            fired.group,
+                            (from_ms(fired.start_ms), from_ms(fired.end_ms)),
+                            fired.count,
+                            fired.events,
+                        ));
                     }
                     if corr.kind != CorrelationType::Temporal {
                         break; // an event counts once, whichever of the rules it matched

@@ -2,13 +2,16 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::condition::{self, Condition, ParseError};
 use crate::detection::{Ctx, FieldPath, Selection};
 use crate::error::{Error, Location};
 use crate::yaml::{Node, Value};
 
-/// How severe a rule's match is: Sigma's `level`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How severe a rule's match is: Sigma's `level` (serialized as its word, e.g. `high`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Worth recording, no action needed.
     Informational,
@@ -52,8 +55,9 @@ impl fmt::Display for Level {
     }
 }
 
-/// The kind of a correlation rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The kind of a correlation rule (serialized as its word, e.g. `event_count`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CorrelationType {
     /// `event_count`: enough events of the referenced rules in one window of one group.
     EventCount,

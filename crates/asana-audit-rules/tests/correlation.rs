@@ -2,7 +2,9 @@
 //! `created_at` (late and out-of-order events land in the right window), one alert per burst,
 //! bounded state that survives serialization.
 
-use asana_audit_rules::{Alert, AlertKind, CorrelationState, Detector, Options, RuleSet};
+use std::collections::BTreeMap;
+
+use asana_audit_rules::{Alert, CorrelationState, CorrelationType, Detector, Options, RuleSet};
 use serde_json::{Value, json};
 
 const BY_IP: &str = "Asana Failed Logins from One IP Address";
@@ -59,26 +61,26 @@ fn twenty_failed_logins_from_one_address_within_an_hour_raise_one_alert() {
         [BY_IP],
         "the 20th raises it; the base rule raises nothing of its own"
     );
-    let AlertKind::Correlation {
-        group,
-        window_start,
-        window_end,
-        count,
-        events,
-    } = &alerts[0].kind
-    else {
-        panic!("{alerts:?}")
-    };
+    let alert = &alerts[0];
+    assert_eq!(alert.correlation, Some(CorrelationType::EventCount));
     assert_eq!(
-        group,
-        &[(
+        alert.group,
+        BTreeMap::from([(
             "context.client_ip_address".to_string(),
             "198.51.100.9".to_string()
-        )]
+        )])
     );
-    assert_eq!(window_start.to_rfc3339(), "2026-03-01T10:00:00+00:00");
-    assert_eq!(window_end.to_rfc3339(), "2026-03-01T11:00:00+00:00");
-    assert_eq!((*count, events.len()), (20, 20));
+    assert_eq!(alert.window_start.to_rfc3339(), "2026-03-01T10:00:00+00:00");
+    assert_eq!(alert.window_end.to_rfc3339(), "2026-03-01T11:00:00+00:00");
+    assert_eq!((alert.count, alert.gids.len()), (20, 20));
+    let burst = spray(0, &minutes)
+        .into_iter()
+        .chain(spray(19, &[58.0]))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        alert.events, burst,
+        "the window's events, as received, by gid"
+    );
     // More in the same window are the same burst.
     assert!(run(&mut detector, &spray(20, &[58.5, 59.0, 59.5])).is_empty());
     // Twenty more in the next hour are a second burst.
@@ -116,16 +118,11 @@ fn out_of_order_events_count_in_the_window_of_their_own_time() {
     burst.reverse();
     let alerts = run(&mut detector, &burst);
     assert_eq!(titles(&alerts), [BY_IP]);
-    let AlertKind::Correlation {
-        window_start,
-        count,
-        ..
-    } = &alerts[0].kind
-    else {
-        panic!()
-    };
-    assert_eq!(window_start.to_rfc3339(), "2026-03-01T10:00:00+00:00");
-    assert_eq!(*count, 20);
+    assert_eq!(
+        alerts[0].window_start.to_rfc3339(),
+        "2026-03-01T10:00:00+00:00"
+    );
+    assert_eq!(alerts[0].count, 20);
     // The same events again (a replay) are not counted twice.
     assert!(run(&mut detector, &burst).is_empty());
 }
@@ -145,12 +142,9 @@ fn one_account_guessed_from_many_addresses_is_the_per_user_rule() {
         .collect();
     let alerts = run(&mut detector, &events);
     assert_eq!(titles(&alerts), [BY_USER]);
-    let AlertKind::Correlation { group, .. } = &alerts[0].kind else {
-        panic!()
-    };
     assert_eq!(
-        group,
-        &[("resource.gid".to_string(), "1201000000000007".to_string())]
+        alerts[0].group,
+        BTreeMap::from([("resource.gid".to_string(), "1201000000000007".to_string())])
     );
 }
 
@@ -300,10 +294,7 @@ fn value_count_counts_distinct_values_and_temporal_needs_every_rule() {
         &[event(5, 9, "user_login_succeeded", "7", "192.0.2.9")],
     );
     assert_eq!(titles(&alerts), ["Logins of One User from Three Addresses"]);
-    let AlertKind::Correlation { count, events, .. } = &alerts[0].kind else {
-        panic!()
-    };
-    assert_eq!((*count, events.len()), (3, 4));
+    assert_eq!((alerts[0].count, alerts[0].gids.len()), (3, 4));
 
     // temporal with generate: the rules alert on their own, and together.
     let alerts = run(
@@ -357,15 +348,51 @@ fn events_of_the_library_are_evaluated_through_their_json() {
     let event = asana_audit_log::AuditLogEvent::from_json(&public.to_string()).unwrap();
     let alerts = detector.evaluate_event(&event).unwrap();
     assert_eq!(titles(&alerts), ["Asana Team Made Public"]);
-    let AlertKind::Match {
-        event: gid,
-        created_at,
-    } = &alerts[0].kind
-    else {
-        panic!()
-    };
-    assert_eq!(
-        (gid.as_str(), *created_at),
-        (event.gid(), event.created_at())
+    let alert = &alerts[0];
+    assert_eq!(alert.correlation, None);
+    assert_eq!(alert.gids, [event.gid()]);
+    assert_eq!(alert.window_start, event.created_at());
+    assert_eq!(alert.events, [public]);
+}
+
+#[test]
+fn an_alert_has_the_same_id_whenever_the_same_events_raise_it_and_serializes_whole() {
+    let minutes: Vec<f64> = (0..45).map(f64::from).collect();
+    let mut events = spray(0, &minutes);
+    let mut public = failed_login(99, 50.0, "192.0.2.1", "1201");
+    public["event_type"] = json!("team_privacy_settings_changed");
+    public["details"] = json!({"old_value": "private", "new_value": "public"});
+    events.push(public);
+    let first = run(&mut Detector::new(RuleSet::shipped()), &events);
+    assert_eq!(titles(&first), [BY_IP, "Asana Team Made Public"]);
+    // Again from nothing, and from a state saved halfway: the same alerts, the same ids.
+    assert_eq!(run(&mut Detector::new(RuleSet::shipped()), &events), first);
+    let mut detector = Detector::new(RuleSet::shipped());
+    run(&mut detector, &events[..10]);
+    let saved = serde_json::to_string(detector.state()).unwrap();
+    let mut resumed = Detector::with_state(
+        RuleSet::shipped(),
+        serde_json::from_str(&saved).unwrap(),
+        Options::default(),
     );
+    assert_eq!(run(&mut resumed, &events[10..]), first);
+    // Every alert has an id of its own, a UUID.
+    let ids: std::collections::BTreeSet<&str> = first.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 36 && id.matches('-').count() == 4)
+    );
+    // An alert is one JSON object, read back whole.
+    let json = serde_json::to_value(&first[0]).unwrap();
+    assert_eq!(json["rule"], "458fb148-e798-4401-8b1b-1e4065c749ad");
+    assert_eq!(json["level"], "high");
+    assert_eq!(json["correlation"], "event_count");
+    assert_eq!(
+        json["group"],
+        json!({"context.client_ip_address": "198.51.100.9"})
+    );
+    assert_eq!(json["window_start"], "2026-03-01T10:00:00Z");
+    assert_eq!(json["events"].as_array().unwrap().len(), 20);
+    assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), first[0]);
 }

@@ -1,0 +1,110 @@
+//! What a rule found, in the shape a receiver gets: one JSON object per alert.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::rule::{CorrelationType, Level, Rule};
+
+/// The namespace of alert ids (a UUID of this crate's own): an alert's id is the name-based
+/// UUID (version 5) of its rule, group and window within it.
+const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1d_6a3e_0c2f_4f7a_9d41_7e3a_a5a0_c0de);
+
+/// What a rule found: a detection rule's match of one event, or a correlation rule's condition
+/// met in one window of one group. It serializes (serde) as the JSON object that `asana-audit
+/// detect` writes and the live run delivers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// A stable id: the same rule finding the same thing (the same event, or the same group's
+    /// window starting at the same event) always gets the same id, in a live run, after a
+    /// restart or over the archive, so a receiver can drop a repeat. A UUID.
+    pub id: String,
+    /// The rule's id (else its name, else its title).
+    pub rule: String,
+    /// The rule's title.
+    pub title: String,
+    /// The rule's level.
+    pub level: Option<Level>,
+    /// The correlation's type, or `None` for a detection rule's match of one event.
+    pub correlation: Option<CorrelationType>,
+    /// The group: each `group-by` field and its value (empty for a detection rule's match).
+    pub group: BTreeMap<String, String>,
+    /// The window's start, inclusive: the `created_at` of its first event (of the event, for a
+    /// match).
+    pub window_start: DateTime<Utc>,
+    /// The window's end, exclusive: start + timespan (the event's `created_at`, for a match).
+    pub window_end: DateTime<Utc>,
+    /// The count the condition tested: events, distinct values or distinct rules (1 for a
+    /// match).
+    pub count: u64,
+    /// The `gid`s of the events matched, sorted (the one event, for a match).
+    pub gids: Vec<String>,
+    /// The events matched, as Asana sent them, in the order of `gids`.
+    pub events: Vec<Json>,
+}
+
+impl Alert {
+    /// A detection rule's match of one event.
+    pub(crate) fn matched(
+        rule: &Rule,
+        gid: &str,
+        created_at: DateTime<Utc>,
+        event: &Json,
+    ) -> Alert {
+        Alert {
+            id: id(rule, &["event", gid]),
+            rule: rule.key().to_string(),
+            title: rule.title.clone(),
+            level: rule.level,
+            correlation: None,
+            group: BTreeMap::new(),
+            window_start: created_at,
+            window_end: created_at,
+            count: 1,
+            gids: vec![gid.to_string()],
+            events: vec![event.clone()],
+        }
+    }
+
+    /// A correlation rule's condition met in the window `[start, end)` of `group`.
+    pub(crate) fn correlated(
+        rule: &Rule,
+        kind: CorrelationType,
+        group: Vec<(String, String)>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        count: u64,
+        matched: Vec<(String, Json)>,
+    ) -> Alert {
+        let values: Vec<&str> = group.iter().map(|(_, v)| v.as_str()).collect();
+        let group_json = serde_json::to_string(&values).unwrap_or_default();
+        let start_ms = window.0.timestamp_millis().to_string();
+        let (gids, events) = matched.into_iter().unzip();
+        Alert {
+            id: id(rule, &["window", &group_json, &start_ms]),
+            rule: rule.key().to_string(),
+            title: rule.title.clone(),
+            level: rule.level,
+            correlation: Some(kind),
+            group: group.into_iter().collect(),
+            window_start: window.0,
+            window_end: window.1,
+            count,
+            gids,
+            events,
+        }
+    }
+}
+
+/// The name-based UUID of the rule's key and `parts`, each ended by a newline (no part holds
+/// one: gids, JSON arrays and numbers).
+fn id(rule: &Rule, parts: &[&str]) -> String {
+    let mut name = format!("{}\n", rule.key());
+    for part in parts {
+        name.push_str(part);
+        name.push('\n');
+    }
+    Uuid::new_v5(&ALERT_NAMESPACE, name.as_bytes()).to_string()
+}
