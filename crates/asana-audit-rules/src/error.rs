@@ -105,6 +105,14 @@ pub enum Error {
         /// Where the first rule is (boxed to keep the error small).
         first: Box<Location>,
     },
+    /// A rule file or folder could not be read, or a folder holds no rule files.
+    #[error("{path}: {message}")]
+    Unreadable {
+        /// The file or folder as given.
+        path: String,
+        /// What went wrong (the system's message, or that no `.yml`/`.yaml` file was found).
+        message: String,
+    },
     /// An event's `created_at` is missing or is not an RFC 3339 time, so the event cannot be
     /// placed in a correlation window.
     #[error("event {gid}: created_at {value} is not an RFC 3339 time; correlation windows need it")]

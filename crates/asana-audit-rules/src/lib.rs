@@ -42,6 +42,7 @@ mod rule;
 mod yaml;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -166,6 +167,33 @@ impl RuleSet {
             correlations,
             generates,
         })
+    }
+
+    /// Loads the rule files of `paths` (each a `.yml`/`.yaml` file, or a folder read
+    /// recursively in name order, skipping names that start with `.`), after the shipped pack
+    /// when `shipped` is true (so a correlation may count a shipped rule). Each file is named in
+    /// errors by its path as found. A folder without rule files is an error, so that a mistyped
+    /// path does not load nothing in silence.
+    pub fn load(shipped: bool, paths: &[PathBuf]) -> Result<RuleSet, Error> {
+        let mut files = Vec::new();
+        for path in paths {
+            let before = files.len();
+            read_rule_files(path, &mut files)?;
+            if files.len() == before {
+                return Err(Error::Unreadable {
+                    path: path.display().to_string(),
+                    message: "holds no rule files (.yml or .yaml)".to_string(),
+                });
+            }
+        }
+        let shipped = if shipped { pack::FILES } else { &[] };
+        RuleSet::from_files(
+            shipped.iter().copied().chain(
+                files
+                    .iter()
+                    .map(|(name, text)| (name.as_str(), text.as_str())),
+            ),
+        )
     }
 
     /// Every rule, detection and correlation, in the order loaded.
@@ -326,6 +354,36 @@ impl Detector {
         }
         Ok(alerts)
     }
+}
+
+/// Appends `(name, text)` of `path` if it is a file, or of every `.yml`/`.yaml` file under it
+/// if it is a folder.
+fn read_rule_files(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), Error> {
+    let unreadable = |e: std::io::Error| Error::Unreadable {
+        path: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    };
+    if !std::fs::metadata(path).map_err(unreadable)?.is_dir() {
+        let text = std::fs::read_to_string(path).map_err(unreadable)?;
+        out.push((path.display().to_string(), text));
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(unreadable)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.is_dir() || name.ends_with(".yml") || name.ends_with(".yaml") {
+            read_rule_files(&entry, out)?;
+        }
+    }
+    Ok(())
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {

@@ -163,3 +163,55 @@ fn an_event_without_a_time_is_an_error_naming_it() {
         "event 42: created_at (missing) is not an RFC 3339 time; correlation windows need it"
     );
 }
+
+#[test]
+fn rule_folders_load_beside_or_instead_of_the_pack_and_bad_paths_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("custom");
+    std::fs::create_dir(&nested).unwrap();
+    // A correlation of the user's own over a shipped rule (failed logins), in a subfolder.
+    std::fs::write(
+        nested.join("five_failures.yaml"),
+        "title: Five Failed Logins\nid: 1f0d8a54-0000-4000-8000-000000000002\ncorrelation:\n    type: event_count\n    rules: [asana_login_failed]\n    group-by: [resource.gid]\n    timespan: 10m\n    condition: {gte: 5}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a rule").unwrap();
+    std::fs::write(dir.path().join(".hidden.yml"), "not: [valid").unwrap();
+    let paths = [dir.path().to_path_buf()];
+    let with_pack = RuleSet::load(true, &paths).unwrap();
+    assert_eq!(
+        with_pack.rules().len(),
+        RuleSet::shipped().rules().len() + 1
+    );
+    assert!(
+        with_pack
+            .get("1f0d8a54-0000-4000-8000-000000000002")
+            .is_some()
+    );
+    // Without the pack, the rule it counts is not loaded: refused, naming the file and line.
+    let err = RuleSet::load(false, &paths).unwrap_err().to_string();
+    let file = nested.join("five_failures.yaml").display().to_string();
+    assert!(err.starts_with(&format!("{file}:5: ")), "{err}");
+    assert!(
+        err.contains("'asana_login_failed', which is not loaded"),
+        "{err}"
+    );
+    // A folder without rules, and a path that is not there.
+    let empty = tempfile::tempdir().unwrap();
+    let err = RuleSet::load(true, &[empty.path().to_path_buf()]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: holds no rule files (.yml or .yaml)",
+            empty.path().display()
+        )
+    );
+    let missing = dir.path().join("missing");
+    let err = RuleSet::load(true, std::slice::from_ref(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}: cannot read: ", missing.display())),
+        "{err}"
+    );
+}
