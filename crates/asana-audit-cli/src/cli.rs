@@ -94,6 +94,21 @@ pub enum Command {
     ///
     /// Example: asana-audit report events.ndjson --output report.html
     Report(ReportArgs),
+    /// Run Sigma rules over an export and write the alerts they raise, one JSON object a line.
+    ///
+    /// The rules are the pack this tool ships (failed-login bursts, admin granted, SSO or
+    /// two-factor relaxed, exports, Asana support acting, ...); --rules adds the rules of a
+    /// folder or file to it, and with --no-shipped-rules they replace it. Each alert has a
+    /// stable id (the same rule, event or window always gets the same one), the rule's id,
+    /// title and level, the group and window, and the gids and JSON of the events it matched:
+    /// the alerts a live run gives on the same events. A rule that cannot be evaluated as
+    /// written exits with code 2, naming its file and line, before anything is read.
+    ///
+    /// Reads the files `export` or `convert` wrote (NDJSON, .ndjson.gz, .ndjson.zst, Parquet),
+    /// given as files or folders; lines that are not events are counted and reported.
+    ///
+    /// Example: asana-audit detect archive/ --rules my-rules/ --output alerts.ndjson
+    Detect(DetectArgs),
     /// Start a local mock of the API with a realistic dataset and export from it (no token).
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -477,14 +492,9 @@ pub struct ReportArgs {
     #[arg(long, short, value_name = "FILE")]
     pub output: PathBuf,
 
-    /// Only events at or after this time (RFC 3339 or a date), or within this DURATION before
-    /// now (e.g. 30d).
-    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
-    pub since: Option<DateTime<Utc>>,
-
-    /// Only events before this time (exclusive; RFC 3339, a date, or a DURATION before now).
-    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
-    pub until: Option<DateTime<Utc>>,
+    /// The events read: --since and --until.
+    #[command(flatten)]
+    pub window: TimeWindow,
 
     /// Also write the findings, with the events behind each, as JSON for tooling.
     #[arg(long, value_name = "FILE")]
@@ -494,6 +504,53 @@ pub struct ReportArgs {
     /// findings) as JSON, to check its numbers another way.
     #[arg(long, value_name = "FILE")]
     pub data_json: Option<PathBuf>,
+}
+
+/// The options of `detect`.
+#[derive(Debug, Args, Clone)]
+pub struct DetectArgs {
+    /// The export: files (.ndjson, .ndjson.gz, .ndjson.zst, .parquet) or folders, read
+    /// recursively (names starting with . or _ are skipped).
+    #[arg(value_name = "FILE|DIR", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Sigma rules to add to the shipped pack: a .yml/.yaml file, or a folder read
+    /// recursively. May be given more than once.
+    #[arg(long = "rules", value_name = "DIR|FILE")]
+    pub rules: Vec<PathBuf>,
+
+    /// Leave the shipped pack out: only the rules of --rules are run.
+    #[arg(long, requires = "rules")]
+    pub no_shipped_rules: bool,
+
+    /// Where to write the alerts as NDJSON (written whole: a temp file renamed into place), or
+    /// - for standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// The events read: --since and --until.
+    #[command(flatten)]
+    pub window: TimeWindow,
+}
+
+/// `--since` and `--until` of the commands that read an export.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct TimeWindow {
+    /// Only events at or after this time (RFC 3339 or a date), or within this DURATION before
+    /// now (e.g. 30d).
+    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
+    pub since: Option<DateTime<Utc>>,
+
+    /// Only events before this time (exclusive; RFC 3339, a date, or a DURATION before now).
+    #[arg(long, value_name = "TIME|DURATION", value_parser = parse_time_or_ago)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl TimeWindow {
+    /// Whether `at` is within the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|since| at >= since) && self.until.is_none_or(|until| at < until)
+    }
 }
 
 /// Parses a time (see [`parse_time`]) or a duration before now.

@@ -8,8 +8,10 @@ mod config;
 mod convert;
 #[cfg(feature = "demo")]
 mod demo;
+mod detect;
 mod error;
 mod export;
+mod input;
 mod metrics;
 mod progress;
 mod report;
@@ -80,8 +82,22 @@ async fn run(command: Command) -> Result<(), CliError> {
                 args.output.display(),
                 summary.events,
                 summary.findings,
-                if summary.not_events > 0 {
-                    format!("; {} line(s) were not events", summary.not_events)
+                not_events_note(summary.not_events)
+            );
+            Ok(())
+        }
+        Command::Detect(args) => {
+            let summary = detect::run(&args)?;
+            eprintln!(
+                "asana-audit: {} alert(s) from {} event(s){}{}",
+                summary.alerts,
+                summary.events,
+                not_events_note(summary.not_events),
+                if summary.late_events > 0 {
+                    format!(
+                        "; {} event(s) came too late for their correlation windows",
+                        summary.late_events
+                    )
                 } else {
                     String::new()
                 }
@@ -90,12 +106,21 @@ async fn run(command: Command) -> Result<(), CliError> {
         }
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(&args, &mut std::io::stdout().lock()).await,
-        Command::EventTypes { json } => print(&event_types(json)),
+        Command::EventTypes { json } => print(event_types(json)),
         Command::Schema => {
             let schema = schemars::schema_for!(asana_audit_log::AuditLogEvent);
             let text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
-            print(&format!("{text}\n"))
+            print(format!("{text}\n"))
         }
+    }
+}
+
+/// The end of a summary line for `n` lines of the input that were not events.
+fn not_events_note(n: u64) -> String {
+    if n > 0 {
+        format!("; {n} line(s) were not events")
+    } else {
+        String::new()
     }
 }
 
@@ -153,10 +178,11 @@ fn event_types(json: bool) -> String {
     out
 }
 
-fn print(text: &str) -> Result<(), CliError> {
+/// Writes `bytes` to standard output; a closed pipe is not an error.
+fn print(bytes: impl AsRef<[u8]>) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout
-        .write_all(text.as_bytes())
+        .write_all(bytes.as_ref())
         .and_then(|()| stdout.flush())
     {
         Ok(()) => Ok(()),

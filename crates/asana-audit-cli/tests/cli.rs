@@ -413,6 +413,7 @@ fn help_texts() {
         vec!["export", "--help"],
         vec!["follow", "--help"],
         vec!["report", "--help"],
+        vec!["detect", "--help"],
     ] {
         let out = cmd().args(&args).output().unwrap();
         assert!(out.status.success());

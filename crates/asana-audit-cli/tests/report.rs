@@ -6,34 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use asana_audit_log_mock::MockServer;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{cmd, text};
+use chrono::{Duration, TimeZone, Utc};
+use common::{Planted, cmd, seeded_export, text, user};
 use serde_json::{Value, json};
-
-/// The seeded dataset's end, fixed so that its days and counts never change.
-fn span_end() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()
-}
-
-/// The mock server's seeded dataset of `events` events (seed 7, 30 days), as an NDJSON export.
-async fn seeded_export(dir: &Path, events: u64) -> PathBuf {
-    let server = MockServer::builder()
-        .events(events)
-        .seed(7)
-        .span_end(span_end())
-        .start()
-        .await
-        .unwrap();
-    let ndjson: String = server
-        .all_events_json()
-        .into_iter()
-        .map(|(_, json)| json + "\n")
-        .collect();
-    let path = dir.join("events.ndjson");
-    std::fs::write(&path, ndjson).unwrap();
-    path
-}
 
 /// Runs `report` on `inputs` with `args`.
 fn report(inputs: &[&Path], args: &[&str]) -> Output {
@@ -146,75 +121,6 @@ async fn the_data_of_a_seeded_dataset() {
         })).collect::<Vec<_>>(),
     });
     insta::assert_json_snapshot!("seeded_data", snapshot);
-}
-
-/// Events for the findings tests, written in time order.
-struct Planted {
-    events: Vec<(DateTime<Utc>, Value)>,
-    next_gid: u64,
-}
-
-impl Planted {
-    fn new() -> Planted {
-        Planted {
-            events: Vec::new(),
-            next_gid: 1,
-        }
-    }
-
-    /// Adds an event; returns its gid.
-    fn add(
-        &mut self,
-        at: DateTime<Utc>,
-        event_type: &str,
-        actor: Value,
-        ip: &str,
-        details: Value,
-    ) -> String {
-        let gid = format!("9{:05}", self.next_gid);
-        self.next_gid += 1;
-        self.events.push((
-            at,
-            json!({
-                "gid": gid,
-                "created_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "event_type": event_type,
-                "actor": actor,
-                "resource": {"resource_type": "workspace", "gid": "1", "name": "Acme"},
-                "context": {"context_type": "web", "client_ip_address": ip},
-                "details": details,
-            }),
-        ));
-        gid
-    }
-
-    /// Adds `count` events of one kind, `step` seconds apart from `start`; returns their gids.
-    fn series(
-        &mut self,
-        start: DateTime<Utc>,
-        count: i64,
-        step: i64,
-        (event_type, details): (&str, &Value),
-        actor: &Value,
-        ip: &str,
-    ) -> Vec<String> {
-        (0..count)
-            .map(|i| {
-                let at = start + Duration::seconds(i * step);
-                self.add(at, event_type, actor.clone(), ip, details.clone())
-            })
-            .collect()
-    }
-
-    fn write(&mut self, path: &Path) {
-        self.events.sort_by_key(|(at, _)| *at);
-        let text: String = self.events.iter().map(|(_, e)| format!("{e}\n")).collect();
-        std::fs::write(path, text).unwrap();
-    }
-}
-
-fn user(n: u32) -> Value {
-    json!({"actor_type": "user", "gid": format!("100{n}"), "name": format!("User {n}"), "email": format!("u{n}@acme.example")})
 }
 
 /// An event to plant: its type, actor and details.
@@ -404,13 +310,7 @@ async fn every_encoding_gives_the_same_data() {
     expected["counts"]["files"] = json!(null);
     for encoding in ["ndjson.gz", "ndjson.zst", "parquet"] {
         let archive = dir.path().join(encoding);
-        let out = cmd()
-            .args(["convert", export.to_str().unwrap(), "--output"])
-            .arg(&archive)
-            .args(["--encoding", encoding])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        common::convert(&export, &archive, encoding);
         let mut got = data(&[&archive], dir.path());
         assert!(got["counts"]["files"].as_u64().unwrap() >= 1);
         got["counts"]["files"] = json!(null);

@@ -1,7 +1,7 @@
 //! `report`: one self-contained HTML page from an export — the window and counts, charts of the
 //! domain's activity, the admin and permission changes, and the findings an auditor must see.
 //!
-//! Reading (the pipeline crate's `read`), aggregation ([`model`], [`findings`]) and drawing ([`html`]) are apart,
+//! Reading ([`input`], shared with `detect`), aggregation ([`model`], [`findings`]) and drawing ([`html`]) are apart,
 //! so the data the page shows can be tested (and written as JSON) without the page.
 
 pub mod findings;
@@ -13,19 +13,15 @@ pub mod number;
 #[rustfmt::skip]
 mod rules_table;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use asana_audit_log::AuditLogEvent;
 use serde::Serialize;
 
 use crate::cli::ReportArgs;
 use crate::error::CliError;
-use asana_audit_log_pipeline::read::{self as input, ReadError};
+use crate::input;
 use asana_audit_log_pipeline::write_atomically;
 use model::{Aggregator, Report};
-
-/// How many lines that are not events are reported one by one before only the count is kept.
-const REPORTED_NOT_EVENTS: u64 = 20;
 
 /// What `report` made, for its summary line.
 #[derive(Debug)]
@@ -38,102 +34,14 @@ pub struct Summary {
     pub not_events: u64,
 }
 
-/// Which kind of export a file holds, from its first record that tells.
-#[derive(Default)]
-struct Kinds {
-    raw: Option<PathBuf>,
-    ocsf: Option<PathBuf>,
-}
-
-impl Kinds {
-    fn saw(&mut self, raw: bool, path: &Path) -> Result<(), CliError> {
-        let slot = if raw { &mut self.raw } else { &mut self.ocsf };
-        slot.get_or_insert_with(|| path.to_path_buf());
-        if let (Some(raw), Some(ocsf)) = (&self.raw, &self.ocsf) {
-            return Err(CliError::input(format!(
-                "the input mixes raw Asana events ({}) with OCSF events ({}); report reads the \
-                 raw export only (written with --format raw, the default): give only those files",
-                raw.display(),
-                ocsf.display()
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Whether a record that is not an Asana event is an OCSF event (`--format ocsf` output).
-fn is_ocsf(text: &str) -> bool {
-    text.contains("\"class_uid\"")
-        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-            .is_ok_and(|object| object.contains_key("class_uid") && object.contains_key("metadata"))
-}
-
 /// Reads every input into an aggregator.
 pub fn aggregate(args: &ReportArgs) -> Result<Aggregator, CliError> {
-    let files = input::files(&args.inputs)?;
-    let mut aggregator = Aggregator::new(args.since, args.until);
-    let mut kinds = Kinds::default();
-    for path in &files {
-        aggregator.file();
-        let mut failure = None;
-        let read = input::read(path, |number, bytes| {
-            if failure.is_some() {
-                return;
-            }
-            let decoded = std::str::from_utf8(bytes)
-                .map_err(|e| (false, format!("not UTF-8 text: {e}")))
-                .and_then(|text| {
-                    AuditLogEvent::from_json(text).map_err(|e| (is_ocsf(text), e.to_string()))
-                });
-            match decoded {
-                Ok(event) => {
-                    if let Err(e) = kinds.saw(true, path) {
-                        failure = Some(e);
-                        return;
-                    }
-                    aggregator.add(&event);
-                }
-                Err((true, _)) => failure = kinds.saw(false, path).err(),
-                Err((false, reason)) => {
-                    aggregator.not_event();
-                    if aggregator.not_events() <= REPORTED_NOT_EVENTS {
-                        tracing::warn!(
-                            "{}:{number}: not an audit log event, skipped: {reason}",
-                            path.display()
-                        );
-                    }
-                }
-            }
-        });
-        if let Some(failure) = failure {
-            return Err(failure);
-        }
-        match read {
-            Ok(()) => {}
-            Err(ReadError::NotRawParquet { ocsf: true }) => kinds.saw(false, path)?,
-            Err(ReadError::NotRawParquet { ocsf: false }) => {
-                return Err(CliError::input(format!(
-                    "{} is a Parquet file without an {} column: not one `asana-audit export` \
-                     wrote",
-                    path.display(),
-                    asana_audit_log_pipeline::EVENT_JSON_COLUMN
-                )));
-            }
-            Err(ReadError::Unreadable(e)) => {
-                return Err(CliError::input(format!(
-                    "cannot read {}: {e}; nothing was written",
-                    path.display()
-                )));
-            }
-        }
-    }
-    if let (None, Some(ocsf)) = (&kinds.raw, &kinds.ocsf) {
-        return Err(CliError::input(format!(
-            "{} holds OCSF events (--format ocsf); report reads the raw export (--format raw, \
-             the default), which keeps every field Asana sent",
-            ocsf.display()
-        )));
-    }
+    let mut aggregator = Aggregator::new(args.window.since, args.window.until);
+    let tally = input::events("report", &args.inputs, |_, _, event| {
+        aggregator.add(event);
+        Ok(())
+    })?;
+    aggregator.read(tally.files, tally.not_events);
     Ok(aggregator)
 }
 

@@ -279,19 +279,10 @@ impl Aggregator {
         }
     }
 
-    /// Counts a file read.
-    pub fn file(&mut self) {
-        self.counts.files += 1;
-    }
-
-    /// Counts a line or row that is not an event.
-    pub fn not_event(&mut self) {
-        self.counts.not_events += 1;
-    }
-
-    /// Lines or rows that were not events, so far.
-    pub fn not_events(&self) -> u64 {
-        self.counts.not_events
+    /// Counts the files read and the lines or rows in them that were not events.
+    pub fn read(&mut self, files: u64, not_events: u64) {
+        self.counts.files += files;
+        self.counts.not_events += not_events;
     }
 
     /// Adds one event.

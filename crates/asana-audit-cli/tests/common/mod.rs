@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use asana_audit_log_mock::MockServer;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A command for the binary with a clean environment: no token unless given.
@@ -191,4 +193,114 @@ pub fn sample(scrape: &str, series: &str) -> f64 {
 pub fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
+}
+
+/// The seeded dataset's end, fixed so that its days and counts never change.
+pub fn span_end() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap()
+}
+
+/// The mock server's seeded dataset of `events` events (seed 7, 30 days), as an NDJSON export.
+pub async fn seeded_export(dir: &Path, events: u64) -> PathBuf {
+    let server = MockServer::builder()
+        .events(events)
+        .seed(7)
+        .span_end(span_end())
+        .start()
+        .await
+        .unwrap();
+    let ndjson: String = server
+        .all_events_json()
+        .into_iter()
+        .map(|(_, json)| json + "\n")
+        .collect();
+    let path = dir.join("events.ndjson");
+    std::fs::write(&path, ndjson).unwrap();
+    path
+}
+
+/// Events for the findings tests, written in time order.
+pub struct Planted {
+    /// Each event with its time.
+    pub events: Vec<(DateTime<Utc>, Value)>,
+    next_gid: u64,
+}
+
+impl Planted {
+    /// No events yet.
+    pub fn new() -> Planted {
+        Planted {
+            events: Vec::new(),
+            next_gid: 1,
+        }
+    }
+
+    /// Adds an event; returns its gid.
+    pub fn add(
+        &mut self,
+        at: DateTime<Utc>,
+        event_type: &str,
+        actor: Value,
+        ip: &str,
+        details: Value,
+    ) -> String {
+        let gid = format!("9{:05}", self.next_gid);
+        self.next_gid += 1;
+        self.events.push((
+            at,
+            json!({
+                "gid": gid,
+                "created_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "event_type": event_type,
+                "actor": actor,
+                "resource": {"resource_type": "workspace", "gid": "1", "name": "Acme"},
+                "context": {"context_type": "web", "client_ip_address": ip},
+                "details": details,
+            }),
+        ));
+        gid
+    }
+
+    /// Adds `count` events of one kind, `step` seconds apart from `start`; returns their gids.
+    pub fn series(
+        &mut self,
+        start: DateTime<Utc>,
+        count: i64,
+        step: i64,
+        (event_type, details): (&str, &Value),
+        actor: &Value,
+        ip: &str,
+    ) -> Vec<String> {
+        (0..count)
+            .map(|i| {
+                let at = start + chrono::TimeDelta::seconds(i * step);
+                self.add(at, event_type, actor.clone(), ip, details.clone())
+            })
+            .collect()
+    }
+
+    /// Writes the events, in time order, as NDJSON.
+    pub fn write(&mut self, path: &Path) {
+        self.events.sort_by_key(|(at, _)| *at);
+        let text: String = self.events.iter().map(|(_, e)| format!("{e}\n")).collect();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// User `n` as an actor.
+pub fn user(n: u32) -> Value {
+    json!({"actor_type": "user", "gid": format!("100{n}"), "name": format!("User {n}"), "email": format!("u{n}@acme.example")})
+}
+
+/// Re-encodes the NDJSON `export` into `archive` with `encoding` (`asana-audit convert`).
+pub fn convert(export: &Path, archive: &Path, encoding: &str) {
+    let out = cmd()
+        .arg("convert")
+        .arg(export)
+        .arg("--output")
+        .arg(archive)
+        .args(["--encoding", encoding])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
