@@ -3,8 +3,7 @@
 //! - `cargo xtask generate` rewrites the generated files: the client from
 //!   `openapi/asana-audit-log.yaml` (and the mock tests' copy of it), the library's event-type
 //!   enums and the mock's catalogue table from `openapi/event-types.tsv`, and the OCSF mapping
-//!   table (Rust and MAPPING.md) from `openapi/ocsf-mapping.tsv`, and the finding rules of
-//!   `asana-audit report` from `openapi/report-findings.tsv`;
+//!   table (Rust and MAPPING.md) from `openapi/ocsf-mapping.tsv`;
 //! - `cargo xtask generate --check` fails (naming the file, with a short diff) when a checked-in
 //!   generated file is stale;
 //! - `cargo xtask drift <upstream.yaml>` compares our operation with the same operation in an
@@ -35,7 +34,6 @@ mod bench_report;
 mod bench_stats;
 mod catalogue;
 mod drift;
-mod findings_table;
 mod generate;
 mod kubernetes;
 mod msrv;
@@ -109,17 +107,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
     match cli.command {
         Command::Generate { check } => {
-            // The OCSF mapping table of asana-audit-log-ocsf, the report's finding rules, then the
-            // API client.
+            // The OCSF mapping table of asana-audit-log-ocsf, then the API client.
             let ocsf_fresh = ocsf_table::run(&root, check)?;
-            // The finding rules of `asana-audit report`.
-            let findings_fresh = findings_table::run(&root, check)?;
             let code = generate::run(&root, check)?;
-            Ok(if ocsf_fresh && findings_fresh {
-                code
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if ocsf_fresh { code } else { ExitCode::FAILURE })
         }
         Command::Test => test::run(&root),
         Command::Bench(args) => bench::run(&root, args),

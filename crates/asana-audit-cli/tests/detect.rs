@@ -71,13 +71,7 @@ fn planted(path: &Path) -> Planted {
     let failed = ("user_login_failed", &json!({"method": "password"}));
     planted.series(t0, 20, 170, failed, &anonymous, "198.51.100.9");
     planted.series(t0, 19, 60, failed, &anonymous, "198.51.100.10");
-    // Each failed login is to an account of its own, so no account sees a burst.
-    for (_, event) in &mut planted.events {
-        if event["event_type"] == "user_login_failed" {
-            let account = format!("2{}", event["gid"].as_str().unwrap());
-            event["resource"] = json!({"resource_type": "user", "gid": account});
-        }
-    }
+    planted.failed_logins_to_accounts_of_their_own();
     planted.write(path);
     planted
 }

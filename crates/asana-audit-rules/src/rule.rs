@@ -173,6 +173,21 @@ impl Rule {
         }
     }
 
+    /// For a correlation rule: the least count that meets its condition (`gte`, or `gt` + 1),
+    /// its `timespan`, and its `group-by` fields.
+    pub fn threshold(&self) -> Option<(u64, std::time::Duration, Vec<&str>)> {
+        let Body::Correlation(spec) = &self.body else {
+            return None;
+        };
+        let timespan = std::time::Duration::from_millis(spec.timespan_ms.unsigned_abs());
+        let group_by = spec
+            .group_by
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        Some((spec.min_count, timespan, group_by))
+    }
+
     /// The id, else the name, else the title: how alerts and errors name the rule.
     pub fn key(&self) -> &str {
         self.id

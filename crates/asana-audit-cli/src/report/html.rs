@@ -334,8 +334,8 @@ pub fn render(report: &Report, meta: &Meta) -> String {
     appendix(&mut out, report);
     let _ = write!(
         out,
-        "<footer>Made by asana-audit {} report on {}. Finding rules: openapi/report-findings.tsv. \
-         Times are UTC.</footer>\n</body></html>\n",
+        "<footer>Made by asana-audit {} report on {}. Finding rules: the Sigma rule pack of \
+         asana-audit-rules. Times are UTC.</footer>\n</body></html>\n",
         env!("CARGO_PKG_VERSION"),
         time(meta.generated_at)
     );
@@ -412,8 +412,8 @@ fn findings(out: &mut String, report: &Report) {
             out,
             "<div class=\"finding {sev}\"><h3><span class=\"sev {sev}\">{sev}</span>{}</h3>\
              <p class=\"why\">{}{}</p><ul>",
-            esc(rule.title),
-            esc(rule.why),
+            esc(&rule.title),
+            esc(&rule.why),
             rule.threshold
                 .as_ref()
                 .map(|t| format!(" Threshold: {}.", esc(t)))
@@ -444,8 +444,8 @@ fn findings(out: &mut String, report: &Report) {
         let names: Vec<String> = quiet
             .iter()
             .map(|r| match &r.threshold {
-                Some(t) => format!("{} ({})", esc(r.title), esc(t)),
-                None => esc(r.title),
+                Some(t) => format!("{} ({})", esc(&r.title), esc(t)),
+                None => esc(&r.title),
             })
             .collect();
         out.push_str(&names.join("; "));
@@ -613,7 +613,7 @@ fn appendix(out: &mut String, report: &Report) {
                 out,
                 "<h3 id=\"{}-{i}\">{}{}</h3>",
                 rule.rule,
-                esc(rule.title),
+                esc(&rule.title),
                 finding
                     .subject
                     .as_ref()

@@ -13,7 +13,7 @@ use asana_audit_log::types::{ActorType, EventType};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::findings::{Detector, Finding, Rule};
+use super::findings::{Finding, Findings, Rule};
 
 /// How many actors of each kind, and event types, the report ranks.
 pub const TOP: usize = 10;
@@ -162,14 +162,14 @@ pub struct Window {
 /// A rule and what it found.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleResult {
-    /// The rule's name.
-    pub rule: &'static str,
+    /// The rule's key (its Sigma id).
+    pub rule: String,
     /// Its title.
-    pub title: &'static str,
+    pub title: String,
     /// Its severity.
     pub severity: super::findings::Severity,
     /// Why it matters.
-    pub why: &'static str,
+    pub why: String,
     /// For a burst rule, its threshold in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<String>,
@@ -178,13 +178,13 @@ pub struct RuleResult {
 }
 
 impl RuleResult {
-    fn new(rule: &'static Rule, findings: Vec<Finding>) -> RuleResult {
+    fn new(rule: Rule, findings: Vec<Finding>) -> RuleResult {
         RuleResult {
-            rule: rule.name,
+            rule: rule.key,
             title: rule.title,
             severity: rule.severity,
             why: rule.why,
-            threshold: rule.threshold_text(),
+            threshold: rule.threshold,
             findings,
         }
     }
@@ -256,7 +256,7 @@ pub struct Aggregator {
     ips: std::collections::HashSet<u64>,
     changes: VecDeque<EventRef>,
     earlier_changes: u64,
-    detector: Detector,
+    findings: Findings,
 }
 
 impl Aggregator {
@@ -275,7 +275,7 @@ impl Aggregator {
             ips: std::collections::HashSet::new(),
             changes: VecDeque::new(),
             earlier_changes: 0,
-            detector: Detector::default(),
+            findings: Findings::default(),
         }
     }
 
@@ -346,7 +346,7 @@ impl Aggregator {
         if let Some(ip) = &event.context().client_ip_address {
             self.ips.insert(ip_hash(ip));
         }
-        self.detector.add(event, || EventRef::of(event));
+        self.findings.add(event);
     }
 
     /// The report.
@@ -437,7 +437,7 @@ impl Aggregator {
             changes: self.changes.into(),
             earlier_changes: self.earlier_changes,
             rules: self
-                .detector
+                .findings
                 .finish()
                 .into_iter()
                 .map(|(rule, findings)| RuleResult::new(rule, findings))

@@ -252,6 +252,9 @@ impl Planted {
                 "gid": gid,
                 "created_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "event_type": event_type,
+                "event_category": asana_audit_log::types::EventType::from(event_type)
+                    .category()
+                    .map(|c| c.to_string()),
                 "actor": actor,
                 "resource": {"resource_type": "workspace", "gid": "1", "name": "Acme"},
                 "context": {"context_type": "web", "client_ip_address": ip},
@@ -277,6 +280,17 @@ impl Planted {
                 self.add(at, event_type, actor.clone(), ip, details.clone())
             })
             .collect()
+    }
+
+    /// Makes each failed login one to an account of its own (its resource), so that no account
+    /// sees a burst of them.
+    pub fn failed_logins_to_accounts_of_their_own(&mut self) {
+        for (_, event) in &mut self.events {
+            if event["event_type"] == "user_login_failed" {
+                let account = format!("2{}", event["gid"].as_str().unwrap());
+                event["resource"] = json!({"resource_type": "user", "gid": account});
+            }
+        }
     }
 
     /// Writes the events, in time order, as NDJSON.
