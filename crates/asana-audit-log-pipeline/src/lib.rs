@@ -21,7 +21,10 @@
 //!   its custom source ([`Layout::SecurityLake`]), and the events of no Security Lake class, as
 //!   received, in a fallback destination committed with the lake's files
 //!   ([`FormatSink::open_with_fallback`], [`Pipeline::fallback`]);
-//! - [`read`]: the files this crate writes, read back record by record.
+//! - [`read`]: the files this crate writes, read back record by record;
+//! - [`Deliverer`]: the rules' alerts (`asana-audit-rules`) delivered to an [`AlertTarget`] (a
+//!   JSON webhook, a Slack incoming webhook, an NDJSON file or standard output), retried with
+//!   backoff ([`Retry`]) until delivered or refused.
 //!
 //! The [`Pipeline`] page has an example of a whole run; the one below uses the [`Sink`] alone.
 //!
@@ -64,6 +67,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod alerts;
 mod checkpoint;
 mod destination;
 mod encoding;
@@ -83,6 +87,7 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
+pub use alerts::{AlertTarget, Deliverer, Delivery, Retry, slack_message};
 /// The OCSF versions [`Format::ocsf_in`] writes, and the classes [`SecurityLake`] takes a
 /// location for (from `asana-audit-log-ocsf`).
 pub use asana_audit_log_ocsf::{OcsfClass, OcsfVersion};

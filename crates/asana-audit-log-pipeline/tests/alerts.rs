@@ -1,0 +1,257 @@
+//! Alert delivery against a real HTTP receiver started by the test: a 2xx delivers, a 5xx, a
+//! 429 or a timeout is retried until it does, a 4xx is a refusal that is not retried; Slack gets
+//! its message format; files and bad webhook URLs.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asana_audit_log_pipeline::{AlertTarget, Deliverer, Delivery, Retry};
+use asana_audit_rules::{Alert, Detector, RuleSet};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+
+/// What the receiver does with each request in turn: answer with a status, or stall (longer
+/// than the deliverer's timeout) before answering 200. Past the script it answers 200.
+#[derive(Clone, Copy)]
+enum Answer {
+    Status(u16),
+    Stall,
+}
+
+/// A local webhook receiver: the bodies it got, in order.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn receiver(script: &[Answer]) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/hooks/secret-path",
+        listener.local_addr().unwrap()
+    );
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+    let (got_in, script_in) = (got.clone(), script.clone());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (got, script) = (got_in.clone(), script_in.clone());
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let (got, script) = (got.clone(), script.clone());
+                async move {
+                    let answer = script.lock().unwrap().pop_front();
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    let status = match answer {
+                        Some(Answer::Stall) => {
+                            tokio::time::sleep(Duration::from_millis(1500)).await;
+                            200
+                        }
+                        Some(Answer::Status(status)) => status,
+                        None => 200,
+                    };
+                    if status == 200 && answer.is_none() {
+                        got.lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap());
+                    }
+                    let response = Response::builder()
+                        .status(status)
+                        .body(Full::new(Bytes::from_static(b"{\"error\":\"scripted\"}")))
+                        .unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Receiver { url, got }
+}
+
+/// An alert of the shipped pack: a team made public.
+fn alert() -> Alert {
+    let event = json!({
+        "gid": "1208000000000001",
+        "created_at": "2026-03-01T10:00:00.000Z",
+        "event_type": "team_privacy_settings_changed",
+        "actor": {"actor_type": "user", "gid": "1201", "email": "zoe@northwind.example"},
+        "resource": {"resource_type": "team", "gid": "1203", "name": "Engineering"},
+        "context": {"context_type": "web", "client_ip_address": "203.0.113.7"},
+        "details": {"old_value": "private", "new_value": "public"},
+    });
+    let mut alerts = Detector::new(RuleSet::shipped()).evaluate(&event).unwrap();
+    assert_eq!(alerts.len(), 1);
+    alerts.remove(0)
+}
+
+fn deliverer() -> Deliverer {
+    Deliverer::new(Retry {
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(80),
+        timeout: Duration::from_millis(500),
+    })
+    .unwrap()
+}
+
+/// Delivers `alert` to `target`, and gives what happened with the reasons of the retries.
+async fn deliver(target: &AlertTarget, alert: &Alert) -> (Delivery, Vec<String>) {
+    let retries = Mutex::new(Vec::new());
+    let delivery = deliverer()
+        .deliver(target, alert, |reason, _| {
+            retries.lock().unwrap().push(reason.to_owned())
+        })
+        .await;
+    (delivery, retries.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn a_webhook_gets_the_alert_as_json_after_5xx_429_and_timeouts_are_retried() {
+    let script = [
+        Answer::Status(503),
+        Answer::Status(429),
+        Answer::Stall,
+        Answer::Status(500),
+    ];
+    let receiver = receiver(&script).await;
+    let target = AlertTarget::webhook(&receiver.url).unwrap();
+    let alert = alert();
+    let (delivery, retries) = deliver(&target, &alert).await;
+    assert_eq!(delivery, Delivery::Delivered { attempts: 5 });
+    assert_eq!(retries.len(), 4, "{retries:?}");
+    assert!(retries[0].starts_with("HTTP 503"), "{retries:?}");
+    assert!(retries[1].starts_with("HTTP 429"), "{retries:?}");
+    assert!(retries[2].starts_with("timed out"), "{retries:?}");
+    // Reasons never show the URL's path, which may hold a secret.
+    assert!(retries.iter().all(|r| !r.contains("secret-path")));
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(got, [serde_json::to_value(&alert).unwrap()]);
+    // Logs name a webhook by its scheme and host only.
+    assert_eq!(target.to_string(), "webhook http://127.0.0.1");
+}
+
+#[tokio::test]
+async fn a_4xx_is_reported_and_not_retried() {
+    let receiver = receiver(&[Answer::Status(404)]).await;
+    let target = AlertTarget::webhook(&receiver.url).unwrap();
+    let (delivery, retries) = deliver(&target, &alert()).await;
+    assert_eq!(
+        delivery,
+        Delivery::Refused {
+            status: 404,
+            body: "{\"error\":\"scripted\"}".to_owned()
+        }
+    );
+    assert!(retries.is_empty());
+    assert!(receiver.got.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_is_retried_until_it_is_up() {
+    // A port with nobody listening, then a receiver on it.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let target = AlertTarget::webhook(&url).unwrap();
+    let alert = alert();
+    let retries = Arc::new(Mutex::new(0));
+    let counted = retries.clone();
+    let delivering = tokio::spawn(async move {
+        deliverer()
+            .deliver(&target, &alert, |reason, _| {
+                assert!(reason.starts_with("cannot connect"), "{reason}");
+                *counted.lock().unwrap() += 1;
+            })
+            .await
+    });
+    while *retries.lock().unwrap() < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (stream, _) = listener.accept().await.unwrap();
+    let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    tokio::spawn(async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await;
+    });
+    let delivery = delivering.await.unwrap();
+    assert!(
+        matches!(delivery, Delivery::Delivered { attempts } if attempts >= 4),
+        "{delivery:?}"
+    );
+}
+
+#[tokio::test]
+async fn slack_gets_its_message_format() {
+    let receiver = receiver(&[]).await;
+    let target = AlertTarget::slack(&receiver.url).unwrap();
+    let alert = alert();
+    let (delivery, _) = deliver(&target, &alert).await;
+    assert_eq!(delivery, Delivery::Delivered { attempts: 1 });
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let text = got[0]["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "*[LOW] Asana Team Made Public*\nteam_privacy_settings_changed by zoe@northwind.example \
+             from 203.0.113.7 at 2026-03-01T10:00:00+00:00\nevents: 1208000000000001\nalert {}",
+            alert.id
+        )
+    );
+    assert_eq!(
+        got[0].as_object().unwrap().len(),
+        1,
+        "only text: {}",
+        got[0]
+    );
+}
+
+#[tokio::test]
+async fn a_file_gets_one_line_per_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.ndjson");
+    let target = AlertTarget::File(path.clone());
+    let alert = alert();
+    for _ in 0..2 {
+        assert_eq!(
+            deliver(&target, &alert).await.0,
+            Delivery::Delivered { attempts: 1 }
+        );
+    }
+    let lines: Vec<Alert> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, [alert.clone(), alert]);
+}
+
+#[test]
+fn a_webhook_url_that_is_not_http_is_refused() {
+    for url in ["ftp://example.com/hook", "hooks.slack.com/x", "https://"] {
+        let err = AlertTarget::webhook(url).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("invalid destination {url:?}")),
+            "{err}"
+        );
+    }
+    assert!(AlertTarget::slack("file:///tmp/x").is_err());
+    assert!(AlertTarget::slack("https://hooks.slack.com/services/T/B/X").is_ok());
+}
