@@ -44,6 +44,10 @@ pub struct Alert {
     pub gids: Vec<String>,
     /// The events matched, as Asana sent them, in the order of `gids`.
     pub events: Vec<Json>,
+    /// Alerts of the same rule and group folded into the one before this since it was let
+    /// through ([`Dedup`]); 0 unless a dedup period applies.
+    #[serde(default)]
+    pub folded: u64,
 }
 
 impl Alert {
@@ -66,6 +70,7 @@ impl Alert {
             count: 1,
             gids: vec![gid.to_string()],
             events: vec![event.clone()],
+            folded: 0,
         }
     }
 
@@ -94,6 +99,7 @@ impl Alert {
             count,
             gids,
             events,
+            folded: 0,
         }
     }
 }
@@ -107,4 +113,61 @@ fn id(rule: &Rule, parts: &[&str]) -> String {
         name.push('\n');
     }
     Uuid::new_v5(&ALERT_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// Folds repeats of an alert: after an alert of one rule and group is let through, others of
+/// the same rule and group within `period` of it (by the alerts' own times, so a replay folds
+/// the same way) are counted instead, and the next one let through after the period carries
+/// that count in [`Alert::folded`]. Plain data that serializes, to keep in a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dedup {
+    /// Per rule and group (`rule` and the group as JSON): until when repeats are folded (ms
+    /// since the epoch), and how many were.
+    entries: BTreeMap<String, (i64, u64)>,
+}
+
+impl Dedup {
+    /// Lets `alert` through (`true`, with [`Alert::folded`] set to the repeats folded before
+    /// it), or folds it into the one let through within `period` before it (`false`).
+    pub fn admit(&mut self, alert: &mut Alert, period: std::time::Duration) -> bool {
+        let key = format!(
+            "{}\n{}",
+            alert.rule,
+            serde_json::to_string(&alert.group).unwrap_or_default()
+        );
+        let at = alert.window_start.timestamp_millis();
+        let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX);
+        match self.entries.get_mut(&key) {
+            Some((until, folded)) if at < *until => {
+                *folded += 1;
+                false
+            }
+            entry => {
+                alert.folded = entry.map_or(0, |(_, folded)| *folded);
+                self.entries.insert(key, (at.saturating_add(period_ms), 0));
+                true
+            }
+        }
+    }
+
+    /// Forgets what no alert at `now_ms` or later can need: entries whose period ended before
+    /// `now_ms`, and, a second `period` on, their count of repeats too (it is told with the
+    /// next alert of the rule and group within that time), so the state stays as small as the
+    /// rules and groups that alerted lately.
+    pub fn sweep(&mut self, now_ms: i64, period: std::time::Duration) {
+        let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX);
+        self.entries.retain(|_, (until, folded)| {
+            *until > now_ms || (*folded > 0 && until.saturating_add(period_ms) > now_ms)
+        });
+    }
+
+    /// How many rules and groups are remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }

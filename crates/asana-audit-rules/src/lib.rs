@@ -48,7 +48,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-pub use alert::Alert;
+pub use alert::{Alert, Dedup};
 pub use correlation::CorrelationState;
 pub use error::{Error, Location};
 pub use rule::{CorrelationType, Level, Rule};

@@ -396,3 +396,41 @@ fn an_alert_has_the_same_id_whenever_the_same_events_raise_it_and_serializes_who
     assert_eq!(json["events"].as_array().unwrap().len(), 20);
     assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), first[0]);
 }
+
+#[test]
+fn repeats_within_the_dedup_period_are_folded_into_the_next_alert_let_through() {
+    let period = std::time::Duration::from_secs(3600);
+    let mut dedup = asana_audit_rules::Dedup::default();
+    let mut detector = Detector::new(RuleSet::shipped());
+    let mut public = |n: u64, minute: f64| {
+        let mut event = failed_login(n, minute, "192.0.2.1", "1201");
+        event["event_type"] = json!("team_privacy_settings_changed");
+        event["details"] = json!({"old_value": "private", "new_value": "public"});
+        let mut alerts = detector.evaluate(&event).unwrap();
+        assert_eq!(alerts.len(), 1);
+        alerts.remove(0)
+    };
+    let mut admitted = Vec::new();
+    for (n, minute) in [(1, 0.0), (2, 10.0), (3, 59.0), (4, 61.0), (5, 62.0)] {
+        let mut alert = public(n, minute);
+        if dedup.admit(&mut alert, period) {
+            admitted.push((alert.gids[0].clone(), alert.folded));
+        }
+        // The state serializes between any two alerts.
+        dedup = serde_json::from_str(&serde_json::to_string(&dedup).unwrap()).unwrap();
+    }
+    assert_eq!(
+        admitted,
+        [
+            ("1208000000000001".to_string(), 0),
+            ("1208000000000004".to_string(), 2)
+        ]
+    );
+    // Swept once the period (and, with repeats, a second one) has passed.
+    assert_eq!(dedup.len(), 1);
+    let at = |minute: i64| 1_772_359_200_000 + minute * 60_000; // 2026-03-01T10:00Z
+    dedup.sweep(at(150), period);
+    assert_eq!(dedup.len(), 1, "a repeat is folded, kept a second period");
+    dedup.sweep(at(182), period);
+    assert!(dedup.is_empty());
+}
