@@ -123,6 +123,7 @@ mod json;
 mod limits;
 mod offset;
 mod prng;
+mod receiver;
 mod record;
 mod server;
 mod siphash;
@@ -143,6 +144,7 @@ use tokio::task::JoinHandle;
 pub use catalogue::{EventTypeInfo, event_types};
 pub use clock::ClockMode;
 pub use faults::{Fault, FaultPlan, Latency};
+pub use receiver::{Answer, WebhookReceiver};
 pub use record::{CursorPosition, RequestRecord};
 
 use clock::{Clock, ms_to_datetime};

@@ -2,79 +2,17 @@
 //! 429 or a timeout is retried until it does, a 4xx is a refusal that is not retried; Slack gets
 //! its message format; files and bad webhook URLs.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asana_audit_log_mock::{Answer, WebhookReceiver};
 use asana_audit_log_pipeline::{AlertTarget, Deliverer, Delivery, Retry};
 use asana_audit_rules::{Alert, Detector, RuleSet};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// What the receiver does with each request in turn: answer with a status, or stall (longer
-/// than the deliverer's timeout) before answering 200. Past the script it answers 200.
-#[derive(Clone, Copy)]
-enum Answer {
-    Status(u16),
-    Stall,
-}
-
-/// A local webhook receiver: the bodies it got, in order.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn receiver(script: &[Answer]) -> Receiver {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/hooks/secret-path",
-        listener.local_addr().unwrap()
-    );
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
-    let (got_in, script_in) = (got.clone(), script.clone());
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (got, script) = (got_in.clone(), script_in.clone());
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let (got, script) = (got.clone(), script.clone());
-                async move {
-                    let answer = script.lock().unwrap().pop_front();
-                    let body = request.into_body().collect().await.unwrap().to_bytes();
-                    let status = match answer {
-                        Some(Answer::Stall) => {
-                            tokio::time::sleep(Duration::from_millis(1500)).await;
-                            200
-                        }
-                        Some(Answer::Status(status)) => status,
-                        None => 200,
-                    };
-                    if status == 200 && answer.is_none() {
-                        got.lock()
-                            .unwrap()
-                            .push(serde_json::from_slice(&body).unwrap());
-                    }
-                    let response = Response::builder()
-                        .status(status)
-                        .body(Full::new(Bytes::from_static(b"{\"error\":\"scripted\"}")))
-                        .unwrap();
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
-            });
-        }
-    });
-    Receiver { url, got }
+/// A local webhook receiver that answers as `script` says, then 200.
+async fn receiver(script: &[Answer]) -> WebhookReceiver {
+    WebhookReceiver::start(script).await.unwrap()
 }
 
 /// An alert of the shipped pack: a team made public.
@@ -118,11 +56,11 @@ async fn a_webhook_gets_the_alert_as_json_after_5xx_429_and_timeouts_are_retried
     let script = [
         Answer::Status(503),
         Answer::Status(429),
-        Answer::Stall,
+        Answer::Stall(Duration::from_millis(1500)),
         Answer::Status(500),
     ];
     let receiver = receiver(&script).await;
-    let target = AlertTarget::webhook(&receiver.url).unwrap();
+    let target = AlertTarget::webhook(receiver.url()).unwrap();
     let alert = alert();
     let (delivery, retries) = deliver(&target, &alert).await;
     assert_eq!(delivery, Delivery::Delivered { attempts: 5 });
@@ -131,8 +69,8 @@ async fn a_webhook_gets_the_alert_as_json_after_5xx_429_and_timeouts_are_retried
     assert!(retries[1].starts_with("HTTP 429"), "{retries:?}");
     assert!(retries[2].starts_with("timed out"), "{retries:?}");
     // Reasons never show the URL's path, which may hold a secret.
-    assert!(retries.iter().all(|r| !r.contains("secret-path")));
-    let got = receiver.got.lock().unwrap().clone();
+    assert!(retries.iter().all(|r| !r.contains("/hooks/")));
+    let got = receiver.received();
     assert_eq!(got, [serde_json::to_value(&alert).unwrap()]);
     // Logs name a webhook by its scheme and host only.
     assert_eq!(target.to_string(), "webhook http://127.0.0.1");
@@ -141,7 +79,7 @@ async fn a_webhook_gets_the_alert_as_json_after_5xx_429_and_timeouts_are_retried
 #[tokio::test]
 async fn a_4xx_is_reported_and_not_retried() {
     let receiver = receiver(&[Answer::Status(404)]).await;
-    let target = AlertTarget::webhook(&receiver.url).unwrap();
+    let target = AlertTarget::webhook(receiver.url()).unwrap();
     let (delivery, retries) = deliver(&target, &alert()).await;
     assert_eq!(
         delivery,
@@ -151,7 +89,7 @@ async fn a_4xx_is_reported_and_not_retried() {
         }
     );
     assert!(retries.is_empty());
-    assert!(receiver.got.lock().unwrap().is_empty());
+    assert!(receiver.received().is_empty());
 }
 
 #[tokio::test]
@@ -177,19 +115,7 @@ async fn a_receiver_that_is_down_is_retried_until_it_is_up() {
     while *retries.lock().unwrap() < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (stream, _) = listener.accept().await.unwrap();
-    let service = hyper::service::service_fn(|_: Request<Incoming>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-    });
-    tokio::spawn(async move {
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(io, service)
-            .await;
-    });
+    let _receiver = WebhookReceiver::start_on(port, &[]).await.unwrap();
     let delivery = delivering.await.unwrap();
     assert!(
         matches!(delivery, Delivery::Delivered { attempts } if attempts >= 4),
@@ -200,11 +126,11 @@ async fn a_receiver_that_is_down_is_retried_until_it_is_up() {
 #[tokio::test]
 async fn slack_gets_its_message_format() {
     let receiver = receiver(&[]).await;
-    let target = AlertTarget::slack(&receiver.url).unwrap();
+    let target = AlertTarget::slack(receiver.url()).unwrap();
     let alert = alert();
     let (delivery, _) = deliver(&target, &alert).await;
     assert_eq!(delivery, Delivery::Delivered { attempts: 1 });
-    let got = receiver.got.lock().unwrap().clone();
+    let got = receiver.received();
     assert_eq!(got.len(), 1);
     let text = got[0]["text"].as_str().unwrap();
     assert_eq!(
