@@ -514,14 +514,9 @@ pub struct DetectArgs {
     #[arg(value_name = "FILE|DIR", required = true)]
     pub inputs: Vec<PathBuf>,
 
-    /// Sigma rules to add to the shipped pack: a .yml/.yaml file, or a folder read
-    /// recursively. May be given more than once.
-    #[arg(long = "rules", value_name = "DIR|FILE")]
-    pub rules: Vec<PathBuf>,
-
-    /// Leave the shipped pack out: only the rules of --rules are run.
-    #[arg(long, requires = "rules")]
-    pub no_shipped_rules: bool,
+    /// The rules: --rules and --no-shipped-rules.
+    #[command(flatten)]
+    pub rules: RuleArgs,
 
     /// Where to write the alerts as NDJSON (written whole: a temp file renamed into place), or
     /// - for standard output.
@@ -531,6 +526,48 @@ pub struct DetectArgs {
     /// The events read: --since and --until.
     #[command(flatten)]
     pub window: TimeWindow,
+}
+
+/// `--rules` and `--no-shipped-rules`: the shipped Sigma pack, with rules of the user's own or
+/// instead of it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    /// Sigma rules to add to the shipped pack: a .yml/.yaml file, or a folder read
+    /// recursively. May be given more than once.
+    #[arg(long = "rules", value_name = "DIR|FILE")]
+    pub rules: Vec<PathBuf>,
+
+    /// Leave the shipped pack out: only the rules of --rules are run.
+    #[arg(long, requires = "rules")]
+    pub no_shipped_rules: bool,
+}
+
+/// Live alerting of `follow`: the rules' alerts delivered to webhooks, Slack or a file.
+#[derive(Debug, Args, Clone)]
+pub struct AlertArgs {
+    /// POST each alert as JSON to this http(s) URL (retried while it fails; a 4xx other than
+    /// 408/429 is reported, not retried). May be given more than once.
+    #[arg(long, value_name = "URL")]
+    pub alert_webhook: Vec<String>,
+
+    /// POST each alert as a message to this Slack incoming webhook. May be given more than
+    /// once.
+    #[arg(long, value_name = "URL")]
+    pub alert_slack: Vec<String>,
+
+    /// Append each alert as a JSON line to FILE, or write it to standard output with -. May
+    /// be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub alert_file: Vec<PathBuf>,
+
+    /// Fold repeats of an alert of one rule and group within DURATION into the next one sent
+    /// (0s: send every alert).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero, default_value = "60m")]
+    pub alert_dedup: Duration,
+
+    /// The rules evaluated on each event (the shipped pack unless told otherwise).
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }
 
 /// `--since` and `--until` of the commands that read an export.
@@ -625,6 +662,10 @@ pub struct FollowArgs {
     /// query per poll, one request per page of events within the window. From 1ms to 90d.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lookback: Option<Duration>,
+
+    /// Alerts of the Sigma rules on each event, delivered as each checkpoint is saved.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// The options of `run`.
@@ -687,12 +728,17 @@ pub enum When {
 
 /// Parses `90s`, `15m`, `24h`, `7d`, `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; use a number and a unit such as 90s, 15m, 24h or 7d"))?;
+    let duration = parse_duration_or_zero(text)?;
     if duration.is_zero() {
         return Err("the duration must be more than zero".to_string());
     }
     Ok(duration)
+}
+
+/// Parses a duration that may be zero (e.g. `--alert-dedup 0s`).
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; use a number and a unit such as 90s, 15m, 24h or 7d"))
 }
 
 /// Parses `--page-size`: 1 to the largest page the API serves.

@@ -587,7 +587,7 @@ async fn finish(
                 continue;
             }
         };
-        let plan = match Plan::new(&args, &client, mode).await {
+        let plan = match Plan::new(&args, &client, mode, None).await {
             Ok(plan) => Some(plan),
             // Another replica of this configuration holds it: it stands by (see `run`).
             Err(e) if e.failure == Failure::Locked => None,

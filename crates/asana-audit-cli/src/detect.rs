@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use asana_audit_log_pipeline::write_atomically;
+use asana_audit_log_pipeline::{AlertTarget, Alerting, write_atomically};
 use asana_audit_rules::{Detector, RuleSet};
 
-use crate::cli::DetectArgs;
+use crate::cli::{AlertArgs, DetectArgs, RuleArgs};
 use crate::error::CliError;
 use crate::input;
 
@@ -26,14 +26,53 @@ pub struct Summary {
 
 /// Loads the rules `--rules` and `--no-shipped-rules` ask for; a rule that cannot be
 /// evaluated as written is bad input naming its file and line.
-pub fn rules(paths: &[std::path::PathBuf], no_shipped: bool) -> Result<RuleSet, CliError> {
-    RuleSet::load(!no_shipped, paths).map_err(|e| CliError::input(format!("rules: {e}")))
+pub fn rules(args: &RuleArgs) -> Result<RuleSet, CliError> {
+    RuleSet::load(!args.no_shipped_rules, &args.rules)
+        .map_err(|e| CliError::input(format!("rules: {e}")))
+}
+
+/// The alerting of `follow`, from its flags: `None` without an alert target. A webhook URL
+/// that is not http(s), or a bad rule, is bad input naming the flag or the rule's file and
+/// line.
+pub fn alerting(args: &AlertArgs) -> Result<Option<Alerting>, CliError> {
+    let mut targets = Vec::new();
+    for (flag, urls, make) in [
+        (
+            "--alert-webhook",
+            &args.alert_webhook,
+            AlertTarget::webhook as fn(&str) -> _,
+        ),
+        ("--alert-slack", &args.alert_slack, AlertTarget::slack),
+    ] {
+        for url in urls {
+            targets.push(make(url).map_err(|e| CliError::input(format!("{flag}: {e}")))?);
+        }
+    }
+    for path in &args.alert_file {
+        targets.push(if path == std::path::Path::new("-") {
+            AlertTarget::Stdout
+        } else {
+            AlertTarget::File(path.clone())
+        });
+    }
+    if targets.is_empty() {
+        if !args.rules.rules.is_empty() {
+            return Err(CliError::input(
+                "--rules needs somewhere to send the alerts: --alert-webhook, --alert-slack or \
+                 --alert-file",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut alerting = Alerting::new(rules(&args.rules)?, targets);
+    alerting.dedup = args.alert_dedup;
+    Ok(Some(alerting))
 }
 
 /// Runs `detect`: loads the rules before anything is read, evaluates every event in the
 /// window, and writes the alerts once all are read (nothing on failure).
 pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
-    let mut detector = Detector::new(rules(&args.rules, args.no_shipped_rules)?);
+    let mut detector = Detector::new(rules(&args.rules)?);
     let mut out = Vec::new();
     let mut summary = Summary {
         events: 0,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use asana_audit_log::config::RetryPolicy;
 use asana_audit_log::streams::Backfill;
 use asana_audit_log::{AuditLogEvent, Client, EventsRequest, Query, SecretString};
-use asana_audit_log_pipeline::{Observer, Pipeline, Planned, Summary};
+use asana_audit_log_pipeline::{Alerting, Observer, Pipeline, Planned, Summary};
 use chrono::Utc;
 
 use crate::cli::{FollowArgs, SourceArgs};
@@ -118,7 +118,12 @@ impl Plan {
 
     /// Checks the arguments (the query, the concurrency, the checkpoint and that it belongs to
     /// this query, the output and what a crash left in it) and takes the locks; sends nothing.
-    pub async fn new(args: &SourceArgs, client: &Client, mode: Mode) -> Result<Plan, CliError> {
+    pub async fn new(
+        args: &SourceArgs,
+        client: &Client,
+        mode: Mode,
+        alerting: Option<Alerting>,
+    ) -> Result<Plan, CliError> {
         let query = query(args, mode, client)?;
         let mut pipeline =
             Pipeline::new(crate::archive::output(Some(&args.output), &args.archive)?);
@@ -132,6 +137,7 @@ impl Plan {
         pipeline.overwrite = args.overwrite;
         pipeline.pinned_start_at = args.start_at;
         pipeline.pinned_end_at = args.end_at;
+        pipeline.alerting = alerting;
         Ok(Plan {
             planned: pipeline.plan(query).await?,
             mode,

@@ -55,9 +55,12 @@ async fn run(command: Command) -> Result<(), CliError> {
             let mode = export::Mode::Export {
                 concurrency: args.concurrency,
             };
-            read(&args.source, mode).await
+            read(&args.source, mode, None).await
         }
-        Command::Follow(args) => read(&args.source, export::Mode::follow(&args)).await,
+        Command::Follow(args) => {
+            let alerting = detect::alerting(&args.alerts)?;
+            read(&args.source, export::Mode::follow(&args), alerting).await
+        }
         Command::Run(args) => run::run(&args).await,
         Command::Convert(args) => {
             let summary = convert::run(&args).await?;
@@ -125,11 +128,15 @@ fn not_events_note(n: u64) -> String {
 }
 
 /// `export` or `follow`: one source read in `mode`.
-async fn read(args: &cli::SourceArgs, mode: export::Mode) -> Result<(), CliError> {
+async fn read(
+    args: &cli::SourceArgs,
+    mode: export::Mode,
+    alerting: Option<asana_audit_log_pipeline::Alerting>,
+) -> Result<(), CliError> {
     let _monitor = metrics::start(&args.monitor).await?;
     let token = export::read_token(args.token_file.as_deref())?;
     let client = export::client(args, mode, token, None)?;
-    let plan = export::Plan::new(args, &client, mode).await?;
+    let plan = export::Plan::new(args, &client, mode, alerting).await?;
     let progress = progress::Progress::new(args.progress);
     let summary = export::run(args, &client, plan, &progress).await?;
     report(&summary);

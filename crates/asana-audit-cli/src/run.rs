@@ -150,7 +150,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, mode).await,
+            None => Plan::new(&args, &client, mode, None).await,
         };
         let result = match next {
             Ok(plan) => {

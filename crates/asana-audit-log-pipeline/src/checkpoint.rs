@@ -15,6 +15,7 @@ use asana_audit_log_ocsf::OcsfVersion;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alerting::AlertState;
 use crate::destination::Destination;
 use crate::error::Error;
 use crate::format::Format;
@@ -46,6 +47,9 @@ pub struct Checkpoint {
     /// until it is found complete (see [`Sink::recover`](crate::Sink::recover)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingCommit>,
+    /// The alerting stage's state at `cursor`, when the run alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertState>,
 }
 
 /// The directory or object store a checkpoint's events landed in, and how.
@@ -103,6 +107,9 @@ pub struct PendingCommit {
     pub cursor: Cursor,
     /// Events written by all runs once they are in place.
     pub events_written: u64,
+    /// The alerting stage's state once they are in place, when the run alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertState>,
 }
 
 /// The output's state covered by a checkpoint.
@@ -128,6 +135,7 @@ impl Checkpoint {
             saved_at: Utc::now(),
             archive: None,
             pending: None,
+            alerts: None,
         }
     }
 

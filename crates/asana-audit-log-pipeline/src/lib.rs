@@ -67,6 +67,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod alerting;
 mod alerts;
 mod checkpoint;
 mod destination;
@@ -87,6 +88,7 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
+pub use alerting::{AlertState, Alerting};
 pub use alerts::{AlertTarget, Deliverer, Delivery, Retry, slack_message};
 /// The OCSF versions [`Format::ocsf_in`] writes, and the classes [`SecurityLake`] takes a
 /// location for (from `asana-audit-log-ocsf`).

@@ -9,6 +9,7 @@ use asana_audit_log::{AuditLogEvent, AuditLogStream, Client, EventsRequest, Quer
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
+use crate::alerting::{Alerting, Stage};
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
 use crate::destination::{Destination, is_url};
 use crate::error::Error;
@@ -171,6 +172,9 @@ pub struct Pipeline {
     pub pinned_start_at: Option<DateTime<Utc>>,
     /// See [`pinned_start_at`](Self::pinned_start_at).
     pub pinned_end_at: Option<DateTime<Utc>>,
+    /// Rules evaluated on each event, their alerts delivered with the checkpoint's durability
+    /// (default: none).
+    pub alerting: Option<Alerting>,
 }
 
 impl Pipeline {
@@ -189,6 +193,7 @@ impl Pipeline {
             overwrite: false,
             pinned_start_at: None,
             pinned_end_at: None,
+            alerting: None,
         }
     }
 
@@ -405,10 +410,15 @@ pub struct Planned {
     state: State,
 }
 
-/// Where a running pipeline writes: its events, and its checkpoint.
+/// Where a running pipeline writes: its events, its checkpoint, and its alerts.
 struct Out {
     state: State,
     writer: Writer,
+    /// The alerting stage, when the run alerts.
+    stage: Option<Stage>,
+    /// The last checkpoint saved by this run (or resumed from), to save again with fewer
+    /// alerts pending once some are delivered.
+    last: Option<Checkpoint>,
 }
 
 /// Where a planned run saves its checkpoint, with what keeps other runs off it.
@@ -561,7 +571,31 @@ impl Planned {
         if let (Writer::Archive { sink, .. }, Some(cp)) = (&writer, &mut checkpoint) {
             pipeline.recover(sink, cp, &mut state, observer).await?;
         }
-        let mut out = Out { state, writer };
+        let stage = match &pipeline.alerting {
+            Some(alerting) => Some(Stage::start(
+                alerting,
+                checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
+            )?),
+            None => {
+                let pending = checkpoint
+                    .as_ref()
+                    .and_then(|cp| cp.alerts.as_ref())
+                    .map_or(0, |a| a.pending.iter().map(Vec::len).sum::<usize>());
+                if pending > 0 {
+                    observer.note(&format!(
+                        "the checkpoint holds {pending} alert(s) not yet delivered; without \
+                         alert targets they are not delivered"
+                    ));
+                }
+                None
+            }
+        };
+        let mut out = Out {
+            state,
+            writer,
+            stage,
+            last: checkpoint.clone(),
+        };
         let resumed = checkpoint.is_some();
         let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
         // From the checkpoint as recovery left it: a commit found complete moved its cursor.
@@ -597,7 +631,7 @@ impl Planned {
             let armed = match &out.writer {
                 Writer::Lines { unsaved, .. } => *unsaved > 0,
                 Writer::Archive { sink, .. } => sink.commit_deadline().is_some(),
-            };
+            } || out.stage.as_ref().is_some_and(Stage::delivered_since_save);
             let item = tokio::select! {
                 biased;
                 () = &mut stop => {
@@ -610,6 +644,7 @@ impl Planned {
                 lost = out.state.lost() => return Err(lost),
                 () = &mut timer, if armed => {
                     pipeline.checkpoint_now(&mut out, &stream, events_total, false, observer).await?;
+                    pipeline.save_delivered(&mut out, observer).await?;
                     timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                     continue;
                 }
@@ -620,6 +655,12 @@ impl Planned {
                 Some(Ok(event)) => event,
             };
             observer.event(&event);
+            // Every event the stream gives is evaluated, also one the output already holds
+            // (written after the last checkpoint by a run that stopped): the alerting state is
+            // the checkpoint's, which had not seen it.
+            if let Some(stage) = &mut out.stage {
+                stage.evaluate(&event);
+            }
             let due = match &mut out.writer {
                 Writer::Lines {
                     lines,
@@ -677,6 +718,17 @@ impl Planned {
         pipeline
             .checkpoint_now(&mut out, &stream, events_total, true, observer)
             .await?;
+        if let Some(stage) = &mut out.stage {
+            stage
+                .drain(
+                    pipeline
+                        .alerting
+                        .as_ref()
+                        .map_or(Duration::ZERO, |a| a.grace),
+                )
+                .await;
+        }
+        pipeline.save_delivered(&mut out, observer).await?;
         if let Err(e) = out.state.release().await {
             observer.note(&format!(
                 "could not give up the lease ({e}); another run may take over once it expires"
@@ -720,6 +772,7 @@ impl Pipeline {
             Recovery::Completed => {
                 cp.cursor = pending.cursor;
                 cp.events_written = pending.events_written;
+                cp.alerts = pending.alerts;
                 observer.note(&format!(
                     "an earlier run had put {} file(s) in place before it stopped; continuing \
                      after them",
@@ -736,6 +789,28 @@ impl Pipeline {
         self.save(state, cp, observer).await
     }
 
+    /// Saves the last checkpoint again with the alerts still waiting, once some were delivered
+    /// since it was saved, so that a restart does not deliver them again.
+    async fn save_delivered(&self, out: &mut Out, observer: &dyn Observer) -> Result<(), Error> {
+        let (Some(stage), Some(last)) = (&mut out.stage, &mut out.last) else {
+            return Ok(());
+        };
+        if !stage.delivered_since_save() || out.state.is_none() {
+            return Ok(());
+        }
+        let waiting = stage.waiting();
+        let mut checkpoint = last.clone();
+        match &mut checkpoint.alerts {
+            Some(alerts) => alerts.pending = waiting,
+            None => return Ok(()),
+        }
+        checkpoint.saved_at = Utc::now();
+        self.save(&mut out.state, &checkpoint, observer).await?;
+        stage.saved();
+        *last = checkpoint;
+        Ok(())
+    }
+
     /// Makes what was written durable and covered by a checkpoint: for lines, syncs the
     /// output and saves (periodic saves without a checkpoint only flush); for an archive,
     /// commits the open files (when due, or `last`) with the checkpoint saved around the
@@ -748,14 +823,24 @@ impl Pipeline {
         last: bool,
         observer: &dyn Observer,
     ) -> Result<(), Error> {
-        let Out { state, writer } = out;
+        let Out {
+            state,
+            writer,
+            stage,
+            last: last_saved,
+        } = out;
         match writer {
             Writer::Lines { lines, unsaved, .. } => {
                 *unsaved = 0;
                 if state.is_none() && !last {
                     // Without a checkpoint there is nothing for a sync to protect until the
                     // end: only flush, so that readers of the output see it grow.
-                    return lines.flush().map_err(|e| write_error(lines, e));
+                    lines.flush().map_err(|e| write_error(lines, e))?;
+                    if let Some(stage) = stage {
+                        stage.snapshot();
+                        stage.committed();
+                    }
+                    return Ok(());
                 }
                 let bytes = lines.make_durable().map_err(|e| write_error(lines, e))?;
                 let output = match (&self.output, bytes) {
@@ -768,7 +853,12 @@ impl Pipeline {
                 let mut checkpoint =
                     Checkpoint::new(stream.query().clone(), stream.cursor(), events_total);
                 checkpoint.output = output;
+                checkpoint.alerts = stage.as_mut().map(Stage::snapshot);
                 self.save(state, &checkpoint, observer).await?;
+                if let Some(stage) = stage {
+                    stage.committed();
+                }
+                *last_saved = Some(checkpoint);
                 observer.committed();
                 Ok(())
             }
@@ -784,6 +874,11 @@ impl Pipeline {
                 let query = stream.query();
                 let (committed_cursor, committed_events) =
                     committed.clone().expect("set when the stream starts");
+                // The alerting state after the commit's events, and before them (the last
+                // checkpoint's), for a checkpoint saved while the commit is under way.
+                let after = stage.as_mut().map(Stage::snapshot);
+                let before = last_saved.as_ref().and_then(|cp| cp.alerts.clone());
+                let mut saved = None;
                 let record = async |pending: Option<&Commit>| {
                     let mut checkpoint = match pending {
                         // Still at the last commit, with this one under way.
@@ -797,15 +892,34 @@ impl Pipeline {
                                 commit: commit.clone(),
                                 cursor: cursor.clone(),
                                 events_written: events_total,
+                                alerts: after.clone(),
                             });
+                            checkpoint.alerts = before.clone();
                             checkpoint
                         }
-                        None => Checkpoint::new(query.clone(), cursor.clone(), events_total),
+                        None => {
+                            let mut checkpoint =
+                                Checkpoint::new(query.clone(), cursor.clone(), events_total);
+                            checkpoint.alerts = after.clone();
+                            checkpoint
+                        }
                     };
                     checkpoint.archive = Some(mark.clone());
-                    self.save(state, &checkpoint, observer).await
+                    self.save(state, &checkpoint, observer).await?;
+                    if checkpoint.pending.is_none() {
+                        saved = Some(checkpoint);
+                    }
+                    Ok(())
                 };
                 sink.commit(record).await?;
+                // Nothing to commit (no event since the last commit) saves nothing, and has no
+                // new alert.
+                if let Some(checkpoint) = saved {
+                    if let Some(stage) = stage {
+                        stage.committed();
+                    }
+                    *last_saved = Some(checkpoint);
+                }
                 *committed = Some((cursor, events_total));
                 observer.committed();
                 Ok(())

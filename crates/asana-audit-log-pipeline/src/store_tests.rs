@@ -477,6 +477,7 @@ async fn a_commit_found_complete_moves_the_start_of_the_next_stream() {
         },
         cursor: done.cursor.clone(),
         events_written: 120,
+        alerts: None,
     });
     interrupted.save(&runs.checkpoint()).unwrap();
     let summary = runs.run(None, 128 << 20).await;

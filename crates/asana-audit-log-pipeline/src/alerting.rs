@@ -1,0 +1,303 @@
+//! The alerting stage of a run ([`Alerting`]): the rules evaluated on each event, repeats
+//! folded ([`Dedup`]), each alert held until the checkpoint that covers its events is saved,
+//! then delivered by a task of its own per target from a bounded queue. What is not delivered
+//! yet, the correlation windows and the dedup state are saved with the checkpoint
+//! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
+//! regenerates none that it had already committed.
+//!
+//! A target that is down never stops or slows collection: the run only appends to the queue;
+//! when a queue is full the new alert is dropped, counted ([`AlertState::dropped`]) and logged.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asana_audit_log::AuditLogEvent;
+use asana_audit_rules::{Alert, CorrelationState, Dedup, Detector, Options, RuleSet};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{AlertTarget, Deliverer, Delivery, Retry};
+use crate::error::Error;
+
+/// How a run alerts (plain fields: [`new`](Self::new) sets the defaults, set those that
+/// differ).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Alerting {
+    /// The rules evaluated on each event.
+    pub rules: RuleSet,
+    /// Where each alert is delivered (each target gets every alert).
+    pub targets: Vec<AlertTarget>,
+    /// Repeats of an alert of one rule and group within this period are folded into the next
+    /// one let through (default 60 minutes; zero lets every alert through).
+    pub dedup: Duration,
+    /// The most alerts waiting for one target (default 10,000); past it new ones are dropped
+    /// and counted.
+    pub queue: usize,
+    /// How delivery retries.
+    pub retry: Retry,
+    /// How the correlation windows are bounded.
+    pub options: Options,
+    /// When the run ends: how long it waits for the queues to empty before it stops (default
+    /// 5 s); what is left is delivered by the next run.
+    pub grace: Duration,
+}
+
+impl Alerting {
+    /// `rules` delivered to `targets`, with the defaults each field names.
+    pub fn new(rules: RuleSet, targets: Vec<AlertTarget>) -> Alerting {
+        Alerting {
+            rules,
+            targets,
+            dedup: Duration::from_secs(3600),
+            queue: 10_000,
+            retry: Retry::default(),
+            options: Options::default(),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a checkpoint keeps of the alerting stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertState {
+    /// The correlation windows.
+    pub correlation: CorrelationState,
+    /// The dedup periods and the repeats folded.
+    pub dedup: Dedup,
+    /// Per target, in the order configured: the alerts committed and not yet delivered.
+    pub pending: Vec<Vec<Alert>>,
+    /// Alerts dropped because a target's queue was full, by all runs.
+    pub dropped: u64,
+}
+
+/// One target's queue, shared by the run (which appends) and its delivery task (which takes
+/// from the front once delivered).
+struct Queue {
+    target: AlertTarget,
+    alerts: Mutex<VecDeque<Alert>>,
+    wake: tokio::sync::Notify,
+    /// Alerts taken off the queue (delivered or refused) by this run.
+    done: AtomicU64,
+}
+
+/// The running stage.
+pub(crate) struct Stage {
+    detector: Detector,
+    dedup: Dedup,
+    period: Duration,
+    capacity: usize,
+    /// Alerts of events that no saved checkpoint covers yet.
+    uncommitted: Vec<Alert>,
+    /// Of `uncommitted`, those the last [`snapshot`](Self::snapshot) found room for, per
+    /// queue: what [`committed`](Self::committed) hands to the delivery tasks.
+    staged: Vec<Vec<Alert>>,
+    queues: Vec<Arc<Queue>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    dropped: u64,
+    /// Per queue, `done` when the queues were last read for a checkpoint, and when the last
+    /// checkpoint saved read them.
+    seen: Vec<u64>,
+    saved: Vec<u64>,
+}
+
+impl Stage {
+    /// The stage of `alerting`, going on from `state`, its delivery tasks started with the
+    /// alerts `state` has pending.
+    pub(crate) fn start(alerting: &Alerting, state: Option<AlertState>) -> Result<Stage, Error> {
+        let state = state.unwrap_or_default();
+        let deliverer = Deliverer::new(alerting.retry.clone())?;
+        let mut pending = state.pending.into_iter();
+        let queues: Vec<Arc<Queue>> = alerting
+            .targets
+            .iter()
+            .map(|target| {
+                Arc::new(Queue {
+                    target: target.clone(),
+                    alerts: Mutex::new(pending.next().unwrap_or_default().into()),
+                    wake: tokio::sync::Notify::new(),
+                    done: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let left: usize = pending.map(|alerts| alerts.len()).sum();
+        if left > 0 {
+            tracing::warn!(
+                "{left} alert(s) pending for targets no longer configured are not delivered"
+            );
+        }
+        let workers: Vec<_> = queues
+            .iter()
+            .map(|queue| tokio::spawn(deliver(queue.clone(), deliverer.clone())))
+            .collect();
+        Ok(Stage {
+            detector: Detector::with_state(
+                alerting.rules.clone(),
+                state.correlation,
+                alerting.options.clone(),
+            ),
+            dedup: state.dedup,
+            period: alerting.dedup,
+            capacity: alerting.queue,
+            uncommitted: Vec::new(),
+            staged: Vec::new(),
+            queues,
+            seen: vec![0; workers.len()],
+            saved: vec![0; workers.len()],
+            workers,
+            dropped: state.dropped,
+        })
+    }
+
+    /// Evaluates one event; its alerts wait for the checkpoint that covers it.
+    pub(crate) fn evaluate(&mut self, event: &AuditLogEvent) {
+        let alerts = match self.detector.evaluate_event(event) {
+            Ok(alerts) => alerts,
+            Err(e) => {
+                tracing::warn!("event {}: not evaluated by the rules: {e}", event.gid());
+                return;
+            }
+        };
+        for mut alert in alerts {
+            if self.dedup.admit(&mut alert, self.period) {
+                self.uncommitted.push(alert);
+            }
+        }
+        self.dedup.sweep(
+            event.created_at().timestamp_millis(),
+            self.period.max(Duration::from_secs(1)),
+        );
+    }
+
+    /// The state to save with a checkpoint that covers every event evaluated so far: the
+    /// alerts not yet delivered include those of events since the last checkpoint, as many as
+    /// each queue has room for (the rest are dropped and counted).
+    pub(crate) fn snapshot(&mut self) -> AlertState {
+        self.staged.clear();
+        let waiting = self.waiting();
+        let mut pending = Vec::with_capacity(self.queues.len());
+        for (queue, mut alerts) in self.queues.iter().zip(waiting) {
+            let room = self.capacity.saturating_sub(alerts.len());
+            let staged: Vec<Alert> = self.uncommitted.iter().take(room).cloned().collect();
+            let dropped = self.uncommitted.len() - staged.len();
+            if dropped > 0 {
+                self.dropped += dropped as u64;
+                tracing::warn!(
+                    "{dropped} alert(s) dropped: the queue for {} is full ({} waiting)",
+                    queue.target,
+                    alerts.len()
+                );
+            }
+            alerts.extend(staged.iter().cloned());
+            self.staged.push(staged);
+            pending.push(alerts);
+        }
+        self.uncommitted.clear();
+        AlertState {
+            correlation: self.detector.state().clone(),
+            dedup: self.dedup.clone(),
+            pending,
+            dropped: self.dropped,
+        }
+    }
+
+    /// The checkpoint of the last [`snapshot`](Self::snapshot) is saved: its new alerts go to
+    /// their delivery tasks.
+    pub(crate) fn committed(&mut self) {
+        self.saved();
+        for (queue, staged) in self.queues.iter().zip(self.staged.drain(..)) {
+            if staged.is_empty() {
+                continue;
+            }
+            queue.alerts.lock().expect("not poisoned").extend(staged);
+            queue.wake.notify_one();
+        }
+    }
+
+    /// Whether an alert was delivered since the last checkpoint saved read the queues, so
+    /// that a checkpoint saved now would spare it a second delivery after a restart.
+    pub(crate) fn delivered_since_save(&self) -> bool {
+        self.queues
+            .iter()
+            .zip(&self.saved)
+            .any(|(queue, &saved)| queue.done.load(Ordering::Acquire) != saved)
+    }
+
+    /// The committed alerts still waiting, per target; a checkpoint that saves them is then
+    /// told by [`saved`](Self::saved).
+    pub(crate) fn waiting(&mut self) -> Vec<Vec<Alert>> {
+        self.queues
+            .iter()
+            .zip(&mut self.seen)
+            .map(|(queue, seen)| {
+                // Read before the queue: a delivery in between is only seen next time.
+                *seen = queue.done.load(Ordering::Acquire);
+                queue.alerts.lock().expect("not poisoned").clone().into()
+            })
+            .collect()
+    }
+
+    /// A checkpoint with the queues as [`waiting`](Self::waiting) last read them is saved.
+    pub(crate) fn saved(&mut self) {
+        self.saved.clone_from(&self.seen);
+    }
+
+    /// Waits up to `grace` for the queues to empty, then stops the delivery tasks (what is
+    /// left stays in the checkpoint, for the next run).
+    pub(crate) async fn drain(&mut self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline
+            && self
+                .queues
+                .iter()
+                .any(|queue| !queue.alerts.lock().expect("not poisoned").is_empty())
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for worker in &self.workers {
+            worker.abort();
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            worker.abort();
+        }
+    }
+}
+
+/// One target's delivery task: the front alert is delivered (retried until it is, or until a
+/// refusal), then taken off the queue.
+async fn deliver(queue: Arc<Queue>, deliverer: Deliverer) {
+    loop {
+        let front = queue.alerts.lock().expect("not poisoned").front().cloned();
+        let Some(alert) = front else {
+            queue.wake.notified().await;
+            continue;
+        };
+        let target = &queue.target;
+        let delivery = deliverer
+            .deliver(target, &alert, |reason, wait| {
+                tracing::warn!(
+                    "alert {} to {target}: {reason}; retrying in {wait:?}",
+                    alert.id
+                );
+            })
+            .await;
+        match delivery {
+            Delivery::Delivered { .. } => {
+                tracing::info!(alert = %alert.id, rule = %alert.title, "alert delivered to {target}");
+            }
+            Delivery::Refused { status, body } => tracing::error!(
+                "alert {} ({}) refused by {target} with HTTP {status}, not retried: {body}",
+                alert.id,
+                alert.title
+            ),
+        }
+        queue.alerts.lock().expect("not poisoned").pop_front();
+        queue.done.fetch_add(1, Ordering::Release);
+    }
+}
