@@ -48,8 +48,34 @@ fn detected(output: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Events in `output`: lines of a file, or events of the files committed to a folder.
+fn events_in(output: &Path) -> usize {
+    if !output.is_dir() {
+        return common::lines(output).len();
+    }
+    let Ok(files) = asana_audit_log_pipeline::read::files(&[output.to_path_buf()]) else {
+        return 0;
+    };
+    let mut n = 0;
+    for file in files {
+        asana_audit_log_pipeline::read::gids(&file, |_| n += 1).unwrap();
+    }
+    n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_a_webhook_that_was_down_across_kills_and_match_detect() {
+    alerts_across_kills(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_of_an_archive_reach_a_webhook_across_kills_and_match_detect() {
+    alerts_across_kills(true).await;
+}
+
+/// `follow` into a file, or into a folder (`archive`: files committed every 200 ms), alerting
+/// a webhook that is down at first, killed three times.
+async fn alerts_across_kills(archive: bool) {
     let server = mock(60, 23).await;
     // Down for its first six requests.
     let receiver = WebhookReceiver::start(&[Answer::Status(503); 6])
@@ -63,17 +89,28 @@ async fn alerts_reach_a_webhook_that_was_down_across_kills_and_match_detect() {
             .collect()
     };
     let files = ExportFiles::new();
+    let output = if archive {
+        files.dir.path().join("archive")
+    } else {
+        files.output.clone()
+    };
     let follow = || {
         let mut command = against(&server, "follow");
         command
             .args(["--poll-interval", "50ms", "--alert-dedup", "0s"])
             .args(["--alert-webhook", receiver.url()])
-            .args(files.args())
+            .arg("--output")
+            .arg(&output)
+            .arg("--checkpoint")
+            .arg(&files.checkpoint)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if archive {
+            command.args(["--encoding", "ndjson", "--rotate-after", "200ms"]);
+        }
         command.spawn().unwrap()
     };
-    let events = || common::lines(&files.output).len();
+    let events = || events_in(&output);
     let mut written = 60;
     let kills = 3;
     for round in 0..kills {
@@ -90,7 +127,7 @@ async fn alerts_reach_a_webhook_that_was_down_across_kills_and_match_detect() {
         child.wait().unwrap();
     }
     let child = follow();
-    let expected = detected(&files.output);
+    let expected = detected(&output);
     assert!(
         expected.len() >= 15,
         "the planted teams raise 15 alerts: {expected:?}"
