@@ -534,7 +534,7 @@ pub struct DetectArgs {
 pub struct RuleArgs {
     /// Sigma rules to add to the shipped pack: a .yml/.yaml file, or a folder read
     /// recursively. May be given more than once.
-    #[arg(long = "rules", value_name = "DIR|FILE")]
+    #[arg(long = "rules", value_name = "DIR|FILE", value_hint = ValueHint::AnyPath)]
     pub rules: Vec<PathBuf>,
 
     /// Leave the shipped pack out: only the rules of --rules are run.
@@ -557,7 +557,7 @@ pub struct AlertArgs {
 
     /// Append each alert as a JSON line to FILE, or write it to standard output with -. May
     /// be given more than once.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub alert_file: Vec<PathBuf>,
 
     /// Fold repeats of an alert of one rule and group within DURATION into the next one sent

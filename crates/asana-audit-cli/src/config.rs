@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use asana_audit_log::{Client, SecretString};
-use asana_audit_log_pipeline::Output;
+use asana_audit_log_pipeline::{Alerting, Output};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
 use toml::Spanned;
@@ -44,6 +44,8 @@ pub struct Source {
     /// Its first run's plan (a restart makes a new one from the checkpoint); `None` while
     /// another run (another replica of the same configuration) holds its checkpoint.
     pub plan: Option<Plan>,
+    /// Its rules and alert targets (`alert_webhook`, `rules`, ... keys), if it alerts.
+    pub alerting: Option<Alerting>,
 }
 
 /// One error in the file: where, and what.
@@ -578,6 +580,14 @@ async fn finish(
             continue;
         }
         let Some(token) = token else { continue };
+        // The rules are loaded and checked here, so `run --check` refuses a bad one.
+        let alerting = match crate::detect::alerting(&draft.follow.alerts) {
+            Ok(alerting) => alerting,
+            Err(e) => {
+                errors.at(draft.at, format!("source {}: {}", draft.name, e.message));
+                continue;
+            }
+        };
         let mode = Mode::follow(&draft.follow);
         let args = draft.follow.source;
         let client = match export::client(&args, mode, token, Some(&draft.name)) {
@@ -587,7 +597,7 @@ async fn finish(
                 continue;
             }
         };
-        let plan = match Plan::new(&args, &client, mode, None).await {
+        let plan = match Plan::new(&args, &client, mode, alerting.clone()).await {
             Ok(plan) => Some(plan),
             // Another replica of this configuration holds it: it stands by (see `run`).
             Err(e) if e.failure == Failure::Locked => None,
@@ -603,6 +613,7 @@ async fn finish(
             restart_after: draft.restart_after,
             client,
             plan,
+            alerting,
         });
     }
     sources

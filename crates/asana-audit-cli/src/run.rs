@@ -135,6 +135,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         restart_after,
         client,
         plan,
+        alerting,
     } = source;
     let progress = Progress::new(When::Never);
     let mut plan = plan;
@@ -150,7 +151,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, mode, None).await,
+            None => Plan::new(&args, &client, mode, alerting.clone()).await,
         };
         let result = match next {
             Ok(plan) => {

@@ -253,3 +253,85 @@ async fn run_serves_the_metrics_of_every_source_at_one_address() {
     assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
     interrupt(child).await;
 }
+
+/// A source's alert keys: its rules are checked by `run --check` (a bad one is refused with
+/// the source's line and the rule's file and line), and `run` appends its alerts to the file
+/// the config names, relative to the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_alert_with_the_rules_and_targets_of_their_keys() {
+    let server = mock(20, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("typo.yml"),
+        "title: Typo\nlogsource: {product: asana, service: audit_log}\ndetection:\n    sel:\n        event_type|contians: x\n    condition: sel\n",
+    )
+    .unwrap();
+    let config = dir.path().join("collector.toml");
+    let alerting = "alert_file = \"alerts.ndjson\"\nrules = \"rules\"\nalert_dedup = \"0s\"\n";
+    std::fs::write(
+        &config,
+        source("only", &server, "token_env = \"ONLY_TOKEN\"") + alerting,
+    )
+    .unwrap();
+    let run_with = |check: bool| {
+        let mut command = cmd();
+        command.env("ONLY_TOKEN", server.token()).arg("run");
+        if check {
+            command.arg("--check");
+        }
+        command.arg("--config").arg(&config);
+        command
+    };
+    let out = run(run_with(true)).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(":1:1: source only: rules: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:5: rule 'Typo': unknown modifier 'contians'",
+            rules.join("typo.yml").display()
+        )),
+        "{stderr}"
+    );
+
+    // A rule of the user's beside the pack: every team made public.
+    std::fs::write(
+        rules.join("typo.yml"),
+        "title: Team Made Public Again\nlogsource: {product: asana, service: audit_log}\ndetection:\n    sel:\n        event_type: team_privacy_settings_changed\n    condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    run_ok(run_with(true)).await;
+    let mut command = run_with(false);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    server
+        .append_events([serde_json::json!({
+            "event_type": "team_privacy_settings_changed",
+            "actor": {"actor_type": "user", "gid": "1201"},
+            "resource": {"resource_type": "team", "gid": "1203"},
+            "details": {"old_value": "private", "new_value": "public"},
+        })])
+        .unwrap();
+    let planted = server.events().last().unwrap()["gid"].clone();
+    let alerts = dir.path().join("alerts.ndjson");
+    // The titles of the alerts on the planted event (the seeded events raise others).
+    let on_planted = || -> Vec<String> {
+        lines(&alerts)
+            .iter()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|alert| alert["gids"][0] == planted)
+            .map(|alert| alert["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    wait_until("the planted event's alerts written", WITHIN, || {
+        on_planted().len() >= 2
+    })
+    .await;
+    interrupt(child).await;
+    assert_eq!(
+        on_planted(),
+        ["Asana Team Made Public", "Team Made Public Again"]
+    );
+}
