@@ -597,7 +597,8 @@ async fn finish(
                 continue;
             }
         };
-        let plan = match Plan::new(&args, &client, mode, alerting.clone()).await {
+        let plan = match Plan::new(&args, &client, mode, alerting.clone(), Some(&draft.name)).await
+        {
             Ok(plan) => Some(plan),
             // Another replica of this configuration holds it: it stands by (see `run`).
             Err(e) if e.failure == Failure::Locked => None,

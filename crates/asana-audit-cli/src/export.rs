@@ -123,6 +123,7 @@ impl Plan {
         client: &Client,
         mode: Mode,
         alerting: Option<Alerting>,
+        source: Option<&str>,
     ) -> Result<Plan, CliError> {
         let query = query(args, mode, client)?;
         let mut pipeline =
@@ -137,7 +138,13 @@ impl Plan {
         pipeline.overwrite = args.overwrite;
         pipeline.pinned_start_at = args.start_at;
         pipeline.pinned_end_at = args.end_at;
-        pipeline.alerting = alerting;
+        pipeline.alerting = alerting.map(|mut alerting| {
+            let labels = crate::metrics::Ws::new(source, &args.workspace);
+            if let Some(observer) = crate::metrics::alerts(labels) {
+                alerting.observer = observer;
+            }
+            alerting
+        });
         Ok(Plan {
             planned: pipeline.plan(query).await?,
             mode,

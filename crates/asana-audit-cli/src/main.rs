@@ -136,7 +136,7 @@ async fn read(
     let _monitor = metrics::start(&args.monitor).await?;
     let token = export::read_token(args.token_file.as_deref())?;
     let client = export::client(args, mode, token, None)?;
-    let plan = export::Plan::new(args, &client, mode, alerting).await?;
+    let plan = export::Plan::new(args, &client, mode, alerting, None).await?;
     let progress = progress::Progress::new(args.progress);
     let summary = export::run(args, &client, plan, &progress).await?;
     report(&summary);

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use asana_audit_log::AuditLogEvent;
 use asana_audit_log::observe::{RequestObserver, RetryReason};
+use asana_audit_log_pipeline::{AlertObserver, AlertTarget};
+use asana_audit_rules::Alert;
 use chrono::Utc;
 use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -99,6 +101,21 @@ impl EncodeLabelSet for WsStatus {
     }
 }
 
+/// A source's labels and a rule (its Sigma id) or an alert target.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct WsRule {
+    ws: Ws,
+    key: &'static str,
+    value: String,
+}
+
+impl EncodeLabelSet for WsRule {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        self.ws.encode(encoder)?;
+        (self.key, self.value.as_str()).encode(encoder.encode_label())
+    }
+}
+
 type Seconds = Gauge<f64, AtomicU64>;
 
 /// Request latency buckets: 10 ms to about 82 s.
@@ -124,6 +141,11 @@ struct Families {
     last_commit: Family<Ws, Seconds>,
     checkpoint_saves: Family<Ws, Counter>,
     silent: Family<Ws, Gauge>,
+    alert_matches: Family<WsRule, Counter>,
+    alerts_sent: Family<WsRule, Counter>,
+    alerts_failed: Family<WsRule, Counter>,
+    alerts_dropped: Family<WsRule, Counter>,
+    alert_queue: Family<WsRule, Gauge>,
 }
 
 impl Families {
@@ -145,6 +167,11 @@ impl Families {
             last_commit: Family::default(),
             checkpoint_saves: Family::default(),
             silent: Family::default(),
+            alert_matches: Family::default(),
+            alerts_sent: Family::default(),
+            alerts_failed: Family::default(),
+            alerts_dropped: Family::default(),
+            alert_queue: Family::default(),
         };
         let f = &families;
         registry.register(
@@ -227,6 +254,31 @@ impl Families {
             "1 while no event has arrived for --alert-silence, else 0",
             f.silent.clone(),
         );
+        registry.register(
+            "alert_matches",
+            "Alerts the rules raised, by rule (repeats folded by the dedup period included)",
+            f.alert_matches.clone(),
+        );
+        registry.register(
+            "alerts_sent",
+            "Alerts delivered to a target, by rule",
+            f.alerts_sent.clone(),
+        );
+        registry.register(
+            "alert_delivery_failures",
+            "Failed attempts to deliver an alert (retried, or refused with a 4xx), by rule",
+            f.alerts_failed.clone(),
+        );
+        registry.register(
+            "alerts_dropped",
+            "Alerts dropped because a target's queue was full, by rule",
+            f.alerts_dropped.clone(),
+        );
+        registry.register(
+            "alert_queue_depth",
+            "Alerts waiting for delivery, by target",
+            f.alert_queue.clone(),
+        );
         families
     }
 }
@@ -274,6 +326,72 @@ pub fn observer(labels: Ws) -> Option<Arc<dyn RequestObserver>> {
             labels,
         }) as Arc<dyn RequestObserver>
     })
+}
+
+/// The alerting stage's observer of `labels`, when metrics are installed.
+pub fn alerts(labels: Ws) -> Option<Arc<dyn AlertObserver>> {
+    INSTALLED.get().map(|metrics| {
+        Arc::new(AlertMetrics {
+            metrics: Arc::clone(metrics),
+            labels,
+        }) as Arc<dyn AlertObserver>
+    })
+}
+
+/// Per-rule and per-target alert metrics of one source.
+struct AlertMetrics {
+    metrics: Arc<Metrics>,
+    labels: Ws,
+}
+
+impl std::fmt::Debug for AlertMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertMetrics")
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertMetrics {
+    fn rule(&self, alert: &Alert) -> WsRule {
+        WsRule {
+            ws: self.labels.clone(),
+            key: "rule",
+            value: alert.rule.clone(),
+        }
+    }
+}
+
+impl AlertObserver for AlertMetrics {
+    fn raised(&self, alert: &Alert) {
+        let f = &self.metrics.families;
+        f.alert_matches.get_or_create(&self.rule(alert)).inc();
+    }
+
+    fn dropped(&self, alert: &Alert, _target: &AlertTarget) {
+        let f = &self.metrics.families;
+        f.alerts_dropped.get_or_create(&self.rule(alert)).inc();
+    }
+
+    fn delivered(&self, alert: &Alert, _target: &AlertTarget) {
+        let f = &self.metrics.families;
+        f.alerts_sent.get_or_create(&self.rule(alert)).inc();
+    }
+
+    fn failed(&self, alert: &Alert, _target: &AlertTarget, _refused: bool) {
+        let f = &self.metrics.families;
+        f.alerts_failed.get_or_create(&self.rule(alert)).inc();
+    }
+
+    fn queue(&self, target: &AlertTarget, depth: usize) {
+        let label = WsRule {
+            ws: self.labels.clone(),
+            key: "target",
+            value: target.to_string(),
+        };
+        let f = &self.metrics.families;
+        f.alert_queue.get_or_create(&label).set(depth as i64);
+    }
 }
 
 /// The hooks of `labels` for the pipeline, when metrics are installed. `poll_interval` is

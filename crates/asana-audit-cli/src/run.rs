@@ -151,7 +151,7 @@ async fn follow(source: Source, stopped: watch::Receiver<bool>) -> Ended {
         }
         let next = match plan.take() {
             Some(plan) => Ok(plan),
-            None => Plan::new(&args, &client, mode, alerting.clone()).await,
+            None => Plan::new(&args, &client, mode, alerting.clone(), Some(&name)).await,
         };
         let result = match next {
             Ok(plan) => {

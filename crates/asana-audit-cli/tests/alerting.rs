@@ -201,3 +201,65 @@ async fn bad_alert_flags_are_refused_before_anything_is_fetched() {
     }
     assert_eq!(server.request_count(), 0, "nothing was fetched");
 }
+
+/// `--metrics-addr` counts per rule what was raised, sent, failed and dropped, and shows each
+/// target's queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_alerts_per_rule() {
+    let server = mock(5, 3).await;
+    // Refuses the first alert for good (404), then takes the others.
+    let receiver = WebhookReceiver::start(&[Answer::Status(404)])
+        .await
+        .unwrap();
+    let files = ExportFiles::new();
+    let addr = common::free_addr();
+    let mut command = against(&server, "follow");
+    command
+        .args(["--poll-interval", "50ms", "--alert-dedup", "0s"])
+        .args(["--alert-webhook", receiver.url(), "--metrics-addr", &addr])
+        .args(files.args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = command.spawn().unwrap();
+    server.append_events(teams_made_public(0, 3)).unwrap();
+    let team = "52bf9c51-154b-4bab-b991-5e53b5a84eed"; // Asana Team Made Public
+    let series = |name: &str| {
+        format!(
+            "asana_audit_{name}_total{{workspace=\"{}\",rule=\"{team}\"}}",
+            server.workspace_gid()
+        )
+    };
+    wait_until("the metrics are served", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    })
+    .await;
+    let mut scrape = String::new();
+    for _ in 0..400 {
+        scrape = common::get(&addr, "/metrics").await.1;
+        if common::sample(&scrape, &series("alerts_sent")) >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    interrupt(child).await;
+    assert_eq!(
+        common::sample(&scrape, &series("alert_matches")),
+        3.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        common::sample(&scrape, &series("alerts_sent")),
+        2.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        common::sample(&scrape, &series("alert_delivery_failures")),
+        1.0,
+        "{scrape}"
+    );
+    let queue = format!(
+        "asana_audit_alert_queue_depth{{workspace=\"{}\",target=\"webhook http://127.0.0.1\"}}",
+        server.workspace_gid()
+    );
+    assert_eq!(common::sample(&scrape, &queue), 0.0, "{scrape}");
+}

@@ -20,6 +20,40 @@ use serde::{Deserialize, Serialize};
 use crate::alerts::{AlertTarget, Deliverer, Delivery, Retry};
 use crate::error::Error;
 
+/// What the alerting stage tells while it runs, per rule and target (for metrics). Every
+/// method has an empty default; implement those you need. Called from the run and from the
+/// delivery tasks, so it is shared.
+pub trait AlertObserver: Send + Sync + std::fmt::Debug {
+    /// A rule raised `alert` (before repeats are folded).
+    fn raised(&self, alert: &Alert) {
+        let _ = alert;
+    }
+
+    /// `alert` was dropped: `target`'s queue was full.
+    fn dropped(&self, alert: &Alert, target: &AlertTarget) {
+        let _ = (alert, target);
+    }
+
+    /// `alert` reached `target`.
+    fn delivered(&self, alert: &Alert, target: &AlertTarget) {
+        let _ = (alert, target);
+    }
+
+    /// An attempt to deliver `alert` to `target` failed (`refused`: for good, a 4xx; else it
+    /// is retried).
+    fn failed(&self, alert: &Alert, target: &AlertTarget, refused: bool) {
+        let _ = (alert, target, refused);
+    }
+
+    /// `depth` alerts wait for `target` now.
+    fn queue(&self, target: &AlertTarget, depth: usize) {
+        let _ = (target, depth);
+    }
+}
+
+/// An observer that tells nothing.
+impl AlertObserver for () {}
+
 /// How a run alerts (plain fields: [`new`](Self::new) sets the defaults, set those that
 /// differ).
 #[derive(Clone, Debug)]
@@ -42,6 +76,8 @@ pub struct Alerting {
     /// When the run ends: how long it waits for the queues to empty before it stops (default
     /// 5 s); what is left is delivered by the next run.
     pub grace: Duration,
+    /// Told of each alert raised, delivered, failed and dropped (default: nobody).
+    pub observer: Arc<dyn AlertObserver>,
 }
 
 impl Alerting {
@@ -55,6 +91,7 @@ impl Alerting {
             retry: Retry::default(),
             options: Options::default(),
             grace: Duration::from_secs(5),
+            observer: Arc::new(()),
         }
     }
 }
@@ -96,6 +133,7 @@ pub(crate) struct Stage {
     queues: Vec<Arc<Queue>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     dropped: u64,
+    observer: Arc<dyn AlertObserver>,
     /// Per queue, `done` when the queues were last read for a checkpoint, and when the last
     /// checkpoint saved read them.
     seen: Vec<u64>,
@@ -127,9 +165,19 @@ impl Stage {
                 "{left} alert(s) pending for targets no longer configured are not delivered"
             );
         }
+        for queue in &queues {
+            let depth = queue.alerts.lock().expect("not poisoned").len();
+            alerting.observer.queue(&queue.target, depth);
+        }
         let workers: Vec<_> = queues
             .iter()
-            .map(|queue| tokio::spawn(deliver(queue.clone(), deliverer.clone())))
+            .map(|queue| {
+                tokio::spawn(deliver(
+                    queue.clone(),
+                    deliverer.clone(),
+                    alerting.observer.clone(),
+                ))
+            })
             .collect();
         Ok(Stage {
             detector: Detector::with_state(
@@ -147,6 +195,7 @@ impl Stage {
             saved: vec![0; workers.len()],
             workers,
             dropped: state.dropped,
+            observer: alerting.observer.clone(),
         })
     }
 
@@ -160,6 +209,7 @@ impl Stage {
             }
         };
         for mut alert in alerts {
+            self.observer.raised(&alert);
             if self.dedup.admit(&mut alert, self.period) {
                 self.uncommitted.push(alert);
             }
@@ -181,6 +231,9 @@ impl Stage {
             let room = self.capacity.saturating_sub(alerts.len());
             let staged: Vec<Alert> = self.uncommitted.iter().take(room).cloned().collect();
             let dropped = self.uncommitted.len() - staged.len();
+            for alert in &self.uncommitted[staged.len()..] {
+                self.observer.dropped(alert, &queue.target);
+            }
             if dropped > 0 {
                 self.dropped += dropped as u64;
                 tracing::warn!(
@@ -210,7 +263,10 @@ impl Stage {
             if staged.is_empty() {
                 continue;
             }
-            queue.alerts.lock().expect("not poisoned").extend(staged);
+            let mut alerts = queue.alerts.lock().expect("not poisoned");
+            alerts.extend(staged);
+            self.observer.queue(&queue.target, alerts.len());
+            drop(alerts);
             queue.wake.notify_one();
         }
     }
@@ -271,7 +327,7 @@ impl Drop for Stage {
 
 /// One target's delivery task: the front alert is delivered (retried until it is, or until a
 /// refusal), then taken off the queue.
-async fn deliver(queue: Arc<Queue>, deliverer: Deliverer) {
+async fn deliver(queue: Arc<Queue>, deliverer: Deliverer, observer: Arc<dyn AlertObserver>) {
     loop {
         let front = queue.alerts.lock().expect("not poisoned").front().cloned();
         let Some(alert) = front else {
@@ -281,6 +337,7 @@ async fn deliver(queue: Arc<Queue>, deliverer: Deliverer) {
         let target = &queue.target;
         let delivery = deliverer
             .deliver(target, &alert, |reason, wait| {
+                observer.failed(&alert, target, false);
                 tracing::warn!(
                     "alert {} to {target}: {reason}; retrying in {wait:?}",
                     alert.id
@@ -289,15 +346,22 @@ async fn deliver(queue: Arc<Queue>, deliverer: Deliverer) {
             .await;
         match delivery {
             Delivery::Delivered { .. } => {
+                observer.delivered(&alert, target);
                 tracing::info!(alert = %alert.id, rule = %alert.title, "alert delivered to {target}");
             }
-            Delivery::Refused { status, body } => tracing::error!(
-                "alert {} ({}) refused by {target} with HTTP {status}, not retried: {body}",
-                alert.id,
-                alert.title
-            ),
+            Delivery::Refused { status, body } => {
+                observer.failed(&alert, target, true);
+                tracing::error!(
+                    "alert {} ({}) refused by {target} with HTTP {status}, not retried: {body}",
+                    alert.id,
+                    alert.title
+                );
+            }
         }
-        queue.alerts.lock().expect("not poisoned").pop_front();
+        let mut alerts = queue.alerts.lock().expect("not poisoned");
+        alerts.pop_front();
+        observer.queue(target, alerts.len());
+        drop(alerts);
         queue.done.fetch_add(1, Ordering::Release);
     }
 }

@@ -88,7 +88,7 @@ mod state;
 #[cfg(test)]
 mod store_tests;
 
-pub use alerting::{AlertState, Alerting};
+pub use alerting::{AlertObserver, AlertState, Alerting};
 pub use alerts::{AlertTarget, Deliverer, Delivery, Retry, slack_message};
 /// The OCSF versions [`Format::ocsf_in`] writes, and the classes [`SecurityLake`] takes a
 /// location for (from `asana-audit-log-ocsf`).
