@@ -137,7 +137,7 @@ async fn alerts_across_kills(archive: bool) {
     })
     .await;
     interrupt(child).await;
-    // Each alert arrived; one delivered just before a kill, its receipt not yet saved, may
+    // Each alert arrived; one delivered just before a kill, its receipt not yet written, may
     // arrive again (with the same id): at most one per kill.
     let ids = received();
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -156,10 +156,12 @@ async fn alerts_across_kills(archive: bool) {
             .collect::<BTreeSet<_>>(),
         expected
     );
-    // Nothing is left pending in the checkpoint.
+    // Nothing is left pending in the checkpoint, and its receipts are all forgotten.
     let checkpoint: Value =
         serde_json::from_str(&std::fs::read_to_string(&files.checkpoint).unwrap()).unwrap();
     assert_eq!(checkpoint["alerts"]["pending"], json!([[]]));
+    let receipts = files.dir.path().join("events.ckpt.alerts-sent");
+    assert_eq!(std::fs::read_to_string(receipts).unwrap(), "");
 }
 
 #[tokio::test]

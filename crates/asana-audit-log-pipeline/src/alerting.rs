@@ -5,10 +5,19 @@
 //! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
 //! regenerates none that it had already committed.
 //!
+//! With a local checkpoint, each delivery is also written (and synced) to a receipts file
+//! beside it, `<checkpoint>.alerts-sent`, before the alert leaves its queue: a run started
+//! after a crash drops from the checkpoint's pending alerts those the receipts name, so an
+//! alert delivered after the last checkpoint is not delivered again. Only a crash between the
+//! receiver's answer and the receipt's write (or a checkpoint in an object store, which has no
+//! receipts) can send an alert twice, with the same id.
+//!
 //! A target that is down never stops or slows collection: the run only appends to the queue;
 //! when a queue is full the new alert is dropped, counted ([`AlertState::dropped`]) and logged.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -119,6 +128,92 @@ struct Queue {
     done: AtomicU64,
 }
 
+/// The receipts of deliveries the last checkpoint saved does not reflect yet: one line per
+/// alert taken off a queue, `QUEUE ID`, synced before it leaves the queue.
+struct Receipts {
+    path: PathBuf,
+    inner: Mutex<ReceiptsFile>,
+}
+
+struct ReceiptsFile {
+    file: std::fs::File,
+    /// Each receipt's queue, its number in that queue's count of deliveries, and the id.
+    kept: Vec<(usize, u64, String)>,
+}
+
+impl Receipts {
+    /// Opens the receipts at `path` (created if absent) and gives the `(queue, id)` of those
+    /// an earlier run left.
+    fn open(path: PathBuf) -> std::io::Result<(Receipts, HashSet<(usize, String)>)> {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut left = HashSet::new();
+        let mut kept = Vec::new();
+        // A line cut by a crash has no newline: it was not synced, so it says nothing.
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            if let Some((queue, id)) = line.trim_end().split_once(' ')
+                && let Ok(queue) = queue.parse::<usize>()
+            {
+                left.insert((queue, id.to_owned()));
+                // Number 0: forgotten by the first checkpoint this run saves.
+                kept.push((queue, 0, id.to_owned()));
+            }
+        }
+        let file = Receipts::rewrite(&path, &kept)?;
+        let receipts = Receipts {
+            path,
+            inner: Mutex::new(ReceiptsFile { file, kept }),
+        };
+        Ok((receipts, left))
+    }
+
+    /// Writes `kept` to `path` whole (a temp file renamed into place) and opens it to append.
+    fn rewrite(path: &Path, kept: &[(usize, u64, String)]) -> std::io::Result<std::fs::File> {
+        let text: String = kept
+            .iter()
+            .map(|(queue, _, id)| format!("{queue} {id}\n"))
+            .collect();
+        crate::checkpoint::write_atomically(path, text.as_bytes())?;
+        std::fs::OpenOptions::new().append(true).open(path)
+    }
+
+    /// Records that alert `id`, number `number` of queue `queue`, was delivered (or refused).
+    fn record(&self, queue: usize, number: u64, id: &str) {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        let written = inner
+            .file
+            .write_all(format!("{queue} {id}\n").as_bytes())
+            .and_then(|()| inner.file.sync_data());
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot write {}: {e}; alert {id} may be delivered again after a restart",
+                self.path.display()
+            );
+        }
+        inner.kept.push((queue, number, id.to_owned()));
+    }
+
+    /// A checkpoint saved the queues after `seen[queue]` deliveries each: the receipts up to
+    /// them are no longer needed.
+    fn forget_through(&self, seen: &[u64]) {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        let before = inner.kept.len();
+        inner
+            .kept
+            .retain(|(queue, number, _)| seen.get(*queue).is_none_or(|seen| number > seen));
+        if inner.kept.len() == before {
+            return;
+        }
+        match Receipts::rewrite(&self.path, &inner.kept) {
+            Ok(file) => inner.file = file,
+            Err(e) => tracing::warn!("cannot rewrite {}: {e}", self.path.display()),
+        }
+    }
+}
+
 /// The running stage.
 pub(crate) struct Stage {
     detector: Detector,
@@ -134,6 +229,7 @@ pub(crate) struct Stage {
     workers: Vec<tokio::task::JoinHandle<()>>,
     dropped: u64,
     observer: Arc<dyn AlertObserver>,
+    receipts: Option<Arc<Receipts>>,
     /// Per queue, `done` when the queues were last read for a checkpoint, and when the last
     /// checkpoint saved read them.
     seen: Vec<u64>,
@@ -142,10 +238,29 @@ pub(crate) struct Stage {
 
 impl Stage {
     /// The stage of `alerting`, going on from `state`, its delivery tasks started with the
-    /// alerts `state` has pending.
-    pub(crate) fn start(alerting: &Alerting, state: Option<AlertState>) -> Result<Stage, Error> {
-        let state = state.unwrap_or_default();
+    /// alerts `state` has pending, less those the receipts at `receipts` (beside a local
+    /// checkpoint) say were delivered.
+    pub(crate) fn start(
+        alerting: &Alerting,
+        state: Option<AlertState>,
+        receipts: Option<PathBuf>,
+    ) -> Result<Stage, Error> {
+        let mut state = state.unwrap_or_default();
         let deliverer = Deliverer::new(alerting.retry.clone())?;
+        let receipts = match receipts {
+            Some(path) => {
+                let (receipts, delivered) =
+                    Receipts::open(path.clone()).map_err(|source| Error::Io {
+                        action: format!("read {}", path.display()),
+                        source,
+                    })?;
+                for (queue, alerts) in state.pending.iter_mut().enumerate() {
+                    alerts.retain(|alert| !delivered.contains(&(queue, alert.id.clone())));
+                }
+                Some(Arc::new(receipts))
+            }
+            None => None,
+        };
         let mut pending = state.pending.into_iter();
         let queues: Vec<Arc<Queue>> = alerting
             .targets
@@ -171,11 +286,13 @@ impl Stage {
         }
         let workers: Vec<_> = queues
             .iter()
-            .map(|queue| {
+            .enumerate()
+            .map(|(index, queue)| {
                 tokio::spawn(deliver(
-                    queue.clone(),
+                    (index, queue.clone()),
                     deliverer.clone(),
                     alerting.observer.clone(),
+                    receipts.clone(),
                 ))
             })
             .collect();
@@ -196,6 +313,7 @@ impl Stage {
             workers,
             dropped: state.dropped,
             observer: alerting.observer.clone(),
+            receipts,
         })
     }
 
@@ -297,6 +415,9 @@ impl Stage {
     /// A checkpoint with the queues as [`waiting`](Self::waiting) last read them is saved.
     pub(crate) fn saved(&mut self) {
         self.saved.clone_from(&self.seen);
+        if let Some(receipts) = &self.receipts {
+            receipts.forget_through(&self.seen);
+        }
     }
 
     /// Waits up to `grace` for the queues to empty, then stops the delivery tasks (what is
@@ -326,8 +447,13 @@ impl Drop for Stage {
 }
 
 /// One target's delivery task: the front alert is delivered (retried until it is, or until a
-/// refusal), then taken off the queue.
-async fn deliver(queue: Arc<Queue>, deliverer: Deliverer, observer: Arc<dyn AlertObserver>) {
+/// refusal), its receipt written, then it is taken off the queue.
+async fn deliver(
+    (index, queue): (usize, Arc<Queue>),
+    deliverer: Deliverer,
+    observer: Arc<dyn AlertObserver>,
+    receipts: Option<Arc<Receipts>>,
+) {
     loop {
         let front = queue.alerts.lock().expect("not poisoned").front().cloned();
         let Some(alert) = front else {
@@ -358,10 +484,79 @@ async fn deliver(queue: Arc<Queue>, deliverer: Deliverer, observer: Arc<dyn Aler
                 );
             }
         }
+        if let Some(receipts) = &receipts {
+            let number = queue.done.load(Ordering::Acquire) + 1;
+            receipts.record(index, number, &alert.id);
+        }
         let mut alerts = queue.alerts.lock().expect("not poisoned");
         alerts.pop_front();
         observer.queue(target, alerts.len());
         drop(alerts);
         queue.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alerts(n: usize) -> Vec<Alert> {
+        let mut detector = Detector::new(RuleSet::shipped());
+        (0..n)
+            .flat_map(|i| {
+                let event = serde_json::json!({
+                    "gid": format!("12080000000000{i:02}"),
+                    "created_at": format!("2026-03-01T10:{i:02}:00.000Z"),
+                    "event_type": "team_privacy_settings_changed",
+                    "actor": {"actor_type": "user", "gid": "1201"},
+                    "details": {"old_value": "private", "new_value": "public"},
+                });
+                detector.evaluate(&event).unwrap()
+            })
+            .collect()
+    }
+
+    /// An alert delivered after the last checkpoint, whose receipt was written, is not queued
+    /// again by the next run; a receipt cut by a crash (no newline) counts for nothing; the
+    /// receipts are forgotten once a checkpoint without those alerts is saved.
+    #[tokio::test]
+    async fn receipts_keep_a_delivered_alert_from_being_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ckpt.alerts-sent");
+        let pending = alerts(3);
+        std::fs::write(
+            &path,
+            format!(
+                "0 {}\n1 {}\n0 {}",
+                pending[0].id, pending[1].id, pending[2].id
+            ),
+        )
+        .unwrap();
+        let mut alerting = Alerting::new(RuleSet::shipped(), vec![]);
+        // Two targets that never answer: nothing leaves the queues during the test.
+        alerting.targets = vec![
+            AlertTarget::webhook("http://127.0.0.1:9/a").unwrap(),
+            AlertTarget::webhook("http://127.0.0.1:9/b").unwrap(),
+        ];
+        alerting.retry.first = Duration::from_secs(3600);
+        let state = AlertState {
+            pending: vec![pending.clone(), pending.clone()],
+            ..AlertState::default()
+        };
+        let mut stage = Stage::start(&alerting, Some(state), Some(path.clone())).unwrap();
+        let ids = |queue: &[Alert]| queue.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+        let waiting = stage.waiting();
+        // Target 0 had alert 0 (alert 2's receipt was cut); target 1 had alert 1.
+        assert_eq!(ids(&waiting[0]), ids(&pending[1..]));
+        assert_eq!(
+            ids(&waiting[1]),
+            [pending[0].id.clone(), pending[2].id.clone()]
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("0 {}\n1 {}\n", pending[0].id, pending[1].id)
+        );
+        stage.saved();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -469,6 +469,19 @@ impl State {
         matches!(self, State::None)
     }
 
+    /// Where the alerting stage keeps its receipts of deliveries: beside a local checkpoint
+    /// (`<checkpoint>.alerts-sent`); none for a checkpoint in an object store.
+    fn receipts_path(&self) -> Option<PathBuf> {
+        match self {
+            State::File(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".alerts-sent");
+                Some(PathBuf::from(name))
+            }
+            _ => None,
+        }
+    }
+
     /// Saves `checkpoint`; in an object store only while the lease lasts, and only over the
     /// version this run wrote last.
     async fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
@@ -575,6 +588,7 @@ impl Planned {
             Some(alerting) => Some(Stage::start(
                 alerting,
                 checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
+                state.receipts_path(),
             )?),
             None => {
                 let pending = checkpoint
