@@ -19,7 +19,7 @@ pub struct Pin {
 
 /// The packages the tests' Python side needs: an S3-compatible server, Azurite's blob client, and
 /// readers that are not ours (DuckDB, pyarrow, Spark) for `crates/asana-audit-cli/tests/py/archive.py`;
-/// pySigma, the SigmaHQ validators and four of its backends for
+/// pySigma, the SigmaHQ validators and five of its backends for
 /// `crates/asana-audit-rules/tests/py/sigma_check.py`; and the Kubernetes schemas xtask
 /// validates `contrib/kubernetes/` with.
 pub const TEST_PINS: &[Pin] = &[
@@ -93,6 +93,12 @@ pub const TEST_PINS: &[Pin] = &[
         spec: "pysigma-backend-duckdb",
         dist: "pysigma-backend-duckdb",
         version: "0.1.4",
+    },
+    // Spark SQL (Databricks) queries of the pack, run in Spark local mode by the same test.
+    Pin {
+        spec: "pysigma-backend-databricks",
+        dist: "pysigma-backend-databricks",
+        version: "0.1.7",
     },
 ];
 

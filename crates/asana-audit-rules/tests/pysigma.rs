@@ -2,9 +2,10 @@
 //! there, passes the SigmaHQ validators and converts with the Splunk, Elasticsearch (Lucene and
 //! ES|QL), Kusto and DuckDB backends; and on a fixture of planted events, near misses and the
 //! mock server's realistic dataset, each detection rule matches the same events in our
-//! evaluator as the DuckDB backend's query run in DuckDB, except where that backend departs
-//! from the Sigma specification (listed in `DEPARTURES`, where the specification's answer is
-//! asserted instead).
+//! evaluator as the DuckDB backend's query run in DuckDB, and as the Databricks backend's Spark
+//! SQL run in Apache Spark (local mode) over a Parquet file with the archive's columns, except
+//! where a backend departs from the Sigma specification (listed in `DEPARTURES` and
+//! `SPARK_DEPARTURES`, where the specification's answer is asserted instead).
 //!
 //! The Python side is `tests/py/sigma_check.py`, run with the interpreter named by
 //! `ASANA_AUDIT_PYTHON`: `cargo xtask test` makes a virtualenv with the pinned pySigma packages
@@ -26,8 +27,8 @@ fn python() -> PathBuf {
         .map(PathBuf::from)
         .expect(
             "ASANA_AUDIT_PYTHON must name a Python with pysigma, its SigmaHQ validators, its \
-             Splunk, Elasticsearch, Kusto and DuckDB backends and duckdb: run the tests with \
-             `cargo xtask test`, which makes that virtualenv",
+             Splunk, Elasticsearch, Kusto, DuckDB and Databricks backends, duckdb, pyarrow and \
+             pyspark: run the tests with `cargo xtask test`, which makes that virtualenv",
         )
 }
 
@@ -147,7 +148,8 @@ fn every_rule_loads_in_pysigma_passes_the_sigmahq_validators_and_converts() {
     );
 }
 
-/// Where the DuckDB backend (0.1.4) answers differently from the Sigma specification.
+/// Where a backend answers differently from the Sigma specification.
+#[derive(Clone, Copy)]
 struct Departure {
     /// The rule's title.
     rule: &'static str,
@@ -163,6 +165,20 @@ fn field<'a>(event: &'a Value, path: &str) -> Option<&'a str> {
     path.split('.').try_fold(event, |v, k| v.get(k))?.as_str()
 }
 
+/// Both SQL backends: `not` over a comparison with a field the event lacks.
+const NOT_OVER_A_MISSING_FIELD: Departure = Departure {
+    rule: "Asana Admin Role Granted",
+    spec: true,
+    why: "a missing field does not contain 'admin', so 'not filter' holds; in SQL the missing \
+          column is NULL, NOT (a comparison with NULL) is NULL and the row is dropped",
+    applies: |e| {
+        field(e, "event_type") == Some("user_workspace_admin_role_changed")
+            && field(e, "details.new_value").is_some_and(|v| v.contains("admin"))
+            && field(e, "details.old_value").is_none()
+    },
+};
+
+/// Where the DuckDB backend (0.1.4) answers differently from the Sigma specification.
 const DEPARTURES: &[Departure] = &[
     Departure {
         rule: "Asana Team Made Public",
@@ -174,17 +190,7 @@ const DEPARTURES: &[Departure] = &[
                 .is_some_and(|v| v != "public" && v.eq_ignore_ascii_case("public"))
         },
     },
-    Departure {
-        rule: "Asana Admin Role Granted",
-        spec: true,
-        why: "a missing field does not contain 'admin', so 'not filter' holds; in SQL the missing \
-              column is NULL, NOT (NULL ILIKE '%admin%') is NULL and the row is dropped",
-        applies: |e| {
-            field(e, "event_type") == Some("user_workspace_admin_role_changed")
-                && field(e, "details.new_value").is_some_and(|v| v.contains("admin"))
-                && field(e, "details.old_value").is_none()
-        },
-    },
+    NOT_OVER_A_MISSING_FIELD,
     Departure {
         rule: "Asana Admin Role Granted",
         spec: false,
@@ -203,6 +209,11 @@ const DEPARTURES: &[Departure] = &[
         },
     },
 ];
+
+/// Where the Databricks backend (0.1.7), run in Spark, answers differently from the Sigma
+/// specification (its comparisons lower-case both sides, as the specification's
+/// case-insensitive matching asks, and it does not use LIKE, so `_` is no wildcard there).
+const SPARK_DEPARTURES: &[Departure] = &[NOT_OVER_A_MISSING_FIELD];
 
 /// Events planted for each rule, with the titles of the rules that must match each (empty for
 /// a near miss).
@@ -385,9 +396,9 @@ fn planted() -> Vec<(Value, Vec<&'static str>)> {
     events
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn detection_matches_agree_with_the_duckdb_backend() {
-    let rules = RuleSet::shipped();
+/// The events the backends are compared on: the planted ones (each checked here to match
+/// exactly its expected rules), then 4,000 of the mock server's realistic dataset.
+async fn fixture(rules: &RuleSet) -> (Vec<Value>, usize) {
     let mock = MockServer::builder()
         .events(4000)
         .seed(23)
@@ -398,25 +409,49 @@ async fn detection_matches_agree_with_the_duckdb_backend() {
     let realistic = mock.events();
     mock.shutdown().await;
     let planted = planted();
-    let events: Vec<&Value> = planted.iter().map(|(e, _)| e).chain(&realistic).collect();
-
-    // Our evaluator on the planted events: exactly the expected rules.
     for (event, titles) in &planted {
         let matched: BTreeSet<&str> = rules.matching(event).map(|r| r.title()).collect();
         assert_eq!(matched, titles.iter().copied().collect(), "{event}");
     }
+    let count = planted.len();
+    let events = planted
+        .into_iter()
+        .map(|(e, _)| e)
+        .chain(realistic)
+        .collect();
+    (events, count)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn detection_matches_agree_with_the_duckdb_backend() {
+    agree_with("duckdb", "DuckDB", DEPARTURES).await;
+}
+
+/// The same comparison in Apache Spark (local mode): the Databricks backend's Spark SQL over a
+/// Parquet file with the archive's `gid` and `event_json` columns, as one would run the pack over
+/// an archive that outgrew one machine.
+#[tokio::test(flavor = "multi_thread")]
+async fn detection_matches_agree_with_the_databricks_backend_in_spark() {
+    agree_with("spark", "Spark", SPARK_DEPARTURES).await;
+}
+
+/// Runs `sigma_check.py COMMAND PACK EVENTS` over the [`fixture`] and checks that each detection
+/// rule's matches there (`engine`'s) are ours, but for the listed `departures` of that backend,
+/// where ours must give the specification's answer and the backend the other.
+async fn agree_with(command: &str, engine: &str, departures: &[Departure]) {
+    let rules = RuleSet::shipped();
+    let (events, planted) = fixture(&rules).await;
     let dir = tempfile::tempdir().unwrap();
     let ndjson = dir.path().join("events.ndjson");
     let text: String = events.iter().map(|e| format!("{e}\n")).collect();
     std::fs::write(&ndjson, text).unwrap();
     let pack = pack_dir();
-    let (ok, duck) = sigma_check(&[
-        "duckdb".as_ref(),
+    let (ok, found) = sigma_check(&[
+        command.as_ref(),
         pack.path().as_os_str(),
         ndjson.as_os_str(),
     ]);
-    assert!(ok, "{duck}");
+    assert!(ok, "{found}");
 
     let mut compared = 0;
     let mut matches = 0;
@@ -428,19 +463,23 @@ async fn detection_matches_agree_with_the_duckdb_backend() {
     {
         let id = rule.id().unwrap();
         let gid = |e: &&Value| e["gid"].as_str().unwrap().to_string();
-        let theirs: BTreeSet<String> = strings(&duck[id]["gids"]).into_iter().collect();
-        let ours: BTreeSet<String> = events.iter().filter(|e| rule.matches(e)).map(gid).collect();
+        let theirs: BTreeSet<String> = strings(&found[id]["gids"]).into_iter().collect();
+        let ours: BTreeSet<String> = events
+            .iter()
+            .filter(|e| rule.matches(e))
+            .map(|e| gid(&e))
+            .collect();
         assert!(
             !ours.is_empty(),
             "{}: the fixture has no event it matches",
             rule.title()
         );
         let mut expected_theirs = ours.clone();
-        for departure in DEPARTURES.iter().filter(|d| d.rule == rule.title()) {
+        for departure in departures.iter().filter(|d| d.rule == rule.title()) {
             let concerned: Vec<String> = events
                 .iter()
                 .filter(|e| (departure.applies)(e))
-                .map(gid)
+                .map(|e| gid(&e))
                 .collect();
             assert!(
                 !concerned.is_empty(),
@@ -459,8 +498,8 @@ async fn detection_matches_agree_with_the_duckdb_backend() {
                 assert_eq!(
                     theirs.contains(&gid),
                     !departure.spec,
-                    "{}, event {gid}: the DuckDB backend no longer departs from the specification \
-                     here ({}); remove the entry from DEPARTURES",
+                    "{}, event {gid}: {engine} no longer departs from the specification here \
+                     ({}); remove the entry from its departures",
                     rule.title(),
                     departure.why
                 );
@@ -475,19 +514,18 @@ async fn detection_matches_agree_with_the_duckdb_backend() {
         assert_eq!(
             theirs,
             expected_theirs,
-            "{}: DuckDB's matches (left) and ours less the listed departures (right) differ\nquery: {}",
+            "{}: {engine}'s matches (left) and ours less the listed departures (right) differ\nquery: {}",
             rule.title(),
-            duck[id]["query"]
+            found[id]["query"]
         );
         compared += 1;
         matches += ours.len();
     }
     assert_eq!(compared, 23);
     eprintln!(
-        "{compared} detection rules, {} events ({} planted): {matches} matches; DuckDB's are the \
-         same but for {departed} answers of {} listed departures",
+        "{compared} detection rules, {} events ({planted} planted): {matches} matches; {engine}'s \
+         are the same but for {departed} answers of {} listed departures",
         events.len(),
-        planted.len(),
-        DEPARTURES.len()
+        departures.len()
     );
 }

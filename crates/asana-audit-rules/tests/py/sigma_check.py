@@ -159,10 +159,84 @@ def duckdb_matches(rules_dir, events_path):
     return 0
 
 
+def spark_matches(rules_dir, events_path):
+    """The gids each detection rule's Databricks (Spark SQL) query matches when Apache Spark, in
+    local mode, runs it over a Parquet file of the events with the archive's columns (`gid`, and
+    `event_json`, the event as received), parsed with a schema of the fields the rules name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import col, from_json
+    from pyspark.sql.types import StringType, StructField, StructType
+    from sigma.backends.databricks import DatabricksBackend
+
+    lines = Path(events_path).read_text().splitlines()
+    parquet = Path(events_path).with_suffix(".parquet")
+    pq.write_table(
+        pa.table({"gid": [json.loads(line)["gid"] for line in lines], "event_json": lines}),
+        parquet,
+    )
+
+    _, collection = load(rules_dir)
+    rules = [rule for rule in collection.rules if isinstance(rule, SigmaRule)]
+    # Every field a rule names, as nested structs of strings (a field no event has is null).
+    tree = {"gid": {}}
+    for rule in rules:
+        for detection in rule.detection.detections.values():
+            for item in iterate_items(detection):
+                node = tree
+                for part in item.field.split("."):
+                    node = node.setdefault(part, {})
+
+    def schema(node):
+        return StructType(
+            [
+                StructField(name, schema(child) if child else StringType(), True)
+                for name, child in sorted(node.items())
+            ]
+        )
+
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("sigma-check")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        events = spark.read.parquet(str(parquet)).select(
+            from_json(col("event_json"), schema(tree)).alias("event")
+        )
+        events.select("event.*").createOrReplaceTempView("events")
+        result = {}
+        for rule in rules:
+            (query,) = DatabricksBackend().convert(alone(rule))
+            gids = spark.sql(f"SELECT gid FROM events WHERE {query}").collect()
+            result[str(rule.id)] = {"query": query, "gids": sorted(row.gid for row in gids)}
+    finally:
+        spark.stop()
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def iterate_items(detection):
+    """The detection items of a detection, however nested."""
+    for item in detection.detection_items:
+        if hasattr(item, "detection_items"):
+            yield from iterate_items(item)
+        else:
+            yield item
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "check":
         sys.exit(check(*args))
     if command == "duckdb":
         sys.exit(duckdb_matches(*args))
+    if command == "spark":
+        sys.exit(spark_matches(*args))
     sys.exit(f"unknown command {command}")
