@@ -526,6 +526,11 @@ pub struct DetectArgs {
     /// The events read: --since and --until.
     #[command(flatten)]
     pub window: TimeWindow,
+
+    /// Fold repeats of an alert of one rule and group within DURATION into the next one
+    /// written, as follow does with the same flag (0s: write every alert).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero, default_value = "60m")]
+    pub alert_dedup: Duration,
 }
 
 /// `--rules` and `--no-shipped-rules`: the shipped Sigma pack, with rules of the user's own or

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use asana_audit_log_pipeline::{AlertTarget, Alerting, write_atomically};
-use asana_audit_rules::{Detector, RuleSet};
+use asana_audit_rules::{Dedup, Detector, RuleSet};
 
 use crate::cli::{AlertArgs, DetectArgs, RuleArgs};
 use crate::error::CliError;
@@ -73,6 +73,8 @@ pub fn alerting(args: &AlertArgs) -> Result<Option<Alerting>, CliError> {
 /// window, and writes the alerts once all are read (nothing on failure).
 pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
     let mut detector = Detector::new(rules(&args.rules)?);
+    // Repeats are folded as a live run folds them, so both give the same alerts.
+    let mut dedup = Dedup::default();
     let mut out = Vec::new();
     let mut summary = Summary {
         events: 0,
@@ -91,11 +93,15 @@ pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
                 path.display()
             ))
         })?;
-        for alert in alerts {
+        for mut alert in alerts {
+            if !dedup.admit(&mut alert, args.alert_dedup) {
+                continue;
+            }
             serde_json::to_writer(&mut out, &alert).expect("an alert serializes");
             out.push(b'\n');
             summary.alerts += 1;
         }
+        dedup.sweep(event.created_at().timestamp_millis(), args.alert_dedup);
         Ok(())
     })?;
     summary.not_events = tally.not_events;

@@ -332,10 +332,8 @@ impl Stage {
                 self.uncommitted.push(alert);
             }
         }
-        self.dedup.sweep(
-            event.created_at().timestamp_millis(),
-            self.period.max(Duration::from_secs(1)),
-        );
+        self.dedup
+            .sweep(event.created_at().timestamp_millis(), self.period);
     }
 
     /// The state to save with a checkpoint that covers every event evaluated so far: the
