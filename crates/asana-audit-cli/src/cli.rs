@@ -528,7 +528,8 @@ pub struct DetectArgs {
     pub window: TimeWindow,
 
     /// Fold repeats of an alert of one rule and group within DURATION into the next one
-    /// written, as follow does with the same flag (0s: write every alert).
+    /// written, as follow does with the same flag (0s: write every alert), unless the rule sets
+    /// its own `dedup`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero, default_value = "60m")]
     pub alert_dedup: Duration,
 }
@@ -566,7 +567,7 @@ pub struct AlertArgs {
     pub alert_file: Vec<PathBuf>,
 
     /// Fold repeats of an alert of one rule and group within DURATION into the next one sent
-    /// (0s: send every alert).
+    /// (0s: send every alert), unless the rule sets its own `dedup`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero, default_value = "60m")]
     pub alert_dedup: Duration,
 

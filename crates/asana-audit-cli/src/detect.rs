@@ -94,7 +94,8 @@ pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
             ))
         })?;
         for mut alert in alerts {
-            if !dedup.admit(&mut alert, args.alert_dedup) {
+            let period = detector.rules().dedup_period(&alert, args.alert_dedup);
+            if !dedup.admit(&mut alert, period) {
                 continue;
             }
             serde_json::to_writer(&mut out, &alert).expect("an alert serializes");

@@ -328,7 +328,8 @@ impl Stage {
         };
         for mut alert in alerts {
             self.observer.raised(&alert);
-            if self.dedup.admit(&mut alert, self.period) {
+            let period = self.detector.rules().dedup_period(&alert, self.period);
+            if self.dedup.admit(&mut alert, period) {
                 self.uncommitted.push(alert);
             }
         }

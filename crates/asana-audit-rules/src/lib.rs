@@ -218,6 +218,16 @@ impl RuleSet {
             .is_some_and(|i| self.generates[i])
     }
 
+    /// The period repeats of `alert` are folded in: its rule's `dedup` if it has one, else
+    /// `default` (the run's).
+    pub fn dedup_period(&self, alert: &Alert, default: Duration) -> Duration {
+        self.rules
+            .iter()
+            .find(|rule| rule.key() == alert.rule)
+            .and_then(Rule::dedup)
+            .unwrap_or(default)
+    }
+
     /// The detection rules that match `event` (no correlation, no state).
     pub fn matching<'a>(&'a self, event: &'a Json) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.iter().filter(|r| r.matches(event))

@@ -90,6 +90,8 @@ pub struct Rule {
     pub(crate) tags: Vec<String>,
     pub(crate) references: Vec<String>,
     pub(crate) falsepositives: Vec<String>,
+    /// `dedup`, a custom attribute of this evaluator: the period repeats are folded in.
+    pub(crate) dedup: Option<std::time::Duration>,
     pub(crate) location: Location,
     pub(crate) body: Body,
 }
@@ -158,6 +160,13 @@ impl Rule {
     /// The rule's `falsepositives`: when a match is expected and harmless.
     pub fn falsepositives(&self) -> &[String] {
         &self.falsepositives
+    }
+
+    /// The rule's `dedup` period, a custom attribute of this evaluator (e.g. `dedup: 30m`):
+    /// repeats of its alerts for one group within it are folded (see [`Dedup`](crate::Dedup)),
+    /// instead of within the period the run is given.
+    pub fn dedup(&self) -> Option<std::time::Duration> {
+        self.dedup
     }
 
     /// Where the rule's document starts.
@@ -265,6 +274,23 @@ impl Rule {
                 )
             })?),
         };
+        // A custom attribute (Sigma keeps unknown keys as such): this rule's dedup period,
+        // which a live run and `detect` use instead of their own.
+        let dedup = match doc.get("dedup") {
+            None => None,
+            Some(node) => Some(
+                node.as_str()
+                    .and_then(parse_timespan)
+                    .map(|ms| std::time::Duration::from_millis(ms.unsigned_abs()))
+                    .ok_or_else(|| {
+                        ctx.invalid(
+                            node.line,
+                            "dedup must be a positive number and a unit: s, m, h, d, w, M or y \
+                             (e.g. 30m)",
+                        )
+                    })?,
+            ),
+        };
         let body = match (doc.get("detection"), doc.get("correlation")) {
             (Some(_), Some(node)) => {
                 return Err(ctx.invalid(
@@ -290,6 +316,7 @@ impl Rule {
             tags: strings("tags")?,
             references: strings("references")?,
             falsepositives: strings("falsepositives")?,
+            dedup,
             location: Location::new(file, doc.line),
             body,
         })

@@ -434,3 +434,53 @@ fn repeats_within_the_dedup_period_are_folded_into_the_next_alert_let_through() 
     dedup.sweep(at(182), period);
     assert!(dedup.is_empty());
 }
+
+#[test]
+fn a_rule_may_set_its_own_dedup_period() {
+    let rule = |dedup: &str| {
+        format!(
+            "title: Team Public\nlogsource: {{product: asana, service: audit_log}}\n{dedup}\
+             detection:\n    sel:\n        event_type: team_privacy_settings_changed\n    condition: sel\n"
+        )
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    let rules = RuleSet::from_yaml("team.yml", &rule("dedup: 10m\n")).unwrap();
+    assert_eq!(
+        rules.rules()[0].dedup(),
+        Some(std::time::Duration::from_secs(600))
+    );
+    let mut detector = Detector::new(rules.clone());
+    let mut dedup = asana_audit_rules::Dedup::default();
+    let mut admitted = 0;
+    for (n, minute) in [(1, 0.0), (2, 5.0), (3, 15.0)] {
+        let mut event = failed_login(n, minute, "192.0.2.1", "1201");
+        event["event_type"] = json!("team_privacy_settings_changed");
+        for mut alert in detector.evaluate(&event).unwrap() {
+            let period = rules.dedup_period(&alert, hour);
+            assert_eq!(period, std::time::Duration::from_secs(600));
+            admitted += u32::from(dedup.admit(&mut alert, period));
+        }
+    }
+    assert_eq!(
+        admitted, 2,
+        "the 5-minute repeat is folded, the 15-minute one is not"
+    );
+    // Without the attribute, the run's period; a bad value is refused with its line.
+    let plain = RuleSet::from_yaml("team.yml", &rule("")).unwrap();
+    let alert = Detector::new(plain.clone())
+        .evaluate(&{
+            let mut event = failed_login(4, 0.0, "192.0.2.1", "1201");
+            event["event_type"] = json!("team_privacy_settings_changed");
+            event
+        })
+        .unwrap()
+        .remove(0);
+    assert_eq!(plain.dedup_period(&alert, hour), hour);
+    let err = RuleSet::from_yaml("team.yml", &rule("dedup: soon\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("team.yml:3: rule 'Team Public': dedup must be"),
+        "{err}"
+    );
+}
