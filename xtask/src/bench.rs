@@ -19,11 +19,15 @@
 //!   library's recovery after a scripted burst of 429s;
 //! - many: one `asana-audit run` following 1,000 workspaces of one mock, polling every 30 s,
 //!   for three minutes: peak RSS per workspace and CPU per minute (see
-//!   [`bench_many`](crate::bench_many)).
+//!   [`bench_many`](crate::bench_many));
+//! - alert-latency: `asana-audit follow --poll-interval 1s` with the shipped rule pack alerting
+//!   a local webhook while events the pack matches are planted at the mock: from each event's
+//!   appearance to the alert's receipt, p50 and p99 over 240 alerts (see
+//!   [`bench_alert`](crate::bench_alert)).
 //!
 //! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
-//! latency run, a few seconds of the sustained scenario and of the many scenario (100
-//! workspaces), and prints the report instead of
+//! latency run, a few seconds of the sustained scenario, of the many scenario (100
+//! workspaces) and of the alert-latency scenario (20 alerts), and prints the report instead of
 //! writing it: a CI check that the benchmark and the clients work end to end, not a
 //! measurement.
 
@@ -102,6 +106,9 @@ pub enum Part {
     Recovery,
     /// One `asana-audit run` following many workspaces: memory and CPU per workspace.
     Many,
+    /// `asana-audit follow` alerting a local webhook: from an event's appearance at the mock
+    /// to the alert's receipt.
+    AlertLatency,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -133,6 +140,7 @@ impl Part {
             Part::Shared => "shared",
             Part::Recovery => "recovery",
             Part::Many => "many",
+            Part::AlertLatency => "alert-latency",
         }
     }
 }
@@ -171,6 +179,8 @@ struct Plan {
     report: Option<(usize, Vec<u64>)>,
     /// The many-workspaces scenario.
     many: Option<crate::bench_many::Settings>,
+    /// The alert-latency scenario.
+    alert_latency: Option<crate::bench_alert::Settings>,
     paced: Option<PacedPlan>,
     release: bool,
     smoke: bool,
@@ -228,6 +238,8 @@ impl Plan {
                 convert: wanted(Part::Convert).then(|| (2_000, 1, vec![1_000, 2_000])),
                 report: wanted(Part::Report).then(|| (1, vec![1_000, 2_000])),
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(true)),
+                alert_latency: wanted(Part::AlertLatency)
+                    .then(|| crate::bench_alert::Settings::new(true)),
                 paced: PacedPlan::new(wanted, true),
                 release: false,
                 smoke: true,
@@ -247,6 +259,8 @@ impl Plan {
                 convert: wanted(Part::Convert).then(|| (1_000_000, 5, vec![100_000, 1_000_000])),
                 report: wanted(Part::Report).then(|| (3, vec![100_000, 1_000_000])),
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(false)),
+                alert_latency: wanted(Part::AlertLatency)
+                    .then(|| crate::bench_alert::Settings::new(false)),
                 paced: PacedPlan::new(wanted, false),
                 release: true,
                 smoke: false,
@@ -357,6 +371,9 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
             &tools.scratch,
             settings,
         )?);
+    }
+    if let Some(settings) = &plan.alert_latency {
+        report.alert_latency = Some(crate::bench_alert::run(&tools.mock, &tools.cli, settings)?);
     }
     report.meta = meta(root, &plan, load_before);
 

@@ -102,7 +102,7 @@ fn export_command(cli: &Path, mock: &Mock) -> Command {
 }
 
 /// `asana-audit SUBCOMMAND` (`export` or `follow`) of `mock`'s workspace, unpaced.
-fn read_command(cli: &Path, mock: &Mock, subcommand: &str) -> Command {
+pub(crate) fn read_command(cli: &Path, mock: &Mock, subcommand: &str) -> Command {
     let mut command = Command::new(cli);
     command
         .args(["-v", "--log-format", "json"])

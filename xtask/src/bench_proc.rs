@@ -123,15 +123,17 @@ impl Mock {
         })
     }
 
-    /// Sends one admin request (`METHOD PATH`, no body) to the mock; gives the raw response.
-    fn admin_request(&self, method_and_path: &str) -> Result<String> {
+    /// Sends one admin request (`METHOD PATH`, with `body`, may be empty) to the mock; gives
+    /// the raw response.
+    fn admin_request(&self, method_and_path: &str, body: &str) -> Result<String> {
         let mut stream = TcpStream::connect(&self.authority)
             .with_context(|| format!("connecting to the mock at {}", self.authority))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
             stream,
-            "{method_and_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.authority
+            "{method_and_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.authority,
+            body.len()
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
@@ -140,7 +142,7 @@ impl Mock {
 
     /// The mock's `GET /_mock/status` answer (event count, request count, clock).
     pub fn status(&self) -> Result<Value> {
-        let response = self.admin_request("GET /_mock/status")?;
+        let response = self.admin_request("GET /_mock/status", "")?;
         let body = response
             .split_once("\r\n\r\n")
             .map(|(_, body)| body)
@@ -151,9 +153,19 @@ impl Mock {
 
     /// Pauses the mock's live arrival (`POST /_mock/live?paused=true`).
     pub fn pause_live(&self) -> Result<()> {
-        let response = self.admin_request("POST /_mock/live?paused=true")?;
+        let response = self.admin_request("POST /_mock/live?paused=true", "")?;
         if !response.starts_with("HTTP/1.1 200") {
             bail!("the mock refused to pause live arrival: {response:?}");
+        }
+        Ok(())
+    }
+
+    /// Appends `events` (a JSON array; the mock gives each a gid and, when it has none, the
+    /// current time as `created_at`) through `POST /_mock/events`.
+    pub fn append(&self, events: &Value) -> Result<()> {
+        let response = self.admin_request("POST /_mock/events", &events.to_string())?;
+        if !response.starts_with("HTTP/1.1 200") {
+            bail!("the mock refused the events: {response:?}");
         }
         Ok(())
     }

@@ -136,6 +136,8 @@ pub struct Report {
     pub paced: Option<crate::bench_paced::Paced>,
     /// The many-workspaces scenario, if run.
     pub many: Option<crate::bench_many::Figures>,
+    /// The alert-latency scenario, if run.
+    pub alert_latency: Option<crate::bench_alert::Figures>,
 }
 
 /// The throughput contenders, in table order, with what each one does.
@@ -272,6 +274,9 @@ pub fn checks(report: &Report) -> Vec<Check> {
     if let Some(f) = &report.many {
         checks.extend(crate::bench_many::checks(f));
     }
+    if let Some(f) = &report.alert_latency {
+        checks.extend(crate::bench_alert::checks(f));
+    }
     if let Some(m) = &report.memory {
         let rss = |events: u64| {
             stat(
@@ -397,6 +402,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.many {
         out.push_str(&crate::bench_many::render(figures));
+    }
+    if let Some(figures) = &report.alert_latency {
+        out.push_str(&crate::bench_alert::render(figures));
     }
     let _ = writeln!(out, "{END}");
     out

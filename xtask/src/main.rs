@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_alert;
 mod bench_audit_report;
 mod bench_convert;
 mod bench_many;
