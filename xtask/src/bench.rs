@@ -23,11 +23,15 @@
 //! - alert-latency: `asana-audit follow --poll-interval 1s` with the shipped rule pack alerting
 //!   a local webhook while events the pack matches are planted at the mock: from each event's
 //!   appearance to the alert's receipt, p50 and p99 over 240 alerts (see
-//!   [`bench_alert`](crate::bench_alert)).
+//!   [`bench_alert`](crate::bench_alert));
+//! - alert-cost: `asana-audit follow` of 500,000 events with and without the shipped pack
+//!   alerting, three times each: the pack's CPU per event (see
+//!   [`bench_alert_cost`](crate::bench_alert_cost)).
 //!
 //! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
 //! latency run, a few seconds of the sustained scenario, of the many scenario (100
-//! workspaces) and of the alert-latency scenario (20 alerts), and prints the report instead of
+//! workspaces) and of the alert-latency scenario (20 alerts), the alert-cost scenario on 5,000
+//! events, and prints the report instead of
 //! writing it: a CI check that the benchmark and the clients work end to end, not a
 //! measurement.
 
@@ -109,6 +113,8 @@ pub enum Part {
     /// `asana-audit follow` alerting a local webhook: from an event's appearance at the mock
     /// to the alert's receipt.
     AlertLatency,
+    /// `asana-audit follow` with and without the shipped pack: the pack's CPU per event.
+    AlertCost,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -141,6 +147,7 @@ impl Part {
             Part::Recovery => "recovery",
             Part::Many => "many",
             Part::AlertLatency => "alert-latency",
+            Part::AlertCost => "alert-cost",
         }
     }
 }
@@ -181,6 +188,8 @@ struct Plan {
     many: Option<crate::bench_many::Settings>,
     /// The alert-latency scenario.
     alert_latency: Option<crate::bench_alert::Settings>,
+    /// The alert-cost scenario: events and repetitions.
+    alert_cost: Option<(u64, usize)>,
     paced: Option<PacedPlan>,
     release: bool,
     smoke: bool,
@@ -240,6 +249,7 @@ impl Plan {
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(true)),
                 alert_latency: wanted(Part::AlertLatency)
                     .then(|| crate::bench_alert::Settings::new(true)),
+                alert_cost: wanted(Part::AlertCost).then_some((5_000, 1)),
                 paced: PacedPlan::new(wanted, true),
                 release: false,
                 smoke: true,
@@ -261,6 +271,7 @@ impl Plan {
                 many: wanted(Part::Many).then(|| crate::bench_many::Settings::new(false)),
                 alert_latency: wanted(Part::AlertLatency)
                     .then(|| crate::bench_alert::Settings::new(false)),
+                alert_cost: wanted(Part::AlertCost).then_some((500_000, 3)),
                 paced: PacedPlan::new(wanted, false),
                 release: true,
                 smoke: false,
@@ -374,6 +385,15 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
     }
     if let Some(settings) = &plan.alert_latency {
         report.alert_latency = Some(crate::bench_alert::run(&tools.mock, &tools.cli, settings)?);
+    }
+    if let Some((events, reps)) = plan.alert_cost {
+        report.alert_cost = Some(crate::bench_alert_cost::run(
+            &tools.mock,
+            &tools.cli,
+            &tools.scratch,
+            events,
+            reps,
+        )?);
     }
     report.meta = meta(root, &plan, load_before);
 

@@ -138,6 +138,8 @@ pub struct Report {
     pub many: Option<crate::bench_many::Figures>,
     /// The alert-latency scenario, if run.
     pub alert_latency: Option<crate::bench_alert::Figures>,
+    /// The alert-cost scenario, if run.
+    pub alert_cost: Option<crate::bench_alert_cost::Figures>,
 }
 
 /// The throughput contenders, in table order, with what each one does.
@@ -277,6 +279,9 @@ pub fn checks(report: &Report) -> Vec<Check> {
     if let Some(f) = &report.alert_latency {
         checks.extend(crate::bench_alert::checks(f));
     }
+    if let Some(f) = &report.alert_cost {
+        checks.extend(crate::bench_alert_cost::checks(f));
+    }
     if let Some(m) = &report.memory {
         let rss = |events: u64| {
             stat(
@@ -405,6 +410,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.alert_latency {
         out.push_str(&crate::bench_alert::render(figures));
+    }
+    if let Some(figures) = &report.alert_cost {
+        out.push_str(&crate::bench_alert_cost::render(figures));
     }
     let _ = writeln!(out, "{END}");
     out

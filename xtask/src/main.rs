@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_alert;
+mod bench_alert_cost;
 mod bench_audit_report;
 mod bench_convert;
 mod bench_many;
