@@ -26,12 +26,15 @@
 //!   [`bench_alert`](crate::bench_alert));
 //! - alert-cost: `asana-audit follow` of 500,000 events with and without the shipped pack
 //!   alerting, three times each: the pack's CPU per event (see
-//!   [`bench_alert_cost`](crate::bench_alert_cost)).
+//!   [`bench_alert_cost`](crate::bench_alert_cost));
+//! - backtest: `asana-audit detect` over a 1,000,000-event Parquet archive beside DuckDB
+//!   running the pySigma DuckDB backend's queries of the pack (see
+//!   [`bench_backtest`](crate::bench_backtest)).
 //!
 //! `--smoke` runs every Rust contender once on 2,000 events with debug builds, plus a short
 //! latency run, a few seconds of the sustained scenario, of the many scenario (100
 //! workspaces) and of the alert-latency scenario (20 alerts), the alert-cost scenario on 5,000
-//! events, and prints the report instead of
+//! events and the backtest on 2,000, and prints the report instead of
 //! writing it: a CI check that the benchmark and the clients work end to end, not a
 //! measurement.
 
@@ -115,6 +118,9 @@ pub enum Part {
     AlertLatency,
     /// `asana-audit follow` with and without the shipped pack: the pack's CPU per event.
     AlertCost,
+    /// `asana-audit detect` over a Parquet archive beside DuckDB running the pySigma DuckDB
+    /// backend's queries of the pack.
+    Backtest,
 }
 
 const CONTENDER_PARTS: &[Part] = &[
@@ -148,6 +154,7 @@ impl Part {
             Part::Many => "many",
             Part::AlertLatency => "alert-latency",
             Part::AlertCost => "alert-cost",
+            Part::Backtest => "backtest",
         }
     }
 }
@@ -190,6 +197,8 @@ struct Plan {
     alert_latency: Option<crate::bench_alert::Settings>,
     /// The alert-cost scenario: events and repetitions.
     alert_cost: Option<(u64, usize)>,
+    /// The backtest scenario: events and repetitions.
+    backtest: Option<(u64, usize)>,
     paced: Option<PacedPlan>,
     release: bool,
     smoke: bool,
@@ -250,6 +259,7 @@ impl Plan {
                 alert_latency: wanted(Part::AlertLatency)
                     .then(|| crate::bench_alert::Settings::new(true)),
                 alert_cost: wanted(Part::AlertCost).then_some((5_000, 1)),
+                backtest: wanted(Part::Backtest).then_some((2_000, 1)),
                 paced: PacedPlan::new(wanted, true),
                 release: false,
                 smoke: true,
@@ -272,6 +282,7 @@ impl Plan {
                 alert_latency: wanted(Part::AlertLatency)
                     .then(|| crate::bench_alert::Settings::new(false)),
                 alert_cost: wanted(Part::AlertCost).then_some((500_000, 3)),
+                backtest: wanted(Part::Backtest).then_some((1_000_000, 3)),
                 paced: PacedPlan::new(wanted, false),
                 release: true,
                 smoke: false,
@@ -394,6 +405,17 @@ pub fn run(root: &Path, args: BenchArgs) -> Result<ExitCode> {
             events,
             reps,
         )?);
+    }
+    if let Some((events, reps)) = plan.backtest {
+        let python = crate::pyenv::test_venv(&target_dir)?;
+        let backtest_tools = crate::bench_backtest::Tools {
+            cli: &tools.cli,
+            mock: &tools.mock,
+            python: &python,
+            root,
+            scratch: &tools.scratch,
+        };
+        report.backtest = Some(crate::bench_backtest::run(&backtest_tools, events, reps)?);
     }
     report.meta = meta(root, &plan, load_before);
 

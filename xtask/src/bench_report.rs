@@ -140,6 +140,8 @@ pub struct Report {
     pub alert_latency: Option<crate::bench_alert::Figures>,
     /// The alert-cost scenario, if run.
     pub alert_cost: Option<crate::bench_alert_cost::Figures>,
+    /// The backtest scenario, if run.
+    pub backtest: Option<crate::bench_backtest::Figures>,
 }
 
 /// The throughput contenders, in table order, with what each one does.
@@ -282,6 +284,9 @@ pub fn checks(report: &Report) -> Vec<Check> {
     if let Some(f) = &report.alert_cost {
         checks.extend(crate::bench_alert_cost::checks(f));
     }
+    if let Some(f) = &report.backtest {
+        checks.extend(crate::bench_backtest::checks(f));
+    }
     if let Some(m) = &report.memory {
         let rss = |events: u64| {
             stat(
@@ -413,6 +418,9 @@ pub fn render(report: &Report) -> String {
     }
     if let Some(figures) = &report.alert_cost {
         out.push_str(&crate::bench_alert_cost::render(figures));
+    }
+    if let Some(figures) = &report.backtest {
+        out.push_str(&crate::bench_backtest::render(figures));
     }
     let _ = writeln!(out, "{END}");
     out

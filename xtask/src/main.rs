@@ -27,6 +27,7 @@ mod bench;
 mod bench_alert;
 mod bench_alert_cost;
 mod bench_audit_report;
+mod bench_backtest;
 mod bench_convert;
 mod bench_many;
 mod bench_paced;
