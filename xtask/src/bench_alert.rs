@@ -233,8 +233,11 @@ pub fn run(mock_binary: &Path, cli: &Path, settings: &Settings) -> Result<Figure
         let Some(i) = planted_index(&alert) else {
             continue;
         };
-        if i >= planted_at.len() || arrivals.insert(i, arrived).is_some() {
+        // A repeat counts as one; the event's latency is its first alert's.
+        if i >= planted_at.len() || arrivals.contains_key(&i) {
             repeats += 1;
+        } else {
+            arrivals.insert(i, arrived);
         }
     }
     let mut latencies: Vec<f64> = arrivals
