@@ -209,8 +209,9 @@ pub struct Lease {
     object: StateObject,
     record: LeaseRecord,
     length: Duration,
-    /// Until when, on this process's monotonic clock, it may write.
-    valid_until: Instant,
+    /// Until when, on this process's monotonic clock, it may write; shared with the checks
+    /// [`Lease::guard`] hands out, which read it without waiting for a renewal under way.
+    valid_until: Arc<std::sync::Mutex<Instant>>,
 }
 
 impl Lease {
@@ -249,7 +250,7 @@ impl Lease {
                 expires_at: now,
             },
             length,
-            valid_until: Instant::now(),
+            valid_until: Arc::new(std::sync::Mutex::new(Instant::now())),
         };
         match lease.extend().await {
             Ok(()) => Ok(lease),
@@ -284,7 +285,7 @@ impl Lease {
     /// Gives the lease up, so that another run may take it at once.
     pub async fn release(&mut self) -> Result<(), Error> {
         self.record.expires_at = Utc::now();
-        self.valid_until = Instant::now();
+        self.set_valid_until(Instant::now());
         let bytes = serde_json::to_vec(&self.record).expect("a lease record serializes");
         self.object.write(bytes).await
     }
@@ -292,7 +293,30 @@ impl Lease {
     /// How much longer this holder may write: zero once the lease may have passed to another
     /// run.
     pub fn remaining(&self) -> Duration {
-        self.valid_until.saturating_duration_since(Instant::now())
+        self.valid_until().saturating_duration_since(Instant::now())
+    }
+
+    fn valid_until(&self) -> Instant {
+        *self.valid_until.lock().expect("never poisoned")
+    }
+
+    fn set_valid_until(&self, until: Instant) {
+        *self.valid_until.lock().expect("never poisoned") = until;
+    }
+
+    /// A check that this holder may still write, for the sink to make before it puts each
+    /// file in place: a run frozen in the middle of a commit (a stopped process, a paused
+    /// virtual machine) wakes past its lease and puts nothing more in place.
+    pub(crate) fn guard(&self) -> WriteGuard {
+        let url = self.url().to_owned();
+        let valid_until = self.valid_until.clone();
+        Arc::new(move || {
+            if Instant::now() < *valid_until.lock().expect("never poisoned") {
+                Ok(())
+            } else {
+                Err(lost(&url))
+            }
+        })
     }
 
     /// How long a lease lasts after each renewal.
@@ -319,11 +343,11 @@ impl Lease {
         if let Err(e) = self.object.write(bytes).await {
             if matches!(e, Error::Conflict { .. }) {
                 // Another run has taken it: write nothing more, whatever the clock says.
-                self.valid_until = Instant::now();
+                self.set_valid_until(Instant::now());
             }
             return Err(e);
         }
-        self.valid_until = sent + self.length - self.length / 4;
+        self.set_valid_until(sent + self.length - self.length / 4);
         Ok(())
     }
 }
@@ -333,9 +357,6 @@ impl Lease {
 #[derive(Debug)]
 pub(crate) struct KeptLease {
     lease: Arc<tokio::sync::Mutex<Lease>>,
-    /// Until when it may write, as of its last renewal: read by [`KeptLease::guard`] without
-    /// waiting for a renewal under way.
-    valid_until: Arc<std::sync::Mutex<Instant>>,
     /// Set once the lease is lost: another run took it, or it ran out before a renewal
     /// succeeded.
     lost: tokio::sync::watch::Receiver<bool>,
@@ -346,17 +367,14 @@ impl KeptLease {
     /// Starts renewing `lease` (on the current Tokio runtime).
     pub(crate) fn keep(lease: Lease) -> KeptLease {
         let every = lease.length() / 3;
-        let valid_until = Arc::new(std::sync::Mutex::new(lease.valid_until));
         let lease = Arc::new(tokio::sync::Mutex::new(lease));
         let (set_lost, lost) = tokio::sync::watch::channel(false);
-        let (kept, kept_until) = (lease.clone(), valid_until.clone());
+        let kept = lease.clone();
         let renewals = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let mut lease = kept.lock().await;
-                let renewed = lease.renew().await;
-                *kept_until.lock().expect("never poisoned") = lease.valid_until;
-                match renewed {
+                match lease.renew().await {
                     Ok(()) => {}
                     // A store that failed is tried again at the next turn, while time is left.
                     Err(e) if !lease.remaining().is_zero() => {
@@ -372,25 +390,14 @@ impl KeptLease {
         .abort_handle();
         KeptLease {
             lease,
-            valid_until,
             lost,
             renewals,
         }
     }
 
-    /// A check that this run still holds the lease, for the sink to make before it puts each
-    /// file in place: a run frozen in the middle of a commit (a stopped process, a paused
-    /// virtual machine) wakes past its lease and puts nothing more in place.
+    /// See [`Lease::guard`].
     pub(crate) async fn guard(&self) -> WriteGuard {
-        let url = self.lease.lock().await.url().to_owned();
-        let valid_until = self.valid_until.clone();
-        Arc::new(move || {
-            if Instant::now() < *valid_until.lock().expect("never poisoned") {
-                Ok(())
-            } else {
-                Err(lost(&url))
-            }
-        })
+        self.lease.lock().await.guard()
     }
 
     /// `Ok` while the lease lasts; else the error that ends the run.
@@ -412,7 +419,6 @@ impl KeptLease {
     /// Ends the renewals and gives the lease up, so that another run may take it at once.
     pub(crate) async fn release(self) -> Result<(), Error> {
         self.renewals.abort();
-        *self.valid_until.lock().expect("never poisoned") = Instant::now();
         self.lease.lock().await.release().await
     }
 }
