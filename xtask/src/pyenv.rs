@@ -20,8 +20,8 @@ pub struct Pin {
 /// The packages the tests' Python side needs: an S3-compatible server, Azurite's blob client, and
 /// readers that are not ours (DuckDB, pyarrow, Spark) for `crates/asana-audit-cli/tests/py/archive.py`;
 /// pySigma, the SigmaHQ validators and five of its backends for
-/// `crates/asana-audit-rules/tests/py/sigma_check.py`; and the Kubernetes schemas xtask
-/// validates `contrib/kubernetes/` with.
+/// `crates/asana-audit-rules/tests/py/sigma_check.py`; a MaxMind DB writer and reader for the
+/// GeoIP tests; and the Kubernetes schemas xtask validates `contrib/kubernetes/` with.
 pub const TEST_PINS: &[Pin] = &[
     Pin {
         spec: "moto[server]",
@@ -99,6 +99,19 @@ pub const TEST_PINS: &[Pin] = &[
         spec: "pysigma-backend-databricks",
         dist: "pysigma-backend-databricks",
         version: "0.1.7",
+    },
+    // A writer of MaxMind-format databases independent of the `maxminddb` crate, for the GeoIP
+    // test databases (`crates/asana-audit-rules/tests/py/make_geoip.py`), and MaxMind's own
+    // reader, which the tests check this project's lookups against.
+    Pin {
+        spec: "mmdb-writer",
+        dist: "mmdb-writer",
+        version: "0.2.7",
+    },
+    Pin {
+        spec: "maxminddb",
+        dist: "maxminddb",
+        version: "3.2.0",
     },
 ];
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use crate::geoip::{GeoDetector, GeoFinding, Place};
 use crate::rule::{CorrelationType, Level, Rule};
 
 /// The namespace of alert ids (a UUID of this crate's own): an alert's id is the name-based
@@ -48,6 +49,15 @@ pub struct Alert {
     /// through ([`Dedup`]); 0 unless a dedup period applies.
     #[serde(default)]
     pub folded: u64,
+    /// What the GeoIP databases (`--geoip`) know of the client IP addresses of the events
+    /// matched (and of the previous login's, for impossible travel), by address; empty
+    /// without a database.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub geoip: BTreeMap<String, Place>,
+    /// For an alert of a GeoIP detector (a login from a new country, impossible travel), what
+    /// it found; `None` for a rule's alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<GeoFinding>,
 }
 
 impl Alert {
@@ -58,11 +68,45 @@ impl Alert {
         created_at: DateTime<Utc>,
         event: &Json,
     ) -> Alert {
+        Alert::of_event(
+            (rule.key(), &rule.title, rule.level),
+            gid,
+            created_at,
+            event,
+        )
+    }
+
+    /// A GeoIP detector's finding on the login event `event` of `user`.
+    pub(crate) fn geo(
+        detector: &GeoDetector,
+        user: &str,
+        (gid, created_at): (&str, DateTime<Utc>),
+        event: &Json,
+        finding: GeoFinding,
+    ) -> Alert {
+        let mut alert = Alert::of_event(
+            (detector.key, detector.title, Some(detector.level)),
+            gid,
+            created_at,
+            event,
+        );
+        alert.group = BTreeMap::from([("actor.gid".to_string(), user.to_string())]);
+        alert.geo = Some(finding);
+        alert
+    }
+
+    /// An alert on one event, by the rule (or detector) with this key, title and level.
+    fn of_event(
+        (key, title, level): (&str, &str, Option<Level>),
+        gid: &str,
+        created_at: DateTime<Utc>,
+        event: &Json,
+    ) -> Alert {
         Alert {
-            id: id(rule, &["event", gid]),
-            rule: rule.key().to_string(),
-            title: rule.title.clone(),
-            level: rule.level,
+            id: id(key, &["event", gid]),
+            rule: key.to_string(),
+            title: title.to_string(),
+            level,
             correlation: None,
             group: BTreeMap::new(),
             window_start: created_at,
@@ -71,6 +115,8 @@ impl Alert {
             gids: vec![gid.to_string()],
             events: vec![event.clone()],
             folded: 0,
+            geoip: BTreeMap::new(),
+            geo: None,
         }
     }
 
@@ -88,7 +134,7 @@ impl Alert {
         let start_ms = window.0.timestamp_millis().to_string();
         let (gids, events) = matched.into_iter().unzip();
         Alert {
-            id: id(rule, &["window", &group_json, &start_ms]),
+            id: id(rule.key(), &["window", &group_json, &start_ms]),
             rule: rule.key().to_string(),
             title: rule.title.clone(),
             level: rule.level,
@@ -100,14 +146,16 @@ impl Alert {
             gids,
             events,
             folded: 0,
+            geoip: BTreeMap::new(),
+            geo: None,
         }
     }
 }
 
-/// The name-based UUID of the rule's key and `parts`, each ended by a newline (no part holds
+/// The name-based UUID of a rule's key and `parts`, each ended by a newline (no part holds
 /// one: gids, JSON arrays and numbers).
-fn id(rule: &Rule, parts: &[&str]) -> String {
-    let mut name = format!("{}\n", rule.key());
+fn id(rule: &str, parts: &[&str]) -> String {
+    let mut name = format!("{rule}\n");
     for part in parts {
         name.push_str(part);
         name.push('\n');

@@ -37,6 +37,7 @@ mod condition;
 mod correlation;
 mod detection;
 mod error;
+mod geoip;
 mod pack;
 mod rule;
 mod yaml;
@@ -51,6 +52,7 @@ use serde_json::Value as Json;
 pub use alert::{Alert, Dedup};
 pub use correlation::CorrelationState;
 pub use error::{Error, Location};
+pub use geoip::{GeoFinding, GeoIp, GeoState, Login, Place};
 pub use rule::{CorrelationType, Level, Rule};
 
 use correlation::Correlation;
@@ -64,6 +66,9 @@ pub struct RuleSet {
     /// Whether each rule raises an alert of its own on a match (a detection rule referenced
     /// only by correlations with `generate: false` does not).
     generates: Vec<bool>,
+    /// The GeoIP databases: alerts carry what they know of addresses, and the new-country and
+    /// impossible-travel detectors run ([`RuleSet::with_geoip`]).
+    geoip: Option<GeoIp>,
 }
 
 impl RuleSet {
@@ -166,7 +171,25 @@ impl RuleSet {
             rules,
             correlations,
             generates,
+            geoip: None,
         })
+    }
+
+    /// These rules with GeoIP: each alert gets the country, place and network `geoip` gives
+    /// for its events' client IP addresses, and two detectors that Sigma cannot express run
+    /// beside the rules on successful logins (`user_login_succeeded` by a user): a login from
+    /// a country the user has not logged in from within [`Options::new_country_window`], and
+    /// a login too far from the user's previous one for the time between
+    /// ([`Options::travel_speed_kmh`], with both places' accuracy radii taken off the
+    /// distance). A user's first login within the period only starts what is known of them.
+    pub fn with_geoip(mut self, geoip: GeoIp) -> RuleSet {
+        self.geoip = Some(geoip);
+        self
+    }
+
+    /// The GeoIP databases, when [`with_geoip`](Self::with_geoip) gave some.
+    pub fn geoip(&self) -> Option<&GeoIp> {
+        self.geoip.as_ref()
     }
 
     /// Loads the rule files of `paths` (each a `.yml`/`.yaml` file, or a folder read
@@ -234,7 +257,7 @@ impl RuleSet {
     }
 }
 
-/// How a [`Detector`] bounds its correlation state.
+/// How a [`Detector`] bounds its state, and the GeoIP detectors' thresholds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// How far behind the newest `created_at` seen an event may arrive and still be placed in
@@ -244,6 +267,16 @@ pub struct Options {
     /// The most events one group of one correlation keeps (default 10,000); past it the oldest
     /// are dropped.
     pub max_events_per_group: usize,
+    /// With GeoIP: a login from a country the user has not logged in from within this period
+    /// alerts (default 30 days; zero turns that detector off).
+    pub new_country_window: Duration,
+    /// With GeoIP: consecutive logins of a user farther apart than this speed could travel
+    /// in the time between them alert (default 1,000 km/h, faster than an airliner's
+    /// cruise; zero turns that detector off).
+    pub travel_speed_kmh: u32,
+    /// With GeoIP: the most users whose logins are remembered (default 100,000); past it the
+    /// least recently seen are forgotten.
+    pub max_geo_users: usize,
 }
 
 impl Default for Options {
@@ -251,6 +284,9 @@ impl Default for Options {
         Options {
             max_lateness: Duration::from_secs(3600),
             max_events_per_group: 10_000,
+            new_country_window: Duration::from_secs(30 * 86_400),
+            travel_speed_kmh: 1000,
+            max_geo_users: 100_000,
         }
     }
 }
@@ -260,6 +296,7 @@ impl Default for Options {
 pub struct Detector {
     rules: RuleSet,
     state: CorrelationState,
+    geo: GeoState,
     options: Options,
 }
 
@@ -274,8 +311,16 @@ impl Detector {
         Detector {
             rules,
             state,
+            geo: GeoState::default(),
             options,
         }
+    }
+
+    /// This detector going on from the GeoIP detectors' memory `geo` (e.g. read back from a
+    /// checkpoint).
+    pub fn with_geo_state(mut self, geo: GeoState) -> Self {
+        self.geo = geo;
+        self
     }
 
     /// The rules.
@@ -286,6 +331,12 @@ impl Detector {
     /// The correlation windows, to serialize into a checkpoint.
     pub fn state(&self) -> &CorrelationState {
         &self.state
+    }
+
+    /// The GeoIP detectors' memory of logins, to serialize into a checkpoint (empty without
+    /// GeoIP).
+    pub fn geo_state(&self) -> &GeoState {
+        &self.geo
     }
 
     /// Evaluates an event of the library.
@@ -361,6 +412,24 @@ impl Detector {
                 }
             }
             self.state.sweep(&self.rules.correlations, lateness);
+        }
+        if let Some(geoip) = &self.rules.geoip {
+            for (detector, finding) in self
+                .geo
+                .login(geoip, &self.options, event, &gid, created_at)
+            {
+                let user = event["actor"]["gid"].as_str().unwrap_or_default();
+                alerts.push(Alert::geo(
+                    detector,
+                    user,
+                    (&gid, created_at),
+                    event,
+                    finding,
+                ));
+            }
+            for alert in &mut alerts {
+                geoip::enrich(alert, geoip);
+            }
         }
         Ok(alerts)
     }
