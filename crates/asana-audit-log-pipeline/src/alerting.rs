@@ -1,7 +1,8 @@
 //! The alerting stage of a run ([`Alerting`]): the rules evaluated on each event, repeats
 //! folded ([`Dedup`]), each alert held until the checkpoint that covers its events is saved,
 //! then delivered by a task of its own per target from a bounded queue. What is not delivered
-//! yet, the correlation windows and the dedup state are saved with the checkpoint
+//! yet, the correlation windows, the GeoIP detectors' memory and the dedup state are saved
+//! with the checkpoint
 //! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
 //! regenerates none that it had already committed.
 //!
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asana_audit_log::AuditLogEvent;
-use asana_audit_rules::{Alert, CorrelationState, Dedup, Detector, Options, RuleSet};
+use asana_audit_rules::{Alert, CorrelationState, Dedup, Detector, GeoState, Options, RuleSet};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{AlertTarget, Deliverer, Delivery, Retry};
@@ -110,6 +111,9 @@ impl Alerting {
 pub struct AlertState {
     /// The correlation windows.
     pub correlation: CorrelationState,
+    /// The GeoIP detectors' memory of users' logins (empty without GeoIP).
+    #[serde(default, skip_serializing_if = "GeoState::is_empty")]
+    pub geo: GeoState,
     /// The dedup periods and the repeats folded.
     pub dedup: Dedup,
     /// Per target, in the order configured: the alerts committed and not yet delivered.
@@ -301,7 +305,8 @@ impl Stage {
                 alerting.rules.clone(),
                 state.correlation,
                 alerting.options.clone(),
-            ),
+            )
+            .with_geo_state(state.geo),
             dedup: state.dedup,
             period: alerting.dedup,
             capacity: alerting.queue,
@@ -366,6 +371,7 @@ impl Stage {
         self.uncommitted.clear();
         AlertState {
             correlation: self.detector.state().clone(),
+            geo: self.detector.geo_state().clone(),
             dedup: self.dedup.clone(),
             pending,
             dropped: self.dropped,

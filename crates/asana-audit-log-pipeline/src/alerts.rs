@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use asana_audit_rules::Alert;
+use asana_audit_rules::{Alert, GeoFinding};
 use serde_json::json;
 
 use crate::error::Error;
@@ -279,7 +279,38 @@ pub fn slack_message(alert: &Alert) -> serde_json::Value {
     if alert.gids.len() > LISTED {
         gids.push_str(&format!(" and {} more", alert.gids.len() - LISTED));
     }
-    json!({
-        "text": format!("*[{level}] {}*\n{what}\nevents: {gids}\nalert {}", alert.title, alert.id)
-    })
+    let mut text = format!("*[{level}] {}*\n{what}\n", alert.title);
+    match &alert.geo {
+        Some(GeoFinding::NewCountry {
+            country,
+            seen,
+            days,
+        }) => text.push_str(&format!(
+            "first login from {country} within {days} days (seen: {})\n",
+            seen.join(", ")
+        )),
+        Some(GeoFinding::ImpossibleTravel {
+            from, km, hours, ..
+        }) => text.push_str(&format!(
+            "{km} km in {hours} h from the previous login ({}, from {} at {})\n",
+            from.gid,
+            from.ip,
+            from.created_at.to_rfc3339()
+        )),
+        _ => {}
+    }
+    for (ip, place) in &alert.geoip {
+        let facts: Vec<String> = [
+            place.country.clone(),
+            place.city.clone(),
+            place.asn.map(|asn| format!("AS{asn}")),
+            place.as_organization.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        text.push_str(&format!("{ip}: {}\n", facts.join(", ")));
+    }
+    text.push_str(&format!("events: {gids}\nalert {}", alert.id));
+    json!({ "text": text })
 }

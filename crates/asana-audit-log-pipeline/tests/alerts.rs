@@ -149,6 +149,41 @@ async fn slack_gets_its_message_format() {
     );
 }
 
+/// A GeoIP detector's alert tells what it found and where each address is.
+#[tokio::test]
+async fn slack_gets_what_geoip_found() {
+    let receiver = receiver(&[]).await;
+    let target = AlertTarget::slack(receiver.url()).unwrap();
+    let mut alert = alert();
+    // As `RuleSet::with_geoip` makes them (the databases are the rules crate's to test).
+    alert.geoip = serde_json::from_value(json!({
+        "203.0.113.7": {"country": "AU", "city": "Sydney", "asn": 64500,
+                        "as_organization": "Example Net"},
+        "198.51.100.5": {"country": "DE"},
+    }))
+    .unwrap();
+    alert.geo = serde_json::from_value(json!({
+        "kind": "impossible_travel",
+        "from": {"gid": "1207", "created_at": "2026-03-01T09:30:00Z", "ip": "198.51.100.5",
+                 "country": "DE", "latitude": 52.52, "longitude": 13.405, "accuracy_km": 20},
+        "km": 16000.0, "hours": 0.5, "kmh": 32000.0,
+    }))
+    .unwrap();
+    let (delivery, _) = deliver(&target, &alert).await;
+    assert_eq!(delivery, Delivery::Delivered { attempts: 1 });
+    let text = receiver.received()[0]["text"].as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[2..5],
+        [
+            "16000 km in 0.5 h from the previous login (1207, from 198.51.100.5 at \
+             2026-03-01T09:30:00+00:00)",
+            "198.51.100.5: DE",
+            "203.0.113.7: AU, Sydney, AS64500, Example Net",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_file_gets_one_line_per_alert() {
     let dir = tempfile::tempdir().unwrap();
