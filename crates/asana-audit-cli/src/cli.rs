@@ -546,6 +546,24 @@ pub struct RuleArgs {
     /// Leave the shipped pack out: only the rules of --rules are run.
     #[arg(long, requires = "rules")]
     pub no_shipped_rules: bool,
+
+    /// A MaxMind-format GeoIP database (GeoIP2 or GeoLite2 City, Country or ASN; give a City
+    /// and an ASN database for both): alerts carry the country, place and network of their
+    /// events' addresses, and two detectors run on logins, a country new for the user and
+    /// impossible travel. May be given more than once. Without one, both detectors are off.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub geoip: Vec<PathBuf>,
+
+    /// With --geoip: a user's login from a country they have not logged in from within this
+    /// many days alerts (0 turns it off).
+    #[arg(long, value_name = "DAYS", default_value_t = 30, requires = "geoip")]
+    pub geoip_new_country_days: u32,
+
+    /// With --geoip: consecutive logins of a user farther apart (less the places' accuracy
+    /// radii) than this speed covers in the time between alert as impossible travel (0 turns
+    /// it off).
+    #[arg(long, value_name = "KM/H", default_value_t = 1000, requires = "geoip")]
+    pub geoip_travel_kmh: u32,
 }
 
 /// Live alerting of `follow`: the rules' alerts delivered to webhooks, Slack or a file.

@@ -2,10 +2,12 @@
 //! written as NDJSON. The same [`Detector`] a live run uses, so the same events give the same
 //! alerts, ids included.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
+use std::time::Duration;
 
 use asana_audit_log_pipeline::{AlertTarget, Alerting, write_atomically};
-use asana_audit_rules::{Dedup, Detector, RuleSet};
+use asana_audit_rules::{Dedup, Detector, GeoIp, Options, RuleSet};
 
 use crate::cli::{AlertArgs, DetectArgs, RuleArgs};
 use crate::error::CliError;
@@ -24,11 +26,45 @@ pub struct Summary {
     pub late_events: u64,
 }
 
-/// Loads the rules `--rules` and `--no-shipped-rules` ask for; a rule that cannot be
-/// evaluated as written is bad input naming its file and line.
+/// Loads the rules `--rules` and `--no-shipped-rules` ask for, with the `--geoip` databases;
+/// a rule that cannot be evaluated as written, or a database that cannot be read, is bad input
+/// naming its file (and the rule's line).
 pub fn rules(args: &RuleArgs) -> Result<RuleSet, CliError> {
-    RuleSet::load(!args.no_shipped_rules, &args.rules)
-        .map_err(|e| CliError::input(format!("rules: {e}")))
+    let rules = RuleSet::load(!args.no_shipped_rules, &args.rules)
+        .map_err(|e| CliError::input(format!("rules: {e}")))?;
+    if args.geoip.is_empty() {
+        static SAID: Once = Once::new();
+        SAID.call_once(|| {
+            tracing::info!(
+                "no --geoip database: alerts carry no country or network, and the new-country \
+                 and impossible-travel detectors are off"
+            );
+        });
+        return Ok(rules);
+    }
+    Ok(rules.with_geoip(geoip(&args.geoip)?))
+}
+
+/// The GeoIP databases at `paths`, read once per process however many sources name them (a
+/// City database is tens of MB).
+fn geoip(paths: &[PathBuf]) -> Result<GeoIp, CliError> {
+    static OPENED: Mutex<Vec<(Vec<PathBuf>, GeoIp)>> = Mutex::new(Vec::new());
+    let mut opened = OPENED.lock().expect("not poisoned");
+    if let Some((_, geoip)) = opened.iter().find(|(p, _)| p == paths) {
+        return Ok(geoip.clone());
+    }
+    let geoip = GeoIp::open(paths).map_err(|e| CliError::input(format!("--geoip: {e}")))?;
+    opened.push((paths.to_vec(), geoip.clone()));
+    Ok(geoip)
+}
+
+/// The detector options `--geoip-new-country-days` and `--geoip-travel-kmh` set.
+fn options(args: &RuleArgs) -> Options {
+    Options {
+        new_country_window: Duration::from_secs(u64::from(args.geoip_new_country_days) * 86_400),
+        travel_speed_kmh: args.geoip_travel_kmh,
+        ..Options::default()
+    }
 }
 
 /// The alerting of `follow`, from its flags: `None` without an alert target. A webhook URL
@@ -56,23 +92,33 @@ pub fn alerting(args: &AlertArgs) -> Result<Option<Alerting>, CliError> {
         });
     }
     if targets.is_empty() {
-        if !args.rules.rules.is_empty() {
-            return Err(CliError::input(
-                "--rules needs somewhere to send the alerts: --alert-webhook, --alert-slack or \
-                 --alert-file",
-            ));
+        for (flag, given) in [
+            ("--rules", !args.rules.rules.is_empty()),
+            ("--geoip", !args.rules.geoip.is_empty()),
+        ] {
+            if given {
+                return Err(CliError::input(format!(
+                    "{flag} needs somewhere to send the alerts: --alert-webhook, --alert-slack \
+                     or --alert-file"
+                )));
+            }
         }
         return Ok(None);
     }
     let mut alerting = Alerting::new(rules(&args.rules)?, targets);
     alerting.dedup = args.alert_dedup;
+    alerting.options = options(&args.rules);
     Ok(Some(alerting))
 }
 
 /// Runs `detect`: loads the rules before anything is read, evaluates every event in the
 /// window, and writes the alerts once all are read (nothing on failure).
 pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
-    let mut detector = Detector::new(rules(&args.rules)?);
+    let mut detector = Detector::with_state(
+        rules(&args.rules)?,
+        Default::default(),
+        options(&args.rules),
+    );
     // Repeats are folded as a live run folds them, so both give the same alerts.
     let mut dedup = Dedup::default();
     let mut out = Vec::new();

@@ -165,6 +165,141 @@ async fn alerts_across_kills(archive: bool) {
     assert_eq!(std::fs::read_to_string(receipts).unwrap(), "");
 }
 
+/// The test GeoIP databases: the rules crate's (`tests/py/make_geoip.py` there), copied.
+const GEO_CITY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/geo-city.mmdb");
+const GEO_ASN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/geo-asn.mmdb");
+
+/// A successful login of user `user` from `ip`.
+fn login(user: &str, ip: &str) -> Value {
+    json!({
+        "event_type": "user_login_succeeded",
+        "event_category": "logins",
+        "actor": {"actor_type": "user", "gid": user, "email": format!("{user}@northwind.example")},
+        "resource": {"resource_type": "user", "gid": user},
+        "context": {"context_type": "web", "client_ip_address": ip},
+        "details": {},
+    })
+}
+
+/// With `--geoip`, the memory of logins is kept across kills: a user's login from New York
+/// before a kill and from Berlin and Tokyo after it alerts as a new country and impossible
+/// travel; each alert carries where its addresses are, and `detect --geoip` over the file the
+/// run wrote gives the same alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geoip_alerts_keep_their_memory_across_kills_and_match_detect() {
+    let server = mock(40, 29).await;
+    let files = ExportFiles::new();
+    let alerts = files.dir.path().join("alerts.ndjson");
+    let follow = || {
+        against(&server, "follow")
+            .args(["--poll-interval", "50ms", "--alert-dedup", "0s"])
+            .args(["--geoip", GEO_CITY, "--geoip", GEO_ASN])
+            .arg("--alert-file")
+            .arg(&alerts)
+            .arg("--output")
+            .arg(&files.output)
+            .arg("--checkpoint")
+            .arg(&files.checkpoint)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let plants = [
+        vec![login("7001", "192.0.2.5")],
+        vec![login("7001", "198.51.100.5")],
+        vec![login("7001", "2001:db8:1::7")],
+    ];
+    let mut written = 40;
+    for plant in plants {
+        let mut child = follow();
+        written += plant.len();
+        server.append_events(plant).unwrap();
+        let what = format!("{written} events written");
+        // Killed once a checkpoint covers the login: the next run reads it no more, and knows
+        // of it only from the memory the checkpoint kept.
+        wait_until(&what, Duration::from_secs(20), || {
+            std::fs::read_to_string(&files.checkpoint)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .and_then(|checkpoint| checkpoint["events_written"].as_u64())
+                .is_some_and(|n| n >= written as u64)
+        })
+        .await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // The last run, seen to be running (a first login of another user raises nothing).
+    let child = follow();
+    server.append_events([login("7002", "192.0.2.9")]).unwrap();
+    wait_until("the last run writes", Duration::from_secs(20), || {
+        common::lines(&files.output).len() > written
+    })
+    .await;
+    let detect = cmd()
+        .arg("detect")
+        .arg(&files.output)
+        .args(["--output", "-", "--alert-dedup", "0s"])
+        .args(["--geoip", GEO_CITY, "--geoip", GEO_ASN])
+        .output()
+        .unwrap();
+    assert!(detect.status.success(), "{}", text(&detect.stderr));
+    let by_id = |text: &str| -> BTreeMap<String, Value> {
+        text.lines()
+            .map(|line| {
+                let alert: Value = serde_json::from_str(line).unwrap();
+                (alert["id"].as_str().unwrap().to_owned(), alert)
+            })
+            .collect()
+    };
+    let expected = by_id(&text(&detect.stdout));
+    wait_until("every alert written", Duration::from_secs(30), || {
+        let got = std::fs::read_to_string(&alerts).unwrap_or_default();
+        by_id(&got).keys().eq(expected.keys())
+    })
+    .await;
+    interrupt(child).await;
+    // The planted user's alerts: Berlin and Tokyo are each a new country, and each, seconds
+    // after the login before it, impossible travel.
+    let planted: Vec<(String, String)> = expected
+        .values()
+        .filter(|a| a["group"]["actor.gid"] == "7001")
+        .map(|a| {
+            (
+                a["geo"]["kind"].as_str().unwrap().to_owned(),
+                a["events"][0]["context"]["client_ip_address"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        planted,
+        [
+            ("impossible_travel".to_owned(), "198.51.100.5".to_owned()),
+            ("impossible_travel".to_owned(), "2001:db8:1::7".to_owned()),
+            ("new_country".to_owned(), "198.51.100.5".to_owned()),
+            ("new_country".to_owned(), "2001:db8:1::7".to_owned()),
+        ]
+    );
+    let travel = expected
+        .values()
+        .find(|a| a["geo"]["kind"] == "impossible_travel" && a["geo"]["from"]["country"] == "DE")
+        .unwrap();
+    assert_eq!(travel["geo"]["from"]["ip"], "198.51.100.5");
+    assert_eq!(travel["geoip"]["2001:db8:1::7"]["country"], "JP");
+    assert_eq!(travel["geoip"]["198.51.100.5"]["asn"], 64497);
+    // Every alert of the live run, repeats of a kill included, is one detect gives, with the
+    // same content.
+    for line in std::fs::read_to_string(&alerts).unwrap().lines() {
+        let alert: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(Some(&alert), expected.get(alert["id"].as_str().unwrap()));
+    }
+}
+
 #[tokio::test]
 async fn bad_alert_flags_are_refused_before_anything_is_fetched() {
     let server = mock(10, 1).await;
@@ -175,7 +310,8 @@ async fn bad_alert_flags_are_refused_before_anything_is_fetched() {
         "title: Typo\nlogsource: {product: asana, service: audit_log}\ndetection:\n    sel:\n        event_type|contians: x\n    condition: sel\n",
     )
     .unwrap();
-    let cases: [(&[&str], String); 3] = [
+    let missing = dir.path().join("GeoLite2-City.mmdb");
+    let cases: [(&[&str], String); 5] = [
         (
             &["--alert-webhook", "ftp://example.com/hook"],
             "--alert-webhook: invalid destination \"ftp://example.com/hook\"".to_owned(),
@@ -190,6 +326,14 @@ async fn bad_alert_flags_are_refused_before_anything_is_fetched() {
         (
             &["--rules", bad_rule.to_str().unwrap()],
             "--rules needs somewhere to send the alerts".to_owned(),
+        ),
+        (
+            &["--alert-file", "-", "--geoip", missing.to_str().unwrap()],
+            format!("--geoip: {}: not a readable MaxMind DB", missing.display()),
+        ),
+        (
+            &["--geoip", GEO_CITY],
+            "--geoip needs somewhere to send the alerts".to_owned(),
         ),
     ];
     for (args, expected) in cases {
