@@ -35,7 +35,7 @@ pub fn rules(args: &RuleArgs) -> Result<RuleSet, CliError> {
     if args.geoip.is_empty() {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
-            tracing::info!(
+            tracing::warn!(
                 "no --geoip database: alerts carry no country or network, and the new-country \
                  and impossible-travel detectors are off"
             );

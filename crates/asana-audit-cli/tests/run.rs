@@ -254,6 +254,54 @@ async fn run_serves_the_metrics_of_every_source_at_one_address() {
     interrupt(child).await;
 }
 
+/// A source's `geoip` key is a path relative to the config, checked by `run --check` (an
+/// unreadable database is refused with the source's line and the file); without it, that the
+/// GeoIP detectors are off is said once, however many sources alert.
+#[tokio::test]
+async fn geoip_keys_are_checked_and_their_absence_said_once() {
+    let server = mock(5, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    let alerting = "alert_file = \"alerts.ndjson\"\n";
+    let check = || {
+        let mut command = cmd();
+        command
+            .env("ONLY_TOKEN", server.token())
+            .args(["run", "--check", "--config"])
+            .arg(&config);
+        command
+    };
+    std::fs::write(
+        &config,
+        source("one", &server, "token_env = \"ONLY_TOKEN\"")
+            + alerting
+            + &source("two", &server, "token_env = \"ONLY_TOKEN\"")
+            + "alert_file = \"alerts-two.ndjson\"\n",
+    )
+    .unwrap();
+    let stderr = text(&run_ok(check()).await.stderr);
+    assert_eq!(stderr.matches("no --geoip database").count(), 1, "{stderr}");
+    std::fs::write(
+        &config,
+        source("one", &server, "token_env = \"ONLY_TOKEN\"")
+            + alerting
+            + "geoip = \"GeoLite2-City.mmdb\"\n",
+    )
+    .unwrap();
+    let out = run(check()).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(":1:1: source one: --geoip: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: not a readable MaxMind DB",
+            dir.path().join("GeoLite2-City.mmdb").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(server.request_count(), 0, "--check sends nothing");
+}
+
 /// A source's alert keys: its rules are checked by `run --check` (a bad one is refused with
 /// the source's line and the rule's file and line), and `run` appends its alerts to the file
 /// the config names, relative to the config.
