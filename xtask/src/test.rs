@@ -180,3 +180,31 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The CLI's GeoIP test databases are copies of the rules crate's (written by its
+    /// `tests/py/make_geoip.py`): each crate ships its own, as no crate reads outside its
+    /// folder, and they must not drift apart.
+    #[test]
+    fn the_clis_geoip_databases_are_the_rules_crates() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for name in ["geo-city.mmdb", "geo-asn.mmdb"] {
+            let read = |krate: &str| {
+                std::fs::read(
+                    root.join("crates")
+                        .join(krate)
+                        .join("tests/data")
+                        .join(name),
+                )
+                .unwrap()
+            };
+            assert!(
+                read("asana-audit-rules") == read("asana-audit-cli"),
+                "{name}: copy it again from crates/asana-audit-rules/tests/data"
+            );
+        }
+    }
+}
