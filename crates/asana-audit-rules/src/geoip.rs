@@ -272,6 +272,26 @@ pub struct Login {
     pub accuracy_km: u32,
 }
 
+impl Login {
+    /// The login `gid` at `at` from `ip`, if `place` has coordinates.
+    fn placed(gid: &str, at: DateTime<Utc>, ip: &str, place: &Place) -> Option<Login> {
+        let (latitude, longitude) = place.point()?;
+        Some(Login {
+            gid: gid.to_string(),
+            created_at: at,
+            ip: ip.to_string(),
+            country: place.country.clone(),
+            latitude,
+            longitude,
+            accuracy_km: place.accuracy_km.unwrap_or(0),
+        })
+    }
+}
+
+fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
 /// The GeoIP detectors' memory of users' logins: plain data that serializes, to keep in a
 /// checkpoint beside the [`CorrelationState`](crate::CorrelationState).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -289,9 +309,11 @@ struct UserLogins {
     seen_ms: i64,
     /// Per country (ISO code): its newest login, ms since the epoch.
     countries: BTreeMap<String, i64>,
-    /// The newest login with a location.
+    /// The newest login with a location: its `created_at` (ms since the epoch), `gid` and
+    /// address (placed again from the address when compared: half the size of keeping the
+    /// place, for a memory saved with every checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    last: Option<Login>,
+    last: Option<(i64, String, String)>,
 }
 
 impl GeoState {
@@ -361,27 +383,23 @@ impl GeoState {
             *newest = (*newest).max(at_ms);
         }
 
-        if let Some((latitude, longitude)) = place.point() {
-            let login = Login {
-                gid: gid.to_string(),
-                created_at: at,
-                ip: ip.to_string(),
-                country: place.country.clone(),
-                latitude,
-                longitude,
-                accuracy_km: place.accuracy_km.unwrap_or(0),
-            };
+        if let Some(login) = Login::placed(gid, at, ip, &place) {
             match &entry.last {
                 // A login older than the newest one seen (arriving late) is neither compared
                 // nor remembered: travel is judged between consecutive logins.
-                Some(last) if last.created_at > at => {}
-                Some(last) => {
-                    if let Some(finding) = travel(last, &login, options.travel_speed_kmh) {
+                Some((last_ms, ..)) if *last_ms > at_ms => {}
+                Some((last_ms, last_gid, last_ip)) => {
+                    let last = from_ms(*last_ms).and_then(|last_at| {
+                        Login::placed(last_gid, last_at, last_ip, &geo.lookup(last_ip)?)
+                    });
+                    if let Some(finding) =
+                        last.and_then(|last| travel(&last, &login, options.travel_speed_kmh))
+                    {
                         found.push((&IMPOSSIBLE_TRAVEL, finding));
                     }
-                    entry.last = Some(login);
+                    entry.last = Some((at_ms, login.gid, login.ip));
                 }
-                None => entry.last = Some(login),
+                None => entry.last = Some((at_ms, login.gid, login.ip)),
             }
         }
         self.sweep(at_ms, window_ms, options.max_geo_users);
