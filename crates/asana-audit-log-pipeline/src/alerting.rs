@@ -5,6 +5,14 @@
 //! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
 //! regenerates none that it had already committed.
 //!
+//! The checkpoint that releases new alerts is not left to the periodic save: as soon as the
+//! stream has no event ready (a poll's page is written) while new alerts wait, the run saves
+//! it, so an alert goes out once the events of the poll that raised it are durable. An archive
+//! output commits its open files for them then, before they are due by size or age
+//! ([`SinkOptions::max_file_age`](crate::SinkOptions::max_file_age)), though no sooner than a
+//! second after its previous commit, so that a backfill rich in alerts commits at most once a
+//! second rather than after every page.
+//!
 //! With a local checkpoint, each delivery is also written (and synced) to a receipts file
 //! beside it, `<checkpoint>.alerts-sent`, before the alert leaves its queue: a run started
 //! after a crash drops from the checkpoint's pending alerts those the receipts name, so an
@@ -335,6 +343,12 @@ impl Stage {
         }
         self.dedup
             .sweep(event.created_at().timestamp_millis(), self.period);
+    }
+
+    /// Whether alerts were raised since the last [`snapshot`](Self::snapshot): they wait for a
+    /// checkpoint that covers their events.
+    pub(crate) fn has_new_alerts(&self) -> bool {
+        !self.uncommitted.is_empty()
     }
 
     /// The state to save with a checkpoint that covers every event evaluated so far: the
