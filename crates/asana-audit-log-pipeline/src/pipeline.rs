@@ -9,7 +9,7 @@ use asana_audit_log::{AuditLogEvent, AuditLogStream, Client, EventsRequest, Quer
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
-use crate::alerting::{Alerting, Stage};
+use crate::alerting::{Alerting, ReceiptsAt, Stage};
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
 use crate::destination::{Destination, is_url};
 use crate::error::Error;
@@ -488,16 +488,18 @@ impl State {
         matches!(self, State::None)
     }
 
-    /// Where the alerting stage keeps its receipts of deliveries: beside a local checkpoint
-    /// (`<checkpoint>.alerts-sent`); none for a checkpoint in an object store.
-    fn receipts_path(&self) -> Option<PathBuf> {
+    /// Where the alerting stage keeps its receipts of deliveries: beside the checkpoint, a
+    /// local file's (`<checkpoint>.alerts-sent`) or an object's (the folder
+    /// `<checkpoint>.alerts-sent`); none without a checkpoint.
+    fn receipts(&self) -> Option<ReceiptsAt> {
         match self {
+            State::None => None,
             State::File(path) => {
                 let mut name = path.as_os_str().to_owned();
                 name.push(".alerts-sent");
-                Some(PathBuf::from(name))
+                Some(ReceiptsAt::File(PathBuf::from(name)))
             }
-            _ => None,
+            State::Object(held) => Some(ReceiptsAt::Folder(held.0.sibling_folder(".alerts-sent"))),
         }
     }
 
@@ -604,11 +606,14 @@ impl Planned {
             pipeline.recover(sink, cp, &mut state, observer).await?;
         }
         let stage = match &pipeline.alerting {
-            Some(alerting) => Some(Stage::start(
-                alerting,
-                checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
-                state.receipts_path(),
-            )?),
+            Some(alerting) => Some(
+                Stage::start(
+                    alerting,
+                    checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
+                    state.receipts(),
+                )
+                .await?,
+            ),
             None => {
                 let pending = checkpoint
                     .as_ref()
@@ -868,7 +873,7 @@ impl Pipeline {
         }
         checkpoint.saved_at = Utc::now();
         self.save(&mut out.state, &checkpoint, observer).await?;
-        stage.saved();
+        stage.saved().await;
         *last = checkpoint;
         Ok(())
     }
@@ -901,7 +906,7 @@ impl Pipeline {
                     lines.flush().map_err(|e| write_error(lines, e))?;
                     if let Some(stage) = stage {
                         stage.snapshot();
-                        stage.committed();
+                        stage.committed().await;
                     }
                     return Ok(());
                 }
@@ -919,7 +924,7 @@ impl Pipeline {
                 checkpoint.alerts = stage.as_mut().map(Stage::snapshot);
                 self.save(state, &checkpoint, observer).await?;
                 if let Some(stage) = stage {
-                    stage.committed();
+                    stage.committed().await;
                 }
                 *last_saved = Some(checkpoint);
                 observer.committed();
@@ -979,7 +984,7 @@ impl Pipeline {
                 // new alert.
                 if let Some(checkpoint) = saved {
                     if let Some(stage) = stage {
-                        stage.committed();
+                        stage.committed().await;
                     }
                     *last_saved = Some(checkpoint);
                 }
