@@ -11,24 +11,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use asana_audit_log_mock::{Answer, WebhookReceiver};
-use common::{ExportFiles, against, cmd, interrupt, mock, text, wait_until};
+use common::{
+    ExportFiles, against, cmd, interrupt, mock, received_ids, teams_made_public, text, wait_until,
+};
 use serde_json::{Value, json};
-
-/// `n` teams made public, from `first` on: each one alert of the shipped pack.
-fn teams_made_public(first: u64, n: u64) -> Vec<Value> {
-    (first..first + n)
-        .map(|i| {
-            json!({
-                "event_type": "team_privacy_settings_changed",
-                "event_category": "admin_settings",
-                "actor": {"actor_type": "user", "gid": "1201", "email": "zoe@northwind.example"},
-                "resource": {"resource_type": "team", "gid": format!("1203{i:04}"), "name": format!("Team {i}")},
-                "context": {"context_type": "web", "client_ip_address": "203.0.113.7"},
-                "details": {"old_value": "private", "new_value": "public"},
-            })
-        })
-        .collect()
-}
 
 /// The ids of the alerts `detect` finds in `output`, with repeats not folded (as the live runs
 /// of these tests are told).
@@ -82,13 +68,7 @@ async fn alerts_across_kills(archive: bool) {
     let receiver = WebhookReceiver::start(&[Answer::Status(503); 6])
         .await
         .unwrap();
-    let received = || -> Vec<String> {
-        let bodies = receiver.received();
-        bodies
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let received = || received_ids(&receiver);
     let files = ExportFiles::new();
     let output = if archive {
         files.dir.path().join("archive")

@@ -8,16 +8,17 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use asana_audit_log_mock::{Latency, MockServer};
+use asana_audit_log_mock::{Answer, Latency, MockServer, WebhookReceiver};
 use asana_audit_log_pipeline::OcsfClass;
 use common::{
-    Delays, against, cmd, events_written, free_addr, get, interrupt, output_and_checkpoint, run,
-    run_ok, sample, text, wait_for_committed, wait_until,
+    Delays, against, cmd, events_written, free_addr, get, interrupt, output_and_checkpoint,
+    received_ids, run, run_ok, sample, teams_made_public, text, wait_for_committed, wait_until,
 };
 use serde_json::Value;
 
@@ -1446,6 +1447,119 @@ async fn security_lake_with_state_in_s3_survives_kills_and_reruns_from_other_fol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_in_s3_survives_kills_and_reruns_from_other_folders() {
     survives_kills_and_reruns_from_other_folders(&S3::with_bucket("state"), 41).await;
+}
+
+/// With the checkpoint in S3 (moto), each delivery of an alert leaves a receipt object beside
+/// it, `<checkpoint>.alerts-sent/QUEUE-ID`, until a checkpoint without that alert is saved: a
+/// run started after a crash does not send again the alerts the receipts name, and removes
+/// them once it has saved its checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_receipts_beside_a_checkpoint_in_s3_keep_delivered_alerts_from_being_sent_again() {
+    let s3 = S3::with_bucket("state");
+    let server = common::mock(10, 29).await;
+    server.append_events(teams_made_public(0, 3)).unwrap();
+    let checkpoint = s3.url("checkpoints/alerts.ckpt");
+    let follow = |receiver: &WebhookReceiver| {
+        let mut command = against(&server, "follow");
+        command
+            .args([
+                "--poll-interval",
+                "50ms",
+                "--alert-dedup",
+                "0s",
+                "--lease",
+                "1s",
+            ])
+            .args(["--alert-webhook", receiver.url(), "--output", "-"])
+            .args(["--checkpoint", &checkpoint])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        s3.configure(&mut command);
+        command
+    };
+    // The alerts the checkpoint has pending (ids), and the receipts' names beside it.
+    let state = async || -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().to_str().unwrap();
+        archive_py(&["download", &s3.url("checkpoints/"), into], |cmd| {
+            s3.configure(cmd)
+        })
+        .await;
+        let text = std::fs::read_to_string(dir.path().join("alerts.ckpt")).unwrap();
+        let checkpoint: Value = serde_json::from_str(&text).unwrap();
+        let pending = checkpoint["alerts"]["pending"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| alert["id"].as_str().unwrap().to_owned())
+            .collect();
+        let mut receipts: Vec<String> =
+            std::fs::read_dir(dir.path().join("alerts.ckpt.alerts-sent"))
+                .map(|entries| {
+                    entries
+                        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+        receipts.sort();
+        (pending, receipts)
+    };
+
+    // A first run writes the 13 events while the webhook is down: their alerts stay pending.
+    let down = WebhookReceiver::start(&[Answer::Status(503); 100])
+        .await
+        .unwrap();
+    let mut first = follow(&down);
+    first.args(["--max-events", "13"]);
+    run_ok(first).await;
+    let (pending, receipts) = state().await;
+    assert!(pending.len() >= 3, "the planted teams' alerts: {pending:?}");
+    assert_eq!(receipts, Vec::<String>::new());
+
+    // As if the first had delivered its first alert and was killed before saving again.
+    let planted = format!("0-{}", pending[0]);
+    let url = format!("{checkpoint}.alerts-sent/{planted}");
+    archive_py(&["put-empty", &url], |cmd| s3.configure(cmd)).await;
+
+    // A second run delivers the others (not the one with a receipt) and is killed at once.
+    let receiver = WebhookReceiver::start(&[]).await.unwrap();
+    let received = || received_ids(&receiver);
+    let mut second = follow(&receiver).stderr(Stdio::null()).spawn().unwrap();
+    wait_until(
+        "the pending alerts delivered",
+        Duration::from_secs(30),
+        || received().len() >= pending.len() - 1,
+    )
+    .await;
+    second.kill().unwrap(); // SIGKILL
+    second.wait().unwrap();
+    // Every alert it delivered that its checkpoint still has pending has a receipt, but the
+    // one whose receipt the kill may have cut.
+    let (still_pending, receipts) = state().await;
+    let without_receipt = still_pending
+        .iter()
+        .filter(|id| !receipts.contains(&format!("0-{id}")))
+        .count();
+    assert!(
+        without_receipt <= 1,
+        "pending {still_pending:?}, receipts {receipts:?}"
+    );
+
+    // A third run, once the killed run's lease has expired, sends none of them again (but the
+    // one whose receipt was cut), delivers the alert of a new event, and leaves no receipt.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    server.append_events(teams_made_public(3, 1)).unwrap();
+    let mut third = follow(&receiver);
+    third.args(["--max-events", "1"]);
+    run_ok(third).await;
+    let ids = received();
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert!(ids.len() - distinct.len() <= 1, "repeats: {ids:?}");
+    assert!(!distinct.contains(&pending[0]), "sent again: {ids:?}");
+    let expected: BTreeSet<&String> = pending[1..].iter().collect();
+    assert!(distinct.is_superset(&expected), "{ids:?}");
+    assert_eq!(distinct.len(), expected.len() + 1, "{ids:?}");
+    assert_eq!(state().await, (vec![], vec![]));
 }
 
 /// With the checkpoint and its lease in Azure Blob Storage (Azurite's ETag conditions).

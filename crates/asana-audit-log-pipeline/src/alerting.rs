@@ -6,12 +6,22 @@
 //! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
 //! regenerates none that it had already committed.
 //!
-//! With a local checkpoint, each delivery is also written (and synced) to a receipts file
-//! beside it, `<checkpoint>.alerts-sent`, before the alert leaves its queue: a run started
-//! after a crash drops from the checkpoint's pending alerts those the receipts name, so an
-//! alert delivered after the last checkpoint is not delivered again. Only a crash between the
-//! receiver's answer and the receipt's write (or a checkpoint in an object store, which has no
-//! receipts) can send an alert twice, with the same id.
+//! The checkpoint that releases new alerts is not left to the periodic save: as soon as the
+//! stream has no event ready (a poll's page is written) while new alerts wait, the run saves
+//! it, so an alert goes out once the events of the poll that raised it are durable. An archive
+//! output commits its open files for them then, before they are due by size or age
+//! ([`SinkOptions::max_file_age`](crate::SinkOptions::max_file_age)), though no sooner than a
+//! second after its previous commit, so that a backfill rich in alerts commits at most once a
+//! second rather than after every page.
+//!
+//! Each delivery is also recorded, durably, beside the checkpoint before the alert leaves its
+//! queue: a line (synced) in the receipts file `<checkpoint>.alerts-sent` of a local
+//! checkpoint, or an empty object `<checkpoint>.alerts-sent/QUEUE-ID` beside a checkpoint in
+//! an object store. A run started after a crash drops from the checkpoint's pending alerts
+//! those the receipts name, so an alert delivered after the last checkpoint is not delivered
+//! again; receipts are removed once a checkpoint without their alerts is saved. Only a crash
+//! between the receiver's answer and the receipt's write can send an alert twice, with the
+//! same id.
 //!
 //! A target that is down never stops or slows collection: the run only appends to the queue;
 //! when a queue is full the new alert is dropped, counted ([`AlertState::dropped`]) and logged.
@@ -29,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::{AlertTarget, Deliverer, Delivery, Retry};
 use crate::error::Error;
+use crate::state::StateFolder;
 
 /// What the alerting stage tells while it runs, per rule and target (for metrics). Every
 /// method has an empty default; implement those you need. Called from the run and from the
@@ -132,88 +143,164 @@ struct Queue {
     done: AtomicU64,
 }
 
-/// The receipts of deliveries the last checkpoint saved does not reflect yet: one line per
-/// alert taken off a queue, `QUEUE ID`, synced before it leaves the queue.
-struct Receipts {
-    path: PathBuf,
-    inner: Mutex<ReceiptsFile>,
+/// Where a run keeps the receipts of its deliveries: beside its checkpoint.
+#[derive(Clone, Debug)]
+pub(crate) enum ReceiptsAt {
+    /// Beside a local checkpoint, the file `<checkpoint>.alerts-sent`: one line `QUEUE ID` a
+    /// receipt, synced.
+    File(PathBuf),
+    /// Beside a checkpoint in an object store, the folder `<checkpoint>.alerts-sent`: one
+    /// empty object a receipt, named `QUEUE-ID`.
+    Folder(StateFolder),
 }
 
-struct ReceiptsFile {
-    file: std::fs::File,
+impl std::fmt::Display for ReceiptsAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReceiptsAt::File(path) => write!(f, "{}", path.display()),
+            ReceiptsAt::Folder(folder) => f.write_str(folder.url()),
+        }
+    }
+}
+
+/// The receipts of deliveries the last checkpoint saved does not reflect yet: one per alert
+/// taken off a queue, durable before it leaves the queue.
+struct Receipts {
+    at: ReceiptsAt,
+    inner: Mutex<Kept>,
+}
+
+struct Kept {
     /// Each receipt's queue, its number in that queue's count of deliveries, and the id.
-    kept: Vec<(usize, u64, String)>,
+    receipts: Vec<(usize, u64, String)>,
+    /// The receipts file, open to append (with [`ReceiptsAt::File`] only).
+    file: Option<std::fs::File>,
 }
 
 impl Receipts {
-    /// Opens the receipts at `path` (created if absent) and gives the `(queue, id)` of those
-    /// an earlier run left.
-    fn open(path: PathBuf) -> std::io::Result<(Receipts, HashSet<(usize, String)>)> {
-        let text = match std::fs::read_to_string(&path) {
+    /// Opens the receipts at `at` and gives the `(queue, id)` of those an earlier run left.
+    async fn open(at: ReceiptsAt) -> Result<(Receipts, HashSet<(usize, String)>), Error> {
+        let (left, file) = match &at {
+            ReceiptsAt::File(path) => {
+                let (left, file) = Receipts::open_file(path).map_err(|source| Error::Io {
+                    action: format!("read {}", path.display()),
+                    source,
+                })?;
+                (left, Some(file))
+            }
+            ReceiptsAt::Folder(folder) => {
+                let left = folder
+                    .names()
+                    .await?
+                    .iter()
+                    .filter_map(|name| Receipts::parse(name, '-'))
+                    .collect();
+                (left, None)
+            }
+        };
+        // Number 0: forgotten by the first checkpoint this run saves.
+        let receipts = left.iter().map(|(queue, id)| (*queue, 0, id.clone()));
+        let kept = Kept {
+            receipts: receipts.collect(),
+            file,
+        };
+        let receipts = Receipts {
+            at,
+            inner: Mutex::new(kept),
+        };
+        Ok((receipts, left.into_iter().collect()))
+    }
+
+    /// The receipts a file holds, and the file rewritten with only them (a line cut by a
+    /// crash has no newline: it was not synced, so it says nothing), open to append.
+    fn open_file(path: &Path) -> std::io::Result<(Vec<(usize, String)>, std::fs::File)> {
+        let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
-        let mut left = HashSet::new();
-        let mut kept = Vec::new();
-        // A line cut by a crash has no newline: it was not synced, so it says nothing.
-        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-            if let Some((queue, id)) = line.trim_end().split_once(' ')
-                && let Ok(queue) = queue.parse::<usize>()
-            {
-                left.insert((queue, id.to_owned()));
-                // Number 0: forgotten by the first checkpoint this run saves.
-                kept.push((queue, 0, id.to_owned()));
-            }
-        }
-        let file = Receipts::rewrite(&path, &kept)?;
-        let receipts = Receipts {
-            path,
-            inner: Mutex::new(ReceiptsFile { file, kept }),
-        };
-        Ok((receipts, left))
+        let left: Vec<(usize, String)> = text
+            .split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+            .filter_map(|line| Receipts::parse(line.trim_end(), ' '))
+            .collect();
+        let file = Receipts::rewrite(path, left.iter().map(|(queue, id)| (*queue, id)))?;
+        Ok((left, file))
     }
 
-    /// Writes `kept` to `path` whole (a temp file renamed into place) and opens it to append.
-    fn rewrite(path: &Path, kept: &[(usize, u64, String)]) -> std::io::Result<std::fs::File> {
-        let text: String = kept
-            .iter()
-            .map(|(queue, _, id)| format!("{queue} {id}\n"))
-            .collect();
+    /// The `(queue, id)` of a receipt written `QUEUE<separator>ID`.
+    fn parse(receipt: &str, separator: char) -> Option<(usize, String)> {
+        let (queue, id) = receipt.split_once(separator)?;
+        Some((queue.parse().ok()?, id.to_owned()))
+    }
+
+    /// Writes the receipts `kept` to `path` whole (a temp file renamed into place) and opens
+    /// it to append.
+    fn rewrite<'a>(
+        path: &Path,
+        kept: impl Iterator<Item = (usize, &'a String)>,
+    ) -> std::io::Result<std::fs::File> {
+        let text: String = kept.map(|(queue, id)| format!("{queue} {id}\n")).collect();
         crate::checkpoint::write_atomically(path, text.as_bytes())?;
         std::fs::OpenOptions::new().append(true).open(path)
     }
 
-    /// Records that alert `id`, number `number` of queue `queue`, was delivered (or refused).
-    fn record(&self, queue: usize, number: u64, id: &str) {
-        let mut inner = self.inner.lock().expect("not poisoned");
-        let written = inner
-            .file
-            .write_all(format!("{queue} {id}\n").as_bytes())
-            .and_then(|()| inner.file.sync_data());
+    /// Records, durably, that alert `id`, number `number` of queue `queue`, was delivered (or
+    /// refused).
+    async fn record(&self, queue: usize, number: u64, id: &str) {
+        let written = match &self.at {
+            ReceiptsAt::File(_) => {
+                let mut inner = self.inner.lock().expect("not poisoned");
+                let file = inner.file.as_mut().expect("a receipts file is open");
+                file.write_all(format!("{queue} {id}\n").as_bytes())
+                    .and_then(|()| file.sync_data())
+                    .map_err(|e| e.to_string())
+            }
+            ReceiptsAt::Folder(folder) => folder
+                .put(&format!("{queue}-{id}"), Vec::new())
+                .await
+                .map_err(|e| e.to_string()),
+        };
         if let Err(e) = written {
             tracing::warn!(
-                "cannot write {}: {e}; alert {id} may be delivered again after a restart",
-                self.path.display()
+                "cannot write a receipt in {}: {e}; alert {id} may be delivered again after a \
+                 restart",
+                self.at
             );
         }
-        inner.kept.push((queue, number, id.to_owned()));
+        let mut inner = self.inner.lock().expect("not poisoned");
+        inner.receipts.push((queue, number, id.to_owned()));
     }
 
     /// A checkpoint saved the queues after `seen[queue]` deliveries each: the receipts up to
-    /// them are no longer needed.
-    fn forget_through(&self, seen: &[u64]) {
-        let mut inner = self.inner.lock().expect("not poisoned");
-        let before = inner.kept.len();
-        inner
-            .kept
-            .retain(|(queue, number, _)| seen.get(*queue).is_none_or(|seen| number > seen));
-        if inner.kept.len() == before {
-            return;
-        }
-        match Receipts::rewrite(&self.path, &inner.kept) {
-            Ok(file) => inner.file = file,
-            Err(e) => tracing::warn!("cannot rewrite {}: {e}", self.path.display()),
+    /// them are no longer needed, and are removed.
+    async fn forget_through(&self, seen: &[u64]) {
+        let forgotten = {
+            let mut inner = self.inner.lock().expect("not poisoned");
+            let (forgotten, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.receipts)
+                .into_iter()
+                .partition(|(queue, number, _)| {
+                    seen.get(*queue).is_some_and(|seen| number <= seen)
+                });
+            inner.receipts = kept;
+            if forgotten.is_empty() {
+                return;
+            }
+            if let ReceiptsAt::File(path) = &self.at {
+                let kept = inner.receipts.iter().map(|(queue, _, id)| (*queue, id));
+                match Receipts::rewrite(path, kept) {
+                    Ok(file) => inner.file = Some(file),
+                    Err(e) => tracing::warn!("cannot rewrite {}: {e}", path.display()),
+                }
+            }
+            forgotten
+        };
+        if let ReceiptsAt::Folder(folder) = &self.at {
+            for (queue, _, id) in forgotten {
+                if let Err(e) = folder.delete(&format!("{queue}-{id}")).await {
+                    tracing::warn!("{e}; the receipt is removed by a later run");
+                }
+            }
         }
     }
 }
@@ -242,22 +329,18 @@ pub(crate) struct Stage {
 
 impl Stage {
     /// The stage of `alerting`, going on from `state`, its delivery tasks started with the
-    /// alerts `state` has pending, less those the receipts at `receipts` (beside a local
+    /// alerts `state` has pending, less those the receipts at `receipts` (beside the
     /// checkpoint) say were delivered.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         alerting: &Alerting,
         state: Option<AlertState>,
-        receipts: Option<PathBuf>,
+        receipts: Option<ReceiptsAt>,
     ) -> Result<Stage, Error> {
         let mut state = state.unwrap_or_default();
         let deliverer = Deliverer::new(alerting.retry.clone())?;
         let receipts = match receipts {
-            Some(path) => {
-                let (receipts, delivered) =
-                    Receipts::open(path.clone()).map_err(|source| Error::Io {
-                        action: format!("read {}", path.display()),
-                        source,
-                    })?;
+            Some(at) => {
+                let (receipts, delivered) = Receipts::open(at).await?;
                 for (queue, alerts) in state.pending.iter_mut().enumerate() {
                     alerts.retain(|alert| !delivered.contains(&(queue, alert.id.clone())));
                 }
@@ -342,6 +425,12 @@ impl Stage {
             .sweep(event.created_at().timestamp_millis(), self.period);
     }
 
+    /// Whether alerts were raised since the last [`snapshot`](Self::snapshot): they wait for a
+    /// checkpoint that covers their events.
+    pub(crate) fn has_new_alerts(&self) -> bool {
+        !self.uncommitted.is_empty()
+    }
+
     /// The state to save with a checkpoint that covers every event evaluated so far: the
     /// alerts not yet delivered include those of events since the last checkpoint, as many as
     /// each queue has room for (the rest are dropped and counted).
@@ -380,8 +469,8 @@ impl Stage {
 
     /// The checkpoint of the last [`snapshot`](Self::snapshot) is saved: its new alerts go to
     /// their delivery tasks.
-    pub(crate) fn committed(&mut self) {
-        self.saved();
+    pub(crate) async fn committed(&mut self) {
+        self.saved().await;
         for (queue, staged) in self.queues.iter().zip(self.staged.drain(..)) {
             if staged.is_empty() {
                 continue;
@@ -418,10 +507,10 @@ impl Stage {
     }
 
     /// A checkpoint with the queues as [`waiting`](Self::waiting) last read them is saved.
-    pub(crate) fn saved(&mut self) {
+    pub(crate) async fn saved(&mut self) {
         self.saved.clone_from(&self.seen);
         if let Some(receipts) = &self.receipts {
-            receipts.forget_through(&self.seen);
+            receipts.forget_through(&self.seen).await;
         }
     }
 
@@ -491,7 +580,7 @@ async fn deliver(
         }
         if let Some(receipts) = &receipts {
             let number = queue.done.load(Ordering::Acquire) + 1;
-            receipts.record(index, number, &alert.id);
+            receipts.record(index, number, &alert.id).await;
         }
         let mut alerts = queue.alerts.lock().expect("not poisoned");
         alerts.pop_front();
@@ -521,6 +610,39 @@ mod tests {
             .collect()
     }
 
+    /// A stage with two targets that never answer (nothing leaves the queues during a test),
+    /// the alerts `pending` waiting for each, and its receipts at `at`.
+    async fn stage_with_pending(pending: &[Alert], at: ReceiptsAt) -> Stage {
+        let mut alerting = Alerting::new(RuleSet::shipped(), vec![]);
+        alerting.targets = vec![
+            AlertTarget::webhook("http://127.0.0.1:9/a").unwrap(),
+            AlertTarget::webhook("http://127.0.0.1:9/b").unwrap(),
+        ];
+        alerting.retry.first = Duration::from_secs(3600);
+        let state = AlertState {
+            pending: vec![pending.to_vec(), pending.to_vec()],
+            ..AlertState::default()
+        };
+        Stage::start(&alerting, Some(state), Some(at))
+            .await
+            .unwrap()
+    }
+
+    fn ids(queue: &[Alert]) -> Vec<String> {
+        queue.iter().map(|a| a.id.clone()).collect()
+    }
+
+    /// Checks that `stage` left out alert 0 of `pending` for target 0, and alert 1 for target
+    /// 1: those its receipts name.
+    fn assert_receipted_left_out(stage: &mut Stage, pending: &[Alert]) {
+        let waiting = stage.waiting();
+        assert_eq!(ids(&waiting[0]), ids(&pending[1..]));
+        assert_eq!(
+            ids(&waiting[1]),
+            [pending[0].id.clone(), pending[2].id.clone()]
+        );
+    }
+
     /// An alert delivered after the last checkpoint, whose receipt was written, is not queued
     /// again by the next run; a receipt cut by a crash (no newline) counts for nothing; the
     /// receipts are forgotten once a checkpoint without those alerts is saved.
@@ -537,31 +659,60 @@ mod tests {
             ),
         )
         .unwrap();
-        let mut alerting = Alerting::new(RuleSet::shipped(), vec![]);
-        // Two targets that never answer: nothing leaves the queues during the test.
-        alerting.targets = vec![
-            AlertTarget::webhook("http://127.0.0.1:9/a").unwrap(),
-            AlertTarget::webhook("http://127.0.0.1:9/b").unwrap(),
-        ];
-        alerting.retry.first = Duration::from_secs(3600);
-        let state = AlertState {
-            pending: vec![pending.clone(), pending.clone()],
-            ..AlertState::default()
-        };
-        let mut stage = Stage::start(&alerting, Some(state), Some(path.clone())).unwrap();
-        let ids = |queue: &[Alert]| queue.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
-        let waiting = stage.waiting();
+        let mut stage = stage_with_pending(&pending, ReceiptsAt::File(path.clone())).await;
         // Target 0 had alert 0 (alert 2's receipt was cut); target 1 had alert 1.
-        assert_eq!(ids(&waiting[0]), ids(&pending[1..]));
-        assert_eq!(
-            ids(&waiting[1]),
-            [pending[0].id.clone(), pending[2].id.clone()]
-        );
+        assert_receipted_left_out(&mut stage, &pending);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             format!("0 {}\n1 {}\n", pending[0].id, pending[1].id)
         );
-        stage.saved();
+        stage.saved().await;
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+
+    /// Beside a checkpoint in an object store, a receipt is an object of its own
+    /// (`<checkpoint>.alerts-sent/QUEUE-ID`): the next run does not queue again the alerts
+    /// they name, and deletes them once a checkpoint without those alerts is saved; a
+    /// delivery writes one before its alert leaves the queue.
+    #[tokio::test]
+    async fn receipts_in_an_object_store_keep_a_delivered_alert_from_being_sent_again() {
+        let store = crate::destination::memory_store("receipts-test");
+        let checkpoint = crate::StateObject::in_store(
+            store,
+            "state/events.ckpt",
+            "memory://receipts-test/state/events.ckpt",
+        );
+        let folder = checkpoint.sibling_folder(".alerts-sent");
+        let pending = alerts(3);
+        for (queue, alert) in [(0, &pending[0]), (1, &pending[1])] {
+            folder
+                .put(&format!("{queue}-{}", alert.id), Vec::new())
+                .await
+                .unwrap();
+        }
+        let mut stage = stage_with_pending(&pending, ReceiptsAt::Folder(folder.clone())).await;
+        assert_receipted_left_out(&mut stage, &pending);
+        let names = |folder: &StateFolder| {
+            let folder = folder.clone();
+            async move {
+                let mut names = folder.names().await.unwrap();
+                names.sort();
+                names
+            }
+        };
+        let mut planted = vec![
+            format!("0-{}", pending[0].id),
+            format!("1-{}", pending[1].id),
+        ];
+        planted.sort();
+        assert_eq!(names(&folder).await, planted);
+        stage.saved().await;
+        assert_eq!(names(&folder).await, Vec::<String>::new());
+        // A delivery's receipt: written, then forgotten by the next checkpoint saved.
+        let receipts = stage.receipts.clone().unwrap();
+        receipts.record(1, 1, &pending[2].id).await;
+        assert_eq!(names(&folder).await, [format!("1-{}", pending[2].id)]);
+        receipts.forget_through(&[0, 1]).await;
+        assert_eq!(names(&folder).await, Vec::<String>::new());
     }
 }

@@ -9,7 +9,7 @@ use asana_audit_log::{AuditLogEvent, AuditLogStream, Client, EventsRequest, Quer
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
-use crate::alerting::{Alerting, Stage};
+use crate::alerting::{Alerting, ReceiptsAt, Stage};
 use crate::checkpoint::{ArchiveMark, Checkpoint, OutputMark, PendingCommit};
 use crate::destination::{Destination, is_url};
 use crate::error::Error;
@@ -21,8 +21,22 @@ use crate::sink::{Commit, Recovery, SinkOptions};
 use crate::state::{KeptLease, Lease, StateObject};
 
 /// Save a checkpoint at least this often in time while events flow (also when the stream
-/// idles with unsaved events), besides every [`Pipeline::checkpoint_every`] events.
+/// idles with unsaved events), besides every [`Pipeline::checkpoint_every`] events. Also the
+/// least time between two commits of an archive brought forward for waiting alerts.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a checkpoint is saved now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// Its time or its count of events came ([`CHECKPOINT_EVERY`],
+    /// [`Pipeline::checkpoint_every`]); an archive commits only when a file is due.
+    Cadence,
+    /// New alerts wait for it and the stream has no event ready: an archive commits its files
+    /// now, due or not.
+    Alerts,
+    /// The run ends: everything written is made durable.
+    Last,
+}
 
 /// What a pipeline tells while it runs: progress, metrics, notes for the person running it.
 /// Every method has an empty default; implement those you need.
@@ -173,7 +187,9 @@ pub struct Pipeline {
     /// See [`pinned_start_at`](Self::pinned_start_at).
     pub pinned_end_at: Option<DateTime<Utc>>,
     /// Rules evaluated on each event, their alerts delivered with the checkpoint's durability
-    /// (default: none).
+    /// (default: none). New alerts do not wait for the periodic save: once the stream has no
+    /// event ready, the checkpoint covering them is saved (an archive's open files committed
+    /// before they are due, at most once a second), and they go out.
     pub alerting: Option<Alerting>,
 }
 
@@ -419,6 +435,9 @@ struct Out {
     /// The last checkpoint saved by this run (or resumed from), to save again with fewer
     /// alerts pending once some are delivered.
     last: Option<Checkpoint>,
+    /// When an archive's last commit was made (or the run started): waiting alerts bring the
+    /// next commit forward no sooner than [`CHECKPOINT_EVERY`] after it.
+    committed_at: tokio::time::Instant,
 }
 
 /// Where a planned run saves its checkpoint, with what keeps other runs off it.
@@ -469,16 +488,18 @@ impl State {
         matches!(self, State::None)
     }
 
-    /// Where the alerting stage keeps its receipts of deliveries: beside a local checkpoint
-    /// (`<checkpoint>.alerts-sent`); none for a checkpoint in an object store.
-    fn receipts_path(&self) -> Option<PathBuf> {
+    /// Where the alerting stage keeps its receipts of deliveries: beside the checkpoint, a
+    /// local file's (`<checkpoint>.alerts-sent`) or an object's (the folder
+    /// `<checkpoint>.alerts-sent`); none without a checkpoint.
+    fn receipts(&self) -> Option<ReceiptsAt> {
         match self {
+            State::None => None,
             State::File(path) => {
                 let mut name = path.as_os_str().to_owned();
                 name.push(".alerts-sent");
-                Some(PathBuf::from(name))
+                Some(ReceiptsAt::File(PathBuf::from(name)))
             }
-            _ => None,
+            State::Object(held) => Some(ReceiptsAt::Folder(held.0.sibling_folder(".alerts-sent"))),
         }
     }
 
@@ -585,11 +606,14 @@ impl Planned {
             pipeline.recover(sink, cp, &mut state, observer).await?;
         }
         let stage = match &pipeline.alerting {
-            Some(alerting) => Some(Stage::start(
-                alerting,
-                checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
-                state.receipts_path(),
-            )?),
+            Some(alerting) => Some(
+                Stage::start(
+                    alerting,
+                    checkpoint.as_ref().and_then(|cp| cp.alerts.clone()),
+                    state.receipts(),
+                )
+                .await?,
+            ),
             None => {
                 let pending = checkpoint
                     .as_ref()
@@ -609,6 +633,7 @@ impl Planned {
             writer,
             stage,
             last: checkpoint.clone(),
+            committed_at: tokio::time::Instant::now(),
         };
         let resumed = checkpoint.is_some();
         let mut events_total = checkpoint.as_ref().map_or(0, |cp| cp.events_written);
@@ -627,7 +652,7 @@ impl Planned {
         // checkpoint for.
         if !resumed && !out.state.is_none() && matches!(out.writer, Writer::Lines { .. }) {
             pipeline
-                .checkpoint_now(&mut out, &stream, events_total, false, observer)
+                .checkpoint_now(&mut out, &stream, events_total, Why::Cadence, observer)
                 .await?;
         }
         observer.started(stream.query());
@@ -646,6 +671,28 @@ impl Planned {
                 Writer::Lines { unsaved, .. } => *unsaved > 0,
                 Writer::Archive { sink, .. } => sink.commit_deadline().is_some(),
             } || out.stage.as_ref().is_some_and(Stage::delivered_since_save);
+            // New alerts wait for a checkpoint that covers their events: it is saved as soon as
+            // the stream has no event ready (a poll's page is written), not at the timer. An
+            // archive commits for them no sooner than CHECKPOINT_EVERY after its last commit,
+            // so that a backfill rich in alerts does not commit after every page: until then
+            // the timer waits for that instant.
+            let alerts_wait = out.stage.as_ref().is_some_and(Stage::has_new_alerts);
+            let alerts_now = alerts_wait
+                && match &out.writer {
+                    Writer::Lines { .. } => true,
+                    Writer::Archive { .. } => {
+                        let allowed = out.committed_at + CHECKPOINT_EVERY;
+                        if allowed > tokio::time::Instant::now() && allowed < timer.deadline() {
+                            timer.as_mut().reset(allowed);
+                        }
+                        allowed <= tokio::time::Instant::now()
+                    }
+                };
+            let why = if alerts_wait {
+                Why::Alerts
+            } else {
+                Why::Cadence
+            };
             let item = tokio::select! {
                 biased;
                 () = &mut stop => {
@@ -657,8 +704,14 @@ impl Planned {
                 // another run may hold it now.
                 lost = out.state.lost() => return Err(lost),
                 () = &mut timer, if armed => {
-                    pipeline.checkpoint_now(&mut out, &stream, events_total, false, observer).await?;
+                    pipeline.checkpoint_now(&mut out, &stream, events_total, why, observer).await?;
                     pipeline.save_delivered(&mut out, observer).await?;
+                    timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
+                    continue;
+                }
+                // Polled last: taken only when the stream has no event ready.
+                () = std::future::ready(()), if alerts_now => {
+                    pipeline.checkpoint_now(&mut out, &stream, events_total, Why::Alerts, observer).await?;
                     timer.as_mut().reset(tokio::time::Instant::now() + CHECKPOINT_EVERY);
                     continue;
                 }
@@ -720,7 +773,7 @@ impl Planned {
             }
             if due {
                 pipeline
-                    .checkpoint_now(&mut out, &stream, events_total, false, observer)
+                    .checkpoint_now(&mut out, &stream, events_total, Why::Cadence, observer)
                     .await?;
                 timer
                     .as_mut()
@@ -730,7 +783,7 @@ impl Planned {
         // Whatever ended the run, what was written is made durable and covered by a
         // checkpoint.
         pipeline
-            .checkpoint_now(&mut out, &stream, events_total, true, observer)
+            .checkpoint_now(&mut out, &stream, events_total, Why::Last, observer)
             .await?;
         if let Some(stage) = &mut out.stage {
             stage
@@ -820,21 +873,21 @@ impl Pipeline {
         }
         checkpoint.saved_at = Utc::now();
         self.save(&mut out.state, &checkpoint, observer).await?;
-        stage.saved();
+        stage.saved().await;
         *last = checkpoint;
         Ok(())
     }
 
     /// Makes what was written durable and covered by a checkpoint: for lines, syncs the
-    /// output and saves (periodic saves without a checkpoint only flush); for an archive,
-    /// commits the open files (when due, or `last`) with the checkpoint saved around the
-    /// commit.
+    /// output and saves (without a checkpoint, saves before the last only flush); for an
+    /// archive, commits the open files (when due, unless `why` is [`Why::Alerts`] or
+    /// [`Why::Last`]) with the checkpoint saved around the commit.
     async fn checkpoint_now(
         &self,
         out: &mut Out,
         stream: &impl AuditLogStream,
         events_total: u64,
-        last: bool,
+        why: Why,
         observer: &dyn Observer,
     ) -> Result<(), Error> {
         let Out {
@@ -842,17 +895,18 @@ impl Pipeline {
             writer,
             stage,
             last: last_saved,
+            committed_at,
         } = out;
         match writer {
             Writer::Lines { lines, unsaved, .. } => {
                 *unsaved = 0;
-                if state.is_none() && !last {
+                if state.is_none() && why != Why::Last {
                     // Without a checkpoint there is nothing for a sync to protect until the
                     // end: only flush, so that readers of the output see it grow.
                     lines.flush().map_err(|e| write_error(lines, e))?;
                     if let Some(stage) = stage {
                         stage.snapshot();
-                        stage.committed();
+                        stage.committed().await;
                     }
                     return Ok(());
                 }
@@ -870,7 +924,7 @@ impl Pipeline {
                 checkpoint.alerts = stage.as_mut().map(Stage::snapshot);
                 self.save(state, &checkpoint, observer).await?;
                 if let Some(stage) = stage {
-                    stage.committed();
+                    stage.committed().await;
                 }
                 *last_saved = Some(checkpoint);
                 observer.committed();
@@ -881,7 +935,7 @@ impl Pipeline {
                 mark,
                 committed,
             } => {
-                if !last && !sink.commit_due() {
+                if why == Why::Cadence && !sink.commit_due() {
                     return Ok(());
                 }
                 let cursor = stream.cursor();
@@ -930,11 +984,12 @@ impl Pipeline {
                 // new alert.
                 if let Some(checkpoint) = saved {
                     if let Some(stage) = stage {
-                        stage.committed();
+                        stage.committed().await;
                     }
                     *last_saved = Some(checkpoint);
                 }
                 *committed = Some((cursor, events_total));
+                *committed_at = tokio::time::Instant::now();
                 observer.committed();
                 Ok(())
             }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,15 @@ impl StateObject {
         &self.url
     }
 
+    /// The folder beside this object whose name adds `suffix` (`<checkpoint>.alerts-sent`).
+    pub(crate) fn sibling_folder(&self, suffix: &str) -> StateFolder {
+        StateFolder {
+            store: self.store.clone(),
+            prefix: ObjectPath::from(format!("{}{suffix}", self.path)),
+            url: format!("{}{suffix}", self.url),
+        }
+    }
+
     /// Reads the object (`None` when it does not exist) and remembers its version for the
     /// next [`write`](Self::write).
     pub async fn read(&mut self) -> Result<Option<Vec<u8>>, Error> {
@@ -165,6 +175,58 @@ impl StateObject {
             }),
             Err(e) => Err(Error::store("cannot write", &self.url, e)),
         }
+    }
+}
+
+/// Small objects under one prefix beside a [`StateObject`], each written whole once, listed
+/// and deleted by name: records that no two runs write alike, so they need no conditional
+/// write (the receipts of alert deliveries, `<checkpoint>.alerts-sent/QUEUE-ID`).
+#[derive(Debug, Clone)]
+pub(crate) struct StateFolder {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    url: String,
+}
+
+impl StateFolder {
+    /// The folder's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The names of the objects in the folder.
+    pub(crate) async fn names(&self) -> Result<Vec<String>, Error> {
+        let listed: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| Error::store("cannot list", &self.url, e))?;
+        Ok(listed
+            .iter()
+            .filter_map(|meta| meta.location.filename().map(str::to_owned))
+            .collect())
+    }
+
+    /// Writes the object `name` holding `bytes`, durable once this returns.
+    pub(crate) async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        self.store
+            .put(&self.prefix.clone().join(name), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::store("cannot write", self.object_url(name), e))
+    }
+
+    /// Deletes the object `name` (one already absent counts as deleted).
+    pub(crate) async fn delete(&self, name: &str) -> Result<(), Error> {
+        match self.store.delete(&self.prefix.clone().join(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::store("cannot delete", self.object_url(name), e)),
+        }
+    }
+
+    fn object_url(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
     }
 }
 

@@ -318,3 +318,28 @@ pub fn convert(export: &Path, archive: &Path, encoding: &str) {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `n` teams made public, from `first` on: each one alert of the shipped pack.
+pub fn teams_made_public(first: u64, n: u64) -> Vec<Value> {
+    (first..first + n)
+        .map(|i| {
+            json!({
+                "event_type": "team_privacy_settings_changed",
+                "event_category": "admin_settings",
+                "actor": {"actor_type": "user", "gid": "1201", "email": "zoe@northwind.example"},
+                "resource": {"resource_type": "team", "gid": format!("1203{i:04}"), "name": format!("Team {i}")},
+                "context": {"context_type": "web", "client_ip_address": "203.0.113.7"},
+                "details": {"old_value": "private", "new_value": "public"},
+            })
+        })
+        .collect()
+}
+
+/// The ids of the alerts `receiver` took, in the order received.
+pub fn received_ids(receiver: &asana_audit_log_mock::WebhookReceiver) -> Vec<String> {
+    receiver
+        .received()
+        .iter()
+        .map(|alert| alert["id"].as_str().unwrap().to_owned())
+        .collect()
+}

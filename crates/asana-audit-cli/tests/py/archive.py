@@ -7,6 +7,7 @@ Used by tests/archive.rs:
     archive.py dump TARGET          # TARGET: a directory, s3://bucket/prefix (AWS_* in env) or
                                     # az://container/prefix (AZURITE_BLOB_STORAGE_URL in env)
     archive.py download URL DIR     # copies every object under s3://bucket/prefix into DIR
+    archive.py put-empty URL        # writes an empty object at s3://bucket/key
     archive.py query DIR SQL        # runs SQL in DuckDB in DIR, prints the rows as JSON
     archive.py ocsf DIR             # OCSF events of an archive (NDJSON or Parquet), per file
     archive.py spark DIR [DIR...]   # Apache Spark (local mode) reads each partitioned Parquet tree
@@ -244,6 +245,10 @@ def main():
         ocsf(sys.argv[2])
     elif command == "download":
         download(sys.argv[2], sys.argv[3])
+        print("null")
+    elif command == "put-empty":
+        bucket, _, key = sys.argv[2][len("s3://"):].partition("/")
+        s3_client().put_object(Bucket=bucket, Key=key, Body=b"")
         print("null")
     elif command == "spark":
         spark(sys.argv[2:])
