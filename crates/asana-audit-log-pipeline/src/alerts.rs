@@ -299,7 +299,7 @@ pub fn slack_message(alert: &Alert) -> serde_json::Value {
         )),
         _ => {}
     }
-    for (ip, place) in &alert.geoip {
+    for (ip, place) in alert.geoip.iter().take(LISTED) {
         let facts: Vec<String> = [
             place.country.clone(),
             place.city.clone(),
@@ -310,6 +310,12 @@ pub fn slack_message(alert: &Alert) -> serde_json::Value {
         .flatten()
         .collect();
         text.push_str(&format!("{ip}: {}\n", facts.join(", ")));
+    }
+    if alert.geoip.len() > LISTED {
+        text.push_str(&format!(
+            "and {} more addresses\n",
+            alert.geoip.len() - LISTED
+        ));
     }
     text.push_str(&format!("events: {gids}\nalert {}", alert.id));
     json!({ "text": text })

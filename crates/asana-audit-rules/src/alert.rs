@@ -76,10 +76,11 @@ impl Alert {
         )
     }
 
-    /// A GeoIP detector's finding on the login event `event` of `user`.
+    /// A GeoIP detector's finding on the login event `event`, for `group` (the user, and the
+    /// countries the finding is about, so that dedup folds only repeats of the same finding).
     pub(crate) fn geo(
         detector: &GeoDetector,
-        user: &str,
+        group: BTreeMap<String, String>,
         (gid, created_at): (&str, DateTime<Utc>),
         event: &Json,
         finding: GeoFinding,
@@ -90,7 +91,7 @@ impl Alert {
             created_at,
             event,
         );
-        alert.group = BTreeMap::from([("actor.gid".to_string(), user.to_string())]);
+        alert.group = group;
         alert.geo = Some(finding);
         alert
     }

@@ -5,8 +5,9 @@
 //!
 //! Their memory ([`GeoState`]) is plain data that serializes, kept with the checkpoint, and
 //! bounded: a user's countries are forgotten once not seen for the new-country period, a user
-//! not seen for that long is forgotten whole, and past [`Options::max_geo_users`] users the
-//! least recently seen are forgotten first.
+//! not seen for as long as either detector can use a login (that period, or the time a trip
+//! across the world takes at the travel speed, whichever is longer) is forgotten whole, and
+//! past [`Options::max_geo_users`] users the least recently seen are forgotten first.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,8 +78,8 @@ impl GeoIp {
     pub fn open(paths: &[PathBuf]) -> Result<GeoIp, Error> {
         if paths.is_empty() {
             return Err(Error::Unreadable {
-                path: "--geoip".to_string(),
-                message: "no database given".to_string(),
+                path: "(no file)".to_string(),
+                message: "no GeoIP database given".to_string(),
             });
         }
         let databases = paths
@@ -113,7 +114,9 @@ impl GeoIp {
     /// What the databases know of `ip` (an IPv4 or IPv6 address as text); `None` when it is not
     /// an address or no database has a record for it.
     pub fn lookup(&self, ip: &str) -> Option<Place> {
-        let address: IpAddr = ip.trim().parse().ok()?;
+        // An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is looked up as IPv4, which an
+        // IPv4-only database has.
+        let address = ip.trim().parse::<IpAddr>().ok()?.to_canonical();
         let mut place = Place::default();
         for db in self.databases.iter() {
             // An IPv6 address in an IPv4-only database is an error: no record there.
@@ -168,8 +171,11 @@ impl Place {
         fill(&mut self.country_name, country.names.en);
         fill(&mut self.city, record.city.and_then(|c| c.names.en));
         let location = record.location.unwrap_or_default();
+        // Coordinates off the globe (or not numbers) are no place.
         if self.latitude.is_none()
             && let (Some(lat), Some(lon)) = (location.latitude, location.longitude)
+            && (-90.0..=90.0).contains(&lat)
+            && (-180.0..=180.0).contains(&lon)
         {
             self.latitude = Some(lat);
             self.longitude = Some(lon);
@@ -251,8 +257,10 @@ pub enum GeoFinding {
     },
 }
 
-/// A login the impossible-travel detector remembers: the last one of each user.
+/// A login an impossible-travel finding names: the user's previous one, placed by the
+/// databases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Login {
     /// The login event's `gid`.
     pub gid: String,
@@ -301,6 +309,10 @@ pub struct GeoState {
     /// When the state was last swept of what is too old to matter (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     swept_ms: Option<i64>,
+    /// The newest login's `created_at` seen (ms since the epoch): what the sweep measures
+    /// age against, so that a late login moves nothing.
+    #[serde(default)]
+    newest_ms: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -336,7 +348,7 @@ impl GeoState {
         event: &Json,
         gid: &str,
         at: DateTime<Utc>,
-    ) -> Vec<(&'static GeoDetector, GeoFinding)> {
+    ) -> Vec<(&'static GeoDetector, BTreeMap<String, String>, GeoFinding)> {
         let mut found = Vec::new();
         if event.get("event_type").and_then(Json::as_str) != Some(LOGIN) {
             return found;
@@ -353,24 +365,41 @@ impl GeoState {
         let (Some(user), Some(ip)) = (user, ip) else {
             return found;
         };
-        let Some(place) = geo.lookup(ip) else {
+        // Neither detector can use an address without a country or a place (e.g. in an ASN
+        // database alone).
+        let Some(place) = geo
+            .lookup(ip)
+            .filter(|p| p.country.is_some() || p.point().is_some())
+        else {
             return found;
         };
         let at_ms = at.timestamp_millis();
         let window_ms = duration_ms(options.new_country_window);
+        self.newest_ms = self.newest_ms.max(at_ms);
         let entry = self.users.entry(user.to_string()).or_default();
+        // A login older than the user's newest one seen arrives late: it is remembered (its
+        // country), but judged by neither detector, so that what alerts does not depend on
+        // the order logins arrive in, only on their times.
+        let late = at_ms < entry.seen_ms;
         entry.seen_ms = entry.seen_ms.max(at_ms);
+        let group = |extra: Vec<(&str, String)>| {
+            let mut group = BTreeMap::from([("actor.gid".to_string(), user.to_string())]);
+            group.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+            group
+        };
 
         if let Some(country) = &place.country {
+            let newest = entry.seen_ms;
             entry
                 .countries
-                .retain(|_, last| last.saturating_add(window_ms) > at_ms);
+                .retain(|_, last| last.saturating_add(window_ms) > newest);
             // A user with no login within the period (new, or back after it) has nothing to
             // compare with: this login starts what is known of them.
             let known = !entry.countries.is_empty();
-            if window_ms > 0 && known && !entry.countries.contains_key(country) {
+            if window_ms > 0 && known && !late && !entry.countries.contains_key(country) {
                 found.push((
                     &NEW_COUNTRY,
+                    group(vec![("geoip.country", country.clone())]),
                     GeoFinding::NewCountry {
                         country: country.clone(),
                         seen: entry.countries.keys().cloned().collect(),
@@ -385,48 +414,71 @@ impl GeoState {
 
         if let Some(login) = Login::placed(gid, at, ip, &place) {
             match &entry.last {
-                // A login older than the newest one seen (arriving late) is neither compared
-                // nor remembered: travel is judged between consecutive logins.
+                // Travel is judged between consecutive logins: a late one is neither compared
+                // nor remembered.
                 Some((last_ms, ..)) if *last_ms > at_ms => {}
                 Some((last_ms, last_gid, last_ip)) => {
                     let last = from_ms(*last_ms).and_then(|last_at| {
                         Login::placed(last_gid, last_at, last_ip, &geo.lookup(last_ip)?)
                     });
-                    if let Some(finding) =
-                        last.and_then(|last| travel(&last, &login, options.travel_speed_kmh))
-                    {
-                        found.push((&IMPOSSIBLE_TRAVEL, finding));
+                    if let Some((from, finding)) = last.and_then(|last| {
+                        travel(&last, &login, options.travel_speed_kmh).map(|f| (last, f))
+                    }) {
+                        let country = |c: &Option<String>| c.clone().unwrap_or("-".to_string());
+                        found.push((
+                            &IMPOSSIBLE_TRAVEL,
+                            group(vec![
+                                ("geoip.from_country", country(&from.country)),
+                                ("geoip.country", country(&login.country)),
+                            ]),
+                            finding,
+                        ));
                     }
                     entry.last = Some((at_ms, login.gid, login.ip));
                 }
                 None => entry.last = Some((at_ms, login.gid, login.ip)),
             }
         }
-        self.sweep(at_ms, window_ms, options.max_geo_users);
+        self.sweep(window_ms, options);
         found
     }
 
-    /// Forgets users not seen within the new-country period (checked once an hour of event
-    /// time), and past `max_users` the least recently seen.
-    fn sweep(&mut self, now_ms: i64, window_ms: i64, max_users: usize) {
+    /// Forgets users neither detector can use a login of any more (checked once an hour of
+    /// event time, measured from the newest login seen), and past `max_geo_users` the least
+    /// recently seen.
+    fn sweep(&mut self, window_ms: i64, options: &Options) {
         const HOUR_MS: i64 = 3_600_000;
+        let now_ms = self.newest_ms;
         if self
             .swept_ms
             .is_none_or(|swept| now_ms.saturating_sub(swept) >= HOUR_MS)
         {
-            // Travel between logins further apart than the period is never impossible at any
-            // speed a detector would use, so the last login goes with the countries.
-            let horizon = now_ms.saturating_sub(window_ms.max(HOUR_MS * 48));
+            // No two places are farther apart than half the Earth's circumference: logins
+            // further apart in time than that takes at the travel speed are never impossible
+            // travel.
+            let travel_ms = match options.travel_speed_kmh {
+                0 => 0,
+                kmh => (HALF_CIRCUMFERENCE_KM / f64::from(kmh) * 3_600_000.0).ceil() as i64,
+            };
+            let horizon = now_ms.saturating_sub(window_ms.max(travel_ms));
             self.users.retain(|_, user| user.seen_ms > horizon);
             self.swept_ms = Some(now_ms);
         }
+        let max_users = options.max_geo_users;
         if self.users.len() > max_users {
-            // Forget a tenth more than needed at once, so that the scan is not made per login.
-            let excess = self.users.len() - max_users + max_users / 10;
-            let mut seen: Vec<i64> = self.users.values().map(|u| u.seen_ms).collect();
-            seen.sort_unstable();
-            let cut = seen[excess.min(seen.len()) - 1];
-            self.users.retain(|_, user| user.seen_ms > cut);
+            // Forget a tenth more than needed at once, so that the scan is not made per login;
+            // the least recently seen first, ties by gid, so the outcome does not depend on
+            // when this runs.
+            let excess = (self.users.len() - max_users + max_users / 10).min(self.users.len());
+            let mut by_age: Vec<(i64, String)> = self
+                .users
+                .iter()
+                .map(|(gid, user)| (user.seen_ms, gid.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, gid) in by_age.into_iter().take(excess) {
+                self.users.remove(&gid);
+            }
         }
     }
 }
@@ -461,9 +513,14 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// The mean radius of the Earth, km.
+const EARTH_RADIUS_KM: f64 = 6371.0;
+
+/// The farthest two places on Earth are apart, km.
+const HALF_CIRCUMFERENCE_KM: f64 = EARTH_RADIUS_KM * std::f64::consts::PI;
+
 /// The great-circle distance between two points (latitude, longitude in degrees), km.
 fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    const EARTH_RADIUS_KM: f64 = 6371.0;
     let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
     let dlat = lat2 - lat1;
     let dlon = (b.1 - a.1).to_radians();

@@ -414,14 +414,13 @@ impl Detector {
             self.state.sweep(&self.rules.correlations, lateness);
         }
         if let Some(geoip) = &self.rules.geoip {
-            for (detector, finding) in self
+            let found = self
                 .geo
-                .login(geoip, &self.options, event, &gid, created_at)
-            {
-                let user = event["actor"]["gid"].as_str().unwrap_or_default();
+                .login(geoip, &self.options, event, &gid, created_at);
+            for (detector, group, finding) in found {
                 alerts.push(Alert::geo(
                     detector,
-                    user,
+                    group,
                     (&gid, created_at),
                     event,
                     finding,

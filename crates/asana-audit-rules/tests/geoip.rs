@@ -89,6 +89,19 @@ fn a_lookup_takes_each_fact_from_the_first_database_that_has_it() {
         (paris.city.as_deref(), paris.asn),
         (Some("Paris"), Some(64498))
     );
+    // An IPv4 address written as IPv6 is looked up as IPv4, in both databases.
+    let mapped = geo.lookup("::ffff:192.0.2.5").unwrap();
+    assert_eq!(
+        (mapped.country.as_deref(), mapped.asn),
+        (Some("US"), Some(64496))
+    );
+    // Coordinates off the globe are no place; the country stays.
+    let off = geo.lookup("198.18.0.9").unwrap();
+    assert_eq!(off.country.as_deref(), Some("GB"));
+    assert_eq!(
+        (off.latitude, off.longitude, off.accuracy_km),
+        (None, None, None)
+    );
     // No record, and not an address.
     assert_eq!(geo.lookup("10.1.2.3"), None);
     assert_eq!(geo.lookup("not an address"), None);
@@ -185,7 +198,10 @@ fn a_login_from_a_country_not_seen_for_the_user_within_the_period_alerts() {
     let json = serde_json::to_value(&alerts[0]).unwrap();
     assert_eq!(json["rule"], "8b0f6a52-3c4e-4d1b-9f7e-2a6c5d9e1b30");
     assert_eq!(json["level"], "medium");
-    assert_eq!(json["group"], json!({"actor.gid": "u1"}));
+    assert_eq!(
+        json["group"],
+        json!({"actor.gid": "u1", "geoip.country": "DE"})
+    );
     assert_eq!(
         json["geo"],
         json!({"kind": "new_country", "country": "DE", "seen": ["US"], "days": 30})
@@ -342,6 +358,7 @@ fn lookups_agree_with_maxminds_reader() {
         "2001:db8:2::1",
         "10.0.0.1",
         "2001:db8:3::1",
+        "198.18.0.9",
     ];
     for (name, fixture) in ["geo-city.mmdb", "geo-asn.mmdb"].iter().zip(databases()) {
         let fresh = dir.path().join(name);
@@ -386,13 +403,110 @@ fn lookups_agree_with_maxminds_reader() {
                     "{ip} in {}",
                     path.display()
                 );
+                // Coordinates off the globe are dropped (198.18.0.0/24's).
+                let on_globe = record["location"]["longitude"]
+                    .as_f64()
+                    .is_some_and(|lon| lon.abs() <= 180.0);
                 assert_eq!(
                     place.as_ref().and_then(|p| p.latitude),
-                    record["location"]["latitude"].as_f64(),
+                    record["location"]["latitude"].as_f64().filter(|_| on_globe),
                     "{ip} in {}",
                     path.display()
                 );
             }
         }
     }
+}
+
+/// A login that arrives after a newer one of the same user is remembered but judged by neither
+/// detector, so what alerts depends on the logins' times, not on the order they arrive in.
+#[test]
+fn a_late_login_is_remembered_but_raises_nothing() {
+    let mut detector = geo_detector(Options::default());
+    let events = [
+        login(1, "u1", "192.0.2.5", at(0.0)),
+        login(2, "u1", "198.51.100.5", at(48.0)),
+        // Tokyo, a day before the Berlin login, arriving after it: no alert of either kind.
+        login(3, "u1", "2001:db8:1::1", at(24.0)),
+        // Tokyo again later: seen within the period (the late login counts), and 370 km/h
+        // from Berlin.
+        login(4, "u1", "2001:db8:1::2", at(72.0)),
+        // A country with no place (coordinates off the globe): new for u1, and no travel.
+        login(5, "u1", "198.18.0.9", at(72.1)),
+    ];
+    assert_eq!(
+        geo_alerts(&mut detector, &events),
+        [
+            ("2".to_string(), NEW.to_string()),
+            ("5".to_string(), NEW.to_string())
+        ]
+    );
+}
+
+/// Below 417 km/h a trip across the world takes longer than two days: a user's last login is
+/// kept as long as the travel detector can use it, whatever the new-country period.
+#[test]
+fn a_slow_travel_speed_keeps_logins_as_long_as_it_needs_them() {
+    let mut detector = geo_detector(Options {
+        new_country_window: Duration::from_secs(86_400),
+        travel_speed_kmh: 100,
+        ..Options::default()
+    });
+    let events = [
+        login(1, "u1", "198.51.100.5", at(0.0)),
+        // Other users' logins move event time on, and sweeps run.
+        login(2, "u2", "192.0.2.5", at(30.0)),
+        login(3, "u3", "192.0.2.6", at(60.0)),
+        // Tokyo 72 hours after Berlin: 8,900 km at 124 km/h, over 100.
+        login(4, "u1", "2001:db8:1::1", at(72.0)),
+    ];
+    assert_eq!(
+        geo_alerts(&mut detector, &events),
+        [("4".to_string(), TRAVEL.to_string())]
+    );
+}
+
+/// Users tied at the bound are forgotten by gid, so which stay does not depend on when the
+/// bound is applied; a database without countries or places (ASN only) enriches alerts and
+/// runs neither detector.
+#[test]
+fn ties_at_the_bound_and_a_database_without_places() {
+    let mut bounded = geo_detector(Options {
+        max_geo_users: 10,
+        ..Options::default()
+    });
+    for user in 0..100 {
+        let event = login(user, &format!("user{user:03}"), "192.0.2.5", at(0.0));
+        bounded.evaluate(&event).unwrap();
+    }
+    let kept = serde_json::to_value(bounded.geo_state()).unwrap();
+    let users: Vec<&String> = kept["users"].as_object().unwrap().keys().collect();
+    assert!(users.len() <= 10, "{users:?}");
+    assert_eq!(users.last().unwrap().as_str(), "user099");
+
+    let asn_only = GeoIp::open(&databases()[1..]).unwrap();
+    let mut detector = Detector::new(RuleSet::shipped().with_geoip(asn_only));
+    let events = [
+        login(1, "u1", "192.0.2.5", at(0.0)),
+        login(2, "u1", "198.51.100.5", at(0.1)),
+    ];
+    assert_eq!(geo_alerts(&mut detector, &events), []);
+    assert!(detector.geo_state().is_empty());
+}
+
+/// An alert saved before GeoIP existed (no `geoip`, no `geo`) reads back.
+#[test]
+fn an_alert_without_geoip_fields_reads_back() {
+    let mut detector = Detector::new(RuleSet::shipped());
+    let event = json!({
+        "gid": "9", "created_at": "2026-03-01T10:00:00.000Z",
+        "event_type": "team_privacy_settings_changed",
+        "actor": {"actor_type": "user", "gid": "1201"},
+        "details": {"old_value": "private", "new_value": "public"},
+    });
+    let alert = detector.evaluate(&event).unwrap().remove(0);
+    let json = serde_json::to_value(&alert).unwrap();
+    assert!(json.get("geoip").is_none() && json.get("geo").is_none());
+    let back: asana_audit_rules::Alert = serde_json::from_value(json).unwrap();
+    assert_eq!(back, alert);
 }

@@ -8,7 +8,8 @@ implementation of the format independent of the `maxminddb` crate that reads the
 - `geo-asn.mmdb`: an IPv4 database shaped like GeoLite2-ASN.
 
 The networks are the mock server's (each first octet it draws IPv4 addresses from, as a /8), the
-documentation ranges of RFC 5737 and RFC 3849, and nothing else, so an address outside them has
+documentation ranges of RFC 5737 and RFC 3849, 198.18.0.0/24 (RFC 2544's range) with
+coordinates off the globe, and nothing else, so an address outside them has
 no record. The places are real cities with their coordinates; the ASNs are the private-use
 range of RFC 6996.
 """
@@ -91,6 +92,11 @@ def main(out):
         city.insert_network(IPSet([network]), city_record(place))
         if ":" not in network:
             asn.insert_network(IPSet([network]), asn_record(number, f"Example Net {number}"))
+    # A record whose coordinates are off the globe: a country, and no place.
+    off_globe = city_record(3)
+    off_globe["location"]["latitude"] = MmdbF64(123.0)
+    off_globe["location"]["longitude"] = MmdbF64(200.0)
+    city.insert_network(IPSet(["198.18.0.0/24"]), off_globe)
     city.to_db_file(str(out / "geo-city.mmdb"))
     asn.to_db_file(str(out / "geo-asn.mmdb"))
 
