@@ -510,3 +510,34 @@ fn an_alert_without_geoip_fields_reads_back() {
     let back: asana_audit_rules::Alert = serde_json::from_value(json).unwrap();
     assert_eq!(back, alert);
 }
+
+/// Under a dedup period, a user's second new country within it is an alert of its own (its
+/// group names the country), as is another user's.
+#[test]
+fn dedup_folds_only_repeats_of_one_finding() {
+    let mut detector = geo_detector(Options {
+        travel_speed_kmh: 0,
+        ..Options::default()
+    });
+    let mut dedup = asana_audit_rules::Dedup::default();
+    let hour = Duration::from_secs(3600);
+    let events = [
+        login(1, "u1", "192.0.2.5", at(0.0)),
+        login(2, "u1", "198.51.100.5", at(1.0)),
+        login(3, "u1", "2001:db8:1::1", at(1.2)),
+        login(4, "u2", "192.0.2.5", at(1.3)),
+        login(5, "u2", "198.51.100.5", at(1.4)),
+    ];
+    let mut let_through = Vec::new();
+    for event in &events {
+        for mut alert in detector.evaluate(event).unwrap() {
+            if alert.geo.is_some() && dedup.admit(&mut alert, hour) {
+                let_through.push((alert.gids[0].clone(), alert.group.clone()));
+            }
+        }
+    }
+    let gids: Vec<&str> = let_through.iter().map(|(gid, _)| gid.as_str()).collect();
+    // u1's Germany and Japan, and u2's Germany (another user: another group).
+    assert_eq!(gids, ["2", "3", "5"]);
+    assert_eq!(let_through[1].1["geoip.country"], "JP");
+}
