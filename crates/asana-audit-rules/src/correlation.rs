@@ -63,9 +63,18 @@ struct Hit {
     gid: String,
     /// `value_count`: the field's value; `temporal`: the referenced rule's position.
     tag: String,
-    /// The event as received (compact JSON), for the alert that counts it.
+    /// The event's JSON (compact: as received, or as `serde_json` writes it), read back into a
+    /// value for the alert that counts it.
     #[serde(default)]
     event: String,
+}
+
+/// An event to place in the windows: its value, its JSON text (compact), gid and time.
+pub(crate) struct Placed<'a> {
+    pub(crate) value: &'a Json,
+    pub(crate) text: &'a str,
+    pub(crate) gid: &'a str,
+    pub(crate) at_ms: i64,
 }
 
 /// A correlation that met its condition.
@@ -111,17 +120,21 @@ impl CorrelationState {
         }
     }
 
-    /// Adds an event matched by member `member` of `corr` and returns the alert it completes,
+    /// Adds `event`, matched by member `member` of `corr`, and returns the alert it completes,
     /// if any.
     pub(crate) fn add(
         &mut self,
         corr: &Correlation,
         member: usize,
-        event: &Json,
-        gid: &str,
-        at_ms: i64,
+        event: &Placed<'_>,
         max_events_per_group: usize,
     ) -> Option<Fired> {
+        let Placed {
+            value: event,
+            text,
+            gid,
+            at_ms,
+        } = *event;
         let mut group_values = Vec::with_capacity(corr.group_by.len());
         for (name, path) in &corr.group_by {
             // Events without a group-by field are not counted, as a SIEM's `by` clause drops them.
@@ -147,7 +160,7 @@ impl CorrelationState {
             at_ms,
             gid: gid.to_string(),
             tag,
-            event: event.to_string(),
+            event: text.to_string(),
         };
         let pos = group
             .hits

@@ -42,6 +42,7 @@ mod pack;
 mod rule;
 mod yaml;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,7 +56,7 @@ pub use error::{Error, Location};
 pub use geoip::{GeoFinding, GeoIp, GeoState, Login, Place};
 pub use rule::{CorrelationType, Level, Rule};
 
-use correlation::Correlation;
+use correlation::{Correlation, Placed};
 use rule::Body;
 
 /// A checked set of Sigma rules: detection rules and the correlation rules over them.
@@ -348,12 +349,22 @@ impl Detector {
             gid: event.gid().to_string(),
             value: format!("(event not readable as JSON: {e})"),
         })?;
-        self.evaluate(&json)
+        self.evaluate_with_text(&json, Some(event.json()))
     }
 
     /// Evaluates one event (its JSON as Asana sends it) and returns the alerts it raises: a
     /// match of each detection rule that generates alerts, then each correlation it completes.
     pub fn evaluate(&mut self, event: &Json) -> Result<Vec<Alert>, Error> {
+        self.evaluate_with_text(event, None)
+    }
+
+    /// [`evaluate`](Self::evaluate), given the event's JSON text when there is one: a
+    /// correlation window keeps that text instead of writing the event out again.
+    fn evaluate_with_text(
+        &mut self,
+        event: &Json,
+        text: Option<&str>,
+    ) -> Result<Vec<Alert>, Error> {
         let gid = match event.get("gid") {
             Some(Json::String(s)) => s.clone(),
             Some(other) => other.to_string(),
@@ -383,19 +394,21 @@ impl Detector {
             .any(|c| c.members.iter().any(|&m| matched[m]));
         let lateness = i64::try_from(self.options.max_lateness.as_millis()).unwrap_or(i64::MAX);
         if involved && self.state.admit(at_ms, lateness) {
+            let text = text.map_or_else(|| Cow::Owned(event.to_string()), Cow::Borrowed);
+            let placed = Placed {
+                value: event,
+                text: &text,
+                gid: &gid,
+                at_ms,
+            };
             for corr in &self.rules.correlations {
                 for (position, &member) in corr.members.iter().enumerate() {
                     if !matched[member] {
                         continue;
                     }
-                    let fired = self.state.add(
-                        corr,
-                        position,
-                        event,
-                        &gid,
-                        at_ms,
-                        self.options.max_events_per_group,
-                    );
+                    let fired =
+                        self.state
+                            .add(corr, position, &placed, self.options.max_events_per_group);
                     if let Some(fired) = fired {
                         alerts.push(Alert::correlated(
                             &self.rules.rules[corr.rule],

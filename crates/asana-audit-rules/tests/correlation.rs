@@ -356,6 +356,31 @@ fn events_of_the_library_are_evaluated_through_their_json() {
 }
 
 #[test]
+fn a_correlation_over_events_of_the_library_raises_the_alert_their_values_raise() {
+    let events = spray(0, &(0..20).map(|i| f64::from(i) * 2.0).collect::<Vec<_>>());
+    let expected = run(&mut Detector::new(RuleSet::shipped()), &events);
+    assert_eq!(titles(&expected), [BY_IP]);
+    let mut detector = Detector::new(RuleSet::shipped());
+    let alerts: Vec<Alert> = events
+        .iter()
+        .flat_map(|value| {
+            // Members in another order than a value's, and spaces: the text as a server may send it.
+            let members: Vec<String> = value
+                .as_object()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|(key, value)| format!("{key:?} : {value}"))
+                .collect();
+            let text = format!("{{ {} }}", members.join(" , "));
+            let event = asana_audit_log::AuditLogEvent::from_json(&text).unwrap();
+            detector.evaluate_event(&event).unwrap()
+        })
+        .collect();
+    assert_eq!(alerts, expected);
+}
+
+#[test]
 fn an_alert_has_the_same_id_whenever_the_same_events_raise_it_and_serializes_whole() {
     let minutes: Vec<f64> = (0..45).map(f64::from).collect();
     let mut events = spray(0, &minutes);
