@@ -2,9 +2,8 @@
 //! folded ([`Dedup`]), each alert held until the checkpoint that covers its events is saved,
 //! then delivered by a task of its own per target from a bounded queue. What is not delivered
 //! yet, the correlation windows, the GeoIP detectors' memory and the dedup state are saved
-//! with the checkpoint
-//! ([`AlertState`]), so a run killed at any instant and started again delivers every alert, and
-//! regenerates none that it had already committed.
+//! with the checkpoint ([`AlertState`]), so a run killed at any instant and started again
+//! delivers every alert, and regenerates none that it had already committed.
 //!
 //! The checkpoint that releases new alerts is not left to the periodic save: as soon as the
 //! stream has no event ready (a poll's page is written) while new alerts wait, the run saves
