@@ -151,7 +151,14 @@ fn convert(file: &str, node: &MarkedYaml<'_>) -> Result<Node, Error> {
                         message: format!("a mapping key must be a scalar, not {}", key.kind()),
                     });
                 };
-                out.push((text, convert(file, value)?));
+                let mut value = convert(file, value)?;
+                // A list or mapping under a key starts on the key's line, not its first
+                // item's: errors about the whole (a field's modifiers, an empty list) name the
+                // line the reader sees the field on; its items keep their own lines.
+                if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
+                    value.line = value.line.min(key.line);
+                }
+                out.push((text, value));
             }
             Value::Map(out)
         }
@@ -179,8 +186,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(docs.len(), 2);
+        // A mapping under a key is on the key's line.
         let detection = docs[0].get("detection").unwrap();
-        assert_eq!(detection.line, 3);
+        assert_eq!(detection.line, 2);
         let a = detection.get("sel").unwrap().get("a").unwrap();
         assert_eq!(a.line, 4);
         assert!(matches!(a.value, Value::Int(1)));

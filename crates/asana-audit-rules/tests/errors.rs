@@ -41,6 +41,20 @@ fn an_unknown_modifier_is_named_with_its_rule_and_line() {
     );
 }
 
+/// A field whose values are a list is named on the field's line, not its first value's.
+#[test]
+fn a_field_with_a_list_of_values_is_named_on_its_own_line() {
+    let text = rule(
+        "Typo",
+        "    sel:\n        event_type: x\n        context.user_agent|contians:\n            - curl\n            - wget\n    condition: sel\n",
+    );
+    let err = load_error(&text);
+    assert!(
+        err.starts_with("rules/x.yml:8: rule 'Typo': unknown modifier 'contians'"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unsupported_features_are_refused_with_the_feature_and_line() {
     for (detection, line, feature) in [
@@ -54,9 +68,10 @@ fn unsupported_features_are_refused_with_the_feature_and_line() {
             7,
             "the 'windash' modifier",
         ),
+        // The line of the search identifier whose list is the keyword search.
         (
             "    sel:\n        - admin\n        - root\n    condition: sel\n",
-            7,
+            6,
             "a keyword search",
         ),
         (
@@ -64,9 +79,10 @@ fn unsupported_features_are_refused_with_the_feature_and_line() {
             8,
             "an aggregation in the condition",
         ),
+        // The line of `condition:`.
         (
             "    sel:\n        a: x\n    condition:\n        - sel\n        - sel\n",
-            9,
+            8,
             "a list of conditions",
         ),
         (
@@ -85,7 +101,7 @@ fn unsupported_features_are_refused_with_the_feature_and_line() {
     let windows = "title: Windows\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4625\n    condition: sel\n";
     assert_eq!(
         load_error(windows),
-        "rules/x.yml:3: rule 'Windows': a logsource other than {product: asana, service: \
+        "rules/x.yml:2: rule 'Windows': a logsource other than {product: asana, service: \
          audit_log} is not supported by this evaluator"
     );
 }
@@ -128,9 +144,10 @@ fn correlation_problems_name_the_line() {
             13,
             "timespan must be",
         ),
+        // No field anywhere: the line of `correlation:`.
         (
             "    type: value_count\n    rules: [failed]\n    timespan: 1h\n    condition: {gte: 5}\n",
-            11,
+            10,
             "needs condition.field",
         ),
     ] {
