@@ -42,13 +42,16 @@ impl AlertTarget {
 }
 
 impl std::fmt::Display for AlertTarget {
-    /// The target for logs and metrics: a webhook by its scheme and host only (its path may
-    /// hold a secret, as Slack's do).
+    /// The target for logs and metrics: a webhook by its scheme, host and port only (its path
+    /// may hold a secret, as Slack's do; the port tells two receivers on one host apart).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let host = |url: &str| {
             url::Url::parse(url).map_or_else(
                 |_| "?".to_owned(),
-                |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")),
+                |u| {
+                    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                    format!("{}://{}{port}", u.scheme(), u.host_str().unwrap_or("?"))
+                },
             )
         };
         match self {
