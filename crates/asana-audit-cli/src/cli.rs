@@ -500,6 +500,11 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub findings_json: Option<PathBuf>,
 
+    /// GeoIP: with --geoip, the findings include logins from a country new for the user and
+    /// impossible travel.
+    #[command(flatten)]
+    pub geo: GeoArgs,
+
     /// Also write everything the page shows (counts, series by day, rankings, changes,
     /// findings) as JSON, to check its numbers another way.
     #[arg(long, value_name = "FILE")]
@@ -547,6 +552,15 @@ pub struct RuleArgs {
     #[arg(long, requires = "rules")]
     pub no_shipped_rules: bool,
 
+    /// GeoIP: --geoip and its detectors' settings.
+    #[command(flatten)]
+    pub geo: GeoArgs,
+}
+
+/// GeoIP: databases for the alerts' addresses, and the settings of the two detectors they
+/// enable.
+#[derive(Debug, Args, Clone)]
+pub struct GeoArgs {
     /// A MaxMind-format GeoIP database (GeoIP2 or GeoLite2 City, Country or ASN; give a City
     /// and an ASN database for both): alerts carry the country, place and network of their
     /// events' addresses, and two detectors run on logins, a country new for the user and
@@ -556,14 +570,27 @@ pub struct RuleArgs {
 
     /// With --geoip: a user's login from a country they have not logged in from within this
     /// many days alerts (0 turns it off).
-    #[arg(long, value_name = "DAYS", default_value_t = 30, requires = "geoip")]
+    #[arg(long, value_name = "DAYS", default_value_t = GeoArgs::default().geoip_new_country_days, requires = "geoip")]
     pub geoip_new_country_days: u32,
 
     /// With --geoip: consecutive logins of a user farther apart (less the places' accuracy
     /// radii) than this speed covers in the time between alert as impossible travel (0 turns
     /// it off).
-    #[arg(long, value_name = "KM/H", default_value_t = 1000, requires = "geoip")]
+    #[arg(long, value_name = "KM/H", default_value_t = GeoArgs::default().geoip_travel_kmh, requires = "geoip")]
     pub geoip_travel_kmh: u32,
+}
+
+impl Default for GeoArgs {
+    /// No database, and the detectors' defaults ([`asana_audit_rules::Options`]).
+    fn default() -> Self {
+        let options = asana_audit_rules::Options::default();
+        GeoArgs {
+            geoip: Vec::new(),
+            geoip_new_country_days: u32::try_from(options.new_country_window.as_secs() / 86_400)
+                .unwrap_or(u32::MAX),
+            geoip_travel_kmh: options.travel_speed_kmh,
+        }
+    }
 }
 
 /// Live alerting of `follow`: the rules' alerts delivered to webhooks, Slack or a file.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use asana_audit_log_pipeline::{AlertTarget, Alerting, write_atomically};
 use asana_audit_rules::{Dedup, Detector, GeoIp, Options, RuleSet};
 
-use crate::cli::{AlertArgs, DetectArgs, RuleArgs};
+use crate::cli::{AlertArgs, DetectArgs, GeoArgs, RuleArgs};
 use crate::error::CliError;
 use crate::input;
 
@@ -32,7 +32,7 @@ pub struct Summary {
 pub fn rules(args: &RuleArgs) -> Result<RuleSet, CliError> {
     let rules = RuleSet::load(!args.no_shipped_rules, &args.rules)
         .map_err(|e| CliError::input(format!("rules: {e}")))?;
-    if args.geoip.is_empty() {
+    if args.geo.geoip.is_empty() {
         static SAID: Once = Once::new();
         SAID.call_once(|| {
             tracing::warn!(
@@ -42,12 +42,12 @@ pub fn rules(args: &RuleArgs) -> Result<RuleSet, CliError> {
         });
         return Ok(rules);
     }
-    Ok(rules.with_geoip(geoip(&args.geoip)?))
+    Ok(rules.with_geoip(geoip(&args.geo.geoip)?))
 }
 
 /// The GeoIP databases at `paths`, read once per process however many sources name them (a
 /// City database is tens of MB).
-fn geoip(paths: &[PathBuf]) -> Result<GeoIp, CliError> {
+pub fn geoip(paths: &[PathBuf]) -> Result<GeoIp, CliError> {
     static OPENED: Mutex<Vec<(Vec<PathBuf>, GeoIp)>> = Mutex::new(Vec::new());
     let mut opened = OPENED.lock().expect("not poisoned");
     if let Some((_, geoip)) = opened.iter().find(|(p, _)| p == paths) {
@@ -59,7 +59,7 @@ fn geoip(paths: &[PathBuf]) -> Result<GeoIp, CliError> {
 }
 
 /// The detector options `--geoip-new-country-days` and `--geoip-travel-kmh` set.
-fn options(args: &RuleArgs) -> Options {
+pub fn options(args: &GeoArgs) -> Options {
     Options {
         new_country_window: Duration::from_secs(u64::from(args.geoip_new_country_days) * 86_400),
         travel_speed_kmh: args.geoip_travel_kmh,
@@ -94,7 +94,7 @@ pub fn alerting(args: &AlertArgs) -> Result<Option<Alerting>, CliError> {
     if targets.is_empty() {
         for (flag, given) in [
             ("--rules", !args.rules.rules.is_empty()),
-            ("--geoip", !args.rules.geoip.is_empty()),
+            ("--geoip", !args.rules.geo.geoip.is_empty()),
         ] {
             if given {
                 return Err(CliError::input(format!(
@@ -107,7 +107,7 @@ pub fn alerting(args: &AlertArgs) -> Result<Option<Alerting>, CliError> {
     }
     let mut alerting = Alerting::new(rules(&args.rules)?, targets);
     alerting.dedup = args.alert_dedup;
-    alerting.options = options(&args.rules);
+    alerting.options = options(&args.rules.geo);
     Ok(Some(alerting))
 }
 
@@ -117,7 +117,7 @@ pub fn run(args: &DetectArgs) -> Result<Summary, CliError> {
     let mut detector = Detector::with_state(
         rules(&args.rules)?,
         Default::default(),
-        options(&args.rules),
+        options(&args.rules.geo),
     );
     // Repeats are folded as a live run folds them, so both give the same alerts.
     let mut dedup = Dedup::default();

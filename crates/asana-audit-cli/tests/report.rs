@@ -899,3 +899,99 @@ async fn the_page_renders_in_chromium_offline_without_errors() {
         shot.display()
     );
 }
+
+/// With `--geoip`, the GeoIP detectors are listed beside the rules, each finding named by the
+/// user and countries; without it they are not listed at all.
+#[test]
+fn geoip_findings_are_listed_only_with_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let logins = [
+        ("1", "192.0.2.5", 0),      // New York: what is known of u1
+        ("2", "198.51.100.5", 60),  // Berlin an hour later: new country, impossible travel
+        ("3", "198.51.100.6", 600), // Berlin again: nothing
+    ];
+    let lines: Vec<String> = logins
+        .iter()
+        .map(|(gid, ip, minutes)| {
+            json!({
+                "gid": gid,
+                "created_at": (start + Duration::minutes(*minutes)).to_rfc3339(),
+                "event_type": "user_login_succeeded",
+                "event_category": "logins",
+                "actor": {"actor_type": "user", "gid": "7001", "email": "u1@northwind.example"},
+                "resource": {"resource_type": "user", "gid": "7001"},
+                "context": {"context_type": "web", "client_ip_address": ip},
+                "details": {},
+            })
+            .to_string()
+        })
+        .collect();
+    let input = dir.path().join("logins.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    // Per GeoIP rule listed: its title, and per finding its subject and events' gids.
+    type Listed = Vec<(String, Vec<(Option<String>, Vec<String>)>)>;
+    let findings = |geoip: bool| -> Listed {
+        let json = dir.path().join("findings.json");
+        let mut args = vec![
+            "--output".to_owned(),
+            dir.path().join("r.html").display().to_string(),
+            "--findings-json".to_owned(),
+            json.display().to_string(),
+        ];
+        if geoip {
+            for db in ["geo-city.mmdb", "geo-asn.mmdb"] {
+                args.extend(["--geoip".to_owned(), format!("{data}/{db}")]);
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = report(&[&input], &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let found: Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        found["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|rule| {
+                rule["title"].as_str().unwrap().contains("Countr")
+                    || rule["title"].as_str().unwrap().contains("Travel")
+            })
+            .map(|rule| {
+                let found = rule["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        let gids = f["events"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e["gid"].as_str().unwrap().to_owned())
+                            .collect();
+                        (f["subject"].as_str().map(str::to_owned), gids)
+                    })
+                    .collect();
+                (rule["title"].as_str().unwrap().to_owned(), found)
+            })
+            .collect()
+    };
+    assert_eq!(findings(false), []);
+    let subject = |countries: &str| Some(format!("actor.gid 7001, {countries}"));
+    assert_eq!(
+        findings(true),
+        [
+            (
+                "Asana Impossible Travel Between Logins".to_owned(),
+                vec![(
+                    subject("geoip.country DE, geoip.from_country US"),
+                    vec!["2".to_owned()]
+                )]
+            ),
+            (
+                "Asana Login From a Country New for the User".to_owned(),
+                vec![(subject("geoip.country DE"), vec!["2".to_owned()])]
+            ),
+        ]
+    );
+}

@@ -27,13 +27,38 @@ use crate::rule::Level;
 /// The event type of a successful login: the only events the GeoIP detectors look at.
 const LOGIN: &str = "user_login_succeeded";
 
-/// A GeoIP detector as its alerts name it, as a rule would be.
+/// A GeoIP detector as its alerts name it, as a rule would be
+/// ([`RuleSet::geo_detectors`](crate::RuleSet::geo_detectors)).
 #[derive(Debug)]
-pub(crate) struct GeoDetector {
+#[non_exhaustive]
+pub struct GeoDetector {
     /// Its key: a UUID of its own, stable, in [`Alert::rule`].
-    pub(crate) key: &'static str,
-    pub(crate) title: &'static str,
-    pub(crate) level: Level,
+    pub key: &'static str,
+    /// Its title, in [`Alert::title`].
+    pub title: &'static str,
+    /// Its level.
+    pub level: Level,
+    /// What it finds, and why it matters.
+    pub description: &'static str,
+}
+
+impl GeoDetector {
+    /// Its condition in words under `options`, e.g. `faster than 1000 km/h between consecutive
+    /// logins`; `None` when `options` turn it off.
+    pub fn threshold(&self, options: &Options) -> Option<String> {
+        if self.key == NEW_COUNTRY.key {
+            let secs = options.new_country_window.as_secs();
+            let period = match secs {
+                0 => return None,
+                s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+                s => format!("{} hours", s.div_ceil(3600)),
+            };
+            Some(format!("a country not seen for the user within {period}"))
+        } else {
+            let kmh = options.travel_speed_kmh;
+            (kmh > 0).then(|| format!("faster than {kmh} km/h between consecutive logins"))
+        }
+    }
 }
 
 /// A user's login from a country not seen for that user within the period.
@@ -41,6 +66,8 @@ pub(crate) const NEW_COUNTRY: GeoDetector = GeoDetector {
     key: "8b0f6a52-3c4e-4d1b-9f7e-2a6c5d9e1b30",
     title: "Asana Login From a Country New for the User",
     level: Level::Medium,
+    description: "A user logged in from a country none of their logins came from within the \
+                  period: travel, a VPN, or someone else holding their credentials.",
 };
 
 /// Consecutive logins of a user too far apart for the time between them.
@@ -48,7 +75,13 @@ pub(crate) const IMPOSSIBLE_TRAVEL: GeoDetector = GeoDetector {
     key: "c4e2d7a1-5b3f-4e8c-a1d6-7f9b0e3c2a54",
     title: "Asana Impossible Travel Between Logins",
     level: Level::High,
+    description: "Two consecutive logins of a user came from places farther apart than one \
+                  could travel in the time between: a VPN or proxy, or two people using one \
+                  account.",
 };
+
+/// Both GeoIP detectors.
+pub(crate) const DETECTORS: [GeoDetector; 2] = [NEW_COUNTRY, IMPOSSIBLE_TRAVEL];
 
 /// MaxMind-format databases (GeoIP2 or GeoLite2 City, Country, ASN, or any database with
 /// records of that shape), read into memory once; cheap to clone. A lookup asks each database

@@ -53,7 +53,7 @@ use serde_json::Value as Json;
 pub use alert::{Alert, Dedup};
 pub use correlation::CorrelationState;
 pub use error::{Error, Location};
-pub use geoip::{GeoFinding, GeoIp, GeoState, Login, Place};
+pub use geoip::{GeoDetector, GeoFinding, GeoIp, GeoState, Login, Place};
 pub use rule::{CorrelationType, Level, Rule};
 
 use correlation::{Correlation, Placed};
@@ -191,6 +191,15 @@ impl RuleSet {
     /// The GeoIP databases, when [`with_geoip`](Self::with_geoip) gave some.
     pub fn geoip(&self) -> Option<&GeoIp> {
         self.geoip.as_ref()
+    }
+
+    /// The GeoIP detectors that run beside the rules: both with GeoIP, none without.
+    pub fn geo_detectors(&self) -> &'static [GeoDetector] {
+        if self.geoip.is_some() {
+            &geoip::DETECTORS
+        } else {
+            &[]
+        }
     }
 
     /// Loads the rule files of `paths` (each a `.yml`/`.yaml` file, or a folder read

@@ -8,7 +8,7 @@
 //! and counts the rest, and the correlation windows keep only the events of their timespan.
 
 use asana_audit_log::AuditLogEvent;
-use asana_audit_rules::{Alert, Detector, Level, RuleSet};
+use asana_audit_rules::{Alert, Detector, GeoDetector, Level, Options, RuleSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -87,6 +87,21 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// The report's view of a GeoIP detector, with its threshold from `options` (none when
+    /// `options` turn it off).
+    fn of_geo(detector: &GeoDetector, options: &Options) -> Option<Rule> {
+        let threshold = detector.threshold(options)?;
+        Some(Rule {
+            key: detector.key.to_string(),
+            severity: Severity::of(Some(detector.level))?,
+            title: detector.title.to_string(),
+            why: detector.description.to_string(),
+            threshold: Some(threshold),
+        })
+    }
+}
+
 /// The events a finding keeps; beyond them it only counts.
 pub const KEPT_EVENTS: usize = 50;
 
@@ -149,25 +164,25 @@ pub struct Findings {
     rules: Vec<(Rule, Vec<Finding>)>,
 }
 
-impl Default for Findings {
-    fn default() -> Self {
-        Findings::new(RuleSet::shipped())
-    }
-}
-
 impl Findings {
-    /// The findings of `rules`.
-    pub fn new(rules: RuleSet) -> Findings {
+    /// The findings of `rules` (and of their GeoIP detectors, set by `options`).
+    pub fn new(rules: RuleSet, options: Options) -> Findings {
         let mut listed: Vec<(Rule, Vec<Finding>)> = rules
             .rules()
             .iter()
             .filter(|rule| rule.correlation_type().is_some() || rules.generates(rule))
             .filter_map(Rule::of)
+            .chain(
+                rules
+                    .geo_detectors()
+                    .iter()
+                    .filter_map(|detector| Rule::of_geo(detector, &options)),
+            )
             .map(|rule| (rule, Vec::new()))
             .collect();
         listed.sort_by_key(|(rule, _)| rule.severity);
         Findings {
-            detector: Detector::new(rules),
+            detector: Detector::with_state(rules, Default::default(), options),
             rules: listed,
         }
     }
@@ -192,7 +207,9 @@ impl Findings {
         else {
             return; // an informational rule
         };
-        if alert.correlation.is_none() {
+        // A detection rule's matches are one finding; a correlation's windows and a GeoIP
+        // detector's findings are one each, named by their group.
+        if alert.correlation.is_none() && alert.geo.is_none() {
             let event = EventRef::of(event);
             if findings.is_empty() {
                 findings.push(Finding::new(rule, None, &event));

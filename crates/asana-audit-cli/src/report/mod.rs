@@ -17,6 +17,8 @@ use crate::cli::ReportArgs;
 use crate::error::CliError;
 use crate::input;
 use asana_audit_log_pipeline::write_atomically;
+use asana_audit_rules::RuleSet;
+use findings::Findings;
 use model::{Aggregator, Report};
 
 /// What `report` made, for its summary line.
@@ -32,7 +34,12 @@ pub struct Summary {
 
 /// Reads every input into an aggregator.
 pub fn aggregate(args: &ReportArgs) -> Result<Aggregator, CliError> {
-    let mut aggregator = Aggregator::new(args.window.since, args.window.until);
+    let mut rules = RuleSet::shipped();
+    if !args.geo.geoip.is_empty() {
+        rules = rules.with_geoip(crate::detect::geoip(&args.geo.geoip)?);
+    }
+    let findings = Findings::new(rules, crate::detect::options(&args.geo));
+    let mut aggregator = Aggregator::new(args.window.since, args.window.until, findings);
     let tally = input::events("report", &args.inputs, |_, _, event| {
         aggregator.add(event);
         Ok(())

@@ -260,8 +260,13 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// An aggregator of the events in `since..until` (either open).
-    pub fn new(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Aggregator {
+    /// An aggregator of the events in `since..until` (either open), its findings gathered by
+    /// `findings`.
+    pub fn new(
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        findings: Findings,
+    ) -> Aggregator {
         Aggregator {
             window: Window {
                 since,
@@ -275,7 +280,7 @@ impl Aggregator {
             ips: std::collections::HashSet::new(),
             changes: VecDeque::new(),
             earlier_changes: 0,
-            findings: Findings::default(),
+            findings,
         }
     }
 
