@@ -384,17 +384,10 @@ async fn metrics_count_alerts_per_rule() {
         1.0,
         "{scrape}"
     );
-    let port = receiver
-        .url()
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
     let queue = format!(
-        "asana_audit_alert_queue_depth{{workspace=\"{}\",target=\"webhook http://127.0.0.1:{port}\"}}",
-        server.workspace_gid()
+        "asana_audit_alert_queue_depth{{workspace=\"{}\",target=\"webhook http://{}\"}}",
+        server.workspace_gid(),
+        receiver.addr()
     );
     assert_eq!(common::sample(&scrape, &queue), 0.0, "{scrape}");
 }

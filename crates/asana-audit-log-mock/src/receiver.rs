@@ -24,6 +24,7 @@ pub enum Answer {
 /// A local webhook receiver on 127.0.0.1, serving until dropped.
 #[derive(Debug)]
 pub struct WebhookReceiver {
+    addr: std::net::SocketAddr,
     url: String,
     received: Arc<Mutex<Vec<Value>>>,
     server: tokio::task::JoinHandle<()>,
@@ -40,7 +41,8 @@ impl WebhookReceiver {
     /// where a sender has been failing to connect.
     pub async fn start_on(port: u16, script: &[Answer]) -> std::io::Result<WebhookReceiver> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let url = format!("http://{}/hooks/receiver", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}/hooks/receiver");
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
         let kept = received.clone();
@@ -59,6 +61,7 @@ impl WebhookReceiver {
             }
         });
         Ok(WebhookReceiver {
+            addr,
             url,
             received,
             server,
@@ -68,6 +71,11 @@ impl WebhookReceiver {
     /// The URL to POST to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The address it listens on (127.0.0.1 and its port).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     /// The bodies answered with 200 after the script, in the order received.
