@@ -185,7 +185,7 @@ impl Dedup {
             serde_json::to_string(&alert.group).unwrap_or_default()
         );
         let at = alert.window_start.timestamp_millis();
-        let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX);
+        let period_ms = crate::millis(period);
         match self.entries.get_mut(&key) {
             Some((until, folded)) if at < *until => {
                 *folded += 1;
@@ -204,7 +204,7 @@ impl Dedup {
     /// next alert of the rule and group within that time), so the state stays as small as the
     /// rules and groups that alerted lately.
     pub fn sweep(&mut self, now_ms: i64, period: std::time::Duration) {
-        let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX);
+        let period_ms = crate::millis(period);
         self.entries.retain(|_, (until, folded)| {
             *until > now_ms || (*folded > 0 && until.saturating_add(period_ms) > now_ms)
         });

@@ -407,7 +407,7 @@ impl GeoState {
             return found;
         };
         let at_ms = at.timestamp_millis();
-        let window_ms = duration_ms(options.new_country_window);
+        let window_ms = crate::millis(options.new_country_window);
         self.newest_ms = self.newest_ms.max(at_ms);
         let entry = self.users.entry(user.to_string()).or_default();
         // A login older than the user's newest one seen arrives late: it is remembered (its
@@ -559,10 +559,6 @@ fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let dlon = (b.1 - a.1).to_radians();
     let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
-}
-
-fn duration_ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Puts on `alert` what `geo` knows of its events' client IP addresses.

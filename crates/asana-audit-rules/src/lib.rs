@@ -401,7 +401,7 @@ impl Detector {
             .correlations
             .iter()
             .any(|c| c.members.iter().any(|&m| matched[m]));
-        let lateness = i64::try_from(self.options.max_lateness.as_millis()).unwrap_or(i64::MAX);
+        let lateness = millis(self.options.max_lateness);
         if involved && self.state.admit(at_ms, lateness) {
             let text = text.map_or_else(|| Cow::Owned(event.to_string()), Cow::Borrowed);
             let placed = Placed {
@@ -484,6 +484,11 @@ fn read_rule_files(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), E
         }
     }
     Ok(())
+}
+
+/// `d` in milliseconds, as the state keeps times (a longer one than an i64 holds is forever).
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
