@@ -391,11 +391,7 @@ impl GeoState {
             .filter(|a| a.get("actor_type").and_then(Json::as_str) == Some("user"))
             .and_then(|a| a.get("gid"))
             .and_then(Json::as_str);
-        let ip = event
-            .get("context")
-            .and_then(|c| c.get("client_ip_address"))
-            .and_then(Json::as_str);
-        let (Some(user), Some(ip)) = (user, ip) else {
+        let (Some(user), Some(ip)) = (user, client_ip(event)) else {
             return found;
         };
         // Neither detector can use an address without a country or a place (e.g. in an ASN
@@ -561,14 +557,15 @@ fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
+/// An event's `context.client_ip_address`.
+fn client_ip(event: &Json) -> Option<&str> {
+    event.get("context")?.get("client_ip_address")?.as_str()
+}
+
 /// Puts on `alert` what `geo` knows of its events' client IP addresses.
 pub(crate) fn enrich(alert: &mut Alert, geo: &GeoIp) {
     for event in &alert.events {
-        let Some(ip) = event
-            .get("context")
-            .and_then(|c| c.get("client_ip_address"))
-            .and_then(Json::as_str)
-        else {
+        let Some(ip) = client_ip(event) else {
             continue;
         };
         if alert.geoip.contains_key(ip) {
